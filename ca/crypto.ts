@@ -1,0 +1,39 @@
+// WebCrypto setup and P-256 key handling shared by the CA and the sidecar's key generation.
+import 'reflect-metadata';
+import { webcrypto } from 'node:crypto';
+import * as x509 from '@peculiar/x509';
+
+x509.cryptoProvider.set(webcrypto as unknown as Crypto);
+
+export { x509 };
+
+/** The only key algorithm weft issues for or accepts. */
+export const P256 = { name: 'ECDSA', namedCurve: 'P-256' } as const;
+/** The signature algorithm every weft certificate uses. */
+export const ECDSA_SHA256 = { name: 'ECDSA', hash: 'SHA-256' } as const;
+
+/** A fresh, extractable P-256 key pair. */
+export async function generateKeyPair(): Promise<CryptoKeyPair> {
+  return (await webcrypto.subtle.generateKey(P256, true, ['sign', 'verify'])) as CryptoKeyPair;
+}
+
+/** PKCS#8 PEM of a private key, as Node's TLS and the CA directory store it. */
+export async function privateKeyToPem(key: CryptoKey): Promise<string> {
+  const der = await webcrypto.subtle.exportKey('pkcs8', key);
+  return x509.PemConverter.encode(der, 'PRIVATE KEY');
+}
+
+/** Imports a PKCS#8 PEM P-256 private key for signing. */
+export async function privateKeyFromPem(pem: string): Promise<CryptoKey> {
+  const der = x509.PemConverter.decodeFirst(pem);
+  return (await webcrypto.subtle.importKey('pkcs8', der, P256, true, ['sign'])) as CryptoKey;
+}
+
+/** Random positive 128-bit serial as hex; the source is injectable for tests. */
+export function randomSerial(random: (bytes: Uint8Array) => Uint8Array = (b) => webcrypto.getRandomValues(b)): string {
+  const bytes = random(new Uint8Array(16));
+  // Clear the top bit so the DER INTEGER stays positive, and keep the first byte non-zero
+  // so the serial keeps its full length.
+  bytes[0] = ((bytes[0] ?? 0) & 0x7f) | 0x01;
+  return Buffer.from(bytes).toString('hex');
+}

@@ -1,0 +1,7 @@
+// The table of `weft` subcommands. Each is imported only when run, so `weft init` does not load
+// the proxy and `weft --version` loads nothing.
+import type { Command } from './command.js';
+
+/** Subcommand name -> loader. Add a line here for a new subcommand. */
+export const COMMANDS: Readonly<Record<string, { summary: string; load: () => Promise<Command> }>> = {
+};

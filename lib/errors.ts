@@ -1,0 +1,60 @@
+// Every failure weft reports, by stable code: the code, the HTTP status it maps to, and a summary.
+// docs/errors.md documents each code; test/unit/lib/errors.test.ts fails when one is missing there.
+// Codes are never reused once retired: retire by moving the row to RETIRED_CODES.
+
+/** One row of the error table. */
+export interface ErrorInfo {
+  /** HTTP status a request failing with this code is answered with (0: not request-scoped). */
+  readonly status: number;
+  /** One line for docs and logs. */
+  readonly summary: string;
+}
+
+/** The table of every live error code. */
+export const ERROR_CODES = {
+  WEFT_ERR_CONFIG: { status: 0, summary: 'configuration is invalid; every problem is listed at once' },
+  WEFT_ERR_MESH_FILE: { status: 0, summary: 'the `weft up` mesh file is missing or invalid' },
+  WEFT_ERR_CA_MATERIAL: { status: 0, summary: 'the CA directory or Secret holds no usable root/issuer' },
+  WEFT_ERR_IDENTITY_INVALID: { status: 400, summary: 'an identity is not a spiffe://<td>/ns/<ns>/sa/<sa> URI' },
+  WEFT_ERR_CSR_MALFORMED: { status: 400, summary: 'the CSR is not a PEM or DER PKCS#10 request' },
+  WEFT_ERR_CSR_SIGNATURE: { status: 400, summary: "the CSR's self-signature does not verify" },
+  WEFT_ERR_CSR_KEY_TYPE: { status: 400, summary: 'the CSR key is not ECDSA P-256' },
+  WEFT_ERR_ENDPOINTS_FILE: { status: 0, summary: 'the local endpoints file is invalid; the last good one stays' },
+  WEFT_ERR_BAD_REQUEST: { status: 400, summary: 'the request cannot be routed as sent (no Host, bad weft header)' },
+  WEFT_ERR_UNKNOWN_SERVICE: { status: 502, summary: 'the Host / :authority names no mesh service' },
+  WEFT_ERR_NO_ENDPOINTS: { status: 503, summary: 'the service has no ready endpoint' },
+  WEFT_ERR_NOT_READY: { status: 503, summary: 'the proxy holds no certificate yet' },
+  WEFT_ERR_CONNECT: { status: 502, summary: "the endpoint's sidecar could not be reached" },
+  WEFT_ERR_PEER_TLS: { status: 502, summary: "the TLS handshake with the endpoint's sidecar failed" },
+  WEFT_ERR_PEER_IDENTITY: { status: 502, summary: 'the peer presented an identity the service may not have' },
+  WEFT_ERR_UPSTREAM_RESET: { status: 502, summary: 'the upstream closed or reset the stream before answering' },
+  WEFT_ERR_APP_UNREACHABLE: { status: 502, summary: 'the inbound proxy could not reach the local app' },
+  WEFT_ERR_TIMEOUT: { status: 504, summary: 'the upstream did not answer in time' },
+  WEFT_ERR_SHUTTING_DOWN: { status: 503, summary: 'the proxy is draining and takes no new requests' },
+} as const satisfies Record<string, ErrorInfo>;
+
+/** Codes that once existed; listed so they are never handed out again. */
+export const RETIRED_CODES: readonly string[] = [];
+
+/** A live error code. */
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+/** An error with a stable code; what every weft module throws for an expected failure. */
+export class WeftError extends Error {
+  /** Stable code, documented in docs/errors.md. */
+  readonly code: ErrorCode;
+  /** HTTP status from the table. */
+  readonly status: number;
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'WeftError';
+    this.code = code;
+    this.status = ERROR_CODES[code].status;
+  }
+}
+
+/** True for a WeftError, optionally of one code. */
+export function isWeftError(err: unknown, code?: ErrorCode): err is WeftError {
+  return err instanceof WeftError && (code === undefined || err.code === code);
+}

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs the Debian tools the tests and the benchmark drive for real (iptables, ip, nc, curl,
+# wrk, nginx) when they are missing. Runs before `npm test` and `npm run bench`, so both work on a
+# fresh machine; does nothing when everything is there.
+set -euo pipefail
+declare -A pkg=([iptables]=iptables [ip]=iproute2 [nc]=netcat-openbsd [curl]=curl [wrk]=wrk [nginx]=nginx-light [openssl]=openssl)
+missing=()
+for cmd in "${!pkg[@]}"; do
+  command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || missing+=("${pkg[$cmd]}")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
+  echo "ensure-tools: missing ${missing[*]}; install them (Debian: apt-get install ${missing[*]})" >&2
+  exit 1
+fi
+echo "ensure-tools: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq >/dev/null
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,49 @@
+// The contract between the data plane and wherever endpoints come from (a local file, or
+// EndpointSlices from the API server). The data plane only ever sees full snapshots.
+
+/** A service as a client names it: namespace, name and the service port the client dialled. */
+export interface ServiceRef {
+  readonly namespace: string;
+  readonly name: string;
+  /** The Service port (what the app dialled), not the pod's target port. */
+  readonly port: number;
+}
+
+/** One pod backing a service port. */
+export interface Endpoint {
+  /** Pod IP (or the pod's loopback address in local mode). */
+  readonly address: string;
+  /** The app's port on the pod (the Service's targetPort, resolved). */
+  readonly port: number;
+  /** The identity the pod's sidecar must present: its service account's SPIFFE URI. */
+  readonly identity: string;
+  /** Only ready endpoints get new requests. */
+  readonly ready: boolean;
+  /** Pod name, for logs and /debug/endpoints. */
+  readonly podName?: string;
+}
+
+/** A complete view of one service port: undefined endpoints means the service does not exist. */
+export interface ServiceSnapshot {
+  readonly ref: ServiceRef;
+  readonly endpoints: readonly Endpoint[] | undefined;
+}
+
+/** Where endpoints come from. Implementations: LocalEndpointSource (file), the kubernetes one. */
+export interface EndpointSource {
+  /**
+   * Starts (or joins) watching a service port and calls `onUpdate` with every new full snapshot,
+   * the first one as soon as it is known. Returns a function that stops this subscription; the
+   * source may stop its watch when no subscription remains.
+   */
+  watch(ref: ServiceRef, onUpdate: (snapshot: ServiceSnapshot) => void): () => void;
+  /** True once the source has loaded what it serves at least once (feeds /ready). */
+  readonly synced: boolean;
+  /** Stops every watch. */
+  close(): Promise<void>;
+}
+
+/** Stable map key for a ServiceRef. */
+export function serviceKey(ref: ServiceRef): string {
+  return `${ref.namespace}/${ref.name}:${ref.port}`;
+}
