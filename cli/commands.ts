@@ -4,4 +4,5 @@ import type { Command } from './command.js';
 
 /** Subcommand name -> loader. Add a line here for a new subcommand. */
 export const COMMANDS: Readonly<Record<string, { summary: string; load: () => Promise<Command> }>> = {
+  init: { summary: "write the pod's iptables rules that route its TCP through the sidecar", load: async () => (await import('./init.js')).initCommand },
 };

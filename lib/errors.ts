@@ -31,6 +31,11 @@ export const ERROR_CODES = {
   WEFT_ERR_APP_UNREACHABLE: { status: 502, summary: 'the inbound proxy could not reach the local app' },
   WEFT_ERR_TIMEOUT: { status: 504, summary: 'the upstream did not answer in time' },
   WEFT_ERR_SHUTTING_DOWN: { status: 503, summary: 'the proxy is draining and takes no new requests' },
+  WEFT_ERR_CAPTURE_TOOLS: { status: 0, summary: '`weft init` cannot find iptables-save/iptables-restore (or ip6tables for --ipv6 on)' },
+  WEFT_ERR_CAPTURE_DENIED: { status: 0, summary: '`weft init` may not change the nat table (needs root with NET_ADMIN and NET_RAW)' },
+  WEFT_ERR_CAPTURE_APPLY: { status: 0, summary: 'iptables-restore refused the capture rules' },
+  WEFT_ERR_ORIGINAL_DST_UNAVAILABLE: { status: 0, summary: 'the SO_ORIGINAL_DST native addon is not built or does not load' },
+  WEFT_ERR_ORIGINAL_DST: { status: 502, summary: "a captured connection's original destination could not be read" },
 } as const satisfies Record<string, ErrorInfo>;
 
 /** Codes that once existed; listed so they are never handed out again. */
