@@ -1,0 +1,82 @@
+// Runs the test API server as its own process: `node dist/test/support/test-apiserver-main.js
+// [--host h] [--port p] [--kubeconfig file] [--bookmark-interval-ms n]`. Prints one JSON line
+// {url, port, kubeconfig, adminToken}, then takes JSON-line commands on stdin and answers each
+// with a JSON line: {"op":"apply","object":{...}}, {"op":"delete","apiVersion","kind","namespace","name"},
+// {"op":"token", ...TokenOptions}, {"op":"compact"}, {"op":"cut"}, {"op":"expire"},
+// {"op":"stop"}, {"op":"restart"}. Ends on SIGTERM or SIGINT.
+import { writeFileSync } from 'node:fs';
+import { createInterface } from 'node:readline';
+import { StatusError, TestApiServer, type KubeObject, type TokenOptions } from './test-apiserver.js';
+
+function flag(name: string): string | undefined {
+  const at = process.argv.indexOf(`--${name}`);
+  return at >= 0 ? process.argv[at + 1] : undefined;
+}
+
+const server = await TestApiServer.start({
+  host: flag('host') ?? '127.0.0.1',
+  port: Number(flag('port') ?? '0'),
+  ...(flag('bookmark-interval-ms') ? { bookmarkIntervalMs: Number(flag('bookmark-interval-ms')) } : {}),
+});
+const kubeconfigPath = flag('kubeconfig');
+if (kubeconfigPath) writeFileSync(kubeconfigPath, server.kubeconfig(), { mode: 0o600 });
+process.stdout.write(JSON.stringify({ url: server.url, port: server.port, kubeconfig: kubeconfigPath ?? null, adminToken: server.adminToken }) + '\n');
+
+interface Command {
+  op?: string;
+  object?: KubeObject;
+  apiVersion?: string;
+  kind?: string;
+  namespace?: string;
+  name?: string;
+}
+
+const lines = createInterface({ input: process.stdin });
+lines.on('line', (line) => {
+  void (async () => {
+    if (line.trim() === '') return;
+    try {
+      const cmd = JSON.parse(line) as Command & TokenOptions;
+      let result: unknown = { ok: true };
+      switch (cmd.op) {
+        case 'apply':
+          if (!cmd.object) throw new Error('apply needs object');
+          result = server.apply(cmd.object);
+          break;
+        case 'delete':
+          result = server.delete(cmd.apiVersion ?? '', cmd.kind ?? '', cmd.namespace, cmd.name ?? '');
+          break;
+        case 'token':
+          result = { token: server.issueToken(cmd) };
+          break;
+        case 'compact':
+          server.compact();
+          break;
+        case 'cut':
+          server.cutWatches();
+          break;
+        case 'expire':
+          server.expireWatches();
+          break;
+        case 'stop':
+          await server.stop();
+          break;
+        case 'restart':
+          await server.restart();
+          break;
+        default:
+          throw new Error(`unknown op ${JSON.stringify(cmd.op)}`);
+      }
+      process.stdout.write(JSON.stringify(result) + '\n');
+    } catch (err) {
+      const error = err instanceof StatusError ? err.status : { message: (err as Error).message };
+      process.stdout.write(JSON.stringify({ error }) + '\n');
+    }
+  })();
+});
+
+const stop = (): void => {
+  void server.stop().then(() => process.exit(0));
+};
+process.on('SIGTERM', stop);
+process.on('SIGINT', stop);
