@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Installs the Debian tools the tests and the benchmark drive for real (iptables, ip, nc, curl,
-# wrk, nginx) when they are missing. Runs before `npm test` and `npm run bench`, so both work on a
+# wrk, nginx, and gcc for the native addon) when they are missing. Runs before `npm test` and `npm run bench`, so both work on a
 # fresh machine; does nothing when everything is there.
 set -euo pipefail
-declare -A pkg=([iptables]=iptables [ip]=iproute2 [nc]=netcat-openbsd [curl]=curl [wrk]=wrk [nginx]=nginx-light [openssl]=openssl)
+declare -A pkg=([iptables]=iptables [ip]=iproute2 [nc]=netcat-openbsd [curl]=curl [wrk]=wrk [nginx]=nginx-light [openssl]=openssl [cc]=gcc [setpriv]=util-linux)
 missing=()
 for cmd in "${!pkg[@]}"; do
   command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || missing+=("${pkg[$cmd]}")
 done
+# The SO_ORIGINAL_DST addon (npm's install step) compiles against libc's headers.
+[ -f /usr/include/stdio.h ] || missing+=(libc6-dev)
 [ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
   echo "ensure-tools: missing ${missing[*]}; install them (Debian: apt-get install ${missing[*]})" >&2
