@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian tools the tests and the benchmark drive for real (iptables, ip, nc, curl,
-# wrk, nginx, and gcc for the native addon) when they are missing. Runs before `npm test` and `npm run bench`, so both work on a
-# fresh machine; does nothing when everything is there.
+# wrk, nginx, setpriv, and gcc for the native addon) when they are missing. Runs before `npm test`
+# and `npm run bench`, so both work on a fresh machine; does nothing when everything is there.
 set -euo pipefail
 declare -A pkg=([iptables]=iptables [ip]=iproute2 [nc]=netcat-openbsd [curl]=curl [wrk]=wrk [nginx]=nginx-light [openssl]=openssl [cc]=gcc [setpriv]=util-linux)
 missing=()
