@@ -9,7 +9,7 @@ const probe = new URL('../../dist/test/support/original-dst-probe.js', import.me
 t.test('reads the pre-REDIRECT destination for IPv4, IPv6 and dual-stack sockets', async (t) => {
   const addon = loadOriginalDstAddon();
   if (addon instanceof Error) {
-    t.fail(`the native addon is not available: ${addon.message}`);
+    t.fail(`the native addon is not available (npm run build:native): ${addon.message}`);
     return;
   }
   const why = await netnsUnavailable();
