@@ -4,5 +4,7 @@ import type { Command } from './command.js';
 
 /** Subcommand name -> loader. Add a line here for a new subcommand. */
 export const COMMANDS: Readonly<Record<string, { summary: string; load: () => Promise<Command> }>> = {
+  up: { summary: 'run the whole mesh on loopback (CA, demo services with sidecars); --check to verify and exit', load: async () => (await import('./up.js')).upCommand },
+  proxy: { summary: 'run the sidecar proxy (inbound mTLS, outbound balancing, admin)', load: async () => (await import('./proxy.js')).proxyCommand },
   init: { summary: "write the pod's iptables rules that route its TCP through the sidecar", load: async () => (await import('./init.js')).initCommand },
 };

@@ -1,0 +1,46 @@
+// `weft proxy`: the sidecar. Parses its environment, builds the endpoint source and identity
+// provider of its mode, runs until SIGTERM, drains, exits 0.
+import { Registry, collectDefaultMetrics } from 'prom-client';
+import { parseProxyConfig } from '../sidecar/config.js';
+import { startProxy } from '../sidecar/proxy.js';
+import { LocalEndpointSource } from '../sidecar/discovery/local-endpoint-source.js';
+import { LocalIdentityProvider } from '../sidecar/identity/local-identity.js';
+import { createLogger } from '../lib/logger.js';
+import { WeftError, isWeftError } from '../lib/errors.js';
+import type { Command } from './command.js';
+import type { EndpointSource } from '../sidecar/discovery/endpoint-source.js';
+import type { IdentityProvider } from '../sidecar/identity/identity-provider.js';
+
+/** The `weft proxy` subcommand. */
+export const proxyCommand: Command = {
+  summary: 'run the sidecar proxy',
+  async run(ctx) {
+    let config;
+    try {
+      config = parseProxyConfig(ctx.env);
+    } catch (err) {
+      if (!isWeftError(err)) throw err;
+      ctx.stderr.write(`weft proxy: ${err.code}: ${err.message}\n`);
+      return 2;
+    }
+    const log = createLogger({ level: config.logLevel, name: 'weft-proxy' });
+    const registry = new Registry();
+    collectDefaultMetrics({ register: registry });
+    let source: EndpointSource;
+    let identity: IdentityProvider;
+    if (config.local) {
+      const local = new LocalEndpointSource(config.local.endpointsFile, log);
+      await local.start();
+      source = local;
+      identity = new LocalIdentityProvider({ caDir: config.local.caDir, identity: config.identity, lifetimeHours: config.certLifetimeHours, log });
+    } else {
+      throw new WeftError('WEFT_ERR_CONFIG', 'WEFT_MODE=kubernetes is not available in this build yet');
+    }
+    const proxy = await startProxy(config, { log, registry, source, identity });
+    if (ctx.shutdown.aborted) return (await proxy.shutdown()) ? 0 : 1;
+    await new Promise<void>((resolve) => ctx.shutdown.addEventListener('abort', () => resolve(), { once: true }));
+    const clean = await proxy.shutdown();
+    log.info({ clean }, 'proxy stopped');
+    return 0;
+  },
+};

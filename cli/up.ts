@@ -1,0 +1,250 @@
+// `weft up`: the whole mesh on loopback. Creates (or reuses) the CA directory, writes the
+// endpoints file, starts a demo app and a real `weft proxy` process per pod, prints where
+// everything is and a health line, and stops it all on Ctrl-C. `--check` sends requests through
+// the mesh, reports, and exits.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdir, readFile, writeFile, rename } from 'node:fs/promises';
+import { openSync, closeSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import http from 'node:http';
+import type { Writable } from 'node:stream';
+import { parseMeshFile, layoutPods, endpointsFileFor, type MeshFile, type MeshPod } from './up/mesh-file.js';
+import { startDemoApp } from './up/demo-app.js';
+import { loadOrCreateCaDir } from '../ca/store.js';
+import { x509 } from '../ca/crypto.js';
+import { WeftError, isWeftError } from '../lib/errors.js';
+import type { Command, CommandContext } from './command.js';
+
+const MAIN = fileURLToPath(new URL('./main.js', import.meta.url));
+const DEFAULT_FILE = fileURLToPath(new URL('../../examples/local-mesh.yaml', import.meta.url));
+const READY_TIMEOUT_MS = 20_000;
+
+interface UpArgs {
+  readonly file: string;
+  readonly check: boolean;
+}
+
+function parseArgs(argv: readonly string[]): UpArgs | string {
+  let file = DEFAULT_FILE;
+  let check = false;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '-f' || a === '--file') {
+      const v = argv[++i];
+      if (!v) return `${a} needs a path`;
+      file = v;
+    } else if (a === '--check') check = true;
+    else return `unknown argument ${JSON.stringify(a)}; usage: weft up [-f mesh.yaml] [--check]`;
+  }
+  return { file, check };
+}
+
+/** A started pod: its sidecar process and its app. */
+interface RunningPod {
+  readonly pod: MeshPod;
+  readonly proxy: ChildProcess;
+  readonly app?: http.Server;
+  exited: boolean;
+}
+
+/** The `weft up` subcommand. */
+export const upCommand: Command = {
+  summary: 'run the whole mesh on loopback',
+  async run(ctx) {
+    const args = parseArgs(ctx.argv);
+    if (typeof args === 'string') {
+      ctx.stderr.write(`weft up: ${args}\n`);
+      return 2;
+    }
+    let mesh: MeshFile;
+    try {
+      mesh = parseMeshFile(await readFile(args.file, 'utf8').catch((err: Error) => {
+        throw new WeftError('WEFT_ERR_MESH_FILE', `cannot read ${args.file}: ${err.message}`);
+      }), args.file);
+    } catch (err) {
+      if (!isWeftError(err)) throw err;
+      ctx.stderr.write(`weft up: ${err.code}: ${err.message}\n`);
+      return 2;
+    }
+    return runMesh(ctx, mesh, args.check);
+  },
+};
+
+async function runMesh(ctx: CommandContext, mesh: MeshFile, check: boolean): Promise<number> {
+  const out = ctx.stdout;
+  const stateDir = resolve(mesh.stateDir);
+  const caDir = resolve(mesh.caDir);
+  await mkdir(join(stateDir, 'logs'), { recursive: true });
+  const ca = await loadOrCreateCaDir(caDir, mesh.trustDomain, new Date());
+  const root = new x509.X509Certificate(ca.rootCert);
+  const pods = layoutPods(mesh);
+  const endpointsFile = join(stateDir, 'endpoints.json');
+  await writeFile(`${endpointsFile}.tmp`, JSON.stringify(endpointsFileFor(mesh, pods), null, 2));
+  await rename(`${endpointsFile}.tmp`, endpointsFile);
+
+  const running: RunningPod[] = [];
+  const stopAll = async (): Promise<void> => {
+    for (const r of running) if (!r.exited) r.proxy.kill('SIGTERM');
+    await Promise.all(running.map((r) => waitExit(r, 10_000)));
+    await Promise.all(running.map((r) => new Promise<void>((done) => (r.app ? r.app.close(() => done()) : done()))));
+  };
+  try {
+    for (const pod of pods) {
+      const app = pod.service ? await startDemoApp({ service: pod.service.name, pod: pod.name, address: pod.address, port: pod.service.targetPort }) : undefined;
+      const proxy = spawnProxy(mesh, pod, caDir, endpointsFile, join(stateDir, 'logs', `${pod.name}.log`));
+      const r: RunningPod = { pod, proxy, exited: false, ...(app ? { app } : {}) };
+      proxy.once('exit', () => {
+        r.exited = true;
+      });
+      running.push(r);
+    }
+    const ready = await waitReady(running, READY_TIMEOUT_MS, ctx.shutdown);
+    const clientUrl = `http://${mesh.client.outbound.host}:${mesh.client.outbound.port}`;
+    printLayout(out, mesh, running, caDir, stateDir, clientUrl, root);
+    out.write(`${healthLine(ready, running, root)}\n`);
+    if (ready.length < running.length) {
+      await stopAll();
+      return 1;
+    }
+    if (check) {
+      const ok = await checkMesh(out, mesh, pods);
+      await stopAll();
+      return ok ? 0 : 1;
+    }
+    out.write('Ctrl-C stops everything.\n');
+    await new Promise<void>((done) => {
+      if (ctx.shutdown.aborted) done();
+      ctx.shutdown.addEventListener('abort', () => done(), { once: true });
+      for (const r of running) r.proxy.once('exit', (code) => {
+        if (!ctx.shutdown.aborted) out.write(`proxy of ${r.pod.name} exited (${code}); see ${join(stateDir, 'logs', `${r.pod.name}.log`)}\n`);
+      });
+    });
+    out.write('stopping: draining sidecars...\n');
+    await stopAll();
+    out.write('stopped.\n');
+    return 0;
+  } catch (err) {
+    await stopAll();
+    throw err;
+  }
+}
+
+function spawnProxy(mesh: MeshFile, pod: MeshPod, caDir: string, endpointsFile: string, logFile: string): ChildProcess {
+  const isClient = pod.service === undefined;
+  const env: Record<string, string> = {
+    PATH: process.env.PATH ?? '',
+    WEFT_MODE: 'local',
+    WEFT_TRUST_DOMAIN: mesh.trustDomain,
+    WEFT_POD_NAME: pod.name,
+    WEFT_POD_NAMESPACE: mesh.namespace,
+    WEFT_SERVICE_ACCOUNT: pod.serviceAccount,
+    WEFT_POD_IP: pod.address,
+    WEFT_APP_HOST: pod.address,
+    WEFT_INBOUND_ADDR: `${pod.address}:7006`,
+    WEFT_ADMIN_ADDR: `${pod.address}:7020`,
+    WEFT_OUTBOUND_ADDR: isClient ? `${mesh.client.outbound.host}:${mesh.client.outbound.port}` : `${pod.address}:7001`,
+    WEFT_CA_DIR: caDir,
+    WEFT_ENDPOINTS_FILE: endpointsFile,
+    WEFT_SHUTDOWN_GRACE_MS: '5000',
+  };
+  const fd = openSync(logFile, 'a');
+  const child = spawn(process.execPath, [MAIN, 'proxy'], { env, stdio: ['ignore', fd, fd] });
+  closeSync(fd);
+  return child;
+}
+
+async function waitReady(running: readonly RunningPod[], timeoutMs: number, abort: AbortSignal): Promise<RunningPod[]> {
+  const deadline = Date.now() + timeoutMs;
+  const ready = new Set<RunningPod>();
+  while (Date.now() < deadline && ready.size < running.length && !abort.aborted) {
+    await Promise.all(
+      running.filter((r) => !ready.has(r) && !r.exited).map(async (r) => {
+        if ((await httpGet(`http://${r.pod.address}:7020/ready`)).status === 200) ready.add(r);
+      }),
+    );
+    if (running.every((r) => ready.has(r) || r.exited)) break;
+    await new Promise((done) => setTimeout(done, 150));
+  }
+  return running.filter((r) => ready.has(r));
+}
+
+function printLayout(out: Writable, mesh: MeshFile, running: readonly RunningPod[], caDir: string, stateDir: string, clientUrl: string, root: x509.X509Certificate): void {
+  const lines = [
+    '',
+    `weft up: mesh "${mesh.namespace}" on loopback (trust domain ${mesh.trustDomain})`,
+    `  CA        ${caDir} (root expires ${root.notAfter.toISOString().slice(0, 10)})`,
+    `  logs      ${join(stateDir, 'logs')}`,
+    '',
+    `  pod                 address         app     admin`,
+  ];
+  for (const r of running) {
+    const app = r.pod.service ? `:${r.pod.service.targetPort}` : '-';
+    lines.push(`  ${r.pod.name.padEnd(19)} ${r.pod.address.padEnd(15)} ${app.padEnd(7)} http://${r.pod.address}:7020/ready`);
+  }
+  lines.push('', 'Try (each request crosses two sidecars over mTLS and lands on a replica picked per request):');
+  for (const s of mesh.services) lines.push(`  curl -s -x ${clientUrl} http://${s.name}/`);
+  lines.push(`  curl -s http://${running[0]?.pod.address ?? '127.0.0.1'}:7020/metrics | grep weft_responses_total`, '');
+  out.write(lines.join('\n') + '\n');
+}
+
+function healthLine(ready: readonly RunningPod[], running: readonly RunningPod[], root: x509.X509Certificate): string {
+  const state = ready.length === running.length ? 'healthy' : 'DEGRADED';
+  const down = running.filter((r) => !ready.includes(r)).map((r) => r.pod.name);
+  return `health: ${state}: ${ready.length}/${running.length} sidecars ready${down.length ? ` (not ready: ${down.join(', ')})` : ''}, root valid until ${root.notAfter.toISOString().slice(0, 10)}`;
+}
+
+// Sends requests through the client pod's sidecar to every service and checks that they were
+// answered by every replica, each seeing the client's identity.
+async function checkMesh(out: Writable, mesh: MeshFile, pods: readonly MeshPod[]): Promise<boolean> {
+  let ok = true;
+  const clientId = `spiffe://${mesh.trustDomain}/ns/${mesh.namespace}/sa/${mesh.client.serviceAccount}`;
+  for (const service of mesh.services) {
+    if (service.replicas === 0) continue;
+    const seen = new Map<string, number>();
+    let failures = 0;
+    const n = service.replicas * 10;
+    for (let i = 0; i < n; i++) {
+      const res = await httpGet(`http://${mesh.client.outbound.host}:${mesh.client.outbound.port}/check`, service.name);
+      try {
+        const body = JSON.parse(res.body) as { pod: string; caller: string };
+        if (res.status !== 200 || body.caller !== clientId) failures += 1;
+        else seen.set(body.pod, (seen.get(body.pod) ?? 0) + 1);
+      } catch {
+        failures += 1;
+      }
+    }
+    const expected = pods.filter((p) => p.service?.name === service.name).length;
+    const pass = failures === 0 && seen.size === expected;
+    ok &&= pass;
+    const spread = [...seen.entries()].map(([pod, count]) => `${pod}=${count}`).join(' ');
+    out.write(`check ${service.name}: ${pass ? 'ok' : 'FAILED'}: ${n - failures}/${n} answered over mTLS with caller ${clientId}; replicas ${spread}\n`);
+  }
+  return ok;
+}
+
+function httpGet(url: string, host?: string): Promise<{ status: number; body: string }> {
+  return new Promise((done) => {
+    const req = http.get(url, { headers: host ? { host } : {}, timeout: 2000, agent: false }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => (body += d));
+      res.on('end', () => done({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('timeout', () => req.destroy());
+    req.on('error', () => done({ status: 0, body: '' }));
+  });
+}
+
+function waitExit(r: RunningPod, timeoutMs: number): Promise<void> {
+  if (r.exited) return Promise.resolve();
+  return new Promise((done) => {
+    const timer = setTimeout(() => {
+      r.proxy.kill('SIGKILL');
+    }, timeoutMs);
+    r.proxy.once('exit', () => {
+      clearTimeout(timer);
+      done();
+    });
+  });
+}

@@ -1,0 +1,134 @@
+// Parses the `weft up` mesh file (pure) and lays out its pods on loopback addresses.
+import { parse as parseYaml } from 'yaml';
+import { WeftError } from '../../lib/errors.js';
+import { parseHostPort, type HostPort } from '../../lib/config.js';
+
+/** A demo service of the mesh file. */
+export interface MeshService {
+  readonly name: string;
+  readonly serviceAccount: string;
+  readonly replicas: number;
+  readonly port: number;
+  readonly targetPort: number;
+}
+
+/** The parsed mesh file. */
+export interface MeshFile {
+  readonly trustDomain: string;
+  readonly namespace: string;
+  readonly caDir: string;
+  readonly stateDir: string;
+  /** First three octets of the pods' loopback addresses ("127.0.10"). */
+  readonly addressBase: string;
+  readonly client: { readonly serviceAccount: string; readonly outbound: HostPort };
+  readonly services: readonly MeshService[];
+}
+
+/** One pod to start: its address, identity and (for service pods) its app. */
+export interface MeshPod {
+  readonly name: string;
+  readonly address: string;
+  readonly serviceAccount: string;
+  readonly service?: MeshService;
+}
+
+const LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+
+/** Parses the mesh file text; every problem is listed at once (WEFT_ERR_MESH_FILE). */
+export function parseMeshFile(text: string, source: string): MeshFile {
+  let doc: unknown;
+  try {
+    doc = parseYaml(text);
+  } catch (err) {
+    throw new WeftError('WEFT_ERR_MESH_FILE', `${source}: not YAML: ${(err as Error).message}`);
+  }
+  if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) {
+    throw new WeftError('WEFT_ERR_MESH_FILE', `${source}: expected a mapping at the top`);
+  }
+  const d = doc as Record<string, unknown>;
+  const problems: string[] = [];
+  const str = (key: string, fallback: string): string => {
+    const v = d[key];
+    if (v === undefined) return fallback;
+    if (typeof v !== 'string' || v === '') {
+      problems.push(`${key}: expected a non-empty string`);
+      return fallback;
+    }
+    return v;
+  };
+  const namespace = str('namespace', 'demo');
+  if (!LABEL.test(namespace)) problems.push(`namespace: ${JSON.stringify(namespace)} is not a DNS-1123 label`);
+  const addressBase = str('addressBase', '127.0.10');
+  if (!/^127\.\d{1,3}\.\d{1,3}$/.test(addressBase)) problems.push(`addressBase: ${JSON.stringify(addressBase)} must be three octets in 127.0.0.0/8, like "127.0.10"`);
+  const clientRaw = (d.client ?? {}) as Record<string, unknown>;
+  const clientSa = typeof clientRaw.serviceAccount === 'string' ? clientRaw.serviceAccount : 'client';
+  let outbound: HostPort = { host: '127.0.0.1', port: 7001 };
+  if (clientRaw.outbound !== undefined) {
+    const parsed = parseHostPort(String(clientRaw.outbound), '127.0.0.1');
+    if (typeof parsed === 'string') problems.push(`client.outbound: ${parsed}`);
+    else outbound = parsed;
+  }
+  const services: MeshService[] = [];
+  if (!Array.isArray(d.services) || d.services.length === 0) problems.push('services: expected a non-empty list');
+  else
+    d.services.forEach((raw: unknown, i: number) => {
+      const s = (raw ?? {}) as Record<string, unknown>;
+      const at = `services[${i}]`;
+      const name = typeof s.name === 'string' ? s.name : '';
+      if (!LABEL.test(name)) problems.push(`${at}.name: ${JSON.stringify(s.name)} is not a DNS-1123 label`);
+      if (services.some((x) => x.name === name)) problems.push(`${at}.name: ${name} is listed twice`);
+      const replicas = s.replicas ?? 1;
+      if (typeof replicas !== 'number' || !Number.isInteger(replicas) || replicas < 0 || replicas > 50) problems.push(`${at}.replicas: expected an integer 0..50`);
+      const port = s.port ?? 80;
+      const targetPort = s.targetPort ?? 8080;
+      for (const [k, v] of [['port', port], ['targetPort', targetPort]] as const) {
+        if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > 65535) problems.push(`${at}.${k}: expected a port number`);
+      }
+      const serviceAccount = typeof s.serviceAccount === 'string' ? s.serviceAccount : name;
+      services.push({ name, serviceAccount, replicas: Number(replicas), port: Number(port), targetPort: Number(targetPort) });
+    });
+  const pods = 1 + services.reduce((n, s) => n + s.replicas, 0);
+  if (pods > 250) problems.push(`${pods} pods do not fit in ${addressBase}.1-250`);
+  if (problems.length > 0) throw new WeftError('WEFT_ERR_MESH_FILE', `${source} is invalid:\n  - ${problems.join('\n  - ')}`);
+  return {
+    trustDomain: str('trustDomain', 'cluster.local'),
+    namespace,
+    caDir: str('caDir', '.weft/ca'),
+    stateDir: str('stateDir', '.weft'),
+    addressBase,
+    client: { serviceAccount: clientSa, outbound },
+    services,
+  };
+}
+
+/** Lays the pods out: the client at .1, then each service's replicas in order. */
+export function layoutPods(mesh: MeshFile): MeshPod[] {
+  const pods: MeshPod[] = [{ name: 'client', address: `${mesh.addressBase}.1`, serviceAccount: mesh.client.serviceAccount }];
+  let next = 2;
+  for (const service of mesh.services) {
+    for (let i = 0; i < service.replicas; i++) {
+      pods.push({ name: `${service.name}-${i}`, address: `${mesh.addressBase}.${next}`, serviceAccount: service.serviceAccount, service });
+      next += 1;
+    }
+  }
+  return pods;
+}
+
+/** The endpoints file (local mode) describing the mesh's services. */
+export function endpointsFileFor(mesh: MeshFile, pods: readonly MeshPod[]): object {
+  return {
+    services: mesh.services.map((service) => ({
+      name: service.name,
+      namespace: mesh.namespace,
+      ports: [{ port: service.port, targetPort: service.targetPort }],
+      endpoints: pods
+        .filter((p) => p.service?.name === service.name)
+        .map((p) => ({
+          address: p.address,
+          identity: `spiffe://${mesh.trustDomain}/ns/${mesh.namespace}/sa/${p.serviceAccount}`,
+          ready: true,
+          podName: p.name,
+        })),
+    })),
+  };
+}

@@ -1,0 +1,221 @@
+// Local mode's endpoint source: a YAML/JSON file of services and their endpoints, re-read when
+// it changes. A bad new file is refused with a coded error and the last good one keeps serving.
+import { readFile } from 'node:fs/promises';
+import { watch, type FSWatcher } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import { serviceKey, type Endpoint, type EndpointSource, type ServiceRef, type ServiceSnapshot } from './endpoint-source.js';
+import { WeftError } from '../../lib/errors.js';
+import { parseIdentity } from '../../lib/identity.js';
+import type { Logger } from '../../lib/logger.js';
+
+/** One service port of the file, resolved to the target port. */
+export interface LocalServicePort {
+  readonly port: number;
+  readonly targetPort: number;
+}
+
+/** A service as the file describes it. */
+export interface LocalService {
+  readonly namespace: string;
+  readonly name: string;
+  readonly ports: readonly LocalServicePort[];
+  readonly endpoints: readonly Omit<Endpoint, 'port'>[];
+}
+
+/** The parsed file. */
+export interface EndpointsFile {
+  readonly services: readonly LocalService[];
+}
+
+/**
+ * Parses the endpoints file text (pure). Format:
+ *   services:
+ *     - { name: hello, namespace: demo, ports: [{ port: 80, targetPort: 8080 }],
+ *         endpoints: [{ address: 127.0.1.2, identity: spiffe://..., ready: true, podName: hello-0 }] }
+ * Every problem is listed at once.
+ */
+export function parseEndpointsFile(text: string, source: string): EndpointsFile {
+  let doc: unknown;
+  try {
+    doc = parseYaml(text);
+  } catch (err) {
+    throw new WeftError('WEFT_ERR_ENDPOINTS_FILE', `${source}: not YAML/JSON: ${(err as Error).message}`);
+  }
+  const problems: string[] = [];
+  const services: LocalService[] = [];
+  const root = doc as { services?: unknown } | null;
+  if (root === null || typeof root !== 'object' || !Array.isArray(root.services)) {
+    throw new WeftError('WEFT_ERR_ENDPOINTS_FILE', `${source}: expected a top-level "services" list`);
+  }
+  const seen = new Set<string>();
+  root.services.forEach((raw: unknown, i: number) => {
+    const at = `services[${i}]`;
+    const s = raw as Record<string, unknown> | null;
+    if (s === null || typeof s !== 'object') {
+      problems.push(`${at}: expected an object`);
+      return;
+    }
+    const name = typeof s.name === 'string' ? s.name : '';
+    const namespace = typeof s.namespace === 'string' ? s.namespace : 'default';
+    if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(name)) problems.push(`${at}.name: ${JSON.stringify(s.name)} is not a DNS-1123 label`);
+    if (seen.has(`${namespace}/${name}`)) problems.push(`${at}: service ${namespace}/${name} is listed twice`);
+    seen.add(`${namespace}/${name}`);
+    const ports: LocalServicePort[] = [];
+    if (!Array.isArray(s.ports) || s.ports.length === 0) problems.push(`${at}.ports: expected a non-empty list`);
+    else
+      s.ports.forEach((p: unknown, j: number) => {
+        const port = (p as { port?: unknown }).port;
+        const targetPort = (p as { targetPort?: unknown }).targetPort ?? port;
+        if (!isPort(port)) problems.push(`${at}.ports[${j}].port: ${JSON.stringify(port)} is not a port number`);
+        else if (!isPort(targetPort)) problems.push(`${at}.ports[${j}].targetPort: ${JSON.stringify(targetPort)} is not a port number`);
+        else ports.push({ port, targetPort });
+      });
+    const endpoints: Omit<Endpoint, 'port'>[] = [];
+    const rawEndpoints = s.endpoints ?? [];
+    if (!Array.isArray(rawEndpoints)) problems.push(`${at}.endpoints: expected a list`);
+    else
+      rawEndpoints.forEach((e: unknown, j: number) => {
+        const ep = e as Record<string, unknown> | null;
+        const where = `${at}.endpoints[${j}]`;
+        if (ep === null || typeof ep !== 'object') {
+          problems.push(`${where}: expected an object`);
+          return;
+        }
+        if (typeof ep.address !== 'string' || !/^(\d{1,3}\.){3}\d{1,3}$|:/.test(ep.address)) {
+          problems.push(`${where}.address: ${JSON.stringify(ep.address)} is not an IP address`);
+          return;
+        }
+        if (typeof ep.identity !== 'string' || !parseIdentity(ep.identity)) {
+          problems.push(`${where}.identity: ${JSON.stringify(ep.identity)} is not a spiffe://<td>/ns/<ns>/sa/<sa> identity`);
+          return;
+        }
+        if (ep.ready !== undefined && typeof ep.ready !== 'boolean') {
+          problems.push(`${where}.ready: expected true or false`);
+          return;
+        }
+        endpoints.push({
+          address: ep.address,
+          identity: ep.identity,
+          ready: ep.ready !== false,
+          ...(typeof ep.podName === 'string' ? { podName: ep.podName } : {}),
+        });
+      });
+    services.push({ namespace, name, ports, endpoints });
+  });
+  if (problems.length > 0) {
+    throw new WeftError('WEFT_ERR_ENDPOINTS_FILE', `${source} is invalid:\n  - ${problems.join('\n  - ')}`);
+  }
+  return { services };
+}
+
+/** The snapshot of one service port in a parsed file. */
+export function snapshotFor(file: EndpointsFile, ref: ServiceRef): ServiceSnapshot {
+  const service = file.services.find((s) => s.name === ref.name && s.namespace === ref.namespace);
+  const port = service?.ports.find((p) => p.port === ref.port);
+  if (!service || !port) return { ref, endpoints: undefined };
+  return { ref, endpoints: service.endpoints.map((e) => ({ ...e, port: port.targetPort })) };
+}
+
+/** Watches an endpoints file and feeds subscribers full snapshots. */
+export class LocalEndpointSource implements EndpointSource {
+  readonly #path: string;
+  readonly #log: Logger;
+  #file: EndpointsFile | undefined;
+  #watcher: FSWatcher | undefined;
+  #reloadTimer: NodeJS.Timeout | undefined;
+  readonly #subscribers = new Map<string, Set<(s: ServiceSnapshot) => void>>();
+  readonly #refs = new Map<string, ServiceRef>();
+  #lastText = '';
+
+  constructor(path: string, log: Logger) {
+    this.#path = path;
+    this.#log = log;
+  }
+
+  get synced(): boolean {
+    return this.#file !== undefined;
+  }
+
+  /** The parsed file currently served (for reverse lookups by address). */
+  get file(): EndpointsFile | undefined {
+    return this.#file;
+  }
+
+  /** Loads the file once (throws when the first load fails) and starts watching it. */
+  async start(): Promise<void> {
+    await this.reload(true);
+    // fs.watch on the directory entry: editors and `weft up` replace the file by rename.
+    this.#watcher = watch(this.#path, { persistent: false }, () => this.#scheduleReload());
+    this.#watcher.on('error', () => this.#scheduleReload());
+  }
+
+  #scheduleReload(): void {
+    clearTimeout(this.#reloadTimer);
+    this.#reloadTimer = setTimeout(() => {
+      void this.reload(false).then(() => {
+        // A rename replaces the inode the watcher follows: watch the new one.
+        this.#watcher?.close();
+        this.#watcher = watch(this.#path, { persistent: false }, () => this.#scheduleReload());
+        this.#watcher.on('error', () => this.#scheduleReload());
+      });
+    }, 20);
+  }
+
+  /** Re-reads the file; on failure keeps the last good one (or throws on the first load). */
+  async reload(first: boolean): Promise<void> {
+    let text: string;
+    try {
+      text = await readFile(this.#path, 'utf8');
+    } catch (err) {
+      const error = new WeftError('WEFT_ERR_ENDPOINTS_FILE', `cannot read ${this.#path}: ${(err as Error).message}`);
+      if (first) throw error;
+      this.#log.warn({ code: error.code, err: error.message }, 'endpoints file unreadable; keeping the last good one');
+      return;
+    }
+    if (!first && text === this.#lastText) return;
+    try {
+      this.#file = parseEndpointsFile(text, this.#path);
+      this.#lastText = text;
+    } catch (err) {
+      if (first) throw err;
+      this.#log.warn({ code: 'WEFT_ERR_ENDPOINTS_FILE', err: (err as Error).message }, 'endpoints file refused; keeping the last good one');
+      return;
+    }
+    this.#log.info({ services: this.#file.services.length }, 'endpoints file loaded');
+    for (const [key, listeners] of this.#subscribers) {
+      const ref = this.#refs.get(key);
+      if (!ref) continue;
+      const snapshot = snapshotFor(this.#file, ref);
+      for (const listener of listeners) listener(snapshot);
+    }
+  }
+
+  watch(ref: ServiceRef, onUpdate: (snapshot: ServiceSnapshot) => void): () => void {
+    const key = serviceKey(ref);
+    let listeners = this.#subscribers.get(key);
+    if (!listeners) {
+      listeners = new Set();
+      this.#subscribers.set(key, listeners);
+      this.#refs.set(key, ref);
+    }
+    listeners.add(onUpdate);
+    if (this.#file) onUpdate(snapshotFor(this.#file, ref));
+    return () => {
+      listeners.delete(onUpdate);
+      if (listeners.size === 0) {
+        this.#subscribers.delete(key);
+        this.#refs.delete(key);
+      }
+    };
+  }
+
+  async close(): Promise<void> {
+    clearTimeout(this.#reloadTimer);
+    this.#watcher?.close();
+    this.#subscribers.clear();
+  }
+}
+
+function isPort(value: unknown): value is number {
+  return typeof value === 'number' && Number.isInteger(value) && value > 0 && value <= 65535;
+}

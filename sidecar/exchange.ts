@@ -1,0 +1,82 @@
+// One request/response as the proxy saw it, and the recorder that turns a finished exchange
+// into metrics and exactly one access-log line.
+import type { Logger } from '../lib/logger.js';
+import type { ProxyMetrics } from './metrics.js';
+
+/** What a proxy knows about one request; filled in along the path, recorded once at the end. */
+export interface Exchange {
+  readonly direction: 'inbound' | 'outbound';
+  protocol: 'http/1.1' | 'h2' | 'websocket' | 'tcp';
+  readonly method: string;
+  readonly authority: string;
+  readonly path: string;
+  /** ns/name:port of the destination service (outbound) or the app port (inbound). */
+  service: string;
+  /** Peer identity: the server's (outbound) or the client's (inbound). */
+  peer: string;
+  /** address:port of the chosen endpoint or the app. */
+  endpoint: string;
+  readonly startedMs: number;
+  status: number;
+  errorCode: string;
+  responseMs: number;
+  finished: boolean;
+}
+
+/** Starts an exchange record. */
+export function startExchange(
+  fields: Pick<Exchange, 'direction' | 'protocol' | 'method' | 'authority' | 'path'>,
+  nowMs: number,
+): Exchange {
+  return { ...fields, service: '', peer: '', endpoint: '', startedMs: nowMs, status: 0, errorCode: '', responseMs: 0, finished: false };
+}
+
+/** Records finished exchanges: counters, the latency histogram and the access log. */
+export class ExchangeRecorder {
+  readonly #metrics: ProxyMetrics;
+  readonly #log: Logger;
+  readonly #now: () => number;
+
+  constructor(metrics: ProxyMetrics, log: Logger, now: () => number) {
+    this.#metrics = metrics;
+    this.#log = log;
+    this.#now = now;
+  }
+
+  /** Marks the moment response headers went out. */
+  responded(exchange: Exchange, status: number): void {
+    if (exchange.responseMs !== 0) return;
+    exchange.status = status;
+    exchange.responseMs = this.#now();
+    this.#metrics.latency.observe(
+      { direction: exchange.direction, service: exchange.service || 'unknown' },
+      (exchange.responseMs - exchange.startedMs) / 1000,
+    );
+  }
+
+  /** Records the exchange once; later calls are ignored. */
+  finish(exchange: Exchange, errorCode?: string): void {
+    if (exchange.finished) return;
+    exchange.finished = true;
+    if (errorCode && !exchange.errorCode) exchange.errorCode = errorCode;
+    const labels = { direction: exchange.direction, service: exchange.service || 'unknown', peer: exchange.peer || 'none' };
+    this.#metrics.requests.inc(labels);
+    this.#metrics.responses.inc({ ...labels, status: String(exchange.status || 0), error_code: exchange.errorCode || '' });
+    const durationMs = this.#now() - exchange.startedMs;
+    const line = {
+      direction: exchange.direction,
+      protocol: exchange.protocol,
+      method: exchange.method,
+      authority: exchange.authority,
+      path: exchange.path,
+      service: exchange.service || undefined,
+      peer: exchange.peer || undefined,
+      endpoint: exchange.endpoint || undefined,
+      status: exchange.status,
+      error: exchange.errorCode || undefined,
+      durationMs: Math.round(durationMs * 1000) / 1000,
+    };
+    if (exchange.errorCode) this.#log.warn(line, 'request failed');
+    else this.#log.info(line, 'request');
+  }
+}

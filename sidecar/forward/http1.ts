@@ -1,0 +1,141 @@
+// Forwards one HTTP/1.1 request (or WebSocket upgrade) to an upstream over a pooled agent,
+// streaming both bodies with backpressure; never buffers a body.
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { forwardRawHeaders } from './headers.js';
+import { classifyUpstreamError, rescueHttp1, ERROR_HEADER, type UpstreamLabel } from '../rescue.js';
+import type { WeftError } from '../../lib/errors.js';
+
+/** Where to send: an agent that dials (and checks) the upstream, plus its address for logs. */
+export interface Http1Upstream extends UpstreamLabel {
+  readonly agent: http.Agent;
+  readonly host: string;
+  readonly port: number;
+}
+
+/** Callbacks the forwarder reports to (metrics, access log, load release). */
+export interface ForwardHooks {
+  /** Response headers went out with this status. */
+  onResponse(status: number): void;
+  /** The exchange is over; `error` when it failed (the client may already have its response). */
+  onEnd(error?: WeftError | 'client_closed'): void;
+}
+
+const NO_DROP: ReadonlySet<string> = new Set();
+
+/** Forwards `req` to the upstream and pipes the response back into `res`. */
+export function forwardHttp1(
+  req: IncomingMessage,
+  res: ServerResponse,
+  upstream: Http1Upstream,
+  headers: string[],
+  hooks: ForwardHooks,
+): void {
+  let ended = false;
+  const end = (error?: WeftError | 'client_closed'): void => {
+    if (ended) return;
+    ended = true;
+    hooks.onEnd(error);
+  };
+  const upReq = http.request({
+    agent: upstream.agent,
+    host: upstream.host,
+    port: upstream.port,
+    method: req.method,
+    path: req.url,
+    headers,
+    setHost: false,
+  });
+  upReq.on('response', (upRes) => {
+    const status = upRes.statusCode ?? 502;
+    res.writeHead(status, upRes.statusMessage, forwardRawHeaders(upRes.rawHeaders, NO_DROP, []));
+    hooks.onResponse(status);
+    upRes.pipe(res);
+    upRes.on('error', (err) => {
+      res.destroy();
+      end(classifyUpstreamError(err, 'request', upstream));
+    });
+    res.on('finish', () => end());
+  });
+  upReq.on('error', (err) => {
+    const error = classifyUpstreamError(err, upReq.reusedSocket ? 'request' : 'connect', upstream);
+    if (!res.headersSent) {
+      rescueHttp1(res, error);
+      hooks.onResponse(error.status);
+    } else {
+      res.destroy();
+    }
+    end(error);
+  });
+  res.on('close', () => {
+    if (!res.writableFinished) {
+      upReq.destroy();
+      end('client_closed');
+    }
+  });
+  req.pipe(upReq);
+}
+
+/** Forwards an HTTP/1.1 upgrade (WebSocket): on 101 the two sockets are joined byte for byte. */
+export function forwardUpgrade(
+  req: IncomingMessage,
+  socket: Duplex,
+  head: Buffer,
+  upstream: Http1Upstream,
+  headers: string[],
+  hooks: ForwardHooks,
+): void {
+  let ended = false;
+  const end = (error?: WeftError | 'client_closed'): void => {
+    if (ended) return;
+    ended = true;
+    hooks.onEnd(error);
+  };
+  const upReq = http.request({
+    agent: upstream.agent,
+    host: upstream.host,
+    port: upstream.port,
+    method: req.method,
+    path: req.url,
+    headers,
+    setHost: false,
+  });
+  socket.on('error', () => upReq.destroy());
+  upReq.on('upgrade', (upRes, upSocket, upHead) => {
+    socket.write(statusBlock(upRes.statusCode ?? 101, upRes.statusMessage ?? 'Switching Protocols', forwardRawHeaders(upRes.rawHeaders, NO_DROP, [], true)));
+    hooks.onResponse(upRes.statusCode ?? 101);
+    if (upHead.length > 0) socket.write(upHead);
+    if (head.length > 0) upSocket.write(head);
+    upSocket.pipe(socket);
+    socket.pipe(upSocket);
+    const close = (): void => {
+      upSocket.destroy();
+      socket.destroy();
+      end();
+    };
+    upSocket.on('close', close);
+    socket.on('close', close);
+    upSocket.on('error', close);
+  });
+  upReq.on('response', (upRes) => {
+    // The upstream refused the upgrade: relay its answer and close.
+    socket.write(statusBlock(upRes.statusCode ?? 502, upRes.statusMessage ?? '', [...forwardRawHeaders(upRes.rawHeaders, NO_DROP, []), 'Connection', 'close']));
+    hooks.onResponse(upRes.statusCode ?? 502);
+    upRes.pipe(socket);
+    upRes.on('end', () => end());
+  });
+  upReq.on('error', (err) => {
+    const error = classifyUpstreamError(err, 'connect', upstream);
+    hooks.onResponse(error.status);
+    const body = `${error.code}: ${error.message}\n`;
+    socket.end(statusBlock(error.status, 'Bad Gateway', ['Content-Type', 'text/plain', 'Content-Length', String(Buffer.byteLength(body)), ERROR_HEADER, error.code, 'Connection', 'close']) + body);
+    end(error);
+  });
+  upReq.end();
+}
+
+function statusBlock(status: number, message: string, raw: readonly string[]): string {
+  let text = `HTTP/1.1 ${status} ${message}\r\n`;
+  for (let i = 0; i < raw.length; i += 2) text += `${raw[i]}: ${raw[i + 1]}\r\n`;
+  return `${text}\r\n`;
+}

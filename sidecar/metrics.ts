@@ -1,0 +1,62 @@
+// The proxy's Prometheus metrics, registered on a registry the command creates and passes in.
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+
+/** Every metric the proxy records. */
+export interface ProxyMetrics {
+  readonly requests: Counter<'direction' | 'service' | 'peer'>;
+  readonly responses: Counter<'direction' | 'service' | 'peer' | 'status' | 'error_code'>;
+  readonly latency: Histogram<'direction' | 'service'>;
+  readonly openConnections: Gauge<'direction'>;
+  readonly connections: Counter<'direction'>;
+  readonly handshakeFailures: Counter<'direction' | 'reason'>;
+  readonly certificateExpiry: Gauge;
+}
+
+/** Registers the proxy metrics on `registry`. */
+export function createProxyMetrics(registry: Registry): ProxyMetrics {
+  const registers = [registry];
+  return {
+    requests: new Counter({
+      name: 'weft_requests_total',
+      help: 'Requests received, by direction (inbound/outbound), service and peer identity.',
+      labelNames: ['direction', 'service', 'peer'],
+      registers,
+    }),
+    responses: new Counter({
+      name: 'weft_responses_total',
+      help: 'Responses sent, by direction, service, peer identity, status and weft error code.',
+      labelNames: ['direction', 'service', 'peer', 'status', 'error_code'],
+      registers,
+    }),
+    latency: new Histogram({
+      name: 'weft_response_latency_seconds',
+      help: 'Time from request received to response headers sent.',
+      labelNames: ['direction', 'service'],
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers,
+    }),
+    openConnections: new Gauge({
+      name: 'weft_open_connections',
+      help: 'Connections currently open, by direction (inbound mTLS, outbound from the app).',
+      labelNames: ['direction'],
+      registers,
+    }),
+    connections: new Counter({
+      name: 'weft_connections_total',
+      help: 'Connections accepted, by direction.',
+      labelNames: ['direction'],
+      registers,
+    }),
+    handshakeFailures: new Counter({
+      name: 'weft_tls_handshake_failures_total',
+      help: 'Refused TLS handshakes, by direction and reason (not_tls, no_client_cert, untrusted, expired, no_identity, ...).',
+      labelNames: ['direction', 'reason'],
+      registers,
+    }),
+    certificateExpiry: new Gauge({
+      name: 'weft_certificate_expiry_timestamp_seconds',
+      help: "Unix time at which the proxy's current certificate expires.",
+      registers,
+    }),
+  };
+}
