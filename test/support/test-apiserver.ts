@@ -1001,7 +1001,9 @@ export class TestApiServer {
     if (rvParam !== '' && !/^\d+$/.test(rvParam)) {
       throw new StatusError(400, 'BadRequest', `resourceVersion: Invalid value: "${rvParam}": strconv.ParseUint: parsing "${rvParam}": invalid syntax`);
     }
-    const timeoutSeconds = timeoutParam !== null && /^\d+$/.test(timeoutParam) ? Number(timeoutParam) : this.#opts.defaultWatchTimeoutSeconds;
+    // 0 or absent means the server's own default, as in the real server.
+    const asked = timeoutParam !== null && /^\d+$/.test(timeoutParam) ? Number(timeoutParam) : 0;
+    const timeoutSeconds = asked > 0 ? asked : this.#opts.defaultWatchTimeoutSeconds;
     res.writeHead(200, { 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked', 'Cache-Control': 'no-cache, private' });
     res.flushHeaders();
     const w: Watcher = { def, namespace, labels, fields, res, bookmarks, timers: [], closed: false };

@@ -1,0 +1,162 @@
+import t, { type Test } from 'tap';
+import { Counter, Registry } from 'prom-client';
+import { TestApiServer, type KubeObject } from '../../../support/test-apiserver.js';
+import { fromKubeconfigText } from '../../../../lib/kube/config.js';
+import { KubeClient, resourcePath } from '../../../../lib/kube/client.js';
+import { applyWatchChange, WatchLoop, type WatchChange } from '../../../../lib/kube/watch.js';
+import { createLogger } from '../../../../lib/logger.js';
+
+const slice = (name: string, ips: string[]): KubeObject => ({
+  apiVersion: 'discovery.k8s.io/v1',
+  kind: 'EndpointSlice',
+  metadata: { name, namespace: 'shop', labels: { 'kubernetes.io/service-name': 'orders' } },
+  addressType: 'IPv4',
+  ports: [{ name: 'http', port: 8080, protocol: 'TCP' }],
+  endpoints: ips.map((ip) => ({ addresses: [ip], conditions: { ready: true } })),
+});
+
+interface Rig {
+  api: TestApiServer;
+  loop: WatchLoop<KubeObject>;
+  changes: WatchChange<KubeObject>[];
+  state: () => Map<string, KubeObject>;
+  restarts: Counter<'resource' | 'reason'>;
+  registry: Registry;
+}
+
+async function rig(t: Test, opts: { bookmarkIntervalMs?: number; watchTimeoutSeconds?: number } = {}): Promise<Rig> {
+  const api = await TestApiServer.start({ bookmarkIntervalMs: opts.bookmarkIntervalMs ?? 60_000 });
+  api.apply({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'shop' } });
+  const client = new KubeClient(await fromKubeconfigText(api.kubeconfig(), 'test'));
+  const registry = new Registry();
+  const restarts = new Counter({ name: 'weft_kube_watch_restarts_total', help: 'restarts', labelNames: ['resource', 'reason'] as const, registers: [registry] });
+  const changes: WatchChange<KubeObject>[] = [];
+  let state = new Map<string, KubeObject>();
+  const loop = new WatchLoop<KubeObject>({
+    client,
+    path: resourcePath({ group: 'discovery.k8s.io', version: 'v1', resource: 'endpointslices', namespace: 'shop' }),
+    labelSelector: 'kubernetes.io/service-name=orders',
+    onChange: (c) => {
+      changes.push(c);
+      state = applyWatchChange(state, c);
+    },
+    restarts,
+    resourceLabel: 'endpointslices',
+    logger: createLogger({ level: 'silent', name: 'test' }),
+    backoff: { initialMs: 20, maxMs: 200 },
+    ...(opts.watchTimeoutSeconds === undefined ? {} : { watchTimeoutSeconds: opts.watchTimeoutSeconds }),
+  });
+  t.teardown(async () => {
+    await loop.stop();
+    client.close();
+    await api.stop();
+  });
+  return { api, loop, changes, state: () => state, restarts, registry };
+}
+
+async function until(what: string, check: () => boolean, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+const ips = (s: Map<string, KubeObject>): string[] =>
+  [...s.values()].flatMap((o) => (o['endpoints'] as { addresses: string[] }[]).flatMap((e) => e.addresses)).sort();
+
+async function restartCount(r: Rig, reason: string): Promise<number> {
+  const m = await r.restarts.get();
+  return m.values.find((v) => v.labels['reason'] === reason)?.value ?? 0;
+}
+
+t.test('lists first (a replace), then streams changes, keeping the resourceVersion', async (t) => {
+  const r = await rig(t);
+  r.api.create(slice('orders-a', ['10.0.0.1']));
+  r.loop.start();
+  await until('synced', () => r.loop.synced);
+  t.equal(r.changes[0]?.kind, 'replace');
+  t.same(ips(r.state()), ['10.0.0.1']);
+  r.api.create(slice('orders-b', ['10.0.0.2']));
+  r.api.update(slice('orders-a', ['10.0.0.3']));
+  await until('two changes', () => ips(r.state()).join() === '10.0.0.2,10.0.0.3');
+  r.api.delete('discovery.k8s.io/v1', 'EndpointSlice', 'shop', 'orders-b');
+  await until('delete', () => ips(r.state()).join() === '10.0.0.3');
+  t.equal(r.loop.resourceVersion, r.api.resourceVersion);
+  t.ok(r.api.requests.some((q) => q.includes('?watch')), 'watched');
+});
+
+t.test('asks for bookmarks and moves its resourceVersion with them', async (t) => {
+  const r = await rig(t, { bookmarkIntervalMs: 50 });
+  r.loop.start();
+  await until('synced', () => r.loop.synced);
+  const before = r.loop.resourceVersion;
+  // A change to another kind moves the global resourceVersion; only a bookmark tells this watch.
+  r.api.create({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'unrelated', namespace: 'shop' } });
+  await until('bookmark', () => r.loop.resourceVersion === r.api.resourceVersion);
+  t.not(r.loop.resourceVersion, before);
+  t.equal(r.changes.length, 1, 'bookmarks emit no change');
+});
+
+t.test('410 during a watch re-lists and replaces the set with no lost update', async (t) => {
+  const r = await rig(t);
+  r.api.create(slice('orders-a', ['10.0.0.1']));
+  r.loop.start();
+  await until('synced', () => r.loop.synced);
+  const listsBefore = r.api.requests.filter((q) => q.endsWith('/endpointslices')).length;
+  // Changes that happen while the watch is being expired must all show up after the re-list.
+  r.api.expireWatches();
+  r.api.update(slice('orders-a', ['10.0.0.9']));
+  r.api.create(slice('orders-c', ['10.0.0.4']));
+  await until('re-listed', () => ips(r.state()).join() === '10.0.0.4,10.0.0.9');
+  const listsAfter = r.api.requests.filter((q) => q.endsWith('/endpointslices')).length;
+  t.ok(listsAfter > listsBefore, 'a fresh list was made');
+  t.ok(r.changes.filter((c) => c.kind === 'replace').length >= 2, 'the re-list emitted a full replace');
+  t.ok((await restartCount(r, 'expired')) >= 1, 'counted as an expired restart');
+  t.ok(r.loop.synced);
+  r.api.update(slice('orders-c', ['10.0.0.5']));
+  await until('watching again', () => ips(r.state()).join() === '10.0.0.5,10.0.0.9');
+});
+
+t.test('a cut connection resumes from the last resourceVersion; a compacted one re-lists', async (t) => {
+  const r = await rig(t);
+  r.loop.start();
+  await until('synced', () => r.loop.synced);
+  r.api.cutWatches();
+  r.api.create(slice('orders-a', ['10.0.0.1']));
+  await until('resumed', () => ips(r.state()).join() === '10.0.0.1');
+  t.ok((await restartCount(r, 'error')) >= 1, 'the cut counted as an error restart');
+  t.equal(r.changes.filter((c) => c.kind === 'replace').length, 1, 'resumed without a re-list');
+  r.api.cutWatches();
+  r.api.create(slice('orders-b', ['10.0.0.2']));
+  r.api.compact();
+  await until('re-listed after 410', () => ips(r.state()).join() === '10.0.0.1,10.0.0.2');
+  t.equal(r.changes.filter((c) => c.kind === 'replace').length, 2);
+});
+
+t.test('keeps the last state while the API server is down, retries with backoff, and catches up', async (t) => {
+  const r = await rig(t);
+  r.api.create(slice('orders-a', ['10.0.0.1']));
+  r.loop.start();
+  await until('synced', () => r.loop.synced);
+  await r.api.stop();
+  r.api.update(slice('orders-a', ['10.0.0.7']));
+  await new Promise((res) => setTimeout(res, 400));
+  t.same(ips(r.state()), ['10.0.0.1'], 'last known state kept');
+  const failures = await restartCount(r, 'error');
+  t.ok(failures >= 2, `retried ${failures} times`);
+  t.ok(failures < 20, 'with backoff, not a busy loop');
+  await r.api.restart();
+  await until('caught up', () => ips(r.state()).join() === '10.0.0.7');
+});
+
+t.test('a server-side watch timeout resumes at once without a re-list', async (t) => {
+  const r = await rig(t, { watchTimeoutSeconds: 1 });
+  r.loop.start();
+  await until('synced', () => r.loop.synced);
+  await until('a closed watch', () => r.api.requests.filter((q) => q.includes('?watch')).length >= 2, 8000);
+  r.api.create(slice('orders-a', ['10.0.0.1']));
+  await until('still watching', () => ips(r.state()).join() === '10.0.0.1');
+  t.equal(r.changes.filter((c) => c.kind === 'replace').length, 1);
+  t.ok((await restartCount(r, 'closed')) >= 1);
+});
