@@ -2,6 +2,7 @@
 // it changes. A bad new file is refused with a coded error and the last good one keeps serving.
 import { readFile } from 'node:fs/promises';
 import { watch, type FSWatcher } from 'node:fs';
+import { basename, dirname } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { serviceKey, type Endpoint, type EndpointSource, type ServiceRef, type ServiceSnapshot } from './endpoint-source.js';
 import { WeftError } from '../../lib/errors.js';
@@ -144,21 +145,19 @@ export class LocalEndpointSource implements EndpointSource {
   /** Loads the file once (throws when the first load fails) and starts watching it. */
   async start(): Promise<void> {
     await this.reload(true);
-    // fs.watch on the directory entry: editors and `weft up` replace the file by rename.
-    this.#watcher = watch(this.#path, { persistent: false }, () => this.#scheduleReload());
-    this.#watcher.on('error', () => this.#scheduleReload());
+    // Watch the directory, not the file: editors, `weft up` and ConfigMap mounts replace the
+    // file by rename, and a watch on the old inode would go deaf.
+    const name = basename(this.#path);
+    this.#watcher = watch(dirname(this.#path), { persistent: false }, (_event, changed) => {
+      if (changed === null || changed === name) this.#scheduleReload();
+    });
+    this.#watcher.on('error', (err) => this.#log.warn({ err: err.message }, 'endpoints file watch failed'));
   }
 
   #scheduleReload(): void {
     clearTimeout(this.#reloadTimer);
-    this.#reloadTimer = setTimeout(() => {
-      void this.reload(false).then(() => {
-        // A rename replaces the inode the watcher follows: watch the new one.
-        this.#watcher?.close();
-        this.#watcher = watch(this.#path, { persistent: false }, () => this.#scheduleReload());
-        this.#watcher.on('error', () => this.#scheduleReload());
-      });
-    }, 20);
+    // Coalesce the burst of events one replacement makes.
+    this.#reloadTimer = setTimeout(() => void this.reload(false), 20);
   }
 
   /** Re-reads the file; on failure keeps the last good one (or throws on the first load). */
