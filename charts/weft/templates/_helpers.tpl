@@ -1,0 +1,146 @@
+{{/* Names, labels and shared pod settings of the weft chart. Object names are fixed (weft-ca,
+weft-injector, weft-gateway) because proxies and docs name them: one weft per cluster. */}}
+
+{{/* The image reference of every weft container. */}}
+{{- define "weft.image" -}}
+{{ .Values.image.repository }}:{{ .Values.image.tag | default .Chart.AppVersion }}
+{{- end -}}
+
+{{/* Labels on every object; pass (dict "root" $ "component" "ca"). */}}
+{{- define "weft.labels" -}}
+app.kubernetes.io/name: weft
+app.kubernetes.io/instance: {{ .root.Release.Name }}
+app.kubernetes.io/version: {{ .root.Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .root.Release.Service }}
+app.kubernetes.io/part-of: weft
+helm.sh/chart: {{ printf "%s-%s" .root.Chart.Name .root.Chart.Version }}
+{{- if .component }}
+app.kubernetes.io/component: {{ .component }}
+weft.dev/component: {{ .component }}
+{{- end }}
+{{- with .root.Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{/* Selector labels of one component; weft.dev/component also keeps the webhook off weft's pods. */}}
+{{- define "weft.selectorLabels" -}}
+app.kubernetes.io/name: weft
+app.kubernetes.io/instance: {{ .root.Release.Name }}
+weft.dev/component: {{ .component }}
+{{- end -}}
+
+{{/* The restricted-profile security context of every weft container. */}}
+{{- define "weft.containerSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: {{ .Values.podSecurity.runAsUser }}
+runAsGroup: {{ .Values.podSecurity.runAsGroup }}
+readOnlyRootFilesystem: true
+allowPrivilegeEscalation: false
+capabilities:
+  drop: ["ALL"]
+seccompProfile:
+  type: RuntimeDefault
+{{- end -}}
+
+{{/* Pod security context shared by weft's Deployments. */}}
+{{- define "weft.podSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: {{ .Values.podSecurity.runAsUser }}
+runAsGroup: {{ .Values.podSecurity.runAsGroup }}
+fsGroup: {{ .Values.podSecurity.runAsGroup }}
+seccompProfile:
+  type: RuntimeDefault
+{{- end -}}
+
+{{/* Spread replicas across nodes and zones; preferred, so a one-node cluster still schedules. */}}
+{{- define "weft.spread" -}}
+topologySpreadConstraints:
+  - maxSkew: 1
+    topologyKey: kubernetes.io/hostname
+    whenUnsatisfiable: ScheduleAnyway
+    labelSelector:
+      matchLabels:
+        {{- include "weft.selectorLabels" . | nindent 8 }}
+  - maxSkew: 1
+    topologyKey: topology.kubernetes.io/zone
+    whenUnsatisfiable: ScheduleAnyway
+    labelSelector:
+      matchLabels:
+        {{- include "weft.selectorLabels" . | nindent 8 }}
+affinity:
+  podAntiAffinity:
+    preferredDuringSchedulingIgnoredDuringExecution:
+      - weight: 100
+        podAffinityTerm:
+          topologyKey: kubernetes.io/hostname
+          labelSelector:
+            matchLabels:
+              {{- include "weft.selectorLabels" . | nindent 14 }}
+{{- end -}}
+
+{{/* Probes on the admin port's /live and /ready; pass the admin port number. */}}
+{{- define "weft.probes" -}}
+startupProbe:
+  httpGet:
+    path: /ready
+    port: admin
+  periodSeconds: 2
+  failureThreshold: 60
+livenessProbe:
+  httpGet:
+    path: /live
+    port: admin
+  periodSeconds: 10
+  timeoutSeconds: 2
+  failureThreshold: 3
+readinessProbe:
+  httpGet:
+    path: /ready
+    port: admin
+  periodSeconds: 5
+  timeoutSeconds: 2
+  failureThreshold: 2
+{{- end -}}
+
+{{/* Downward-API env every kubernetes-mode weft process reads (docs/sidecar-config.md). */}}
+{{- define "weft.podEnv" -}}
+- name: WEFT_MODE
+  value: kubernetes
+- name: WEFT_TRUST_DOMAIN
+  value: {{ .Values.trustDomain | quote }}
+- name: WEFT_POD_NAME
+  valueFrom:
+    fieldRef:
+      fieldPath: metadata.name
+- name: WEFT_POD_NAMESPACE
+  valueFrom:
+    fieldRef:
+      fieldPath: metadata.namespace
+- name: WEFT_POD_IP
+  valueFrom:
+    fieldRef:
+      fieldPath: status.podIP
+- name: WEFT_SERVICE_ACCOUNT
+  valueFrom:
+    fieldRef:
+      fieldPath: spec.serviceAccountName
+{{- end -}}
+
+{{/* Namespaces the webhook never sees: kube-system, weft's own, and the configured ones. */}}
+{{- define "weft.excludedNamespaces" -}}
+- kube-system
+- {{ .Release.Namespace }}
+{{- range .Values.injector.webhook.excludeNamespaces }}
+- {{ . }}
+{{- end }}
+{{- end -}}
+
+{{/* The gateway's TLS Secrets as "namespace/name,..." for WEFT_GATEWAY_TLS_SECRETS. */}}
+{{- define "weft.gatewaySecretList" -}}
+{{- $out := list }}
+{{- range .Values.gateway.tlsSecrets }}
+{{- $out = append $out (printf "%s/%s" .namespace .name) }}
+{{- end }}
+{{- join "," $out }}
+{{- end -}}
