@@ -18,6 +18,8 @@ export interface RenderOptions {
   readonly releaseName?: string;
   readonly namespace?: string;
   readonly lookup?: LookupFn;
+  /** The API server version `.Capabilities.KubeVersion.Version` reports (default v1.30.0). */
+  readonly kubeVersion?: string;
 }
 
 /** One rendered template file: its path and the YAML documents it produced. */
@@ -333,7 +335,7 @@ export class ChartRenderer {
       Release: { Name: opts.releaseName ?? 'weft', Namespace: opts.namespace ?? 'weft-system', Service: 'Helm', IsInstall: true, IsUpgrade: false },
       Chart: this.chart,
       Template: { BasePath: 'weft/templates' },
-      Capabilities: { KubeVersion: { Version: 'v1.30.0' } },
+      Capabilities: { KubeVersion: { Version: opts.kubeVersion ?? 'v1.30.0' } },
     };
     const lookup: LookupFn = opts.lookup ?? (() => undefined);
     return this.#files.map((f) => {
@@ -501,6 +503,8 @@ export class ChartRenderer {
         return { Cert: PLACEHOLDER_PEM('CERTIFICATE'), Key: PLACEHOLDER_PEM('RSA PRIVATE KEY') };
       case 'genSignedCert':
         return { Cert: PLACEHOLDER_PEM('CERTIFICATE'), Key: PLACEHOLDER_PEM('RSA PRIVATE KEY'), dnsNames: a[2] };
+      case 'semverCompare':
+        return semverCompare(s(0), s(1));
       case 'required':
         if (!truthy(a[1])) throw new Error(`required: ${s(0)}`);
         return a[1];
@@ -522,4 +526,17 @@ function deepMerge(base: Record<string, unknown>, over: Record<string, unknown>)
         : v;
   }
   return out;
+}
+
+/** Sprig's semverCompare for the ">=x.y.z-0" form the chart uses. */
+function semverCompare(constraint: string, version: string): boolean {
+  const m = /^>=\s*v?(\d+)\.(\d+)\.(\d+)(?:-0)?$/.exec(constraint);
+  const v = /^v?(\d+)\.(\d+)\.(\d+)/.exec(version);
+  if (!m || !v) throw new Error(`semverCompare ${constraint} ${version} is outside the supported subset`);
+  for (let i = 1; i <= 3; i++) {
+    const a = Number(v[i]);
+    const b = Number(m[i]);
+    if (a !== b) return a > b;
+  }
+  return true;
 }

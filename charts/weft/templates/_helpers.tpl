@@ -79,25 +79,28 @@ affinity:
               {{- include "weft.selectorLabels" . | nindent 14 }}
 {{- end -}}
 
-{{/* Probes on the admin port's /live and /ready; pass the admin port number. */}}
+{{/* Probes on /live and /ready; pass (dict "port" <port name> "scheme" "HTTP"|"HTTPS"). */}}
 {{- define "weft.probes" -}}
 startupProbe:
   httpGet:
     path: /ready
-    port: admin
+    port: {{ .port }}
+    scheme: {{ .scheme }}
   periodSeconds: 2
   failureThreshold: 60
 livenessProbe:
   httpGet:
     path: /live
-    port: admin
+    port: {{ .port }}
+    scheme: {{ .scheme }}
   periodSeconds: 10
   timeoutSeconds: 2
   failureThreshold: 3
 readinessProbe:
   httpGet:
     path: /ready
-    port: admin
+    port: {{ .port }}
+    scheme: {{ .scheme }}
   periodSeconds: 5
   timeoutSeconds: 2
   failureThreshold: 2
@@ -143,4 +146,14 @@ readinessProbe:
 {{- $out = append $out (printf "%s/%s" .namespace .name) }}
 {{- end }}
 {{- join "," $out }}
+{{- end -}}
+
+{{/* "true" when the injector should add the proxy as a native sidecar (Kubernetes >= 1.29). */}}
+{{- define "weft.nativeSidecars" -}}
+{{- $mode := .Values.injector.sidecarMode }}
+{{- if eq $mode "auto" }}
+{{- semverCompare ">=1.29.0-0" .Capabilities.KubeVersion.Version }}
+{{- else }}
+{{- eq $mode "native" }}
+{{- end }}
 {{- end -}}

@@ -1,0 +1,199 @@
+import t, { type Test } from 'tap';
+import { readFileSync, readdirSync } from 'node:fs';
+import { parse } from 'yaml';
+import { ChartRenderer, type RenderedFile } from '../../support/helm-template.js';
+import { manifestProblems } from '../../support/kube-schemas.js';
+import { makeTestPki } from '../../support/pki.js';
+import { privateKeyToPem } from '../../../ca/crypto.js';
+
+const chartDir = new URL('../../../charts/weft/', import.meta.url).pathname;
+const chart = new ChartRenderer(chartDir);
+const templates = readdirSync(`${chartDir}templates`).map((f) => readFileSync(`${chartDir}templates/${f}`, 'utf8'));
+const defaults = parse(readFileSync(`${chartDir}values.yaml`, 'utf8')) as Record<string, unknown>;
+
+/** Dotted paths of every value in values.yaml; maps and lists that hold user data are leaves. */
+function valuePaths(v: unknown, prefix = ''): string[] {
+  if (v === null || typeof v !== 'object' || Array.isArray(v) || Object.keys(v).length === 0) return [prefix];
+  return Object.entries(v).flatMap(([k, x]) => valuePaths(x, prefix ? `${prefix}.${k}` : k));
+}
+
+function has(obj: unknown, path: string): boolean {
+  let v = obj;
+  for (const key of path.split('.')) {
+    // Fields of list items (range over gateway.tlsSecrets) are checked by the schema instead.
+    if (Array.isArray(v)) return true;
+    if (v === null || typeof v !== 'object' || !(key in v)) return false;
+    v = (v as Record<string, unknown>)[key];
+  }
+  return true;
+}
+
+/** Every .Values path the templates read, including through `$x := .Values.a` aliases. */
+function templatePaths(): Set<string> {
+  const out = new Set<string>();
+  for (const src of templates) {
+    const aliases = new Map<string, string>();
+    for (const m of src.matchAll(/\$(\w+)\s*:=\s*\.Values((?:\.\w+)+)/g)) aliases.set(m[1] as string, (m[2] as string).slice(1));
+    for (const m of src.matchAll(/\.Values((?:\.\w+)+)/g)) out.add((m[1] as string).slice(1));
+    for (const [alias, base] of aliases) {
+      for (const m of src.matchAll(new RegExp(`\\$${alias}((?:\\.\\w+)+)`, 'g'))) out.add(`${base}${m[1] as string}`);
+      out.add(base);
+    }
+  }
+  return out;
+}
+
+t.test('every .Values path a template reads exists in values.yaml', async (t) => {
+  const used = templatePaths();
+  t.ok(used.size > 40, `found ${used.size} paths`);
+  for (const path of used) t.ok(has(defaults, path), `.Values.${path} is in values.yaml`);
+});
+
+t.test('every value in values.yaml is read by some template', async (t) => {
+  const used = [...templatePaths()];
+  for (const path of valuePaths(defaults)) {
+    t.ok(used.some((u) => u === path || u.startsWith(`${path}.`) || path.startsWith(`${u}.`)), `${path} is used`);
+  }
+});
+
+t.test('the chart README lists every value', async (t) => {
+  const readme = readFileSync(`${chartDir}README.md`, 'utf8');
+  for (const path of valuePaths(defaults)) t.match(readme, `| \`${path}\` |`, `${path} is documented`);
+});
+
+async function renderAndValidate(t: Test, name: string, values: Record<string, unknown>): Promise<RenderedFile[]> {
+  const files = chart.render({ values: chart.values(values) });
+  for (const f of files) {
+    for (const doc of f.documents) {
+      const problems = await manifestProblems(doc);
+      t.same(problems, [], `${name}: ${f.template} ${String(doc.kind)} validates against the Kubernetes schemas`);
+    }
+  }
+  return files;
+}
+
+// Rendered manifests are untyped YAML; the tests read them loosely and assert on the values.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type Doc = Record<string, any>;
+const docs = (files: RenderedFile[]): Doc[] => files.flatMap((f) => f.documents as Doc[]);
+const find = (files: RenderedFile[], kind: string, name: string): Doc | undefined => docs(files).find((d) => d.kind === kind && d.metadata?.name === name);
+
+t.test('the default render and each example render to valid Kubernetes objects', async (t) => {
+  await renderAndValidate(t, 'defaults', {});
+  for (const file of readdirSync(`${chartDir}examples`)) {
+    await renderAndValidate(t, file, parse(readFileSync(`${chartDir}examples/${file}`, 'utf8')) as Record<string, unknown>);
+  }
+  const pki = await makeTestPki();
+  const supplied = await renderAndValidate(t, 'supplied trust', {
+    identity: {
+      trustAnchorsPEM: pki.authority.root.toString('pem'),
+      issuer: { certPEM: pki.authority.issuer.cert.toString('pem'), keyPEM: await privateKeyToPem(pki.authority.issuer.key) },
+    },
+  });
+  const cm = find(supplied, 'ConfigMap', 'weft-trust-anchors');
+  t.match(cm?.data?.['roots.pem'], /^-----BEGIN CERTIFICATE-----/, 'the chart owns the trust anchors it was given');
+  const secret = find(supplied, 'Secret', 'weft-ca-issuer');
+  t.equal(Buffer.from(String(secret?.data?.['tls.crt']), 'base64').toString(), pki.authority.issuer.cert.toString('pem').trim());
+  t.notOk(find(supplied, 'Role', 'weft-ca'), 'with supplied trust the CA gets no Secret or ConfigMap access');
+  t.equal(env(find(supplied, 'Deployment', 'weft-ca'), 'WEFT_CA_GENERATE'), 'false');
+});
+
+function env(dep: Doc | undefined, name: string): string | undefined {
+  return (dep?.spec?.template?.spec?.containers?.[0]?.env as { name: string; value?: string }[] | undefined)?.find((e) => e.name === name)?.value;
+}
+
+t.test('weft Deployments: 2 replicas, spread, budgets, probes, resources and the restricted security context', async (t) => {
+  const files = chart.render({ values: chart.values() });
+  for (const name of ['weft-ca', 'weft-injector', 'weft-gateway']) {
+    const dep = find(files, 'Deployment', name);
+    t.ok(dep, `${name} exists`);
+    t.equal(dep?.spec.replicas, 2, `${name} has 2 replicas`);
+    const pod = dep?.spec.template.spec;
+    t.equal(pod.securityContext.runAsNonRoot, true);
+    t.equal(pod.securityContext.seccompProfile.type, 'RuntimeDefault');
+    t.same(pod.topologySpreadConstraints.map((c: Doc) => c.topologyKey), ['kubernetes.io/hostname', 'topology.kubernetes.io/zone']);
+    t.ok(pod.affinity.podAntiAffinity, `${name} prefers other nodes`);
+    t.equal(dep?.spec.template.metadata.labels['weft.dev/component'], name.slice(5), 'the webhook objectSelector sees this label');
+    for (const c of pod.containers as Doc[]) {
+      t.same(c.securityContext, {
+        runAsNonRoot: true, runAsUser: 7007, runAsGroup: 7007, readOnlyRootFilesystem: true,
+        allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] }, seccompProfile: { type: 'RuntimeDefault' },
+      }, `${name}/${c.name} is locked down`);
+      t.equal(c.livenessProbe.httpGet.path, '/live');
+      t.equal(c.readinessProbe.httpGet.path, '/ready');
+      t.ok(c.resources.requests.cpu && c.resources.requests.memory && c.resources.limits.memory, `${name} has requests and limits`);
+    }
+    const pdb = find(files, 'PodDisruptionBudget', name);
+    t.same(pdb?.spec.selector, dep?.spec.selector, `${name}'s budget selects its pods`);
+  }
+  const injector = find(files, 'Deployment', 'weft-injector')?.spec.template.spec;
+  t.equal(injector.containers[0].readinessProbe.httpGet.scheme, 'HTTPS', 'the injector serves its probes over HTTPS');
+  t.equal(injector.automountServiceAccountToken, false, 'the injector calls no API and holds no token');
+});
+
+t.test('the webhook: selectors, sideEffects, failurePolicy from values, and a caBundle matching its Secret', async (t) => {
+  const files = chart.render({ values: chart.values() });
+  const mwc = find(files, 'MutatingWebhookConfiguration', 'weft-injector');
+  const [ns, pod] = mwc?.webhooks as Doc[];
+  t.equal(ns?.failurePolicy, 'Fail');
+  t.equal(pod?.failurePolicy, 'Ignore', 'the opt-in webhook for unlabelled namespaces never blocks pods');
+  for (const w of [ns, pod] as Doc[]) {
+    t.equal(w.sideEffects, 'None');
+    t.same(w.admissionReviewVersions, ['v1']);
+    t.equal(w.timeoutSeconds, 10);
+    t.same(w.objectSelector.matchExpressions, [{ key: 'weft.dev/component', operator: 'DoesNotExist' }]);
+    t.same(w.namespaceSelector.matchExpressions[1], { key: 'kubernetes.io/metadata.name', operator: 'NotIn', values: ['kube-system', 'weft-system'] });
+    t.same(w.rules, [{ operations: ['CREATE'], apiGroups: [''], apiVersions: ['v1'], resources: ['pods'], scope: 'Namespaced' }]);
+  }
+  t.same(ns?.namespaceSelector.matchExpressions[0], { key: 'weft.dev/inject', operator: 'In', values: ['enabled'] });
+  t.equal(ns?.clientConfig.service.path, '/mutate/ns-enabled', 'the path tells the injector the namespace is labelled');
+  t.equal(pod?.clientConfig.service.path, '/mutate');
+  const secret = find(files, 'Secret', 'weft-injector-tls');
+  t.equal(ns?.clientConfig.caBundle, secret?.data['ca.crt'], 'caBundle is the CA of the serving Secret');
+
+  const ignore = chart.render({ values: chart.values({ injector: { webhook: { failurePolicy: 'Ignore', podOptIn: false } } }) });
+  const only = find(ignore, 'MutatingWebhookConfiguration', 'weft-injector')?.webhooks as Doc[];
+  t.equal(only.length, 1, 'podOptIn false drops the second webhook');
+  t.equal(only[0]?.failurePolicy, 'Ignore');
+});
+
+t.test('an upgrade reuses the webhook certificate it made before (lookup), so the caBundle stays', async (t) => {
+  const previous = { data: { 'tls.crt': 'Y3J0', 'tls.key': 'a2V5', 'ca.crt': 'Y2E=' } };
+  const files = chart.render({
+    values: chart.values(),
+    lookup: (apiVersion, kind, namespace, name) => (apiVersion === 'v1' && kind === 'Secret' && namespace === 'weft-system' && name === 'weft-injector-tls' ? previous : undefined),
+  });
+  t.same(find(files, 'Secret', 'weft-injector-tls')?.data, previous.data);
+  t.equal((find(files, 'MutatingWebhookConfiguration', 'weft-injector')?.webhooks as Doc[])[0]?.clientConfig.caBundle, 'Y2E=');
+});
+
+t.test('a user-supplied webhook Secret is mounted and its CA becomes the caBundle', async (t) => {
+  const pem = (await makeTestPki()).authority.root.toString('pem');
+  const files = chart.render({ values: chart.values({ injector: { tls: { existingSecret: 'injector-cert', caBundlePEM: pem } } }) });
+  t.notOk(find(files, 'Secret', 'weft-injector-tls'), 'no generated Secret');
+  t.equal((find(files, 'MutatingWebhookConfiguration', 'weft-injector')?.webhooks as Doc[])[0]?.clientConfig.caBundle, Buffer.from(pem).toString('base64'));
+  t.equal(find(files, 'Deployment', 'weft-injector')?.spec.template.spec.volumes[0].secret.secretName, 'injector-cert');
+});
+
+t.test('the gateway: a LoadBalancer Service, and an HPA that takes over replicas when enabled', async (t) => {
+  const plain = chart.render({ values: chart.values() });
+  t.equal(find(plain, 'Service', 'weft-gateway')?.spec.type, 'LoadBalancer');
+  t.notOk(find(plain, 'HorizontalPodAutoscaler', 'weft-gateway'));
+  const scaled = chart.render({ values: chart.values({ gateway: { autoscaling: { enabled: true, minReplicas: 3, maxReplicas: 9 } } }) });
+  const hpa = find(scaled, 'HorizontalPodAutoscaler', 'weft-gateway');
+  t.same([hpa?.spec.minReplicas, hpa?.spec.maxReplicas], [3, 9]);
+  t.equal(find(scaled, 'Deployment', 'weft-gateway')?.spec.replicas, undefined, 'replicas left to the HPA');
+  const off = chart.render({ values: chart.values({ gateway: { enabled: false } }) });
+  t.notOk(docs(off).some((d) => d.metadata?.name?.startsWith('weft-gateway')), 'gateway.enabled false removes every gateway object');
+});
+
+t.test('the proxy-facing settings use the names in docs/sidecar-config.md', async (t) => {
+  const contract = readFileSync(new URL('../../../docs/sidecar-config.md', import.meta.url), 'utf8');
+  const files = chart.render({ values: chart.values() });
+  const gw = find(files, 'Deployment', 'weft-gateway')?.spec.template.spec.containers[0].env as { name: string }[];
+  for (const { name } of gw.filter((e) => !e.name.startsWith('WEFT_GATEWAY_'))) t.match(contract, `\`${name}\``, `${name} is a documented proxy variable`);
+  t.equal(env(find(files, 'Deployment', 'weft-injector'), 'WEFT_CA_ADDR'), 'https://weft-ca.weft-system.svc:8443', 'the CA address DESIGN.md names');
+  t.equal(env(find(files, 'Deployment', 'weft-injector'), 'WEFT_INJECTOR_NATIVE_SIDECARS'), 'true', 'native sidecars on 1.30');
+  const old = chart.render({ values: chart.values(), kubeVersion: 'v1.28.9' });
+  t.equal(env(find(old, 'Deployment', 'weft-injector'), 'WEFT_INJECTOR_NATIVE_SIDECARS'), 'false', 'a first container on 1.28');
+});
