@@ -112,6 +112,8 @@ function callsIn(file: string, src: string): Call[] {
   const calls: Call[] = [];
   for (const m of src.matchAll(/['"`]\/api\/v1\/(?:namespaces\/(?:\$\{[^}]+\}|[^/'"`]+)\/)?([a-z]+)/g)) calls.push({ file, resource: m[1] as string, text: m[0] });
   for (const m of src.matchAll(/['"`]\/apis\/([a-z0-9.-]+)\/v[0-9a-z]+\/(?:namespaces\/(?:\$\{[^}]+\}|[^/'"`]+)\/)?([a-z]+)/g)) calls.push({ file, resource: m[2] as string, text: m[0] });
+  // lib/kube's resourcePath({ group, version, resource }) shape.
+  for (const m of src.matchAll(/\bresource:\s*['"]([a-z]+)['"]/g)) calls.push({ file, resource: m[1] as string, text: m[0] });
   for (const m of src.matchAll(/\.(create|read|replace|patch|delete|list)(Namespaced)?([A-Z][A-Za-z]+?)(ForAllNamespaces)?\(/g)) {
     const resource = KIND_TO_RESOURCE[m[3] as string];
     if (resource) calls.push({ file, resource, verb: METHOD_VERB[m[1] as string] as string, text: m[0] });
@@ -145,8 +147,9 @@ t.test('the path and method scanner finds the call shapes the code uses', async 
     "post('/apis/authentication.k8s.io/v1/tokenreviews')",
     'api.readNamespacedConfigMap({ name, namespace })',
     'authn.createTokenReview({ body })',
+    "client.request('POST', resourcePath({ group: 'authentication.k8s.io', version: 'v1', resource: 'tokenreviews' }))",
   ].join('\n'));
-  t.same(found.map((c) => `${c.resource}:${c.verb ?? ''}`), ['secrets:', 'endpointslices:', 'tokenreviews:', 'configmaps:get', 'tokenreviews:create']);
+  t.same(found.map((c) => `${c.resource}:${c.verb ?? ''}`), ['secrets:', 'endpointslices:', 'tokenreviews:', 'tokenreviews:', 'configmaps:get', 'tokenreviews:create']);
 });
 
 t.test('every API call in the code is granted to the component that makes it, and the injector makes none', async (t) => {
