@@ -155,7 +155,7 @@ t.test('the path and method scanner finds the call shapes the code uses', async 
 t.test('every API call in the code is granted to the component that makes it, and the injector makes none', async (t) => {
   const files = ['lib', 'ca', 'injector', 'sidecar', 'cli'].flatMap((d) => sources(join(root, d))).map((p) => relative(root, p));
   const calls = files.filter((f) => !NOT_A_COMPONENT.some((re) => re.test(f))).flatMap((f) => callsIn(f, readFileSync(join(root, f), 'utf8')));
-  t.comment(`found ${calls.length} API calls in ${files.length} source files`);
+  t.comment(`found ${calls.length} API calls in ${files.length} source files: ${calls.map((c) => `${c.file} ${c.resource}`).join(', ')}`);
   for (const c of calls) {
     const who = componentsOf(c.file);
     if (who === 'injector') {
@@ -170,9 +170,11 @@ t.test('every API call in the code is granted to the component that makes it, an
   const touched = new Set(calls.map((c) => c.resource));
   const components: Component[] = ['ca', 'proxy', 'gateway'];
   for (const comp of components) {
-    const own = calls.filter((c) => { const w = componentsOf(c.file); return w !== 'injector' && (w === 'any' || w.includes(comp)); });
+    // Shared code (lib/) counts as touching a resource, but only the component's own folders
+    // show that its code has landed: until then its rows are checked against the chart only.
+    const own = calls.filter((c) => { const w = componentsOf(c.file); return w !== 'injector' && w !== 'any' && w.includes(comp); });
     if (own.length === 0) {
-      t.comment(`no API calls found yet for ${comp}; its rows are checked against the chart only`);
+      t.comment(`no API calls found yet in ${comp}'s own code; its rows are checked against the chart only`);
       continue;
     }
     for (const a of KUBE_ACCESS.filter((x) => x.component === comp)) {
