@@ -5,7 +5,7 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import http2, { type IncomingHttpHeaders, type ServerHttp2Stream, type ClientHttp2Session } from 'node:http2';
 import tls, { type TLSSocket } from 'node:tls';
 import type { Duplex } from 'node:stream';
-import { peerIdentity, serverTlsOptions, handshakeFailureReason } from '../tls/mesh-tls.js';
+import { peerIdentity, serverTlsOptions, handshakeFailureReason, unauthorizedReason } from '../tls/mesh-tls.js';
 import { forwardHttp1, forwardUpgrade, type ForwardHooks, type Http1Upstream } from '../forward/http1.js';
 import { forwardHttp2 } from '../forward/http2.js';
 import { CLIENT_ID_HEADER, DST_PORT_HEADER, forwardH2Headers, forwardRawHeaders } from '../forward/headers.js';
@@ -82,9 +82,17 @@ export class InboundProxy {
     return this.#tls;
   }
 
-  // TLS is verified by OpenSSL (chain, expiry); what is left is "carries a weft identity".
+  // OpenSSL verified the chain and validity; refuse anything it did not authorize, then
+  // anything that carries no weft identity.
   #onSecure(socket: TLSSocket): void {
     const { metrics, log } = this.#deps;
+    const refused = unauthorizedReason(socket);
+    if (refused) {
+      metrics.handshakeFailures.inc({ direction: 'inbound', reason: refused });
+      log.warn({ remote: socket.remoteAddress, reason: refused, err: String(socket.authorizationError ?? '') }, 'inbound peer refused: certificate not authorized');
+      socket.destroy();
+      return;
+    }
     const peer = peerIdentity(socket);
     if (!peer) {
       metrics.handshakeFailures.inc({ direction: 'inbound', reason: 'no_identity' });

@@ -16,7 +16,10 @@ export function serverTlsOptions(material: TlsMaterial): tls.SecureContextOption
     ca: material.trustBundlePem,
     minVersion: 'TLSv1.3',
     requestCert: true,
-    rejectUnauthorized: true,
+    // Verification still runs; the listener refuses every socket with authorized=false itself
+    // (unauthorizedReason), because under TLS 1.3 OpenSSL's own refusal reaches Node only as a
+    // bare ECONNRESET and the reason (expired, untrusted, no certificate) would be lost.
+    rejectUnauthorized: false,
     ALPNProtocols: [...MESH_ALPN],
   };
 }
@@ -52,10 +55,22 @@ export function expectIdentity(expected: string): (host: string, cert: PeerCerti
   };
 }
 
+/** Why a client that completed the handshake is refused, or undefined when it is authorized. */
+export function unauthorizedReason(socket: TLSSocket): string | undefined {
+  if (socket.authorized) return undefined;
+  const cert = socket.getPeerCertificate();
+  if (!cert || Object.keys(cert).length === 0) return 'no_client_cert';
+  const error = String(socket.authorizationError ?? '');
+  if (error === 'CERT_HAS_EXPIRED') return 'expired';
+  if (error === 'CERT_NOT_YET_VALID') return 'not_yet_valid';
+  return 'untrusted';
+}
+
 /** Short reason label for a failed inbound handshake (metrics label, log field). */
 export function handshakeFailureReason(err: Error & { code?: string }): string {
   const text = `${err.code ?? ''} ${err.message}`.toLowerCase();
-  if (text.includes('wrong_version_number') || text.includes('http_request') || text.includes('unknown_protocol') || text.includes('unsupported_protocol')) return 'not_tls';
+  if (text.includes('unsupported protocol') || text.includes('unsupported_protocol')) return 'tls_version';
+  if (text.includes('wrong_version_number') || text.includes('wrong version number') || text.includes('http_request') || text.includes('http request') || text.includes('unknown_protocol')) return 'not_tls';
   if (text.includes('peer_did_not_return_a_certificate') || text.includes('certificate required')) return 'no_client_cert';
   if (text.includes('expired')) return 'expired';
   if (text.includes('unknown ca') || text.includes('unable to get') || text.includes('verify') || text.includes('self signed') || text.includes('self-signed')) return 'untrusted';
