@@ -42,6 +42,16 @@ export const ERROR_CODES = {
   WEFT_ERR_CAPTURE_APPLY: { status: 0, summary: 'iptables-restore refused the capture rules' },
   WEFT_ERR_ORIGINAL_DST_UNAVAILABLE: { status: 0, summary: 'the SO_ORIGINAL_DST native addon is not built or does not load' },
   WEFT_ERR_ORIGINAL_DST: { status: 502, summary: "a captured connection's original destination could not be read" },
+  WEFT_ERR_GATEWAY_FILE: { status: 0, summary: 'the gateway route file is invalid; the running routes stay' },
+  WEFT_ERR_NO_ROUTE: { status: 404, summary: 'no gateway listener or route serves this host and path' },
+  WEFT_ERR_MISDIRECTED: { status: 421, summary: 'the Host names a different listener than the TLS SNI' },
+  WEFT_ERR_BACKEND_INVALID: { status: 500, summary: 'the route names a backend that cannot be resolved (unknown Service or kind)' },
+  WEFT_ERR_UNAUTHORIZED: { status: 401, summary: 'the API key or JWT is missing or not valid' },
+  WEFT_ERR_CLIENT_CERT: { status: 403, summary: 'the listener needs a client certificate from a trusted CA' },
+  WEFT_ERR_IP_DENIED: { status: 403, summary: "the client's address is denied by an IP access policy" },
+  WEFT_ERR_CORS_REJECTED: { status: 403, summary: 'the CORS preflight asks for an origin, method or header the policy does not allow' },
+  WEFT_ERR_RATE_LIMITED: { status: 429, summary: 'the rate limit for this consumer, client, route or header value is used up' },
+  WEFT_ERR_BODY_TOO_LARGE: { status: 413, summary: 'the request body is larger than the body limit policy allows' },
 } as const satisfies Record<string, ErrorInfo>;
 
 /** Codes that once existed; listed so they are never handed out again. */
