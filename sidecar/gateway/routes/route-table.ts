@@ -134,6 +134,21 @@ export class RouteTable {
     return this.#certs.find((c) => c.pattern === '*');
   }
 
+  /** Every mesh service the table can send to (backends and mirrors), deduplicated. */
+  services(): ServiceRef[] {
+    const out = new Map<string, ServiceRef>();
+    for (const list of this.#entries.values()) {
+      for (const e of list) {
+        for (const b of e.rule.backends) if (b.kind === 'service') out.set(`${b.ref.namespace}/${b.ref.name}:${b.ref.port}`, b.ref);
+        for (const f of e.rule.filters) {
+          const ref = f.type === 'RequestMirror' ? mirrorTarget(f.backend) : undefined;
+          if (ref) out.set(`${ref.namespace}/${ref.name}:${ref.port}`, ref);
+        }
+      }
+    }
+    return [...out.values()];
+  }
+
   /** Number of rules per socket (for logs). */
   size(protocol: Protocol): number {
     return this.#entries.get(protocol)?.length ?? 0;
@@ -359,6 +374,11 @@ export function compileRouteTable(res: ResourceSet): { table: RouteTable; proble
   }
   for (const list of entries.values()) list.sort(compareEntries);
   return { table: new RouteTable(entries, certs, warnings), problems };
+}
+
+/** The service a RequestMirror sends to, or undefined when it is not a Service with a port. */
+export function mirrorTarget(b: BackendRefSpec): ServiceRef | undefined {
+  return b.group === '' && b.kind === 'Service' && b.port !== undefined ? { namespace: b.namespace, name: b.name, port: b.port } : undefined;
 }
 
 /** Picks a backend by weight; `random` returns [0, 1). Undefined when every weight is 0 or there is none. */

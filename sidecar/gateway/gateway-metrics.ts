@@ -1,0 +1,40 @@
+// The gateway's Prometheus metrics, registered on the registry the command passes in.
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+
+/** Metric handles used by the request path and the reloader. */
+export interface GatewayMetrics {
+  readonly requests: Counter<'route' | 'backend' | 'code'>;
+  readonly latency: Histogram<'route' | 'backend'>;
+  readonly rejections: Counter<'route' | 'policy' | 'code'>;
+  readonly reloads: Counter<'result'>;
+  readonly generation: Gauge;
+  readonly readyReplicas: Gauge;
+}
+
+/** Registers the gateway metrics on `registry`. */
+export function createGatewayMetrics(registry: Registry): GatewayMetrics {
+  return {
+    requests: new Counter({
+      name: 'weft_gateway_requests_total',
+      help: 'Requests answered by the gateway, by route, backend and status code',
+      labelNames: ['route', 'backend', 'code'],
+      registers: [registry],
+    }),
+    latency: new Histogram({
+      name: 'weft_gateway_request_duration_seconds',
+      help: 'Time from request start to response end, by route and backend',
+      labelNames: ['route', 'backend'],
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers: [registry],
+    }),
+    rejections: new Counter({
+      name: 'weft_gateway_policy_rejections_total',
+      help: 'Requests refused at the edge, by route, policy and error code',
+      labelNames: ['route', 'policy', 'code'],
+      registers: [registry],
+    }),
+    reloads: new Counter({ name: 'weft_gateway_config_reloads_total', help: 'Route file loads, by result', labelNames: ['result'], registers: [registry] }),
+    generation: new Gauge({ name: 'weft_gateway_config_generation', help: 'Generation of the route file in force', registers: [registry] }),
+    readyReplicas: new Gauge({ name: 'weft_gateway_ready_replicas', help: 'Ready gateway replicas seen in its own endpoints (rate limit divisor)', registers: [registry] }),
+  };
+}

@@ -1,0 +1,37 @@
+// One generation of gateway configuration: the route table, the attached policies and the TLS
+// contexts, built together from one route file and swapped in whole.
+import { createSecureContext, type SecureContext } from 'node:tls';
+import { compileRouteTable, type CertEntry, type RouteTable } from './routes/route-table.js';
+import { parseResources } from './routes/resources.js';
+import { compilePolicies, type PolicySet, type ReadText } from './policies/policy-set.js';
+
+/** Everything a request reads, immutable once built. */
+export interface GatewayState {
+  readonly table: RouteTable;
+  readonly policies: PolicySet;
+  /** SNI -> secure context, built once per certificate. */
+  readonly contexts: ReadonlyMap<CertEntry, SecureContext>;
+  readonly warnings: readonly string[];
+  /** Generation number, for logs. */
+  readonly generation: number;
+}
+
+/** Builds a state from the text of a route file, or returns every problem. */
+export function buildState(text: string, file: string, generation: number, readText: ReadText): { state: GatewayState } | { problems: readonly string[] } {
+  const parsed = parseResources(text, file);
+  const policies = compilePolicies(parsed.resources.policies, readText);
+  // Policy problems were recorded through the document readers into the same list.
+  const problems = [...parsed.problems];
+  const compiled = compileRouteTable(parsed.resources);
+  problems.push(...compiled.problems);
+  const contexts = new Map<CertEntry, SecureContext>();
+  for (const c of compiled.table.certificates) {
+    try {
+      contexts.set(c, createSecureContext({ cert: c.certPem, key: c.keyPem, ...(c.clientCaPem ? { ca: c.clientCaPem } : {}) }));
+    } catch (e) {
+      problems.push(`${file}: certificate for ${c.label}: ${(e as Error).message}`);
+    }
+  }
+  if (problems.length > 0) return { problems };
+  return { state: { table: compiled.table, policies, contexts, warnings: compiled.table.warnings, generation } };
+}
