@@ -8,11 +8,15 @@ import { Transform, type TransformCallback } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import type { Logger } from '../../lib/logger.js';
 import type { ErrorCode } from '../../lib/errors.js';
-import type { BackendEndpoints } from './backend-endpoints.js';
+import { release, type PickEntry } from '../balance/picker.js';
+import type { ServiceBalancers } from '../balance/service-balancers.js';
+import type { PeerPool } from '../outbound/peer-pool.js';
+import type { ServiceRef } from '../discovery/endpoint-source.js';
 import type { GatewayMetrics } from './gateway-metrics.js';
 import type { GatewayState } from './gateway-state.js';
 import { endToEndHeaders, refuse, type GatewayRequest, type GatewayResponse } from './respond.js';
-import type { Upstream } from './upstream.js';
+import { openMeshRequest } from './upstream.js';
+import type { Drain } from '../drain.js';
 import { checkApiKey } from './policies/api-key.js';
 import { anyContains, clientIp, type Cidr } from './policies/cidr.js';
 import { actualResponseHeaders, isPreflight, preflightResponse } from './policies/cors.js';
@@ -27,8 +31,12 @@ import type { FilterSpec } from './routes/resources.js';
 export interface GatewayHandlerOptions {
   readonly logger: Logger;
   readonly metrics: GatewayMetrics;
-  readonly endpoints: BackendEndpoints;
-  readonly upstream: Upstream;
+  /** The sidecar's per-service balancers (P2C over ready endpoints), shared with its discovery. */
+  readonly balancers: ServiceBalancers;
+  /** The sidecar's mTLS connection pool. */
+  readonly pool: PeerPool;
+  /** How long the first request to a service waits for discovery's first answer. */
+  readonly discoveryWaitMs: number;
   /** Peers whose X-Forwarded-For is believed. */
   readonly trustedProxies: readonly Cidr[];
   /** Used when a rule sets no timeout (ms; 0 = none). */
@@ -37,6 +45,8 @@ export interface GatewayHandlerOptions {
   readonly readyReplicas: () => number;
   readonly clock: () => number;
   readonly random: () => number;
+  /** In-flight bookkeeping for graceful shutdown. */
+  readonly drain: Drain;
 }
 
 type Matched = Extract<RouteDecision, { kind: 'matched' }>;
@@ -56,7 +66,6 @@ export class GatewayHandler {
   readonly #o: GatewayHandlerOptions;
   readonly #limiter = new RateLimiter();
   #state: GatewayState | undefined;
-  #inflight = 0;
 
   constructor(options: GatewayHandlerOptions) {
     this.#o = options;
@@ -65,25 +74,22 @@ export class GatewayHandler {
   /** Replaces the configuration; requests already running keep the state they started with. */
   setState(state: GatewayState): void {
     this.#state = state;
-    this.#o.endpoints.track(state.table.services());
+    // Subscribe up front so the first request does not wait for discovery.
+    for (const ref of state.table.services()) this.#o.balancers.get(ref);
   }
 
   get state(): GatewayState | undefined {
     return this.#state;
   }
 
-  /** Requests being served right now. */
-  get inflight(): number {
-    return this.#inflight;
-  }
-
   /** Entry point for both sockets. */
   handle(protocol: Protocol, req: GatewayRequest, res: GatewayResponse): void {
     const started = performance.now();
-    this.#inflight += 1;
+    this.#o.drain.begin();
+    if (this.#o.drain.draining && 'shouldKeepAlive' in res) res.shouldKeepAlive = false;
     const outcome: Outcome = { route: '-', backend: '-', client: req.socket?.remoteAddress ?? '' };
     res.once('close', () => {
-      this.#inflight -= 1;
+      this.#o.drain.end();
       this.#finish(req, res, outcome, started);
     });
     try {
@@ -265,23 +271,63 @@ export class GatewayHandler {
       else if (f.type === 'ResponseHeaderModifier') responseMods.push(f);
       else if (f.type === 'RequestMirror' && mirrorFires(f.percent, this.#o.random)) mirrors.push(f);
     }
-    const pick = this.#o.endpoints.pick(backend.ref, this.#o.random);
-    if (pick.kind === 'unknown-service') return this.#refuse(res, out, 'WEFT_ERR_BACKEND_INVALID', `Service ${backend.label} does not exist`);
-    if (pick.kind === 'no-endpoints') return this.#refuse(res, out, 'WEFT_ERR_NO_ENDPOINTS', `Service ${backend.label} has no ready endpoint`);
+    const balancer = this.#o.balancers.get(backend.ref);
+    const go = (): void => {
+      const picked = this.#pick(backend.ref);
+      if (picked === 'unknown') return this.#refuse(res, out, 'WEFT_ERR_BACKEND_INVALID', `Service ${backend.label} does not exist`);
+      if (picked === 'none') return this.#refuse(res, out, 'WEFT_ERR_NO_ENDPOINTS', `Service ${backend.label} has no ready endpoint`);
+      this.#forward(req, res, out, pol, r, { rule, backend: backend.ref, label: backend.label, entry: picked, headers, path, upstreamHost, responseMods, mirrors, scheme, limitHeaders });
+    };
+    if (balancer.state.type === 'pending') void balancer.settled(this.#o.discoveryWaitMs).then(go);
+    else go();
+  }
 
+  #pick(ref: ServiceRef): PickEntry | 'unknown' | 'none' {
+    const state = this.#o.balancers.get(ref).state;
+    if (state.type === 'unknown') return 'unknown';
+    if (state.type === 'pending') return 'none';
+    const p = state.picker.pick();
+    return p.type === 'pick' ? p.entry : 'none';
+  }
+
+  #forward(
+    req: GatewayRequest,
+    res: GatewayResponse,
+    out: Outcome,
+    pol: EffectivePolicies,
+    r: { path: string; search: string; host: string; headers: HeaderMap; corsHeaders: Record<string, string> },
+    f: {
+      rule: Matched['rule'];
+      backend: ServiceRef;
+      label: string;
+      entry: PickEntry;
+      headers: HeaderMap;
+      path: string;
+      upstreamHost: string;
+      responseMods: FilterSpec[];
+      mirrors: Extract<FilterSpec, { type: 'RequestMirror' }>[];
+      scheme: 'http' | 'https';
+      limitHeaders: Record<string, string>;
+    },
+  ): void {
+    const { rule, entry, responseMods, mirrors, scheme, limitHeaders } = f;
+    let { headers } = f;
+    const endpoint = entry.endpoint;
+    const maxBytes = pol.bodyLimit?.value.maxBytes;
+    if (res.writableEnded || res.destroyed) return release(entry.load);
     const peer = req.socket?.remoteAddress ?? '';
     headers = forwardedHeaders(headers, { peer, trustedPeer: anyContains(this.#o.trustedProxies, peer), proto: scheme, host: r.host });
-    headers.host = upstreamHost;
-    const head = { method: req.method ?? 'GET', path: path + r.search, headers: headers as OutgoingHttpHeaders };
-    const upstream = this.#o.upstream.open(backend.ref, pick.endpoint, head);
+    headers.host = f.upstreamHost;
+    const head = { method: req.method ?? 'GET', path: f.path + r.search, headers: headers as OutgoingHttpHeaders };
+    const upstream = openMeshRequest(this.#o.pool, endpoint, head);
     const mirrorReqs = mirrors.flatMap((m) => {
       const ref = mirrorTarget(m.backend);
-      const mp = ref && this.#o.endpoints.pick(ref, this.#o.random);
-      if (!ref || !mp || mp.kind !== 'endpoint') return [];
-      const mreq = this.#o.upstream.open(ref, mp.endpoint, head);
+      const mp = ref ? this.#pick(ref) : 'none';
+      if (typeof mp === 'string') return [];
+      const mreq = openMeshRequest(this.#o.pool, mp.endpoint, head);
       mreq.on('response', (mres) => mres.resume());
       mreq.on('error', () => undefined); // a mirror's failure never touches the real request
-      mreq.on('close', mp.release);
+      mreq.on('close', () => release(mp.load));
       return [mreq];
     });
 
@@ -293,9 +339,11 @@ export class GatewayHandler {
         this.#refuse(res, out, 'WEFT_ERR_TIMEOUT', `no answer within ${timeoutMs} ms`);
       }, timeoutMs);
     }
+    let released = false;
     const done = (): void => {
       if (timer) clearTimeout(timer);
-      pick.release();
+      if (!released) release(entry.load);
+      released = true;
     };
     res.once('close', () => {
       done();
@@ -317,7 +365,7 @@ export class GatewayHandler {
       if (res.headersSent) return res.destroy();
       if (e.code === 'WEFT_BODY_LIMIT') return this.#reject(res, out, pol.bodyLimit?.name ?? 'BodyLimitPolicy', 'WEFT_ERR_BODY_TOO_LARGE', `body is over ${maxBytes} bytes`, r.corsHeaders);
       const code: ErrorCode = e.code === 'ECONNREFUSED' || e.code === 'EHOSTUNREACH' || e.code === 'ENOTFOUND' ? 'WEFT_ERR_CONNECT' : 'WEFT_ERR_UPSTREAM_RESET';
-      this.#refuse(res, out, code, `${backend.label} at ${pick.endpoint.address}:${pick.endpoint.port}: ${e.message}`);
+      this.#refuse(res, out, code, `${f.label} at ${endpoint.address}:${endpoint.port} (${endpoint.identity}): ${e.message}`);
     });
 
     // The body streams through: counted (not buffered) when a limit applies, teed to mirrors.

@@ -1,8 +1,10 @@
-// The one place the gateway opens connections to backends. PlainUpstream speaks plain HTTP/1.1
-// to an endpoint (local echo backends, tests); the mesh forwarder (mTLS to the endpoint's
-// sidecar) plugs in behind the same interface.
-import { Agent, request, type ClientRequest, type OutgoingHttpHeaders } from 'node:http';
-import type { Endpoint, ServiceRef } from '../discovery/endpoint-source.js';
+// The one place the gateway opens requests to backends: into the mesh over mutual TLS, through
+// the sidecar's peer pool (connections pooled per endpoint identity, the server's identity
+// checked), carrying the app port in weft-dst-port as every sidecar does.
+import { request, type ClientRequest, type OutgoingHttpHeaders } from 'node:http';
+import type { Endpoint } from '../discovery/endpoint-source.js';
+import { DST_PORT_HEADER, CLIENT_ID_HEADER } from '../forward/headers.js';
+import type { PeerPool } from '../outbound/peer-pool.js';
 
 /** The request line and headers sent to a backend. */
 export interface UpstreamHead {
@@ -11,21 +13,10 @@ export interface UpstreamHead {
   readonly headers: OutgoingHttpHeaders;
 }
 
-/** Opens one request to one endpoint; the caller writes the body and reads the response. */
-export interface Upstream {
-  open(service: ServiceRef, endpoint: Endpoint, head: UpstreamHead): ClientRequest;
-  close(): void;
-}
-
-/** Plain HTTP/1.1 with pooled keep-alive connections per endpoint. */
-export class PlainUpstream implements Upstream {
-  readonly #agent = new Agent({ keepAlive: true, maxSockets: 256, maxFreeSockets: 64 });
-
-  open(_service: ServiceRef, endpoint: Endpoint, head: UpstreamHead): ClientRequest {
-    return request({ host: endpoint.address, port: endpoint.port, method: head.method, path: head.path, headers: head.headers, agent: this.#agent });
-  }
-
-  close(): void {
-    this.#agent.destroy();
-  }
+/** Opens one request to an endpoint's sidecar; the caller writes the body and reads the response. */
+export function openMeshRequest(pool: PeerPool, endpoint: Endpoint, head: UpstreamHead): ClientRequest {
+  const headers: OutgoingHttpHeaders = { ...head.headers, [DST_PORT_HEADER]: String(endpoint.port) };
+  // Only the receiving sidecar may set the client identity; an outside client must not forge it.
+  delete headers[CLIENT_ID_HEADER];
+  return request({ agent: pool.http1(endpoint), host: endpoint.address, port: endpoint.port, method: head.method, path: head.path, headers, setHost: false });
 }

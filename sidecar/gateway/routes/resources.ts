@@ -577,7 +577,7 @@ function readFilters(r: FieldReader, meta: ObjectMeta, parent: Json, path: strin
     if (!type) return;
     counts.set(type, (counts.get(type) ?? 0) + 1);
     if (type !== 'RequestMirror' && (counts.get(type) ?? 0) > 1) r.problem(fp, `${type} may appear only once per rule`);
-    const key = type.charAt(0).toLowerCase() + type.slice(1);
+    const key = type === 'URLRewrite' ? 'urlRewrite' : type.charAt(0).toLowerCase() + type.slice(1);
     const body = type === 'ExtensionRef' ? undefined : r.obj(f, key, fp, true);
     if (type === 'ExtensionRef') {
       r.problem(fp, 'ExtensionRef filters are not supported; attach weft.dev policies with targetRef instead');
