@@ -1,6 +1,6 @@
 // A Kubernetes API server for tests: HTTPS with its own CA, the real REST paths, list and watch
 // with resourceVersions (ADDED/MODIFIED/DELETED/BOOKMARK/ERROR as JSON lines), label and field
-// selectors, TokenReview, SelfSubjectAccessReview, and the Status objects the real server returns.
+// selectors, TokenReview, Self/SubjectAccessReview, pods/proxy, and the Status objects the real server returns.
 // Tests drive it in-process: change objects, compact history, cut or expire watches, stop and
 // restart it on the same port. Its behaviour follows k8s.io/apiserver; where it simplifies, the
 // comment says so.
@@ -98,6 +98,8 @@ export interface TestApiServerOptions {
   readonly defaultWatchTimeoutSeconds?: number;
   /** Events kept for watches from an older resourceVersion (the real watch cache is bounded too). */
   readonly historyLimit?: number;
+  /** What GET /version reports (default v1.31.0), e.g. to test version checks. */
+  readonly gitVersion?: string;
 }
 
 /** The default API audience of a cluster's service-account tokens. */
@@ -215,7 +217,9 @@ const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
 
 /** The test API server. Create with TestApiServer.start(). */
 export class TestApiServer {
-  readonly #opts: Required<Omit<TestApiServerOptions, 'port'>> & { port: number };
+  readonly #opts: Required<Omit<TestApiServerOptions, 'port' | 'gitVersion'>> & { port: number };
+  /** What GET /version reports; tests may change it between requests. */
+  gitVersion: string;
   readonly #defs = new Map<string, ResourceDef>();
   readonly #store = new Map<string, Map<string, KubeObject>>();
   #history: HistoryEvent[] = [];
@@ -243,6 +247,7 @@ export class TestApiServer {
       defaultWatchTimeoutSeconds: opts.defaultWatchTimeoutSeconds ?? 1800,
       historyLimit: opts.historyLimit ?? 100_000,
     };
+    this.gitVersion = opts.gitVersion ?? 'v1.31.0';
     for (const def of BUILTIN_RESOURCES) this.addResource(def);
     this.#staticTokens.set(this.adminToken, { username: 'kubernetes-admin', uid: 'admin', groups: ['system:masters', 'system:authenticated'] });
     for (const ns of ['default', 'kube-system', 'kube-public']) {
@@ -738,8 +743,9 @@ export class TestApiServer {
       return;
     }
     if (method === 'GET' && path === '/version') {
+      const [major = '', minor = ''] = this.gitVersion.replace(/^v/, '').split('.');
       sendJson(res, 200, {
-        major: '1', minor: '31', gitVersion: 'v1.31.0', gitCommit: '9edcffcde5595e8a5b1a35f88c421764e575afce',
+        major, minor, gitVersion: this.gitVersion, gitCommit: '9edcffcde5595e8a5b1a35f88c421764e575afce',
         gitTreeState: 'clean', buildDate: '2024-08-13T07:28:49Z', goVersion: 'go1.22.5', compiler: 'gc', platform: 'linux/amd64',
       });
       return;
@@ -747,6 +753,13 @@ export class TestApiServer {
     const user = this.#authenticate(req);
     if (!user) throw new StatusError(401, 'Unauthorized', 'Unauthorized');
     if (method === 'GET' && this.#discovery(res, path)) return;
+    const podProxy = /^\/api\/v1\/namespaces\/([^/]+)\/pods\/([^/:]+):(\d+)\/proxy(\/.*)?$/.exec(path);
+    if (podProxy && method === 'GET') {
+      const [, ns = '', pod = '', port = '', rest = '/'] = podProxy;
+      this.#authorize(user, 'get', '', 'pods', ns, pod, 'proxy');
+      await this.#proxyToPod(res, ns, pod, Number(port), rest + url.search);
+      return;
+    }
 
     const target = this.#parsePath(path);
     if (!target) throw new StatusError(404, 'NotFound', 'the server could not find the requested resource', {});
@@ -755,6 +768,11 @@ export class TestApiServer {
     if (group === 'authentication.k8s.io' && version === 'v1' && resource === 'tokenreviews' && !name && method === 'POST') {
       this.#authorize(user, 'create', group, resource, undefined, undefined);
       sendJson(res, 201, this.#tokenReview(parseBody(body)));
+      return;
+    }
+    if (group === 'authorization.k8s.io' && version === 'v1' && resource === 'subjectaccessreviews' && !name && method === 'POST') {
+      this.#authorize(user, 'create', group, resource, undefined, undefined);
+      sendJson(res, 201, this.#subjectAccessReview(parseBody(body)));
       return;
     }
     if (group === 'authorization.k8s.io' && version === 'v1' && resource === 'selfsubjectaccessreviews' && !name && method === 'POST') {
@@ -1149,6 +1167,50 @@ export class TestApiServer {
         ? { authenticated: true, user: result.user, audiences: result.audiences }
         : { user: {}, error: result.error },
     };
+  }
+
+  /** SubjectAccessReview: may spec.user (with spec.groups) do resourceAttributes? */
+  #subjectAccessReview(body: unknown): unknown {
+    const spec = ((body ?? {}) as { spec?: { user?: string; groups?: string[]; uid?: string; resourceAttributes?: Record<string, string> } }).spec ?? {};
+    if (!spec.user && (!spec.groups || spec.groups.length === 0)) {
+      throw new StatusError(422, 'Invalid', 'SubjectAccessReview.authorization.k8s.io "" is invalid: spec.user: Invalid value: "": at least one of user or group must be specified');
+    }
+    const subject: UserInfo = { username: spec.user ?? '', uid: spec.uid ?? '', groups: spec.groups ?? [] };
+    const ra = spec.resourceAttributes;
+    const allowed = subject.groups.includes('system:masters') || (ra !== undefined && this.#authorizer({
+      user: subject,
+      verb: ra['verb'] ?? '',
+      group: ra['group'] ?? '',
+      resource: ra['resource'] ?? '',
+      ...(ra['namespace'] ? { namespace: ra['namespace'] } : {}),
+      ...(ra['name'] ? { name: ra['name'] } : {}),
+      ...(ra['subresource'] ? { subresource: ra['subresource'] } : {}),
+    }));
+    return { kind: 'SubjectAccessReview', apiVersion: 'authorization.k8s.io/v1', metadata: { creationTimestamp: null }, spec, status: { allowed } };
+  }
+
+  /** pods/proxy: forwards a GET to the pod's IP (status.podIP) and port, as the real server does. */
+  async #proxyToPod(res: ServerResponse, namespace: string, name: string, port: number, pathAndQuery: string): Promise<void> {
+    const def = this.#defs.get('/pods');
+    const pod = def ? this.#bucket(def).get(keyOf(def, namespace, name)) : undefined;
+    if (!def || !pod) throw notFound(def ?? BUILTIN_RESOURCES[1] as ResourceDef, name);
+    const ip = str(pod, 'status', 'podIP');
+    if (!ip) throw new StatusError(503, 'ServiceUnavailable', `pod ${namespace}/${name} has no IP`);
+    const { request } = await import('node:http');
+    await new Promise<void>((resolve) => {
+      const up = request({ host: ip, port, path: pathAndQuery, method: 'GET', timeout: 5000 }, (r) => {
+        res.writeHead(r.statusCode ?? 502, { 'Content-Type': r.headers['content-type'] ?? 'text/plain' });
+        r.pipe(res);
+        r.on('end', resolve);
+      });
+      up.on('timeout', () => up.destroy(new Error('timeout')));
+      up.on('error', (err) => {
+        // The real server answers 503 with a Status naming the dial error.
+        sendJson(res, 503, new StatusError(503, 'ServiceUnavailable', `error trying to reach service: dial tcp ${ip}:${port}: ${err.message}`).status);
+        resolve();
+      });
+      up.end();
+    });
   }
 
   #selfSubjectAccessReview(user: UserInfo, body: unknown): unknown {
