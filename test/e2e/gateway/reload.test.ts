@@ -1,0 +1,108 @@
+// Hot reload of the route file on the real gateway: a steady stream of requests (some slow, in
+// flight across swaps) while the file is replaced ten times with valid and invalid versions sees
+// no failed request; bad versions are refused with a precise message and the running routes stay.
+import t from 'tap';
+import http from 'node:http';
+import { writeFile, rename } from 'node:fs/promises';
+import { join } from 'node:path';
+import { GatewayMesh, echoed, request } from '../../support/gateway-mesh.js';
+
+const version = (backend: string, marker: string): string => `apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: { name: edge, namespace: test }
+spec:
+  gatewayClassName: weft
+  listeners: [{ name: http, port: 80, protocol: HTTP }]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: { name: app, namespace: test }
+spec:
+  parentRefs: [{ name: edge }]
+  hostnames: [app.test]
+  rules:
+    - filters: [{ type: ResponseHeaderModifier, responseHeaderModifier: { set: [{ name: x-version, value: "${marker}" }] } }]
+      backendRefs: [{ name: ${backend}, port: 80 }]
+`;
+
+const INVALID = [
+  // A typo in a field, a bad path and a missing port: three problems in one file.
+  version('v1', 'bad-1').replace('hostnames:', 'hostname:').replace('rules:', 'rules:\n    - matches: [{ path: { type: Exact, value: "no-slash" } }]\n      backendRefs: [{ name: v1 }]'),
+  'apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: { name: [broken\n',
+  version('v2', 'bad-3').replace('gatewayClassName: weft', 'gatewayClassName: weft\n  listeners: oops'),
+];
+
+t.test('reloading under load never fails a request', async (t) => {
+  const mesh = await GatewayMesh.create();
+  t.teardown(() => mesh.close());
+  await mesh.addService('v1');
+  await mesh.addService('v2');
+  const file = join(mesh.dir, 'routes.yaml');
+  await writeFile(file, version('v1', 'gen-0'));
+  const gw = await mesh.startGateway(file);
+
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 8 });
+  t.teardown(() => agent.destroy());
+  let stop = false;
+  const failures: string[] = [];
+  const versions = new Set<string>();
+  let total = 0;
+  const worker = async (slow: boolean): Promise<void> => {
+    while (!stop) {
+      try {
+        const r = await request(`${gw.http}/${slow ? '?sleepMs=150' : ''}`, { headers: { host: 'app.test' }, agent });
+        total += 1;
+        if (r.status !== 200 || !echoed(r.body)) failures.push(`${r.status} ${r.body.slice(0, 120)}`);
+        else versions.add(String(r.headers['x-version']));
+      } catch (e) {
+        failures.push((e as Error).message);
+      }
+    }
+  };
+  const workers = [worker(false), worker(false), worker(false), worker(true), worker(true)];
+
+  const sequence: { text: string; valid: boolean; marker?: string }[] = [];
+  for (let i = 1; i <= 10; i++) {
+    if (i % 3 === 0) sequence.push({ text: INVALID[(i / 3 - 1) % INVALID.length] ?? '', valid: false });
+    else sequence.push({ text: version(i % 2 === 0 ? 'v1' : 'v2', `gen-${i}`), valid: true, marker: `gen-${i}` });
+  }
+  let lastValid = 'gen-0';
+  for (const [i, step] of sequence.entries()) {
+    // Half the swaps are atomic renames, half rewrite the file in place.
+    if (i % 2 === 0) {
+      await writeFile(`${file}.tmp`, step.text);
+      await rename(`${file}.tmp`, file);
+    } else await writeFile(file, step.text);
+    if (step.marker) lastValid = step.marker;
+    await new Promise((r) => setTimeout(r, 400));
+    const probe = await request(`${gw.http}/`, { headers: { host: 'app.test' } });
+    t.equal(probe.headers['x-version'], lastValid, `after swap ${i + 1} (${step.valid ? 'valid' : 'invalid'}) the routes of ${lastValid} serve`);
+  }
+  stop = true;
+  await Promise.all(workers);
+  t.same(failures, [], `no failed request out of ${total}`);
+  t.ok(total > 100, `${total} requests during the swaps`);
+  t.ok(versions.size >= 5, `responses came from ${versions.size} route generations`);
+
+  const log = await gw.log();
+  t.match(log, /route file refused; the running routes stay/, 'a refusal is logged');
+  t.match(log, /document 2 \(HTTPRoute test\/app\): spec\.hostname: unknown field/, 'the message names document and field');
+  t.match(log, /spec\.rules\[0\]\.matches\[0\]\.path\.value: path \\"no-slash\\" must start with \\"\/\\"/, 'every problem of the file is listed');
+  t.match(log, /spec\.rules\[0\]\.backendRefs\[0\]\.port: is required when referring to a Service/);
+  const metrics = (await request(`${gw.admin}/metrics`)).body;
+  t.match(metrics, /weft_gateway_config_reloads_total\{result="rejected"\} [1-9]/);
+  t.match(metrics, /weft_gateway_config_reloads_total\{result="applied"\} (7|8|9|1\d)/);
+});
+
+t.test('a bad file at start-up exits 2 with every problem listed', async (t) => {
+  const mesh = await GatewayMesh.create();
+  t.teardown(() => mesh.close());
+  const file = join(mesh.dir, 'routes.yaml');
+  await writeFile(file, INVALID[0] ?? '');
+  const { code, output } = await mesh.runGatewayToExit(file);
+  t.equal(code, 2);
+  t.match(output, /WEFT_ERR_GATEWAY_FILE/);
+  t.match(output, /spec\.hostname: unknown field/);
+  t.match(output, /path "no-slash" must start with "\/"/);
+  t.match(output, /port: is required/);
+});
