@@ -36,6 +36,8 @@ export interface ProxyConfig {
   readonly discoveryWaitMs: number;
   readonly certLifetimeHours: number;
   readonly appProbes: string | undefined;
+  /** One access-log line per request (on by default; off for benchmarks). */
+  readonly accessLog: boolean;
   readonly local: { readonly caDir: string; readonly endpointsFile: string } | undefined;
   readonly kubernetes: { readonly caAddr: string; readonly trustAnchorsFile: string; readonly tokenFile: string } | undefined;
 }
@@ -99,6 +101,7 @@ export function parseProxyConfig(env: Readonly<Record<string, string | undefined
     discoveryWaitMs: c.integer('WEFT_DISCOVERY_WAIT_MS', 5_000, { min: 1 }),
     certLifetimeHours: c.integer('WEFT_CERT_LIFETIME_HOURS', 24, { min: 1 }),
     appProbes: c.optionalString('WEFT_APP_PROBES'),
+    accessLog: c.boolean('WEFT_ACCESS_LOG', true),
     local: mode === 'local' ? { caDir: c.required('WEFT_CA_DIR'), endpointsFile: c.required('WEFT_ENDPOINTS_FILE') } : undefined,
     kubernetes:
       mode === 'kubernetes'

@@ -36,11 +36,13 @@ export class ExchangeRecorder {
   readonly #metrics: ProxyMetrics;
   readonly #log: Logger;
   readonly #now: () => number;
+  readonly #accessLog: boolean;
 
-  constructor(metrics: ProxyMetrics, log: Logger, now: () => number) {
+  constructor(metrics: ProxyMetrics, log: Logger, now: () => number, accessLog = true) {
     this.#metrics = metrics;
     this.#log = log;
     this.#now = now;
+    this.#accessLog = accessLog;
   }
 
   /** Marks the moment response headers went out. */
@@ -62,6 +64,8 @@ export class ExchangeRecorder {
     const labels = { direction: exchange.direction, service: exchange.service || 'unknown', peer: exchange.peer || 'none' };
     this.#metrics.requests.inc(labels);
     this.#metrics.responses.inc({ ...labels, status: String(exchange.status || 0), error_code: exchange.errorCode || '' });
+    // Failures are always logged; successes only when the access log is on.
+    if (!this.#accessLog && !exchange.errorCode) return;
     const durationMs = this.#now() - exchange.startedMs;
     const line = {
       direction: exchange.direction,

@@ -50,7 +50,7 @@ const UNUSED_SERVICE_MS = 10 * 60_000;
 export async function startProxy(config: ProxyConfig, deps: ProxyDeps): Promise<RunningProxy> {
   const now = deps.now ?? (() => performance.now());
   const metrics = createProxyMetrics(deps.registry);
-  const recorder = new ExchangeRecorder(metrics, deps.log, now);
+  const recorder = new ExchangeRecorder(metrics, deps.log, now, config.accessLog);
   const drain = new Drain();
   const balancers = new ServiceBalancers(deps.source, { random: deps.random ?? Math.random });
   let context: tls.SecureContext | undefined;

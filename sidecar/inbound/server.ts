@@ -61,7 +61,7 @@ export class InboundProxy {
       session.on('close', () => this.#h2Sessions.delete(session));
     });
     this.#h2.on('stream', (stream, headers) => this.#onHttp2(stream, headers));
-    this.#tls = tls.createServer(serverTlsOptions(material), (socket) => this.#onSecure(socket));
+    this.#tls = tls.createServer({ ...serverTlsOptions(material), noDelay: true }, (socket) => this.#onSecure(socket));
     this.#tls.on('tlsClientError', (err: Error & { code?: string }) => {
       const reason = handshakeFailureReason(err);
       deps.metrics.handshakeFailures.inc({ direction: 'inbound', reason });

@@ -37,7 +37,7 @@ export class PeerPool {
   connect(endpoint: Endpoint, alpn: string): TLSSocket {
     const secureContext = this.#opts.secureContext();
     if (!secureContext) throw new WeftError('WEFT_ERR_NOT_READY', 'the proxy holds no certificate yet');
-    const socket = tls.connect({
+    const options: tls.ConnectionOptions & { noDelay: boolean } = {
       host: endpoint.address,
       port: this.#opts.peerPort,
       secureContext,
@@ -46,7 +46,10 @@ export class PeerPool {
       checkServerIdentity: expectIdentity(endpoint.identity),
       // The identity is checked above; SNI carries no meaning between sidecars.
       servername: '',
-    });
+      // Small requests and responses must not wait for Nagle + delayed ACK (40 ms each).
+      noDelay: true,
+    };
+    const socket = tls.connect(options);
     const timer = setTimeout(() => {
       socket.destroy(new WeftError('WEFT_ERR_CONNECT', `no TLS connection to ${endpoint.address}:${this.#opts.peerPort} within ${this.#opts.connectTimeoutMs} ms`));
     }, this.#opts.connectTimeoutMs);
@@ -57,7 +60,6 @@ export class PeerPool {
         this.#opts.onHandshakeFailure(err.code === 'WEFT_ERR_PEER_IDENTITY' ? 'wrong_identity' : 'handshake');
       }
     });
-    socket.setNoDelay(true);
     return socket;
   }
 

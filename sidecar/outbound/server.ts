@@ -66,7 +66,7 @@ export class OutboundProxy {
       session.on('close', () => this.#h2Sessions.delete(session));
     });
     h2.on('stream', (stream, headers) => this.#onHttp2(stream, headers, fixed));
-    const server = net.createServer((socket) => this.#detect(socket, h1, h2));
+    const server = net.createServer({ noDelay: true }, (socket) => this.#detect(socket, h1, h2));
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(addr.port, addr.host, () => resolve());
