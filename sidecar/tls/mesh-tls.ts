@@ -71,7 +71,7 @@ export function handshakeFailureReason(err: Error & { code?: string }): string {
   const text = `${err.code ?? ''} ${err.message}`.toLowerCase();
   if (text.includes('unsupported protocol') || text.includes('unsupported_protocol')) return 'tls_version';
   if (text.includes('wrong_version_number') || text.includes('wrong version number') || text.includes('http_request') || text.includes('http request') || text.includes('unknown_protocol')) return 'not_tls';
-  if (text.includes('peer_did_not_return_a_certificate') || text.includes('certificate required')) return 'no_client_cert';
+  if (text.includes('peer_did_not_return_a_certificate') || text.includes('peer did not return a certificate') || text.includes('certificate required')) return 'no_client_cert';
   if (text.includes('expired')) return 'expired';
   if (text.includes('unknown ca') || text.includes('unable to get') || text.includes('verify') || text.includes('self signed') || text.includes('self-signed')) return 'untrusted';
   if (text.includes('econnreset') || text.includes('socket hang up')) return 'reset';

@@ -1,0 +1,28 @@
+import t from 'tap';
+import { readFileSync } from 'node:fs';
+import { parseMeshFile, layoutPods, endpointsFileFor } from '../../../cli/up/mesh-file.js';
+import { parseEndpointsFile, snapshotFor } from '../../../sidecar/discovery/local-endpoint-source.js';
+
+t.test('the shipped example parses and lays out pods on their own loopback addresses', async (t) => {
+  const text = readFileSync(new URL('../../../examples/local-mesh.yaml', import.meta.url), 'utf8');
+  const mesh = parseMeshFile(text, 'examples/local-mesh.yaml');
+  const pods = layoutPods(mesh);
+  t.equal(pods[0]?.name, 'client');
+  t.equal(new Set(pods.map((p) => p.address)).size, pods.length, 'every pod has its own address');
+  const hello = pods.filter((p) => p.service?.name === 'hello');
+  t.equal(hello.length, 3);
+  // The endpoints file it writes is one the proxies accept.
+  const eps = parseEndpointsFile(JSON.stringify(endpointsFileFor(mesh, pods)), 'generated');
+  const snap = snapshotFor(eps, { namespace: mesh.namespace, name: 'hello', port: 80 });
+  t.same(snap.endpoints?.map((e) => e.address), hello.map((p) => p.address));
+  t.equal(snap.endpoints?.[0]?.identity, 'spiffe://cluster.local/ns/demo/sa/hello');
+});
+
+t.test('a bad mesh file lists every problem', async (t) => {
+  t.throws(() => parseMeshFile('services:\n  - name: Bad\n    replicas: -1\n    port: 70000\naddressBase: 10.0.0\n', 'm.yaml'), {
+    code: 'WEFT_ERR_MESH_FILE',
+    message: /addressBase[\s\S]*services\[0\]\.name[\s\S]*replicas[\s\S]*port/,
+  });
+  t.throws(() => parseMeshFile('- a\n', 'm.yaml'), { message: /mapping/ });
+  t.throws(() => parseMeshFile('{', 'm.yaml'), { message: /not YAML/ });
+});
