@@ -11,7 +11,10 @@ import http from 'node:http';
 import { loadOrCreateCaDir } from '../../ca/store.js';
 
 /** The built CLI entry (npm test builds first). */
-export const WEFT_MAIN = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
+export const WEFT_MAIN = fileURLToPath(
+  // From test/support (tap) or from dist/test/support (the compiled bench).
+  new URL(import.meta.url.includes('/dist/test/') ? '../../cli/main.js' : '../../dist/cli/main.js', import.meta.url),
+);
 
 /** What an echo backend saw, as it reports it in its JSON body. */
 export interface Echoed {
