@@ -2,41 +2,21 @@
 // one API key check and one rate limit (high enough never to trigger), beside nginx doing TLS
 // termination and proxying to the same backend the same way (mTLS to the backend's sidecar,
 // which forwards to the app), on the same machine, driven by wrk.
-import { spawn, execFile } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { writeFile, mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import type { BenchSection } from './report.js';
+import { runWrk } from './tools.js';
 import { GatewayMesh } from '../test/support/gateway-mesh.js';
 import { makeWebCa } from '../test/support/web-pki.js';
 import { authorityFromPem, readCaDir } from '../ca/store.js';
 import { issueMaterial } from '../ca/leaf.js';
 import { hashKey } from '../sidecar/gateway/policies/api-key.js';
 
-const run = promisify(execFile);
 const API_KEY = 'bench-key';
 const CONNECTIONS = 32;
 const DURATION_S = 8;
-
-/** wrk's summary: requests/s, p99 latency (ms), non-2xx/3xx and socket errors. */
-interface WrkResult {
-  readonly rps: number;
-  readonly p99Ms: number;
-  readonly errors: number;
-}
-
-async function wrk(url: string, headers: Record<string, string>): Promise<WrkResult> {
-  const args = ['-t1', `-c${CONNECTIONS}`, `-d${DURATION_S}s`, '--latency', ...Object.entries(headers).flatMap(([k, v]) => ['-H', `${k}: ${v}`]), url];
-  const { stdout } = await run('wrk', args, { timeout: (DURATION_S + 30) * 1000 });
-  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(stdout)?.[1] ?? NaN);
-  const m = /\s99%\s+([\d.]+)(us|ms|s)\b/.exec(stdout);
-  const p99Ms = m ? Number(m[1]) * (m[2] === 'us' ? 0.001 : m[2] === 's' ? 1000 : 1) : NaN;
-  const non2xx = Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(stdout)?.[1] ?? 0);
-  const sock = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(stdout);
-  const errors = non2xx + (sock ? sock.slice(1).reduce((s, x) => s + Number(x), 0) : 0);
-  return { rps, p99Ms, errors };
-}
 
 /** Runs the gateway benchmark section. */
 export async function benchGateway(): Promise<BenchSection> {
@@ -136,18 +116,21 @@ http {
 
     const headers = { Host: 'bench.test', 'x-api-key': API_KEY };
     // Warm-up (connections, JIT), then the measured runs.
-    await run('wrk', ['-t1', '-c8', '-d2s', '-H', 'Host: bench.test', '-H', `x-api-key: ${API_KEY}`, `https://${gw.address}:${gw.httpsPort}/`]);
-    await run('wrk', ['-t1', '-c8', '-d2s', '-H', 'Host: bench.test', `https://${ngAddr}:${ngPort}/`]);
-    const weft = await wrk(`https://${gw.address}:${gw.httpsPort}/`, headers);
-    const base = await wrk(`https://${ngAddr}:${ngPort}/`, headers);
-    const ratio = weft.rps / base.rps;
+    const gwUrl = `https://${gw.address}:${gw.httpsPort}/`;
+    const ngUrl = `https://${ngAddr}:${ngPort}/`;
+    await runWrk(gwUrl, { connections: 8, seconds: 2, headers, threads: 1 });
+    await runWrk(ngUrl, { connections: 8, seconds: 2, headers, threads: 1 });
+    const weft = await runWrk(gwUrl, { connections: CONNECTIONS, seconds: DURATION_S, headers, threads: 1 });
+    const base = await runWrk(ngUrl, { connections: CONNECTIONS, seconds: DURATION_S, headers, threads: 1 });
+    const ratio = weft.requestsPerSec / base.requestsPerSec;
     return {
       title: 'edge gateway: TLS termination + API key + rate limit, into the mesh over mTLS',
       baselineName: 'nginx 1.22 (TLS + mTLS proxy)',
       rows: [
-        { figure: `requests/s @${CONNECTIONS} conns`, weft: weft.rps, baseline: base.rps, goal: '>= 0.5x nginx', met: ratio >= 0.5 },
+        { figure: `requests/s @${CONNECTIONS} conns`, weft: weft.requestsPerSec, baseline: base.requestsPerSec, goal: '>= 0.5x nginx', met: ratio >= 0.5 },
+        { figure: 'p50 ms', weft: weft.p50Ms, baseline: base.p50Ms },
         { figure: 'p99 ms', weft: weft.p99Ms, baseline: base.p99Ms },
-        { figure: 'errors (non-2xx, socket)', weft: weft.errors, baseline: base.errors },
+        { figure: 'errors + non-2xx', weft: weft.errors + weft.non2xx, baseline: base.errors + base.non2xx },
       ],
       notes: [
         `wrk -t1 -c${CONNECTIONS} -d${DURATION_S}s over HTTPS (HTTP/1.1, keep-alive) on loopback; one nginx worker vs one gateway process.`,

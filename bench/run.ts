@@ -2,10 +2,12 @@
 // two cores), and prints each figure beside its baseline from the same run.
 import { renderSection, type BenchSection } from './report.js';
 import { benchMesh } from './mesh.js';
+import { benchGateway } from './gateway.js';
 
 /** Every section, in the order they run. Add a line for a new section. */
 const SECTIONS: readonly { readonly name: string; readonly run: () => Promise<BenchSection> }[] = [
   { name: 'mesh', run: benchMesh },
+  { name: 'gateway', run: benchGateway },
 ];
 
 async function main(): Promise<void> {
