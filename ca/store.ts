@@ -27,9 +27,13 @@ export interface AuthorityPem {
 }
 
 /** Creates a fresh root and issuer, as PEM. */
-export async function generateAuthorityPem(trustDomain: string, now: Date): Promise<AuthorityPem> {
-  const root = await createRoot({ trustDomain, now, lifetimeHours: GENERATED_LIFETIMES.rootHours });
-  const issuer = await createIssuer({ root, trustDomain, now, lifetimeHours: GENERATED_LIFETIMES.issuerHours });
+export async function generateAuthorityPem(
+  trustDomain: string,
+  now: Date,
+  lifetimes: { rootHours: number; issuerHours: number } = GENERATED_LIFETIMES,
+): Promise<AuthorityPem> {
+  const root = await createRoot({ trustDomain, now, lifetimeHours: lifetimes.rootHours });
+  const issuer = await createIssuer({ root, trustDomain, now, lifetimeHours: lifetimes.issuerHours });
   return {
     rootCert: root.cert.toString('pem'),
     rootKey: await privateKeyToPem(root.key),

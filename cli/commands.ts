@@ -7,5 +7,6 @@ export const COMMANDS: Readonly<Record<string, { summary: string; load: () => Pr
   up: { summary: 'run the whole mesh on loopback (CA, demo services with sidecars); --check to verify and exit', load: async () => (await import('./up.js')).upCommand },
   proxy: { summary: 'run the sidecar proxy (inbound mTLS, outbound balancing, admin)', load: async () => (await import('./proxy.js')).proxyCommand },
   gateway: { summary: 'run the edge gateway (Gateway API / Ingress routes, API policies, mTLS into the mesh)', load: async () => (await import('./gateway.js')).gatewayCommand },
+  ca: { summary: 'run the certificate authority (POST /v1/certificates, TokenReview of pod tokens)', load: async () => (await import('./ca.js')).caCommand },
   init: { summary: "write the pod's iptables rules that route its TCP through the sidecar", load: async () => (await import('./init.js')).initCommand },
 };

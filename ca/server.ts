@@ -1,0 +1,173 @@
+// The `weft ca` HTTPS API: POST /v1/certificates takes {"csr": "<PEM>"} with the pod's projected
+// service-account token as bearer, proves the identity with a TokenReview, and signs a leaf for
+// that identity whatever the CSR asks for. One table maps every failure to a status and code.
+import type { Server } from 'node:https';
+import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { issueLeaf, parseCsr } from './authority.js';
+import type { CaMaterial } from './material.js';
+import type { ServingMaterial } from './serving.js';
+import type { TokenReviewer } from './token-review.js';
+import { ERROR_CODES, WeftError, isWeftError, type ErrorCode } from '../lib/errors.js';
+import type { HostPort } from '../lib/config.js';
+import type { Logger } from '../lib/logger.js';
+
+/** The answer to a successful certificate request. */
+export interface CertificateResponse {
+  /** The leaf, PEM. */
+  readonly certificate: string;
+  /** The issuer (and any intermediates), PEM: what a server sends after its leaf. */
+  readonly chain: string;
+  /** Trust anchors, PEM. */
+  readonly trustBundle: string;
+  /** The identity signed (the leaf's URI SAN). */
+  readonly identity: string;
+  /** RFC 3339 expiry of the leaf. */
+  readonly notAfter: string;
+}
+
+/** What the CA server needs. */
+export interface CaServerOptions {
+  readonly listen: HostPort;
+  /** The material to sign with right now (swapped on reload). */
+  readonly material: () => CaMaterial;
+  readonly serving: ServingMaterial;
+  readonly reviewer: TokenReviewer;
+  /** Leaf lifetime in hours (fractions allowed: tests shorten it to seconds). */
+  readonly leafLifetimeHours: number;
+  readonly log: Logger;
+  readonly registry: Registry;
+  readonly now?: () => Date;
+}
+
+/** A running CA server. */
+export interface CaServer {
+  /** https://host:port actually bound. */
+  readonly url: string;
+  readonly port: number;
+  /** Presents a new serving certificate to new connections. */
+  setServing(serving: ServingMaterial): void;
+  close(): Promise<void>;
+}
+
+/** The body of every error answer (also carried in the `weft-error` header). */
+export interface ErrorBody {
+  readonly error: ErrorCode;
+  readonly message: string;
+}
+
+/** The request body limit: a P-256 CSR is well under 1 KiB. */
+export const BODY_LIMIT_BYTES = 16 * 1024;
+
+/** Maps any failure to the status and code it is answered with (the one rescue table). */
+export function errorReply(err: unknown): { status: number; body: ErrorBody } {
+  if (isWeftError(err)) {
+    return { status: err.status === 0 ? 500 : err.status, body: { error: err.code, message: err.message } };
+  }
+  const e = err as { statusCode?: number; code?: string; message?: string };
+  // fastify's own refusals: bad JSON, wrong media type, body too large.
+  if (typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
+    return { status: e.statusCode, body: { error: 'WEFT_ERR_BAD_REQUEST', message: e.message ?? 'bad request' } };
+  }
+  return { status: 500, body: { error: 'WEFT_ERR_CA_MATERIAL', message: `internal error: ${e.message ?? String(err)}` } };
+}
+
+/** Metric label for a refusal. */
+function refusalReason(code: ErrorCode): string {
+  return code.replace(/^WEFT_ERR_/, '').toLowerCase();
+}
+
+/** Starts the HTTPS API. */
+export async function startCaServer(opts: CaServerOptions): Promise<CaServer> {
+  const now = opts.now ?? (() => new Date());
+  const issued = new Counter({ name: 'weft_ca_certificates_issued_total', help: 'Certificates issued', registers: [opts.registry] });
+  const refused = new Counter({
+    name: 'weft_ca_certificates_refused_total',
+    help: 'Certificate requests refused, by reason',
+    labelNames: ['reason'] as const,
+    registers: [opts.registry],
+  });
+  // Pre-create the common reasons so dashboards see zeros.
+  for (const code of ['WEFT_ERR_UNAUTHENTICATED', 'WEFT_ERR_CSR_MALFORMED', 'WEFT_ERR_KUBE_UNREACHABLE'] as const) refused.inc({ reason: refusalReason(code) }, 0);
+  new Gauge({
+    name: 'weft_ca_issuer_expiry_timestamp_seconds',
+    help: 'When the issuer certificate expires (Unix seconds)',
+    registers: [opts.registry],
+    collect() {
+      this.set(opts.material().authority.issuer.cert.notAfter.getTime() / 1000);
+    },
+  });
+  const duration = new Histogram({
+    name: 'weft_ca_issue_duration_seconds',
+    help: 'Time to answer a certificate request, TokenReview included',
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
+    registers: [opts.registry],
+  });
+
+  const app: FastifyInstance<Server> = Fastify({
+    https: { key: opts.serving.keyPem, cert: opts.serving.certChainPem },
+    loggerInstance: opts.log,
+    disableRequestLogging: true,
+    bodyLimit: BODY_LIMIT_BYTES,
+  }) as unknown as FastifyInstance<Server>;
+
+  const fail = (reply: FastifyReply, err: unknown): FastifyReply => {
+    const { status, body } = errorReply(err);
+    refused.inc({ reason: refusalReason(body.error) });
+    if (status >= 500) opts.log.error({ code: body.error, err: body.message }, 'certificate request failed');
+    return reply.code(status).header('weft-error', body.error).send(body);
+  };
+
+  app.setErrorHandler((err, _req, reply) => fail(reply, err));
+  app.setNotFoundHandler((req, reply) => {
+    const { status, body } = errorReply(new WeftError('WEFT_ERR_NOT_FOUND', `${req.method} ${req.url.split('?')[0] ?? ''}: weft ca serves POST /v1/certificates`));
+    return reply.code(status).header('weft-error', body.error).send(body);
+  });
+
+  app.post('/v1/certificates', async (req, reply) => {
+    const end = duration.startTimer();
+    try {
+      const auth = req.headers.authorization;
+      const m = typeof auth === 'string' ? /^Bearer\s+(\S+)\s*$/i.exec(auth) : null;
+      if (!m?.[1]) throw new WeftError('WEFT_ERR_UNAUTHENTICATED', 'no bearer token: send the projected service-account token (audience weft-ca)');
+      // Authenticate before looking at the CSR, so nobody learns anything without a valid token.
+      const outcome = await opts.reviewer.review(m[1]);
+      if (!outcome.authenticated) throw new WeftError('WEFT_ERR_UNAUTHENTICATED', `token refused: ${outcome.reason}`);
+      const body = req.body as { csr?: unknown } | undefined;
+      if (!body || typeof body !== 'object' || typeof body.csr !== 'string') {
+        throw new WeftError('WEFT_ERR_CSR_MALFORMED', 'the body must be JSON {"csr": "<PEM CERTIFICATE REQUEST>"}');
+      }
+      const csr = await parseCsr(body.csr);
+      const material = opts.material();
+      const leaf = await issueLeaf({ issuer: material.authority.issuer, csr, identity: outcome.identity, now: now(), lifetimeHours: opts.leafLifetimeHours });
+      issued.inc();
+      opts.log.info({ identity: outcome.identity, serial: leaf.serialNumber, notAfter: leaf.notAfter.toISOString() }, 'certificate issued');
+      const answer: CertificateResponse = {
+        certificate: leaf.toString('pem') + '\n',
+        chain: material.chainPem,
+        trustBundle: material.trustBundlePem,
+        identity: outcome.identity,
+        notAfter: leaf.notAfter.toISOString(),
+      };
+      return reply.code(200).send(answer);
+    } catch (err) {
+      if (isWeftError(err) && ERROR_CODES[err.code].status === 401) opts.log.info({ code: err.code, err: err.message }, 'certificate refused');
+      return fail(reply, err);
+    } finally {
+      end();
+    }
+  });
+
+  await app.listen({ host: opts.listen.host, port: opts.listen.port });
+  const addr = app.server.address();
+  const port = addr && typeof addr === 'object' ? addr.port : opts.listen.port;
+  const host = opts.listen.host.includes(':') ? `[${opts.listen.host}]` : opts.listen.host;
+  return {
+    url: `https://${host}:${port}`,
+    port,
+    setServing(serving) {
+      app.server.setSecureContext({ key: serving.keyPem, cert: serving.certChainPem });
+    },
+    close: () => app.close(),
+  };
+}

@@ -1,0 +1,183 @@
+// Composes `weft ca`: its settings, where its root and issuer come from (mounted files, or its
+// Secret through the API), the serving certificate, the HTTPS API, and reloads when the mounted
+// material changes.
+import { ConfigReader, type HostPort } from '../lib/config.js';
+import { WeftError, isWeftError } from '../lib/errors.js';
+import type { Logger } from '../lib/logger.js';
+import type { Registry } from 'prom-client';
+import type { KubeClient } from '../lib/kube/client.js';
+import { loadOrCreateSecretMaterial, readMountedMaterial, type CaMaterial } from './material.js';
+import { issueServingMaterial } from './serving.js';
+import { startCaServer, type CaServer } from './server.js';
+import { KubeTokenReviewer, type TokenReviewer } from './token-review.js';
+import { GENERATED_LIFETIMES } from './store.js';
+import { backoffDelayMs } from '../lib/kube/watch.js';
+
+/** `weft ca` settings (docs/kubernetes-mode.md lists the variables). */
+export interface CaConfig {
+  readonly logLevel: string;
+  readonly trustDomain: string;
+  /** The CA's own namespace (its Secret and ConfigMap live there). */
+  readonly namespace: string | undefined;
+  readonly listen: HostPort;
+  readonly admin: HostPort;
+  readonly issuerDir: string;
+  readonly trustAnchorsFile: string;
+  readonly generate: boolean;
+  readonly secretName: string;
+  readonly trustAnchorsConfigMap: string;
+  readonly audience: string;
+  readonly leafLifetimeHours: number;
+  readonly rootLifetimeHours: number;
+  readonly issuerLifetimeHours: number;
+  /** DNS names and IPs of the serving certificate ('' entries are filled from the namespace). */
+  readonly servingNames: readonly string[] | undefined;
+  readonly reloadIntervalMs: number;
+}
+
+/** Parses the `weft ca` environment, listing every problem at once. */
+export function parseCaConfig(env: Readonly<Record<string, string | undefined>>): CaConfig {
+  const c = new ConfigReader(env);
+  const leafHours = c.integer('WEFT_CA_LEAF_LIFETIME_HOURS', 24, { min: 1, max: 24 * 365 });
+  const leafSeconds = c.integer('WEFT_CA_LEAF_LIFETIME_SECONDS', 0, { min: 5, max: 365 * 86400 });
+  const names = c.list('WEFT_CA_SERVING_NAMES');
+  const config: CaConfig = {
+    logLevel: c.oneOf('WEFT_LOG_LEVEL', ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const, 'info'),
+    trustDomain: c.string('WEFT_TRUST_DOMAIN', 'cluster.local'),
+    namespace: c.optionalString('WEFT_POD_NAMESPACE'),
+    listen: c.hostPort('WEFT_CA_LISTEN_ADDR', { host: '0.0.0.0', port: 8443 }),
+    admin: c.hostPort('WEFT_ADMIN_ADDR', { host: '0.0.0.0', port: 7020 }),
+    issuerDir: c.string('WEFT_CA_ISSUER_DIR', '/var/run/weft/issuer'),
+    trustAnchorsFile: c.string('WEFT_TRUST_ANCHORS_FILE', '/var/run/weft/trust/roots.pem'),
+    generate: c.boolean('WEFT_CA_GENERATE', true),
+    secretName: c.string('WEFT_CA_SECRET', 'weft-ca-issuer'),
+    trustAnchorsConfigMap: c.string('WEFT_TRUST_ANCHORS_CONFIGMAP', 'weft-trust-anchors'),
+    audience: c.string('WEFT_CA_TOKEN_AUDIENCE', 'weft-ca'),
+    // Seconds win: they exist so tests and short-lived setups can shorten leaves below an hour.
+    leafLifetimeHours: leafSeconds > 0 ? leafSeconds / 3600 : leafHours,
+    rootLifetimeHours: c.integer('WEFT_CA_ROOT_LIFETIME_HOURS', GENERATED_LIFETIMES.rootHours, { min: 2 }),
+    issuerLifetimeHours: c.integer('WEFT_CA_ISSUER_LIFETIME_HOURS', GENERATED_LIFETIMES.issuerHours, { min: 1 }),
+    servingNames: names.length > 0 ? names : undefined,
+    reloadIntervalMs: c.integer('WEFT_CA_RELOAD_INTERVAL_MS', 10_000, { min: 100 }),
+  };
+  if (config.issuerLifetimeHours > config.rootLifetimeHours) {
+    c.problem('WEFT_CA_ISSUER_LIFETIME_HOURS must not exceed WEFT_CA_ROOT_LIFETIME_HOURS');
+  }
+  c.done();
+  return Object.freeze(config);
+}
+
+/** The names the serving certificate carries by default: the Service's DNS names and loopback. */
+export function defaultServingNames(namespace: string): string[] {
+  return ['weft-ca', `weft-ca.${namespace}`, `weft-ca.${namespace}.svc`, `weft-ca.${namespace}.svc.cluster.local`, 'localhost', '127.0.0.1'];
+}
+
+/** What the service needs from the outside. */
+export interface CaServiceDeps {
+  readonly log: Logger;
+  readonly registry: Registry;
+  readonly client: KubeClient;
+  /** Replaces the TokenReview client (tests of the service without an API server). */
+  readonly reviewer?: TokenReviewer;
+  readonly shutdown: AbortSignal;
+}
+
+/** A running `weft ca`. */
+export interface CaService {
+  readonly server: CaServer;
+  readonly material: () => CaMaterial;
+  close(): Promise<void>;
+}
+
+/** Loads the material (retrying while the API server is unreachable), then serves. */
+export async function startCaService(config: CaConfig, deps: CaServiceDeps): Promise<CaService | undefined> {
+  const namespace = config.namespace ?? deps.client.connection.namespace;
+  const log = deps.log;
+  let mountedText: string | undefined;
+  let material: CaMaterial | undefined;
+  for (let attempt = 0; !material; attempt++) {
+    if (deps.shutdown.aborted) return undefined;
+    try {
+      const mounted = await readMountedMaterial(config.issuerDir, config.trustAnchorsFile);
+      if (mounted) {
+        material = await mounted.load();
+        mountedText = mounted.text;
+      } else if (config.generate) {
+        material = await loadOrCreateSecretMaterial({
+          client: deps.client,
+          namespace,
+          secretName: config.secretName,
+          configMapName: config.trustAnchorsConfigMap,
+          trustDomain: config.trustDomain,
+          now: new Date(),
+          lifetimes: { rootHours: config.rootLifetimeHours, issuerHours: config.issuerLifetimeHours },
+          onGenerated: () => log.info({ secret: `${namespace}/${config.secretName}` }, 'generated a new root and issuer'),
+        });
+      } else {
+        throw new WeftError(
+          'WEFT_ERR_CA_MATERIAL',
+          `no issuer in ${config.issuerDir} (tls.crt, tls.key) and WEFT_CA_GENERATE=false: mount the issuer Secret`,
+        );
+      }
+    } catch (err) {
+      // Only an unreachable or failing API server is worth waiting for; bad material is fatal.
+      if (!isWeftError(err) || (err.code !== 'WEFT_ERR_KUBE_UNREACHABLE' && err.code !== 'WEFT_ERR_KUBE_API')) throw err;
+      const delay = backoffDelayMs(attempt, { initialMs: 500, maxMs: 10_000 }, Math.random);
+      log.warn({ code: err.code, err: err.message, retryInMs: delay }, 'cannot load the CA material yet; retrying');
+      await new Promise((r) => setTimeout(r, delay));
+    }
+  }
+  log.info({ source: material.source, issuerNotAfter: material.authority.issuer.cert.notAfter.toISOString() }, 'CA material loaded');
+
+  const names = config.servingNames ?? defaultServingNames(namespace);
+  const serve = async (m: CaMaterial) =>
+    issueServingMaterial({ authority: m.authority, names, now: new Date(), lifetimeHours: 24 });
+  let current: CaMaterial = material;
+  const server = await startCaServer({
+    listen: config.listen,
+    material: () => current,
+    serving: await serve(current),
+    reviewer: deps.reviewer ?? new KubeTokenReviewer(deps.client, config.audience, config.trustDomain),
+    leafLifetimeHours: config.leafLifetimeHours,
+    log,
+    registry: deps.registry,
+  });
+  log.info({ url: server.url, names }, 'weft ca serving');
+
+  // Reload when the mounted Secret/ConfigMap change (the kubelet swaps them in place), and
+  // renew the 24 h serving certificate twice a day.
+  let reloading = false;
+  const reload = setInterval(() => {
+    if (reloading) return;
+    reloading = true;
+    void (async () => {
+      try {
+        const mounted = await readMountedMaterial(config.issuerDir, config.trustAnchorsFile);
+        if (!mounted || mounted.text === mountedText) return;
+        const next = await mounted.load();
+        current = next;
+        mountedText = mounted.text;
+        server.setServing(await serve(next));
+        log.info({ source: next.source, issuerNotAfter: next.authority.issuer.cert.notAfter.toISOString() }, 'CA material reloaded');
+      } catch (err) {
+        log.error({ code: isWeftError(err) ? err.code : undefined, err: (err as Error).message }, 'mounted CA material refused; keeping the current one');
+      } finally {
+        reloading = false;
+      }
+    })();
+  }, config.reloadIntervalMs);
+  const renewServing = setInterval(() => {
+    void serve(current).then((s) => server.setServing(s), (err: Error) => log.error({ err: err.message }, 'serving certificate renewal failed'));
+  }, 12 * 3_600_000);
+  reload.unref();
+  renewServing.unref();
+  return {
+    server,
+    material: () => current,
+    async close() {
+      clearInterval(reload);
+      clearInterval(renewServing);
+      await server.close();
+    },
+  };
+}
