@@ -74,7 +74,7 @@ t.test('lists first (a replace), then streams changes, keeping the resourceVersi
   const r = await rig(t);
   r.api.create(slice('orders-a', ['10.0.0.1']));
   r.loop.start();
-  await until('synced', () => r.loop.synced);
+  await until('synced and watching', () => r.loop.synced && r.api.watchCount > 0);
   t.equal(r.changes[0]?.kind, 'replace');
   t.same(ips(r.state()), ['10.0.0.1']);
   r.api.create(slice('orders-b', ['10.0.0.2']));
@@ -89,7 +89,7 @@ t.test('lists first (a replace), then streams changes, keeping the resourceVersi
 t.test('asks for bookmarks and moves its resourceVersion with them', async (t) => {
   const r = await rig(t, { bookmarkIntervalMs: 50 });
   r.loop.start();
-  await until('synced', () => r.loop.synced);
+  await until('synced and watching', () => r.loop.synced && r.api.watchCount > 0);
   const before = r.loop.resourceVersion;
   // A change to another kind moves the global resourceVersion; only a bookmark tells this watch.
   r.api.create({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'unrelated', namespace: 'shop' } });
@@ -102,7 +102,7 @@ t.test('410 during a watch re-lists and replaces the set with no lost update', a
   const r = await rig(t);
   r.api.create(slice('orders-a', ['10.0.0.1']));
   r.loop.start();
-  await until('synced', () => r.loop.synced);
+  await until('synced and watching', () => r.loop.synced && r.api.watchCount > 0);
   const listsBefore = r.api.requests.filter((q) => q.endsWith('/endpointslices')).length;
   // Changes that happen while the watch is being expired must all show up after the re-list.
   r.api.expireWatches();
@@ -121,12 +121,13 @@ t.test('410 during a watch re-lists and replaces the set with no lost update', a
 t.test('a cut connection resumes from the last resourceVersion; a compacted one re-lists', async (t) => {
   const r = await rig(t);
   r.loop.start();
-  await until('synced', () => r.loop.synced);
+  await until('synced and watching', () => r.loop.synced && r.api.watchCount > 0);
   r.api.cutWatches();
   r.api.create(slice('orders-a', ['10.0.0.1']));
   await until('resumed', () => ips(r.state()).join() === '10.0.0.1');
   t.ok((await restartCount(r, 'error')) >= 1, 'the cut counted as an error restart');
   t.equal(r.changes.filter((c) => c.kind === 'replace').length, 1, 'resumed without a re-list');
+  await until('watching again', () => r.api.watchCount > 0);
   r.api.cutWatches();
   r.api.create(slice('orders-b', ['10.0.0.2']));
   r.api.compact();
@@ -138,7 +139,7 @@ t.test('keeps the last state while the API server is down, retries with backoff,
   const r = await rig(t);
   r.api.create(slice('orders-a', ['10.0.0.1']));
   r.loop.start();
-  await until('synced', () => r.loop.synced);
+  await until('synced and watching', () => r.loop.synced && r.api.watchCount > 0);
   await r.api.stop();
   r.api.update(slice('orders-a', ['10.0.0.7']));
   await new Promise((res) => setTimeout(res, 400));
@@ -153,7 +154,7 @@ t.test('keeps the last state while the API server is down, retries with backoff,
 t.test('a server-side watch timeout resumes at once without a re-list', async (t) => {
   const r = await rig(t, { watchTimeoutSeconds: 1 });
   r.loop.start();
-  await until('synced', () => r.loop.synced);
+  await until('synced and watching', () => r.loop.synced && r.api.watchCount > 0);
   await until('a closed watch', () => r.api.requests.filter((q) => q.includes('?watch')).length >= 2, 8000);
   r.api.create(slice('orders-a', ['10.0.0.1']));
   await until('still watching', () => ips(r.state()).join() === '10.0.0.1');
