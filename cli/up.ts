@@ -5,7 +5,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, readFile, writeFile, rename } from 'node:fs/promises';
 import { openSync, closeSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import http from 'node:http';
 import type { Writable } from 'node:stream';
@@ -67,11 +67,11 @@ export const upCommand: Command = {
       ctx.stderr.write(`weft up: ${err.code}: ${err.message}\n`);
       return 2;
     }
-    return runMesh(ctx, mesh, args.check);
+    return runMesh(ctx, mesh, args.check, dirname(resolve(args.file)));
   },
 };
 
-async function runMesh(ctx: CommandContext, mesh: MeshFile, check: boolean): Promise<number> {
+async function runMesh(ctx: CommandContext, mesh: MeshFile, check: boolean, meshDir: string): Promise<number> {
   const out = ctx.stdout;
   const stateDir = resolve(mesh.stateDir);
   const caDir = resolve(mesh.caDir);
@@ -79,8 +79,9 @@ async function runMesh(ctx: CommandContext, mesh: MeshFile, check: boolean): Pro
   const ca = await loadOrCreateCaDir(caDir, mesh.trustDomain, new Date());
   const root = new x509.X509Certificate(ca.rootCert);
   const pods = layoutPods(mesh);
+  const gatewayPod = gatewayPodFor(mesh);
   const endpointsFile = join(stateDir, 'endpoints.json');
-  await writeFile(`${endpointsFile}.tmp`, JSON.stringify(endpointsFileFor(mesh, pods), null, 2));
+  await writeFile(`${endpointsFile}.tmp`, JSON.stringify(withGateway(endpointsFileFor(mesh, pods), mesh, gatewayPod), null, 2));
   await rename(`${endpointsFile}.tmp`, endpointsFile);
 
   const running: RunningPod[] = [];
@@ -99,6 +100,14 @@ async function runMesh(ctx: CommandContext, mesh: MeshFile, check: boolean): Pro
       });
       running.push(r);
     }
+    if (mesh.gateway && gatewayPod) {
+      const proxy = spawnGateway(mesh, gatewayPod, resolve(meshDir, mesh.gateway.routes), caDir, endpointsFile, join(stateDir, 'logs', `${gatewayPod.name}.log`));
+      const r: RunningPod = { pod: gatewayPod, proxy, exited: false };
+      proxy.once('exit', () => {
+        r.exited = true;
+      });
+      running.push(r);
+    }
     const ready = await waitReady(running, READY_TIMEOUT_MS, ctx.shutdown);
     const clientUrl = `http://${mesh.client.outbound.host}:${mesh.client.outbound.port}`;
     printLayout(out, mesh, running, caDir, stateDir, clientUrl, root);
@@ -108,7 +117,7 @@ async function runMesh(ctx: CommandContext, mesh: MeshFile, check: boolean): Pro
       return 1;
     }
     if (check) {
-      const ok = await checkMesh(out, mesh, pods);
+      const ok = (await checkMesh(out, mesh, pods)) && (await checkGateway(out, mesh));
       await stopAll();
       return ok ? 0 : 1;
     }
@@ -128,6 +137,57 @@ async function runMesh(ctx: CommandContext, mesh: MeshFile, check: boolean): Pro
     await stopAll();
     throw err;
   }
+}
+
+// The edge gateway: the last address of the pod range, its route file from the mesh file.
+function gatewayPodFor(mesh: MeshFile): MeshPod | undefined {
+  return mesh.gateway ? { name: 'weft-gateway', address: `${mesh.addressBase}.250`, serviceAccount: mesh.gateway.serviceAccount } : undefined;
+}
+
+// The gateway's own Service in the endpoints file: its ready replicas share rate limits.
+function withGateway(file: object, mesh: MeshFile, pod: MeshPod | undefined): object {
+  if (!pod) return file;
+  const services = (file as { services: object[] }).services;
+  const identity = `spiffe://${mesh.trustDomain}/ns/${mesh.namespace}/sa/${pod.serviceAccount}`;
+  return { ...file, services: [...services, { name: 'weft-gateway', namespace: mesh.namespace, ports: [{ port: 80, targetPort: mesh.gateway?.http.port ?? 8080 }], endpoints: [{ address: pod.address, identity, ready: true, podName: pod.name }] }] };
+}
+
+function spawnGateway(mesh: MeshFile, pod: MeshPod, routes: string, caDir: string, endpointsFile: string, logFile: string): ChildProcess {
+  const env: Record<string, string> = {
+    PATH: process.env.PATH ?? '',
+    WEFT_MODE: 'local',
+    WEFT_TRUST_DOMAIN: mesh.trustDomain,
+    WEFT_POD_NAMESPACE: mesh.namespace,
+    WEFT_SERVICE_ACCOUNT: pod.serviceAccount,
+    WEFT_GATEWAY_ROUTES_FILE: routes,
+    WEFT_GATEWAY_HTTP_ADDR: `${mesh.gateway?.http.host ?? '127.0.0.1'}:${mesh.gateway?.http.port ?? 8080}`,
+    WEFT_GATEWAY_HTTPS_ADDR: 'off',
+    WEFT_ADMIN_ADDR: `${pod.address}:7020`,
+    WEFT_CA_DIR: caDir,
+    WEFT_ENDPOINTS_FILE: endpointsFile,
+    WEFT_SHUTDOWN_GRACE_MS: '5000',
+  };
+  const fd = openSync(logFile, 'a');
+  const child = spawn(process.execPath, [MAIN, 'gateway'], { env, stdio: ['ignore', fd, fd] });
+  closeSync(fd);
+  return child;
+}
+
+// Through the gateway: the demo key gets an answer from hello over mTLS; no key gets 401.
+async function checkGateway(out: Writable, mesh: MeshFile): Promise<boolean> {
+  if (!mesh.gateway) return true;
+  const base = `http://${mesh.gateway.http.host}:${mesh.gateway.http.port}`;
+  const withKey = await httpGet(`${base}/hello/check`, undefined, { 'x-api-key': 'demo-key' });
+  const noKey = await httpGet(`${base}/hello/check`);
+  let pod = '';
+  try {
+    pod = (JSON.parse(withKey.body) as { pod: string }).pod;
+  } catch {
+    pod = '';
+  }
+  const ok = withKey.status === 200 && pod.startsWith('hello-') && noKey.status === 401;
+  out.write(`check gateway: ${ok ? 'ok' : 'FAILED'}: with the demo key ${withKey.status} from ${pod || '?'}, without a key ${noKey.status}\n`);
+  return ok;
 }
 
 function spawnProxy(mesh: MeshFile, pod: MeshPod, caDir: string, endpointsFile: string, logFile: string): ChildProcess {
@@ -185,6 +245,15 @@ function printLayout(out: Writable, mesh: MeshFile, running: readonly RunningPod
   lines.push('', 'Try (each request crosses two sidecars over mTLS and lands on a replica picked per request):');
   for (const s of mesh.services) lines.push(`  curl -s -x ${clientUrl} http://${s.name}/`);
   lines.push(`  curl -s http://${running[0]?.pod.address ?? '127.0.0.1'}:7020/metrics | grep weft_responses_total`, '');
+  if (mesh.gateway) {
+    const gw = `http://${mesh.gateway.http.host}:${mesh.gateway.http.port}`;
+    lines.push(
+      'Through the edge gateway (API key "demo-key", 10 requests per 10 s; routes in ' + mesh.gateway.routes + '):',
+      `  curl -s -H 'x-api-key: demo-key' ${gw}/hello/`,
+      `  curl -si ${gw}/hello/            # 401 without a key`,
+      '',
+    );
+  }
   out.write(lines.join('\n') + '\n');
 }
 
@@ -223,9 +292,9 @@ async function checkMesh(out: Writable, mesh: MeshFile, pods: readonly MeshPod[]
   return ok;
 }
 
-function httpGet(url: string, host?: string): Promise<{ status: number; body: string }> {
+function httpGet(url: string, host?: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
   return new Promise((done) => {
-    const req = http.get(url, { headers: host ? { host } : {}, timeout: 2000, agent: false }, (res) => {
+    const req = http.get(url, { headers: { ...headers, ...(host ? { host } : {}) }, timeout: 2000, agent: false }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (d: string) => (body += d));

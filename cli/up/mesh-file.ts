@@ -22,6 +22,16 @@ export interface MeshFile {
   readonly addressBase: string;
   readonly client: { readonly serviceAccount: string; readonly outbound: HostPort };
   readonly services: readonly MeshService[];
+  /** The edge gateway in front of the services, when the file has a `gateway` section. */
+  readonly gateway?: MeshGateway;
+}
+
+/** The `gateway` section: where `weft gateway` listens and its route file. */
+export interface MeshGateway {
+  readonly http: HostPort;
+  /** Route file path as written (relative to the mesh file). */
+  readonly routes: string;
+  readonly serviceAccount: string;
 }
 
 /** One pod to start: its address, identity and (for service pods) its app. */
@@ -87,6 +97,18 @@ export function parseMeshFile(text: string, source: string): MeshFile {
       const serviceAccount = typeof s.serviceAccount === 'string' ? s.serviceAccount : name;
       services.push({ name, serviceAccount, replicas: Number(replicas), port: Number(port), targetPort: Number(targetPort) });
     });
+  let gateway: MeshGateway | undefined;
+  if (d.gateway !== undefined) {
+    const g = (d.gateway ?? {}) as Record<string, unknown>;
+    const http = parseHostPort(String(g.http ?? '127.0.0.1:8080'), '127.0.0.1');
+    if (typeof http === 'string') problems.push(`gateway.http: ${http}`);
+    if (typeof g.routes !== 'string' || g.routes === '') problems.push('gateway.routes: expected the path of a route file');
+    gateway = {
+      http: typeof http === 'string' ? { host: '127.0.0.1', port: 8080 } : http,
+      routes: typeof g.routes === 'string' ? g.routes : '',
+      serviceAccount: typeof g.serviceAccount === 'string' ? g.serviceAccount : 'weft-gateway',
+    };
+  }
   const pods = 1 + services.reduce((n, s) => n + s.replicas, 0);
   if (pods > 250) problems.push(`${pods} pods do not fit in ${addressBase}.1-250`);
   if (problems.length > 0) throw new WeftError('WEFT_ERR_MESH_FILE', `${source} is invalid:\n  - ${problems.join('\n  - ')}`);
@@ -98,6 +120,7 @@ export function parseMeshFile(text: string, source: string): MeshFile {
     addressBase,
     client: { serviceAccount: clientSa, outbound },
     services,
+    ...(gateway ? { gateway } : {}),
   };
 }
 

@@ -26,3 +26,10 @@ t.test('a bad mesh file lists every problem', async (t) => {
   t.throws(() => parseMeshFile('- a\n', 'm.yaml'), { message: /mapping/ });
   t.throws(() => parseMeshFile('{', 'm.yaml'), { message: /not YAML/ });
 });
+
+t.test('an optional gateway section names its listener and route file', async (t) => {
+  const m = parseMeshFile('services: [{ name: a }]\ngateway: { http: 127.0.0.1:9080, routes: r.yaml }\n', 'm.yaml');
+  t.same(m.gateway, { http: { host: '127.0.0.1', port: 9080 }, routes: 'r.yaml', serviceAccount: 'weft-gateway' });
+  t.throws(() => parseMeshFile('services: [{ name: a }]\ngateway: { http: "x:y" }\n', 'm.yaml'), /gateway\.http: .*gateway\.routes: expected/s);
+  t.equal(parseMeshFile('services: [{ name: a }]\n', 'm.yaml').gateway, undefined);
+});
