@@ -34,6 +34,11 @@ export function startExchange(
 /** Records finished exchanges: counters, the latency histogram and the access log. */
 export class ExchangeRecorder {
   readonly #metrics: ProxyMetrics;
+  // prom-client hashes a label object on every call; a request's label set repeats, so the
+  // bound children are kept (bounded by services x peers x statuses, as the series are).
+  readonly #requestChildren = new Map<string, { inc(): void }>();
+  readonly #responseChildren = new Map<string, { inc(): void }>();
+  readonly #latencyChildren = new Map<string, { observe(v: number): void }>();
   readonly #log: Logger;
   readonly #now: () => number;
   readonly #accessLog: boolean;
@@ -50,10 +55,14 @@ export class ExchangeRecorder {
     if (exchange.responseMs !== 0) return;
     exchange.status = status;
     exchange.responseMs = this.#now();
-    this.#metrics.latency.observe(
-      { direction: exchange.direction, service: exchange.service || 'unknown' },
-      (exchange.responseMs - exchange.startedMs) / 1000,
-    );
+    const service = exchange.service || 'unknown';
+    const key = `${exchange.direction}|${service}`;
+    let child = this.#latencyChildren.get(key);
+    if (!child) {
+      child = this.#metrics.latency.labels({ direction: exchange.direction, service });
+      this.#latencyChildren.set(key, child);
+    }
+    child.observe((exchange.responseMs - exchange.startedMs) / 1000);
   }
 
   /** Records the exchange once; later calls are ignored. */
@@ -62,8 +71,20 @@ export class ExchangeRecorder {
     exchange.finished = true;
     if (errorCode && !exchange.errorCode) exchange.errorCode = errorCode;
     const labels = { direction: exchange.direction, service: exchange.service || 'unknown', peer: exchange.peer || 'none' };
-    this.#metrics.requests.inc(labels);
-    this.#metrics.responses.inc({ ...labels, status: String(exchange.status || 0), error_code: exchange.errorCode || '' });
+    const requestKey = `${labels.direction}|${labels.service}|${labels.peer}`;
+    let requests = this.#requestChildren.get(requestKey);
+    if (!requests) {
+      requests = this.#metrics.requests.labels(labels);
+      this.#requestChildren.set(requestKey, requests);
+    }
+    requests.inc();
+    const responseKey = `${requestKey}|${exchange.status}|${exchange.errorCode}`;
+    let responses = this.#responseChildren.get(responseKey);
+    if (!responses) {
+      responses = this.#metrics.responses.labels({ ...labels, status: String(exchange.status || 0), error_code: exchange.errorCode || '' });
+      this.#responseChildren.set(responseKey, responses);
+    }
+    responses.inc();
     // Failures are always logged; successes only when the access log is on.
     if (!this.#accessLog && !exchange.errorCode) return;
     const durationMs = this.#now() - exchange.startedMs;

@@ -3,7 +3,7 @@
 import { readFile } from 'node:fs/promises';
 import { watch, type FSWatcher } from 'node:fs';
 import { basename, dirname } from 'node:path';
-import { parse as parseYaml } from 'yaml';
+import { createRequire } from 'node:module';
 import { serviceKey, type Endpoint, type EndpointSource, type ServiceRef, type ServiceSnapshot } from './endpoint-source.js';
 import { WeftError } from '../../lib/errors.js';
 import { parseIdentity } from '../../lib/identity.js';
@@ -38,7 +38,7 @@ export interface EndpointsFile {
 export function parseEndpointsFile(text: string, source: string): EndpointsFile {
   let doc: unknown;
   try {
-    doc = parseYaml(text);
+    doc = parseYamlOrJson(text);
   } catch (err) {
     throw new WeftError('WEFT_ERR_ENDPOINTS_FILE', `${source}: not YAML/JSON: ${(err as Error).message}`);
   }
@@ -212,6 +212,17 @@ export class LocalEndpointSource implements EndpointSource {
     clearTimeout(this.#reloadTimer);
     this.#watcher?.close();
     this.#subscribers.clear();
+  }
+}
+
+// JSON (what `weft up` writes) needs no YAML parser; the yaml package costs ~8 MB of RSS in
+// every sidecar, so it is loaded only for a file that is not JSON.
+function parseYamlOrJson(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    const yaml = createRequire(import.meta.url)('yaml') as { parse(text: string): unknown };
+    return yaml.parse(text);
   }
 }
 
