@@ -50,7 +50,8 @@ export class InboundProxy {
 
   constructor(deps: InboundDeps, material: TlsMaterial) {
     this.#deps = deps;
-    this.#appAgent = new http.Agent({ keepAlive: true, maxFreeSockets: 256, scheduling: 'lifo' });
+    const agentOptions: http.AgentOptions & { noDelay: boolean } = { keepAlive: true, maxFreeSockets: 256, scheduling: 'lifo', noDelay: true };
+    this.#appAgent = new http.Agent(agentOptions);
     // Longer than the client side's 60 s idle close, so the client always hangs up first.
     this.#h1 = http.createServer({ keepAliveTimeout: 75_000 });
     this.#h1.on('request', (req, res) => this.#onHttp1(req, res));

@@ -46,10 +46,12 @@ export class PeerPool {
       checkServerIdentity: expectIdentity(endpoint.identity),
       // The identity is checked above; SNI carries no meaning between sidecars.
       servername: '',
-      // Small requests and responses must not wait for Nagle + delayed ACK (40 ms each).
       noDelay: true,
     };
     const socket = tls.connect(options);
+    // Small requests and responses must not wait for Nagle + delayed ACK (40 ms each).
+    // tls.connect does not pass noDelay to the TCP socket it makes, so set it once connected.
+    socket.once('connect', () => socket.setNoDelay(true));
     const timer = setTimeout(() => {
       socket.destroy(new WeftError('WEFT_ERR_CONNECT', `no TLS connection to ${endpoint.address}:${this.#opts.peerPort} within ${this.#opts.connectTimeoutMs} ms`));
     }, this.#opts.connectTimeoutMs);
