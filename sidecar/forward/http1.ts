@@ -22,6 +22,20 @@ export interface ForwardHooks {
 }
 
 const NO_DROP: ReadonlySet<string> = new Set();
+const RETRYABLE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+// A pooled keep-alive connection can be closed by the server just as it is reused (its idle
+// timeout, or a drain). A bodiless idempotent request that failed that way before any byte of
+// answer is sent once more on a fresh connection, as undici and Envoy do.
+function retryable(req: IncomingMessage, upReq: http.ClientRequest, err: Error & { code?: string }): boolean {
+  return (
+    upReq.reusedSocket &&
+    (err.code === 'ECONNRESET' || err.code === 'EPIPE') &&
+    RETRYABLE_METHODS.has(req.method ?? '') &&
+    (req.headers['content-length'] === undefined || req.headers['content-length'] === '0') &&
+    req.headers['transfer-encoding'] === undefined
+  );
+}
 
 /** Forwards `req` to the upstream and pipes the response back into `res`. */
 export function forwardHttp1(
@@ -30,6 +44,7 @@ export function forwardHttp1(
   upstream: Http1Upstream,
   headers: string[],
   hooks: ForwardHooks,
+  attempt = 0,
 ): void {
   let ended = false;
   const end = (error?: WeftError | 'client_closed'): void => {
@@ -57,7 +72,12 @@ export function forwardHttp1(
     });
     res.on('finish', () => end());
   });
-  upReq.on('error', (err) => {
+  upReq.on('error', (err: Error & { code?: string }) => {
+    if (attempt === 0 && !res.headersSent && !ended && retryable(req, upReq, err)) {
+      ended = true; // this attempt is over; the retry reports to the same hooks
+      forwardHttp1(req, res, upstream, headers, hooks, 1);
+      return;
+    }
     const error = classifyUpstreamError(err, upReq.reusedSocket ? 'request' : 'connect', upstream);
     if (!res.headersSent) {
       rescueHttp1(res, error);
@@ -73,7 +93,9 @@ export function forwardHttp1(
       end('client_closed');
     }
   });
-  req.pipe(upReq);
+  // A bodiless request has already ended by the time of a retry: end the new one directly.
+  if (attempt === 0) req.pipe(upReq);
+  else upReq.end();
 }
 
 /** Forwards an HTTP/1.1 upgrade (WebSocket): on 101 the two sockets are joined byte for byte. */
