@@ -74,9 +74,15 @@ t.test('reloading under load never fails a request', async (t) => {
       await rename(`${file}.tmp`, file);
     } else await writeFile(file, step.text);
     if (step.marker) lastValid = step.marker;
-    await new Promise((r) => setTimeout(r, 400));
-    const probe = await request(`${gw.http}/`, { headers: { host: 'app.test' } });
-    t.equal(probe.headers['x-version'], lastValid, `after swap ${i + 1} (${step.valid ? 'valid' : 'invalid'}) the routes of ${lastValid} serve`);
+    // A valid version must take over (polled: the machine may be busy); an invalid one must not
+    // change what serves, which a pause longer than the debounce shows.
+    let seen: unknown;
+    const deadline = Date.now() + (step.valid ? 10_000 : 600);
+    do {
+      await new Promise((r) => setTimeout(r, 100));
+      seen = (await request(`${gw.http}/`, { headers: { host: 'app.test' } })).headers['x-version'];
+    } while (Date.now() < deadline && (step.valid ? seen !== lastValid : true));
+    t.equal(seen, lastValid, `after swap ${i + 1} (${step.valid ? 'valid' : 'invalid'}) the routes of ${lastValid} serve`);
   }
   stop = true;
   await Promise.all(workers);

@@ -136,7 +136,7 @@ spec:
     - matches: [{ path: { type: PathPrefix, value: /weighted } }]
       backendRefs: [{ name: v1, port: 80, weight: 1 }, { name: v2, port: 80, weight: 3 }, { name: v3, port: 80, weight: 0 }]
     - matches: [{ path: { type: PathPrefix, value: /timeout } }]
-      timeouts: { request: 300ms }
+      timeouts: { request: 1500ms }
       backendRefs: [{ name: v1, port: 80 }]
     - matches: [{ path: { type: PathPrefix, value: /invalid-kind } }]
       backendRefs: [{ group: example.com, kind: Bucket, name: b }]
@@ -257,7 +257,7 @@ const CASES: Case[] = [
   { name: 'another namespace without ReferenceGrant gets 500', host: 'filters.test', path: '/other-namespace', status: 500, weftError: 'WEFT_ERR_BACKEND_INVALID' },
   { name: 'a Service with no ready endpoint gets 503', host: 'filters.test', path: '/not-ready', status: 503, weftError: 'WEFT_ERR_NO_ENDPOINTS' },
   { name: 'a rule without backends gets 500', host: 'filters.test', path: '/no-backends', status: 500, weftError: 'WEFT_ERR_BACKEND_INVALID' },
-  { name: 'timeouts.request gives 504', host: 'filters.test', path: '/timeout?sleepMs=2000', status: 504, weftError: 'WEFT_ERR_TIMEOUT' },
+  { name: 'timeouts.request gives 504', host: 'filters.test', path: '/timeout?sleepMs=4000', status: 504, weftError: 'WEFT_ERR_TIMEOUT' },
   { name: 'a request within the timeout passes', host: 'filters.test', path: '/timeout?sleepMs=10', backend: 'v1' },
   // Ingress
   { name: 'Ingress Exact', host: 'ing.test', path: '/ing-exact', backend: 'v1' },
