@@ -19,7 +19,7 @@ import type { HostPort } from '../../lib/config.js';
 import type { GatewayConfig } from './gateway-config.js';
 import { createGatewayMetrics } from './gateway-metrics.js';
 import { GatewayHandler } from './gateway-handler.js';
-import { RouteFile } from './route-file.js';
+import { RouteFile, StateLoader } from './route-file.js';
 
 /** What the gateway is built from besides its config. */
 export interface GatewayDeps {
@@ -71,7 +71,8 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
     random: deps.random ?? Math.random,
     drain,
   });
-  const routes = new RouteFile(config.routesFile, { log, metrics, debounceMs: config.reloadDebounceMs, apply: (s) => handler.setState(s) });
+  const loader = new StateLoader({ log, metrics, apply: (s) => handler.setState(s) });
+  const routes = new RouteFile(config.routesFile, { log, loader, debounceMs: config.reloadDebounceMs });
 
   const admin = await startAdminServer(config.admin, {
     registry: deps.registry,
@@ -83,7 +84,7 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
       if (drain.draining) reasons.push('shutting down');
       return { ready: reasons.length === 0, reasons };
     },
-    debugEndpoints: () => ({ services: balancers.debug(), replicas, generation: routes.generation }),
+    debugEndpoints: () => ({ services: balancers.debug(), replicas, generation: loader.generation }),
   });
 
   await deps.identity.start();

@@ -10,24 +10,65 @@ import type { Logger } from '../../lib/logger.js';
 import { buildState, type GatewayState } from './gateway-state.js';
 import type { GatewayMetrics } from './gateway-metrics.js';
 
+/**
+ * Turns configuration text into applied generations: builds off to the side, applies only a
+ * valid whole, counts and logs each outcome. Shared by the route file and the API-server watch.
+ */
+export class StateLoader {
+  readonly #log: Logger;
+  readonly #metrics: GatewayMetrics;
+  readonly #apply: (state: GatewayState) => void;
+  #generation = 0;
+  #lastHash = '';
+
+  constructor(opts: { log: Logger; metrics: GatewayMetrics; apply: (state: GatewayState) => void }) {
+    this.#log = opts.log;
+    this.#metrics = opts.metrics;
+    this.#apply = opts.apply;
+  }
+
+  /** Applies `text` (from `source`) and returns undefined, or returns every problem and applies nothing. */
+  load(text: string, source: string): string[] | undefined {
+    const hash = createHash('sha256').update(text).digest('hex');
+    if (hash === this.#lastHash) return undefined;
+    const result = buildState(text, source, this.#generation + 1, (p) => readFileSync(p, 'utf8'));
+    if ('problems' in result) {
+      this.#metrics.reloads.inc({ result: 'rejected' });
+      return [...result.problems];
+    }
+    this.#generation += 1;
+    this.#lastHash = hash;
+    this.#apply(result.state);
+    this.#metrics.reloads.inc({ result: 'applied' });
+    this.#metrics.generation.set(this.#generation);
+    this.#log.info(
+      { source, generation: this.#generation, httpRules: result.state.table.size('HTTP'), httpsRules: result.state.table.size('HTTPS'), policies: result.state.policies.size },
+      'routes loaded',
+    );
+    for (const w of result.state.warnings) this.#log.warn({ source, generation: this.#generation }, w);
+    return undefined;
+  }
+
+  /** Generation in force (0 before the first valid load). */
+  get generation(): number {
+    return this.#generation;
+  }
+}
+
 /** Loads and watches one route file. */
 export class RouteFile {
   readonly #path: string;
   readonly #log: Logger;
-  readonly #metrics: GatewayMetrics;
-  readonly #apply: (state: GatewayState) => void;
+  readonly #loader: StateLoader;
   readonly #debounceMs: number;
   #watcher: FSWatcher | undefined;
   #timer: NodeJS.Timeout | undefined;
-  #generation = 0;
-  #lastHash = '';
   #loading: Promise<void> = Promise.resolve();
 
-  constructor(path: string, opts: { log: Logger; metrics: GatewayMetrics; debounceMs: number; apply: (state: GatewayState) => void }) {
+  constructor(path: string, opts: { log: Logger; loader: StateLoader; debounceMs: number }) {
     this.#path = path;
     this.#log = opts.log;
-    this.#metrics = opts.metrics;
-    this.#apply = opts.apply;
+    this.#loader = opts.loader;
     this.#debounceMs = opts.debounceMs;
   }
 
@@ -36,7 +77,7 @@ export class RouteFile {
     const text = await readFile(this.#path, 'utf8').catch((err: Error) => {
       throw new WeftError('WEFT_ERR_GATEWAY_FILE', `cannot read ${this.#path}: ${err.message}`);
     });
-    const problems = this.#load(text);
+    const problems = this.#loader.load(text, this.#path);
     if (problems) throw new WeftError('WEFT_ERR_GATEWAY_FILE', `${this.#path} is invalid:\n  - ${problems.join('\n  - ')}`);
     const name = basename(this.#path);
     this.#watcher = watch(dirname(this.#path), { persistent: false }, (_event, file) => {
@@ -60,37 +101,10 @@ export class RouteFile {
       this.#log.warn({ code: 'WEFT_ERR_GATEWAY_FILE', file: this.#path, err: (err as Error).message }, 'route file unreadable; keeping the running routes');
       return;
     }
-    const problems = this.#load(text);
+    const problems = this.#loader.load(text, this.#path);
     if (problems) {
       this.#log.error({ code: 'WEFT_ERR_GATEWAY_FILE', file: this.#path, problems }, `route file refused; the running routes stay:\n  - ${problems.join('\n  - ')}`);
     }
-  }
-
-  // Returns the problems, or undefined when the file was applied (or unchanged).
-  #load(text: string): string[] | undefined {
-    const hash = createHash('sha256').update(text).digest('hex');
-    if (hash === this.#lastHash) return undefined;
-    const result = buildState(text, this.#path, this.#generation + 1, (p) => readFileSync(p, 'utf8'));
-    if ('problems' in result) {
-      this.#metrics.reloads.inc({ result: 'rejected' });
-      return [...result.problems];
-    }
-    this.#generation += 1;
-    this.#lastHash = hash;
-    this.#apply(result.state);
-    this.#metrics.reloads.inc({ result: 'applied' });
-    this.#metrics.generation.set(this.#generation);
-    this.#log.info(
-      { file: this.#path, generation: this.#generation, httpRules: result.state.table.size('HTTP'), httpsRules: result.state.table.size('HTTPS'), policies: result.state.policies.size },
-      'routes loaded',
-    );
-    for (const w of result.state.warnings) this.#log.warn({ file: this.#path, generation: this.#generation }, w);
-    return undefined;
-  }
-
-  /** Generation in force. */
-  get generation(): number {
-    return this.#generation;
   }
 
   close(): void {
