@@ -121,6 +121,7 @@ async function startWeft(dir: string, name: string, address: string): Promise<Ch
       WEFT_CA_DIR: join(dir, 'ca'),
       WEFT_ENDPOINTS_FILE: join(dir, 'endpoints.json'),
       WEFT_ACCESS_LOG: 'false',
+      ...(process.env.MALLOC_ARENA_MAX ? { MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX } : {}),
       WEFT_LOG_LEVEL: 'warn',
     },
     async () => (await status(`http://${address}:7020/ready`)) === 200,

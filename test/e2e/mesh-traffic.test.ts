@@ -63,6 +63,11 @@ t.test('a request crosses two sidecars over mutual TLS 1.3 and the app sees the 
   t.ok(served, 'a hello sidecar served it');
   t.ok((await metric(served?.admin ?? '', 'weft_requests_total', { direction: 'inbound', peer: mesh.identity('client') })) >= 1, 'server sidecar counted the inbound request from the client identity');
   t.ok((await metric(clientProxy.admin, 'weft_responses_total', { direction: 'outbound', service: 'test/hello:80', status: '200', peer: mesh.identity('hello') })) >= 1, 'client sidecar counted the outbound response by peer identity');
+  // One access-log line per request on each side, with what a person needs to follow it.
+  const outLine = (await clientProxy.log()).split('\n').map((l) => (l.startsWith('{') ? (JSON.parse(l) as Record<string, unknown>) : {})).find((l) => l.msg === 'request' && l.path === '/hi');
+  t.match(outLine, { direction: 'outbound', protocol: 'http/1.1', method: 'GET', authority: 'hello', service: 'test/hello:80', peer: mesh.identity('hello'), status: 200, durationMs: Number });
+  const inLine = (await (served?.log() ?? Promise.resolve(''))).split('\n').map((l) => (l.startsWith('{') ? (JSON.parse(l) as Record<string, unknown>) : {})).find((l) => l.msg === 'request' && l.path === '/hi');
+  t.match(inLine, { direction: 'inbound', peer: mesh.identity('client'), service: 'port 8080', status: 200 });
   // The hop itself: a peer with a valid certificate negotiates TLS 1.3, and TLS 1.2 is refused.
   const material = await issueMaterial({ authority: mesh.authority, identity: mesh.identity('probe'), now: new Date() });
   const socket = tls.connect({ host: hello[0]?.address, port: 7006, key: material.keyPem, cert: material.certChainPem, ca: material.trustBundlePem, checkServerIdentity: () => undefined, ALPNProtocols: ['http/1.1'] });
