@@ -306,7 +306,8 @@ export class TestApiServer {
     const tls = this.#tls;
     if (!tls) throw new Error('no serving certificate');
     const server = createServer({ key: tls.key, cert: tls.cert }, (req, res) => this.#handle(req, res));
-    server.on('secureConnection', (socket: Socket) => {
+    // Tracked from the TCP accept, so a connection still in its TLS handshake is dropped by stop() too.
+    server.on('connection', (socket: Socket) => {
       this.#sockets.add(socket);
       socket.on('close', () => this.#sockets.delete(socket));
     });
@@ -327,9 +328,10 @@ export class TestApiServer {
     const server = this.#server;
     if (!server) return;
     this.#server = undefined;
-    for (const w of this.#watchers) this.#closeWatcher(w, false);
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    for (const w of [...this.#watchers]) this.#closeWatcher(w, true);
     for (const s of this.#sockets) s.destroy();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await closed;
   }
 
   /** Alias of listen() after stop(), for readability in tests. */
