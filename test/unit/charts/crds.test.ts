@@ -14,7 +14,7 @@ interface Crd {
 const crds: Crd[] = readdirSync(crdDir).flatMap((f) => parseAllDocuments(readFileSync(`${crdDir}${f}`, 'utf8')).map((d) => d.toJS() as Crd));
 
 t.test('every manifest under crds/ validates against the Kubernetes schemas', async (t) => {
-  t.equal(crds.length, 5, 'five policy kinds');
+  t.equal(crds.length, 6, 'six policy kinds');
   for (const crd of crds) {
     t.equal(crd.kind, 'CustomResourceDefinition');
     t.same(await manifestProblems(crd as unknown as Record<string, unknown>), [], `${crd.metadata.name} validates`);
@@ -43,12 +43,14 @@ const schemaOf = (kind: string): ReturnType<typeof ajv.compile> => {
 const target = { group: 'gateway.networking.k8s.io', kind: 'HTTPRoute', name: 'orders' };
 
 t.test('policies written as the docs show are accepted', async (t) => {
+  // The examples of docs/gateway.md "Policies".
   const good: [string, Record<string, unknown>][] = [
-    ['ApiKeyPolicy', { targetRef: target, in: 'header', name: 'x-api-key', consumers: [{ name: 'acme', keyHash: `sha256:${'a'.repeat(64)}` }] }],
-    ['JwtPolicy', { targetRef: target, issuer: 'https://id.example.com', audiences: ['orders'], jwksUri: 'https://id.example.com/jwks', algorithms: ['ES256'], forwardClaims: [{ claim: 'sub', header: 'x-user' }] }],
-    ['RateLimitPolicy', { targetRef: { ...target, kind: 'Gateway', name: 'edge' }, limit: 100, windowSeconds: 60, key: { type: 'clientIP' } }],
-    ['CorsPolicy', { targetRef: target, allowOrigins: ['https://shop.example.com'], allowMethods: ['GET'], maxAgeSeconds: 600 }],
-    ['IpListPolicy', { targetRef: target, allow: ['10.0.0.0/8'], deny: ['10.1.2.3'], trustedProxies: ['192.0.2.0/24'] }],
+    ['ApiKeyPolicy', { targetRef: target, header: 'x-api-key', consumerHeader: 'x-weft-consumer', consumers: [{ name: 'alice', keySha256: '0572c17ed012b3efdf9df98db1718f225887132739b8da945d81ac5a7d1fea45' }] }],
+    ['JwtPolicy', { targetRef: { kind: 'HTTPRoute', name: 'orders' }, issuer: 'https://login.example.com', audiences: ['orders-api'], jwksUrl: 'https://login.example.com/.well-known/jwks.json', algorithms: ['RS256', 'ES256', 'EdDSA'], clockSkewSeconds: 30, jwksCooldownSeconds: 30, consumerClaim: 'sub', claimsToHeaders: [{ claim: 'sub', header: 'x-user' }] }],
+    ['RateLimitPolicy', { targetRef: { kind: 'Gateway', name: 'edge' }, requests: 100, window: '1m', key: { type: 'Consumer' } }],
+    ['CorsPolicy', { targetRef: { kind: 'HTTPRoute', name: 'web' }, allowOrigins: ['https://app.example.com', 'https://*.example.com'], allowMethods: ['GET', 'PUT'], allowHeaders: ['content-type'], exposeHeaders: ['x-request-id'], allowCredentials: false, maxAgeSeconds: 600 }],
+    ['IpAccessPolicy', { targetRef: { kind: 'HTTPRoute', name: 'admin' }, allow: ['10.0.0.0/8', '2001:db8::/32'], deny: ['10.1.0.0/16'] }],
+    ['BodyLimitPolicy', { targetRef: { kind: 'HTTPRoute', name: 'upload' }, maxBytes: 1048576 }],
   ];
   for (const [kind, spec] of good) {
     const v = schemaOf(kind);
@@ -58,11 +60,13 @@ t.test('policies written as the docs show are accepted', async (t) => {
 
 t.test('policies with wrong fields are refused by the API server schema', async (t) => {
   const bad: [string, Record<string, unknown>, RegExp][] = [
-    ['ApiKeyPolicy', { consumers: [{ name: 'x' }] }, /targetRef/],
-    ['ApiKeyPolicy', { targetRef: target, consumers: [{ name: 'x', keyHash: 'plaintext-key' }] }, /pattern/],
-    ['RateLimitPolicy', { targetRef: target, limit: 0, windowSeconds: 60 }, />= 1/],
+    ['ApiKeyPolicy', { consumers: [{ name: 'x', keySha256: 'a'.repeat(64) }] }, /targetRef/],
+    ['ApiKeyPolicy', { targetRef: target, consumers: [{ name: 'x', keySha256: 'plaintext-key' }] }, /pattern/],
+    ['RateLimitPolicy', { targetRef: target, requests: 0, window: '1m' }, />= 1/],
+    ['RateLimitPolicy', { targetRef: target, requests: 10, window: '1 minute' }, /pattern/],
     ['JwtPolicy', { targetRef: target, issuer: 'x', algorithms: ['none'] }, /allowed values/],
-    ['IpListPolicy', { targetRef: { ...target, kind: 'Service' } }, /allowed values/],
+    ['IpAccessPolicy', { targetRef: { ...target, kind: 'Service' } }, /allowed values/],
+    ['BodyLimitPolicy', { targetRef: target }, /maxBytes/],
   ];
   for (const [kind, spec, message] of bad) {
     const v = schemaOf(kind);
