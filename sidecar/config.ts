@@ -34,6 +34,8 @@ export interface ProxyConfig {
   readonly shutdownGraceMs: number;
   readonly connectTimeoutMs: number;
   readonly discoveryWaitMs: number;
+  /** How long the outbound side waits for an app's first bytes before treating the stream as opaque TCP. */
+  readonly detectTimeoutMs: number;
   readonly certLifetimeHours: number;
   readonly appProbes: string | undefined;
   /** One access-log line per request (on by default; off for benchmarks). */
@@ -99,6 +101,7 @@ export function parseProxyConfig(env: Readonly<Record<string, string | undefined
     shutdownGraceMs: c.integer('WEFT_SHUTDOWN_GRACE_MS', 30_000, { min: 0 }),
     connectTimeoutMs: c.integer('WEFT_CONNECT_TIMEOUT_MS', 3_000, { min: 1 }),
     discoveryWaitMs: c.integer('WEFT_DISCOVERY_WAIT_MS', 5_000, { min: 1 }),
+    detectTimeoutMs: c.integer('WEFT_DETECT_TIMEOUT_MS', 1_000, { min: 1 }),
     certLifetimeHours: c.integer('WEFT_CERT_LIFETIME_HOURS', 24, { min: 1 }),
     appProbes: c.optionalString('WEFT_APP_PROBES'),
     accessLog: c.boolean('WEFT_ACCESS_LOG', true),

@@ -19,6 +19,8 @@ import type { Logger } from '../lib/logger.js';
 import type { HostPort } from '../lib/config.js';
 import type { TLSSocket } from 'node:tls';
 import type tls from 'node:tls';
+import { originalDestination, wasRedirected } from './capture/original-dst.js';
+import { createOpaqueInbound } from './capture/opaque.js';
 
 /** What the proxy is built from, besides its config. */
 export interface ProxyDeps {
@@ -89,6 +91,14 @@ export async function startProxy(config: ProxyConfig, deps: ProxyDeps): Promise<
     drain,
     now,
     discoveryWaitMs: config.discoveryWaitMs,
+    connectTimeoutMs: config.connectTimeoutMs,
+    capture: {
+      detectTimeoutMs: config.detectTimeoutMs,
+      originalDestination,
+      wasRedirected,
+      endpointAt: (address, port) => deps.source.endpointAt?.(address, port),
+      log: deps.log,
+    },
   });
   const outboundServer = await outbound.listen(config.outbound);
   const upstreamServers: Server[] = [];
@@ -108,7 +118,17 @@ export async function startProxy(config: ProxyConfig, deps: ProxyDeps): Promise<
       log: deps.log,
       now,
       connectTimeoutMs: config.connectTimeoutMs,
-      ...(deps.onOpaque ? { onOpaque: deps.onOpaque } : {}),
+      onOpaque:
+        deps.onOpaque ??
+        createOpaqueInbound({
+          appHost: config.appHost,
+          reservedPorts: new Set([config.inbound.port, config.outbound.port, config.admin.port]),
+          connectTimeoutMs: config.connectTimeoutMs,
+          preambleTimeoutMs: config.connectTimeoutMs,
+          recorder,
+          log: deps.log,
+          now,
+        }),
     },
     material,
   );

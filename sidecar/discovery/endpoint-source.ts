@@ -29,6 +29,15 @@ export interface ServiceSnapshot {
   readonly endpoints: readonly Endpoint[] | undefined;
 }
 
+/** The mesh endpoint that owns an address, found by EndpointSource.endpointAt. */
+export interface AddressOwner {
+  /** The identity the pod's sidecar must present. */
+  readonly identity: string;
+  readonly podName?: string;
+  /** A service (with its service port) that has this endpoint, for metrics and logs. */
+  readonly service?: ServiceRef;
+}
+
 /** Where endpoints come from. Implementations: LocalEndpointSource (file), the kubernetes one. */
 export interface EndpointSource {
   /**
@@ -39,6 +48,12 @@ export interface EndpointSource {
   watch(ref: ServiceRef, onUpdate: (snapshot: ServiceSnapshot) => void): () => void;
   /** True once the source has loaded what it serves at least once (feeds /ready). */
   readonly synced: boolean;
+  /**
+   * Reverse lookup for captured traffic addressed to a pod IP (opaque TCP by original destination,
+   * HTTP with an IP Host): the endpoint at `address`, preferring a service whose target port is
+   * `port`. Optional: a source without it leaves such traffic outside the mesh.
+   */
+  endpointAt?(address: string, port: number): AddressOwner | undefined;
   /** Stops every watch. */
   close(): Promise<void>;
 }

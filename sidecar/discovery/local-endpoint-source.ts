@@ -4,7 +4,7 @@ import { readFile } from 'node:fs/promises';
 import { watch, type FSWatcher } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { createRequire } from 'node:module';
-import { serviceKey, type Endpoint, type EndpointSource, type ServiceRef, type ServiceSnapshot } from './endpoint-source.js';
+import { serviceKey, type AddressOwner, type Endpoint, type EndpointSource, type ServiceRef, type ServiceSnapshot } from './endpoint-source.js';
 import { WeftError } from '../../lib/errors.js';
 import { parseIdentity } from '../../lib/identity.js';
 import type { Logger } from '../../lib/logger.js';
@@ -117,6 +117,27 @@ export function snapshotFor(file: EndpointsFile, ref: ServiceRef): ServiceSnapsh
   return { ref, endpoints: service.endpoints.map((e) => ({ ...e, port: port.targetPort })) };
 }
 
+/**
+ * The endpoint at `address` in a parsed file (pure): a service whose target port is `port` wins,
+ * otherwise the first service listing the address; undefined when no service lists it.
+ */
+export function endpointByAddress(file: EndpointsFile, address: string, port: number): AddressOwner | undefined {
+  let fallback: AddressOwner | undefined;
+  for (const service of file.services) {
+    const endpoint = service.endpoints.find((e) => e.address === address);
+    if (!endpoint) continue;
+    const servicePort = service.ports.find((p) => p.targetPort === port);
+    const owner = {
+      identity: endpoint.identity,
+      ...(endpoint.podName ? { podName: endpoint.podName } : {}),
+      service: { namespace: service.namespace, name: service.name, port: (servicePort ?? service.ports[0])?.port ?? port },
+    };
+    if (servicePort) return owner;
+    fallback ??= owner;
+  }
+  return fallback;
+}
+
 /** Watches an endpoints file and feeds subscribers full snapshots. */
 export class LocalEndpointSource implements EndpointSource {
   readonly #path: string;
@@ -140,6 +161,10 @@ export class LocalEndpointSource implements EndpointSource {
   /** The parsed file currently served (for reverse lookups by address). */
   get file(): EndpointsFile | undefined {
     return this.#file;
+  }
+
+  endpointAt(address: string, port: number): AddressOwner | undefined {
+    return this.#file ? endpointByAddress(this.#file, address, port) : undefined;
   }
 
   /** Loads the file once (throws when the first load fails) and starts watching it. */

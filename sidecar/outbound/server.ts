@@ -1,13 +1,14 @@
 // The outbound side, read top to bottom in request order:
-//   listen (127.0.0.1:7001, explicit upstream ports) -> detect HTTP/1.1 or h2c -> route by
-//   Host / :authority -> pick an endpoint -> forward over mTLS to that endpoint's sidecar.
+//   listen (127.0.0.1:7001, explicit upstream ports) -> detect HTTP/1.1, h2c or opaque TCP ->
+//   route by Host / :authority (an IP Host: by that pod IP; opaque: by the original destination)
+//   -> pick an endpoint -> forward over mTLS to that endpoint's sidecar.
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import http2, { type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import net, { type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { parseAuthority, type NameContext } from '../discovery/service-name.js';
 import { serviceKey, type Endpoint, type ServiceRef } from '../discovery/endpoint-source.js';
-import { release, type PickEntry } from '../balance/picker.js';
+import { EndpointLoad, release, type PickEntry } from '../balance/picker.js';
 import type { ServiceBalancers } from '../balance/service-balancers.js';
 import type { PeerPool } from './peer-pool.js';
 import { forwardHttp1, forwardUpgrade, type ForwardHooks } from '../forward/http1.js';
@@ -15,11 +16,14 @@ import { forwardHttp2 } from '../forward/http2.js';
 import { DST_PORT_HEADER, CLIENT_ID_HEADER, forwardH2Headers, forwardRawHeaders } from '../forward/headers.js';
 import { rescueHttp1, rescueHttp2, ERROR_HEADER } from '../rescue.js';
 import { startExchange, type Exchange, type ExchangeRecorder } from '../exchange.js';
-import { WeftError } from '../../lib/errors.js';
+import { WeftError, isWeftError } from '../../lib/errors.js';
 import type { IdentityProvider } from '../identity/identity-provider.js';
 import type { ProxyMetrics } from '../metrics.js';
 import type { Drain } from '../drain.js';
 import type { HostPort } from '../../lib/config.js';
+import { detectProtocol, replay, type Detection } from '../capture/detect.js';
+import { tunnelOpaque, type OpaqueTarget } from '../capture/opaque.js';
+import { opaqueTarget, type OutboundCapture } from '../capture/destination.js';
 
 /** What the outbound side needs. */
 export interface OutboundDeps {
@@ -33,6 +37,9 @@ export interface OutboundDeps {
   readonly now: () => number;
   /** How long a request waits for discovery's first answer about a service. */
   readonly discoveryWaitMs: number;
+  readonly connectTimeoutMs: number;
+  /** Captured traffic (weft init): detection timeout, original destination, endpoints by IP. */
+  readonly capture?: OutboundCapture;
 }
 
 /** A routing decision: the endpoint to use, or the error to answer with. */
@@ -40,7 +47,9 @@ type Route = { readonly service: ServiceRef; readonly entry: PickEntry } | WeftE
 
 // weft's own headers are set by weft only: an app cannot forge a client identity or a port.
 const DROP_FROM_APP: ReadonlySet<string> = new Set([DST_PORT_HEADER, CLIENT_ID_HEADER]);
-const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
+// Without capture, detection still ends: a silent client is handed to the HTTP server, whose own
+// timeouts close it.
+const DEFAULT_DETECT_TIMEOUT_MS = 10_000;
 
 /** The outbound proxy: one HTTP/1.1 and one h2c engine behind every outbound listener. */
 export class OutboundProxy {
@@ -66,7 +75,7 @@ export class OutboundProxy {
       session.on('close', () => this.#h2Sessions.delete(session));
     });
     h2.on('stream', (stream, headers) => this.#onHttp2(stream, headers, fixed));
-    const server = net.createServer({ noDelay: true }, (socket) => this.#detect(socket, h1, h2));
+    const server = net.createServer({ noDelay: true }, (socket) => this.#detect(socket, h1, h2, fixed));
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(addr.port, addr.host, () => resolve());
@@ -75,10 +84,11 @@ export class OutboundProxy {
     return server;
   }
 
-  // Detect: an h2c client opens with the HTTP/2 preface (prior knowledge, as gRPC does);
-  // anything else is HTTP/1.1.
-  #detect(socket: Socket, h1: http.Server, h2: http2.Http2Server): void {
-    const { metrics } = this.#deps;
+  // Detect: an h2c client opens with the HTTP/2 preface (prior knowledge, as gRPC does); HTTP/1.1
+  // with a request line; anything else, or silence until the timeout (server-speaks-first), is
+  // opaque TCP (sidecar/capture/detect.ts).
+  #detect(socket: Socket, h1: http.Server, h2: http2.Http2Server, fixed: ServiceRef | undefined): void {
+    const { metrics, capture } = this.#deps;
     metrics.connections.inc({ direction: 'outbound' });
     metrics.openConnections.inc({ direction: 'outbound' });
     this.#sockets.add(socket);
@@ -87,25 +97,74 @@ export class OutboundProxy {
       this.#sockets.delete(socket);
     });
     socket.setNoDelay(true);
-    let seen: Buffer = Buffer.alloc(0);
-    const onData = (chunk: Buffer): void => {
-      seen = seen.length === 0 ? chunk : Buffer.concat([seen, chunk]);
-      const n = Math.min(seen.length, H2_PREFACE.length);
-      const isH2Prefix = seen.subarray(0, n).equals(H2_PREFACE.subarray(0, n));
-      if (isH2Prefix && seen.length < H2_PREFACE.length) return; // need more bytes to decide
-      socket.off('data', onData);
-      socket.pause();
-      socket.unshift(seen);
-      if (isH2Prefix) {
+    socket.on('error', () => socket.destroy());
+    void detectProtocol(socket, capture?.detectTimeoutMs ?? DEFAULT_DETECT_TIMEOUT_MS).then((detection) => {
+      if (socket.destroyed) return;
+      if (detection.protocol === 'opaque' && capture && this.#onOpaque(socket, detection, fixed, capture)) return;
+      replay(socket, detection);
+      if (detection.protocol === 'h2') {
         // The h2 session reads what is buffered itself; resuming would drop it.
         h2.emit('connection', socket);
       } else {
+        // Non-HTTP bytes that no tunnel took meet the HTTP/1.1 parser, which answers 400.
         h1.emit('connection', socket);
         socket.resume();
       }
+    });
+  }
+
+  // Opaque TCP: to the fixed service of an explicit upstream port, or to the original destination
+  // (a pod IP the source knows -> mTLS to its sidecar; anything else -> straight there). False when
+  // the connection was not captured (an app dialling 7001 itself, as under `weft up`): it then
+  // goes to the HTTP/1.1 server as before.
+  #onOpaque(socket: Socket, detection: Detection, fixed: ServiceRef | undefined, capture: OutboundCapture): boolean {
+    const deps = {
+      connectPeer: (endpoint: Endpoint, alpn: string) => this.#deps.pool.connect(endpoint, alpn),
+      connectTimeoutMs: this.#deps.connectTimeoutMs,
+      recorder: this.#deps.recorder,
+      now: this.#deps.now,
     };
-    socket.on('data', onData);
-    socket.on('error', () => socket.destroy());
+    const go = (target: OpaqueTarget | WeftError): void => {
+      if (target instanceof WeftError) {
+        this.#deps.recorder.finish(
+          startExchange({ direction: 'outbound', protocol: 'tcp', method: '', authority: '', path: '' }, this.#deps.now()),
+          target.code,
+        );
+        socket.destroy();
+        return;
+      }
+      tunnelOpaque(socket, detection.head, detection.ended, target, deps);
+    };
+    if (fixed) {
+      const route = this.#route(undefined, fixed);
+      const toTarget = (r: Route): OpaqueTarget | WeftError => {
+        if (r instanceof WeftError) return r;
+        socket.once('close', () => release(r.entry.load));
+        const { endpoint } = r.entry;
+        return { kind: 'mesh', address: endpoint.address, port: endpoint.port, identity: endpoint.identity, service: serviceKey(r.service) };
+      };
+      if (route instanceof Promise) void route.then((r) => go(toTarget(r)));
+      else go(toTarget(route));
+      return true;
+    }
+    let target: OpaqueTarget | WeftError;
+    try {
+      const destination = capture.originalDestination(socket);
+      if (!capture.wasRedirected(socket, destination)) return false;
+      target = opaqueTarget(destination, true, capture.endpointAt(destination.address, destination.port));
+    } catch (err) {
+      if (isWeftError(err, 'WEFT_ERR_ORIGINAL_DST_UNAVAILABLE')) {
+        // Without the addon, captured or not cannot be told: say why, and keep the old HTTP path.
+        capture.log.warn({ code: err.code, err: err.message }, 'non-HTTP bytes on the outbound port; cannot read their original destination');
+        return false;
+      }
+      target = err instanceof WeftError ? err : new WeftError('WEFT_ERR_ORIGINAL_DST', (err as Error).message);
+    }
+    if (!(target instanceof WeftError) && target.kind === 'mesh' && !this.#deps.identity.current()) {
+      target = new WeftError('WEFT_ERR_NOT_READY', 'the proxy holds no certificate yet');
+    }
+    go(target);
+    return true;
   }
 
   // Route: authority -> service -> endpoint. Synchronous unless discovery has not answered yet.
@@ -115,7 +174,12 @@ export class OutboundProxy {
       const target = parseAuthority(authority, this.#deps.names);
       if (target.kind === 'invalid') return new WeftError('WEFT_ERR_BAD_REQUEST', target.reason);
       if (target.kind === 'ip') {
-        return new WeftError('WEFT_ERR_UNKNOWN_SERVICE', `${target.address}:${target.port} is an address, not a service name`);
+        // `curl http://<podIP>:<port>/`: that pod, if it is a mesh endpoint (capture/destination.ts).
+        const owner = this.#deps.capture?.endpointAt(target.address, target.port);
+        if (!owner) return new WeftError('WEFT_ERR_UNKNOWN_SERVICE', `${target.address}:${target.port} is an address, not a service name`);
+        if (!this.#deps.identity.current()) return new WeftError('WEFT_ERR_NOT_READY', 'the proxy holds no certificate yet');
+        const endpoint: Endpoint = { address: target.address, port: target.port, identity: owner.identity, ready: true, ...(owner.podName ? { podName: owner.podName } : {}) };
+        return { service: owner.service ?? { namespace: '', name: target.address, port: target.port }, entry: { endpoint, load: new EndpointLoad() } };
       }
       service = target.ref;
     }

@@ -1,0 +1,238 @@
+// Opaque TCP through the mesh (docs/sidecar-config.md "Between sidecars"): the client sidecar opens
+// mTLS with ALPN `weft-tcp` to the peer's inbound port and sends `WEFT-TCP <port>\n`; the server
+// sidecar reads that line and pipes the rest to the app port. Both directions are plain byte pipes.
+import net, { type Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
+import type { Duplex } from 'node:stream';
+import { WeftError } from '../../lib/errors.js';
+import type { Logger } from '../../lib/logger.js';
+import { startExchange, type ExchangeRecorder } from '../exchange.js';
+
+/** ALPN protocol of an opaque TCP stream between sidecars. */
+export const OPAQUE_ALPN = 'weft-tcp';
+
+// "WEFT-TCP 65535\n" is 15 bytes; anything longer without a newline is not a preamble.
+const PREAMBLE_MAX_BYTES = 16;
+const PREAMBLE = /^WEFT-TCP ([1-9]\d{0,4})\n$/;
+
+/** The first line of an opaque stream. */
+export function formatPreamble(port: number): Buffer {
+  return Buffer.from(`WEFT-TCP ${port}\n`, 'latin1');
+}
+
+/**
+ * Parses the preamble at the start of `bytes` (pure): the port and the bytes after it, undefined
+ * when more bytes are needed, or a WEFT_ERR_BAD_REQUEST naming what is wrong.
+ */
+export function parsePreamble(bytes: Buffer): { port: number; rest: Buffer } | WeftError | undefined {
+  const newline = bytes.subarray(0, PREAMBLE_MAX_BYTES).indexOf(0x0a);
+  if (newline === -1) {
+    if (bytes.length >= PREAMBLE_MAX_BYTES) return new WeftError('WEFT_ERR_BAD_REQUEST', 'opaque stream: no "WEFT-TCP <port>" line in the first 16 bytes');
+    // Fail early on a prefix that can never become a preamble.
+    const text = bytes.toString('latin1');
+    if (!/^WEFT-TCP [0-9]*$/.test(text) && !'WEFT-TCP '.startsWith(text)) {
+      return new WeftError('WEFT_ERR_BAD_REQUEST', `opaque stream: ${JSON.stringify(text)} does not start with "WEFT-TCP "`);
+    }
+    return undefined;
+  }
+  const line = bytes.subarray(0, newline + 1).toString('latin1');
+  const m = PREAMBLE.exec(line);
+  const port = Number(m?.[1]);
+  if (!m || port > 65535) {
+    return new WeftError('WEFT_ERR_BAD_REQUEST', `opaque stream: ${JSON.stringify(line)} is not "WEFT-TCP <port 1-65535>"`);
+  }
+  return { port, rest: bytes.subarray(newline + 1) };
+}
+
+/** Reads the preamble off a stream within `timeoutMs`; leaves the stream paused after it. */
+export function readPreamble(stream: Duplex, timeoutMs: number): Promise<{ port: number; rest: Buffer }> {
+  return new Promise((resolve, reject) => {
+    let seen: Buffer = Buffer.alloc(0);
+    const finish = (result: { port: number; rest: Buffer } | WeftError): void => {
+      clearTimeout(timer);
+      stream.off('data', onData);
+      stream.off('end', onEnd);
+      stream.pause();
+      if (result instanceof WeftError) reject(result);
+      else resolve(result);
+    };
+    const onData = (chunk: Buffer): void => {
+      seen = seen.length === 0 ? chunk : Buffer.concat([seen, chunk]);
+      const parsed = parsePreamble(seen);
+      if (parsed !== undefined) finish(parsed);
+    };
+    const onEnd = (): void => finish(new WeftError('WEFT_ERR_BAD_REQUEST', 'opaque stream closed before its "WEFT-TCP <port>" line'));
+    const timer = setTimeout(
+      () => finish(new WeftError('WEFT_ERR_TIMEOUT', `opaque stream: no "WEFT-TCP <port>" line within ${timeoutMs} ms`)),
+      timeoutMs,
+    );
+    stream.on('data', onData);
+    stream.once('end', onEnd);
+  });
+}
+
+/**
+ * Joins two streams both ways; `head` goes to `b` first (bytes already read from `a`). An end on
+ * one side ends the other's writing side; an error or close on either destroys both. Calls
+ * `onDone` once, with the first error if there was one.
+ */
+export function splice(a: Duplex, b: Duplex, head: Buffer, onDone: (error?: Error) => void): void {
+  let done = false;
+  let firstError: Error | undefined;
+  const finish = (): void => {
+    if (done) return;
+    done = true;
+    a.destroy();
+    b.destroy();
+    onDone(firstError);
+  };
+  const onError = (err: Error): void => {
+    firstError ??= err;
+    finish();
+  };
+  a.on('error', onError);
+  b.on('error', onError);
+  a.on('close', finish);
+  b.on('close', finish);
+  if (head.length > 0) b.write(head);
+  a.pipe(b);
+  b.pipe(a);
+  a.resume();
+  b.resume();
+}
+
+/** What the inbound opaque handler needs. */
+export interface OpaqueInboundDeps {
+  readonly appHost: string;
+  /** The proxy's own ports: a peer may never ask for them. */
+  readonly reservedPorts: ReadonlySet<number>;
+  readonly connectTimeoutMs: number;
+  /** How long a peer has to send its preamble. */
+  readonly preambleTimeoutMs: number;
+  readonly recorder: ExchangeRecorder;
+  readonly log: Logger;
+  readonly now: () => number;
+}
+
+/**
+ * The inbound side of opaque TCP, for InboundDeps.onOpaque: reads `WEFT-TCP <port>`, connects to
+ * the app on that port and pipes. One exchange (protocol tcp) is recorded per connection.
+ */
+export function createOpaqueInbound(deps: OpaqueInboundDeps): (socket: TLSSocket, peer: string) => void {
+  return (socket, peer) => {
+    const exchange = startExchange({ direction: 'inbound', protocol: 'tcp', method: '', authority: '', path: '' }, deps.now());
+    exchange.peer = peer;
+    const fail = (error: WeftError): void => {
+      deps.recorder.finish(exchange, error.code);
+      socket.destroy();
+    };
+    readPreamble(socket, deps.preambleTimeoutMs).then(
+      ({ port, rest }) => {
+        if (deps.reservedPorts.has(port)) {
+          fail(new WeftError('WEFT_ERR_BAD_REQUEST', `opaque stream asks for ${port}, the proxy's own port`));
+          return;
+        }
+        exchange.service = `port ${port}`;
+        exchange.endpoint = `${deps.appHost}:${port}`;
+        const app = net.connect({ host: deps.appHost, port });
+        const timer = setTimeout(
+          () => app.destroy(new WeftError('WEFT_ERR_APP_UNREACHABLE', `app port ${port}: no connection within ${deps.connectTimeoutMs} ms`)),
+          deps.connectTimeoutMs,
+        );
+        const onEarlyError = (err: Error): void => {
+          clearTimeout(timer);
+          fail(err instanceof WeftError ? err : new WeftError('WEFT_ERR_APP_UNREACHABLE', `app port ${port}: ${err.message}`));
+        };
+        app.once('error', onEarlyError);
+        app.once('connect', () => {
+          clearTimeout(timer);
+          app.off('error', onEarlyError);
+          app.setNoDelay(true);
+          // A tunnel has no response; "connected" is its 200 for metrics and logs.
+          deps.recorder.responded(exchange, 200);
+          splice(socket, app, rest, (error) => deps.recorder.finish(exchange, error ? errorCode(error) : undefined));
+        });
+      },
+      (err: unknown) => fail(err instanceof WeftError ? err : new WeftError('WEFT_ERR_BAD_REQUEST', String(err))),
+    );
+  };
+}
+
+/** Where an opaque outbound stream goes: a mesh endpoint (mTLS), or outside the mesh (plain). */
+export type OpaqueTarget =
+  | { readonly kind: 'mesh'; readonly address: string; readonly port: number; readonly identity: string; readonly service: string }
+  | { readonly kind: 'passthrough'; readonly address: string; readonly port: number };
+
+/** What the outbound opaque tunnel needs. */
+export interface OpaqueOutboundDeps {
+  /** Opens mTLS to an endpoint's sidecar that must prove `identity` (PeerPool.connect). */
+  readonly connectPeer: (endpoint: { address: string; port: number; identity: string; ready: boolean }, alpn: string) => TLSSocket;
+  readonly connectTimeoutMs: number;
+  readonly recorder: ExchangeRecorder;
+  readonly now: () => number;
+}
+
+/**
+ * Tunnels an app's opaque connection: to a mesh endpoint over mTLS (ALPN weft-tcp, preamble with
+ * the app port), or, for a destination outside the mesh, straight there in plaintext (the proxy's
+ * UID is not captured again). `head` holds the bytes read during detection; `ended` says the app
+ * already closed its sending side.
+ */
+export function tunnelOpaque(
+  app: Socket,
+  head: Buffer,
+  ended: boolean,
+  target: OpaqueTarget,
+  deps: OpaqueOutboundDeps,
+): void {
+  const exchange = startExchange(
+    { direction: 'outbound', protocol: 'tcp', method: '', authority: `${target.address}:${target.port}`, path: '' },
+    deps.now(),
+  );
+  exchange.endpoint = `${target.address}:${target.port}`;
+  let upstream: Socket;
+  let connectEvent: 'secureConnect' | 'connect';
+  try {
+    if (target.kind === 'mesh') {
+      exchange.service = target.service;
+      exchange.peer = target.identity;
+      upstream = deps.connectPeer({ address: target.address, port: target.port, identity: target.identity, ready: true }, OPAQUE_ALPN);
+      connectEvent = 'secureConnect';
+    } else {
+      exchange.service = 'passthrough';
+      upstream = net.connect({ host: target.address, port: target.port });
+      connectEvent = 'connect';
+      const timer = setTimeout(
+        () => upstream.destroy(new WeftError('WEFT_ERR_CONNECT', `${exchange.endpoint}: no connection within ${deps.connectTimeoutMs} ms`)),
+        deps.connectTimeoutMs,
+      );
+      upstream.once('connect', () => clearTimeout(timer));
+      upstream.once('close', () => clearTimeout(timer));
+    }
+  } catch (err) {
+    deps.recorder.finish(exchange, err instanceof WeftError ? err.code : 'WEFT_ERR_CONNECT');
+    app.destroy();
+    return;
+  }
+  const onEarlyError = (err: Error): void => {
+    deps.recorder.finish(exchange, errorCode(err));
+    app.destroy();
+  };
+  upstream.once('error', onEarlyError);
+  upstream.once(connectEvent, () => {
+    upstream.off('error', onEarlyError);
+    upstream.setNoDelay(true);
+    deps.recorder.responded(exchange, 200);
+    if (target.kind === 'mesh') upstream.write(formatPreamble(target.port));
+    splice(app, upstream, head, (error) => deps.recorder.finish(exchange, error ? errorCode(error) : undefined));
+    if (ended) upstream.end();
+  });
+}
+
+function errorCode(err: Error): string {
+  if (err instanceof WeftError) return err.code;
+  const code = (err as { code?: string }).code ?? '';
+  if (code === 'ECONNRESET' || code === 'EPIPE') return 'WEFT_ERR_UPSTREAM_RESET';
+  if (code.startsWith('ERR_SSL') || code.startsWith('ERR_TLS')) return 'WEFT_ERR_PEER_TLS';
+  return 'WEFT_ERR_CONNECT';
+}
