@@ -65,8 +65,13 @@ export interface Detection {
  * Reads from `socket` until classifyPrefix decides, the client closes its side, or `timeoutMs`
  * passes (then: opaque). Leaves the socket paused with the bytes it read in `head`: an HTTP
  * handler gets them back with replay(), an opaque tunnel writes them first.
+ *
+ * The socket is made half-open (as http.Server's own sockets are) so that a client that sends
+ * and then shuts down its side (`nc -q`, a request/response protocol) still gets the answer
+ * through an opaque tunnel; an h2 connection gets Node's default back, as http2 servers expect.
  */
 export function detectProtocol(socket: Socket, timeoutMs: number): Promise<Detection> {
+  socket.allowHalfOpen = true;
   return new Promise((resolve) => {
     let head: Buffer = Buffer.alloc(0);
     let done = false;
@@ -77,6 +82,7 @@ export function detectProtocol(socket: Socket, timeoutMs: number): Promise<Detec
       socket.off('data', onData);
       socket.off('end', onEnd);
       socket.pause();
+      if (protocol === 'h2') socket.allowHalfOpen = false;
       resolve({ protocol, timedOut, head, ended });
     };
     const onData = (chunk: Buffer): void => {

@@ -71,29 +71,40 @@ export function readPreamble(stream: Duplex, timeoutMs: number): Promise<{ port:
   });
 }
 
+// After one side has closed, the other gets this long to flush what it still holds and close.
+const LINGER_MS = 5_000;
+
 /**
  * Joins two streams both ways; `head` goes to `b` first (bytes already read from `a`). An end on
- * one side ends the other's writing side; an error or close on either destroys both. Calls
- * `onDone` once, with the first error if there was one.
+ * one side ends the other's writing side once its data is flushed; a close lets the other side
+ * flush and close too (destroyed after LINGER_MS at the latest); an error destroys both. Calls
+ * `onDone` once both are closed, with the first error if there was one.
  */
 export function splice(a: Duplex, b: Duplex, head: Buffer, onDone: (error?: Error) => void): void {
-  let done = false;
   let firstError: Error | undefined;
-  const finish = (): void => {
-    if (done) return;
-    done = true;
-    a.destroy();
-    b.destroy();
-    onDone(firstError);
-  };
+  let closed = 0;
+  let linger: NodeJS.Timeout | undefined;
   const onError = (err: Error): void => {
     firstError ??= err;
-    finish();
+    a.destroy();
+    b.destroy();
+  };
+  const onClose = (other: Duplex) => (): void => {
+    closed += 1;
+    if (closed === 2) {
+      clearTimeout(linger);
+      onDone(firstError);
+      return;
+    }
+    // Destroying `other` now would drop bytes it has not written yet (a server's last reply).
+    other.end();
+    linger = setTimeout(() => other.destroy(), LINGER_MS);
+    linger.unref();
   };
   a.on('error', onError);
   b.on('error', onError);
-  a.on('close', finish);
-  b.on('close', finish);
+  a.once('close', onClose(b));
+  b.once('close', onClose(a));
   if (head.length > 0) b.write(head);
   a.pipe(b);
   b.pipe(a);
@@ -122,6 +133,8 @@ export function createOpaqueInbound(deps: OpaqueInboundDeps): (socket: TLSSocket
   return (socket, peer) => {
     const exchange = startExchange({ direction: 'inbound', protocol: 'tcp', method: '', authority: '', path: '' }, deps.now());
     exchange.peer = peer;
+    // A peer's half-close (its app shut down sending) must not cut the app's answer off.
+    socket.allowHalfOpen = true;
     const fail = (error: WeftError): void => {
       deps.recorder.finish(exchange, error.code);
       socket.destroy();
@@ -134,7 +147,7 @@ export function createOpaqueInbound(deps: OpaqueInboundDeps): (socket: TLSSocket
         }
         exchange.service = `port ${port}`;
         exchange.endpoint = `${deps.appHost}:${port}`;
-        const app = net.connect({ host: deps.appHost, port });
+        const app = net.connect({ host: deps.appHost, port, allowHalfOpen: true });
         const timer = setTimeout(
           () => app.destroy(new WeftError('WEFT_ERR_APP_UNREACHABLE', `app port ${port}: no connection within ${deps.connectTimeoutMs} ms`)),
           deps.connectTimeoutMs,
@@ -190,6 +203,8 @@ export function tunnelOpaque(
     deps.now(),
   );
   exchange.endpoint = `${target.address}:${target.port}`;
+  // Half-close crosses the tunnel: the app may shut down sending and still read the answer.
+  app.allowHalfOpen = true;
   let upstream: Socket;
   let connectEvent: 'secureConnect' | 'connect';
   try {
@@ -197,10 +212,11 @@ export function tunnelOpaque(
       exchange.service = target.service;
       exchange.peer = target.identity;
       upstream = deps.connectPeer({ address: target.address, port: target.port, identity: target.identity, ready: true }, OPAQUE_ALPN);
+      upstream.allowHalfOpen = true;
       connectEvent = 'secureConnect';
     } else {
       exchange.service = 'passthrough';
-      upstream = net.connect({ host: target.address, port: target.port });
+      upstream = net.connect({ host: target.address, port: target.port, allowHalfOpen: true });
       connectEvent = 'connect';
       const timer = setTimeout(
         () => upstream.destroy(new WeftError('WEFT_ERR_CONNECT', `${exchange.endpoint}: no connection within ${deps.connectTimeoutMs} ms`)),
