@@ -1,0 +1,318 @@
+// The pure patching core: a pod (or pod template), what is known of its namespace and the
+// injector settings in; a decision with a readable reason, or an RFC 6902 patch, out.
+import { checkResources, parseAnnotations, type PodOverrides } from './annotations.js';
+import { isObject, pointer, type PatchOperation } from './json-patch.js';
+import { ADMIN_PORT, rewriteProbes, type AppProbeSpec } from './probes.js';
+import type { InjectorSettings, ProxyResources } from './settings.js';
+
+/** Label on a namespace, and annotation on a pod, that turn injection on or off. */
+export const INJECT_KEY = 'weft.dev/inject';
+/** Annotation the injector adds; a pod carrying it is never injected again. */
+export const INJECTED_KEY = 'weft.dev/injected';
+/** Label marking weft's own pods (the chart sets it on every weft workload). */
+export const PART_OF_LABEL = 'app.kubernetes.io/part-of';
+/** Names the injector adds to a pod. */
+export const NAMES = {
+  init: 'weft-init',
+  proxy: 'weft-proxy',
+  tokenVolume: 'weft-token',
+  trustVolume: 'weft-trust-anchors',
+} as const;
+/** Where the proxy finds its projected token and trust anchors (docs/sidecar-config.md). */
+export const PATHS = {
+  tokenDir: '/var/run/secrets/weft.dev/serviceaccount',
+  tokenFile: '/var/run/secrets/weft.dev/serviceaccount/token',
+  trustDir: '/var/run/weft/trust',
+  trustFile: '/var/run/weft/trust/roots.pem',
+} as const;
+/** UID the proxy runs as; `weft init` never redirects its traffic. */
+export const PROXY_UID = 7007;
+/** Ports the sidecar listens on inside the pod. */
+export const SIDECAR_PORTS = { outbound: 7001, inbound: 7006, admin: ADMIN_PORT } as const;
+
+/** What the namespace says about injection: label value `enabled`, or anything else. */
+export type NamespaceInjection = 'enabled' | 'not-enabled';
+
+/** Everything the decision needs. */
+export interface InjectionInput {
+  /** A Pod, or the `{metadata, spec}` of a pod template. */
+  readonly pod: unknown;
+  /** The pod's namespace (the AdmissionReview's request.namespace), for messages. */
+  readonly namespace: string;
+  readonly namespaceInjection: NamespaceInjection;
+  readonly settings: InjectorSettings;
+}
+
+/** The outcome: left alone (with why), refused (with why), or the patch to apply. */
+export type InjectionResult =
+  | { readonly kind: 'skipped'; readonly reason: string; readonly warnings: readonly string[] }
+  | { readonly kind: 'rejected'; readonly message: string; readonly warnings: readonly string[] }
+  | {
+      readonly kind: 'injected';
+      readonly patch: readonly PatchOperation[];
+      readonly warnings: readonly string[];
+      /** Probes left unrewritten and similar remarks, for logs. */
+      readonly notes: readonly string[];
+    };
+
+type Obj = Record<string, unknown>;
+
+/** A readable name for a pod that may not have one yet (templates, generateName). */
+export function podDisplayName(pod: unknown, namespace: string): string {
+  const meta = isObject(pod) && isObject(pod['metadata']) ? pod['metadata'] : {};
+  const name =
+    typeof meta['name'] === 'string' && meta['name'] !== ''
+      ? meta['name']
+      : typeof meta['generateName'] === 'string' && meta['generateName'] !== ''
+        ? `${meta['generateName']}<generated>`
+        : '<unnamed>';
+  return namespace === '' ? name : `${namespace}/${name}`;
+}
+
+function stringMap(v: unknown): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (!isObject(v)) return out;
+  for (const [k, val] of Object.entries(v)) if (typeof val === 'string') out[k] = val;
+  return out;
+}
+
+function objects(v: unknown): Obj[] {
+  return Array.isArray(v) ? v.filter(isObject) : [];
+}
+
+/** Decides whether to inject and, if so, builds the patch. Pure: same input, same output. */
+export function planInjection(input: InjectionInput): InjectionResult {
+  const { pod, settings } = input;
+  const who = podDisplayName(pod, input.namespace);
+  const warnings: string[] = [];
+  if (!isObject(pod) || !isObject(pod['spec']) || !Array.isArray(pod['spec']['containers'])) {
+    return { kind: 'rejected', message: `pod ${who} has no spec.containers list`, warnings };
+  }
+  const meta = isObject(pod['metadata']) ? pod['metadata'] : undefined;
+  const spec = pod['spec'];
+  const annotations = stringMap(meta?.['annotations']);
+  const labels = stringMap(meta?.['labels']);
+  const skip = (reason: string): InjectionResult => ({ kind: 'skipped', reason: `pod ${who} ${reason}`, warnings });
+
+  if (INJECTED_KEY in annotations) return skip(`already carries annotation ${INJECTED_KEY}`);
+  const podSays = annotations[INJECT_KEY];
+  if (podSays !== undefined && podSays !== 'enabled' && podSays !== 'disabled') {
+    warnings.push(`annotation ${INJECT_KEY}=${JSON.stringify(podSays)} is neither enabled nor disabled and was ignored`);
+  }
+  if (podSays === 'disabled') return skip(`has annotation ${INJECT_KEY}: disabled`);
+  if (podSays !== 'enabled' && input.namespaceInjection !== 'enabled') {
+    return skip(`is in namespace ${input.namespace || '<none>'}, which is not labelled ${INJECT_KEY}=enabled, and has no annotation ${INJECT_KEY}: enabled`);
+  }
+  if (spec['hostNetwork'] === true) {
+    if (podSays === 'enabled') warnings.push(`pod ${who} asks for injection but uses hostNetwork; it was not injected`);
+    return skip('uses hostNetwork: capturing its traffic would capture the node\'s');
+  }
+  if (labels[PART_OF_LABEL] === 'weft') return skip(`is part of weft itself (label ${PART_OF_LABEL}=weft)`);
+
+  const containers = objects(spec['containers']);
+  const initContainers = objects(spec['initContainers']);
+  const volumes = objects(spec['volumes']);
+  const taken = [...containers, ...initContainers].map((c) => c['name']);
+  for (const name of [NAMES.init, NAMES.proxy]) {
+    if (taken.includes(name)) return skip(`already has a container named ${name}`);
+  }
+  for (const name of [NAMES.tokenVolume, NAMES.trustVolume]) {
+    if (volumes.some((v) => v['name'] === name)) return skip(`already has a volume named ${name}`);
+  }
+
+  const errors: string[] = [];
+  for (const c of [...containers, ...initContainers]) {
+    for (const p of objects(c['ports'])) {
+      const port = p['containerPort'];
+      if (port === SIDECAR_PORTS.outbound || port === SIDECAR_PORTS.inbound || port === SIDECAR_PORTS.admin) {
+        errors.push(`container ${String(c['name'])} declares port ${port}, which the weft sidecar uses (7001, 7006, 7020); move the app or set annotation ${INJECT_KEY}: disabled`);
+      }
+    }
+  }
+  const parsed = parseAnnotations(annotations);
+  warnings.push(...parsed.warnings);
+  errors.push(...parsed.errors);
+  const resources = { ...settings.proxyResources, ...parsed.overrides.resources };
+  errors.push(...checkResources(resources));
+  if (errors.length > 0) {
+    return { kind: 'rejected', message: `weft cannot inject pod ${who}: ${errors.join('; ')}`, warnings };
+  }
+
+  return { kind: 'injected', ...buildPatch(spec, meta, annotations, parsed.overrides, resources, settings), warnings };
+}
+
+function buildPatch(
+  spec: Obj,
+  meta: Obj | undefined,
+  annotations: Record<string, string>,
+  overrides: PodOverrides,
+  resources: ProxyResources,
+  settings: InjectorSettings,
+): { patch: PatchOperation[]; notes: string[] } {
+  const ops: PatchOperation[] = [];
+  const notes: string[] = [];
+  const probes = new Map<string, AppProbeSpec>();
+
+  // Probes first, while the original indices still hold (inserts below shift them).
+  const rewriteAt = (field: 'containers' | 'initContainers', onlyNativeSidecars: boolean): void => {
+    const list = Array.isArray(spec[field]) ? (spec[field] as unknown[]) : [];
+    list.forEach((c, i) => {
+      if (!isObject(c)) return;
+      if (onlyNativeSidecars && c['restartPolicy'] !== 'Always') return;
+      const r = rewriteProbes(c);
+      notes.push(...r.notes);
+      for (const [k, v] of r.originals) probes.set(k, v);
+      for (const [probeField, probe] of r.replaced) ops.push({ op: 'replace', path: pointer('spec', field, i, probeField), value: probe });
+    });
+  };
+  rewriteAt('containers', false);
+  rewriteAt('initContainers', true);
+
+  const inboundMode = overrides.inboundMode ?? settings.inboundMode;
+  const init = initContainer(settings, overrides, inboundMode);
+  const proxy = proxyContainer(settings, overrides, inboundMode, resources, probes);
+
+  if (!Array.isArray(spec['initContainers'])) {
+    ops.push({ op: 'add', path: '/spec/initContainers', value: settings.nativeSidecars ? [init, proxy] : [init] });
+  } else {
+    // weft-init runs first so every later container, including the user's init containers, is
+    // captured; the native proxy comes right after it so those init containers can use the mesh.
+    ops.push({ op: 'add', path: '/spec/initContainers/0', value: init });
+    if (settings.nativeSidecars) ops.push({ op: 'add', path: '/spec/initContainers/1', value: proxy });
+  }
+  if (!settings.nativeSidecars) ops.push({ op: 'add', path: '/spec/containers/0', value: proxy });
+
+  const newVolumes = [
+    {
+      name: NAMES.tokenVolume,
+      projected: {
+        sources: [{ serviceAccountToken: { audience: 'weft-ca', expirationSeconds: settings.tokenExpirationSeconds, path: 'token' } }],
+      },
+    },
+    { name: NAMES.trustVolume, configMap: { name: settings.trustAnchorsConfigMap, items: [{ key: 'roots.pem', path: 'roots.pem' }] } },
+  ];
+  if (!Array.isArray(spec['volumes'])) ops.push({ op: 'add', path: '/spec/volumes', value: newVolumes });
+  else for (const v of newVolumes) ops.push({ op: 'add', path: '/spec/volumes/-', value: v });
+
+  const added: Record<string, string> = { [INJECTED_KEY]: settings.nativeSidecars ? 'native-sidecar' : 'container' };
+  const first = Array.isArray(spec['containers']) && isObject(spec['containers'][0]) ? spec['containers'][0]['name'] : undefined;
+  // With the proxy as the first container, kubectl logs/exec would pick it; point them at the app.
+  if (!settings.nativeSidecars && typeof first === 'string' && !('kubectl.kubernetes.io/default-container' in annotations)) {
+    added['kubectl.kubernetes.io/default-container'] = first;
+  }
+  if (meta === undefined) ops.push({ op: 'add', path: '/metadata', value: { annotations: added } });
+  else if (!isObject(meta['annotations'])) ops.push({ op: 'add', path: '/metadata/annotations', value: added });
+  else for (const [k, v] of Object.entries(added)) ops.push({ op: 'add', path: pointer('metadata', 'annotations', k), value: v });
+  return { patch: ops, notes };
+}
+
+function resourceBlock(res: ProxyResources): Obj {
+  const requests: Record<string, string> = {};
+  const limits: Record<string, string> = {};
+  if (res.cpuRequest !== undefined) requests['cpu'] = res.cpuRequest;
+  if (res.memoryRequest !== undefined) requests['memory'] = res.memoryRequest;
+  if (res.cpuLimit !== undefined) limits['cpu'] = res.cpuLimit;
+  if (res.memoryLimit !== undefined) limits['memory'] = res.memoryLimit;
+  const out: Obj = {};
+  if (Object.keys(requests).length > 0) out['requests'] = requests;
+  if (Object.keys(limits).length > 0) out['limits'] = limits;
+  return out;
+}
+
+function initContainer(settings: InjectorSettings, o: PodOverrides, inboundMode: string): Obj {
+  const env = [
+    { name: 'WEFT_PROXY_UID', value: String(PROXY_UID) },
+    { name: 'WEFT_INBOUND_PORT', value: String(SIDECAR_PORTS.inbound) },
+    { name: 'WEFT_OUTBOUND_PORT', value: String(SIDECAR_PORTS.outbound) },
+    { name: 'WEFT_ADMIN_PORT', value: String(SIDECAR_PORTS.admin) },
+    { name: 'WEFT_INBOUND_MODE', value: inboundMode },
+  ];
+  if (o.skipInboundPorts !== undefined) env.push({ name: 'WEFT_SKIP_INBOUND_PORTS', value: o.skipInboundPorts });
+  if (o.skipOutboundPorts !== undefined) env.push({ name: 'WEFT_SKIP_OUTBOUND_PORTS', value: o.skipOutboundPorts });
+  if (o.skipOutboundCidrs !== undefined) env.push({ name: 'WEFT_SKIP_OUTBOUND_CIDRS', value: o.skipOutboundCidrs });
+  return {
+    name: NAMES.init,
+    image: settings.image,
+    imagePullPolicy: settings.imagePullPolicy,
+    args: ['init'],
+    env,
+    resources: resourceBlock(settings.initResources),
+    securityContext: {
+      runAsUser: 0,
+      runAsNonRoot: false,
+      privileged: false,
+      allowPrivilegeEscalation: false,
+      readOnlyRootFilesystem: true,
+      capabilities: { add: ['NET_ADMIN', 'NET_RAW'], drop: ['ALL'] },
+    },
+    terminationMessagePolicy: 'FallbackToLogsOnError',
+  };
+}
+
+function fieldEnv(name: string, fieldPath: string): Obj {
+  return { name, valueFrom: { fieldRef: { apiVersion: 'v1', fieldPath } } };
+}
+
+function proxyContainer(
+  settings: InjectorSettings,
+  o: PodOverrides,
+  inboundMode: string,
+  resources: ProxyResources,
+  probes: ReadonlyMap<string, AppProbeSpec>,
+): Obj {
+  const env: Obj[] = [
+    { name: 'WEFT_MODE', value: 'kubernetes' },
+    { name: 'WEFT_LOG_LEVEL', value: o.logLevel ?? settings.logLevel },
+    { name: 'WEFT_TRUST_DOMAIN', value: settings.trustDomain },
+    fieldEnv('WEFT_POD_NAME', 'metadata.name'),
+    fieldEnv('WEFT_POD_NAMESPACE', 'metadata.namespace'),
+    fieldEnv('WEFT_POD_IP', 'status.podIP'),
+    fieldEnv('WEFT_SERVICE_ACCOUNT', 'spec.serviceAccountName'),
+    { name: 'WEFT_INBOUND_MODE', value: inboundMode },
+    { name: 'WEFT_CA_ADDR', value: settings.caAddr },
+    { name: 'WEFT_TRUST_ANCHORS_FILE', value: PATHS.trustFile },
+    { name: 'WEFT_TOKEN_FILE', value: PATHS.tokenFile },
+  ];
+  if (o.upstreams !== undefined) env.push({ name: 'WEFT_UPSTREAMS', value: o.upstreams });
+  if (probes.size > 0) env.push({ name: 'WEFT_APP_PROBES', value: JSON.stringify(Object.fromEntries(probes)) });
+  const admin = (path: string): Obj => ({ httpGet: { path, port: SIDECAR_PORTS.admin, scheme: 'HTTP' } });
+  const c: Obj = {
+    name: NAMES.proxy,
+    image: settings.image,
+    imagePullPolicy: settings.imagePullPolicy,
+    args: ['proxy'],
+    ports: [
+      { name: 'weft-inbound', containerPort: SIDECAR_PORTS.inbound, protocol: 'TCP' },
+      { name: 'weft-admin', containerPort: SIDECAR_PORTS.admin, protocol: 'TCP' },
+    ],
+    env,
+    resources: resourceBlock(resources),
+    securityContext: {
+      runAsUser: PROXY_UID,
+      runAsGroup: PROXY_UID,
+      runAsNonRoot: true,
+      privileged: false,
+      allowPrivilegeEscalation: false,
+      readOnlyRootFilesystem: true,
+      capabilities: { drop: ['ALL'] },
+    },
+    volumeMounts: [
+      { name: NAMES.tokenVolume, mountPath: PATHS.tokenDir, readOnly: true },
+      { name: NAMES.trustVolume, mountPath: PATHS.trustDir, readOnly: true },
+    ],
+    livenessProbe: { ...admin('/live'), periodSeconds: 10, timeoutSeconds: 1, failureThreshold: 3 },
+    readinessProbe: { ...admin('/ready'), periodSeconds: 5, timeoutSeconds: 1, failureThreshold: 3 },
+    terminationMessagePolicy: 'FallbackToLogsOnError',
+  };
+  if (settings.nativeSidecars) {
+    // The kubelet starts the next container only once this startup probe passes: the app never
+    // runs before the proxy holds a certificate, and a Job's pod still completes.
+    c['restartPolicy'] = 'Always';
+    c['startupProbe'] = { ...admin('/ready'), periodSeconds: 1, timeoutSeconds: 1, failureThreshold: 120 };
+  } else {
+    // As Istio's holdApplicationUntilProxyStarts: the kubelet runs postStart to completion before
+    // it starts the next container, so the app waits until the proxy is ready.
+    c['lifecycle'] = { postStart: { exec: { command: ['weft', 'await-proxy', '--timeout-seconds', '120'] } } };
+  }
+  return c;
+}
