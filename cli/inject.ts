@@ -1,0 +1,84 @@
+// `weft inject -f in.yaml`: the webhook's patching, offline, for GitOps and review. Writes the
+// injected YAML to stdout and one line per object to stderr.
+import { readFile } from 'node:fs/promises';
+import { parseArgs } from 'node:util';
+import type { Readable } from 'node:stream';
+import { ConfigReader } from '../lib/config.js';
+import { isWeftError } from '../lib/errors.js';
+import { injectManifests } from '../injector/manifests.js';
+import { readInjectorSettings } from '../injector/settings.js';
+import type { Command } from './command.js';
+
+const USAGE = `usage: weft inject -f <file|-> [--image <image>] [--native-sidecars | --no-native-sidecars] [--quiet]
+  Writes the YAML with every Pod, Deployment, StatefulSet, DaemonSet, ReplicaSet, Job and CronJob
+  injected; other kinds pass through. Settings also come from WEFT_INJECTOR_* (docs/injection.md).
+`;
+
+async function readAll(stream: Readable): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer));
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/** The `weft inject` subcommand. */
+export const command: Command = {
+  summary: 'inject the sidecar into Kubernetes YAML (offline, for GitOps)',
+  async run(ctx) {
+    let args;
+    try {
+      args = parseArgs({
+        args: [...ctx.argv],
+        options: {
+          file: { type: 'string', short: 'f' },
+          image: { type: 'string' },
+          'native-sidecars': { type: 'boolean' },
+          'no-native-sidecars': { type: 'boolean' },
+          quiet: { type: 'boolean', short: 'q' },
+          help: { type: 'boolean', short: 'h' },
+        },
+        strict: true,
+        allowPositionals: false,
+      }).values;
+    } catch (err) {
+      ctx.stderr.write(`weft inject: ${(err as Error).message}\n${USAGE}`);
+      return 2;
+    }
+    if (args.help) {
+      ctx.stdout.write(USAGE);
+      return 0;
+    }
+    if (args.file === undefined) {
+      ctx.stderr.write(`weft inject: -f <file> is required (use -f - for stdin)\n${USAGE}`);
+      return 2;
+    }
+    const env: Record<string, string | undefined> = { ...ctx.env };
+    if (args.image !== undefined) env['WEFT_INJECTOR_IMAGE'] = args.image;
+    if (args['native-sidecars']) env['WEFT_INJECTOR_NATIVE_SIDECARS'] = 'true';
+    if (args['no-native-sidecars']) env['WEFT_INJECTOR_NATIVE_SIDECARS'] = 'false';
+    const r = new ConfigReader(env);
+    const settings = readInjectorSettings(r);
+    r.done();
+    let text: string;
+    try {
+      text = args.file === '-' ? await readAll(ctx.stdin) : await readFile(args.file, 'utf8');
+    } catch (err) {
+      ctx.stderr.write(`weft inject: cannot read ${args.file}: ${(err as Error).message}\n`);
+      return 1;
+    }
+    try {
+      const result = injectManifests(text, settings);
+      ctx.stdout.write(result.yaml);
+      if (!args.quiet) {
+        for (const line of result.report) ctx.stderr.write(`${line.object}: ${line.outcome} (${line.detail})\n`);
+      }
+      for (const w of result.warnings) ctx.stderr.write(`warning: ${w}\n`);
+      return 0;
+    } catch (err) {
+      if (isWeftError(err)) {
+        ctx.stderr.write(`weft inject: ${err.code}: ${err.message}\n`);
+        return 1;
+      }
+      throw err;
+    }
+  },
+};

@@ -1,0 +1,38 @@
+// `weft injector`: reads its settings and serving certificate, then runs the admission webhook
+// until shutdown. The decisions live in injector/; this file only wires them to the world.
+import { Registry, collectDefaultMetrics } from 'prom-client';
+import { ConfigReader } from '../lib/config.js';
+import { createLogger } from '../lib/logger.js';
+import { readInjectorSettings } from '../injector/settings.js';
+import { startInjectorServer } from '../injector/server.js';
+import { readServingCert, watchServingCert } from '../injector/serving-cert.js';
+import type { Command } from './command.js';
+
+/** The `weft injector` subcommand. */
+export const command: Command = {
+  summary: 'run the admission webhook that injects the sidecar into pods',
+  async run(ctx) {
+    const r = new ConfigReader(ctx.env);
+    const listen = r.hostPort('WEFT_INJECTOR_ADDR', { host: '0.0.0.0', port: 8443 });
+    const tlsDir = r.string('WEFT_INJECTOR_TLS_DIR', '/var/run/weft/injector-tls');
+    const level = r.oneOf('WEFT_LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, 'info');
+    const settings = readInjectorSettings(r);
+    r.done();
+    const logger = createLogger({ level, name: 'weft-injector' });
+    const cert = await readServingCert(tlsDir);
+    const registry = new Registry();
+    collectDefaultMetrics({ register: registry });
+    const server = await startInjectorServer({ host: listen.host, port: listen.port, cert, settings, logger, registry });
+    const stopWatch = watchServingCert(tlsDir, cert, (next) => server.setCertificate(next), logger);
+    logger.info({ port: server.port, image: settings.image, nativeSidecars: settings.nativeSidecars }, 'injector listening');
+    ctx.stdout.write(`weft injector listening on https://${listen.host}:${server.port}\n`);
+    await new Promise<void>((resolve) => {
+      if (ctx.shutdown.aborted) resolve();
+      else ctx.shutdown.addEventListener('abort', () => resolve(), { once: true });
+    });
+    stopWatch();
+    await server.close();
+    logger.info('injector stopped');
+    return 0;
+  },
+};
