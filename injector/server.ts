@@ -62,8 +62,9 @@ export async function startInjectorServer(opts: InjectorServerOptions): Promise<
     keepAliveTimeout: 60_000,
   }) as unknown as FastifyInstance<HttpsServer>;
 
-  // Our own JSON parsing, so that a broken body gets a coded 400 naming the problem.
-  app.removeContentTypeParser('application/json');
+  // JSON only, parsed here so a broken body gets a coded 400 naming the problem; other media
+  // types get fastify's 415.
+  app.removeAllContentTypeParsers();
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => {
     const text = typeof body === 'string' ? body : body.toString('utf8');
     if (text.trim() === '') {
