@@ -17,7 +17,7 @@ function probe(url: string): Promise<boolean> {
 }
 
 /** The `weft await-proxy` subcommand. */
-export const command: Command = {
+export const awaitProxyCommand: Command = {
   summary: 'wait until the local proxy is ready (postStart hook of the fallback sidecar)',
   async run(ctx) {
     const { values } = parseArgs({

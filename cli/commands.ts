@@ -10,7 +10,7 @@ export const COMMANDS: Readonly<Record<string, { summary: string; load: () => Pr
   ca: { summary: 'run the certificate authority (POST /v1/certificates, TokenReview of pod tokens)', load: async () => (await import('./ca.js')).caCommand },
   init: { summary: "write the pod's iptables rules that route its TCP through the sidecar", load: async () => (await import('./init.js')).initCommand },
   check: { summary: 'check a cluster running weft: API, RBAC, CA and expiry, webhook, meshed pods (exit 0 pass, 1 fail, 2 warn)', load: async () => (await import('./check.js')).checkCommand },
-  injector: { summary: 'admission webhook that injects the sidecar', load: async () => (await import('./injector.js')).command },
-  inject: { summary: 'inject the sidecar into Kubernetes YAML, offline', load: async () => (await import('./inject.js')).command },
-  'await-proxy': { summary: 'wait for the local proxy to be ready (postStart hook)', load: async () => (await import('./await-proxy.js')).command },
+  injector: { summary: 'admission webhook that injects the sidecar', load: async () => (await import('./injector.js')).injectorCommand },
+  inject: { summary: 'inject the sidecar into Kubernetes YAML, offline', load: async () => (await import('./inject.js')).injectCommand },
+  'await-proxy': { summary: 'wait for the local proxy to be ready (postStart hook)', load: async () => (await import('./await-proxy.js')).awaitProxyCommand },
 };

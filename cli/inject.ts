@@ -21,7 +21,7 @@ async function readAll(stream: Readable): Promise<string> {
 }
 
 /** The `weft inject` subcommand. */
-export const command: Command = {
+export const injectCommand: Command = {
   summary: 'inject the sidecar into Kubernetes YAML (offline, for GitOps)',
   async run(ctx) {
     let args;

@@ -9,7 +9,7 @@ import { readServingCert, watchServingCert } from '../injector/serving-cert.js';
 import type { Command } from './command.js';
 
 /** The `weft injector` subcommand. */
-export const command: Command = {
+export const injectorCommand: Command = {
   summary: 'run the admission webhook that injects the sidecar into pods',
   async run(ctx) {
     const r = new ConfigReader(ctx.env);

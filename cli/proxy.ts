@@ -3,6 +3,7 @@
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import { parseProxyConfig } from '../sidecar/config.js';
 import { startProxy } from '../sidecar/proxy.js';
+import { createAppProbeHandler, parseAppProbes } from '../sidecar/admin/app-probe.js';
 import { LocalEndpointSource } from '../sidecar/discovery/local-endpoint-source.js';
 import { LocalIdentityProvider } from '../sidecar/identity/local-identity.js';
 import { createLogger } from '../lib/logger.js';
@@ -16,8 +17,10 @@ export const proxyCommand: Command = {
   summary: 'run the sidecar proxy',
   async run(ctx) {
     let config;
+    let appProbes;
     try {
       config = parseProxyConfig(ctx.env);
+      appProbes = parseAppProbes(config.appProbes);
     } catch (err) {
       if (!isWeftError(err)) throw err;
       ctx.stderr.write(`weft proxy: ${err.code}: ${err.message}\n`);
@@ -36,7 +39,10 @@ export const proxyCommand: Command = {
     } else {
       throw new WeftError('WEFT_ERR_CONFIG', 'WEFT_MODE=kubernetes is not available in this build yet');
     }
-    const proxy = await startProxy(config, { log, registry, source, identity });
+    // The kubelet's rewritten probes land here; each replays the app's original probe.
+    const probeHandler = createAppProbeHandler({ probes: appProbes, appHost: config.appHost });
+    const adminRoutes = new Map([['/app-probe/', probeHandler.handle]]);
+    const proxy = await startProxy(config, { log, registry, source, identity, adminRoutes });
     if (ctx.shutdown.aborted) return (await proxy.shutdown()) ? 0 : 1;
     await new Promise<void>((resolve) => ctx.shutdown.addEventListener('abort', () => resolve(), { once: true }));
     const clean = await proxy.shutdown();
