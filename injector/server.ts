@@ -1,6 +1,6 @@
 // `weft injector`'s HTTPS server: POST /mutate and /mutate/ns-enabled answer AdmissionReviews,
 // plus /metrics, /ready and /live. The decisions live in admission.ts and patch.ts.
-import Fastify, { type FastifyInstance, type FastifyRequest, type FastifyBaseLogger } from 'fastify';
+import Fastify, { LogController, type FastifyInstance, type FastifyRequest, type FastifyBaseLogger } from 'fastify';
 import { Counter, Histogram, type Registry } from 'prom-client';
 import type { Server as HttpsServer } from 'node:https';
 import { WeftError, isWeftError } from '../lib/errors.js';
@@ -56,7 +56,7 @@ export async function startInjectorServer(opts: InjectorServerOptions): Promise<
 
   const app: FastifyInstance<HttpsServer> = Fastify({
     loggerInstance: opts.logger,
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: BODY_LIMIT_BYTES,
     https: { cert: opts.cert.cert, key: opts.cert.key, minVersion: 'TLSv1.2' },
     keepAliveTimeout: 60_000,
