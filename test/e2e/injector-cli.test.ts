@@ -1,0 +1,77 @@
+// `weft injector` as a process: a serving certificate made with openssl (as cert-manager would),
+// curl as the API server's stand-in, SIGTERM to stop, and the start-up errors.
+import t from 'tap';
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { WEFT_MAIN, randomBase } from '../support/local-mesh.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'weft-injector-e2e-'));
+t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+const host = `${randomBase()}.1`;
+execFileSync('openssl', [
+  'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1',
+  '-subj', '/CN=weft-injector.weft-system.svc',
+  '-addext', `subjectAltName=DNS:weft-injector.weft-system.svc,IP:${host}`,
+  '-keyout', join(dir, 'tls.key'), '-out', join(dir, 'tls.crt'),
+], { stdio: 'ignore' });
+
+function start(env: Record<string, string>): { child: ChildProcess; stdout: () => string; stderr: () => string; exit: Promise<number | null> } {
+  const child = spawn(process.execPath, [WEFT_MAIN, 'injector'], { env: { PATH: process.env['PATH'] ?? '', ...env } });
+  let out = '';
+  let err = '';
+  child.stdout?.on('data', (c: Buffer) => (out += c.toString()));
+  child.stderr?.on('data', (c: Buffer) => (err += c.toString()));
+  return { child, stdout: () => out, stderr: () => err, exit: new Promise((r) => child.once('exit', r)) };
+}
+
+function curl(args: string[]): string {
+  return execFileSync('curl', ['-sS', '--cacert', join(dir, 'tls.crt'), ...args], { encoding: 'utf8' });
+}
+
+t.test('serves reviews over HTTPS to curl and stops cleanly on SIGTERM', async (t) => {
+  const p = start({ WEFT_INJECTOR_ADDR: `${host}:0`, WEFT_INJECTOR_TLS_DIR: dir, WEFT_INJECTOR_IMAGE: 'registry.local/weft:e2e' });
+  let port = 0;
+  for (let i = 0; i < 150 && port === 0; i++) {
+    port = Number(/listening on https:\/\/[^ ]+:(\d+)/.exec(p.stdout())?.[1] ?? 0);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  t.ok(port > 0, `listening (${p.stderr()})`);
+  const review = {
+    apiVersion: 'admission.k8s.io/v1',
+    kind: 'AdmissionReview',
+    request: {
+      uid: 'e2e-1',
+      kind: { group: '', version: 'v1', kind: 'Pod' },
+      operation: 'CREATE',
+      namespace: 'shop',
+      object: { metadata: { name: 'web' }, spec: { containers: [{ name: 'web', image: 'nginx' }] } },
+    },
+  };
+  writeFileSync(join(dir, 'review.json'), JSON.stringify(review));
+  const base = `https://${host}:${port}`;
+  const answer = JSON.parse(curl(['-H', 'content-type: application/json', '--data-binary', `@${join(dir, 'review.json')}`, `${base}/mutate/ns-enabled`])) as {
+    response: { uid: string; patch: string; patchType: string };
+  };
+  t.equal(answer.response.uid, 'e2e-1');
+  t.equal(answer.response.patchType, 'JSONPatch');
+  t.match(Buffer.from(answer.response.patch, 'base64').toString(), /registry\.local\/weft:e2e/, 'settings from the environment reach the patch');
+  const status = curl(['-o', '/dev/null', '-w', '%{http_code}', '-H', 'content-type: application/json', '--data-binary', '{"kind":1}', `${base}/mutate`]);
+  t.equal(status, '400');
+  t.match(curl([`${base}/metrics`]), /weft_injector_reviews_total\{result="injected"\} 1/);
+  t.equal(curl(['-o', '/dev/null', '-w', '%{http_code}', `${base}/ready`]), '200');
+  p.child.kill('SIGTERM');
+  t.equal(await p.exit, 0, 'exit 0 after SIGTERM');
+});
+
+t.test('a missing certificate or a bad setting stops it at start with the code', async (t) => {
+  const noCert = start({ WEFT_INJECTOR_ADDR: `${host}:0`, WEFT_INJECTOR_TLS_DIR: join(dir, 'absent') });
+  t.equal(await noCert.exit, 1);
+  t.match(noCert.stderr(), /WEFT_ERR_SERVING_CERT: cannot read .*absent\/tls\.crt/);
+  const badEnv = start({ WEFT_INJECTOR_ADDR: 'nowhere:port', WEFT_INJECTOR_TLS_DIR: dir, WEFT_INJECTOR_INBOUND_MODE: 'loose' });
+  t.equal(await badEnv.exit, 1);
+  t.match(badEnv.stderr(), /WEFT_ERR_CONFIG/);
+  t.match(badEnv.stderr(), /WEFT_INJECTOR_ADDR="nowhere:port"/);
+  t.match(badEnv.stderr(), /WEFT_INJECTOR_INBOUND_MODE="loose" must be one of strict, permissive/);
+});
