@@ -9,8 +9,10 @@ import type { InjectorSettings, ProxyResources } from './settings.js';
 export const INJECT_KEY = 'weft.dev/inject';
 /** Annotation the injector adds; a pod carrying it is never injected again. */
 export const INJECTED_KEY = 'weft.dev/injected';
-/** Label marking weft's own pods (the chart sets it on every weft workload). */
+/** Label marking weft's own pods (the chart sets it, value `weft`, on every weft workload). */
 export const PART_OF_LABEL = 'app.kubernetes.io/part-of';
+/** The chart's component label on weft's own pods; its webhooks' objectSelector skips them too. */
+export const COMPONENT_LABEL = 'weft.dev/component';
 /** Names the injector adds to a pod. */
 export const NAMES = {
   init: 'weft-init',
@@ -108,6 +110,7 @@ export function planInjection(input: InjectionInput): InjectionResult {
     return skip('uses hostNetwork: capturing its traffic would capture the node\'s');
   }
   if (labels[PART_OF_LABEL] === 'weft') return skip(`is part of weft itself (label ${PART_OF_LABEL}=weft)`);
+  if (COMPONENT_LABEL in labels) return skip(`is part of weft itself (label ${COMPONENT_LABEL})`);
 
   const containers = objects(spec['containers']);
   const initContainers = objects(spec['initContainers']);

@@ -60,6 +60,8 @@ t.test('who is injected', async (t) => {
   const own = pod();
   (own['metadata'] as Obj)['labels'] = { 'app.kubernetes.io/part-of': 'weft' };
   t.match(plan(own), { kind: 'skipped', reason: /part of weft itself/ });
+  (own['metadata'] as Obj)['labels'] = { 'weft.dev/component': 'gateway' };
+  t.match(plan(own), { kind: 'skipped', reason: /part of weft itself \(label weft\.dev\/component\)/ });
   t.match(plan(pod({ 'weft.dev/inject': 'yes' })), { kind: 'injected', warnings: [/weft\.dev\/inject="yes" is neither enabled nor disabled/] });
   t.match(plan(pod({ 'weft.dev/inject': 'yes' }), { namespaceInjection: 'not-enabled' }), { kind: 'skipped' });
   const clash = pod();
