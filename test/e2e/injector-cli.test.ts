@@ -33,7 +33,7 @@ function curl(args: string[]): string {
 t.test('serves reviews over HTTPS to curl and stops cleanly on SIGTERM', async (t) => {
   const p = start({ WEFT_INJECTOR_ADDR: `${host}:0`, WEFT_INJECTOR_TLS_DIR: dir, WEFT_INJECTOR_IMAGE: 'registry.local/weft:e2e' });
   let port = 0;
-  for (let i = 0; i < 150 && port === 0; i++) {
+  for (let i = 0; i < 600 && port === 0; i++) {
     port = Number(/listening on https:\/\/[^ ]+:(\d+)/.exec(p.stdout())?.[1] ?? 0);
     await new Promise((r) => setTimeout(r, 100));
   }

@@ -205,7 +205,7 @@ t.test('a new certificate written to the Secret directory is served without a re
   renameSync(join(dir, 'tls.key.new'), join(dir, 'tls.key'));
   renameSync(join(dir, 'tls.crt.new'), join(dir, 'tls.crt'));
   let san: string | undefined;
-  for (let i = 0; i < 50 && !san?.includes('rotated'); i++) {
+  for (let i = 0; i < 200 && !san?.includes('rotated'); i++) {
     await new Promise((r) => setTimeout(r, 100));
     san = (await call('GET', '/live', undefined, 'application/json', new Agent({ ca: pki.authority.root.toString('pem'), checkServerIdentity: () => undefined }))).peerSan;
   }

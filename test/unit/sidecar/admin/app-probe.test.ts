@@ -93,7 +93,7 @@ t.test('HTTP probes replay against a real server', async (t) => {
     res.writeHead(req.url === '/healthz' ? status : 404).end();
   });
   const port = await listen(server);
-  t.teardown(() => new Promise((r) => server.close(r)));
+  t.teardown(() => new Promise((r) => (server.closeAllConnections(), server.close(r))));
   const probes = new Map<string, AppProbe>([
     ['web/readiness', { type: 'http', port, path: '/healthz', scheme: 'HTTP', headers: [{ name: 'X-Probe', value: 'yes' }], timeoutMs: 1000 }],
     ['web/liveness', { type: 'http', port, path: '/slow', scheme: 'HTTP', headers: [], timeoutMs: 1000 }],
@@ -127,7 +127,7 @@ t.test('HTTPS probes do not verify the app certificate, as the kubelet does not'
   const leaf = await pki.leaf('spiffe://cluster.local/ns/a/sa/b');
   const server = createHttpsServer({ cert: leaf.certChainPem, key: leaf.keyPem }, (_req, res) => res.writeHead(204).end());
   const port = await listen(server);
-  t.teardown(() => new Promise((r) => server.close(r)));
+  t.teardown(() => new Promise((r) => (server.closeAllConnections(), server.close(r))));
   const h = createAppProbeHandler({
     probes: new Map([['web/startup', { type: 'http', port, path: '/', scheme: 'HTTPS', headers: [], timeoutMs: 2000 }]]),
     appHost: host,
@@ -183,7 +183,7 @@ t.test('gRPC probes speak grpc.health.v1 to a real @grpc/grpc-js server', async 
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync(`${host}:0`, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
   );
-  t.teardown(() => new Promise<void>((r) => server.tryShutdown(() => r())));
+  t.teardown(() => server.forceShutdown());
   const h = createAppProbeHandler({
     probes: new Map<string, AppProbe>([
       ['api/readiness', { type: 'grpc', port, service: '', timeoutMs: 2000 }],
@@ -206,7 +206,7 @@ t.test('handle() answers over node:http with the weft-error header', async (t) =
   const h = createAppProbeHandler({ probes: new Map([['x/liveness', { type: 'tcp', port: await closedPort(), timeoutMs: 500 }]]), appHost: host });
   const server = createHttpServer((req, res) => h.handle(req, res));
   const port = await listen(server);
-  t.teardown(() => new Promise((r) => server.close(r)));
+  t.teardown(() => new Promise((r) => (server.closeAllConnections(), server.close(r))));
   const get = (path: string): Promise<{ status: number; error: string | undefined; body: string }> =>
     new Promise((resolve, reject) => {
       request({ host, port, path }, (res) => {
