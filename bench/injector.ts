@@ -103,7 +103,7 @@ export async function benchInjector(): Promise<BenchSection> {
       const timer = setTimeout(() => reject(new Error(`weft injector did not start: ${out}`)), 15_000);
       child.stdout.on('data', (c: Buffer) => {
         out += c.toString();
-        const m = /listening on https:\/\/[^:]+:(\d+)/.exec(out);
+        const m = /listening on https:\/\/\S+:(\d+)\n/.exec(out);
         if (m) {
           clearTimeout(timer);
           resolve(Number(m[1]));

@@ -34,10 +34,16 @@ t.test('serves reviews over HTTPS to curl and stops cleanly on SIGTERM', async (
   const p = start({ WEFT_INJECTOR_ADDR: `${host}:0`, WEFT_INJECTOR_TLS_DIR: dir, WEFT_INJECTOR_IMAGE: 'registry.local/weft:e2e' });
   let port = 0;
   for (let i = 0; i < 600 && port === 0; i++) {
-    port = Number(/listening on https:\/\/[^ ]+:(\d+)/.exec(p.stdout())?.[1] ?? 0);
+    port = Number(/listening on https:\/\/\S+:(\d+)\n/.exec(p.stdout())?.[1] ?? 0);
     await new Promise((r) => setTimeout(r, 100));
   }
   t.ok(port > 0, `listening (${p.stderr()})`);
+  t.teardown(() => {
+    if (p.child.exitCode === null) p.child.kill('SIGKILL');
+  });
+  let exited: number | null | undefined;
+  void p.exit.then((c) => (exited = c));
+  t.comment(`injector stdout: ${p.stdout().trim()}`);
   const review = {
     apiVersion: 'admission.k8s.io/v1',
     kind: 'AdmissionReview',
@@ -51,6 +57,8 @@ t.test('serves reviews over HTTPS to curl and stops cleanly on SIGTERM', async (
   };
   writeFileSync(join(dir, 'review.json'), JSON.stringify(review));
   const base = `https://${host}:${port}`;
+  await new Promise((r) => setTimeout(r, 50));
+  t.equal(exited, undefined, `the injector is still running (stderr: ${p.stderr()})`);
   const answer = JSON.parse(curl(['-H', 'content-type: application/json', '--data-binary', `@${join(dir, 'review.json')}`, `${base}/mutate/ns-enabled`])) as {
     response: { uid: string; patch: string; patchType: string };
   };
