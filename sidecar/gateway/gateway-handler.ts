@@ -95,9 +95,14 @@ export class GatewayHandler {
     try {
       this.#route(protocol, req, res, outcome);
     } catch (e) {
-      this.#o.logger.error({ err: e }, 'gateway handler failed');
-      refuse(res, 'WEFT_ERR_UPSTREAM_RESET', 'internal gateway error');
+      this.#failed(res, e);
     }
+  }
+
+  // A bug must cost one request, never the process (an unhandled rejection would end it).
+  #failed(res: GatewayResponse, e: unknown): void {
+    this.#o.logger.error({ err: e }, 'gateway handler failed');
+    refuse(res, 'WEFT_ERR_UPSTREAM_RESET', 'internal gateway error');
   }
 
   #route(protocol: Protocol, req: GatewayRequest, res: GatewayResponse, out: Outcome): void {
@@ -188,13 +193,13 @@ export class GatewayHandler {
           }
           if (result.consumer !== undefined && out.consumer === undefined) out.consumer = result.consumer;
           fwdHeaders = { ...fwdHeaders, ...result.headers };
-          this.#afterAuth(protocol, req, res, out, state, decision, pol, { path, search: fwdSearch, host, headers: fwdHeaders, corsHeaders });
+          this.#afterAuth(protocol, req, res, out, decision, pol, { path, search: fwdSearch, host, headers: fwdHeaders, corsHeaders });
         },
         (e: unknown) => this.#reject(res, out, jwt.name, 'WEFT_ERR_UNAUTHORIZED', `bearer token refused: ${(e as Error).message}`),
-      );
+      ).catch((e: unknown) => this.#failed(res, e));
       return;
     }
-    this.#afterAuth(protocol, req, res, out, state, decision, pol, { path, search: fwdSearch, host, headers: fwdHeaders, corsHeaders });
+    this.#afterAuth(protocol, req, res, out, decision, pol, { path, search: fwdSearch, host, headers: fwdHeaders, corsHeaders });
   }
 
   #afterAuth(
@@ -202,7 +207,6 @@ export class GatewayHandler {
     req: GatewayRequest,
     res: GatewayResponse,
     out: Outcome,
-    state: GatewayState,
     decision: Matched,
     pol: EffectivePolicies,
     r: { path: string; search: string; host: string; headers: HeaderMap; corsHeaders: Record<string, string> },
@@ -278,7 +282,7 @@ export class GatewayHandler {
       if (picked === 'none') return this.#refuse(res, out, 'WEFT_ERR_NO_ENDPOINTS', `Service ${backend.label} has no ready endpoint`);
       this.#forward(req, res, out, pol, r, { rule, backend: backend.ref, label: backend.label, entry: picked, headers, path, upstreamHost, responseMods, mirrors, scheme, limitHeaders });
     };
-    if (balancer.state.type === 'pending') void balancer.settled(this.#o.discoveryWaitMs).then(go);
+    if (balancer.state.type === 'pending') void balancer.settled(this.#o.discoveryWaitMs).then(go).catch((e: unknown) => this.#failed(res, e));
     else go();
   }
 
@@ -355,7 +359,13 @@ export class GatewayHandler {
       for (const f of responseMods) if (f.type === 'ResponseHeaderModifier') rh = modifyHeaders(rh, f.modifier);
       rh = { ...rh, ...r.corsHeaders, ...limitHeaders };
       if (res.headersSent) return ures.destroy();
-      res.writeHead(ures.statusCode ?? 502, rh as OutgoingHttpHeaders);
+      try {
+        res.writeHead(ures.statusCode ?? 502, rh as OutgoingHttpHeaders);
+      } catch (e) {
+        // A header the client side cannot carry (HTTP/2 forbids some): one failed request.
+        ures.destroy();
+        return this.#failed(res, e);
+      }
       ures.pipe(res as NodeJS.WritableStream);
       ures.on('error', () => res.destroy());
       ures.on('end', done);
