@@ -323,7 +323,12 @@ export class GatewayHandler {
     headers = forwardedHeaders(headers, { peer, trustedPeer: anyContains(this.#o.trustedProxies, peer), proto: scheme, host: r.host });
     headers.host = f.upstreamHost;
     const head = { method: req.method ?? 'GET', path: f.path + r.search, headers: headers as OutgoingHttpHeaders };
-    const upstream = openMeshRequest(this.#o.pool, endpoint, head);
+    let upstream = openMeshRequest(this.#o.pool, endpoint, head);
+    // A pooled connection the peer closed just as it was reused fails before any response:
+    // a request without a body is safely sent again, once, on a fresh connection.
+    const te = req.headers['transfer-encoding'];
+    const bodyless = ['GET', 'HEAD', 'OPTIONS', 'DELETE'].includes(head.method) && te === undefined && Number(req.headers['content-length'] ?? 0) === 0;
+    let retried = false;
     const mirrorReqs = mirrors.flatMap((m) => {
       const ref = mirrorTarget(m.backend);
       const mp = ref ? this.#pick(ref) : 'none';
@@ -337,8 +342,11 @@ export class GatewayHandler {
 
     const timeoutMs = minPositive(rule.requestTimeoutMs, rule.backendTimeoutMs) ?? (this.#o.defaultTimeoutMs > 0 ? this.#o.defaultTimeoutMs : undefined);
     let timer: NodeJS.Timeout | undefined;
+    // Set once the client is gone or the timeout fired: nothing is retried after that.
+    let gaveUp = false;
     if (timeoutMs !== undefined && timeoutMs > 0) {
       timer = setTimeout(() => {
+        gaveUp = true;
         upstream.destroy();
         this.#refuse(res, out, 'WEFT_ERR_TIMEOUT', `no answer within ${timeoutMs} ms`);
       }, timeoutMs);
@@ -350,33 +358,44 @@ export class GatewayHandler {
       released = true;
     };
     res.once('close', () => {
+      gaveUp = true;
       done();
       if (!upstream.writableFinished || !res.writableFinished) upstream.destroy();
     });
 
-    upstream.on('response', (ures) => {
-      let rh: HeaderMap = endToEndHeaders(ures.headers);
-      for (const f of responseMods) if (f.type === 'ResponseHeaderModifier') rh = modifyHeaders(rh, f.modifier);
-      rh = { ...rh, ...r.corsHeaders, ...limitHeaders };
-      if (res.headersSent) return ures.destroy();
-      try {
-        res.writeHead(ures.statusCode ?? 502, rh as OutgoingHttpHeaders);
-      } catch (e) {
-        // A header the client side cannot carry (HTTP/2 forbids some): one failed request.
-        ures.destroy();
-        return this.#failed(res, e);
-      }
-      ures.pipe(res as NodeJS.WritableStream);
-      ures.on('error', () => res.destroy());
-      ures.on('end', done);
-    });
-    upstream.on('error', (e: NodeJS.ErrnoException) => {
-      done();
-      if (res.headersSent) return res.destroy();
-      if (e.code === 'WEFT_BODY_LIMIT') return this.#reject(res, out, pol.bodyLimit?.name ?? 'BodyLimitPolicy', 'WEFT_ERR_BODY_TOO_LARGE', `body is over ${maxBytes} bytes`, r.corsHeaders);
-      const code: ErrorCode = e.code === 'ECONNREFUSED' || e.code === 'EHOSTUNREACH' || e.code === 'ENOTFOUND' ? 'WEFT_ERR_CONNECT' : 'WEFT_ERR_UPSTREAM_RESET';
-      this.#refuse(res, out, code, `${f.label} at ${endpoint.address}:${endpoint.port} (${endpoint.identity}): ${e.message}`);
-    });
+    const wire = (u: typeof upstream): void => {
+      u.on('response', (ures) => {
+        let rh: HeaderMap = endToEndHeaders(ures.headers);
+        for (const f of responseMods) if (f.type === 'ResponseHeaderModifier') rh = modifyHeaders(rh, f.modifier);
+        rh = { ...rh, ...r.corsHeaders, ...limitHeaders };
+        if (res.headersSent) return ures.destroy();
+        try {
+          res.writeHead(ures.statusCode ?? 502, rh as OutgoingHttpHeaders);
+        } catch (e) {
+          // A header the client side cannot carry (HTTP/2 forbids some): one failed request.
+          ures.destroy();
+          return this.#failed(res, e);
+        }
+        ures.pipe(res as NodeJS.WritableStream);
+        ures.on('error', () => res.destroy());
+        ures.on('end', done);
+      });
+      u.on('error', (e: NodeJS.ErrnoException) => {
+        if (bodyless && !retried && !gaveUp && u.reusedSocket && !res.headersSent) {
+          retried = true;
+          upstream = openMeshRequest(this.#o.pool, endpoint, head);
+          wire(upstream);
+          upstream.end();
+          return;
+        }
+        done();
+        if (res.headersSent) return res.destroy();
+        if (e.code === 'WEFT_BODY_LIMIT') return this.#reject(res, out, pol.bodyLimit?.name ?? 'BodyLimitPolicy', 'WEFT_ERR_BODY_TOO_LARGE', `body is over ${maxBytes} bytes`, r.corsHeaders);
+        const code: ErrorCode = e.code === 'ECONNREFUSED' || e.code === 'EHOSTUNREACH' || e.code === 'ENOTFOUND' ? 'WEFT_ERR_CONNECT' : 'WEFT_ERR_UPSTREAM_RESET';
+        this.#refuse(res, out, code, `${f.label} at ${endpoint.address}:${endpoint.port} (${endpoint.identity}): ${e.message}`);
+      });
+    };
+    wire(upstream);
 
     // The body streams through: counted (not buffered) when a limit applies, teed to mirrors.
     let body: NodeJS.ReadableStream = req as unknown as NodeJS.ReadableStream;
