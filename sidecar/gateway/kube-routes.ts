@@ -1,0 +1,158 @@
+// Kubernetes mode's route source: list-then-watch of the route kinds (Gateway API objects,
+// Ingresses, Namespaces and the weft.dev policy kinds) across namespaces, plus a GET of each
+// TLS Secret a listener or Ingress names (the chart grants Secrets by name only); each settled
+// change rebuilds the whole state off to the side through the same StateLoader as the file, so
+// a bad object is refused the same way.
+import type { Counter } from 'prom-client';
+import type { Logger } from '../../lib/logger.js';
+import { isKubeStatus, resourcePath, type KubeClient } from '../../lib/kube/client.js';
+import { applyWatchChange, WatchLoop, type KubeObjectMeta } from '../../lib/kube/watch.js';
+import type { StateLoader } from './route-file.js';
+
+/** One watched collection: where it lives and the apiVersion/kind its items are read as. */
+export interface RouteResource {
+  readonly group: string;
+  readonly version: string;
+  readonly resource: string;
+  readonly kind: string;
+}
+
+/** Everything the gateway reads from the API server. */
+export const ROUTE_RESOURCES: readonly RouteResource[] = [
+  { group: 'gateway.networking.k8s.io', version: 'v1', resource: 'gateways', kind: 'Gateway' },
+  { group: 'gateway.networking.k8s.io', version: 'v1', resource: 'httproutes', kind: 'HTTPRoute' },
+  { group: 'gateway.networking.k8s.io', version: 'v1beta1', resource: 'referencegrants', kind: 'ReferenceGrant' },
+  { group: 'networking.k8s.io', version: 'v1', resource: 'ingresses', kind: 'Ingress' },
+  { group: '', version: 'v1', resource: 'namespaces', kind: 'Namespace' },
+  { group: 'weft.dev', version: 'v1alpha1', resource: 'apikeypolicies', kind: 'ApiKeyPolicy' },
+  { group: 'weft.dev', version: 'v1alpha1', resource: 'jwtpolicies', kind: 'JwtPolicy' },
+  { group: 'weft.dev', version: 'v1alpha1', resource: 'ratelimitpolicies', kind: 'RateLimitPolicy' },
+  { group: 'weft.dev', version: 'v1alpha1', resource: 'corspolicies', kind: 'CorsPolicy' },
+  { group: 'weft.dev', version: 'v1alpha1', resource: 'ipaccesspolicies', kind: 'IpAccessPolicy' },
+  { group: 'weft.dev', version: 'v1alpha1', resource: 'bodylimitpolicies', kind: 'BodyLimitPolicy' },
+];
+
+type Obj = KubeObjectMeta & Record<string, unknown>;
+
+/** Options of the watch. */
+export interface KubeRoutesOptions {
+  readonly client: KubeClient;
+  readonly loader: StateLoader;
+  readonly logger: Logger;
+  readonly restarts: Counter<'resource' | 'reason'>;
+  readonly debounceMs: number;
+  /** Certificates can rotate without any route change: re-read referenced Secrets this often. */
+  readonly secretRefreshMs?: number;
+  readonly resources?: readonly RouteResource[];
+}
+
+/** Watches the cluster's route objects and feeds each settled snapshot to the loader. */
+export class KubeRoutes {
+  readonly #o: KubeRoutesOptions;
+  readonly #loops: WatchLoop<Obj>[] = [];
+  readonly #caches = new Map<RouteResource, ReadonlyMap<string, Obj>>();
+  #timer: NodeJS.Timeout | undefined;
+  #refresh: NodeJS.Timeout | undefined;
+  #building: Promise<void> = Promise.resolve();
+
+  constructor(opts: KubeRoutesOptions) {
+    this.#o = opts;
+  }
+
+  /** True once every collection has been listed. */
+  get synced(): boolean {
+    return this.#loops.length > 0 && this.#loops.every((l) => l.synced);
+  }
+
+  start(): void {
+    for (const r of this.#o.resources ?? ROUTE_RESOURCES) {
+      this.#caches.set(r, new Map());
+      const loop = new WatchLoop<Obj>({
+        client: this.#o.client,
+        path: resourcePath({ group: r.group, version: r.version, resource: r.resource }),
+        onChange: (change) => {
+          this.#caches.set(r, applyWatchChange(this.#caches.get(r) ?? new Map(), change));
+          this.#schedule();
+        },
+        onSyncedChange: () => this.#schedule(),
+        restarts: this.#o.restarts,
+        resourceLabel: r.resource,
+        logger: this.#o.logger,
+      });
+      this.#loops.push(loop);
+      loop.start();
+    }
+    this.#refresh = setInterval(() => this.#schedule(), this.#o.secretRefreshMs ?? 60_000);
+    this.#refresh.unref();
+  }
+
+  // Many objects change together (an apply of a whole directory): rebuild once they settle,
+  // and never from a partial view before every collection has been listed.
+  #schedule(): void {
+    clearTimeout(this.#timer);
+    this.#timer = setTimeout(() => {
+      if (!this.synced) return;
+      this.#building = this.#building
+        .then(() => this.#build())
+        .catch((err: unknown) => this.#o.logger.warn({ err: (err as Error).message }, 'route rebuild failed; the running routes stay until the next change'));
+    }, this.#o.debounceMs);
+  }
+
+  async #build(): Promise<void> {
+    const secrets = await this.#referencedSecrets();
+    const problems = this.#o.loader.load(this.snapshotText(secrets), 'kubernetes');
+    if (problems) {
+      this.#o.logger.error({ code: 'WEFT_ERR_GATEWAY_FILE', problems }, `cluster route objects refused; the running routes stay:\n  - ${problems.join('\n  - ')}`);
+    }
+  }
+
+  // The Secrets named by HTTPS listeners' certificateRefs and Ingress tls entries, read by name.
+  // A missing one is left out: the loader then reports the reference precisely.
+  async #referencedSecrets(): Promise<Obj[]> {
+    const wanted = new Set<string>();
+    for (const [r, cache] of this.#caches) {
+      for (const o of cache.values()) {
+        const ns = o.metadata?.namespace ?? 'default';
+        const spec = (o.spec ?? {}) as { listeners?: { tls?: { certificateRefs?: { name?: string; namespace?: string }[] } }[]; tls?: { secretName?: string }[] };
+        if (r.kind === 'Gateway') for (const l of spec.listeners ?? []) for (const c of l.tls?.certificateRefs ?? []) if (c.name) wanted.add(`${c.namespace ?? ns}/${c.name}`);
+        if (r.kind === 'Ingress') for (const t of spec.tls ?? []) if (t.secretName) wanted.add(`${ns}/${t.secretName}`);
+      }
+    }
+    const out: Obj[] = [];
+    for (const key of [...wanted].sort()) {
+      const [namespace = '', name = ''] = key.split('/');
+      try {
+        out.push(await this.#o.client.request<Obj>('GET', resourcePath({ group: '', version: 'v1', resource: 'secrets', namespace, name })));
+      } catch (err) {
+        // Anything but "not found" keeps the running state rather than dropping a certificate.
+        if (!isKubeStatus(err, 404)) throw err;
+      }
+    }
+    return out;
+  }
+
+  /** The cached objects (and `secrets`) as one multi-document text; list items carry no kind, so it is set here. */
+  snapshotText(secrets: readonly Obj[] = []): string {
+    const docs: string[] = [];
+    const secretResource: RouteResource = { group: '', version: 'v1', resource: 'secrets', kind: 'Secret' };
+    const all: [RouteResource, ReadonlyMap<string, Obj>][] = [...this.#caches, [secretResource, new Map(secrets.map((o, i) => [String(i), o]))]];
+    for (const [r, cache] of all) {
+      const apiVersion = r.group === '' ? r.version : `${r.group}/${r.version}`;
+      const sorted = [...cache.entries()].sort(([a], [b]) => (a < b ? -1 : 1));
+      for (const [, o] of sorted) {
+        const { status: _status, ...rest } = o;
+        const md = { ...(o.metadata as Record<string, unknown>) };
+        delete md.managedFields;
+        delete md.resourceVersion;
+        docs.push(JSON.stringify({ ...rest, apiVersion, kind: r.kind, metadata: md }));
+      }
+    }
+    return docs.join('\n---\n');
+  }
+
+  async stop(): Promise<void> {
+    clearTimeout(this.#timer);
+    clearInterval(this.#refresh);
+    await Promise.all(this.#loops.map((l) => l.stop()));
+  }
+}
