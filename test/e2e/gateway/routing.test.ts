@@ -52,6 +52,8 @@ spec:
       backendRefs: [{ name: v3, port: 80 }]
     - matches: [{ headers: [{ name: x-re, type: RegularExpression, value: "ab+c" }] }]
       backendRefs: [{ name: v3, port: 80 }]
+    - matches: [{ queryParams: [{ name: id, type: RegularExpression, value: "[0-9]+" }] }]
+      backendRefs: [{ name: v2, port: 80 }]
     - backendRefs: [{ name: v1, port: 80 }]
 ---
 apiVersion: gateway.networking.k8s.io/v1
@@ -214,6 +216,10 @@ const CASES: Case[] = [
   { name: 'a method match beats more header matches', host: 'match.test', path: '/', method: 'POST', headers: { version: 'two', color: 'orange' }, backend: 'v2' },
   { name: 'a query parameter match', host: 'match.test', path: '/?animal=whale', backend: 'v3' },
   { name: 'a query parameter with another value', host: 'match.test', path: '/?animal=dolphin', backend: 'v1' },
+  { name: 'a RegularExpression query parameter match', host: 'match.test', path: '/?id=123', backend: 'v2' },
+  { name: 'a RegularExpression query parameter must match the whole value', host: 'match.test', path: '/?id=12a', backend: 'v1' },
+  { name: 'query parameter names are case-sensitive', host: 'match.test', path: '/?ID=123', backend: 'v1' },
+  { name: 'a repeated query parameter matches on its first value', host: 'match.test', path: '/?animal=whale&animal=dolphin', backend: 'v3' },
   { name: 'a RegularExpression header match', host: 'match.test', path: '/', headers: { 'x-re': 'abbbc' }, backend: 'v3' },
   { name: 'a RegularExpression header must match the whole value', host: 'match.test', path: '/', headers: { 'x-re': 'xabcx' }, backend: 'v1' },
   // Hostnames
