@@ -7,7 +7,7 @@ import { writeFile, mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { BenchSection } from './report.js';
-import { runWrk } from './tools.js';
+import { processUsage, runWrk } from './tools.js';
 import { GatewayMesh } from '../test/support/gateway-mesh.js';
 import { makeWebCa } from '../test/support/web-pki.js';
 import { authorityFromPem, readCaDir } from '../ca/store.js';
@@ -120,8 +120,19 @@ http {
     const ngUrl = `https://${ngAddr}:${ngPort}/`;
     await runWrk(gwUrl, { connections: 8, seconds: 2, headers, threads: 1 });
     await runWrk(ngUrl, { connections: 8, seconds: 2, headers, threads: 1 });
-    const weft = await runWrk(gwUrl, { connections: CONNECTIONS, seconds: DURATION_S, headers, threads: 1 });
-    const base = await runWrk(ngUrl, { connections: CONNECTIONS, seconds: DURATION_S, headers, threads: 1 });
+    // CPU per request of the proxy process itself: less sensitive than requests/s to whatever
+    // else the machine is running, since both sides are charged only their own cycles.
+    const measure = async (url: string, pid: number): Promise<{ wrk: Awaited<ReturnType<typeof runWrk>>; cpuUsPerRequest: number; peakRssMb: number }> => {
+      const before = await processUsage(pid);
+      const wrk = await runWrk(url, { connections: CONNECTIONS, seconds: DURATION_S, headers, threads: 1 });
+      const after = await processUsage(pid);
+      const requests = wrk.requestsPerSec * DURATION_S;
+      return { wrk, cpuUsPerRequest: requests > 0 ? ((after.cpuSeconds - before.cpuSeconds) * 1e6) / requests : NaN, peakRssMb: after.peakRssMb };
+    };
+    const w = await measure(gwUrl, gw.proc.child.pid ?? 0);
+    const b = await measure(ngUrl, nginx.pid ?? 0);
+    const weft = w.wrk;
+    const base = b.wrk;
     const ratio = weft.requestsPerSec / base.requestsPerSec;
     return {
       title: 'edge gateway: TLS termination + API key + rate limit, into the mesh over mTLS',
@@ -131,6 +142,8 @@ http {
         { figure: 'p50 ms', weft: weft.p50Ms, baseline: base.p50Ms },
         { figure: 'p99 ms', weft: weft.p99Ms, baseline: base.p99Ms },
         { figure: 'errors + non-2xx', weft: weft.errors + weft.non2xx, baseline: base.errors + base.non2xx },
+        { figure: 'proxy CPU us per request', weft: w.cpuUsPerRequest, baseline: b.cpuUsPerRequest },
+        { figure: 'proxy peak RSS MB', weft: w.peakRssMb, baseline: b.peakRssMb },
       ],
       notes: [
         `wrk -t1 -c${CONNECTIONS} -d${DURATION_S}s over HTTPS (HTTP/1.1, keep-alive) on loopback; one nginx worker vs one gateway process.`,
