@@ -103,6 +103,8 @@ t.test('capture in network namespaces: mesh by name and by IP, strict/permissive
         WEFT_INBOUND_MODE: mode,
         WEFT_LOG_LEVEL: 'info',
         WEFT_SHUTDOWN_GRACE_MS: '500',
+        // What the injector passes for a readiness probe rewritten to /app-probe/app/readiness.
+        WEFT_APP_PROBES: JSON.stringify({ 'app/readiness': { httpGet: { path: '/healthz', port: 8080, scheme: 'HTTP' } } }),
       },
     });
     children.push(child);
@@ -185,10 +187,19 @@ t.test('capture in network namespaces: mesh by name and by IP, strict/permissive
     t.ok((await metric(server, /^weft_tls_handshake_failures_total\{direction="inbound"/)) > before, 'the refusal is counted');
   });
 
-  await t.test('the admin port stays reachable for kubelet probes in strict mode', async (t) => {
-    // No /app-probe handler is in main yet: the probe target here is the proxy's own /ready.
-    const r = await curl(outsider, ['-o', '/dev/null', '-w', '%{http_code}', `http://${server.ip}:7020/ready`]);
-    t.equal(r.stdout, '200', r.stderr);
+  await t.test("a rewritten readiness probe on the admin port reports the app's real state in strict mode", async (t) => {
+    // The outsider stands for the kubelet: plaintext, from outside the pod. The app port itself is
+    // refused (previous test); the admin port is not redirected and replays the original probe.
+    const probe = async (): Promise<string> =>
+      (await curl(outsider, ['-o', '/dev/null', '-w', '%{http_code}', `http://${server.ip}:7020/app-probe/app/readiness`])).stdout;
+    t.equal(await probe(), '200', 'app ready -> 200');
+    const flip = await server.exec('curl', ['-sS', '--max-time', '3', 'http://127.0.0.1:8080/flip']);
+    t.equal(flip.stdout, 'false', 'the app now reports not ready');
+    t.equal(await probe(), '503', 'app not ready -> 503');
+    await server.exec('curl', ['-sS', '--max-time', '3', 'http://127.0.0.1:8080/flip']);
+    t.equal(await probe(), '200', 'ready again -> 200');
+    const ready = await curl(outsider, ['-o', '/dev/null', '-w', '%{http_code}', `http://${server.ip}:7020/ready`]);
+    t.equal(ready.stdout, '200', "the proxy's own /ready too");
   });
 
   await t.test('permissive: the same plaintext client is served, mesh traffic still uses mTLS', async (t) => {
