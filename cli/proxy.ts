@@ -6,6 +6,10 @@ import { startProxy } from '../sidecar/proxy.js';
 import { createAppProbeHandler, parseAppProbes } from '../sidecar/admin/app-probe.js';
 import { LocalEndpointSource } from '../sidecar/discovery/local-endpoint-source.js';
 import { LocalIdentityProvider } from '../sidecar/identity/local-identity.js';
+import { KubeEndpointSource } from '../sidecar/discovery/kube-endpoint-source.js';
+import { CaClientIdentityProvider } from '../sidecar/identity/ca-client.js';
+import { kubeConnectionFromEnv } from '../lib/kube/config.js';
+import { KubeClient } from '../lib/kube/client.js';
 import { createLogger } from '../lib/logger.js';
 import { WeftError, isWeftError } from '../lib/errors.js';
 import type { Command } from './command.js';
@@ -36,8 +40,22 @@ export const proxyCommand: Command = {
       await local.start();
       source = local;
       identity = new LocalIdentityProvider({ caDir: config.local.caDir, identity: config.identity, lifetimeHours: config.certLifetimeHours, log });
+    } else if (config.kubernetes) {
+      const client = new KubeClient(await kubeConnectionFromEnv(ctx.env));
+      const kube = new KubeEndpointSource({ client, trustDomain: config.trustDomain, log, registry, namespace: config.namespace });
+      // Not awaited: /ready says "endpoints not loaded" until the API server has answered.
+      void kube.start();
+      source = kube;
+      identity = new CaClientIdentityProvider({
+        caAddr: config.kubernetes.caAddr,
+        trustAnchorsFile: config.kubernetes.trustAnchorsFile,
+        tokenFile: config.kubernetes.tokenFile,
+        expectedIdentity: config.identity,
+        log,
+        registry,
+      });
     } else {
-      throw new WeftError('WEFT_ERR_CONFIG', 'WEFT_MODE=kubernetes is not available in this build yet');
+      throw new WeftError('WEFT_ERR_CONFIG', `WEFT_MODE=${config.mode} has no settings`);
     }
     // The kubelet's rewritten probes land here; each replays the app's original probe.
     const probeHandler = createAppProbeHandler({ probes: appProbes, appHost: config.appHost });
