@@ -43,11 +43,12 @@ export const COMPONENT_SERVICE_ACCOUNTS: Readonly<Record<Exclude<Component, 'pro
   gateway: 'weft-gateway',
 };
 
-// Discovery as the code does it today: EndpointSlices only. When the sidecar's Kubernetes
-// discovery also reads Services (port names) or Pods (the identity behind an endpoint), the RBAC
-// test fails until rows for them are added here and in charts/weft/templates/rbac.yaml.
+// The sidecar's Kubernetes discovery (sidecar/discovery/kube-endpoint-source.ts), shared by the
+// proxy and the gateway.
 const DISCOVERY: readonly Omit<KubeAccess, 'component'>[] = [
   { group: 'discovery.k8s.io', resource: 'endpointslices', verbs: ['get', 'list', 'watch'], scope: 'cluster', why: 'discovers the ready endpoints of each service it calls' },
+  { group: '', resource: 'services', verbs: ['get', 'list', 'watch'], scope: 'cluster', why: 'maps service ports to target ports' },
+  { group: '', resource: 'pods', verbs: ['get', 'list', 'watch'], scope: 'cluster', why: 'learns the service account (identity) behind each endpoint' },
 ];
 
 /** Every permission, by component. */
