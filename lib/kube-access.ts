@@ -68,5 +68,5 @@ export const KUBE_ACCESS: readonly KubeAccess[] = [
   ...(['apikeypolicies', 'jwtpolicies', 'ratelimitpolicies', 'corspolicies', 'ipaccesspolicies', 'bodylimitpolicies'] as const).map((resource) => ({
     component: 'gateway' as const, group: 'weft.dev', resource, verbs: ['get', 'list', 'watch'] as const, scope: 'cluster' as const, why: 'reads the API policies attached to its routes',
   })),
-  { component: 'gateway', group: '', resource: 'secrets', verbs: ['get', 'list', 'watch'], scope: 'gateway-tls', names: ['<tls-secret>'], why: 'loads the public TLS certificates it is told to serve' },
+  { component: 'gateway', group: '', resource: 'secrets', verbs: ['get'], scope: 'gateway-tls', names: ['<tls-secret>'], why: 'reads by name the public TLS certificates it is told to serve' },
 ];
