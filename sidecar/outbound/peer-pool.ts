@@ -22,6 +22,10 @@ export interface PeerPoolOptions {
 // Idle pooled HTTP/1.1 connections close after this; the inbound side keeps them 75 s, so the
 // client always closes first and never writes into a connection the server is closing.
 const IDLE_MS = 60_000;
+// A burst of requests to one peer queues on this many connections instead of opening one TLS
+// handshake per request: on a busy node a hundred simultaneous handshakes outlast the connect
+// timeout, where a queue drains in milliseconds.
+const MAX_CONNECTIONS_PER_PEER = 64;
 
 /** Pools of mTLS connections to peers. */
 export class PeerPool {
@@ -112,7 +116,7 @@ class PeerAgent extends http.Agent {
   readonly #dial: () => Duplex;
 
   constructor(dial: () => Duplex) {
-    super({ keepAlive: true, keepAliveMsecs: 1000, maxFreeSockets: 256, timeout: IDLE_MS, scheduling: 'lifo' });
+    super({ keepAlive: true, keepAliveMsecs: 1000, maxSockets: MAX_CONNECTIONS_PER_PEER, maxFreeSockets: MAX_CONNECTIONS_PER_PEER, timeout: IDLE_MS, scheduling: 'lifo' });
     this.#dial = dial;
   }
 
