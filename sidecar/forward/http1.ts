@@ -93,9 +93,15 @@ export function forwardHttp1(
       end('client_closed');
     }
   });
-  // A bodiless request has already ended by the time of a retry: end the new one directly.
-  if (attempt === 0) req.pipe(upReq);
-  else upReq.end();
+  // A request with neither Content-Length nor Transfer-Encoding has no body (RFC 9112 6.3):
+  // end it at once instead of piping an empty stream (most requests; saves the pipe's
+  // listeners on the hot path). A retry is always bodiless.
+  if (attempt > 0 || (req.headers['content-length'] === undefined && req.headers['transfer-encoding'] === undefined)) {
+    upReq.end();
+    if (attempt === 0) req.resume();
+  } else {
+    req.pipe(upReq);
+  }
 }
 
 /** Forwards an HTTP/1.1 upgrade (WebSocket): on 101 the two sockets are joined byte for byte. */
