@@ -169,7 +169,9 @@ function buildPatch(
     });
   };
   rewriteAt('containers', false);
-  rewriteAt('initContainers', true);
+  // A user's native sidecar starts before the app; its probes can go through the proxy only when
+  // the proxy is itself a native sidecar that started earlier still.
+  if (settings.nativeSidecars) rewriteAt('initContainers', true);
 
   const inboundMode = overrides.inboundMode ?? settings.inboundMode;
   const init = initContainer(settings, overrides, inboundMode);

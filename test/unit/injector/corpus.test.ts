@@ -147,7 +147,7 @@ function checkPod(t: Tap.Test, label: string, mode: string, before: Obj, after: 
   const probesEnv = list(proxy?.['env']).find((e) => e['name'] === 'WEFT_APP_PROBES');
   const recorded = parseAppProbes(probesEnv ? String(probesEnv['value']) : undefined);
   let rewritten = 0;
-  const compare = (b: Obj, a: Obj | undefined): void => {
+  const compare = (b: Obj, a: Obj | undefined, probesRewritten = true): void => {
     const name = String(b['name']);
     t.ok(a, `${at}: container ${name} still there`);
     if (!a) return;
@@ -162,7 +162,7 @@ function checkPod(t: Tap.Test, label: string, mode: string, before: Obj, after: 
         continue;
       }
       const kindName = key.replace('Probe', '');
-      if (bp['exec'] !== undefined || obj(bp['httpGet'])['host'] !== undefined) {
+      if (!probesRewritten || bp['exec'] !== undefined || obj(bp['httpGet'])['host'] !== undefined) {
         t.same(ap, bp, `${at}: ${name}.${key} (exec or other host) untouched`);
         continue;
       }
@@ -182,7 +182,8 @@ function checkPod(t: Tap.Test, label: string, mode: string, before: Obj, after: 
     }
   };
   bContainers.forEach((b) => compare(b, apps.find((a) => a['name'] === b['name'])));
-  bInit.forEach((b) => compare(b, appInit.find((a) => a['name'] === b['name'])));
+  // In fallback mode a user's native sidecar starts before the proxy: its probes stay as they are.
+  bInit.forEach((b) => compare(b, appInit.find((a) => a['name'] === b['name']), settings.nativeSidecars));
   t.equal(recorded.size, rewritten, `${at}: one WEFT_APP_PROBES entry per rewritten probe`);
   t.ok(patch.every((o) => o.op === 'add' || o.path.endsWith('Probe')), `${at}: only probes are replaced`);
 }
