@@ -197,3 +197,19 @@ t.test('the proxy-facing settings use the names in docs/sidecar-config.md', asyn
   const old = chart.render({ values: chart.values(), kubeVersion: 'v1.28.9' });
   t.equal(env(find(old, 'Deployment', 'weft-injector'), 'WEFT_INJECTOR_NATIVE_SIDECARS'), 'false', 'a first container on 1.28');
 });
+
+t.test('every WEFT_* variable the chart sets is one the code reads', async (t) => {
+  const { readdirSync: ls, statSync } = await import('node:fs');
+  const root = new URL('../../../', import.meta.url).pathname;
+  const walk = (d: string): string[] => ls(d).flatMap((e) => (statSync(`${d}/${e}`).isDirectory() ? walk(`${d}/${e}`) : e.endsWith('.ts') ? [`${d}/${e}`] : []));
+  const code = ['ca', 'cli', 'lib', 'injector', 'sidecar'].flatMap((d) => walk(`${root}${d}`)).map((f) => readFileSync(f, 'utf8')).join('\n');
+  const files = chart.render({ values: chart.values({ gateway: { tlsSecrets: [{ namespace: 'a', name: 'b' }] } }) });
+  const names = new Set(docs(files).filter((d) => d.kind === 'Deployment').flatMap((d) => (d.spec.template.spec.containers[0].env as { name: string }[]).map((e) => e.name)));
+  t.ok(names.size > 30, `${names.size} variables`);
+  for (const name of names) {
+    // The injector builds its resource variable names from a prefix and a suffix.
+    const parts = /^(WEFT_INJECTOR_(?:PROXY|INIT))_((?:CPU|MEMORY)_(?:REQUEST|LIMIT))$/.exec(name);
+    const read = parts ? code.includes(`'${parts[1]}'`) && code.includes(`'${parts[2]}'`) : code.includes(`'${name}'`);
+    t.ok(read, `${name} is read by the code`);
+  }
+});
