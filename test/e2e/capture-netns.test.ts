@@ -50,7 +50,7 @@ t.test('capture in network namespaces: mesh by name and by IP, strict/permissive
     t.fail(`the SO_ORIGINAL_DST addon is not available (npm run build:native): ${addon.message}`);
     return;
   }
-  t.setTimeout(90_000);
+  t.setTimeout(110_000);
 
   const lab = new NetnsLab('cap', SUBNET);
   const children: ChildProcess[] = [];
@@ -89,7 +89,7 @@ t.test('capture in network namespaces: mesh by name and by IP, strict/permissive
     const r = await pod.exec(process.execPath, [main, 'init', '--inbound-mode', mode]);
     t.equal(r.code, 0, `weft init (${mode}) in ${pod.netns}: ${r.stderr}`);
   };
-  const startSidecar = (pod: Pod, serviceAccount: string, mode: 'strict' | 'permissive'): Sidecar => {
+  const startSidecar = (pod: Pod, serviceAccount: string, mode: 'strict' | 'permissive', extra: Record<string, string> = {}): Sidecar => {
     const child = pod.spawn('setpriv', ['--reuid=7007', '--regid=7007', '--clear-groups', '--', process.execPath, main, 'proxy'], {
       env: {
         PATH: process.env.PATH,
@@ -105,6 +105,7 @@ t.test('capture in network namespaces: mesh by name and by IP, strict/permissive
         WEFT_SHUTDOWN_GRACE_MS: '500',
         // What the injector passes for a readiness probe rewritten to /app-probe/app/readiness.
         WEFT_APP_PROBES: JSON.stringify({ 'app/readiness': { httpGet: { path: '/healthz', port: 8080, scheme: 'HTTP' } } }),
+        ...extra,
       },
     });
     children.push(child);
@@ -116,7 +117,7 @@ t.test('capture in network namespaces: mesh by name and by IP, strict/permissive
   const curl = (pod: Pod, args: string[]): Promise<RunResult> =>
     pod.exec('curl', ['-sS', '--max-time', '5', ...args], { timeoutMs: 8_000 });
   const waitReady = async (pod: Pod, sidecar: Sidecar): Promise<void> => {
-    const deadline = Date.now() + 20_000;
+    const deadline = Date.now() + 40_000;
     while (Date.now() < deadline) {
       const r = await curl(pod, ['-o', '/dev/null', '-w', '%{http_code}', 'http://127.0.0.1:7020/ready']);
       if (r.stdout === '200') return;
@@ -139,7 +140,8 @@ t.test('capture in network namespaces: mesh by name and by IP, strict/permissive
     app.stdout?.once('data', () => resolve());
     app.once('exit', (code) => reject(new Error(`server app exited ${code}`)));
   });
-  const clientSidecar = startSidecar(client, 'web', 'strict');
+  // An explicit upstream too: localhost:17777 in the client pod always means orders.shop:7777.
+  const clientSidecar = startSidecar(client, 'web', 'strict', { WEFT_UPSTREAMS: 'orders.shop:7777@17777' });
   let serverSidecar = startSidecar(server, 'orders', 'strict');
   await waitReady(client, clientSidecar);
   await waitReady(server, serverSidecar);
@@ -167,7 +169,7 @@ t.test('capture in network namespaces: mesh by name and by IP, strict/permissive
   });
 
   await t.test('a non-HTTP line protocol and a server-speaks-first protocol pass through the mesh', async (t) => {
-    const line = await client.exec('sh', ['-c', `printf 'PING hello\\n' | nc -q 5 -w 5 ${server.ip} 7777`], { timeoutMs: 10_000 });
+    const line = await client.exec('sh', ['-c', `printf 'PING hello\\n' | nc -N -w 5 ${server.ip} 7777`], { timeoutMs: 10_000 });
     t.equal(line.stdout, 'PONG hello from 127.0.0.1\n', `through the server sidecar: ${line.stderr}`);
     t.equal(await metric(client, new RegExp(`^weft_requests_total\\{direction="outbound",service="shop/orders:7777",peer="${ORDERS_ID}"\\}`)), 1);
     t.equal(await metric(server, new RegExp(`^weft_requests_total\\{direction="inbound",service="port 7777",peer="${WEB_ID}"\\}`)), 1);
@@ -175,6 +177,10 @@ t.test('capture in network namespaces: mesh by name and by IP, strict/permissive
     const banner = await client.exec('sh', ['-c', `nc -w 5 ${server.ip} 7778 < /dev/null`], { timeoutMs: 10_000 });
     t.equal(banner.stdout, 'HELLO banner\n', banner.stderr);
     t.equal(await metric(server, new RegExp(`^weft_requests_total\\{direction="inbound",service="port 7778",peer="${WEB_ID}"\\}`)), 1);
+    // Through the explicit upstream port: no original destination needed, the balancer picks.
+    const up = await client.exec('sh', ['-c', `printf 'PING upstream\\n' | nc -N -w 5 127.0.0.1 17777`], { timeoutMs: 10_000 });
+    t.equal(up.stdout, 'PONG upstream from 127.0.0.1\n', up.stderr);
+    t.equal(await metric(server, new RegExp(`^weft_requests_total\\{direction="inbound",service="port 7777",peer="${WEB_ID}"\\}`)), 2);
   });
 
   await t.test('strict: a plaintext client from a third namespace is refused', async (t) => {
