@@ -129,7 +129,9 @@ export async function startCaService(config: CaConfig, deps: CaServiceDeps): Pro
   }
   log.info({ source: material.source, issuerNotAfter: material.authority.issuer.cert.notAfter.toISOString() }, 'CA material loaded');
 
-  const names = config.servingNames ?? defaultServingNames(namespace);
+  // A specific listen address is also a name clients dial (tests, hostNetwork setups).
+  const listenHost = config.listen.host === '0.0.0.0' || config.listen.host === '::' ? [] : [config.listen.host];
+  const names = config.servingNames ?? [...new Set([...defaultServingNames(namespace), ...listenHost])];
   const serve = async (m: CaMaterial) =>
     issueServingMaterial({ authority: m.authority, names, now: new Date(), lifetimeHours: 24 });
   let current: CaMaterial = material;

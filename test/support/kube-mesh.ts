@@ -1,0 +1,189 @@
+// A Kubernetes-mode mesh for e2e tests: the test API server (in the test process), a real
+// `weft ca` process, and real `weft proxy` processes in kubernetes mode on their own loopback
+// addresses, each with a projected-style token file and the trust anchors the CA published.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm, writeFile, readFile } from 'node:fs/promises';
+import { openSync, closeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { TestApiServer, type KubeObject } from './test-apiserver.js';
+import { WEFT_MAIN, get } from './local-mesh.js';
+
+/** A pod of the test cluster. */
+export interface KubePod {
+  readonly name: string;
+  readonly address: string;
+  readonly serviceAccount: string;
+}
+
+/** A started process with its log. */
+export interface KubeProcess {
+  readonly child: ChildProcess;
+  readonly admin: string;
+  readonly log: () => Promise<string>;
+  exitCode: number | null | undefined;
+  readonly exited: Promise<number | null>;
+}
+
+/** The mesh: API server, CA and proxies. */
+export class KubeMesh {
+  readonly api: TestApiServer;
+  readonly dir: string;
+  readonly namespace = 'shop';
+  readonly #procs: KubeProcess[] = [];
+  caUrl = '';
+  rootsFile = '';
+
+  private constructor(api: TestApiServer, dir: string) {
+    this.api = api;
+    this.dir = dir;
+  }
+
+  static async create(): Promise<KubeMesh> {
+    const api = await TestApiServer.start();
+    const mesh = new KubeMesh(api, await mkdtemp(join(tmpdir(), 'weft-kube-')));
+    api.apply({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'weft-system' } });
+    api.apply({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: mesh.namespace } });
+    return mesh;
+  }
+
+  identity(serviceAccount: string): string {
+    return `spiffe://cluster.local/ns/${this.namespace}/sa/${serviceAccount}`;
+  }
+
+  /** Writes a kubeconfig for a service account's API token (default audience). */
+  async kubeconfigFor(namespace: string, serviceAccount: string, name: string): Promise<string> {
+    const file = join(this.dir, `${name}.kubeconfig`);
+    await writeFile(file, this.api.kubeconfig(this.api.issueToken({ namespace, serviceAccount, expiresAt: new Date(Date.now() + 3_600_000) }), namespace));
+    return file;
+  }
+
+  #spawn(name: string, args: string[], env: Record<string, string>, admin: string): KubeProcess {
+    const logFile = join(this.dir, `${name}.log`);
+    const fd = openSync(logFile, 'a');
+    const child = spawn(process.execPath, [WEFT_MAIN, ...args], { env: { PATH: process.env.PATH ?? '', WEFT_LOG_LEVEL: 'info', ...env }, stdio: ['ignore', fd, fd] });
+    closeSync(fd);
+    const proc: KubeProcess = {
+      child,
+      admin,
+      log: () => readFile(logFile, 'utf8'),
+      exitCode: undefined,
+      exited: new Promise((resolve) => child.once('exit', (code) => resolve(code))),
+    };
+    void proc.exited.then((code) => (proc.exitCode = code));
+    this.#procs.push(proc);
+    return proc;
+  }
+
+  async #ready(proc: KubeProcess, what: string, timeoutMs = 20_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      if (proc.exitCode !== undefined) throw new Error(`${what} exited with ${proc.exitCode}:\n${await proc.log()}`);
+      const res = await get(`${proc.admin}/ready`).catch(() => undefined);
+      if (res?.status === 200) return;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error(`${what} not ready in ${timeoutMs} ms:\n${await proc.log()}`);
+  }
+
+  /** Starts `weft ca` on `address` (8443 HTTPS, 7020 admin) and writes the roots it published. */
+  async startCa(address: string, env: Record<string, string> = {}): Promise<KubeProcess> {
+    const proc = this.#spawn('weft-ca', ['ca'], {
+      KUBECONFIG: await this.kubeconfigFor('weft-system', 'weft-ca', 'weft-ca'),
+      WEFT_POD_NAMESPACE: 'weft-system',
+      WEFT_CA_LISTEN_ADDR: `${address}:8443`,
+      WEFT_ADMIN_ADDR: `${address}:7020`,
+      WEFT_CA_ISSUER_DIR: join(this.dir, 'no-issuer-mounted'),
+      WEFT_TRUST_ANCHORS_FILE: join(this.dir, 'no-roots-mounted.pem'),
+      ...env,
+    }, `http://${address}:7020`);
+    await this.#ready(proc, 'weft ca');
+    this.caUrl = `https://${address}:8443`;
+    const cm = this.api.get('v1', 'ConfigMap', 'weft-system', 'weft-trust-anchors');
+    const roots = (cm?.['data'] as Record<string, string> | undefined)?.['roots.pem'];
+    if (!roots) throw new Error('weft ca published no trust anchors');
+    this.rootsFile = join(this.dir, 'roots.pem');
+    await writeFile(this.rootsFile, roots);
+    return proc;
+  }
+
+  /** Registers the Pod object (as the kubelet would report it). */
+  addPod(pod: KubePod): KubeObject {
+    return this.api.apply({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: pod.name, namespace: this.namespace, labels: { app: pod.name.replace(/-\d+$/, '') } },
+      spec: { serviceAccountName: pod.serviceAccount, containers: [{ name: 'app', image: 'echo', ports: [{ name: 'http', containerPort: 8080 }] }] },
+      status: { phase: 'Running', podIP: pod.address, podIPs: [{ ip: pod.address }], conditions: [{ type: 'Ready', status: 'True' }] },
+    });
+  }
+
+  /** A Service with a named target port, as a Deployment's Service usually is. */
+  addService(name: string, port = 80): void {
+    this.api.apply({
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name, namespace: this.namespace },
+      spec: { selector: { app: name }, ports: [{ name: 'http', port, targetPort: 'http', protocol: 'TCP' }] },
+    });
+  }
+
+  /** Writes the service's one EndpointSlice (what the EndpointSlice controller would). */
+  setEndpoints(service: string, pods: readonly (KubePod & { ready?: boolean })[], sliceName = `${service}-abcde`): void {
+    this.api.apply({
+      apiVersion: 'discovery.k8s.io/v1',
+      kind: 'EndpointSlice',
+      metadata: {
+        name: sliceName,
+        namespace: this.namespace,
+        labels: { 'kubernetes.io/service-name': service, 'endpointslice.kubernetes.io/managed-by': 'endpointslice-controller.k8s.io' },
+      },
+      addressType: 'IPv4',
+      ports: [{ name: 'http', port: 8080, protocol: 'TCP' }],
+      endpoints: pods.map((p) => ({
+        addresses: [p.address],
+        conditions: { ready: p.ready ?? true, serving: p.ready ?? true, terminating: false },
+        nodeName: 'node-1',
+        targetRef: { kind: 'Pod', name: p.name, namespace: this.namespace, uid: this.api.get('v1', 'Pod', this.namespace, p.name)?.metadata.uid ?? '' },
+      })),
+    });
+  }
+
+  /** Starts `weft proxy` in kubernetes mode for a pod and waits for /ready. */
+  async startProxy(pod: KubePod, extraEnv: Record<string, string> = {}): Promise<KubeProcess> {
+    const tokenFile = join(this.dir, `${pod.name}.token`);
+    await writeFile(tokenFile, this.api.issueToken({ namespace: this.namespace, serviceAccount: pod.serviceAccount, audiences: ['weft-ca'], pod: { name: pod.name } }));
+    const proc = this.#spawn(pod.name, ['proxy'], {
+      WEFT_MODE: 'kubernetes',
+      KUBECONFIG: await this.kubeconfigFor(this.namespace, pod.serviceAccount, pod.name),
+      WEFT_POD_NAME: pod.name,
+      WEFT_POD_NAMESPACE: this.namespace,
+      WEFT_SERVICE_ACCOUNT: pod.serviceAccount,
+      WEFT_POD_IP: pod.address,
+      WEFT_APP_HOST: pod.address,
+      WEFT_INBOUND_ADDR: `${pod.address}:7006`,
+      WEFT_OUTBOUND_ADDR: `${pod.address}:7001`,
+      WEFT_ADMIN_ADDR: `${pod.address}:7020`,
+      WEFT_CA_ADDR: this.caUrl,
+      WEFT_TRUST_ANCHORS_FILE: this.rootsFile,
+      WEFT_TOKEN_FILE: tokenFile,
+      ...extraEnv,
+    }, `http://${pod.address}:7020`);
+    await this.#ready(proc, `proxy ${pod.name}`);
+    return proc;
+  }
+
+  /** Stops every process (SIGKILL after 5 s), the API server, and removes the temp dir. */
+  async close(): Promise<void> {
+    for (const p of this.#procs) if (p.exitCode === undefined) p.child.kill('SIGTERM');
+    await Promise.all(
+      this.#procs.map(async (p) => {
+        const timer = setTimeout(() => p.child.kill('SIGKILL'), 5000);
+        await p.exited;
+        clearTimeout(timer);
+      }),
+    );
+    await this.api.stop();
+    await rm(this.dir, { recursive: true, force: true });
+  }
+}
