@@ -95,10 +95,14 @@ class ServiceWatch {
     await Promise.all(this.#loops.map((l) => l.stop()));
   }
 
+  /** Set while building a snapshot when some endpoint's pod is still being looked up. */
+  lookupPending = false;
+
   /** The current snapshot of one port, once both the Service and its slices were listed. */
   snapshot(port: number): ServiceSnapshot | undefined {
     if (!this.#serviceSynced || !this.#slicesSynced) return undefined;
     const ref: ServiceRef = { namespace: this.namespace, name: this.name, port };
+    this.lookupPending = false;
     return snapshotFromKube(ref, this.#service.values().next().value, this.#slices.values(), (target, ns) => this.#source.identityOf(target, ns, this));
   }
 
@@ -106,7 +110,9 @@ class ServiceWatch {
   publish(): void {
     for (const [port, listeners] of this.subscribers) {
       const snap = this.snapshot(port);
-      if (!snap || sameSnapshot(this.#last.get(port), snap)) continue;
+      // The first snapshot waits for the pod lookups in flight (a few ms), or the first requests
+      // would find every endpoint "not ready"; the lookup's end publishes again.
+      if (!snap || (this.lookupPending && !this.#last.has(port)) || sameSnapshot(this.#last.get(port), snap)) continue;
       this.#last.set(port, snap);
       for (const listener of listeners) listener(snap);
     }
@@ -117,7 +123,8 @@ class ServiceWatch {
     const known = this.#last.get(port);
     if (known) return known;
     const snap = this.snapshot(port);
-    if (snap) this.#last.set(port, snap);
+    if (!snap || this.lookupPending) return undefined;
+    this.#last.set(port, snap);
     return snap;
   }
 }
@@ -250,6 +257,7 @@ export class KubeEndpointSource implements EndpointSource {
       this.#enqueue(key);
     }
     if (entry.state !== 'known') entry.waiters.add(waiter);
+    if (entry.state === 'pending') waiter.lookupPending = true;
     return entry.identity;
   }
 
@@ -305,6 +313,8 @@ export class KubeEndpointSource implements EndpointSource {
         t.unref();
         this.#timers.add(t);
       }
+      // A first snapshot held back for this lookup goes out now, without this endpoint ready.
+      for (const sw of entry.waiters) if (this.#services.has(`${sw.namespace}/${sw.name}`)) sw.publish();
       return;
     }
     const waiters = [...entry.waiters];
