@@ -75,7 +75,7 @@ export class KubeMesh {
     return proc;
   }
 
-  async #ready(proc: KubeProcess, what: string, timeoutMs = 20_000): Promise<void> {
+  async #ready(proc: KubeProcess, what: string, timeoutMs = 40_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {
       if (proc.exitCode !== undefined) throw new Error(`${what} exited with ${proc.exitCode}:\n${await proc.log()}`);
