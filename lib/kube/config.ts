@@ -2,7 +2,6 @@
 // (token file, CA file, KUBERNETES_SERVICE_HOST/PORT). Every weft process builds its API client here.
 import { readFile } from 'node:fs/promises';
 import type { RequestOptions } from 'node:https';
-import { KubeConfig } from '@kubernetes/client-node';
 import { WeftError } from '../errors.js';
 
 /** Where the in-cluster service account is mounted. */
@@ -103,6 +102,9 @@ async function inCluster(host: string, port: string, dir: string, now: () => num
 
 /** Builds a connection from kubeconfig YAML with @kubernetes/client-node's loader. */
 export async function fromKubeconfigText(text: string, source: string): Promise<KubeConnection> {
+  // Loaded only for a kubeconfig: the package adds ~60 MB of RSS to a process, and pods (in-cluster
+  // config) never need it.
+  const { KubeConfig } = await import('@kubernetes/client-node');
   const kc = new KubeConfig();
   try {
     kc.loadFromString(text);
