@@ -18,7 +18,8 @@ import type { Command, CommandContext } from './command.js';
 
 const MAIN = fileURLToPath(new URL('./main.js', import.meta.url));
 const DEFAULT_FILE = fileURLToPath(new URL('../../examples/local-mesh.yaml', import.meta.url));
-const READY_TIMEOUT_MS = 20_000;
+// Returns as soon as every sidecar is ready; the bound only matters on a starved machine.
+const READY_TIMEOUT_MS = 60_000;
 
 interface UpArgs {
   readonly file: string;

@@ -125,14 +125,15 @@ export class LocalMesh {
     };
     void proc.exited.then((code) => (proc.exitCode = code));
     this.#procs.push(proc);
-    const deadline = Date.now() + 15_000;
+    // Generous: on a loaded 2-core CI machine a cold Node start plus a certificate can take a while.
+    const deadline = Date.now() + 40_000;
     while (Date.now() < deadline) {
       if (proc.exitCode !== undefined) throw new Error(`proxy ${pod.name} exited with ${proc.exitCode}:\n${await proc.log()}`);
       const res = await get(`${proc.admin}/ready`).catch(() => undefined);
       if (res?.status === 200) return proc;
       await new Promise((r) => setTimeout(r, 100));
     }
-    throw new Error(`proxy ${pod.name} not ready in 15 s:\n${await proc.log()}`);
+    throw new Error(`proxy ${pod.name} not ready in 40 s:\n${await proc.log()}`);
   }
 
   /** Stops every proxy (SIGKILL after 5 s) and removes the temp dir. */
