@@ -176,7 +176,11 @@ export function runChecks(facts: ClusterFacts, now: Date): CheckResult[] {
   if (facts.namespaces.value.length === 0) {
     add(dp, 'namespaces', 'pass', 'no namespace is labelled weft.dev/inject=enabled yet (label one: kubectl label namespace <ns> weft.dev/inject=enabled)');
   }
-  for (const n of facts.namespaces.value) namespaceChecks(add, dp, n, now);
+  const weftRoots = facts.trustAnchors.ok ? fingerprints(facts.trustAnchors.value) : undefined;
+  for (const n of facts.namespaces.value) {
+    trustCopyCheck(add, dp, n, ns, weftRoots);
+    namespaceChecks(add, dp, n, now);
+  }
   return out;
 }
 
@@ -259,6 +263,27 @@ function namespaceChecks(add: Add, category: string, n: NamespaceFact, now: Date
   } else if (checked > 0) {
     add(category, id('certificates'), 'pass', `namespace ${n.name}: all ${checked} proxy certificates are valid`);
   }
+}
+
+/** Each meshed namespace holds its own copy of the trust anchors; it must match weft's. */
+function trustCopyCheck(add: Add, category: string, n: NamespaceFact, ns: string, weftRoots: string | undefined): void {
+  const copy = `kubectl -n ${ns} get configmap weft-trust-anchors -o jsonpath='{.data.roots\\.pem}' > roots.pem && ` +
+    `kubectl -n ${n.name} create configmap weft-trust-anchors --from-file=roots.pem --dry-run=client -o yaml | kubectl apply -f -`;
+  const id = `trust-anchors-${n.name}`;
+  if (!n.trustAnchors.ok) {
+    add(category, id, 'fail', `namespace ${n.name} has no ConfigMap weft-trust-anchors: new meshed pods there stay in ContainerCreating`,
+      `a pod mounts the trust anchors from its own namespace; copy them (docs/install.md):\n${copy}`);
+  } else if (weftRoots !== undefined && fingerprints(n.trustAnchors.value) !== weftRoots) {
+    add(category, id, 'fail', `namespace ${n.name}'s weft-trust-anchors holds other roots than ${ns}/weft-trust-anchors: its proxies will refuse peers or the CA after a rotation`,
+      `copy them again (and after every step of docs/rotate-trust.md):\n${copy}`);
+  } else {
+    add(category, id, 'pass', `namespace ${n.name} holds the current trust anchors`);
+  }
+}
+
+/** The set of certificates in a bundle, order-independent, for comparing copies. */
+function fingerprints(pem: string): string {
+  return pemCerts(pem).map((c) => c.fingerprint256).sort().join(',');
 }
 
 /** Pods the webhook should have injected: running or starting, not opted out, not weft's own. */

@@ -77,6 +77,8 @@ export interface PodFact {
 export interface NamespaceFact {
   readonly name: string;
   readonly pods: readonly PodFact[];
+  /** roots.pem of this namespace's own weft-trust-anchors ConfigMap (pods mount it from here). */
+  readonly trustAnchors: Fetched<string>;
 }
 
 /** Everything the checks judge. */

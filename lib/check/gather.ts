@@ -122,7 +122,11 @@ export async function gatherFacts(client: KubeClient, opts: GatherOptions): Prom
           facts.push({ ...fact, certNotAfter: await fetched('proxy metrics', () => proxyCertExpiry(client.connection, name, fact.name, opts.proxyAdminPort)) });
         } else facts.push(fact);
       }
-      out.push({ name, pods: facts });
+      const trustAnchors = await fetched(`ConfigMap ${name}/weft-trust-anchors`, async () => {
+        const cm = await client.request<Json>('GET', `/api/v1/namespaces/${encodeURIComponent(name)}/configmaps/weft-trust-anchors`);
+        return String(obj(cm.data)['roots.pem'] ?? '');
+      });
+      out.push({ name, pods: facts, trustAnchors });
     }
     return out;
   });

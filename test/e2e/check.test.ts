@@ -78,6 +78,7 @@ async function healthyCluster(t: Test, opts: { gitVersion?: string } = {}): Prom
     ports: [{ name: 'https', port: 8443, protocol: 'TCP' }],
   });
   api.apply({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'shop', labels: { 'weft.dev/inject': 'enabled' } }, status: { phase: 'Active' } });
+  api.apply({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'weft-trust-anchors', namespace: 'shop' }, data: { 'roots.pem': pem(root) } });
   for (const p of pods) api.apply(meshedPod(p.name, p.address));
   api.setAuthorizer(rbacAuthorizer(api));
   const kubeconfig = join(dir, `kubeconfig-${api.port}`);
@@ -136,7 +137,7 @@ t.test('a healthy cluster passes every check and exits 0', async (t) => {
   t.equal(r.code, 0, `exit 0 (stderr: ${r.stderr})`);
   const notPassed = r.results.filter((x) => x.status !== 'pass');
   t.same(notPassed, [], 'nothing warns or fails');
-  for (const id of ['api-reachable', 'kubernetes-version', 'native-sidecars', 'rbac-weft-ca', 'rbac-weft-gateway', 'rbac-proxies-in-shop', 'ca-ready', 'root-expiry', 'issuer-expiry', 'issuer-chain', 'injector-ready', 'webhook-config', 'webhook-cabundle', 'webhook-reachable', 'gateway-ready', 'injected-shop', 'proxies-ready-shop', 'certificates-shop']) {
+  for (const id of ['api-reachable', 'kubernetes-version', 'native-sidecars', 'rbac-weft-ca', 'rbac-weft-gateway', 'rbac-proxies-in-shop', 'ca-ready', 'root-expiry', 'issuer-expiry', 'issuer-chain', 'injector-ready', 'webhook-config', 'webhook-cabundle', 'webhook-reachable', 'gateway-ready', 'trust-anchors-shop', 'injected-shop', 'proxies-ready-shop', 'certificates-shop']) {
     t.equal(byId(r.results, id)?.status, 'pass', `${id} passes`);
   }
   t.match(byId(r.results, 'certificates-shop')?.message, 'all 2 proxy certificates are valid', "the real proxies' certificates were read through pods/proxy");
@@ -171,7 +172,7 @@ t.test('a root expiring within 60 days warns and exits 2', async (t) => {
   const { api, kubeconfig } = await healthyCluster(t);
   const shortRoot = await createRoot({ trustDomain: 'cluster.local', now, lifetimeHours: 30 * 24 });
   const shortIssuer = await createIssuer({ root: shortRoot, trustDomain: 'cluster.local', now, lifetimeHours: 29 * 24 });
-  api.apply({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'weft-trust-anchors', namespace: NS }, data: { 'roots.pem': pem(shortRoot) } });
+  for (const ns of [NS, 'shop']) api.apply({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'weft-trust-anchors', namespace: ns }, data: { 'roots.pem': pem(shortRoot) } });
   api.apply({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'weft-ca-issuer', namespace: NS }, type: 'kubernetes.io/tls', data: { 'tls.crt': b64(pem(shortIssuer)) } });
   const r = await check(kubeconfig);
   t.equal(r.code, 2, 'warnings only: exit 2');
@@ -237,6 +238,20 @@ t.test('an unmeshed pod in a labelled namespace fails injected-<ns> and names th
   t.equal(c?.status, 'fail');
   t.match(c?.message, '1 of 3 pods have no weft proxy: orders-5f6d7c8b9-x2x2x');
   t.match(c?.advice, 'kubectl -n shop rollout restart deployment/orders');
+});
+
+t.test("a labelled namespace without the trust anchors, or with stale ones, fails with the copy command", async (t) => {
+  const { api, kubeconfig } = await healthyCluster(t);
+  api.apply({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'pay', labels: { 'weft.dev/inject': 'enabled' } }, status: { phase: 'Active' } });
+  const stale = await createRoot({ trustDomain: 'cluster.local', now, lifetimeHours: 87_600 });
+  api.apply({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'weft-trust-anchors', namespace: 'shop' }, data: { 'roots.pem': pem(stale) } });
+  const r = await check(kubeconfig);
+  t.equal(r.code, 1);
+  t.equal(byId(r.results, 'trust-anchors-pay')?.status, 'fail');
+  t.match(byId(r.results, 'trust-anchors-pay')?.message, 'ContainerCreating');
+  t.match(byId(r.results, 'trust-anchors-pay')?.advice, 'kubectl -n pay create configmap weft-trust-anchors --from-file=roots.pem');
+  t.equal(byId(r.results, 'trust-anchors-shop')?.status, 'fail');
+  t.match(byId(r.results, 'trust-anchors-shop')?.message, 'other roots');
 });
 
 t.test('missing RBAC fails the component that lost it, with the permission and the fix', async (t) => {
