@@ -4,12 +4,16 @@ import { renderSection, type BenchSection } from './report.js';
 import { benchMesh } from './mesh.js';
 import { benchGateway } from './gateway.js';
 import { benchInjector } from './injector.js';
+import { benchCa } from './ca.js';
+import { benchDiscovery } from './discovery.js';
 
 /** Every section, in the order they run. Add a line for a new section. */
 const SECTIONS: readonly { readonly name: string; readonly run: () => Promise<BenchSection> }[] = [
   { name: 'mesh', run: benchMesh },
   { name: 'gateway', run: benchGateway },
   { name: 'injector', run: benchInjector },
+  { name: 'ca', run: benchCa },
+  { name: 'discovery', run: benchDiscovery },
 ];
 
 async function main(): Promise<void> {

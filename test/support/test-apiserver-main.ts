@@ -2,7 +2,7 @@
 // [--host h] [--port p] [--kubeconfig file] [--bookmark-interval-ms n]`. Prints one JSON line
 // {url, port, kubeconfig, adminToken}, then takes JSON-line commands on stdin and answers each
 // with a JSON line: {"op":"apply","object":{...}}, {"op":"delete","apiVersion","kind","namespace","name"},
-// {"op":"token", ...TokenOptions}, {"op":"compact"}, {"op":"cut"}, {"op":"expire"},
+// {"op":"applyMany","objects":[...]}, {"op":"token", ...TokenOptions}, {"op":"compact"}, {"op":"cut"}, {"op":"expire"},
 // {"op":"stop"}, {"op":"restart"}. Ends on SIGTERM or SIGINT.
 import { writeFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
@@ -25,6 +25,7 @@ process.stdout.write(JSON.stringify({ url: server.url, port: server.port, kubeco
 interface Command {
   op?: string;
   object?: KubeObject;
+  objects?: KubeObject[];
   apiVersion?: string;
   kind?: string;
   namespace?: string;
@@ -43,11 +44,18 @@ lines.on('line', (line) => {
           if (!cmd.object) throw new Error('apply needs object');
           result = server.apply(cmd.object);
           break;
+        case 'applyMany':
+          for (const o of cmd.objects ?? []) server.apply(o);
+          result = { ok: true, resourceVersion: server.resourceVersion };
+          break;
         case 'delete':
           result = server.delete(cmd.apiVersion ?? '', cmd.kind ?? '', cmd.namespace, cmd.name ?? '');
           break;
         case 'token':
           result = { token: server.issueToken(cmd) };
+          break;
+        case 'kubeconfig':
+          writeFileSync(String((cmd as { path?: string }).path ?? ''), server.kubeconfig(), { mode: 0o600 });
           break;
         case 'compact':
           server.compact();
