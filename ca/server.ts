@@ -106,8 +106,8 @@ export async function startCaServer(opts: CaServerOptions): Promise<CaServer> {
 
   const app: FastifyInstance<Server> = Fastify({
     https: { key: opts.serving.keyPem, cert: opts.serving.certChainPem },
-    loggerInstance: opts.log,
-    disableRequestLogging: true,
+    // fastify logs every request at info; weft logs each decision itself, so fastify gets warn.
+    loggerInstance: opts.log.child({ component: 'http' }, { level: 'warn' }),
     bodyLimit: BODY_LIMIT_BYTES,
   }) as unknown as FastifyInstance<Server>;
 
