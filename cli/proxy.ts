@@ -46,7 +46,7 @@ export const proxyCommand: Command = {
       // Not awaited: /ready says "endpoints not loaded" until the API server has answered.
       void kube.start();
       source = kube;
-      identity = new CaClientIdentityProvider({
+      const caClient = new CaClientIdentityProvider({
         caAddr: config.kubernetes.caAddr,
         trustAnchorsFile: config.kubernetes.trustAnchorsFile,
         tokenFile: config.kubernetes.tokenFile,
@@ -54,6 +54,9 @@ export const proxyCommand: Command = {
         log,
         registry,
       });
+      // A SIGTERM while still waiting for the first certificate ends the wait (and the start).
+      ctx.shutdown.addEventListener('abort', () => caClient.close(), { once: true });
+      identity = caClient;
     } else {
       throw new WeftError('WEFT_ERR_CONFIG', `WEFT_MODE=${config.mode} has no settings`);
     }
