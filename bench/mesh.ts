@@ -14,6 +14,7 @@ import { runWrk, processUsage, childPids, startProcess, stopProcess, type WrkRes
 import type { BenchRow, BenchSection } from './report.js';
 
 const MAIN = fileURLToPath(new URL('../cli/main.js', import.meta.url));
+const FLOOR_MAIN = fileURLToPath(new URL('./node-floor-main.js', import.meta.url));
 const NET = '127.0.77';
 const APP = `${NET}.2:8080`;
 const SECONDS = Number(process.env.WEFT_BENCH_SECONDS ?? '8');
@@ -50,11 +51,15 @@ export async function benchMesh(): Promise<BenchSection> {
     const nginxClient = await startNginx(dir, 'client', nginxClientConf(dir), `http://${NET}.3:7001/`);
     children.push(nginxClient, nginxServer);
 
+    const floorUrl = `http://${NET}.5:7001/`;
+    const floor = await startProcess(process.execPath, [FLOOR_MAIN, `${NET}.5`, '7001', `${NET}.2`, '8080'], { PATH: process.env.PATH }, async () => (await status(floorUrl)) === 200);
+    children.push(floor);
     const nginxWorkers = async (): Promise<number[]> => [...(await childPids(nginxClient.pid ?? 0)), ...(await childPids(nginxServer.pid ?? 0))];
     const contenders: Contender[] = [
       { name: 'app', url: `http://${APP}/`, headers: {}, pids: async () => [] },
       { name: 'weft', url: `http://${NET}.1:7001/`, headers: { Host: 'bench.bench' }, pids: async () => [weftClient.pid ?? 0, weftServer.pid ?? 0] },
       { name: 'nginx', url: `http://${NET}.3:7001/`, headers: {}, pids: nginxWorkers },
+      { name: 'floor', url: floorUrl, headers: {}, pids: async () => [floor.pid ?? 0] },
     ];
     const results = new Map<string, { wrk: WrkResult; cpu: number }>();
     for (const connections of CONNECTIONS) {
@@ -76,8 +81,12 @@ export async function benchMesh(): Promise<BenchSection> {
       const app = results.get(`app@${connections}`);
       const weft = results.get(`weft@${connections}`);
       const nginx = results.get(`nginx@${connections}`);
-      if (!app || !weft || !nginx) continue;
+      const floorResult = results.get(`floor@${connections}`);
+      if (!app || !weft || !nginx || !floorResult) continue;
       rows.push({ figure: `app direct: requests/s @${connections}`, weft: app.wrk.requestsPerSec });
+      // Reference, not weft: one bare Node HTTP hop (weft's pair is two hops plus TLS).
+      rows.push({ figure: `bare Node 1-hop proxy req/s @${connections}`, weft: floorResult.wrk.requestsPerSec, baseline: nginx.wrk.requestsPerSec });
+      rows.push({ figure: `bare Node 1-hop CPU s/10k @${connections}`, weft: (floorResult.cpu / (floorResult.wrk.requestsPerSec * SECONDS)) * 10_000, baseline: (nginx.cpu / (nginx.wrk.requestsPerSec * SECONDS)) * 10_000 });
       const ratio = weft.wrk.requestsPerSec / nginx.wrk.requestsPerSec;
       rows.push({ figure: `pair requests/s @${connections}`, weft: weft.wrk.requestsPerSec, baseline: nginx.wrk.requestsPerSec, goal: '>= 0.5x', met: ratio >= 0.5 });
       rows.push({ figure: `pair p50 ms @${connections}`, weft: weft.wrk.p50Ms, baseline: nginx.wrk.p50Ms });
@@ -96,6 +105,7 @@ export async function benchMesh(): Promise<BenchSection> {
         `${SECONDS} s per run after a 2 s warm-up; app = nginx returning a 3-byte body (1 worker); each nginx proxy runs 1 worker, as each weft proxy is one process.`,
         'access logs off on both sides (weft: WEFT_ACCESS_LOG=false; nginx: access_log off); keep-alive upstreams on both; nginx checks the peer chain and name, weft the chain and SPIFFE identity.',
         `largest weft proxy peak RSS ${maxWeft.toFixed(1)} MB; nginx RSS is per worker process (its master adds ~1-2 MB).`,
+        "'bare Node 1-hop' rows are a reference, not weft: the smallest Node proxy (plain HTTP, one hop, no TLS, routing or metrics) against the nginx pair; weft's pair is two such hops plus TLS, so Node's own HTTP stack bounds it near half that figure.",
       ],
     };
   } finally {
