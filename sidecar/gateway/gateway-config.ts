@@ -10,6 +10,7 @@ import { parseCidr, type Cidr } from './policies/cidr.js';
 export interface GatewayConfig {
   readonly mode: 'local' | 'kubernetes';
   readonly logLevel: string;
+  readonly trustDomain: string;
   readonly identity: string;
   readonly namespace: string;
   /** Plain HTTP listener; undefined when disabled ("off"). */
@@ -29,6 +30,8 @@ export interface GatewayConfig {
   readonly shutdownGraceMs: number;
   readonly certLifetimeHours: number;
   readonly local: { readonly caDir: string; readonly endpointsFile: string } | undefined;
+  /** Kubernetes mode: the CA to ask for certificates (as `weft proxy`); routes come from the API server unless routesFile is set. */
+  readonly kubernetes: { readonly caAddr: string; readonly trustAnchorsFile: string; readonly tokenFile: string } | undefined;
 }
 
 /** Parses the environment; throws WEFT_ERR_CONFIG listing every problem. */
@@ -63,6 +66,7 @@ export function parseGatewayConfig(env: Readonly<Record<string, string | undefin
   const config: GatewayConfig = {
     mode,
     logLevel: c.oneOf('WEFT_LOG_LEVEL', ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const, 'info'),
+    trustDomain,
     identity,
     namespace,
     http,
@@ -79,8 +83,15 @@ export function parseGatewayConfig(env: Readonly<Record<string, string | undefin
     shutdownGraceMs: c.integer('WEFT_SHUTDOWN_GRACE_MS', 30_000, { min: 0 }),
     certLifetimeHours: c.integer('WEFT_CERT_LIFETIME_HOURS', 24, { min: 1 }),
     local: mode === 'local' ? { caDir: c.required('WEFT_CA_DIR'), endpointsFile: c.required('WEFT_ENDPOINTS_FILE') } : undefined,
+    kubernetes:
+      mode === 'kubernetes'
+        ? {
+            caAddr: c.string('WEFT_CA_ADDR', 'https://weft-ca.weft-system.svc:8443'),
+            trustAnchorsFile: c.string('WEFT_TRUST_ANCHORS_FILE', '/var/run/weft/trust/roots.pem'),
+            tokenFile: c.string('WEFT_TOKEN_FILE', '/var/run/secrets/weft.dev/serviceaccount/token'),
+          }
+        : undefined,
   };
-  if (mode === 'kubernetes') c.problem('WEFT_MODE=kubernetes: the gateway runs in local mode only in this build (routes from WEFT_GATEWAY_ROUTES_FILE)');
   c.done();
   return Object.freeze(config);
 }

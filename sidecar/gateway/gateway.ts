@@ -6,7 +6,7 @@ import http from 'node:http';
 import http2 from 'node:http2';
 import type { Server } from 'node:net';
 import type { SecureContext } from 'node:tls';
-import type { Registry } from 'prom-client';
+import { Counter, type Registry } from 'prom-client';
 import { startAdminServer } from '../admin/server.js';
 import { ServiceBalancers } from '../balance/service-balancers.js';
 import { PeerPool } from '../outbound/peer-pool.js';
@@ -17,9 +17,12 @@ import type { IdentityProvider, TlsMaterial } from '../identity/identity-provide
 import type { Logger } from '../../lib/logger.js';
 import type { HostPort } from '../../lib/config.js';
 import type { GatewayConfig } from './gateway-config.js';
+import { WeftError } from '../../lib/errors.js';
 import { createGatewayMetrics } from './gateway-metrics.js';
 import { GatewayHandler } from './gateway-handler.js';
 import { RouteFile, StateLoader } from './route-file.js';
+import { KubeRoutes } from './kube-routes.js';
+import type { KubeClient } from '../../lib/kube/client.js';
 
 /** What the gateway is built from besides its config. */
 export interface GatewayDeps {
@@ -29,6 +32,8 @@ export interface GatewayDeps {
   readonly identity: IdentityProvider;
   readonly clock?: () => number;
   readonly random?: () => number;
+  /** Kubernetes mode without a routes file: routes are watched through this client. */
+  readonly kubeClient?: KubeClient;
 }
 
 /** A running gateway. */
@@ -72,7 +77,22 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
     drain,
   });
   const loader = new StateLoader({ log, metrics, apply: (s) => handler.setState(s) });
-  const routes = new RouteFile(config.routesFile, { log, loader, debounceMs: config.reloadDebounceMs });
+  // A routes file wins in either mode; without one (kubernetes mode only) the API server is the source.
+  let routes: RouteFile | undefined;
+  let kubeRoutes: KubeRoutes | undefined;
+  if (config.routesFile) {
+    routes = new RouteFile(config.routesFile, { log, loader, debounceMs: config.reloadDebounceMs });
+  } else if (deps.kubeClient) {
+    const restarts = new Counter({
+      name: 'weft_gateway_route_watch_restarts_total',
+      help: 'Route watch restarts against the API server, by resource and reason (expired: 410 re-list; error: broken or refused; closed: ended by the server)',
+      labelNames: ['resource', 'reason'] as const,
+      registers: [deps.registry],
+    });
+    kubeRoutes = new KubeRoutes({ client: deps.kubeClient, loader, logger: log, restarts, debounceMs: config.reloadDebounceMs });
+  } else {
+    throw new WeftError('WEFT_ERR_CONFIG', 'the gateway has no route source: set WEFT_GATEWAY_ROUTES_FILE, or run in kubernetes mode with an API server');
+  }
 
   const admin = await startAdminServer(config.admin, {
     registry: deps.registry,
@@ -80,7 +100,8 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
       const reasons: string[] = [];
       if (!deps.identity.current()) reasons.push('no certificate yet');
       if (!deps.source.synced) reasons.push('endpoints not loaded');
-      if (!handler.state) reasons.push('no route file loaded');
+      if (routes && !handler.state) reasons.push('no route file loaded');
+      if (kubeRoutes && (!kubeRoutes.synced || !handler.state)) reasons.push('routes not loaded');
       if (drain.draining) reasons.push('shutting down');
       return { ready: reasons.length === 0, reasons };
     },
@@ -91,7 +112,9 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
   const material = deps.identity.current();
   if (!material) throw new Error('identity provider started without a certificate');
   onMaterial(material);
-  await routes.start();
+  if (routes) await routes.start();
+  // Not awaited: /ready says "routes not loaded" until every collection is listed and built.
+  kubeRoutes?.start();
 
   const servers: Server[] = [];
   let httpServer: http.Server | undefined;
@@ -132,13 +155,14 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
     ...(httpServer ? { http: addressOf(httpServer) } : {}),
     ...(httpsServer ? { https: addressOf(httpsServer) } : {}),
   };
-  log.info({ identity: config.identity, ...addresses, routes: config.routesFile }, 'gateway started');
+  log.info({ identity: config.identity, ...addresses, routes: config.routesFile || 'kubernetes' }, 'gateway started');
 
   return {
     addresses,
     shutdown: async () => {
       log.info({ inflight: drain.inflight, graceMs: config.shutdownGraceMs }, 'draining');
-      routes.close();
+      routes?.close();
+      await kubeRoutes?.stop();
       for (const s of servers) s.close();
       httpServer?.closeIdleConnections();
       const clean = await drain.drain(config.shutdownGraceMs);
