@@ -173,6 +173,28 @@ export class KubeMesh {
     return proc;
   }
 
+  /** Starts `weft gateway` in kubernetes mode for a pod (HTTP on :8080, admin :7020) and waits for /ready. */
+  async startGateway(pod: KubePod, extraEnv: Record<string, string> = {}): Promise<KubeProcess> {
+    const tokenFile = join(this.dir, `${pod.name}.token`);
+    await writeFile(tokenFile, this.api.issueToken({ namespace: this.namespace, serviceAccount: pod.serviceAccount, audiences: ['weft-ca'], pod: { name: pod.name } }));
+    const proc = this.#spawn(pod.name, ['gateway'], {
+      WEFT_MODE: 'kubernetes',
+      KUBECONFIG: await this.kubeconfigFor(this.namespace, pod.serviceAccount, pod.name),
+      WEFT_POD_NAMESPACE: this.namespace,
+      WEFT_SERVICE_ACCOUNT: pod.serviceAccount,
+      WEFT_GATEWAY_HTTP_ADDR: `${pod.address}:8080`,
+      WEFT_GATEWAY_HTTPS_ADDR: 'off',
+      WEFT_ADMIN_ADDR: `${pod.address}:7020`,
+      WEFT_GATEWAY_RELOAD_DEBOUNCE_MS: '20',
+      WEFT_CA_ADDR: this.caUrl,
+      WEFT_TRUST_ANCHORS_FILE: this.rootsFile,
+      WEFT_TOKEN_FILE: tokenFile,
+      ...extraEnv,
+    }, `http://${pod.address}:7020`);
+    await this.#ready(proc, `gateway ${pod.name}`);
+    return proc;
+  }
+
   /** Stops every process (SIGKILL after 5 s), the API server, and removes the temp dir. */
   async close(): Promise<void> {
     for (const p of this.#procs) if (p.exitCode === undefined) p.child.kill('SIGTERM');
