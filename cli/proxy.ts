@@ -48,6 +48,7 @@ export const proxyCommand: Command = {
       source = kube;
       const caClient = new CaClientIdentityProvider({
         caAddr: config.kubernetes.caAddr,
+        trustAnchors: config.kubernetes.trustAnchors,
         trustAnchorsFile: config.kubernetes.trustAnchorsFile,
         tokenFile: config.kubernetes.tokenFile,
         expectedIdentity: config.identity,

@@ -3,6 +3,7 @@
 import { ConfigReader, type HostPort } from '../lib/config.js';
 import { formatIdentity } from '../lib/identity.js';
 import { isWeftError } from '../lib/errors.js';
+import { checkTrustAnchorsPem } from '../lib/trust-anchors.js';
 import type { ServiceRef } from './discovery/endpoint-source.js';
 
 /** An explicit upstream: a local port that always reaches one service. */
@@ -41,7 +42,13 @@ export interface ProxyConfig {
   /** One access-log line per request (on by default; off for benchmarks). */
   readonly accessLog: boolean;
   readonly local: { readonly caDir: string; readonly endpointsFile: string } | undefined;
-  readonly kubernetes: { readonly caAddr: string; readonly trustAnchorsFile: string; readonly tokenFile: string } | undefined;
+  /**
+   * Kubernetes mode. `trustAnchors` is the PEM of WEFT_TRUST_ANCHORS (what the injector writes);
+   * when it is unset the proxy reads `trustAnchorsFile` (WEFT_TRUST_ANCHORS_FILE) instead.
+   */
+  readonly kubernetes:
+    | { readonly caAddr: string; readonly trustAnchors: string | undefined; readonly trustAnchorsFile: string; readonly tokenFile: string }
+    | undefined;
 }
 
 /** Parses the proxy environment; throws WEFT_ERR_CONFIG naming every bad variable. */
@@ -110,6 +117,7 @@ export function parseProxyConfig(env: Readonly<Record<string, string | undefined
       mode === 'kubernetes'
         ? {
             caAddr: c.string('WEFT_CA_ADDR', 'https://weft-ca.weft-system.svc:8443'),
+            trustAnchors: trustAnchorsEnv(c),
             trustAnchorsFile: c.string('WEFT_TRUST_ANCHORS_FILE', '/var/run/weft/trust/roots.pem'),
             tokenFile: c.string('WEFT_TOKEN_FILE', '/var/run/secrets/weft.dev/serviceaccount/token'),
           }
@@ -119,4 +127,16 @@ export function parseProxyConfig(env: Readonly<Record<string, string | undefined
   if (new Set(ports).size !== ports.length) c.problem(`listener ports collide: ${ports.join(', ')}`);
   c.done();
   return Object.freeze(config);
+}
+
+/** WEFT_TRUST_ANCHORS: PEM text, checked now so a malformed bundle fails the start, naming the variable. */
+function trustAnchorsEnv(c: ConfigReader): string | undefined {
+  const raw = c.optionalString('WEFT_TRUST_ANCHORS');
+  if (raw === undefined) return undefined;
+  try {
+    return checkTrustAnchorsPem(raw);
+  } catch (err) {
+    c.problem(`WEFT_TRUST_ANCHORS ${(err as Error).message}`);
+    return undefined;
+  }
 }

@@ -1,5 +1,5 @@
 // Kubernetes mode's identity: the proxy makes a P-256 key in memory, sends a CSR to `weft ca`
-// with its projected service-account token, checks the CA by the trust anchors file, and renews
+// with its projected service-account token, checks the CA by the trust anchors (WEFT_TRUST_ANCHORS or its file), and renews
 // at about 70 % of the leaf's lifetime with jitter; a failed attempt is retried with capped,
 // jittered backoff while the current certificate keeps serving.
 import { readFile } from 'node:fs/promises';
@@ -42,6 +42,8 @@ export function retryAfterMs(attempt: number, random: () => number): number {
 export interface CaClientOptions {
   /** https://weft-ca.weft-system.svc:8443 */
   readonly caAddr: string;
+  /** PEM trust anchors from WEFT_TRUST_ANCHORS (already checked); when set, the file is not read. */
+  readonly trustAnchors?: string | undefined;
   readonly trustAnchorsFile: string;
   readonly tokenFile: string;
   /** The identity this pod expects (from its downward-API env); a different answer is logged. */
@@ -156,11 +158,15 @@ export class CaClientIdentityProvider implements IdentityProvider {
   async #request(): Promise<TlsMaterial> {
     const fail = (message: string, cause?: unknown): WeftError =>
       new WeftError('WEFT_ERR_CA_REQUEST', message, cause === undefined ? undefined : { cause });
-    // Both files are re-read every time: the kubelet rotates the token and trust can rotate.
+    // Both files are re-read every time: the kubelet rotates the token and trust can rotate. Trust
+    // anchors from the environment are fixed for the pod's life (a restart picks up new ones).
+    const fromEnv = this.#o.trustAnchors;
     const [anchors, token] = await Promise.all([
-      readFile(this.#o.trustAnchorsFile, 'utf8').catch((err: Error) => {
-        throw fail(`cannot read the trust anchors ${this.#o.trustAnchorsFile}: ${err.message}`, err);
-      }),
+      fromEnv !== undefined
+        ? Promise.resolve(fromEnv)
+        : readFile(this.#o.trustAnchorsFile, 'utf8').catch((err: Error) => {
+            throw fail(`cannot read the trust anchors ${this.#o.trustAnchorsFile}: ${err.message}`, err);
+          }),
       readFile(this.#o.tokenFile, 'utf8').catch((err: Error) => {
         throw fail(`cannot read the token ${this.#o.tokenFile}: ${err.message}`, err);
       }),

@@ -1,5 +1,6 @@
 import t from 'tap';
 import { parseProxyConfig } from '../../../sidecar/config.js';
+import { makeTestPki } from '../../support/pki.js';
 
 t.test('local mode with defaults', async (t) => {
   const c = parseProxyConfig({ WEFT_MODE: 'local', WEFT_CA_DIR: '/ca', WEFT_ENDPOINTS_FILE: '/eps', WEFT_POD_NAMESPACE: 'shop', WEFT_SERVICE_ACCOUNT: 'web' });
@@ -27,4 +28,22 @@ t.test('every problem is listed at once', async (t) => {
   t.throws(() => parseProxyConfig({ WEFT_MODE: 'local', WEFT_CA_DIR: '/c', WEFT_ENDPOINTS_FILE: '/e', WEFT_OUTBOUND_ADDR: '127.0.0.1:7006' }), { message: /ports collide/ });
   t.throws(() => parseProxyConfig({ WEFT_MODE: 'local' }), { message: /WEFT_CA_DIR is required[\s\S]*WEFT_ENDPOINTS_FILE is required/ });
   t.throws(() => parseProxyConfig({ WEFT_MODE: 'local', WEFT_CA_DIR: '/c', WEFT_ENDPOINTS_FILE: '/e', WEFT_POD_NAMESPACE: 'Not_Valid' }), { message: /namespace/ });
+});
+
+t.test('WEFT_TRUST_ANCHORS: PEM text in kubernetes mode, checked at start', async (t) => {
+  const pki = await makeTestPki();
+  const root = pki.authority.root.toString('pem');
+  const base = { WEFT_MODE: 'kubernetes', WEFT_POD_NAMESPACE: 'shop', WEFT_SERVICE_ACCOUNT: 'web', WEFT_POD_NAME: 'web-0' };
+  const c = parseProxyConfig({ ...base, WEFT_TRUST_ANCHORS: `\n${root}\n` });
+  t.equal(c.kubernetes?.trustAnchors, root.trim() + '\n', 'the bundle is kept, trimmed to its certificates');
+  t.equal(c.kubernetes?.trustAnchorsFile, '/var/run/weft/trust/roots.pem', 'the file stays the alternative');
+  const unset = parseProxyConfig({ ...base, WEFT_TRUST_ANCHORS_FILE: '/etc/roots.pem' });
+  t.equal(unset.kubernetes?.trustAnchors, undefined, 'unset: the file is used');
+  t.equal(unset.kubernetes?.trustAnchorsFile, '/etc/roots.pem');
+  t.throws(() => parseProxyConfig({ ...base, WEFT_TRUST_ANCHORS: 'not a pem' }), { code: 'WEFT_ERR_CONFIG', message: /WEFT_TRUST_ANCHORS holds no PEM CERTIFICATE/ });
+  const broken = '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n';
+  t.throws(() => parseProxyConfig({ ...base, WEFT_TRUST_ANCHORS: broken }), { code: 'WEFT_ERR_CONFIG', message: /WEFT_TRUST_ANCHORS PEM block 1 is not a parsable/ });
+  const key = '-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n';
+  t.throws(() => parseProxyConfig({ ...base, WEFT_TRUST_ANCHORS: root + key }), { message: /WEFT_TRUST_ANCHORS PEM block 2 is a PRIVATE KEY/ });
+  t.throws(() => parseProxyConfig({ ...base, WEFT_TRUST_ANCHORS: root + 'junk' }), { message: /WEFT_TRUST_ANCHORS holds text outside/ });
 });
