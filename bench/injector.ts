@@ -92,8 +92,10 @@ export async function benchInjector(): Promise<BenchSection> {
   const leaf = await issueMaterial({ authority: { root: root.cert, issuer }, identity: 'spiffe://cluster.local/ns/weft-system/sa/weft-injector', now });
   await writeFile(join(dir, 'tls.crt'), leaf.certChainPem);
   await writeFile(join(dir, 'tls.key'), leaf.keyPem);
+  await writeFile(join(dir, 'roots.pem'), root.cert.toString('pem'));
+  const settings = { ...DEFAULT_SETTINGS, trustAnchors: root.cert.toString('pem') };
   const child = spawn(process.execPath, [MAIN, 'injector'], {
-    env: { PATH: process.env['PATH'] ?? '', WEFT_INJECTOR_ADDR: '127.0.0.1:0', WEFT_INJECTOR_TLS_DIR: dir, WEFT_LOG_LEVEL: 'warn' },
+    env: { PATH: process.env['PATH'] ?? '', WEFT_INJECTOR_ADDR: '127.0.0.1:0', WEFT_INJECTOR_TLS_DIR: dir, WEFT_INJECTOR_TRUST_ANCHORS_FILE: join(dir, 'roots.pem'), WEFT_LOG_LEVEL: 'warn' },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const agent = new Agent({ keepAlive: true, maxSockets: 1, ca: root.cert.toString('pem'), checkServerIdentity: () => undefined });
@@ -145,7 +147,7 @@ export async function benchInjector(): Promise<BenchSection> {
     const core: number[] = [];
     for (let i = 0; i < MEASURED; i++) {
       const t0 = process.hrtime.bigint();
-      answerReview(JSON.parse(JSON.stringify(parsed)) as unknown, DEFAULT_SETTINGS, 'enabled');
+      answerReview(JSON.parse(JSON.stringify(parsed)) as unknown, settings, 'enabled');
       core.push(Number(process.hrtime.bigint() - t0) / 1e6);
     }
     core.sort((a, b) => a - b);

@@ -7,11 +7,14 @@ import { ConfigReader } from '../lib/config.js';
 import { isWeftError } from '../lib/errors.js';
 import { injectManifests } from '../injector/manifests.js';
 import { readInjectorSettings } from '../injector/settings.js';
+import { readTrustAnchors } from '../injector/trust-anchors.js';
 import type { Command } from './command.js';
 
-const USAGE = `usage: weft inject -f <file|-> [--image <image>] [--native-sidecars | --no-native-sidecars] [--quiet]
+const USAGE = `usage: weft inject -f <file|-> --trust-anchors <roots.pem> [--image <image>] [--native-sidecars | --no-native-sidecars] [--quiet]
   Writes the YAML with every Pod, Deployment, StatefulSet, DaemonSet, ReplicaSet, Job and CronJob
   injected; other kinds pass through. Settings also come from WEFT_INJECTOR_* (docs/injection.md).
+  --trust-anchors is the PEM written into each proxy's WEFT_TRUST_ANCHORS, e.g.
+  kubectl -n weft-system get configmap weft-trust-anchors -o jsonpath='{.data.roots\\.pem}' > roots.pem
 `;
 
 async function readAll(stream: Readable): Promise<string> {
@@ -31,6 +34,7 @@ export const injectCommand: Command = {
         options: {
           file: { type: 'string', short: 'f' },
           image: { type: 'string' },
+          'trust-anchors': { type: 'string' },
           'native-sidecars': { type: 'boolean' },
           'no-native-sidecars': { type: 'boolean' },
           quiet: { type: 'boolean', short: 'q' },
@@ -53,11 +57,21 @@ export const injectCommand: Command = {
     }
     const env: Record<string, string | undefined> = { ...ctx.env };
     if (args.image !== undefined) env['WEFT_INJECTOR_IMAGE'] = args.image;
+    if (args['trust-anchors'] !== undefined) env['WEFT_INJECTOR_TRUST_ANCHORS_FILE'] = args['trust-anchors'];
     if (args['native-sidecars']) env['WEFT_INJECTOR_NATIVE_SIDECARS'] = 'true';
     if (args['no-native-sidecars']) env['WEFT_INJECTOR_NATIVE_SIDECARS'] = 'false';
     const r = new ConfigReader(env);
-    const settings = readInjectorSettings(r);
+    const read = readInjectorSettings(r);
     r.done();
+    let trustAnchors: string | undefined;
+    let trustProblem = '';
+    try {
+      trustAnchors = await readTrustAnchors(read.trustAnchorsFile);
+    } catch (err) {
+      // Only an error when something is to be injected: pass-through input needs no anchors.
+      trustProblem = (err as Error).message;
+    }
+    const settings = { ...read, trustAnchors };
     let text: string;
     try {
       text = args.file === '-' ? await readAll(ctx.stdin) : await readFile(args.file, 'utf8');
@@ -75,7 +89,8 @@ export const injectCommand: Command = {
       return 0;
     } catch (err) {
       if (isWeftError(err)) {
-        ctx.stderr.write(`weft inject: ${err.code}: ${err.message}\n`);
+        const why = err.code === 'WEFT_ERR_INJECT_NO_TRUST_ANCHORS' && trustProblem !== '' ? ` (${trustProblem}; pass --trust-anchors)` : '';
+        ctx.stderr.write(`weft inject: ${err.code}: ${err.message}${why}\n`);
         return 1;
       }
       throw err;

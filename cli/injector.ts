@@ -1,4 +1,4 @@
-// `weft injector`: reads its settings and serving certificate, then runs the admission webhook
+// `weft injector`: reads its settings, serving certificate and trust anchors, then runs the admission webhook
 // until shutdown. The decisions live in injector/; this file only wires them to the world.
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import { ConfigReader } from '../lib/config.js';
@@ -6,6 +6,7 @@ import { createLogger } from '../lib/logger.js';
 import { readInjectorSettings } from '../injector/settings.js';
 import { startInjectorServer } from '../injector/server.js';
 import { readServingCert, watchServingCert } from '../injector/serving-cert.js';
+import { readTrustAnchors, watchTrustAnchors } from '../injector/trust-anchors.js';
 import type { Command } from './command.js';
 
 /** The `weft injector` subcommand. */
@@ -16,14 +17,25 @@ export const injectorCommand: Command = {
     const listen = r.hostPort('WEFT_INJECTOR_ADDR', { host: '0.0.0.0', port: 8443 });
     const tlsDir = r.string('WEFT_INJECTOR_TLS_DIR', '/var/run/weft/injector-tls');
     const level = r.oneOf('WEFT_LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, 'info');
-    const settings = readInjectorSettings(r);
+    const read = readInjectorSettings(r);
     r.done();
     const logger = createLogger({ level, name: 'weft-injector' });
     const cert = await readServingCert(tlsDir);
+    // Missing trust anchors do not stop the injector: it refuses every pod with a coded error
+    // until the file appears (the chart mounts the ConfigMap optional; generated trust creates it
+    // on weft ca's first start).
+    let trustAnchors: string | undefined;
+    try {
+      trustAnchors = await readTrustAnchors(read.trustAnchorsFile);
+    } catch (err) {
+      logger.error({ code: (err as { code?: string }).code, err: (err as Error).message }, 'no trust anchors yet: every pod to inject is refused');
+    }
+    const settings = { ...read, trustAnchors };
     const registry = new Registry();
     collectDefaultMetrics({ register: registry });
     const server = await startInjectorServer({ host: listen.host, port: listen.port, cert, settings, logger, registry });
     const stopWatch = watchServingCert(tlsDir, cert, (next) => server.setCertificate(next), logger);
+    const stopTrustWatch = watchTrustAnchors(settings.trustAnchorsFile, trustAnchors, (pem) => server.setTrustAnchors(pem), logger);
     logger.info({ port: server.port, image: settings.image, nativeSidecars: settings.nativeSidecars }, 'injector listening');
     ctx.stdout.write(`weft injector listening on https://${listen.host}:${server.port}\n`);
     await new Promise<void>((resolve) => {
@@ -31,6 +43,7 @@ export const injectorCommand: Command = {
       else ctx.shutdown.addEventListener('abort', () => resolve(), { once: true });
     });
     stopWatch();
+    stopTrustWatch();
     await server.close();
     logger.info('injector stopped');
     return 0;

@@ -136,7 +136,16 @@ export function answerReview(body: unknown, settings: InjectorSettings, namespac
       return {
         body: {
           ...base,
-          response: { uid: review.uid, allowed: false, ...warnings, status: { code: 400, reason: 'BadRequest', message: result.message } },
+          // The injector's own fault (no trust anchors) is still a refused review, not an HTTP
+          // 500: a 500 lets failurePolicy Ignore admit the pod without a proxy (docs/injection.md).
+          response: {
+            uid: review.uid,
+            allowed: false,
+            ...warnings,
+            status: result.code === undefined
+              ? { code: 400, reason: 'BadRequest', message: result.message }
+              : { code: 500, reason: 'InternalError', message: `${result.code}: ${result.message}` },
+          },
         },
         outcome: 'rejected',
         detail: result.message,

@@ -90,7 +90,7 @@ function planObject(
   // Offline there is no namespace label to read: every workload is injected unless it opts out.
   const result = planInjection({ pod: template, namespace, namespaceInjection: 'enabled', settings });
   warnings.push(...result.warnings.map((w) => `${label}: ${w}`));
-  if (result.kind === 'rejected') throw new WeftError('WEFT_ERR_INJECT_REJECTED', `${where} ${label}: ${result.message}`);
+  if (result.kind === 'rejected') throw new WeftError(result.code ?? 'WEFT_ERR_INJECT_REJECTED', `${where} ${label}: ${result.message}`);
   if (result.kind === 'skipped') {
     report.push({ object: label, outcome: 'skipped', detail: result.reason });
     return [];

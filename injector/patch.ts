@@ -18,15 +18,14 @@ export const NAMES = {
   init: 'weft-init',
   proxy: 'weft-proxy',
   tokenVolume: 'weft-token',
-  trustVolume: 'weft-trust-anchors',
 } as const;
-/** Where the proxy finds its projected token and trust anchors (docs/sidecar-config.md). */
+/** Where the proxy finds its projected token (docs/sidecar-config.md); trust anchors come in its env. */
 export const PATHS = {
   tokenDir: '/var/run/secrets/weft.dev/serviceaccount',
   tokenFile: '/var/run/secrets/weft.dev/serviceaccount/token',
-  trustDir: '/var/run/weft/trust',
-  trustFile: '/var/run/weft/trust/roots.pem',
 } as const;
+/** The proxy env variable carrying the trust anchors PEM (as Linkerd's LINKERD2_PROXY_IDENTITY_TRUST_ANCHORS). */
+export const TRUST_ANCHORS_ENV = 'WEFT_TRUST_ANCHORS';
 /** UID the proxy runs as; `weft init` never redirects its traffic. */
 export const PROXY_UID = 7007;
 /** Ports the sidecar listens on inside the pod. */
@@ -48,7 +47,13 @@ export interface InjectionInput {
 /** The outcome: left alone (with why), refused (with why), or the patch to apply. */
 export type InjectionResult =
   | { readonly kind: 'skipped'; readonly reason: string; readonly warnings: readonly string[] }
-  | { readonly kind: 'rejected'; readonly message: string; readonly warnings: readonly string[] }
+  | {
+      readonly kind: 'rejected';
+      readonly message: string;
+      readonly warnings: readonly string[];
+      /** Set when the fault is the injector's, not the pod's: WEFT_ERR_INJECT_NO_TRUST_ANCHORS. */
+      readonly code?: 'WEFT_ERR_INJECT_NO_TRUST_ANCHORS';
+    }
   | {
       readonly kind: 'injected';
       readonly patch: readonly PatchOperation[];
@@ -119,8 +124,16 @@ export function planInjection(input: InjectionInput): InjectionResult {
   for (const name of [NAMES.init, NAMES.proxy]) {
     if (taken.includes(name)) return skip(`already has a container named ${name}`);
   }
-  for (const name of [NAMES.tokenVolume, NAMES.trustVolume]) {
-    if (volumes.some((v) => v['name'] === name)) return skip(`already has a volume named ${name}`);
+  if (volumes.some((v) => v['name'] === NAMES.tokenVolume)) return skip(`already has a volume named ${NAMES.tokenVolume}`);
+  if (settings.trustAnchors === undefined || settings.trustAnchors.trim() === '') {
+    // A proxy without trust anchors can never get a certificate: refuse rather than admit a pod
+    // that would never become ready.
+    return {
+      kind: 'rejected',
+      code: 'WEFT_ERR_INJECT_NO_TRUST_ANCHORS',
+      message: `weft cannot inject pod ${who}: the injector has no trust anchors (${settings.trustAnchorsFile} is missing or holds no certificate); check the weft-trust-anchors ConfigMap in weft's namespace and kubectl logs deploy/weft-injector`,
+      warnings,
+    };
   }
 
   const errors: string[] = [];
@@ -194,7 +207,6 @@ function buildPatch(
         sources: [{ serviceAccountToken: { audience: 'weft-ca', expirationSeconds: settings.tokenExpirationSeconds, path: 'token' } }],
       },
     },
-    { name: NAMES.trustVolume, configMap: { name: settings.trustAnchorsConfigMap, items: [{ key: 'roots.pem', path: 'roots.pem' }] } },
   ];
   if (!Array.isArray(spec['volumes'])) ops.push({ op: 'add', path: '/spec/volumes', value: newVolumes });
   else for (const v of newVolumes) ops.push({ op: 'add', path: '/spec/volumes/-', value: v });
@@ -275,7 +287,7 @@ function proxyContainer(
     fieldEnv('WEFT_SERVICE_ACCOUNT', 'spec.serviceAccountName'),
     { name: 'WEFT_INBOUND_MODE', value: inboundMode },
     { name: 'WEFT_CA_ADDR', value: settings.caAddr },
-    { name: 'WEFT_TRUST_ANCHORS_FILE', value: PATHS.trustFile },
+    { name: TRUST_ANCHORS_ENV, value: settings.trustAnchors ?? '' },
     { name: 'WEFT_TOKEN_FILE', value: PATHS.tokenFile },
   ];
   if (o.upstreams !== undefined) env.push({ name: 'WEFT_UPSTREAMS', value: o.upstreams });
@@ -303,7 +315,6 @@ function proxyContainer(
     },
     volumeMounts: [
       { name: NAMES.tokenVolume, mountPath: PATHS.tokenDir, readOnly: true },
-      { name: NAMES.trustVolume, mountPath: PATHS.trustDir, readOnly: true },
     ],
     livenessProbe: { ...admin('/live'), periodSeconds: 10, timeoutSeconds: 1, failureThreshold: 3 },
     readinessProbe: { ...admin('/ready'), periodSeconds: 5, timeoutSeconds: 1, failureThreshold: 3 },

@@ -26,6 +26,8 @@ export interface InjectorServer {
   readonly port: number;
   /** Swaps the serving certificate; open connections keep the old one. */
   setCertificate(cert: ServingCert): void;
+  /** Swaps the trust anchors written into new proxies (reviews already answered keep theirs). */
+  setTrustAnchors(pem: string): void;
   close(): Promise<void>;
 }
 
@@ -52,6 +54,7 @@ export async function startInjectorServer(opts: InjectorServerOptions): Promise<
     buckets: [1024, 2048, 4096, 8192, 16384, 65536],
     registers: [opts.registry],
   });
+  let settings = opts.settings;
   for (const r of ['injected', 'skipped', 'rejected', 'ignored', 'malformed']) reviews.inc({ result: r }, 0);
 
   const app: FastifyInstance<HttpsServer> = Fastify({
@@ -94,7 +97,7 @@ export async function startInjectorServer(opts: InjectorServerOptions): Promise<
   const mutate = (namespaceInjection: NamespaceInjection) =>
     async (req: FastifyRequest): Promise<unknown> => {
       const start = process.hrtime.bigint();
-      const answer = answerReview(req.body, opts.settings, namespaceInjection);
+      const answer = answerReview(req.body, settings, namespaceInjection);
       duration.observe(Number(process.hrtime.bigint() - start) / 1e9);
       reviews.inc({ result: answer.outcome });
       if (answer.patchBytes > 0) patchBytes.observe(answer.patchBytes);
@@ -115,6 +118,9 @@ export async function startInjectorServer(opts: InjectorServerOptions): Promise<
   return {
     port,
     setCertificate: (cert) => app.server.setSecureContext({ cert: cert.cert, key: cert.key, minVersion: 'TLSv1.2' }),
+    setTrustAnchors: (pem) => {
+      settings = { ...settings, trustAnchors: pem };
+    },
     close: () => app.close(),
   };
 }

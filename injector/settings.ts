@@ -26,8 +26,17 @@ export interface InjectorSettings {
   /** `weft ca` address handed to the proxy as WEFT_CA_ADDR. */
   readonly caAddr: string;
   readonly trustDomain: string;
-  /** ConfigMap, in the pod's own namespace, holding `roots.pem`. */
-  readonly trustAnchorsConfigMap: string;
+  /**
+   * The injector's own mounted copy of `roots.pem` (WEFT_INJECTOR_TRUST_ANCHORS_FILE); the shell
+   * reads it, and re-reads it when it changes, into `trustAnchors`.
+   */
+  readonly trustAnchorsFile: string;
+  /**
+   * The trust anchors PEM written into every proxy's WEFT_TRUST_ANCHORS; undefined until the file
+   * was read and holds certificates. Without it the injector refuses to inject (never a pod that
+   * cannot start): docs/injection.md "Trust anchors".
+   */
+  readonly trustAnchors: string | undefined;
   /** True: the proxy is an init container with restartPolicy Always (Kubernetes >= 1.29). */
   readonly nativeSidecars: boolean;
   readonly inboundMode: InboundMode;
@@ -44,7 +53,8 @@ export const DEFAULT_SETTINGS: InjectorSettings = {
   imagePullPolicy: 'IfNotPresent',
   caAddr: 'https://weft-ca.weft-system.svc:8443',
   trustDomain: 'cluster.local',
-  trustAnchorsConfigMap: 'weft-trust-anchors',
+  trustAnchorsFile: '/var/run/weft/trust-anchors/roots.pem',
+  trustAnchors: undefined,
   nativeSidecars: true,
   inboundMode: 'strict',
   logLevel: 'info',
@@ -77,7 +87,8 @@ export function readInjectorSettings(r: ConfigReader): InjectorSettings {
     imagePullPolicy: r.oneOf('WEFT_INJECTOR_IMAGE_PULL_POLICY', ['Always', 'IfNotPresent', 'Never'] as const, d.imagePullPolicy),
     caAddr: r.string('WEFT_CA_ADDR', d.caAddr),
     trustDomain: r.string('WEFT_TRUST_DOMAIN', d.trustDomain),
-    trustAnchorsConfigMap: r.string('WEFT_INJECTOR_TRUST_ANCHORS_CONFIGMAP', d.trustAnchorsConfigMap),
+    trustAnchorsFile: r.string('WEFT_INJECTOR_TRUST_ANCHORS_FILE', d.trustAnchorsFile),
+    trustAnchors: undefined,
     nativeSidecars: r.boolean('WEFT_INJECTOR_NATIVE_SIDECARS', d.nativeSidecars),
     inboundMode: r.oneOf('WEFT_INJECTOR_INBOUND_MODE', ['strict', 'permissive'] as const, d.inboundMode),
     logLevel: r.oneOf('WEFT_INJECTOR_PROXY_LOG_LEVEL', LOG_LEVELS, d.logLevel),

@@ -53,6 +53,7 @@ export const ERROR_CODES = {
   WEFT_ERR_RATE_LIMITED: { status: 429, summary: 'the rate limit for this consumer, client, route or header value is used up' },
   WEFT_ERR_BODY_TOO_LARGE: { status: 413, summary: 'the request body is larger than the body limit policy allows' },
   WEFT_ERR_ADMISSION_REVIEW: { status: 400, summary: 'the body sent to the injector is not a valid admission.k8s.io/v1 AdmissionReview' },
+  WEFT_ERR_INJECT_NO_TRUST_ANCHORS: { status: 500, summary: 'the injector has no trust anchors to give the proxy, so it refuses to inject' },
   WEFT_ERR_INJECT_REJECTED: { status: 400, summary: 'the pod asks for injection with settings weft cannot apply (bad annotation value, port clash)' },
   WEFT_ERR_SERVING_CERT: { status: 0, summary: "the injector's serving certificate files are missing or invalid" },
   WEFT_ERR_MANIFEST: { status: 0, summary: '`weft inject` input is not valid Kubernetes YAML' },

@@ -7,6 +7,7 @@ import { LocalMesh, WEFT_MAIN, get, randomBase } from '../support/local-mesh.js'
 import { planInjection } from '../../injector/patch.js';
 import { applyOperations } from '../../injector/json-patch.js';
 import { DEFAULT_SETTINGS } from '../../injector/settings.js';
+import { makeTestPki } from '../support/pki.js';
 
 const base = randomBase();
 const address = `${base}.1`;
@@ -34,7 +35,9 @@ const pod = {
     ],
   },
 };
-const plan = planInjection({ pod, namespace: 'test', namespaceInjection: 'enabled', settings: DEFAULT_SETTINGS });
+// Any PEM will do here: only the probe env of the injected proxy is used below.
+const trustAnchors = (await makeTestPki()).authority.root.toString('pem');
+const plan = planInjection({ pod, namespace: 'test', namespaceInjection: 'enabled', settings: { ...DEFAULT_SETTINGS, trustAnchors } });
 if (plan.kind !== 'injected') throw new Error('not injected');
 const injected = applyOperations(pod, plan.patch) as unknown as {
   spec: { initContainers: { name: string; env: { name: string; value?: string }[] }[]; containers: { readinessProbe: { httpGet: { path: string } } }[] };

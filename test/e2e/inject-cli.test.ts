@@ -1,9 +1,12 @@
 // `weft inject` as users run it: the built CLI (node dist/cli/main.js inject) on files and stdin.
 import t from 'tap';
 import { spawn } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseAllDocuments } from 'yaml';
+import { makeTestPki } from '../support/pki.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const main = `${root}dist/cli/main.js`;
@@ -15,9 +18,17 @@ interface Run {
   stderr: string;
 }
 
+// The trust anchors every `weft inject` below is given (as users pass the ConfigMap's roots.pem).
+const tmp = mkdtempSync(join(tmpdir(), 'weft-inject-cli-'));
+t.teardown(() => rmSync(tmp, { recursive: true, force: true }));
+const anchorsFile = join(tmp, 'roots.pem');
+const anchors = (await makeTestPki()).authority.root.toString('pem');
+writeFileSync(anchorsFile, anchors);
+
 function weft(args: string[], stdin?: string): Promise<Run> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [main, ...args], { cwd: root, env: { PATH: process.env['PATH'] ?? '' } });
+    const withAnchors = args[0] === 'inject' && !args.includes('--trust-anchors') ? [...args, '--trust-anchors', anchorsFile] : args;
+    const child = spawn(process.execPath, [main, ...withAnchors], { cwd: root, env: { PATH: process.env['PATH'] ?? '' } });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
@@ -149,4 +160,20 @@ t.test('the image flag and environment settings reach the output', async (t) => 
   t.equal(r.stderr, '', '--quiet prints no report');
   const pod = docs(r.stdout)[0] as { spec: { initContainers: { image: string }[] } };
   t.same(pod.spec.initContainers.map((c) => c.image), ['registry.local/weft:dev', 'registry.local/weft:dev']);
+});
+
+t.test('the trust anchors reach each proxy env; without them nothing is injected', async (t) => {
+  const input = 'apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: {containers: [{name: a, image: b}]}\n';
+  const r = await weft(['inject', '-f', '-', '--quiet'], input);
+  t.equal(r.code, 0);
+  const pod = docs(r.stdout)[0] as { spec: { initContainers: { name: string; env?: { name: string; value?: string }[] }[]; volumes: { name: string }[] } };
+  const env = pod.spec.initContainers.find((c) => c.name === 'weft-proxy')?.env ?? [];
+  t.equal(env.find((e) => e.name === 'WEFT_TRUST_ANCHORS')?.value?.trim(), anchors.trim());
+  t.same(pod.spec.volumes.map((v) => v.name), ['weft-token'], 'no per-namespace trust anchors volume');
+  const none = await weft(['inject', '-f', '-', '--trust-anchors', join(tmp, 'absent.pem')], input);
+  t.equal(none.code, 1);
+  t.equal(none.stdout, '');
+  t.match(none.stderr, /WEFT_ERR_INJECT_NO_TRUST_ANCHORS: .*Pod\/p: .*has no trust anchors.*absent\.pem: ENOENT.*pass --trust-anchors/);
+  const passThrough = await weft(['inject', '-f', '-', '--trust-anchors', join(tmp, 'absent.pem')], 'apiVersion: v1\nkind: Service\nmetadata: {name: s}\n');
+  t.equal(passThrough.code, 0, 'nothing to inject needs no trust anchors');
 });

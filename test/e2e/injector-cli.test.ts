@@ -31,7 +31,8 @@ function curl(args: string[]): string {
 }
 
 t.test('serves reviews over HTTPS to curl and stops cleanly on SIGTERM', async (t) => {
-  const p = start({ WEFT_INJECTOR_ADDR: `${host}:0`, WEFT_INJECTOR_TLS_DIR: dir, WEFT_INJECTOR_IMAGE: 'registry.local/weft:e2e' });
+  // The self-signed serving certificate doubles as a trust anchors PEM for this test.
+  const p = start({ WEFT_INJECTOR_ADDR: `${host}:0`, WEFT_INJECTOR_TLS_DIR: dir, WEFT_INJECTOR_IMAGE: 'registry.local/weft:e2e', WEFT_INJECTOR_TRUST_ANCHORS_FILE: join(dir, 'tls.crt') });
   let port = 0;
   for (let i = 0; i < 600 && port === 0; i++) {
     port = Number(/listening on https:\/\/\S+:(\d+)\n/.exec(p.stdout())?.[1] ?? 0);
@@ -65,6 +66,10 @@ t.test('serves reviews over HTTPS to curl and stops cleanly on SIGTERM', async (
   t.equal(answer.response.uid, 'e2e-1');
   t.equal(answer.response.patchType, 'JSONPatch');
   t.match(Buffer.from(answer.response.patch, 'base64').toString(), /registry\.local\/weft:e2e/, 'settings from the environment reach the patch');
+  const anchorsEnv = (JSON.parse(Buffer.from(answer.response.patch, 'base64').toString()) as { value: unknown }[])
+    .flatMap((o) => (Array.isArray(o.value) ? o.value : [o.value]) as { name?: string; env?: { name: string; value?: string }[] }[])
+    .find((c) => c.name === 'weft-proxy')?.env?.find((e) => e.name === 'WEFT_TRUST_ANCHORS')?.value;
+  t.equal(anchorsEnv?.trim(), execFileSync('cat', [join(dir, 'tls.crt')], { encoding: 'utf8' }).trim(), 'the mounted trust anchors reach the proxy env');
   const status = curl(['-o', '/dev/null', '-w', '%{http_code}', '-H', 'content-type: application/json', '--data-binary', '{"kind":1}', `${base}/mutate`]);
   t.equal(status, '400');
   t.match(curl([`${base}/metrics`]), /weft_injector_reviews_total\{result="injected"\} 1/);
@@ -82,4 +87,33 @@ t.test('a missing certificate or a bad setting stops it at start with the code',
   t.match(badEnv.stderr(), /WEFT_ERR_CONFIG/);
   t.match(badEnv.stderr(), /WEFT_INJECTOR_ADDR="nowhere:port"/);
   t.match(badEnv.stderr(), /WEFT_INJECTOR_INBOUND_MODE="loose" must be one of strict, permissive/);
+});
+
+t.test('without its trust anchors file the injector runs but refuses pods with a coded error', async (t) => {
+  const p = start({ WEFT_INJECTOR_ADDR: `${host}:0`, WEFT_INJECTOR_TLS_DIR: dir, WEFT_INJECTOR_TRUST_ANCHORS_FILE: join(dir, 'absent.pem') });
+  t.teardown(() => {
+    if (p.child.exitCode === null) p.child.kill('SIGKILL');
+  });
+  let port = 0;
+  for (let i = 0; i < 600 && port === 0; i++) {
+    port = Number(/listening on https:\/\/\S+:(\d+)\n/.exec(p.stdout())?.[1] ?? 0);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  t.ok(port > 0, `listening (${p.stderr()})`);
+  t.match(p.stdout() + p.stderr(), /WEFT_ERR_INJECT_NO_TRUST_ANCHORS[\s\S]*absent\.pem/, 'the missing file is logged with its code');
+  const review = {
+    apiVersion: 'admission.k8s.io/v1',
+    kind: 'AdmissionReview',
+    request: { uid: 'e2e-2', kind: { group: '', version: 'v1', kind: 'Pod' }, operation: 'CREATE', namespace: 'shop', object: { metadata: { name: 'web' }, spec: { containers: [{ name: 'web', image: 'nginx' }] } } },
+  };
+  writeFileSync(join(dir, 'review2.json'), JSON.stringify(review));
+  const answer = JSON.parse(curl(['-H', 'content-type: application/json', '--data-binary', `@${join(dir, 'review2.json')}`, `https://${host}:${port}/mutate/ns-enabled`])) as {
+    response: { allowed: boolean; patch?: string; status: { code: number; message: string } };
+  };
+  t.equal(answer.response.allowed, false);
+  t.equal(answer.response.patch, undefined);
+  t.equal(answer.response.status.code, 500);
+  t.match(answer.response.status.message, /^WEFT_ERR_INJECT_NO_TRUST_ANCHORS: .*absent\.pem/);
+  p.child.kill('SIGTERM');
+  t.equal(await p.exit, 0);
 });

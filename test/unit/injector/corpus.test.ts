@@ -9,7 +9,10 @@ import { manifestProblems } from '../../support/kube-schemas.js';
 import { planInjection, INJECTED_KEY } from '../../../injector/patch.js';
 import { applyOperations, prefixOperations, type PatchOperation } from '../../../injector/json-patch.js';
 import { injectManifests, TEMPLATE_PATHS } from '../../../injector/manifests.js';
-import { DEFAULT_SETTINGS, type InjectorSettings } from '../../../injector/settings.js';
+import { DEFAULT_SETTINGS as BARE_SETTINGS, type InjectorSettings } from '../../../injector/settings.js';
+import { makeTestPki } from '../../support/pki.js';
+
+const DEFAULT_SETTINGS: InjectorSettings = { ...BARE_SETTINGS, trustAnchors: (await makeTestPki()).authority.root.toString('pem') + '\n' };
 import { parseAppProbes } from '../../../sidecar/admin/app-probe.js';
 
 const dir = new URL('../../../test/fixtures/manifests/', import.meta.url);
@@ -126,7 +129,7 @@ function checkPod(t: Tap.Test, label: string, mode: string, before: Obj, after: 
   const bVol = list(bSpec['volumes']);
   const aVol = list(aSpec['volumes']);
   t.same(aVol.slice(0, bVol.length), bVol, `${at}: original volumes kept in order`);
-  t.same(aVol.slice(bVol.length).map((v) => v['name']), ['weft-token', 'weft-trust-anchors']);
+  t.same(aVol.slice(bVol.length).map((v) => v['name']), ['weft-token']);
   const token = list(obj(aVol.find((v) => v['name'] === 'weft-token')?.['projected'])['sources'])[0];
   t.equal(obj(token?.['serviceAccountToken'])['audience'], 'weft-ca', `${at}: token audience weft-ca`);
 
@@ -139,6 +142,9 @@ function checkPod(t: Tap.Test, label: string, mode: string, before: Obj, after: 
   const bContainers = list(bSpec['containers']);
   const proxy = settings.nativeSidecars ? aInit[1] : aContainers[0];
   t.equal(proxy?.['name'], 'weft-proxy', `${at}: the proxy is where the mode puts it`);
+  const trustEnv = list(proxy?.['env']).find((e) => e['name'] === 'WEFT_TRUST_ANCHORS');
+  t.equal(trustEnv?.['value'], settings.trustAnchors, `${at}: the trust anchors PEM is in the proxy env`);
+  t.notOk(list(proxy?.['volumeMounts']).some((m) => m['name'] === 'weft-trust-anchors'), `${at}: no per-namespace trust volume`);
   const appInit = aInit.slice(weftInit);
   const apps = settings.nativeSidecars ? aContainers : aContainers.slice(1);
   t.equal(appInit.length, bInit.length);

@@ -2,10 +2,14 @@ import t from 'tap';
 import fjp from 'fast-json-patch';
 import { planInjection, type InjectionInput, type InjectionResult } from '../../../injector/patch.js';
 import { applyOperations, escapePointerToken, parsePointer, pointer } from '../../../injector/json-patch.js';
-import { DEFAULT_SETTINGS } from '../../../injector/settings.js';
+import { DEFAULT_SETTINGS as BARE_SETTINGS } from '../../../injector/settings.js';
+import { makeTestPki } from '../../support/pki.js';
 import { parseCidrList, parsePortList, parseUpstreams } from '../../../injector/annotations.js';
 
 type Obj = Record<string, unknown>;
+
+const ROOTS = (await makeTestPki()).authority.root.toString('pem') + '\n';
+const DEFAULT_SETTINGS = { ...BARE_SETTINGS, trustAnchors: ROOTS };
 
 function pod(annotations?: Record<string, string>, extra: Obj = {}): Obj {
   return {
@@ -107,13 +111,15 @@ t.test('what is added in native-sidecar mode', async (t) => {
   t.match(env(proxy), {
     WEFT_MODE: 'kubernetes',
     WEFT_CA_ADDR: 'https://weft-ca.weft-system.svc:8443',
-    WEFT_TRUST_ANCHORS_FILE: '/var/run/weft/trust/roots.pem',
+    WEFT_TRUST_ANCHORS: ROOTS,
     WEFT_TOKEN_FILE: '/var/run/secrets/weft.dev/serviceaccount/token',
   });
   t.same(JSON.parse(String(env(proxy)['WEFT_APP_PROBES'])), { 'web/readiness': { httpGet: { path: '/ready', port: 8080, scheme: 'HTTP' } } });
   t.same(proxy['resources'], { requests: { cpu: '10m', memory: '32Mi' }, limits: { memory: '256Mi' } });
   t.same(containers(p)[0]?.['readinessProbe'], { httpGet: { path: '/app-probe/web/readiness', port: 7020, scheme: 'HTTP' }, periodSeconds: 2 });
-  t.same((spec(p)['volumes'] as Obj[]).map((v) => v['name']), ['weft-token', 'weft-trust-anchors']);
+  t.same((spec(p)['volumes'] as Obj[]).map((v) => v['name']), ['weft-token'], 'no per-namespace trust volume');
+  t.equal(env(proxy)['WEFT_TRUST_ANCHORS_FILE'], undefined);
+  t.same((proxy['volumeMounts'] as Obj[]).map((v) => v['name']), ['weft-token']);
   t.same((p['metadata'] as Obj)['annotations'], { 'weft.dev/injected': 'native-sidecar' });
 });
 
@@ -259,4 +265,14 @@ t.test('list parsers normalise or say which entry is wrong', async (t) => {
   t.match(parseCidrList('1.2.3.4/8/9'), { error: /not a CIDR/ });
   t.same(parseUpstreams('a.b:1'), { value: 'a.b:1' });
   t.match(parseUpstreams('a.b.c:1'), { error: /not a service name/ });
+});
+
+t.test('without trust anchors the injector refuses (never a pod that cannot start)', async (t) => {
+  for (const trustAnchors of [undefined, '', '  \n']) {
+    const r = plan(pod(), { settings: { ...BARE_SETTINGS, trustAnchors } });
+    t.match(r, { kind: 'rejected', code: 'WEFT_ERR_INJECT_NO_TRUST_ANCHORS', message: /has no trust anchors \(\/var\/run\/weft\/trust-anchors\/roots\.pem/ });
+  }
+  // Pods that would not be injected anyway are still let through untouched.
+  t.match(plan(pod({ 'weft.dev/inject': 'disabled' }), { settings: BARE_SETTINGS }), { kind: 'skipped' });
+  t.match(plan(pod(), { settings: BARE_SETTINGS, namespaceInjection: 'not-enabled' }), { kind: 'skipped' });
 });

@@ -1,8 +1,8 @@
 // The webhook over real HTTPS on loopback: AdmissionReviews in and out, malformed bodies, metrics,
-// and a serving certificate swapped on disk while the server runs.
+// a serving certificate swapped on disk while the server runs, and trust anchors that arrive late.
 import t from 'tap';
 import { request, Agent } from 'node:https';
-import { mkdtempSync, rmSync, writeFileSync, renameSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync, renameSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -13,6 +13,7 @@ import { createLogger } from '../../../lib/logger.js';
 import { startInjectorServer } from '../../../injector/server.js';
 import { readServingCert, watchServingCert } from '../../../injector/serving-cert.js';
 import { DEFAULT_SETTINGS } from '../../../injector/settings.js';
+import { readTrustAnchors, watchTrustAnchors } from '../../../injector/trust-anchors.js';
 import { makeTestPki } from '../../support/pki.js';
 
 const pki = await makeTestPki();
@@ -30,10 +31,16 @@ const logger = createLogger({
 });
 const registry = new Registry();
 const cert = await readServingCert(dir);
-const server = await startInjectorServer({ host: '127.0.0.1', port: 0, cert, settings: DEFAULT_SETTINGS, logger, registry });
+// The server starts without trust anchors, as the injector does before weft ca wrote them.
+const trustFile = join(dir, 'trust', 'roots.pem');
+const settings = { ...DEFAULT_SETTINGS, trustAnchorsFile: trustFile };
+const server = await startInjectorServer({ host: '127.0.0.1', port: 0, cert, settings, logger, registry });
 const stopWatch = watchServingCert(dir, cert, (c) => server.setCertificate(c), logger);
+mkdirSync(join(dir, 'trust'));
+const stopTrustWatch = watchTrustAnchors(trustFile, undefined, (pem) => server.setTrustAnchors(pem), logger, 200);
 t.teardown(async () => {
   stopWatch();
+  stopTrustWatch();
   await server.close();
 });
 
@@ -98,6 +105,49 @@ function review(over: Record<string, unknown> = {}, object?: unknown): Record<st
 
 type Resp = { uid: string; allowed: boolean; patchType?: string; patch?: string; warnings?: string[]; status?: { code: number; message: string } };
 const resp = (a: Answer): Resp => a.json['response'] as Resp;
+
+t.test('without trust anchors a pod to inject is refused with a coded 500, never admitted proxy-less', async (t) => {
+  const a = await call('POST', '/mutate/ns-enabled', JSON.stringify(review()));
+  t.equal(a.status, 200, 'a refused review, not an HTTP error that failurePolicy Ignore would wave through');
+  const r = resp(a);
+  t.equal(r.allowed, false);
+  t.equal(r.patch, undefined);
+  t.equal(r.status?.code, 500);
+  t.match(r.status?.message, /^WEFT_ERR_INJECT_NO_TRUST_ANCHORS: weft cannot inject pod shop\/web-5d4f-<generated>: the injector has no trust anchors/);
+  const opted = review({}, { metadata: { name: 'x', annotations: { 'weft.dev/inject': 'disabled' } }, spec: { containers: [{ name: 'a', image: 'a' }] } });
+  t.equal(resp(await call('POST', '/mutate/ns-enabled', JSON.stringify(opted))).allowed, true, 'pods not to inject still pass');
+});
+
+async function readTrustAnchorsAfterWrite(): Promise<string> {
+  writeFileSync(trustFile + '.tmp', 'not a pem');
+  renameSync(trustFile + '.tmp', trustFile);
+  await new Promise((res) => setTimeout(res, 500));
+  writeFileSync(trustFile + '.tmp', pki.authority.root.toString('pem'));
+  renameSync(trustFile + '.tmp', trustFile);
+  return readTrustAnchors(trustFile);
+}
+
+t.test('trust anchors written to the mounted file are used without a restart; a broken update is ignored', async (t) => {
+  const roots = (await readTrustAnchorsAfterWrite()).trim();
+  let r: Resp | undefined;
+  for (let i = 0; i < 50; i++) {
+    r = resp(await call('POST', '/mutate/ns-enabled', JSON.stringify(review())));
+    if (r.allowed) break;
+    await new Promise((res) => setTimeout(res, 100));
+  }
+  t.equal(r?.allowed, true);
+  const ops = JSON.parse(Buffer.from(r?.patch ?? '', 'base64').toString()) as { path: string; value: { name?: string; env?: { name: string; value?: string }[] } }[];
+  const proxy = ops.flatMap((o) => (Array.isArray(o.value) ? o.value : [o.value])).find((c) => c.name === 'weft-proxy');
+  t.equal(proxy?.env?.find((e) => e.name === 'WEFT_TRUST_ANCHORS')?.value?.trim(), roots, 'the PEM reaches the proxy env');
+  t.ok(lines.some((l) => l.includes('trust anchors update ignored') && l.includes('holds no PEM CERTIFICATE')), 'the broken file was logged');
+  // A broken update later keeps the last good bundle.
+  writeFileSync(trustFile, '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n');
+  await new Promise((res) => setTimeout(res, 600));
+  const again = resp(await call('POST', '/mutate/ns-enabled', JSON.stringify(review())));
+  t.equal(again.allowed, true, 'still injecting with the last good trust anchors');
+  t.ok(Buffer.from(again.patch ?? '', 'base64').toString().includes(JSON.stringify(roots).slice(1, 60)));
+  writeFileSync(trustFile, pki.authority.root.toString('pem'));
+});
 
 t.test('a Pod CREATE in a labelled namespace gets a JSONPatch that applies', async (t) => {
   const body = review();
