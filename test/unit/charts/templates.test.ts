@@ -129,6 +129,13 @@ t.test('weft Deployments: 2 replicas, spread, budgets, probes, resources and the
   const injector = find(files, 'Deployment', 'weft-injector')?.spec.template.spec;
   t.equal(injector.containers[0].readinessProbe.httpGet.scheme, 'HTTPS', 'the injector serves its probes over HTTPS');
   t.equal(injector.automountServiceAccountToken, false, 'the injector calls no API and holds no token');
+  // Trust anchors reach proxies through the injector (env WEFT_TRUST_ANCHORS), not per-namespace copies.
+  const trustFile = injector.containers[0].env.find((e: Doc) => e.name === 'WEFT_INJECTOR_TRUST_ANCHORS_FILE')?.value as string;
+  const trustVolume = injector.volumes.find((v: Doc) => v.name === 'trust-anchors');
+  t.same(trustVolume?.configMap, { name: 'weft-trust-anchors', optional: true, items: [{ key: 'roots.pem', path: 'roots.pem' }] }, 'the injector mounts weft\'s own ConfigMap');
+  const mount = injector.containers[0].volumeMounts.find((m: Doc) => m.name === 'trust-anchors');
+  t.equal(`${mount?.mountPath as string}/roots.pem`, trustFile, 'WEFT_INJECTOR_TRUST_ANCHORS_FILE points into the mount');
+  t.notOk(injector.containers[0].env.some((e: Doc) => e.name === 'WEFT_INJECTOR_TRUST_ANCHORS_CONFIGMAP'), 'no per-namespace ConfigMap name');
 });
 
 t.test('the webhook: selectors, sideEffects, failurePolicy from values, and a caBundle matching its Secret', async (t) => {
