@@ -178,7 +178,7 @@ export function runChecks(facts: ClusterFacts, now: Date): CheckResult[] {
   }
   const weftRoots = facts.trustAnchors.ok ? fingerprints(facts.trustAnchors.value) : undefined;
   for (const n of facts.namespaces.value) {
-    trustCopyCheck(add, dp, n, ns, weftRoots);
+    trustBundleCheck(add, dp, n, ns, weftRoots);
     namespaceChecks(add, dp, n, now);
   }
   return out;
@@ -265,23 +265,41 @@ function namespaceChecks(add: Add, category: string, n: NamespaceFact, now: Date
   }
 }
 
-/** Each meshed namespace holds its own copy of the trust anchors; it must match weft's. */
-function trustCopyCheck(add: Add, category: string, n: NamespaceFact, ns: string, weftRoots: string | undefined): void {
-  const copy = `kubectl -n ${ns} get configmap weft-trust-anchors -o jsonpath='{.data.roots\\.pem}' > roots.pem && ` +
-    `kubectl -n ${n.name} create configmap weft-trust-anchors --from-file=roots.pem --dry-run=client -o yaml | kubectl apply -f -`;
-  const id = `trust-anchors-${n.name}`;
-  if (!n.trustAnchors.ok) {
-    add(category, id, 'fail', `namespace ${n.name} has no ConfigMap weft-trust-anchors: new meshed pods there stay in ContainerCreating`,
-      `a pod mounts the trust anchors from its own namespace; copy them (docs/install.md):\n${copy}`);
-  } else if (weftRoots !== undefined && fingerprints(n.trustAnchors.value) !== weftRoots) {
-    add(category, id, 'fail', `namespace ${n.name}'s weft-trust-anchors holds other roots than ${ns}/weft-trust-anchors: its proxies will refuse peers or the CA after a rotation`,
-      `copy them again (and after every step of docs/rotate-trust.md):\n${copy}`);
+/**
+ * The injector writes the trust anchors into each proxy's env (WEFT_TRUST_ANCHORS) when the pod
+ * is created; a pod keeps that bundle for life. Pods whose bundle differs from weft's current
+ * ConfigMap (a root rotation since they started) must be restarted to pick up the new roots.
+ */
+function trustBundleCheck(add: Add, category: string, n: NamespaceFact, ns: string, weftRoots: string | undefined): void {
+  const id = `trust-bundle-${n.name}`;
+  const injected = n.pods.filter((p) => p.proxy !== undefined && p.phase !== 'Succeeded' && p.phase !== 'Failed');
+  if (injected.length === 0) {
+    add(category, id, 'pass', `namespace ${n.name} has no injected pods whose trust bundle to compare`);
+    return;
+  }
+  if (weftRoots === undefined) {
+    add(category, id, 'warn', `the trust bundle of ${n.name}'s proxies was not compared: ${ns}/weft-trust-anchors cannot be read (see trust-anchors above)`);
+    return;
+  }
+  const without = injected.filter((p) => p.proxyTrustAnchors === undefined);
+  const stale = injected.filter((p) => p.proxyTrustAnchors !== undefined && fingerprints(p.proxyTrustAnchors) !== weftRoots);
+  const restart = (pods: readonly PodFact[]): string => {
+    const owners = [...new Set(pods.map((p) => p.owner ?? `pod/${p.name}`))];
+    return owners.map((o) => (o.startsWith('pod/') ? `kubectl -n ${n.name} delete ${o}` : `kubectl -n ${n.name} rollout restart ${o}`)).join('\n');
+  };
+  if (stale.length > 0) {
+    add(category, id, 'fail',
+      `${stale.length} pod(s) in ${n.name} carry other trust anchors in WEFT_TRUST_ANCHORS than ${ns}/weft-trust-anchors (${names(stale)}): they will refuse peers or the CA once the old root is gone`,
+      `restart the pods to pick up the new trust anchors (docs/rotate-trust.md):\n${restart(stale)}`);
+  } else if (without.length > 0) {
+    add(category, id, 'warn',
+      `${without.length} pod(s) in ${n.name} have no WEFT_TRUST_ANCHORS in their proxy env (${names(without)}): injected by an older weft, they read trust anchors from a per-namespace ConfigMap`,
+      `restart the pods so the injector gives them the trust anchors in their env:\n${restart(without)}`);
   } else {
-    add(category, id, 'pass', `namespace ${n.name} holds the current trust anchors`);
+    add(category, id, 'pass', `the ${injected.length} injected pod(s) in ${n.name} carry the current trust anchors`);
   }
 }
 
-/** The set of certificates in a bundle, order-independent, for comparing copies. */
 function fingerprints(pem: string): string {
   return pemCerts(pem).map((c) => c.fingerprint256).sort().join(',');
 }

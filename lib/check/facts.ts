@@ -69,6 +69,12 @@ export interface PodFact {
   readonly hostNetwork: boolean;
   /** The weft-proxy container (native sidecar or regular), when the pod has one. */
   readonly proxy?: { readonly ready: boolean; readonly restarts: number };
+  /**
+   * The trust anchors PEM in the weft-proxy container's env WEFT_TRUST_ANCHORS (what the injector
+   * wrote when the pod was created); undefined when the proxy has none (injected before weft put
+   * them in the env, or WEFT_TRUST_ANCHORS_FILE set by hand).
+   */
+  readonly proxyTrustAnchors?: string;
   /** The proxy's certificate expiry from its /metrics, for injected running pods. */
   readonly certNotAfter?: Fetched<Date>;
 }
@@ -77,8 +83,6 @@ export interface PodFact {
 export interface NamespaceFact {
   readonly name: string;
   readonly pods: readonly PodFact[];
-  /** roots.pem of this namespace's own weft-trust-anchors ConfigMap (pods mount it from here). */
-  readonly trustAnchors: Fetched<string>;
 }
 
 /** Everything the checks judge. */

@@ -122,11 +122,7 @@ export async function gatherFacts(client: KubeClient, opts: GatherOptions): Prom
           facts.push({ ...fact, certNotAfter: await fetched('proxy metrics', () => proxyCertExpiry(client.connection, name, fact.name, opts.proxyAdminPort)) });
         } else facts.push(fact);
       }
-      const trustAnchors = await fetched(`ConfigMap ${name}/weft-trust-anchors`, async () => {
-        const cm = await client.request<Json>('GET', `/api/v1/namespaces/${encodeURIComponent(name)}/configmaps/weft-trust-anchors`);
-        return String(obj(cm.data)['roots.pem'] ?? '');
-      });
-      out.push({ name, pods: facts, trustAnchors });
+      out.push({ name, pods: facts });
     }
     return out;
   });
@@ -150,7 +146,9 @@ function podFact(p: Json): PodFact {
       : `${String(owner.kind).toLowerCase()}/${String(owner.name)}`
     : undefined;
   const containers = [...arr(spec.initContainers), ...arr(spec.containers)];
-  const hasProxy = containers.some((c) => c.name === 'weft-proxy');
+  const proxySpec = containers.find((c) => c.name === 'weft-proxy');
+  const hasProxy = proxySpec !== undefined;
+  const anchors = arr(proxySpec?.env).find((e) => e.name === 'WEFT_TRUST_ANCHORS')?.value;
   const statuses = [...arr(status.initContainerStatuses), ...arr(status.containerStatuses)];
   const ps = statuses.find((s) => s.name === 'weft-proxy');
   return {
@@ -161,6 +159,7 @@ function podFact(p: Json): PodFact {
     labels: strMap(md.labels),
     hostNetwork: spec.hostNetwork === true,
     ...(hasProxy ? { proxy: { ready: ps?.ready === true, restarts: Number(ps?.restartCount ?? 0) } } : {}),
+    ...(typeof anchors === 'string' ? { proxyTrustAnchors: anchors } : {}),
   };
 }
 

@@ -78,7 +78,6 @@ async function healthyCluster(t: Test, opts: { gitVersion?: string } = {}): Prom
     ports: [{ name: 'https', port: 8443, protocol: 'TCP' }],
   });
   api.apply({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'shop', labels: { 'weft.dev/inject': 'enabled' } }, status: { phase: 'Active' } });
-  api.apply({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'weft-trust-anchors', namespace: 'shop' }, data: { 'roots.pem': pem(root) } });
   for (const p of pods) api.apply(meshedPod(p.name, p.address));
   api.setAuthorizer(rbacAuthorizer(api));
   const kubeconfig = join(dir, `kubeconfig-${api.port}`);
@@ -86,7 +85,8 @@ async function healthyCluster(t: Test, opts: { gitVersion?: string } = {}): Prom
   return { api, kubeconfig };
 }
 
-function meshedPod(name: string, ip: string): KubeObject {
+/** A pod as the injector made it: the trust anchors PEM is in its proxy's env WEFT_TRUST_ANCHORS (null: none). */
+function meshedPod(name: string, ip: string, trustAnchors: string | null = pem(root)): KubeObject {
   return {
     apiVersion: 'v1', kind: 'Pod',
     metadata: {
@@ -95,7 +95,10 @@ function meshedPod(name: string, ip: string): KubeObject {
     },
     spec: {
       serviceAccountName: 'web',
-      initContainers: [{ name: 'weft-init', image: 'weft' }, { name: 'weft-proxy', image: 'weft', restartPolicy: 'Always' }],
+      initContainers: [
+        { name: 'weft-init', image: 'weft' },
+        { name: 'weft-proxy', image: 'weft', restartPolicy: 'Always', ...(trustAnchors === null ? {} : { env: [{ name: 'WEFT_TRUST_ANCHORS', value: trustAnchors }] }) },
+      ],
       containers: [{ name: 'web', image: 'nginx' }],
     },
     status: {
@@ -137,7 +140,7 @@ t.test('a healthy cluster passes every check and exits 0', async (t) => {
   t.equal(r.code, 0, `exit 0 (stderr: ${r.stderr})`);
   const notPassed = r.results.filter((x) => x.status !== 'pass');
   t.same(notPassed, [], 'nothing warns or fails');
-  for (const id of ['api-reachable', 'kubernetes-version', 'native-sidecars', 'rbac-weft-ca', 'rbac-weft-gateway', 'rbac-proxies-in-shop', 'ca-ready', 'root-expiry', 'issuer-expiry', 'issuer-chain', 'injector-ready', 'webhook-config', 'webhook-cabundle', 'webhook-reachable', 'gateway-ready', 'trust-anchors-shop', 'injected-shop', 'proxies-ready-shop', 'certificates-shop']) {
+  for (const id of ['api-reachable', 'kubernetes-version', 'native-sidecars', 'rbac-weft-ca', 'rbac-weft-gateway', 'rbac-proxies-in-shop', 'ca-ready', 'root-expiry', 'issuer-expiry', 'issuer-chain', 'injector-ready', 'webhook-config', 'webhook-cabundle', 'webhook-reachable', 'gateway-ready', 'trust-bundle-shop', 'injected-shop', 'proxies-ready-shop', 'certificates-shop']) {
     t.equal(byId(r.results, id)?.status, 'pass', `${id} passes`);
   }
   t.match(byId(r.results, 'certificates-shop')?.message, 'all 2 proxy certificates are valid', "the real proxies' certificates were read through pods/proxy");
@@ -172,7 +175,8 @@ t.test('a root expiring within 60 days warns and exits 2', async (t) => {
   const { api, kubeconfig } = await healthyCluster(t);
   const shortRoot = await createRoot({ trustDomain: 'cluster.local', now, lifetimeHours: 30 * 24 });
   const shortIssuer = await createIssuer({ root: shortRoot, trustDomain: 'cluster.local', now, lifetimeHours: 29 * 24 });
-  for (const ns of [NS, 'shop']) api.apply({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'weft-trust-anchors', namespace: ns }, data: { 'roots.pem': pem(shortRoot) } });
+  api.apply({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'weft-trust-anchors', namespace: NS }, data: { 'roots.pem': pem(shortRoot) } });
+  for (const p of pods) api.apply(meshedPod(p.name, p.address, pem(shortRoot)));
   api.apply({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'weft-ca-issuer', namespace: NS }, type: 'kubernetes.io/tls', data: { 'tls.crt': b64(pem(shortIssuer)) } });
   const r = await check(kubeconfig);
   t.equal(r.code, 2, 'warnings only: exit 2');
@@ -240,18 +244,31 @@ t.test('an unmeshed pod in a labelled namespace fails injected-<ns> and names th
   t.match(c?.advice, 'kubectl -n shop rollout restart deployment/orders');
 });
 
-t.test("a labelled namespace without the trust anchors, or with stale ones, fails with the copy command", async (t) => {
+t.test('injected pods whose proxy env holds other trust anchors than weft\'s ConfigMap fail with the restart advice', async (t) => {
   const { api, kubeconfig } = await healthyCluster(t);
-  api.apply({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'pay', labels: { 'weft.dev/inject': 'enabled' } }, status: { phase: 'Active' } });
-  const stale = await createRoot({ trustDomain: 'cluster.local', now, lifetimeHours: 87_600 });
-  api.apply({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'weft-trust-anchors', namespace: 'shop' }, data: { 'roots.pem': pem(stale) } });
+  // Rotation step 1: the new root joins the bundle; pods created before still carry the old bundle.
+  const next = await createRoot({ trustDomain: 'cluster.local', now, lifetimeHours: 87_600 });
+  const bundle = pem(root) + pem(next);
+  api.apply({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'weft-trust-anchors', namespace: NS }, data: { 'roots.pem': bundle } });
   const r = await check(kubeconfig);
   t.equal(r.code, 1);
-  t.equal(byId(r.results, 'trust-anchors-pay')?.status, 'fail');
-  t.match(byId(r.results, 'trust-anchors-pay')?.message, 'ContainerCreating');
-  t.match(byId(r.results, 'trust-anchors-pay')?.advice, 'kubectl -n pay create configmap weft-trust-anchors --from-file=roots.pem');
-  t.equal(byId(r.results, 'trust-anchors-shop')?.status, 'fail');
-  t.match(byId(r.results, 'trust-anchors-shop')?.message, 'other roots');
+  const c = byId(r.results, 'trust-bundle-shop');
+  t.equal(c?.status, 'fail');
+  t.match(c?.message, '2 pod(s) in shop carry other trust anchors in WEFT_TRUST_ANCHORS than weft-system/weft-trust-anchors (web-7d9f8b6c5-abcde, web-7d9f8b6c5-fghij)');
+  t.match(c?.advice, 'restart the pods to pick up the new trust anchors');
+  t.match(c?.advice, 'kubectl -n shop rollout restart deployment/web');
+  t.notOk(r.results.some((x) => x.id.startsWith('trust-anchors-')), 'no per-namespace ConfigMap check any more');
+
+  // After the restart the pods carry the bundle (in another order): the check passes.
+  for (const p of pods) api.apply(meshedPod(p.name, p.address, pem(next) + pem(root)));
+  const after = await check(kubeconfig);
+  t.equal(byId(after.results, 'trust-bundle-shop')?.status, 'pass', JSON.stringify(byId(after.results, 'trust-bundle-shop')));
+
+  // A pod injected by an older weft has no WEFT_TRUST_ANCHORS: a warning to restart it.
+  api.apply(meshedPod(pods[0]?.name ?? '', pods[0]?.address ?? '', null));
+  const old = await check(kubeconfig);
+  t.equal(byId(old.results, 'trust-bundle-shop')?.status, 'warn');
+  t.match(byId(old.results, 'trust-bundle-shop')?.message, '1 pod(s) in shop have no WEFT_TRUST_ANCHORS in their proxy env (web-7d9f8b6c5-abcde)');
 });
 
 t.test('missing RBAC fails the component that lost it, with the permission and the fix', async (t) => {
