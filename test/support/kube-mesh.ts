@@ -165,7 +165,9 @@ export class KubeMesh {
       WEFT_OUTBOUND_ADDR: `${pod.address}:7001`,
       WEFT_ADMIN_ADDR: `${pod.address}:7020`,
       WEFT_CA_ADDR: this.caUrl,
-      WEFT_TRUST_ANCHORS_FILE: this.rootsFile,
+      // As the injector writes it: the PEM itself in the env; the file must not be needed.
+      WEFT_TRUST_ANCHORS: await readFile(this.rootsFile, 'utf8'),
+      WEFT_TRUST_ANCHORS_FILE: join(this.dir, 'no-roots-file-for-proxies.pem'),
       WEFT_TOKEN_FILE: tokenFile,
       ...extraEnv,
     }, `http://${pod.address}:7020`);
