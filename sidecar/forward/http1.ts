@@ -52,15 +52,7 @@ export function forwardHttp1(
     ended = true;
     hooks.onEnd(error);
   };
-  const upReq = http.request({
-    agent: upstream.agent,
-    host: upstream.host,
-    port: upstream.port,
-    method: req.method,
-    path: req.url,
-    headers,
-    setHost: false,
-  });
+  const upReq = requestTo(upstream, req, headers);
   upReq.on('response', (upRes) => {
     const status = upRes.statusCode ?? 502;
     res.writeHead(status, upRes.statusMessage, forwardRawHeaders(upRes.rawHeaders, NO_DROP, []));
@@ -119,15 +111,7 @@ export function forwardUpgrade(
     ended = true;
     hooks.onEnd(error);
   };
-  const upReq = http.request({
-    agent: upstream.agent,
-    host: upstream.host,
-    port: upstream.port,
-    method: req.method,
-    path: req.url,
-    headers,
-    setHost: false,
-  });
+  const upReq = requestTo(upstream, req, headers);
   socket.on('error', () => upReq.destroy());
   upReq.on('upgrade', (upRes, upSocket, upHead) => {
     socket.write(statusBlock(upRes.statusCode ?? 101, upRes.statusMessage ?? 'Switching Protocols', forwardRawHeaders(upRes.rawHeaders, NO_DROP, [], true)));
@@ -160,6 +144,19 @@ export function forwardUpgrade(
     end(error);
   });
   upReq.end();
+}
+
+// The upstream request mirrors the client's method and path; Host travels in `headers` as sent.
+function requestTo(upstream: Http1Upstream, req: IncomingMessage, headers: string[]): http.ClientRequest {
+  return http.request({
+    agent: upstream.agent,
+    host: upstream.host,
+    port: upstream.port,
+    method: req.method,
+    path: req.url,
+    headers,
+    setHost: false,
+  });
 }
 
 function statusBlock(status: number, message: string, raw: readonly string[]): string {
