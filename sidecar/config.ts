@@ -130,7 +130,7 @@ export function parseProxyConfig(env: Readonly<Record<string, string | undefined
 }
 
 /** WEFT_TRUST_ANCHORS: PEM text, checked now so a malformed bundle fails the start, naming the variable. */
-function trustAnchorsEnv(c: ConfigReader): string | undefined {
+export function trustAnchorsEnv(c: ConfigReader): string | undefined {
   const raw = c.optionalString('WEFT_TRUST_ANCHORS');
   if (raw === undefined) return undefined;
   try {

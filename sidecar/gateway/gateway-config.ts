@@ -1,6 +1,7 @@
 // Parses `weft gateway`'s environment (a plain string map) into typed settings, listing every
 // problem at once. docs/gateway.md documents each variable.
 import { ConfigReader, type HostPort } from '../../lib/config.js';
+import { trustAnchorsEnv } from '../config.js';
 import { formatIdentity } from '../../lib/identity.js';
 import { isWeftError } from '../../lib/errors.js';
 import type { ServiceRef } from '../discovery/endpoint-source.js';
@@ -31,7 +32,10 @@ export interface GatewayConfig {
   readonly certLifetimeHours: number;
   readonly local: { readonly caDir: string; readonly endpointsFile: string } | undefined;
   /** Kubernetes mode: the CA to ask for certificates (as `weft proxy`); routes come from the API server unless routesFile is set. */
-  readonly kubernetes: { readonly caAddr: string; readonly trustAnchorsFile: string; readonly tokenFile: string } | undefined;
+  /** As the proxy's: `trustAnchors` (WEFT_TRUST_ANCHORS, PEM) wins over `trustAnchorsFile`. */
+  readonly kubernetes:
+    | { readonly caAddr: string; readonly trustAnchors: string | undefined; readonly trustAnchorsFile: string; readonly tokenFile: string }
+    | undefined;
 }
 
 /** Parses the environment; throws WEFT_ERR_CONFIG listing every problem. */
@@ -87,6 +91,7 @@ export function parseGatewayConfig(env: Readonly<Record<string, string | undefin
       mode === 'kubernetes'
         ? {
             caAddr: c.string('WEFT_CA_ADDR', 'https://weft-ca.weft-system.svc:8443'),
+            trustAnchors: trustAnchorsEnv(c),
             trustAnchorsFile: c.string('WEFT_TRUST_ANCHORS_FILE', '/var/run/weft/trust/roots.pem'),
             tokenFile: c.string('WEFT_TOKEN_FILE', '/var/run/secrets/weft.dev/serviceaccount/token'),
           }

@@ -21,3 +21,11 @@ t.test('local mode still requires its files, all listed at once', (t) => {
   t.same(c.local, { caDir: 'ca', endpointsFile: 'e' });
   t.end();
 });
+
+t.test('kubernetes mode takes the trust anchors inline, as the proxy does, and refuses a bad bundle', async (t) => {
+  const { makeTestPki } = await import('../../../support/pki.js');
+  const pem = (await makeTestPki()).authority.root.toString('pem');
+  const c = parseGatewayConfig({ WEFT_MODE: 'kubernetes', WEFT_TRUST_ANCHORS: pem });
+  t.match(c.kubernetes?.trustAnchors, /BEGIN CERTIFICATE/);
+  t.throws(() => parseGatewayConfig({ WEFT_MODE: 'kubernetes', WEFT_TRUST_ANCHORS: 'not a pem' }), { code: 'WEFT_ERR_CONFIG', message: /WEFT_TRUST_ANCHORS/ });
+});
