@@ -45,7 +45,10 @@ spec:
           image: nginx
           ports: [{containerPort: 8080}]
 YAML
-  weft inject -f in.yaml > out.yaml
+  # The proxy gets the trust anchors inline (WEFT_TRUST_ANCHORS); any P-256 root will do here.
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout root.key -out root.pem -days 1 -subj /CN=prod-smoke 2>/dev/null
+  weft inject --trust-anchors root.pem -f in.yaml > out.yaml
+  grep -q 'WEFT_TRUST_ANCHORS' out.yaml || { echo "prod-smoke: weft inject wrote no trust anchors" >&2; exit 1; }
   grep -q 'weft.dev/injected' out.yaml || { echo "prod-smoke: weft inject did not inject:" >&2; cat out.yaml >&2; exit 1; }
   grep -q 'weft-init' out.yaml || { echo "prod-smoke: weft inject added no weft-init" >&2; exit 1; }
 else
