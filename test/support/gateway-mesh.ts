@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import http from 'node:http';
 import { loadOrCreateCaDir } from '../../ca/store.js';
+import { podProxyEnv } from './local-mesh.js';
 
 /** The built CLI entry (npm test builds first). */
 export const WEFT_MAIN = fileURLToPath(
@@ -129,14 +130,7 @@ export class GatewayMesh {
   async #startProxy(pod: Pod): Promise<void> {
     const proc = this.#spawn(`proxy-${pod.name}`, ['proxy'], {
       WEFT_MODE: 'local',
-      WEFT_POD_NAME: pod.name,
-      WEFT_POD_NAMESPACE: this.namespace,
-      WEFT_SERVICE_ACCOUNT: pod.service,
-      WEFT_POD_IP: pod.address,
-      WEFT_APP_HOST: pod.address,
-      WEFT_INBOUND_ADDR: `${pod.address}:7006`,
-      WEFT_OUTBOUND_ADDR: `${pod.address}:7001`,
-      WEFT_ADMIN_ADDR: `${pod.address}:7020`,
+      ...podProxyEnv({ name: pod.name, address: pod.address, namespace: this.namespace, serviceAccount: pod.service }),
       WEFT_CA_DIR: this.caDir,
       WEFT_ENDPOINTS_FILE: this.endpointsFile,
       WEFT_LOG_LEVEL: 'warn',

@@ -7,7 +7,7 @@ import { openSync, closeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TestApiServer, type KubeObject } from './test-apiserver.js';
-import { WEFT_MAIN, get } from './local-mesh.js';
+import { WEFT_MAIN, get, podProxyEnv } from './local-mesh.js';
 
 /** A pod of the test cluster. */
 export interface KubePod {
@@ -156,14 +156,7 @@ export class KubeMesh {
     const proc = this.#spawn(pod.name, ['proxy'], {
       WEFT_MODE: 'kubernetes',
       KUBECONFIG: await this.kubeconfigFor(this.namespace, pod.serviceAccount, pod.name),
-      WEFT_POD_NAME: pod.name,
-      WEFT_POD_NAMESPACE: this.namespace,
-      WEFT_SERVICE_ACCOUNT: pod.serviceAccount,
-      WEFT_POD_IP: pod.address,
-      WEFT_APP_HOST: pod.address,
-      WEFT_INBOUND_ADDR: `${pod.address}:7006`,
-      WEFT_OUTBOUND_ADDR: `${pod.address}:7001`,
-      WEFT_ADMIN_ADDR: `${pod.address}:7020`,
+      ...podProxyEnv({ name: pod.name, address: pod.address, namespace: this.namespace, serviceAccount: pod.serviceAccount }),
       WEFT_CA_ADDR: this.caUrl,
       // As the injector writes it: the PEM itself in the env; the file must not be needed.
       WEFT_TRUST_ANCHORS: await readFile(this.rootsFile, 'utf8'),

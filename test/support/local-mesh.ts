@@ -12,6 +12,21 @@ import type { Authority } from '../../ca/authority.js';
 /** The built CLI entry (npm test builds first). */
 export const WEFT_MAIN = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
 
+/** The WEFT_* variables that place a pod's sidecar on its own address: identity names and the
+ * three listeners on their cluster ports, the app on the same address. Shared by every harness. */
+export function podProxyEnv(pod: { name: string; address: string; namespace: string; serviceAccount: string }): Record<string, string> {
+  return {
+    WEFT_POD_NAME: pod.name,
+    WEFT_POD_NAMESPACE: pod.namespace,
+    WEFT_SERVICE_ACCOUNT: pod.serviceAccount,
+    WEFT_POD_IP: pod.address,
+    WEFT_APP_HOST: pod.address,
+    WEFT_INBOUND_ADDR: `${pod.address}:7006`,
+    WEFT_OUTBOUND_ADDR: `${pod.address}:7001`,
+    WEFT_ADMIN_ADDR: `${pod.address}:7020`,
+  };
+}
+
 /** A random /24 inside 127.0.0.0/8 that no other test file is likely to use. */
 export function randomBase(): string {
   return `127.${100 + Math.floor(Math.random() * 150)}.${1 + Math.floor(Math.random() * 250)}`;
@@ -99,14 +114,7 @@ export class LocalMesh {
       env: {
         PATH: process.env.PATH ?? '',
         WEFT_MODE: 'local',
-        WEFT_POD_NAME: pod.name,
-        WEFT_POD_NAMESPACE: this.namespace,
-        WEFT_SERVICE_ACCOUNT: pod.serviceAccount,
-        WEFT_POD_IP: pod.address,
-        WEFT_APP_HOST: pod.address,
-        WEFT_INBOUND_ADDR: `${pod.address}:7006`,
-        WEFT_OUTBOUND_ADDR: `${pod.address}:7001`,
-        WEFT_ADMIN_ADDR: `${pod.address}:7020`,
+        ...podProxyEnv({ ...pod, namespace: this.namespace }),
         WEFT_CA_DIR: this.caDir,
         WEFT_ENDPOINTS_FILE: this.endpointsFile,
         WEFT_LOG_LEVEL: 'info',
