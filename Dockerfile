@@ -14,17 +14,20 @@ RUN apt-get update \
 WORKDIR /src
 COPY package.json package-lock.json ./
 COPY scripts/build-native.mjs scripts/
-COPY sidecar/capture/native sidecar/capture/native
+COPY proxy/capture/native proxy/capture/native
 # `npm ci` runs the package's install script, which compiles build/native/original_dst.node.
 RUN npm ci --no-audit --no-fund && node scripts/build-native.mjs --strict
-COPY tsconfig.json ./
+# Only the production folders (tsconfig.build.json): no test or bench code reaches the image.
+COPY tsconfig.json tsconfig.build.json ./
 COPY lib lib
+COPY mesh mesh
+COPY proxy proxy
+COPY gateway gateway
+COPY init init
+COPY check check
 COPY ca ca
 COPY injector injector
-COPY sidecar sidecar
 COPY cli cli
-COPY bench bench
-COPY test/support test/support
 RUN npm run build
 
 # ---- production dependencies only ----

@@ -6,7 +6,7 @@ import { kubeConnectionFromEnv } from '../lib/kube/config.js';
 import { KubeClient } from '../lib/kube/client.js';
 import { createLogger } from '../lib/logger.js';
 import { isWeftError } from '../lib/errors.js';
-import { startAdminServer } from '../sidecar/admin/server.js';
+import { startAdminServer } from '../lib/admin-server.js';
 import type { Command } from './command.js';
 
 /** The `weft ca` subcommand. */

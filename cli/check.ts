@@ -1,14 +1,14 @@
 // `weft check`: health and preflight of a weft installation, in the spirit of `linkerd check`.
-// Gathers facts from the cluster (lib/check/gather.ts), judges them (lib/check/checks.ts) and
+// Gathers facts from the cluster (check/gather.ts), judges them (check/checks.ts) and
 // prints each result with what to do. Exit status: 0 all passed, 1 a check failed, 2 warnings
 // only, 3 weft check itself could not run (bad flags, no cluster configuration).
 import { parseArgs } from 'node:util';
 import { KubeClient } from '../lib/kube/client.js';
 import { kubeConnectionFromEnv } from '../lib/kube/config.js';
 import { isWeftError } from '../lib/errors.js';
-import { runChecks } from '../lib/check/checks.js';
-import { gatherFacts } from '../lib/check/gather.js';
-import { exitStatus, formatResults } from '../lib/check/results.js';
+import { runChecks } from '../check/checks.js';
+import { gatherFacts } from '../check/gather.js';
+import { exitStatus, formatResults } from '../check/results.js';
 import type { Command } from './command.js';
 
 const USAGE = `usage: weft check [-n weft-system] [--injector-url https://127.0.0.1:8443] [-o text|json]

@@ -1,10 +1,10 @@
 // `weft gateway`: the edge gateway (the sidecar program in gateway mode). Parses its
 // environment, builds the endpoint source and identity of its mode, runs until SIGTERM, drains.
 import { Registry, collectDefaultMetrics } from 'prom-client';
-import { parseGatewayConfig } from '../sidecar/gateway/gateway-config.js';
-import { startGateway } from '../sidecar/gateway/gateway.js';
+import { parseGatewayConfig } from '../gateway/config.js';
+import { startGateway } from '../gateway/gateway.js';
 import { createLogger } from '../lib/logger.js';
-import { buildMeshPlumbing } from './mesh-plumbing.js';
+import { buildMeshPlumbing } from '../mesh/plumbing.js';
 import { isWeftError } from '../lib/errors.js';
 import type { Command } from './command.js';
 

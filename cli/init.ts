@@ -1,4 +1,4 @@
-// `weft init`: writes the pod's nat rules (sidecar/capture/rules.ts) with iptables-restore, once
+// `weft init`: writes the pod's nat rules (init/rules.ts) with iptables-restore, once
 // per address family, or prints them with --dry-run. Runs as the weft-init init container.
 import { spawn } from 'node:child_process';
 import { accessSync, constants, readFileSync } from 'node:fs';
@@ -13,7 +13,7 @@ import {
   renderRules,
   type CaptureOptions,
   type IpFamily,
-} from '../sidecar/capture/rules.js';
+} from '../init/rules.js';
 
 /** What running a tool gave back. */
 export interface ToolResult {

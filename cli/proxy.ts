@@ -1,11 +1,11 @@
 // `weft proxy`: the sidecar. Parses its environment, builds the endpoint source and identity
 // provider of its mode, runs until SIGTERM, drains, exits 0.
 import { Registry, collectDefaultMetrics } from 'prom-client';
-import { parseProxyConfig } from '../sidecar/config.js';
-import { startProxy } from '../sidecar/proxy.js';
-import { createAppProbeHandler, parseAppProbes } from '../sidecar/admin/app-probe.js';
+import { parseProxyConfig } from '../proxy/config.js';
+import { startProxy } from '../proxy/proxy.js';
+import { createAppProbeHandler, parseAppProbes } from '../proxy/app-probe.js';
 import { createLogger } from '../lib/logger.js';
-import { buildMeshPlumbing } from './mesh-plumbing.js';
+import { buildMeshPlumbing } from '../mesh/plumbing.js';
 import { isWeftError } from '../lib/errors.js';
 import type { Command } from './command.js';
 

@@ -1,4 +1,4 @@
-// Builds the SO_ORIGINAL_DST addon (sidecar/capture/native/original_dst.c) into
+// Builds the SO_ORIGINAL_DST addon (proxy/capture/native/original_dst.c) into
 // build/native/original_dst.node with the system C compiler and Node's own headers. npm runs it
 // as the package's `install` script, so `npm ci` builds it; `npm run build:native` rebuilds it.
 // It needs no network (no node-gyp header download). Without Linux, a compiler or the headers it
@@ -9,7 +9,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const source = join(root, 'sidecar/capture/native/original_dst.c');
+const source = join(root, 'proxy/capture/native/original_dst.c');
 const output = join(root, 'build/native/original_dst.node');
 const strict = process.argv.includes('--strict');
 

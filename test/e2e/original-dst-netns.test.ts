@@ -2,9 +2,9 @@
 // connection, and the original destination read back from the accepted socket.
 import t from 'tap';
 import { NetnsLab, netnsUnavailable, run, runOk } from '../support/netns.js';
-import { loadOriginalDstAddon } from '../../sidecar/capture/original-dst.js';
+import { loadOriginalDstAddon } from '../../proxy/capture/original-dst.js';
 
-const probe = new URL('../../dist/test/support/original-dst-probe.js', import.meta.url).pathname;
+const probe = new URL('../../dist-test/test/support/original-dst-probe.js', import.meta.url).pathname;
 
 t.test('reads the pre-REDIRECT destination for IPv4, IPv6 and dual-stack sockets', async (t) => {
   const addon = loadOriginalDstAddon();

@@ -6,16 +6,11 @@ import { mkdtemp, rm, writeFile, rename, readFile } from 'node:fs/promises';
 import { openSync, closeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import http from 'node:http';
 import { loadOrCreateCaDir } from '../../ca/store.js';
-import { podProxyEnv } from './local-mesh.js';
+import { podProxyEnv, WEFT_MAIN } from './local-mesh.js';
 
-/** The built CLI entry (npm test builds first). */
-export const WEFT_MAIN = fileURLToPath(
-  // From test/support (tap) or from dist/test/support (the compiled bench).
-  new URL(import.meta.url.includes('/dist/test/') ? '../../cli/main.js' : '../../dist/cli/main.js', import.meta.url),
-);
+export { WEFT_MAIN };
 
 /** What an echo backend saw, as it reports it in its JSON body. */
 export interface Echoed {

@@ -9,8 +9,12 @@ import http from 'node:http';
 import { loadOrCreateCaDir, authorityFromPem } from '../../ca/store.js';
 import type { Authority } from '../../ca/authority.js';
 
-/** The built CLI entry (npm test builds first). */
-export const WEFT_MAIN = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
+/** The repository's root, from test/support under tap or from dist-test/test/support compiled. */
+export const REPO_ROOT = fileURLToPath(new URL(import.meta.url.includes('/dist-test/') ? '../../../' : '../../', import.meta.url));
+/** The production build's CLI entry (npm test builds first). */
+export const WEFT_MAIN = `${REPO_ROOT}dist/cli/main.js`;
+/** Where test support compiles to, for helpers that run as their own processes. */
+export const TEST_BUILD = `${REPO_ROOT}dist-test/`;
 
 /** The WEFT_* variables that place a pod's sidecar on its own address: identity names and the
  * three listeners on their cluster ports, the app on the same address. Shared by every harness. */

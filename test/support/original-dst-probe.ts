@@ -3,7 +3,7 @@
 // originalDestination() reads on the accepted sockets.
 import { execFileSync } from 'node:child_process';
 import { createServer, connect, type Server, type Socket } from 'node:net';
-import { originalDestination, wasRedirected } from '../../sidecar/capture/original-dst.js';
+import { originalDestination, wasRedirected } from '../../proxy/capture/original-dst.js';
 
 interface ProbeResult {
   readonly case: string;

@@ -2,7 +2,7 @@
 // including the bad ones tests need (expired, other root, no identity).
 import { createIssuer, createRoot, type Authority } from '../../ca/authority.js';
 import { issueMaterial } from '../../ca/leaf.js';
-import type { TlsMaterial } from '../../sidecar/identity/identity-provider.js';
+import type { TlsMaterial } from '../../mesh/identity/identity-provider.js';
 
 /** An authority plus a shortcut to issue leaves from it. */
 export interface TestPki {

@@ -1,4 +1,4 @@
-// Runs the test API server as its own process: `node dist/test/support/test-apiserver-main.js
+// Runs the test API server as its own process: `node dist-test/test/support/test-apiserver-main.js
 // [--host h] [--port p] [--kubeconfig file] [--bookmark-interval-ms n]`. Prints one JSON line
 // {url, port, kubeconfig, adminToken}, then takes JSON-line commands on stdin and answers each
 // with a JSON line: {"op":"apply","object":{...}}, {"op":"delete","apiVersion","kind","namespace","name"},

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 const root = new URL('../../', import.meta.url);
 const dockerfile = readFileSync(new URL('Dockerfile', root), 'utf8');
 const smoke = readFileSync(new URL('scripts/prod-smoke.sh', root), 'utf8');
-const tsconfig = JSON.parse(readFileSync(new URL('tsconfig.json', root), 'utf8')) as { include: string[] };
+const tsconfig = JSON.parse(readFileSync(new URL('tsconfig.build.json', root), 'utf8')) as { include: string[] };
 
 /** Instructions per stage, comments and line continuations folded. */
 function stages(): Map<string, string[]> {
@@ -27,16 +27,18 @@ t.test('the Dockerfile is multi-stage and its runtime stage holds only built Jav
   const copies = runtime.filter((l) => l.startsWith('COPY'));
   t.ok(copies.some((l) => /--from=deps .*node_modules/.test(l)), 'node_modules from the deps stage');
   t.ok(copies.some((l) => /--from=build \/src\/dist dist/.test(l)), 'dist from the build stage');
-  t.notOk(copies.some((l) => /COPY (lib|ca|cli|sidecar|injector|test|tsconfig)/.test(l)), 'no TypeScript sources in the runtime stage');
+  t.notOk(copies.some((l) => /COPY (lib|mesh|proxy|gateway|init|check|ca|cli|injector|test|tsconfig)/.test(l)), 'no TypeScript sources in the runtime stage');
   t.ok(runtime.some((l) => /apt-get install .*\biptables\b/.test(l)), 'iptables for weft init');
   t.ok(runtime.includes('USER 7007:7007'), 'runs as the proxy UID, not root');
   t.ok(runtime.includes('ENTRYPOINT ["weft"]'), 'the entrypoint is the weft executable');
   t.ok(runtime.some((l) => l.includes('ln -s /opt/weft/dist/cli/main.js /usr/local/bin/weft')));
 });
 
-t.test('the build stage copies every folder tsconfig compiles', async (t) => {
+t.test('the build stage copies every folder the production build compiles, and nothing of test/', async (t) => {
   const build = stages().get('build') ?? [];
   for (const dir of tsconfig.include) t.ok(build.includes(`COPY ${dir} ${dir}`), `COPY ${dir}`);
+  t.notOk(build.some((l) => /^COPY (test|bench)\b/.test(l)), 'no test or bench folder is copied');
+  t.notOk(tsconfig.include.some((d) => d.startsWith('test')), 'tsconfig.build.json compiles no test folder');
 });
 
 t.test('scripts/prod-smoke.sh installs and runs the same file list as the runtime stage', async (t) => {

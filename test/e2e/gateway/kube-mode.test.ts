@@ -6,7 +6,7 @@ import t from 'tap';
 import { KubeMesh, type KubePod } from '../../support/kube-mesh.js';
 import { randomBase, get } from '../../support/local-mesh.js';
 import { startEchoApp } from '../../support/echo-app.js';
-import { ROUTE_RESOURCES } from '../../../sidecar/gateway/kube-routes.js';
+import { ROUTE_RESOURCES } from '../../../gateway/sources/kube-routes.js';
 
 const base = randomBase();
 const gw: KubePod = { name: 'weft-gateway-0', address: `${base}.2`, serviceAccount: 'weft-gateway' };

@@ -7,7 +7,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SignJWT, exportJWK, generateKeyPair, type JWK } from 'jose';
 import { GatewayMesh, echoed, request } from '../../support/gateway-mesh.js';
-import { hashKey } from '../../../sidecar/gateway/policies/api-key.js';
+import { hashKey } from '../../../gateway/policies/api-key.js';
 
 const ISSUER = 'https://issuer.test';
 const AUDIENCE = 'weft-api';

@@ -3,7 +3,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { Ajv } from 'ajv';
 import { parseAllDocuments } from 'yaml';
 import { manifestProblems } from '../../support/kube-schemas.js';
-import { KUBE_ACCESS } from '../../../lib/kube-access.js';
+import { KUBE_ACCESS } from '../../../lib/kube/access.js';
 
 const crdDir = new URL('../../../charts/weft/crds/', import.meta.url).pathname;
 interface Crd {

@@ -1,8 +1,9 @@
 import t from 'tap';
+import { PRODUCTION_FOLDERS } from '../../support/source-tree.js';
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { ChartRenderer } from '../../support/helm-template.js';
-import { KUBE_ACCESS, type Component } from '../../../lib/kube-access.js';
+import { KUBE_ACCESS, type Component } from '../../../lib/kube/access.js';
 
 const root = new URL('../../../', import.meta.url).pathname;
 const chart = new ChartRenderer(`${root}charts/weft`);
@@ -38,7 +39,7 @@ function granted(values: Record<string, unknown>): { grants: Set<string>; proxyS
   return { grants, proxySubjects };
 }
 
-/** The same strings, from lib/kube-access.ts, for the given trust mode and TLS Secrets. */
+/** The same strings, from lib/kube/access.ts, for the given trust mode and TLS Secrets. */
 function expected(opts: { generatedTrust: boolean; caSecret: string; tlsSecrets: { namespace: string; name: string }[]; gateway: boolean }): Set<string> {
   const out = new Set<string>();
   for (const a of KUBE_ACCESS) {
@@ -92,9 +93,10 @@ t.test('no rule uses wildcards, and nothing may read every Secret', async (t) =>
 function componentsOf(file: string): readonly Component[] | 'injector' | 'any' {
   if (file.startsWith('ca/') || file === 'cli/ca.ts') return ['ca'];
   if (file.startsWith('injector/') || file === 'cli/injector.ts' || file === 'cli/inject.ts') return 'injector';
-  if (file.startsWith('sidecar/gateway/') || file === 'cli/gateway.ts') return ['gateway'];
-  // The gateway is the sidecar program in gateway mode: shared sidecar code runs as either.
-  if (file.startsWith('sidecar/') || file === 'cli/proxy.ts') return ['proxy', 'gateway'];
+  if (file.startsWith('gateway/') || file === 'cli/gateway.ts') return ['gateway'];
+  if (file.startsWith('proxy/') || file === 'cli/proxy.ts') return ['proxy'];
+  // The mesh core runs inside both the proxy and the gateway.
+  if (file.startsWith('mesh/')) return ['proxy', 'gateway'];
   return 'any';
 }
 
@@ -138,7 +140,7 @@ function sources(dir: string): string[] {
 }
 
 // `weft check` runs as the person using it (access reviews, reading pods); it is not a component.
-const NOT_A_COMPONENT = [/^cli\/check/, /^lib\/check\//, /^lib\/kube-access\.ts$/];
+const NOT_A_COMPONENT = [/^cli\/check/, /^check\//, /^lib\/kube\/access\.ts$/];
 
 t.test('the path and method scanner finds the call shapes the code uses', async (t) => {
   const found = callsIn('x.ts', [
@@ -153,13 +155,13 @@ t.test('the path and method scanner finds the call shapes the code uses', async 
 });
 
 t.test('every API call in the code is granted to the component that makes it, and the injector makes none', async (t) => {
-  const files = ['lib', 'ca', 'injector', 'sidecar', 'cli'].flatMap((d) => sources(join(root, d))).map((p) => relative(root, p));
+  const files = PRODUCTION_FOLDERS.flatMap((d) => sources(join(root, d))).map((p) => relative(root, p));
   const calls = files.filter((f) => !NOT_A_COMPONENT.some((re) => re.test(f))).flatMap((f) => callsIn(f, readFileSync(join(root, f), 'utf8')));
   t.comment(`found ${calls.length} API calls in ${files.length} source files: ${calls.map((c) => `${c.file} ${c.resource}`).join(', ')}`);
   for (const c of calls) {
     const who = componentsOf(c.file);
     if (who === 'injector') {
-      t.fail(`${c.file}: ${c.text}: the injector is not granted any API access (add a row to lib/kube-access.ts and the chart)`);
+      t.fail(`${c.file}: ${c.text}: the injector is not granted any API access (add a row to lib/kube/access.ts and the chart)`);
       continue;
     }
     const allowed = KUBE_ACCESS.filter((a) => a.resource === c.resource && (c.verb === undefined || a.verbs.includes(c.verb as never)));
@@ -172,7 +174,7 @@ t.test('every API call in the code is granted to the component that makes it, an
   for (const comp of components) {
     // Shared code (lib/) counts as touching a resource, but only the component's own folders
     // show that its code has landed: until then its rows are checked against the chart only.
-    // Shared sidecar code (discovery) is the proxy's own; the gateway's own code is sidecar/gateway/.
+    // The mesh core (discovery) counts as the proxy's own; the gateway's own code is gateway/.
     const own = calls.filter((c) => { const w = componentsOf(c.file); return w !== 'injector' && w !== 'any' && w.includes(comp) && (w.length === 1 || comp === 'proxy'); });
     if (own.length === 0) {
       t.comment(`no API calls found yet in ${comp}'s own code; its rows are checked against the chart only`);

@@ -1,4 +1,5 @@
 import t, { type Test } from 'tap';
+import { PRODUCTION_FOLDERS } from '../../support/source-tree.js';
 import { readFileSync, readdirSync } from 'node:fs';
 import { parse } from 'yaml';
 import { ChartRenderer, type RenderedFile } from '../../support/helm-template.js';
@@ -209,7 +210,7 @@ t.test('every WEFT_* variable the chart sets is one the code reads', async (t) =
   const { readdirSync: ls, statSync } = await import('node:fs');
   const root = new URL('../../../', import.meta.url).pathname;
   const walk = (d: string): string[] => ls(d).flatMap((e) => (statSync(`${d}/${e}`).isDirectory() ? walk(`${d}/${e}`) : e.endsWith('.ts') ? [`${d}/${e}`] : []));
-  const code = ['ca', 'cli', 'lib', 'injector', 'sidecar'].flatMap((d) => walk(`${root}${d}`)).map((f) => readFileSync(f, 'utf8')).join('\n');
+  const code = PRODUCTION_FOLDERS.flatMap((d) => walk(`${root}${d}`)).map((f) => readFileSync(f, 'utf8')).join('\n');
   const files = chart.render({ values: chart.values({ gateway: { tlsSecrets: [{ namespace: 'a', name: 'b' }] } }) });
   const names = new Set(docs(files).filter((d) => d.kind === 'Deployment').flatMap((d) => (d.spec.template.spec.containers[0].env as { name: string }[]).map((e) => e.name)));
   t.ok(names.size > 30, `${names.size} variables`);

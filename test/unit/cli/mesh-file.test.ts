@@ -1,7 +1,7 @@
 import t from 'tap';
 import { readFileSync } from 'node:fs';
 import { parseMeshFile, layoutPods, endpointsFileFor } from '../../../cli/up/mesh-file.js';
-import { parseEndpointsFile, snapshotFor } from '../../../sidecar/discovery/local-endpoint-source.js';
+import { parseEndpointsFile, snapshotFor } from '../../../mesh/discovery/local-endpoint-source.js';
 
 t.test('the shipped example parses and lays out pods on their own loopback addresses', async (t) => {
   const text = readFileSync(new URL('../../../examples/local-mesh.yaml', import.meta.url), 'utf8');

@@ -13,7 +13,7 @@ import { DEFAULT_SETTINGS as BARE_SETTINGS, type InjectorSettings } from '../../
 import { makeTestPki } from '../../support/pki.js';
 
 const DEFAULT_SETTINGS: InjectorSettings = { ...BARE_SETTINGS, trustAnchors: (await makeTestPki()).authority.root.toString('pem') + '\n' };
-import { parseAppProbes } from '../../../sidecar/admin/app-probe.js';
+import { parseAppProbes } from '../../../proxy/app-probe.js';
 
 const dir = new URL('../../../test/fixtures/manifests/', import.meta.url);
 const files = readdirSync(dir).filter((f) => f.endsWith('.yaml')).sort();

@@ -1,0 +1,394 @@
+// The immutable route table: compiled from parsed resources (attachment, hostname intersection,
+// backend resolution, precedence order) and looked up once per request. Pure.
+import type { ServiceRef } from '../../mesh/discovery/endpoint-source.js';
+import { hostSpecificity, ingressHostMatches, intersectHostnames, servedHostMatches, gatewayHostMatches } from './hostnames.js';
+import { prefixMatches, trimTrailingSlash } from './paths.js';
+import {
+  GATEWAY_API_GROUP,
+  WEFT_CLASS,
+  type BackendRefSpec,
+  type FilterSpec,
+  type GatewaySpec,
+  type ListenerSpec,
+  type ObjectMeta,
+  type ResourceSet,
+  type RouteMatch,
+} from './resources.js';
+
+export type Protocol = 'HTTP' | 'HTTPS';
+
+/** The listener a request entered through (for redirect ports, metrics and policy attachment). */
+export interface ListenerRef {
+  /** undefined for Ingress (served on every socket). */
+  readonly gateway?: { readonly namespace: string; readonly name: string };
+  readonly name: string;
+  readonly port: number;
+  readonly protocol: Protocol;
+}
+
+/** The route object and rule a request matched. */
+export interface RouteRef {
+  readonly kind: 'HTTPRoute' | 'Ingress';
+  readonly namespace: string;
+  readonly name: string;
+  readonly rule: number;
+  /** "ns/name/rule" (or the rule's name): the metrics and log label. */
+  readonly label: string;
+}
+
+/** A backend after resolution: a mesh service, or one the gateway answers 500 for. */
+export type ResolvedBackend =
+  | { readonly kind: 'service'; readonly ref: ServiceRef; readonly weight: number; readonly filters: readonly FilterSpec[]; readonly label: string }
+  | { readonly kind: 'invalid'; readonly reason: string; readonly weight: number; readonly label: string };
+
+/** A compiled rule: what happens to a request that matched it. */
+export interface CompiledRule {
+  readonly route: RouteRef;
+  readonly filters: readonly FilterSpec[];
+  readonly backends: readonly ResolvedBackend[];
+  readonly requestTimeoutMs?: number;
+  readonly backendTimeoutMs?: number;
+}
+
+interface Entry {
+  readonly host: string;
+  readonly ingressHost: boolean;
+  readonly match: RouteMatch;
+  readonly rule: CompiledRule;
+  readonly listener: ListenerRef;
+  readonly createdMs: number;
+  readonly order: number;
+}
+
+/** What the table needs to know about a request. */
+export interface RouteRequest {
+  /** Lowercase, without port. */
+  readonly host: string;
+  /** The path without the query string, as sent. */
+  readonly path: string;
+  readonly method: string;
+  /** Lowercase header names (node's IncomingMessage.headers shape). */
+  readonly headers: Readonly<Record<string, string | readonly string[] | undefined>>;
+  readonly query: URLSearchParams;
+}
+
+/** The outcome of a lookup. */
+export type RouteDecision =
+  | { readonly kind: 'no-route' }
+  | {
+      readonly kind: 'matched';
+      readonly rule: CompiledRule;
+      readonly listener: ListenerRef;
+      readonly match: RouteMatch;
+    };
+
+/** A certificate the HTTPS socket serves, chosen by SNI. */
+export interface CertEntry {
+  /** Hostname pattern, or '*' for a listener without hostname. */
+  readonly pattern: string;
+  readonly certPem: string;
+  readonly keyPem: string;
+  /** PEM bundle client certificates must chain to (frontendValidation), if any. */
+  readonly clientCaPem?: string;
+  readonly label: string;
+}
+
+/** The compiled, immutable table. */
+export class RouteTable {
+  readonly #entries: ReadonlyMap<Protocol, readonly Entry[]>;
+  readonly #certs: readonly CertEntry[];
+  /** Non-fatal findings (a route attached nowhere, an unresolved backend) for the log. */
+  readonly warnings: readonly string[];
+
+  constructor(entries: ReadonlyMap<Protocol, readonly Entry[]>, certs: readonly CertEntry[], warnings: readonly string[]) {
+    this.#entries = entries;
+    this.#certs = certs;
+    this.warnings = warnings;
+  }
+
+  /** Finds the highest-precedence rule matching the request on a socket of `protocol`. */
+  lookup(protocol: Protocol, req: RouteRequest): RouteDecision {
+    for (const e of this.#entries.get(protocol) ?? []) {
+      const hostOk = e.ingressHost ? e.host === '*' || ingressHostMatches(e.host, req.host) : servedHostMatches(e.host, req.host);
+      if (hostOk && matches(e.match, req)) return { kind: 'matched', rule: e.rule, listener: e.listener, match: e.match };
+    }
+    return { kind: 'no-route' };
+  }
+
+  /** True when some rule on this socket serves the host at all (404 "no listener" vs. no rule). */
+  servesHost(protocol: Protocol, host: string): boolean {
+    return (this.#entries.get(protocol) ?? []).some((e) => (e.ingressHost ? e.host === '*' || ingressHostMatches(e.host, host) : servedHostMatches(e.host, host)));
+  }
+
+  /** The certificates of the HTTPS socket, most specific first. */
+  get certificates(): readonly CertEntry[] {
+    return this.#certs;
+  }
+
+  /** The certificate for an SNI name (exact, then the longest wildcard, then a catch-all). */
+  certificateFor(serverName: string | undefined): CertEntry | undefined {
+    const name = serverName?.toLowerCase();
+    if (name !== undefined) {
+      for (const c of this.#certs) if (c.pattern !== '*' && gatewayHostMatches(c.pattern, name)) return c;
+    }
+    return this.#certs.find((c) => c.pattern === '*');
+  }
+
+  /** Every mesh service the table can send to (backends and mirrors), deduplicated. */
+  services(): ServiceRef[] {
+    const out = new Map<string, ServiceRef>();
+    for (const list of this.#entries.values()) {
+      for (const e of list) {
+        for (const b of e.rule.backends) if (b.kind === 'service') out.set(`${b.ref.namespace}/${b.ref.name}:${b.ref.port}`, b.ref);
+        for (const f of e.rule.filters) {
+          const ref = f.type === 'RequestMirror' ? mirrorTarget(f.backend) : undefined;
+          if (ref) out.set(`${ref.namespace}/${ref.name}:${ref.port}`, ref);
+        }
+      }
+    }
+    return [...out.values()];
+  }
+
+  /** Number of rules per socket (for logs). */
+  size(protocol: Protocol): number {
+    return this.#entries.get(protocol)?.length ?? 0;
+  }
+}
+
+function headerValue(headers: RouteRequest['headers'], name: string): string | undefined {
+  const v = headers[name];
+  return Array.isArray(v) ? v.join(',') : (v as string | undefined);
+}
+
+/** True when every condition of one HTTPRouteMatch holds (AND within a match). */
+export function matches(m: RouteMatch, req: RouteRequest): boolean {
+  const p = m.path;
+  if (p.type === 'Exact' ? req.path !== p.value : p.type === 'PathPrefix' ? !prefixMatches(p.value, req.path) : !p.regex?.test(req.path)) return false;
+  if (m.method !== undefined && m.method !== req.method) return false;
+  for (const h of m.headers) {
+    const v = headerValue(req.headers, h.name);
+    if (v === undefined || (h.type === 'Exact' ? v !== h.value : !h.regex?.test(v))) return false;
+  }
+  for (const q of m.queryParams) {
+    // Repeated parameters: the first value counts.
+    const v = req.query.get(q.name);
+    if (v === null || (q.type === 'Exact' ? v !== q.value : !q.regex?.test(v))) return false;
+  }
+  return true;
+}
+
+// Path class: Exact beats RegularExpression beats PathPrefix (the regex rank is ours: the spec
+// leaves it to the implementation; this is Envoy Gateway's order).
+function pathRank(m: RouteMatch): [number, number] {
+  const p = m.path;
+  if (p.type === 'Exact') return [3, p.value.length];
+  if (p.type === 'RegularExpression') return [2, p.value.length];
+  return [1, trimTrailingSlash(p.value).length];
+}
+
+/** Precedence order of the spec; negative when a comes first. */
+export function compareEntries(a: Entry, b: Entry): number {
+  const [ah, al] = hostSpecificity(a.host);
+  const [bh, bl] = hostSpecificity(b.host);
+  if (ah !== bh) return bh - ah;
+  if (al !== bl) return bl - al;
+  const [ap, apl] = pathRank(a.match);
+  const [bp, bpl] = pathRank(b.match);
+  if (ap !== bp) return bp - ap;
+  if (apl !== bpl) return bpl - apl;
+  const am = a.match.method ? 1 : 0;
+  const bm = b.match.method ? 1 : 0;
+  if (am !== bm) return bm - am;
+  if (a.match.headers.length !== b.match.headers.length) return b.match.headers.length - a.match.headers.length;
+  if (a.match.queryParams.length !== b.match.queryParams.length) return b.match.queryParams.length - a.match.queryParams.length;
+  if (a.createdMs !== b.createdMs) return a.createdMs - b.createdMs;
+  const an = `${a.rule.route.namespace}/${a.rule.route.name}`;
+  const bn = `${b.rule.route.namespace}/${b.rule.route.name}`;
+  if (an !== bn) return an < bn ? -1 : 1;
+  return a.order - b.order;
+}
+
+/** Builds the table; `problems` are fatal (the file is refused), warnings are logged. */
+export function compileRouteTable(res: ResourceSet): { table: RouteTable; problems: string[] } {
+  const problems: string[] = [];
+  const warnings: string[] = [];
+  const entries = new Map<Protocol, Entry[]>([
+    ['HTTP', []],
+    ['HTTPS', []],
+  ]);
+  const certs: CertEntry[] = [];
+  let order = 0;
+  const where = (meta: ObjectMeta, path: string): string => `${meta.place.file}: document ${meta.place.doc} (${meta.place.what}): ${path}`;
+  const gateways = res.gateways.filter((g) => g.className === WEFT_CLASS);
+  for (const g of res.gateways) if (g.className !== WEFT_CLASS) warnings.push(`Gateway ${g.meta.namespace}/${g.meta.name}: gatewayClassName ${JSON.stringify(g.className)} is not ${WEFT_CLASS}; ignored`);
+
+  const grantAllows = (fromGroup: string, fromKind: string, fromNs: string, toGroup: string, toKind: string, toNs: string, toName: string): boolean =>
+    fromNs === toNs ||
+    res.grants.some(
+      (gr) =>
+        gr.meta.namespace === toNs &&
+        gr.from.some((f) => f.group === fromGroup && f.kind === fromKind && f.namespace === fromNs) &&
+        gr.to.some((t) => t.group === toGroup && t.kind === toKind && (t.name === undefined || t.name === toName)),
+    );
+
+  // Certificates of HTTPS listeners.
+  const secretPem = (ns: string, name: string): { cert: string; key: string } | string => {
+    const s = res.secrets.find((x) => x.meta.namespace === ns && x.meta.name === name);
+    if (!s) return `Secret ${ns}/${name} is not in the file`;
+    const cert = s.data['tls.crt'];
+    const key = s.data['tls.key'];
+    if (!cert?.includes('BEGIN CERTIFICATE') || !key?.includes('PRIVATE KEY')) return `Secret ${ns}/${name} needs PEM tls.crt and tls.key`;
+    return { cert, key };
+  };
+  for (const g of gateways) {
+    g.listeners.forEach((l, i) => {
+      if (l.protocol !== 'HTTPS') return;
+      l.certificateRefs.forEach((c, j) => {
+        const path = `spec.listeners[${i}].tls.certificateRefs[${j}]`;
+        if (!grantAllows(GATEWAY_API_GROUP, 'Gateway', g.meta.namespace, '', 'Secret', c.namespace, c.name)) {
+          problems.push(`${where(g.meta, path)}: Secret ${c.namespace}/${c.name} is in another namespace and no ReferenceGrant allows it`);
+          return;
+        }
+        const pem = secretPem(c.namespace, c.name);
+        if (typeof pem === 'string') return problems.push(`${where(g.meta, path)}: ${pem}`);
+        let clientCaPem: string | undefined;
+        for (const [k, ca] of l.clientCaRefs.entries()) {
+          const cm = res.configMaps.find((x) => x.meta.namespace === ca.namespace && x.meta.name === ca.name);
+          const pemText = cm?.data['ca.crt'];
+          if (!pemText?.includes('BEGIN CERTIFICATE')) {
+            problems.push(`${where(g.meta, `spec.listeners[${i}].tls.frontendValidation.caCertificateRefs[${k}]`)}: ConfigMap ${ca.namespace}/${ca.name} with a PEM ca.crt is not in the file`);
+          } else clientCaPem = (clientCaPem ?? '') + pemText;
+        }
+        // Only the first certificate per listener is served (one key type per name is enough here).
+        if (j === 0) certs.push({ pattern: l.hostname ?? '*', certPem: pem.cert, keyPem: pem.key, ...(clientCaPem ? { clientCaPem } : {}), label: `${g.meta.namespace}/${g.meta.name}/${l.name}` });
+      });
+    });
+  }
+  for (const ing of res.ingresses) {
+    ing.tls.forEach((t, i) => {
+      const pem = secretPem(ing.meta.namespace, t.secretName);
+      if (typeof pem === 'string') return problems.push(`${where(ing.meta, `spec.tls[${i}].secretName`)}: ${pem}`);
+      for (const h of t.hosts.length > 0 ? t.hosts : ['*']) certs.push({ pattern: h, certPem: pem.cert, keyPem: pem.key, label: `ingress ${ing.meta.namespace}/${ing.meta.name}` });
+    });
+  }
+  certs.sort((a, b) => {
+    const [ah, al] = hostSpecificity(a.pattern);
+    const [bh, bl] = hostSpecificity(b.pattern);
+    return ah !== bh ? bh - ah : bl - al;
+  });
+
+  const resolve = (b: BackendRefSpec, fromKind: 'HTTPRoute' | 'Ingress', fromNs: string): ResolvedBackend => {
+    const label = `${b.namespace}/${b.name}${b.port ? `:${b.port}` : b.portName ? `:${b.portName}` : ''}`;
+    if (b.group !== '' || b.kind !== 'Service') {
+      return { kind: 'invalid', weight: b.weight, label, reason: `backend kind ${b.group || 'core'}/${b.kind} is not supported (only Service)` };
+    }
+    if (fromKind === 'HTTPRoute' && !grantAllows(GATEWAY_API_GROUP, 'HTTPRoute', fromNs, '', 'Service', b.namespace, b.name)) {
+      return { kind: 'invalid', weight: b.weight, label, reason: `Service ${b.namespace}/${b.name} is in another namespace and no ReferenceGrant allows it` };
+    }
+    let port = b.port;
+    if (port === undefined && b.portName !== undefined) {
+      const svc = res.services.find((s) => s.meta.namespace === b.namespace && s.meta.name === b.name);
+      port = svc?.ports.find((p) => p.name === b.portName)?.port;
+      if (port === undefined) return { kind: 'invalid', weight: b.weight, label, reason: `port ${JSON.stringify(b.portName)} of Service ${b.namespace}/${b.name} is unknown (declare the Service in the file)` };
+    }
+    if (port === undefined) return { kind: 'invalid', weight: b.weight, label, reason: 'no port' };
+    return { kind: 'service', ref: { namespace: b.namespace, name: b.name, port }, weight: b.weight, filters: b.filters, label };
+  };
+
+  const nsLabels = (ns: string): Readonly<Record<string, string>> => res.namespaces.find((n) => n.name === ns)?.labels ?? {};
+  const allows = (g: GatewaySpec, l: ListenerSpec, routeNs: string): boolean => {
+    if (!l.allowedKinds.includes('HTTPRoute')) return false;
+    if (l.allowedFrom === 'All') return true;
+    if (l.allowedFrom === 'Same') return routeNs === g.meta.namespace;
+    const labels = nsLabels(routeNs);
+    return Object.entries(l.allowedSelector ?? {}).every(([k, v]) => labels[k] === v);
+  };
+
+  for (const route of res.routes) {
+    const attached: { listener: ListenerRef; hosts: string[] }[] = [];
+    route.parentRefs.forEach((p, i) => {
+      const g = gateways.find((x) => x.meta.namespace === p.namespace && x.meta.name === p.name);
+      const label = `HTTPRoute ${route.meta.namespace}/${route.meta.name} parentRefs[${i}]`;
+      if (!g) return warnings.push(`${label}: Gateway ${p.namespace}/${p.name} (class ${WEFT_CLASS}) is not in the file; not attached`);
+      const candidates = g.listeners.filter((l) => (p.sectionName === undefined || l.name === p.sectionName) && (p.port === undefined || l.port === p.port));
+      if (candidates.length === 0) return warnings.push(`${label}: Gateway ${p.namespace}/${p.name} has no listener ${p.sectionName ?? ''}${p.port ? `:${p.port}` : ''}; not attached`);
+      let any = false;
+      for (const l of candidates) {
+        if (!allows(g, l, route.meta.namespace)) continue;
+        const hosts = intersectHostnames(l.hostname, route.hostnames);
+        if (hosts.length === 0) continue;
+        any = true;
+        attached.push({ listener: { gateway: { namespace: g.meta.namespace, name: g.meta.name }, name: l.name, port: l.port, protocol: l.protocol }, hosts });
+      }
+      if (!any) warnings.push(`${label}: no listener of Gateway ${p.namespace}/${p.name} allows this route (allowedRoutes or hostnames do not intersect); not attached`);
+    });
+    route.rules.forEach((rule, ri) => {
+      const ref: RouteRef = {
+        kind: 'HTTPRoute',
+        namespace: route.meta.namespace,
+        name: route.meta.name,
+        rule: ri,
+        label: `${route.meta.namespace}/${route.meta.name}/${rule.name ?? ri}`,
+      };
+      const backends = rule.backendRefs.map((b) => resolve(b, 'HTTPRoute', route.meta.namespace));
+      for (const b of backends) if (b.kind === 'invalid') warnings.push(`HTTPRoute ${ref.label}: backend ${b.label}: ${b.reason}; requests to it get 500`);
+      const filters = rule.filters.map((f): FilterSpec => f);
+      const compiled: CompiledRule = {
+        route: ref,
+        filters,
+        backends,
+        ...(rule.requestTimeoutMs === undefined ? {} : { requestTimeoutMs: rule.requestTimeoutMs }),
+        ...(rule.backendTimeoutMs === undefined ? {} : { backendTimeoutMs: rule.backendTimeoutMs }),
+      };
+      for (const a of attached) {
+        for (const host of a.hosts) {
+          for (const match of rule.matches) {
+            entries.get(a.listener.protocol)?.push({ host, ingressHost: false, match, rule: compiled, listener: a.listener, createdMs: route.meta.createdMs, order: order++ });
+          }
+        }
+      }
+    });
+  }
+
+  for (const ing of res.ingresses) {
+    const add = (host: string, match: RouteMatch, rule: CompiledRule): void => {
+      for (const protocol of ['HTTP', 'HTTPS'] as const) {
+        const listener: ListenerRef = { name: 'ingress', port: protocol === 'HTTP' ? 80 : 443, protocol };
+        entries.get(protocol)?.push({ host, ingressHost: true, match, rule, listener, createdMs: ing.meta.createdMs, order: order++ });
+      }
+    };
+    const ruleFor = (index: number, b: BackendRefSpec): CompiledRule => {
+      const backend = resolve(b, 'Ingress', ing.meta.namespace);
+      if (backend.kind === 'invalid') warnings.push(`Ingress ${ing.meta.namespace}/${ing.meta.name}: backend ${backend.label}: ${backend.reason}; requests to it get 500`);
+      return { route: { kind: 'Ingress', namespace: ing.meta.namespace, name: ing.meta.name, rule: index, label: `${ing.meta.namespace}/${ing.meta.name}/${index}` }, filters: [], backends: [backend] };
+    };
+    let index = 0;
+    for (const rule of ing.rules) {
+      for (const p of rule.paths) {
+        // ImplementationSpecific is treated as Prefix (documented in docs/gateway.md).
+        const match: RouteMatch = { path: { type: p.pathType === 'Exact' ? 'Exact' : 'PathPrefix', value: p.path }, headers: [], queryParams: [] };
+        add(rule.host ?? '*', match, ruleFor(index++, p.backend));
+      }
+    }
+    if (ing.defaultBackend) add('*', { path: { type: 'PathPrefix', value: '/' }, headers: [], queryParams: [] }, ruleFor(-1, ing.defaultBackend));
+  }
+  for (const list of entries.values()) list.sort(compareEntries);
+  return { table: new RouteTable(entries, certs, warnings), problems };
+}
+
+/** The service a RequestMirror sends to, or undefined when it is not a Service with a port. */
+export function mirrorTarget(b: BackendRefSpec): ServiceRef | undefined {
+  return b.group === '' && b.kind === 'Service' && b.port !== undefined ? { namespace: b.namespace, name: b.name, port: b.port } : undefined;
+}
+
+/** Picks a backend by weight; `random` returns [0, 1). Undefined when every weight is 0 or there is none. */
+export function pickWeighted<T extends { readonly weight: number }>(backends: readonly T[], random: () => number): T | undefined {
+  const total = backends.reduce((s, b) => s + b.weight, 0);
+  if (total <= 0) return undefined;
+  let x = random() * total;
+  for (const b of backends) {
+    if (x < b.weight) return b;
+    x -= b.weight;
+  }
+  return backends.findLast((b) => b.weight > 0);
+}

@@ -1,0 +1,22 @@
+// The one place the gateway opens requests to backends: into the mesh over mutual TLS, through
+// the sidecar's peer pool (connections pooled per endpoint identity, the server's identity
+// checked), carrying the app port in weft-dst-port as every sidecar does.
+import { request, type ClientRequest, type OutgoingHttpHeaders } from 'node:http';
+import type { Endpoint } from '../mesh/discovery/endpoint-source.js';
+import { DST_PORT_HEADER, CLIENT_ID_HEADER } from '../mesh/headers.js';
+import type { PeerPool } from '../mesh/peer-pool.js';
+
+/** The request line and headers sent to a backend. */
+export interface UpstreamHead {
+  readonly method: string;
+  readonly path: string;
+  readonly headers: OutgoingHttpHeaders;
+}
+
+/** Opens one request to an endpoint's sidecar; the caller writes the body and reads the response. */
+export function openMeshRequest(pool: PeerPool, endpoint: Endpoint, head: UpstreamHead): ClientRequest {
+  const headers: OutgoingHttpHeaders = { ...head.headers, [DST_PORT_HEADER]: String(endpoint.port) };
+  // Only the receiving sidecar may set the client identity; an outside client must not forge it.
+  delete headers[CLIENT_ID_HEADER];
+  return request({ agent: pool.http1(endpoint), host: endpoint.address, port: endpoint.port, method: head.method, path: head.path, headers, setHost: false });
+}

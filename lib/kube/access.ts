@@ -1,0 +1,72 @@
+// The Kubernetes API calls each weft component makes, as one table. The chart's RBAC grants
+// exactly these rows (test/unit/charts/rbac.test.ts compares them), `weft check` asks the API
+// server with SubjectAccessReviews whether each component may still make them, and the test also
+// scans the source for API calls that no row covers.
+
+/**
+ * A weft process that talks to the API server under its own identity. The injector is not one:
+ * the webhook's path tells it whether the namespace is labelled, so it calls no API.
+ */
+export type Component = 'ca' | 'proxy' | 'gateway';
+
+/** Kubernetes API verbs weft uses. */
+export type Verb = 'get' | 'list' | 'watch' | 'create' | 'update' | 'patch' | 'delete';
+
+/** One permission a component needs. */
+export interface KubeAccess {
+  readonly component: Component;
+  /** API group; '' is the core group. */
+  readonly group: string;
+  /** Plural resource name. */
+  readonly resource: string;
+  readonly verbs: readonly Verb[];
+  /**
+   * cluster: any namespace (ClusterRole); release: weft's own namespace only (Role);
+   * gateway-tls: only in the namespaces of the Secrets listed in gateway.tlsSecrets.
+   */
+  readonly scope: 'cluster' | 'release' | 'gateway-tls';
+  /**
+   * Object names the rule is limited to (RBAC resourceNames). Symbolic names in angle brackets
+   * are filled in from the chart's values: <ca-secret> is ca.secretName, <tls-secret> each
+   * gateway.tlsSecrets name.
+   */
+  readonly names?: readonly string[];
+  /** Only granted when `weft ca` generates and stores its own root and issuer. */
+  readonly generatedTrustOnly?: boolean;
+  /** Why the component needs it (shown by `weft check` when it is missing). */
+  readonly why: string;
+}
+
+/** The service account a component runs as, relative to weft's namespace. */
+export const COMPONENT_SERVICE_ACCOUNTS: Readonly<Record<Exclude<Component, 'proxy'>, string>> = {
+  ca: 'weft-ca',
+  gateway: 'weft-gateway',
+};
+
+// The sidecar's Kubernetes discovery (mesh/discovery/kube-endpoint-source.ts), shared by the
+// proxy and the gateway.
+const DISCOVERY: readonly Omit<KubeAccess, 'component'>[] = [
+  { group: 'discovery.k8s.io', resource: 'endpointslices', verbs: ['get', 'list', 'watch'], scope: 'cluster', why: 'discovers the ready endpoints of each service it calls' },
+  { group: '', resource: 'services', verbs: ['get', 'list', 'watch'], scope: 'cluster', why: 'maps service ports to target ports' },
+  { group: '', resource: 'pods', verbs: ['get', 'list', 'watch'], scope: 'cluster', why: 'learns the service account (identity) behind each endpoint' },
+];
+
+/** Every permission, by component. */
+export const KUBE_ACCESS: readonly KubeAccess[] = [
+  { component: 'ca', group: 'authentication.k8s.io', resource: 'tokenreviews', verbs: ['create'], scope: 'cluster', why: "checks each pod's service-account token before signing" },
+  { component: 'ca', group: '', resource: 'secrets', verbs: ['create'], scope: 'release', generatedTrustOnly: true, why: 'stores the root and issuer it generated on first start' },
+  { component: 'ca', group: '', resource: 'secrets', verbs: ['get', 'update'], scope: 'release', names: ['<ca-secret>'], generatedTrustOnly: true, why: 'reads and renews its generated issuer' },
+  { component: 'ca', group: '', resource: 'configmaps', verbs: ['create'], scope: 'release', generatedTrustOnly: true, why: 'publishes the generated root as weft-trust-anchors' },
+  { component: 'ca', group: '', resource: 'configmaps', verbs: ['get', 'update'], scope: 'release', names: ['weft-trust-anchors'], generatedTrustOnly: true, why: 'keeps weft-trust-anchors in step with its root' },
+  ...DISCOVERY.map((d) => ({ ...d, component: 'proxy' as const })),
+  ...DISCOVERY.map((d) => ({ ...d, component: 'gateway' as const })),
+  { component: 'gateway', group: 'gateway.networking.k8s.io', resource: 'gateways', verbs: ['get', 'list', 'watch'], scope: 'cluster', why: 'reads its listeners' },
+  { component: 'gateway', group: 'gateway.networking.k8s.io', resource: 'httproutes', verbs: ['get', 'list', 'watch'], scope: 'cluster', why: 'reads its routes' },
+  { component: 'gateway', group: 'gateway.networking.k8s.io', resource: 'referencegrants', verbs: ['get', 'list', 'watch'], scope: 'cluster', why: 'lets routes use backends and certificates in other namespaces' },
+  { component: 'gateway', group: 'networking.k8s.io', resource: 'ingresses', verbs: ['get', 'list', 'watch'], scope: 'cluster', why: 'reads Ingress routes' },
+  { component: 'gateway', group: '', resource: 'namespaces', verbs: ['get', 'list', 'watch'], scope: 'cluster', why: "matches listeners' allowedRoutes namespace selectors" },
+  ...(['apikeypolicies', 'jwtpolicies', 'ratelimitpolicies', 'corspolicies', 'ipaccesspolicies', 'bodylimitpolicies'] as const).map((resource) => ({
+    component: 'gateway' as const, group: 'weft.dev', resource, verbs: ['get', 'list', 'watch'] as const, scope: 'cluster' as const, why: 'reads the API policies attached to its routes',
+  })),
+  { component: 'gateway', group: '', resource: 'secrets', verbs: ['get'], scope: 'gateway-tls', names: ['<tls-secret>'], why: 'reads by name the public TLS certificates it is told to serve' },
+];

@@ -1,0 +1,67 @@
+// Where a meshed process gets its endpoints and its certificate, by mode: the local files, or the
+// API server and `weft ca`. Shared by `weft proxy` and `weft gateway` (one program, two modes),
+// so both read the same settings the same way.
+import type { Registry } from 'prom-client';
+import { LocalEndpointSource } from './discovery/local-endpoint-source.js';
+import { LocalIdentityProvider } from './identity/local-identity.js';
+import { KubeEndpointSource } from './discovery/kube-endpoint-source.js';
+import { CaClientIdentityProvider } from './identity/ca-client.js';
+import { kubeConnectionFromEnv } from '../lib/kube/config.js';
+import { KubeClient } from '../lib/kube/client.js';
+import { WeftError } from '../lib/errors.js';
+import type { Logger } from '../lib/logger.js';
+import type { EndpointSource } from './discovery/endpoint-source.js';
+import type { IdentityProvider } from './identity/identity-provider.js';
+
+/** The mode settings both the proxy's and the gateway's configs carry. */
+export interface MeshModeSettings {
+  readonly mode: 'local' | 'kubernetes';
+  readonly identity: string;
+  readonly trustDomain: string;
+  readonly namespace: string;
+  readonly certLifetimeHours: number;
+  readonly local: { readonly caDir: string; readonly endpointsFile: string } | undefined;
+  readonly kubernetes:
+    | { readonly caAddr: string; readonly trustAnchors?: string | undefined; readonly trustAnchorsFile: string; readonly tokenFile: string }
+    | undefined;
+}
+
+/** An endpoint source and an identity provider, plus the API client when there is one. */
+export interface MeshPlumbing {
+  readonly source: EndpointSource;
+  readonly identity: IdentityProvider;
+  readonly kubeClient: KubeClient | undefined;
+}
+
+/** Builds the endpoint source and identity provider of the configured mode. */
+export async function buildMeshPlumbing(
+  settings: MeshModeSettings,
+  deps: { readonly env: Readonly<Record<string, string | undefined>>; readonly log: Logger; readonly registry: Registry; readonly shutdown: AbortSignal },
+): Promise<MeshPlumbing> {
+  const { log, registry } = deps;
+  if (settings.local) {
+    const local = new LocalEndpointSource(settings.local.endpointsFile, log);
+    await local.start();
+    const identity = new LocalIdentityProvider({ caDir: settings.local.caDir, identity: settings.identity, lifetimeHours: settings.certLifetimeHours, log });
+    return { source: local, identity, kubeClient: undefined };
+  }
+  if (settings.kubernetes) {
+    const kubeClient = new KubeClient(await kubeConnectionFromEnv(deps.env));
+    const source = new KubeEndpointSource({ client: kubeClient, trustDomain: settings.trustDomain, log, registry, namespace: settings.namespace });
+    // Not awaited: /ready says "endpoints not loaded" until the API server has answered.
+    void source.start();
+    const identity = new CaClientIdentityProvider({
+      caAddr: settings.kubernetes.caAddr,
+      trustAnchors: settings.kubernetes.trustAnchors,
+      trustAnchorsFile: settings.kubernetes.trustAnchorsFile,
+      tokenFile: settings.kubernetes.tokenFile,
+      expectedIdentity: settings.identity,
+      log,
+      registry,
+    });
+    // A SIGTERM while still waiting for the first certificate ends the wait (and the start).
+    deps.shutdown.addEventListener('abort', () => identity.close(), { once: true });
+    return { source, identity, kubeClient };
+  }
+  throw new WeftError('WEFT_ERR_CONFIG', `WEFT_MODE=${settings.mode} has no settings`);
+}

@@ -1,0 +1,255 @@
+// The inbound side, read top to bottom in request order:
+//   listen (7006) -> mutual TLS 1.3 (chain to the trust bundle, unexpired, a weft identity) ->
+//   ALPN (h2 | http/1.1 | weft-tcp) -> read the app port -> forward to the app on WEFT_APP_HOST.
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import http2, { type IncomingHttpHeaders, type ServerHttp2Stream, type ClientHttp2Session } from 'node:http2';
+import tls, { type TLSSocket } from 'node:tls';
+import type { Duplex } from 'node:stream';
+import { peerIdentity, serverTlsOptions, handshakeFailureReason, unauthorizedReason } from '../../mesh/mesh-tls.js';
+import { forwardHttp1, forwardUpgrade, type ForwardHooks, type Http1Upstream } from '../forward/http1.js';
+import { forwardHttp2 } from '../forward/http2.js';
+import { CLIENT_ID_HEADER, DST_PORT_HEADER, forwardH2Headers, forwardRawHeaders } from '../../mesh/headers.js';
+import { rescueHttp1, rescueHttp2 } from '../../mesh/rescue.js';
+import { startExchange, type Exchange, type ExchangeRecorder } from '../exchange.js';
+import { WeftError } from '../../lib/errors.js';
+import type { TlsMaterial } from '../../mesh/identity/identity-provider.js';
+import type { ProxyMetrics } from '../metrics.js';
+import type { Drain } from '../../mesh/drain.js';
+import type { Logger } from '../../lib/logger.js';
+import type { HostPort } from '../../lib/config.js';
+
+/** What the inbound side needs. */
+export interface InboundDeps {
+  readonly appHost: string;
+  /** Ports a peer may never ask for: the proxy's own listeners. */
+  readonly reservedPorts: ReadonlySet<number>;
+  readonly recorder: ExchangeRecorder;
+  readonly metrics: ProxyMetrics;
+  readonly drain: Drain;
+  readonly log: Logger;
+  readonly now: () => number;
+  readonly connectTimeoutMs: number;
+  /** Handles an opaque TCP connection (ALPN weft-tcp); absent means refused. */
+  readonly onOpaque?: (socket: TLSSocket, peer: string) => void;
+}
+
+// A peer must not choose who the app thinks it is talking to.
+const DROP_FROM_PEER: ReadonlySet<string> = new Set([DST_PORT_HEADER, CLIENT_ID_HEADER]);
+
+/** The inbound proxy: mTLS termination in front of the local app. */
+export class InboundProxy {
+  readonly #deps: InboundDeps;
+  readonly #tls: tls.Server;
+  readonly #h1: http.Server;
+  readonly #h2: http2.Http2Server;
+  readonly #peers = new WeakMap<object, string>();
+  readonly #appAgent: http.Agent;
+  readonly #appSessions = new Map<number, ClientHttp2Session>();
+  readonly #h2Sessions = new Set<http2.ServerHttp2Session>();
+  readonly #sockets = new Set<TLSSocket>();
+
+  constructor(deps: InboundDeps, material: TlsMaterial) {
+    this.#deps = deps;
+    const agentOptions: http.AgentOptions & { noDelay: boolean } = { keepAlive: true, maxFreeSockets: 256, scheduling: 'lifo', noDelay: true };
+    this.#appAgent = new http.Agent(agentOptions);
+    // Longer than the client side's 60 s idle close, so the client always hangs up first.
+    this.#h1 = http.createServer({ keepAliveTimeout: 75_000 });
+    this.#h1.on('request', (req, res) => this.#onHttp1(req, res));
+    this.#h1.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.#onUpgrade(req, socket, head));
+    this.#h2 = http2.createServer();
+    this.#h2.on('session', (session) => {
+      this.#h2Sessions.add(session);
+      session.on('close', () => this.#h2Sessions.delete(session));
+    });
+    this.#h2.on('stream', (stream, headers) => this.#onHttp2(stream, headers));
+    this.#tls = tls.createServer({ ...serverTlsOptions(material), noDelay: true }, (socket) => this.#onSecure(socket));
+    this.#tls.on('tlsClientError', (err: Error & { code?: string }) => {
+      const reason = handshakeFailureReason(err);
+      deps.metrics.handshakeFailures.inc({ direction: 'inbound', reason });
+      deps.log.warn({ reason, err: err.message }, 'inbound TLS handshake refused');
+    });
+  }
+
+  /** New handshakes use the renewed certificate; open connections keep theirs. */
+  setMaterial(material: TlsMaterial): void {
+    this.#tls.setSecureContext(serverTlsOptions(material));
+  }
+
+  async listen(addr: HostPort): Promise<tls.Server> {
+    await new Promise<void>((resolve, reject) => {
+      this.#tls.once('error', reject);
+      this.#tls.listen(addr.port, addr.host, () => resolve());
+    });
+    return this.#tls;
+  }
+
+  // OpenSSL verified the chain and validity; refuse anything it did not authorize, then
+  // anything that carries no weft identity.
+  #onSecure(socket: TLSSocket): void {
+    const { metrics, log } = this.#deps;
+    const refused = unauthorizedReason(socket);
+    if (refused) {
+      metrics.handshakeFailures.inc({ direction: 'inbound', reason: refused });
+      log.warn({ remote: socket.remoteAddress, reason: refused, err: String(socket.authorizationError ?? '') }, 'inbound peer refused: certificate not authorized');
+      socket.destroy();
+      return;
+    }
+    const peer = peerIdentity(socket);
+    if (!peer) {
+      metrics.handshakeFailures.inc({ direction: 'inbound', reason: 'no_identity' });
+      log.warn({ remote: socket.remoteAddress }, 'inbound peer refused: certificate carries no weft identity');
+      socket.destroy();
+      return;
+    }
+    metrics.connections.inc({ direction: 'inbound' });
+    metrics.openConnections.inc({ direction: 'inbound' });
+    this.#sockets.add(socket);
+    socket.once('close', () => {
+      metrics.openConnections.dec({ direction: 'inbound' });
+      this.#sockets.delete(socket);
+    });
+    socket.on('error', () => socket.destroy());
+    socket.setNoDelay(true);
+    this.#peers.set(socket, peer);
+    switch (socket.alpnProtocol) {
+      case 'h2':
+        this.#h2.emit('connection', socket);
+        return;
+      case 'weft-tcp':
+        if (this.#deps.onOpaque) this.#deps.onOpaque(socket, peer);
+        else socket.destroy();
+        return;
+      default:
+        this.#h1.emit('connection', socket);
+    }
+  }
+
+  // The app port the client sidecar asked for (docs/sidecar-config.md).
+  #dstPort(value: string | string[] | undefined): number | WeftError {
+    const text = Array.isArray(value) ? value[0] : value;
+    if (text === undefined) return new WeftError('WEFT_ERR_BAD_REQUEST', `missing ${DST_PORT_HEADER} header`);
+    if (!/^\d{1,5}$/.test(text) || Number(text) < 1 || Number(text) > 65535) {
+      return new WeftError('WEFT_ERR_BAD_REQUEST', `${DST_PORT_HEADER}: ${JSON.stringify(text)} is not a port`);
+    }
+    const port = Number(text);
+    if (this.#deps.reservedPorts.has(port)) {
+      return new WeftError('WEFT_ERR_BAD_REQUEST', `${DST_PORT_HEADER}: ${port} is the proxy's own port`);
+    }
+    return port;
+  }
+
+  #hooks(exchange: Exchange): ForwardHooks {
+    const { recorder, drain } = this.#deps;
+    drain.begin();
+    return {
+      onResponse: (status) => recorder.responded(exchange, status),
+      onEnd: (error) => {
+        drain.end();
+        recorder.finish(exchange, error === undefined ? undefined : error === 'client_closed' ? 'client_closed' : error.code);
+      },
+    };
+  }
+
+  #start(protocol: Exchange['protocol'], method: string, authority: string, path: string, peer: string): Exchange {
+    const exchange = startExchange({ direction: 'inbound', protocol, method, authority, path }, this.#deps.now());
+    exchange.peer = peer;
+    return exchange;
+  }
+
+  #app(port: number): Http1Upstream {
+    return { agent: this.#appAgent, host: this.#deps.appHost, port, what: `app port ${port}`, unreachable: 'WEFT_ERR_APP_UNREACHABLE' };
+  }
+
+  #onHttp1(req: IncomingMessage, res: ServerResponse): void {
+    const peer = this.#peers.get(req.socket) ?? '';
+    const exchange = this.#start('http/1.1', req.method ?? 'GET', req.headers.host ?? '', req.url ?? '', peer);
+    const hooks = this.#hooks(exchange);
+    if (this.#deps.drain.draining) res.setHeader('connection', 'close');
+    const port = this.#dstPort(req.headers[DST_PORT_HEADER]);
+    if (port instanceof WeftError) {
+      rescueHttp1(res, port);
+      hooks.onResponse(port.status);
+      hooks.onEnd(port);
+      return;
+    }
+    exchange.service = `port ${port}`;
+    exchange.endpoint = `${this.#deps.appHost}:${port}`;
+    const headers = forwardRawHeaders(req.rawHeaders, DROP_FROM_PEER, [[CLIENT_ID_HEADER, peer]]);
+    forwardHttp1(req, res, this.#app(port), headers, hooks);
+  }
+
+  #onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const peer = this.#peers.get(req.socket) ?? '';
+    const exchange = this.#start('websocket', req.method ?? 'GET', req.headers.host ?? '', req.url ?? '', peer);
+    const hooks = this.#hooks(exchange);
+    const port = this.#dstPort(req.headers[DST_PORT_HEADER]);
+    if (port instanceof WeftError) {
+      socket.end(`HTTP/1.1 400 Bad Request\r\nweft-error: ${port.code}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
+      hooks.onResponse(400);
+      hooks.onEnd(port);
+      return;
+    }
+    exchange.service = `port ${port}`;
+    exchange.endpoint = `${this.#deps.appHost}:${port}`;
+    const headers = forwardRawHeaders(req.rawHeaders, DROP_FROM_PEER, [[CLIENT_ID_HEADER, peer]], true);
+    forwardUpgrade(req, socket, head, this.#app(port), headers, hooks);
+  }
+
+  #onHttp2(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void {
+    const socket = stream.session?.socket;
+    const peer = (socket && this.#peers.get(socket)) || peerFromSession(stream) || '';
+    const exchange = this.#start('h2', String(headers[':method'] ?? ''), String(headers[':authority'] ?? ''), String(headers[':path'] ?? ''), peer);
+    const hooks = this.#hooks(exchange);
+    stream.on('error', () => {});
+    const grpc = String(headers['content-type'] ?? '').startsWith('application/grpc');
+    const port = this.#dstPort(headers[DST_PORT_HEADER]);
+    if (port instanceof WeftError) {
+      rescueHttp2(stream, port, grpc);
+      hooks.onResponse(port.status);
+      hooks.onEnd(port);
+      return;
+    }
+    exchange.service = `port ${port}`;
+    exchange.endpoint = `${this.#deps.appHost}:${port}`;
+    const out = forwardH2Headers(headers, DROP_FROM_PEER, { [CLIENT_ID_HEADER]: peer });
+    forwardHttp2(stream, headers, this.#appSession(port), out, { what: `app port ${port}`, unreachable: 'WEFT_ERR_APP_UNREACHABLE' }, hooks);
+  }
+
+  // One h2c session per app port, re-made when the app closes it.
+  #appSession(port: number): ClientHttp2Session {
+    const existing = this.#appSessions.get(port);
+    if (existing && !existing.closed && !existing.destroyed) return existing;
+    const host = this.#deps.appHost.includes(':') ? `[${this.#deps.appHost}]` : this.#deps.appHost;
+    const session = http2.connect(`http://${host}:${port}`);
+    const forget = (): void => {
+      if (this.#appSessions.get(port) === session) this.#appSessions.delete(port);
+    };
+    session.on('error', forget);
+    session.on('close', forget);
+    session.on('goaway', forget);
+    session.unref();
+    this.#appSessions.set(port, session);
+    return session;
+  }
+
+  /** Stops accepting; HTTP/2 peers get GOAWAY, idle HTTP/1.1 connections close. */
+  close(): void {
+    this.#tls.close();
+    for (const session of this.#h2Sessions) session.close();
+    this.#h1.closeIdleConnections();
+  }
+
+  /** Destroys whatever is still open (after the grace period), and the app pools. */
+  destroy(): void {
+    for (const socket of this.#sockets) socket.destroy();
+    for (const session of this.#appSessions.values()) session.destroy();
+    this.#appAgent.destroy();
+  }
+}
+
+// HTTP/2 hands the stream a proxy of the socket; fall back to reading the certificate from it.
+function peerFromSession(stream: ServerHttp2Stream): string | undefined {
+  const socket = stream.session?.socket as TLSSocket | undefined;
+  if (!socket || typeof socket.getPeerCertificate !== 'function') return undefined;
+  return peerIdentity(socket);
+}

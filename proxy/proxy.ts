@@ -1,0 +1,177 @@
+// Composition root of `weft proxy`: wires the admin, outbound and inbound sides to an endpoint
+// source and an identity provider, and drains them on shutdown.
+import type { Server } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Registry } from 'prom-client';
+import { startAdminServer } from '../lib/admin-server.js';
+import { OutboundProxy } from './outbound/server.js';
+import { InboundProxy } from './inbound/server.js';
+import { PeerPool } from '../mesh/peer-pool.js';
+import { ServiceBalancers } from '../mesh/balance/service-balancers.js';
+import { clientSecureContext } from '../mesh/mesh-tls.js';
+import { createProxyMetrics } from './metrics.js';
+import { ExchangeRecorder } from './exchange.js';
+import { Drain } from '../mesh/drain.js';
+import type { ProxyConfig } from './config.js';
+import type { EndpointSource } from '../mesh/discovery/endpoint-source.js';
+import type { IdentityProvider, TlsMaterial } from '../mesh/identity/identity-provider.js';
+import type { Logger } from '../lib/logger.js';
+import type { HostPort } from '../lib/config.js';
+import type { TLSSocket } from 'node:tls';
+import type tls from 'node:tls';
+import { originalDestination, wasRedirected } from './capture/original-dst.js';
+import { createOpaqueInbound } from './capture/opaque.js';
+
+/** What the proxy is built from, besides its config. */
+export interface ProxyDeps {
+  readonly log: Logger;
+  readonly registry: Registry;
+  readonly source: EndpointSource;
+  readonly identity: IdentityProvider;
+  readonly now?: () => number;
+  readonly random?: () => number;
+  /** Extra admin routes by path prefix (probe replay). */
+  readonly adminRoutes?: ReadonlyMap<string, (req: IncomingMessage, res: ServerResponse) => void>;
+  /** Opaque TCP handler for ALPN weft-tcp on the inbound side. */
+  readonly onOpaque?: (socket: TLSSocket, peer: string) => void;
+}
+
+/** A running proxy. */
+export interface RunningProxy {
+  /** Where each listener ended up (port 0 in config means "any"). */
+  readonly addresses: { readonly admin: HostPort; readonly outbound: HostPort; readonly inbound: HostPort; readonly upstreams: readonly HostPort[] };
+  readonly balancers: ServiceBalancers;
+  readonly pool: PeerPool;
+  /** Stops accepting, lets in-flight requests finish within the grace, then closes all. True if all finished. */
+  shutdown(): Promise<boolean>;
+}
+
+const UNUSED_SERVICE_MS = 10 * 60_000;
+
+/** Starts the proxy: admin first (so /ready says why it is not ready), then outbound, then inbound once a certificate is held. */
+export async function startProxy(config: ProxyConfig, deps: ProxyDeps): Promise<RunningProxy> {
+  const now = deps.now ?? (() => performance.now());
+  const metrics = createProxyMetrics(deps.registry);
+  const recorder = new ExchangeRecorder(metrics, deps.log, now, config.accessLog);
+  const drain = new Drain();
+  const balancers = new ServiceBalancers(deps.source, { random: deps.random ?? Math.random });
+  let context: tls.SecureContext | undefined;
+  const onMaterial = (material: TlsMaterial): void => {
+    context = clientSecureContext(material);
+    metrics.certificateExpiry.set(material.notAfter.getTime() / 1000);
+  };
+  deps.identity.onChange(onMaterial);
+  const pool = new PeerPool({
+    peerPort: config.peerPort,
+    connectTimeoutMs: config.connectTimeoutMs,
+    secureContext: () => context,
+    onHandshakeFailure: (reason) => metrics.handshakeFailures.inc({ direction: 'outbound', reason }),
+  });
+
+  const admin = await startAdminServer(config.admin, {
+    registry: deps.registry,
+    readiness: () => {
+      const reasons: string[] = [];
+      if (!deps.identity.current()) reasons.push('no certificate yet');
+      if (!deps.source.synced) reasons.push('endpoints not loaded');
+      if (drain.draining) reasons.push('shutting down');
+      return { ready: reasons.length === 0, reasons };
+    },
+    debugEndpoints: () => ({ services: balancers.debug() }),
+    ...(deps.adminRoutes ? { routes: deps.adminRoutes } : {}),
+  });
+
+  const outbound = new OutboundProxy({
+    balancers,
+    pool,
+    identity: deps.identity,
+    recorder,
+    metrics,
+    names: { namespace: config.namespace, clusterDomain: config.clusterDomain },
+    drain,
+    now,
+    discoveryWaitMs: config.discoveryWaitMs,
+    connectTimeoutMs: config.connectTimeoutMs,
+    capture: {
+      detectTimeoutMs: config.detectTimeoutMs,
+      originalDestination,
+      wasRedirected,
+      endpointAt: (address, port) => deps.source.endpointAt?.(address, port),
+      log: deps.log,
+    },
+  });
+  const outboundServer = await outbound.listen(config.outbound);
+  const upstreamServers: Server[] = [];
+  for (const upstream of config.upstreams) upstreamServers.push(await outbound.listen(upstream.listen, upstream.service));
+
+  await deps.identity.start();
+  const material = deps.identity.current();
+  if (!material) throw new Error('identity provider started without a certificate');
+  onMaterial(material);
+  const inbound = new InboundProxy(
+    {
+      appHost: config.appHost,
+      reservedPorts: new Set([config.inbound.port, config.outbound.port, config.admin.port]),
+      recorder,
+      metrics,
+      drain,
+      log: deps.log,
+      now,
+      connectTimeoutMs: config.connectTimeoutMs,
+      onOpaque:
+        deps.onOpaque ??
+        createOpaqueInbound({
+          appHost: config.appHost,
+          reservedPorts: new Set([config.inbound.port, config.outbound.port, config.admin.port]),
+          connectTimeoutMs: config.connectTimeoutMs,
+          preambleTimeoutMs: config.connectTimeoutMs,
+          recorder,
+          log: deps.log,
+          now,
+        }),
+    },
+    material,
+  );
+  deps.identity.onChange((m) => inbound.setMaterial(m));
+  const inboundServer = await inbound.listen(config.inbound);
+
+  const sweeper = setInterval(() => balancers.sweep(UNUSED_SERVICE_MS), 60_000);
+  sweeper.unref();
+
+  const addressOf = (server: Server): HostPort => {
+    const a = server.address();
+    return typeof a === 'object' && a ? { host: a.address, port: a.port } : { host: '', port: 0 };
+  };
+  deps.log.info(
+    { identity: config.identity, inbound: addressOf(inboundServer), outbound: addressOf(outboundServer), admin: addressOf(admin) },
+    'proxy started',
+  );
+
+  return {
+    addresses: {
+      admin: addressOf(admin),
+      outbound: addressOf(outboundServer),
+      inbound: addressOf(inboundServer),
+      upstreams: upstreamServers.map(addressOf),
+    },
+    balancers,
+    pool,
+    shutdown: async () => {
+      deps.log.info({ inflight: drain.inflight, graceMs: config.shutdownGraceMs }, 'draining');
+      outbound.close();
+      inbound.close();
+      const clean = await drain.drain(config.shutdownGraceMs);
+      if (!clean) deps.log.warn({ inflight: drain.inflight }, 'grace period over; closing the rest');
+      outbound.destroy();
+      inbound.destroy();
+      pool.close();
+      clearInterval(sweeper);
+      balancers.close();
+      deps.identity.close();
+      await deps.source.close();
+      admin.close();
+      admin.closeAllConnections();
+      return clean;
+    },
+  };
+}

@@ -1,0 +1,168 @@
+// Benchmark of the edge gateway: requests/s and p99 through `weft gateway` with TLS termination,
+// one API key check and one rate limit (high enough never to trigger), beside nginx doing TLS
+// termination and proxying to the same backend the same way (mTLS to the backend's sidecar,
+// which forwards to the app), on the same machine, driven by wrk.
+import { spawn } from 'node:child_process';
+import { writeFile, mkdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { BenchSection } from './report.js';
+import { processUsage, runWrk } from './tools.js';
+import { GatewayMesh } from '../support/gateway-mesh.js';
+import { makeWebCa } from '../support/web-pki.js';
+import { authorityFromPem, readCaDir } from '../../ca/store.js';
+import { issueMaterial } from '../../ca/leaf.js';
+import { hashKey } from '../../gateway/policies/api-key.js';
+
+const API_KEY = 'bench-key';
+const CONNECTIONS = 32;
+const DURATION_S = 8;
+
+/** Runs the gateway benchmark section. */
+export async function benchGateway(): Promise<BenchSection> {
+  const mesh = await GatewayMesh.create();
+  let nginx: ReturnType<typeof spawn> | undefined;
+  try {
+    await mesh.addService('bench');
+    const web = await makeWebCa('bench web CA');
+    const server = await web.server(['bench.test']);
+    const indent = (s: string): string => s.trim().split('\n').map((l) => `    ${l}`).join('\n');
+    const routes = `apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: { name: edge, namespace: test }
+spec:
+  gatewayClassName: weft
+  listeners: [{ name: https, port: 443, protocol: HTTPS, tls: { certificateRefs: [{ name: cert }] } }]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: { name: bench, namespace: test }
+spec:
+  parentRefs: [{ name: edge }]
+  rules: [{ backendRefs: [{ name: bench, port: 80 }] }]
+---
+apiVersion: weft.dev/v1alpha1
+kind: ApiKeyPolicy
+metadata: { name: keys, namespace: test }
+spec: { targetRef: { kind: HTTPRoute, name: bench }, consumers: [{ name: bencher, keySha256: ${hashKey(API_KEY)} }] }
+---
+apiVersion: weft.dev/v1alpha1
+kind: RateLimitPolicy
+metadata: { name: limit, namespace: test }
+spec: { targetRef: { kind: HTTPRoute, name: bench }, requests: 1000000000, window: 1h, key: { type: Consumer } }
+---
+apiVersion: v1
+kind: Secret
+metadata: { name: cert, namespace: test }
+stringData:
+  tls.crt: |
+${indent(server.certPem)}
+  tls.key: |
+${indent(server.keyPem)}
+`;
+    const file = join(mesh.dir, 'routes.yaml');
+    await writeFile(file, routes);
+    const gw = await mesh.startGateway(file, { WEFT_GATEWAY_HTTP_ADDR: 'off', WEFT_LOG_LEVEL: 'info' });
+
+    // nginx takes the same path into the mesh: mTLS with a weft leaf to the backend's sidecar.
+    const ngDir = join(mesh.dir, 'nginx');
+    await mkdir(join(ngDir, 'logs'), { recursive: true });
+    const ca = await readCaDir(mesh.caDir);
+    if (!ca) throw new Error('no CA');
+    const leaf = await issueMaterial({ authority: await authorityFromPem(ca), identity: 'spiffe://cluster.local/ns/test/sa/nginx', now: new Date() });
+    await writeFile(join(ngDir, 'server.crt'), server.certPem);
+    await writeFile(join(ngDir, 'server.key'), server.keyPem);
+    await writeFile(join(ngDir, 'mesh.crt'), leaf.certChainPem);
+    await writeFile(join(ngDir, 'mesh.key'), leaf.keyPem);
+    await writeFile(join(ngDir, 'root.crt'), leaf.trustBundlePem);
+    const endpoints = JSON.parse(await readFile(mesh.endpointsFile, 'utf8')) as { services: { name: string; endpoints: { address: string }[] }[] };
+    const pod = endpoints.services.find((s) => s.name === 'bench')?.endpoints[0]?.address ?? '';
+    const ngAddr = mesh.address();
+    const ngPort = 20000 + Math.floor(Math.random() * 20000);
+    await writeFile(
+      join(ngDir, 'nginx.conf'),
+      `daemon off;
+master_process off;
+worker_processes 1;
+error_log ${ngDir}/logs/error.log warn;
+pid ${ngDir}/nginx.pid;
+events { worker_connections 1024; }
+http {
+  access_log ${ngDir}/logs/access.log;
+  client_body_temp_path ${ngDir}/body; proxy_temp_path ${ngDir}/proxy; fastcgi_temp_path ${ngDir}/fcgi; uwsgi_temp_path ${ngDir}/uwsgi; scgi_temp_path ${ngDir}/scgi;
+  upstream mesh { server ${pod}:7006; keepalive 64; }
+  server {
+    listen ${ngAddr}:${ngPort} ssl;
+    ssl_certificate ${ngDir}/server.crt;
+    ssl_certificate_key ${ngDir}/server.key;
+    location / {
+      proxy_pass https://mesh;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Host $host;
+      proxy_set_header weft-dst-port 8080;
+      proxy_set_header X-Forwarded-For $remote_addr;
+      proxy_ssl_certificate ${ngDir}/mesh.crt;
+      proxy_ssl_certificate_key ${ngDir}/mesh.key;
+      proxy_ssl_protocols TLSv1.3;
+      proxy_ssl_session_reuse on;
+    }
+  }
+}
+`,
+    );
+    nginx = spawn('nginx', ['-c', join(ngDir, 'nginx.conf'), '-p', ngDir], { stdio: 'ignore' });
+    await new Promise((r) => setTimeout(r, 500));
+
+    const headers = { Host: 'bench.test', 'x-api-key': API_KEY };
+    // Warm-up (connections, JIT), then the measured runs.
+    const gwUrl = `https://${gw.address}:${gw.httpsPort}/`;
+    const ngUrl = `https://${ngAddr}:${ngPort}/`;
+    await runWrk(gwUrl, { connections: 8, seconds: 2, headers, threads: 1 });
+    await runWrk(ngUrl, { connections: 8, seconds: 2, headers, threads: 1 });
+    // CPU per request of the proxy process itself: less sensitive than requests/s to whatever
+    // else the machine is running, since both sides are charged only their own cycles.
+    const measure = async (url: string, pid: number): Promise<{ wrk: Awaited<ReturnType<typeof runWrk>>; cpuUsPerRequest: number; peakRssMb: number }> => {
+      const before = await processUsage(pid);
+      const wrk = await runWrk(url, { connections: CONNECTIONS, seconds: DURATION_S, headers, threads: 1 });
+      const after = await processUsage(pid);
+      const requests = wrk.requestsPerSec * DURATION_S;
+      return { wrk, cpuUsPerRequest: requests > 0 ? ((after.cpuSeconds - before.cpuSeconds) * 1e6) / requests : NaN, peakRssMb: after.peakRssMb };
+    };
+    const w = await measure(gwUrl, gw.proc.child.pid ?? 0);
+    const b = await measure(ngUrl, nginx.pid ?? 0);
+    const weft = w.wrk;
+    const base = b.wrk;
+    const ratio = weft.requestsPerSec / base.requestsPerSec;
+    return {
+      title: 'edge gateway: TLS termination + API key + rate limit, into the mesh over mTLS',
+      baselineName: 'nginx 1.22 (TLS + mTLS proxy)',
+      rows: [
+        { figure: `requests/s @${CONNECTIONS} conns`, weft: weft.requestsPerSec, baseline: base.requestsPerSec, goal: '>= 0.5x nginx', met: ratio >= 0.5 },
+        { figure: 'p50 ms', weft: weft.p50Ms, baseline: base.p50Ms },
+        { figure: 'p99 ms', weft: weft.p99Ms, baseline: base.p99Ms },
+        { figure: 'errors + non-2xx', weft: weft.errors + weft.non2xx, baseline: base.errors + base.non2xx },
+        { figure: 'proxy CPU us per request', weft: w.cpuUsPerRequest, baseline: b.cpuUsPerRequest },
+        { figure: 'proxy peak RSS MB', weft: w.peakRssMb, baseline: b.peakRssMb },
+      ],
+      notes: [
+        `wrk -t1 -c${CONNECTIONS} -d${DURATION_S}s over HTTPS (HTTP/1.1, keep-alive) on loopback; one nginx worker vs one gateway process.`,
+        'Both hop into the mesh the same way: mTLS (TLS 1.3) to the backend sidecar on 7006, which forwards to the echo app.',
+        'The gateway also checks an API key (sha256), counts a rate limit and writes one access-log line per request; nginx only proxies.',
+        'Gateway, sidecar, app, nginx and wrk share the machine\'s cores, so absolute figures are low; the ratio is the figure to read.',
+      ],
+    };
+  } finally {
+    if (nginx && nginx.exitCode === null) {
+      nginx.kill('SIGTERM');
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    await mesh.close();
+  }
+}
+
+// `node dist-test/test/bench/gateway.js` runs this section alone.
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  const { renderSection } = await import('./report.js');
+  process.stdout.write(renderSection(await benchGateway()));
+}

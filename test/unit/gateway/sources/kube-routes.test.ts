@@ -1,0 +1,100 @@
+// The API-server route source against the test API server: it lists and watches every route
+// kind, builds a state only once all are listed, follows changes, and refuses a bad object
+// while the running routes stay.
+import t from 'tap';
+import { Counter, Registry } from 'prom-client';
+import { TestApiServer, type KubeObject } from '../../../support/test-apiserver.js';
+import { fromKubeconfigText } from '../../../../lib/kube/config.js';
+import { KubeClient } from '../../../../lib/kube/client.js';
+import { createLogger } from '../../../../lib/logger.js';
+import { KubeRoutes, ROUTE_RESOURCES } from '../../../../gateway/sources/kube-routes.js';
+import { StateLoader } from '../../../../gateway/sources/route-file.js';
+import { createGatewayMetrics } from '../../../../gateway/metrics.js';
+import type { GatewayState } from '../../../../gateway/state.js';
+import { makeWebCa } from '../../../support/web-pki.js';
+
+const route = (backend: string, path = '/'): KubeObject => ({
+  apiVersion: 'gateway.networking.k8s.io/v1',
+  kind: 'HTTPRoute',
+  metadata: { name: 'web', namespace: 'shop' },
+  spec: { parentRefs: [{ name: 'edge' }], rules: [{ matches: [{ path: { type: 'PathPrefix', value: path } }], backendRefs: [{ name: backend, port: 80 }] }] },
+});
+
+async function until(what: string, check: () => boolean, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+t.test('routes and policies follow the API server', async (t) => {
+  const api = await TestApiServer.start();
+  // ReferenceGrant and weft's policy kinds are custom resources: register them as a CRD would.
+  for (const r of ROUTE_RESOURCES.filter((x) => x.resource === 'referencegrants' || x.group === 'weft.dev')) {
+    api.addResource({ group: r.group, version: r.version, resource: r.resource, singular: r.kind.toLowerCase(), kind: r.kind, namespaced: true });
+  }
+  api.apply({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'shop' } });
+  api.apply({
+    apiVersion: 'gateway.networking.k8s.io/v1',
+    kind: 'Gateway',
+    metadata: { name: 'edge', namespace: 'shop' },
+    spec: {
+      gatewayClassName: 'weft',
+      listeners: [
+        { name: 'http', port: 80, protocol: 'HTTP' },
+        { name: 'https', port: 443, protocol: 'HTTPS', hostname: 'shop.example.com', tls: { certificateRefs: [{ name: 'shop-tls' }] } },
+      ],
+    },
+  });
+  const cert = await (await makeWebCa('kube test CA')).server(['shop.example.com']);
+  api.apply({
+    apiVersion: 'v1',
+    kind: 'Secret',
+    type: 'kubernetes.io/tls',
+    metadata: { name: 'shop-tls', namespace: 'shop' },
+    data: { 'tls.crt': Buffer.from(cert.certPem).toString('base64'), 'tls.key': Buffer.from(cert.keyPem).toString('base64') },
+  });
+  api.apply(route('orders'));
+  api.apply({
+    apiVersion: 'weft.dev/v1alpha1',
+    kind: 'RateLimitPolicy',
+    metadata: { name: 'limit', namespace: 'shop' },
+    spec: { targetRef: { group: 'gateway.networking.k8s.io', kind: 'HTTPRoute', name: 'web' }, requests: 7, window: '1m' },
+  });
+  const client = new KubeClient(await fromKubeconfigText(api.kubeconfig(), 'test'));
+  const registry = new Registry();
+  const lines: string[] = [];
+  const logger = createLogger({ level: 'info', name: 'test', destination: { write: (s: string) => void lines.push(s) } });
+  const states: GatewayState[] = [];
+  const loader = new StateLoader({ log: logger, metrics: createGatewayMetrics(registry), apply: (s) => states.push(s) });
+  const restarts = new Counter({ name: 'weft_kube_watch_restarts_total', help: 'r', labelNames: ['resource', 'reason'] as const, registers: [registry] });
+  const source = new KubeRoutes({ client, loader, logger, restarts, debounceMs: 20 });
+  t.teardown(async () => {
+    await source.stop();
+    client.close();
+    await api.stop();
+  });
+  source.start();
+  await until('first state', () => states.length === 1);
+  const backendOf = (s: GatewayState | undefined): string | undefined => {
+    const d = s?.table.lookup('HTTP', { host: 'any.test', path: '/x', method: 'GET', headers: {}, query: new URLSearchParams() });
+    return d?.kind === 'matched' && d.rule.backends[0]?.kind === 'service' ? d.rule.backends[0].ref.name : undefined;
+  };
+  t.equal(backendOf(states[0]), 'orders', 'the listed route is served');
+  t.same(states[0]?.table.certificates.map((c) => c.pattern), ['shop.example.com'], 'the referenced TLS Secret is read by name');
+  t.equal(states[0]?.policies.effective({ namespace: 'shop', name: 'edge' }, { kind: 'HTTPRoute', namespace: 'shop', name: 'web', rule: 0, label: '' }).rateLimit?.value.limit, 7, 'the policy custom resource is attached');
+
+  api.apply(route('payments'));
+  await until('second state', () => states.length === 2);
+  t.equal(backendOf(states[1]), 'payments', 'an update is followed');
+
+  api.apply(route('payments', 'no-slash'));
+  await until('refusal logged', () => lines.some((l) => l.includes('cluster route objects refused')));
+  t.equal(states.length, 2, 'a bad object is refused and the running routes stay');
+  t.ok(lines.some((l) => l.includes('(HTTPRoute shop/web): spec.rules[0].matches[0].path.value')), 'the message names the object and field');
+
+  api.delete('gateway.networking.k8s.io/v1', 'HTTPRoute', 'shop', 'web');
+  await until('third state', () => states.length === 3);
+  t.equal(backendOf(states[2]), undefined, 'a deleted route stops serving');
+});
