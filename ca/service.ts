@@ -10,7 +10,7 @@ import { loadOrCreateSecretMaterial, readMountedMaterial, type CaMaterial } from
 import { issueServingMaterial } from './serving.js';
 import { startCaServer, type CaServer } from './server.js';
 import { KubeTokenReviewer, type TokenReviewer } from './token-review.js';
-import { GENERATED_LIFETIMES } from './store.js';
+import { GENERATED_LIFETIMES } from '../lib/pki/store.js';
 import { backoffDelayMs } from '../lib/kube/watch.js';
 
 /** `weft ca` settings (docs/kubernetes-mode.md lists the variables). */

@@ -1,8 +1,8 @@
 // Local mode's identity: the proxy signs its own leaf with the issuer in the local CA directory
 // (what `weft ca` does in a cluster), keeps the key in memory and renews on schedule.
-import { authorityFromPem } from '../../ca/store.js';
-import { readCaDir } from '../../ca/store.js';
-import { issueMaterial } from '../../ca/leaf.js';
+import { authorityFromPem } from '../../lib/pki/store.js';
+import { readCaDir } from '../../lib/pki/store.js';
+import { issueMaterial } from '../../lib/pki/leaf.js';
 import { renewalDelayMs, retryDelayMs } from './renewal.js';
 import { WeftError } from '../../lib/errors.js';
 import type { IdentityProvider, TlsMaterial } from './identity-provider.js';

@@ -12,7 +12,7 @@ import { TestApiServer, type KubeObject } from '../support/test-apiserver.js';
 import { CHART_RESOURCES, rbacAuthorizer } from '../support/rbac-authorizer.js';
 import { ChartRenderer } from '../support/helm-template.js';
 import { LocalMesh, randomBase, WEFT_MAIN, type ProxyProcess } from '../support/local-mesh.js';
-import { createIssuer, createRoot, type SigningPair } from '../../ca/authority.js';
+import { createIssuer, createRoot, type SigningPair } from '../../lib/pki/authority.js';
 import { issueServingMaterial, type ServingMaterial } from '../../ca/serving.js';
 
 // Each case spawns `weft check` against its own API server: more than the default file timeout.

@@ -10,7 +10,7 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { LocalMesh, randomBase, get, metric, type PodSpec } from '../support/local-mesh.js';
 import { startEchoApp, type EchoApp } from '../support/echo-app.js';
-import { issueMaterial } from '../../ca/leaf.js';
+import { issueMaterial } from '../../lib/pki/leaf.js';
 
 const base = randomBase();
 const client: PodSpec = { name: 'client-0', address: `${base}.1`, serviceAccount: 'client' };

@@ -12,7 +12,7 @@ import { fromKubeconfigText } from '../../../lib/kube/config.js';
 import { KubeClient } from '../../../lib/kube/client.js';
 import { createLogger } from '../../../lib/logger.js';
 import { isWeftError } from '../../../lib/errors.js';
-import { privateKeyToPem } from '../../../ca/crypto.js';
+import { privateKeyToPem } from '../../../lib/pki/crypto.js';
 
 interface Rig {
   api: TestApiServer;
