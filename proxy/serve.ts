@@ -72,7 +72,8 @@ export function serve<T>(deps: ServeDeps, spec: ServeSpec<T>): void {
     } catch (err) {
       deps.log.error({ code: 'WEFT_ERR_INTERNAL', err: String(err) }, 'writing an error answer failed');
     }
-    hooks.onResponse(error.status);
+    // A tunnel has no status to send; its failures are counted by code alone.
+    if (!spec.tunnel) hooks.onResponse(error.status);
     hooks.onEnd(error);
   };
   // The one guard: a throw anywhere in a step costs this request a 500, never the process.

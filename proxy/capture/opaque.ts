@@ -169,7 +169,11 @@ export function createOpaqueInbound(deps: OpaqueInboundDeps): (socket: TLSSocket
         });
       },
       (err: unknown) => fail(err instanceof WeftError ? err : new WeftError('WEFT_ERR_BAD_REQUEST', String(err))),
-    );
+    ).catch((err: unknown) => {
+      // A bug while connecting the tunnel costs this connection, never the process.
+      deps.log.error({ code: 'WEFT_ERR_INTERNAL', err: String(err) }, 'inbound tunnel failed inside weft');
+      fail(classify(err, 'internal'));
+    });
   };
 }
 
