@@ -41,7 +41,7 @@ const UNREACHABLE = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'EAD
 // The network gave up waiting: a timeout, 504 like linkerd2-proxy's connect timeout.
 const TIMED_OUT = new Set(['ETIMEDOUT', 'ESOCKETTIMEDOUT', 'ERR_SOCKET_CONNECTION_TIMEOUT']);
 // The upstream went away mid-exchange.
-const RESET = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED', 'ERR_STREAM_PREMATURE_CLOSE', 'ERR_HTTP2_STREAM_ERROR', 'ERR_HTTP2_SESSION_ERROR', 'ERR_HTTP2_GOAWAY_SESSION', 'ERR_HTTP2_STREAM_CANCEL', 'ERR_HTTP2_INVALID_SESSION', 'ERR_HTTP2_ERROR', 'ERR_HTTP2_INVALID_STREAM', 'ERR_STREAM_DESTROYED']);
+const RESET = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED', 'ERR_STREAM_PREMATURE_CLOSE', 'ERR_HTTP2_STREAM_ERROR', 'ERR_HTTP2_SESSION_ERROR', 'ERR_HTTP2_GOAWAY_SESSION', 'ERR_HTTP2_STREAM_CANCEL', 'ERR_HTTP2_INVALID_SESSION', 'ERR_HTTP2_ERROR', 'ERR_HTTP2_INVALID_STREAM', 'ERR_STREAM_DESTROYED', 'ERR_SOCKET_CLOSED']);
 const TLS_TEXT = /ERR_SSL|ERR_TLS|CERT|SELF_SIGNED|UNABLE_TO|DEPTH_ZERO|ssl|tls alert|alert number/i;
 // JavaScript's own exception types: thrown by a bug, never by a socket.
 const BUG_TYPES = [TypeError, RangeError, ReferenceError, SyntaxError];
@@ -77,7 +77,8 @@ export function classify(err: unknown, stage: FailureStage, upstream?: UpstreamL
 }
 
 // gRPC status for each HTTP status the mesh produces (gRPC clients read grpc-status, not :status):
-// gRPC's HTTP-to-gRPC mapping, with 504 as DEADLINE_EXCEEDED and 500 as INTERNAL as linkerd2-proxy does.
+// gRPC's HTTP-to-gRPC mapping, except that a timeout (504) is DEADLINE_EXCEEDED, as linkerd2-proxy
+// answers it, and weft's own bug (500) is INTERNAL.
 const GRPC_STATUS: Readonly<Record<number, number>> = { 400: 13, 401: 16, 403: 7, 404: 12, 429: 14, 500: 13, 502: 14, 503: 14, 504: 4 };
 const GRPC_UNKNOWN = 2;
 
