@@ -153,7 +153,7 @@ export function createAppProbeHandler(opts: AppProbeHandlerOptions): AppProbeHan
           res.writeHead(a.status, headers).end(a.body + '\n');
         },
         (err: unknown) => res.writeHead(503, { 'weft-error': 'WEFT_ERR_APP_PROBE_FAILED' }).end(`probe failed: ${(err as Error).message}\n`),
-      );
+      ).catch(() => res.destroy()); // writing the answer failed (the kubelet left): nothing else to do
     },
   };
 }

@@ -3,7 +3,7 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { forwardRawHeaders } from '../../mesh/headers.js';
-import { classifyUpstreamError, rescueHttp1, ERROR_HEADER, type UpstreamLabel } from '../../mesh/rescue.js';
+import { classify, rescueHttp1, rescueUpgrade, type UpstreamLabel } from '../../mesh/rescue.js';
 import type { WeftError } from '../../lib/errors.js';
 
 /** Where to send: an agent that dials (and checks) the upstream, plus its address for logs. */
@@ -60,7 +60,7 @@ export function forwardHttp1(
     upRes.pipe(res);
     upRes.on('error', (err) => {
       res.destroy();
-      end(classifyUpstreamError(err, 'request', upstream));
+      end(classify(err, 'request', upstream));
     });
     res.on('finish', () => end());
   });
@@ -70,7 +70,7 @@ export function forwardHttp1(
       forwardHttp1(req, res, upstream, headers, hooks, 1);
       return;
     }
-    const error = classifyUpstreamError(err, upReq.reusedSocket ? 'request' : 'connect', upstream);
+    const error = classify(err, upReq.reusedSocket ? 'request' : 'connect', upstream);
     if (!res.headersSent) {
       rescueHttp1(res, error);
       hooks.onResponse(error.status);
@@ -137,10 +137,9 @@ export function forwardUpgrade(
     upRes.on('end', () => end());
   });
   upReq.on('error', (err) => {
-    const error = classifyUpstreamError(err, 'connect', upstream);
+    const error = classify(err, 'connect', upstream);
+    rescueUpgrade(socket, error);
     hooks.onResponse(error.status);
-    const body = `${error.code}: ${error.message}\n`;
-    socket.end(statusBlock(error.status, 'Bad Gateway', ['Content-Type', 'text/plain', 'Content-Length', String(Buffer.byteLength(body)), ERROR_HEADER, error.code, 'Connection', 'close']) + body);
     end(error);
   });
   upReq.end();
