@@ -8,7 +8,7 @@ import { TestApiServer } from '../../support/test-apiserver.js';
 import { requestCertificate } from '../../support/ca-request.js';
 import { makeTestPki } from '../../support/pki.js';
 import { parseCaConfig, startCaService, type CaService } from '../../../ca/service.js';
-import { fromKubeconfigText } from '../../../lib/kube/config.js';
+import { testApiConnection } from '../../support/kube-connection.js';
 import { KubeClient } from '../../../lib/kube/client.js';
 import { createLogger } from '../../../lib/logger.js';
 import { isWeftError } from '../../../lib/errors.js';
@@ -25,7 +25,7 @@ interface Rig {
 async function rig(t: Test, env: Record<string, string> = {}, prepare?: (dir: string) => Promise<void>): Promise<Rig> {
   const api = await TestApiServer.start();
   api.apply({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'weft-system' } });
-  const client = new KubeClient(await fromKubeconfigText(api.kubeconfig(api.adminToken, 'weft-system'), 'test'));
+  const client = new KubeClient(testApiConnection(api, api.adminToken, 'weft-system'));
   const dir = await mkdtemp(join(tmpdir(), 'weft-ca-'));
   await prepare?.(dir);
   const registry = new Registry();
@@ -148,7 +148,7 @@ t.test('two replicas racing to create the Secret end up with one root', async (t
   t.teardown(() => api.stop());
   api.apply({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'weft-system' } });
   const { loadOrCreateSecretMaterial } = await import('../../../ca/material.js');
-  const clients = await Promise.all([0, 1, 2].map(async () => new KubeClient(await fromKubeconfigText(api.kubeconfig(), 't'))));
+  const clients = await Promise.all([0, 1, 2].map(async () => new KubeClient(testApiConnection(api))));
   t.teardown(() => clients.forEach((c) => c.close()));
   let generated = 0;
   const materials = await Promise.all(clients.map((client) =>

@@ -1,7 +1,7 @@
 import t, { type Test } from 'tap';
 import { Counter, Registry } from 'prom-client';
 import { TestApiServer, type KubeObject } from '../../../support/test-apiserver.js';
-import { fromKubeconfigText } from '../../../../lib/kube/config.js';
+import { testApiConnection } from '../../../support/kube-connection.js';
 import { KubeClient, resourcePath } from '../../../../lib/kube/client.js';
 import { applyWatchChange, WatchLoop, type WatchChange } from '../../../../lib/kube/watch.js';
 import { createLogger } from '../../../../lib/logger.js';
@@ -27,7 +27,7 @@ interface Rig {
 async function rig(t: Test, opts: { bookmarkIntervalMs?: number; watchTimeoutSeconds?: number } = {}): Promise<Rig> {
   const api = await TestApiServer.start({ bookmarkIntervalMs: opts.bookmarkIntervalMs ?? 60_000 });
   api.apply({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'shop' } });
-  const client = new KubeClient(await fromKubeconfigText(api.kubeconfig(), 'test'));
+  const client = new KubeClient(testApiConnection(api));
   const registry = new Registry();
   const restarts = new Counter({ name: 'weft_kube_watch_restarts_total', help: 'restarts', labelNames: ['resource', 'reason'] as const, registers: [registry] });
   const changes: WatchChange<KubeObject>[] = [];
