@@ -8,7 +8,7 @@ import { loadOrCreateCaDir } from '../../../../ca/store.js';
 import { BACKDATE_MS } from '../../../../ca/authority.js';
 import { createLogger } from '../../../../lib/logger.js';
 import type { TlsMaterial } from '../../../../mesh/identity/identity-provider.js';
-import { FakeTimers } from '../../../support/fake-timers.js';
+import { FakeTimers, seededRandom } from '../../../support/fake-timers.js';
 
 const HOUR = 3_600_000;
 
@@ -20,6 +20,11 @@ t.test('renews at 70 % of the lifetime counted from when the leaf was obtained, 
   t.equal(renewAtMs(obtained, obtained + day, () => 1), obtained + Math.round(0.75 * day));
   t.equal(renewAtMs(obtained, obtained + 12_000, () => 1), obtained + 2_000, 'short leaves still renew 10 s before expiry');
   t.equal(renewAtMs(obtained, obtained - 5, () => 0.5), obtained, 'already expired: now');
+  // Many pods with a seeded random: every renewal lands inside the window, and they spread out.
+  const random = seededRandom(9);
+  const times = Array.from({ length: 500 }, () => renewAtMs(obtained, obtained + day, random));
+  t.ok(times.every((at) => at >= obtained + 0.65 * day && at <= obtained + 0.75 * day), 'all within 65-75 %');
+  t.ok(new Set(times).size > 450, 'spread, not one instant');
 });
 
 t.test('failed attempts back off exponentially from 0.5 s to a 30 s cap, with full jitter', async (t) => {
