@@ -1,8 +1,9 @@
 // Keeps a local copy of a set of API objects: list, then watch from the list's resourceVersion
 // with bookmarks; 410 Expired re-lists and replaces the whole set; a broken stream is resumed
-// from the last resourceVersion after a capped, jittered backoff; every restart is counted.
-// (@kubernetes/client-node's informer never asks for bookmarks and stops for good on a network
-// error, hence this loop.) The decisions (backoff, applying a change) are pure functions below.
+// from the last resourceVersion after weft's one capped, jittered backoff (lib/backoff.ts) on
+// the caller's timers; every restart is counted. (@kubernetes/client-node's informer never asks
+// for bookmarks and stops for good on a network error, hence this loop.) The decisions
+// (interpreting an event, applying a change) are pure functions below.
 import type { Counter } from 'prom-client';
 import type { Logger } from '../logger.js';
 import { isWeftError } from '../errors.js';
