@@ -186,8 +186,9 @@ export async function startCaService(config: CaConfig, deps: CaServiceDeps): Pro
   let renewTimer: TimerHandle | undefined;
   const renewServing = (): void => {
     renewTimer = timers.setTimeout(() => {
-      serve(current)
-        .then((s) => server.setServing(s), (err: Error) => log.error({ err: err.message }, 'serving certificate renewal failed'))
+      void serve(current)
+        .then((s) => server.setServing(s))
+        .catch((err: unknown) => log.error({ err: (err as Error).message }, 'serving certificate renewal failed'))
         .finally(() => {
           if (!closed) renewServing();
         });

@@ -100,7 +100,7 @@ export class RenewalScheduler {
     if (this.#closed) return;
     this.#o.timers.clearTimeout(this.#timer);
     this.#timer = this.#o.timers.setTimeout(() => {
-      this.#obtain().catch((err: unknown) => {
+      void this.#obtain().catch((err: unknown) => {
         if (this.#closed) return;
         const attempt = failures + 1;
         const delay = renewRetryDelayMs(attempt, this.#o.random);
