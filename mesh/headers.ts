@@ -20,7 +20,6 @@ export const HOP_BY_HOP_HEADERS: ReadonlySet<string> = new Set([
   'upgrade',
   'http2-settings',
 ]);
-const HOP_BY_HOP = HOP_BY_HOP_HEADERS;
 
 /**
  * Whether `name` (lower case) with `value` may pass between HTTP/2 peers. HTTP/2 forbids the
@@ -29,7 +28,7 @@ const HOP_BY_HOP = HOP_BY_HOP_HEADERS;
  */
 function h2Passes(name: string, value: string | string[]): boolean {
   if (name === 'te') return value === 'trailers';
-  return !HOP_BY_HOP.has(name);
+  return !HOP_BY_HOP_HEADERS.has(name);
 }
 
 /** Header carrying the app port from the client sidecar to the server sidecar. */
@@ -62,7 +61,7 @@ export function forwardRawHeaders(
       out.push(name, raw[i + 1] ?? '');
       continue;
     }
-    if (HOP_BY_HOP.has(lower) || (listed.has(lower) && lower !== 'upgrade')) continue;
+    if (HOP_BY_HOP_HEADERS.has(lower) || (listed.has(lower) && lower !== 'upgrade')) continue;
     out.push(name, raw[i + 1] ?? '');
   }
   for (const [name, value] of add) out.push(name, value);
@@ -91,7 +90,7 @@ export function endToEndHeaders(headers: Readonly<Record<string, string | string
   const named = connectionListed(headers.connection);
   const out: Record<string, string | string[] | undefined> = {};
   for (const [k, v] of Object.entries(headers)) {
-    if (v === undefined || k.startsWith(':') || HOP_BY_HOP.has(k) || named.has(k)) continue;
+    if (v === undefined || k.startsWith(':') || HOP_BY_HOP_HEADERS.has(k) || named.has(k)) continue;
     out[k] = v;
   }
   return out;
@@ -108,11 +107,13 @@ function connectionListed(value: string | string[] | undefined): Set<string> {
 
 /**
  * Methods a proxy may send again, once, on a fresh connection when a reused pooled connection
- * was reset before any byte of answer: GET, HEAD and OPTIONS, as Go's net/http transport does.
- * PUT and DELETE are idempotent by RFC 9110 9.2.2, but a reset can come after the server acted
- * and before it answered, and apps whose PUT/DELETE have side effects beyond the resource
- * (audit entries, events, counters, a DELETE that answers 404 the second time) would see them
- * twice; Linkerd and Envoy likewise resend nothing but safe methods unless a route says so.
+ * was reset before any byte of answer: the safe GET, HEAD and OPTIONS (Go's net/http transport
+ * resends only safe methods, or a request carrying an Idempotency-Key, in the same case). PUT and
+ * DELETE are idempotent by RFC 9110 9.2.2, but the reset can come after the app acted and before
+ * it answered, and an app whose PUT or DELETE has side effects beyond the resource (an audit
+ * entry, an event, a DELETE that answers 404 the second time) would see them twice. Envoy and
+ * Linkerd resend nothing at all unless a route's retry policy asks for it; weft keeps this one
+ * narrow case because a pooled connection closed by the peer's idle timeout is routine.
  */
 export const RETRY_SAFE_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS']);
 
