@@ -95,8 +95,10 @@ export class WatchedFile<T> {
 
   /** Re-reads now (no debounce), after any reload already running; resolves when done. */
   check(): Promise<void> {
-    this.#reloading = this.#reloading.then(() => this.#reload());
-    return this.#reloading;
+    const run = this.#reloading.then(() => this.#reload());
+    // Only a throwing callback can reject; it must not stop every later reload.
+    this.#reloading = run.catch(() => undefined);
+    return run;
   }
 
   /** Stops watching and polling; a reload already running finishes. */
