@@ -16,6 +16,7 @@ import type { PeerPool } from '../mesh/peer-pool.js';
 import type { ServiceRef } from '../mesh/discovery/endpoint-source.js';
 import type { GatewayMetrics } from './metrics.js';
 import type { GatewayState } from './state.js';
+import { mayResendAfterReset } from '../mesh/headers.js';
 import { endToEndHeaders, refuse, type GatewayRequest, type GatewayResponse } from './respond.js';
 import { openMeshRequest } from './upstream.js';
 import type { Drain } from '../mesh/drain.js';
@@ -332,9 +333,8 @@ export class GatewayHandler {
     const head = { method: req.method ?? 'GET', path: f.path + r.search, headers: headers as OutgoingHttpHeaders };
     let upstream = openMeshRequest(this.#o.pool, endpoint, head);
     // A pooled connection the peer closed just as it was reused fails before any response:
-    // a request without a body is safely sent again, once, on a fresh connection.
-    const te = req.headers['transfer-encoding'];
-    const bodyless = ['GET', 'HEAD', 'OPTIONS', 'DELETE'].includes(head.method) && te === undefined && Number(req.headers['content-length'] ?? 0) === 0;
+    // a retry-safe request without a body (the mesh's one rule) is sent again, once, on a fresh connection.
+    const bodyless = mayResendAfterReset(head.method, req.headers);
     let retried = false;
     const mirrorReqs = mirrors.flatMap((m) => {
       const ref = mirrorTarget(m.backend);

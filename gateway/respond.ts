@@ -15,19 +15,5 @@ export function refuse(res: GatewayResponse, code: ErrorCode, message: string, h
   rescueResponse(res, new WeftError(code, message), headers);
 }
 
-// Hop-by-hop headers never cross the gateway (RFC 9110 7.6.1), nor do HTTP/2 pseudo-headers.
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'http2-settings']);
-
-/** Copies headers without hop-by-hop ones, those named by Connection, and pseudo-headers. */
-export function endToEndHeaders(headers: Readonly<Record<string, string | string[] | undefined>>): Record<string, string | string[] | undefined> {
-  const named = String(headers.connection ?? '')
-    .split(',')
-    .map((s) => s.trim().toLowerCase())
-    .filter((s) => s !== '');
-  const out: Record<string, string | string[] | undefined> = {};
-  for (const [k, v] of Object.entries(headers)) {
-    if (v === undefined || k.startsWith(':') || HOP_BY_HOP.has(k) || named.includes(k)) continue;
-    out[k] = v;
-  }
-  return out;
-}
+// The hop-by-hop rule is the mesh's one list (mesh/headers.ts), shared with the proxy.
+export { endToEndHeaders } from '../mesh/headers.js';

@@ -8,7 +8,8 @@ import { serviceKey, type EndpointSource, type ServiceRef, type ServiceSnapshot 
 import { sameSnapshot, snapshotFromKube, type KubeEndpointSlice, type KubeService, type TargetRef } from './kube-snapshot.js';
 import { formatIdentity } from '../../lib/identity.js';
 import { isKubeStatus, resourcePath, type KubeClient } from '../../lib/kube/client.js';
-import { applyWatchChange, backoffDelayMs, WatchLoop, type BackoffPolicy } from '../../lib/kube/watch.js';
+import { applyWatchChange, WatchLoop } from '../../lib/kube/watch.js';
+import { backoffDelayMs, type BackoffPolicy } from '../../lib/backoff.js';
 import type { Logger } from '../../lib/logger.js';
 
 /** Options of the kubernetes endpoint source. */

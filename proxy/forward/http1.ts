@@ -2,7 +2,7 @@
 // streaming both bodies with backpressure; never buffers a body.
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { forwardRawHeaders } from '../../mesh/headers.js';
+import { forwardRawHeaders, mayResendAfterReset } from '../../mesh/headers.js';
 import { classify, rescueHttp1, rescueUpgrade, type UpstreamLabel } from '../../mesh/rescue.js';
 import type { WeftError } from '../../lib/errors.js';
 
@@ -22,7 +22,6 @@ export interface ForwardHooks {
 }
 
 const NO_DROP: ReadonlySet<string> = new Set();
-const RETRYABLE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 // A pooled keep-alive connection can be closed by the server just as it is reused (its idle
 // timeout, or a drain). A bodiless idempotent request that failed that way before any byte of
@@ -31,9 +30,7 @@ function retryable(req: IncomingMessage, upReq: http.ClientRequest, err: Error &
   return (
     upReq.reusedSocket &&
     (err.code === 'ECONNRESET' || err.code === 'EPIPE') &&
-    RETRYABLE_METHODS.has(req.method ?? '') &&
-    (req.headers['content-length'] === undefined || req.headers['content-length'] === '0') &&
-    req.headers['transfer-encoding'] === undefined
+    mayResendAfterReset(req.method, req.headers)
   );
 }
 
