@@ -152,7 +152,7 @@ export async function startCaService(config: CaConfig, deps: CaServiceDeps): Pro
   const reload = setInterval(() => {
     if (reloading) return;
     reloading = true;
-    void (async () => {
+    (async () => {
       try {
         const mounted = await readMountedMaterial(config.issuerDir, config.trustAnchorsFile);
         if (!mounted || mounted.text === mountedText) return;
@@ -166,7 +166,7 @@ export async function startCaService(config: CaConfig, deps: CaServiceDeps): Pro
       } finally {
         reloading = false;
       }
-    })();
+    })().catch((err: unknown) => log.error({ err: (err as Error).message }, 'CA material reload failed'));
   }, config.reloadIntervalMs);
   const renewServing = setInterval(() => {
     void serve(current).then((s) => server.setServing(s), (err: Error) => log.error({ err: err.message }, 'serving certificate renewal failed'));
