@@ -42,6 +42,12 @@ export default defineConfig(
     },
   },
   {
+    // Issue 9's bound: a production file over 450 lines holds more than one concern; split it.
+    // Blank lines and comments count, as they do for a reader scrolling the file.
+    files: [`{${PRODUCTION_FOLDERS.join(',')}}/**/*.ts`],
+    rules: { 'max-lines': ['error', { max: 450, skipBlankLines: false, skipComments: false }] },
+  },
+  {
     files: ['test/**/*.ts'],
     rules: {
       // Tests walk parsed JSON and YAML (API objects, rendered charts, admission reviews) by path
