@@ -65,3 +65,19 @@ t.test('production code importing test/ and an import cycle are refused', async 
     'production-not-to-test: injector/a.ts -> test/support/harness.ts',
   ]);
 });
+
+t.test('production code importing a devDependency at run time is refused; a type-only import of one is not', async (t) => {
+  const dir = t.testdir({
+    'tsconfig.json': tsconfig,
+    'package.json': JSON.stringify({ name: 'fixture', type: 'module', devDependencies: { ws: '*' } }),
+    // The real package, so dependency-cruiser resolves it as it does in the project.
+    node_modules: { ws: t.fixture('symlink', join(root, 'node_modules', 'ws')) },
+    proxy: {
+      'runtime.ts': "// fixture\nimport { WebSocket } from 'ws';\nexport const socket = WebSocket;\n",
+      'types.ts': "// fixture\nimport type { WebSocket } from 'ws';\nexport type Socket = WebSocket;\n",
+    },
+  });
+  const found = await violations(dir, ['proxy']);
+  t.equal(found.length, 1, found.join('\n'));
+  t.match(found[0], /^production-not-to-dev-dependencies: proxy\/runtime\.ts -> .*node_modules\/ws\//);
+});
