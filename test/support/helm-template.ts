@@ -46,7 +46,8 @@ interface Pipeline {
 
 type Expr =
   | { e: 'lit'; v: TValue }
-  | { e: 'field'; base: 'dot' | 'root' | string; path: string[] }
+  // base: 'dot', 'root' or the name of a variable.
+  | { e: 'field'; base: string; path: string[] }
   | { e: 'ident'; name: string }
   | { e: 'sub'; pipe: Pipeline };
 
@@ -244,17 +245,19 @@ class Scope {
     this.#vars.set(name, v);
   }
   assign(name: string, v: TValue): void {
-    for (let s: Scope | undefined = this; s; s = s.parent) {
-      if (s.#vars.has(name)) {
-        s.#vars.set(name, v);
-        return;
-      }
-    }
-    throw new Error(`assignment to undeclared ${name}`);
+    const s = this.#declaring(name);
+    if (!s) throw new Error(`assignment to undeclared ${name}`);
+    s.#vars.set(name, v);
   }
   get(name: string): TValue {
-    for (let s: Scope | undefined = this; s; s = s.parent) if (s.#vars.has(name)) return s.#vars.get(name);
-    throw new Error(`undefined variable ${name}`);
+    const s = this.#declaring(name);
+    if (!s) throw new Error(`undefined variable ${name}`);
+    return s.#vars.get(name);
+  }
+  /** The innermost scope, this one or an enclosing one, that declares `name`. */
+  #declaring(name: string): Scope | undefined {
+    if (this.#vars.has(name)) return this;
+    return this.parent ? this.parent.#declaring(name) : undefined;
   }
 }
 
@@ -274,8 +277,9 @@ function fieldOf(v: TValue, key: string): TValue {
 
 function str(v: TValue): string {
   if (v === undefined || v === null) return '';
-  if (typeof v === 'object') return stringify(v).trimEnd();
-  return String(v);
+  if (typeof v === 'string') return v;
+  if (typeof v === 'number' || typeof v === 'boolean' || typeof v === 'bigint') return String(v);
+  return stringify(v).trimEnd();
 }
 
 function toYaml(v: TValue): string {
