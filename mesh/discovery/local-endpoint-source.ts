@@ -140,7 +140,6 @@ export function endpointByAddress(file: EndpointsFile, address: string, port: nu
 
 /** Watches an endpoints file and feeds subscribers full snapshots. */
 export class LocalEndpointSource implements EndpointSource {
-  readonly #path: string;
   readonly #log: Logger;
   readonly #watched: WatchedFile<string>;
   #file: EndpointsFile | undefined;
@@ -148,7 +147,6 @@ export class LocalEndpointSource implements EndpointSource {
   readonly #refs = new Map<string, ServiceRef>();
 
   constructor(path: string, log: Logger, timers: Timers = realTimers) {
-    this.#path = path;
     this.#log = log;
     this.#watched = new WatchedFile<string>({
       paths: [path],

@@ -152,7 +152,7 @@ export class CaClientIdentityProvider implements IdentityProvider {
       req.end(body);
     });
     if (answer.status !== 200) {
-      throw fail(`${url.origin} refused: ${answer.status} ${String(answer.body.error ?? '')} ${String(answer.body.message ?? '')}`.trim());
+      throw fail(`${url.origin} refused: ${answer.status} ${textField(answer.body.error)} ${textField(answer.body.message)}`.trim());
     }
     const { certificate, chain, trustBundle } = answer.body;
     if (typeof certificate !== 'string' || typeof chain !== 'string' || typeof trustBundle !== 'string') {
@@ -179,4 +179,9 @@ export class CaClientIdentityProvider implements IdentityProvider {
       notAfter: new Date(leaf.validTo),
     };
   }
+}
+
+/** A JSON field shown in a message: strings as they are, anything else as JSON. */
+function textField(v: unknown): string {
+  return v === undefined ? '' : typeof v === 'string' ? v : JSON.stringify(v);
 }

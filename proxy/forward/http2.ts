@@ -50,7 +50,7 @@ export function forwardHttp2(
     hooks.onResponse(status);
     up.pipe(stream);
   });
-  up.on('trailers', (headers) => {
+  up.on('trailers', (headers: IncomingHttpHeaders) => {
     trailers = forwardH2Headers(headers, NO_DROP, {});
   });
   stream.on('wantTrailers', () => {
