@@ -1,6 +1,7 @@
 // The pod's capture rules as data: `weft init` options in, the exact iptables-restore input for the
 // nat table out. Pure: reading the current rules and running iptables belong to cli/init.ts.
 import { ConfigReader } from '../lib/config.js';
+import { ADMIN_PORT, INBOUND_PORT, OUTBOUND_PORT, PROXY_UID } from '../lib/ports.js';
 
 /** An inclusive port range; a single port has from === to. */
 export interface PortRange {
@@ -94,10 +95,10 @@ export function parseCaptureOptions(
   const port = (setting: CaptureSetting, fallback: number): number =>
     reader.integer(name(setting), fallback, { min: 1, max: 65535 });
 
-  const proxyUid = reader.integer(name('proxyUid'), 7007, { min: 1, max: 4294967294 });
-  const inboundPort = port('inboundPort', 7006);
-  const outboundPort = port('outboundPort', 7001);
-  const adminPort = port('adminPort', 7020);
+  const proxyUid = reader.integer(name('proxyUid'), PROXY_UID, { min: 1, max: 4294967294 });
+  const inboundPort = port('inboundPort', INBOUND_PORT);
+  const outboundPort = port('outboundPort', OUTBOUND_PORT);
+  const adminPort = port('adminPort', ADMIN_PORT);
   const inboundMode = reader.oneOf(name('inboundMode'), ['strict', 'permissive'] as const, 'strict');
   const ipv6 = reader.oneOf(name('ipv6'), ['auto', 'on', 'off'] as const, 'auto');
   const dryRun = reader.boolean(name('dryRun'), false);
