@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { createIssuer, createRoot, type Authority } from './authority.js';
 import { privateKeyFromPem, privateKeyToPem, x509 } from './crypto.js';
 import { WeftError } from '../lib/errors.js';
+import { GENERATED_LIFETIMES } from './config.js';
 
 /** File names inside a CA directory (also the Secret's keys). */
 export const CA_FILES = {
@@ -14,8 +15,8 @@ export const CA_FILES = {
   issuerKey: 'issuer.key',
 } as const;
 
-/** Lifetimes used when a CA directory is created from nothing. */
-export const GENERATED_LIFETIMES = { rootHours: 10 * 365 * 24, issuerHours: 365 * 24 } as const;
+/** Lifetimes used when a CA directory is created from nothing (defined with the CA's settings). */
+export { GENERATED_LIFETIMES };
 
 /** PEM text of an authority, as stored. */
 export interface AuthorityPem {

@@ -7,6 +7,8 @@ import { KubeClient } from '../lib/kube/client.js';
 import { createLogger } from '../lib/logger.js';
 import { isWeftError } from '../lib/errors.js';
 import { startAdminServer } from '../lib/admin-server.js';
+import { unknownWeftVariables } from './settings.js';
+import { describeUnknownSetting } from '../lib/config.js';
 import type { Command } from './command.js';
 
 /** The `weft ca` subcommand. */
@@ -21,7 +23,8 @@ export const caCommand: Command = {
       ctx.stderr.write(`weft ca: ${err.code}: ${err.message}\n`);
       return 2;
     }
-    const log = createLogger({ level: config.logLevel, name: 'weft-ca' });
+    const log = createLogger({ level: config.logLevel, name: 'weft-ca', pod: config.podName || undefined });
+    for (const u of unknownWeftVariables(ctx.env)) log.warn({ variable: u.name, suggestion: u.suggestion }, describeUnknownSetting(u));
     const registry = new Registry();
     collectDefaultMetrics({ register: registry });
     const client = new KubeClient(await kubeConnectionFromEnv(ctx.env));

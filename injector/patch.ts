@@ -185,7 +185,7 @@ function buildPatch(
 
   const inboundMode = overrides.inboundMode ?? settings.inboundMode;
   const init = initContainer(settings, overrides, inboundMode);
-  const proxy = proxyContainer(settings, overrides, inboundMode, resources, probes);
+  const proxy = proxyContainer(settings, overrides, resources, probes);
 
   if (!Array.isArray(spec['initContainers'])) {
     ops.push({ op: 'add', path: '/spec/initContainers', value: settings.nativeSidecars ? [init, proxy] : [init] });
@@ -270,7 +270,6 @@ function fieldEnv(name: string, fieldPath: string): Obj {
 function proxyContainer(
   settings: InjectorSettings,
   o: PodOverrides,
-  inboundMode: string,
   resources: ProxyResources,
   probes: ReadonlyMap<string, AppProbeSpec>,
 ): Obj {
@@ -280,9 +279,7 @@ function proxyContainer(
     { name: 'WEFT_TRUST_DOMAIN', value: settings.trustDomain },
     fieldEnv('WEFT_POD_NAME', 'metadata.name'),
     fieldEnv('WEFT_POD_NAMESPACE', 'metadata.namespace'),
-    fieldEnv('WEFT_POD_IP', 'status.podIP'),
     fieldEnv('WEFT_SERVICE_ACCOUNT', 'spec.serviceAccountName'),
-    { name: 'WEFT_INBOUND_MODE', value: inboundMode },
     { name: 'WEFT_CA_ADDR', value: settings.caAddr },
     { name: TRUST_ANCHORS_ENV, value: settings.trustAnchors ?? '' },
     { name: 'WEFT_TOKEN_FILE', value: PATHS.tokenFile },

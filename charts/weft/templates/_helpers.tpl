@@ -120,10 +120,6 @@ readinessProbe:
   valueFrom:
     fieldRef:
       fieldPath: metadata.namespace
-- name: WEFT_POD_IP
-  valueFrom:
-    fieldRef:
-      fieldPath: status.podIP
 - name: WEFT_SERVICE_ACCOUNT
   valueFrom:
     fieldRef:
