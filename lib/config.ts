@@ -335,9 +335,16 @@ export function renderSettingsTable(table: SettingsTable): string {
   for (const row of Object.values(table)) {
     const variable = row.mode === undefined ? `\`${row.name}\`` : `\`${row.name}\` (${row.mode} mode)`;
     const required = row.required === true ? 'yes' : typeof row.required === 'string' ? `in ${row.required} mode` : 'no';
-    const fallback = row.defaultDoc ?? (row.required === true ? '-' : row.type.format(row.default));
-    const shown = fallback === '' ? '(empty)' : fallback.startsWith('(') || fallback === '-' ? fallback : `\`${fallback}\``;
-    lines.push(`| ${variable} | ${row.type.label} | ${shown} | ${required} | ${row.doc.replaceAll('|', '\\|')} |`);
+    lines.push(`| ${variable} | ${row.type.label} | ${defaultCell(row)} | ${required} | ${row.doc.replaceAll('|', '\\|')} |`);
   }
   return lines.join('\n');
+}
+
+// The default as the docs show it: the row's own words, "-" for a required value, "(none)" for nothing.
+function defaultCell(row: Setting<unknown>): string {
+  if (row.defaultDoc !== undefined) return row.defaultDoc;
+  if (row.required === true) return '-';
+  const text = row.type.format(row.default);
+  if (text === '') return '(none)';
+  return text.startsWith('(') ? text : `\`${text}\``;
 }

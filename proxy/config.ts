@@ -32,7 +32,7 @@ export const PROXY_SETTINGS = {
   upstreamHost: setting({ name: 'WEFT_UPSTREAM_HOST', type: optional(str('host')), default: undefined, defaultDoc: '(the host of `WEFT_OUTBOUND_ADDR`)', doc: 'the address the explicit upstream ports listen on' }),
   shutdownGraceMs: setting({ name: 'WEFT_SHUTDOWN_GRACE_MS', type: durationMs({ min: 0 }), default: 30_000, doc: 'how long SIGTERM waits for in-flight requests' }),
   connectTimeoutMs: setting({ name: 'WEFT_CONNECT_TIMEOUT_MS', type: durationMs({ min: 1 }), default: 3_000, doc: 'dialling a peer sidecar or the app' }),
-  discoveryWaitMs: setting({ name: 'WEFT_DISCOVERY_WAIT_MS', type: durationMs({ min: 1 }), default: 5_000, doc: 'how long a request to a service discovery has not answered for yet waits before it fails' }),
+  discoveryWaitMs: setting({ name: 'WEFT_DISCOVERY_WAIT_MS', type: durationMs({ min: 1 }), default: 5_000, doc: "how long a request waits for discovery's first answer about its service before it fails" }),
   detectTimeoutMs: setting({
     name: 'WEFT_DETECT_TIMEOUT_MS',
     type: durationMs({ min: 1 }),
