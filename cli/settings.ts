@@ -19,8 +19,18 @@ export const COMPONENT_SETTINGS: Readonly<Record<string, SettingsTable>> = {
 /** The variables `weft init` reads (its flags' environment names; its own table in init/rules.ts). */
 export const INIT_SETTING_NAMES: readonly string[] = Object.values(CAPTURE_SETTINGS).map((s) => s.env);
 
+/**
+ * Variables the chart sets on a Deployment for `weft check` to read from the Deployment's spec, not
+ * for the process itself (check/gather.ts): the Secrets the gateway's RBAC lets it read.
+ */
+export const CHECK_SETTING_NAMES: readonly string[] = ['WEFT_GATEWAY_TLS_SECRETS'];
+
 /** Every WEFT_* variable some weft component reads. */
-export const KNOWN_SETTING_NAMES: ReadonlySet<string> = new Set([...Object.values(COMPONENT_SETTINGS).flatMap(settingNames), ...INIT_SETTING_NAMES]);
+export const KNOWN_SETTING_NAMES: ReadonlySet<string> = new Set([
+  ...Object.values(COMPONENT_SETTINGS).flatMap(settingNames),
+  ...INIT_SETTING_NAMES,
+  ...CHECK_SETTING_NAMES,
+]);
 
 /** The WEFT_* variables of `env` that no component reads, each with its likely intended name. */
 export function unknownWeftVariables(env: Readonly<Record<string, string | undefined>>): UnknownSetting[] {

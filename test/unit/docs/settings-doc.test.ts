@@ -2,7 +2,7 @@
 // parsers really read: a variable cannot be read without a row, nor documented without being read.
 import t from 'tap';
 import { readFileSync } from 'node:fs';
-import { COMPONENT_SETTINGS, INIT_SETTING_NAMES, KNOWN_SETTING_NAMES, renderSettingsDoc } from '../../../cli/settings.js';
+import { CHECK_SETTING_NAMES, COMPONENT_SETTINGS, INIT_SETTING_NAMES, KNOWN_SETTING_NAMES, renderSettingsDoc } from '../../../cli/settings.js';
 import { ConfigReader, settingNames } from '../../../lib/config.js';
 import { PROXY_SETTINGS, parseProxyConfig } from '../../../proxy/config.js';
 import { GATEWAY_SETTINGS, parseGatewayConfig } from '../../../gateway/config.js';
@@ -87,7 +87,7 @@ t.test('the gateway, the CA and the injector read exactly the names of their tab
 });
 
 t.test('the known names are every table\'s names and weft init\'s, and nothing else', async (t) => {
-  const all = new Set([...Object.values(COMPONENT_SETTINGS).flatMap(settingNames), ...INIT_SETTING_NAMES]);
+  const all = new Set([...Object.values(COMPONENT_SETTINGS).flatMap(settingNames), ...INIT_SETTING_NAMES, ...CHECK_SETTING_NAMES]);
   t.same([...KNOWN_SETTING_NAMES].sort(), [...all].sort());
   t.ok(KNOWN_SETTING_NAMES.has('WEFT_GATEWAY_ROUTES_FILE') && KNOWN_SETTING_NAMES.has('WEFT_INJECTOR_IMAGE') && KNOWN_SETTING_NAMES.has('WEFT_SKIP_OUTBOUND_CIDRS'));
   t.notOk(KNOWN_SETTING_NAMES.has('WEFT_POD_IP'), 'the removed WEFT_POD_IP is no longer known');
