@@ -6,7 +6,7 @@ import { PROXY_SETTINGS } from '../proxy/config.js';
 import { GATEWAY_SETTINGS } from '../gateway/config.js';
 import { CA_SETTINGS } from '../ca/config.js';
 import { INJECTOR_SETTINGS } from '../injector/config.js';
-import { CAPTURE_SETTINGS } from '../init/rules.js';
+import { INIT_SETTINGS } from '../init/rules.js';
 
 /** The components whose tables are rendered into docs/sidecar-config.md, by marker name. */
 export const COMPONENT_SETTINGS: Readonly<Record<string, SettingsTable>> = {
@@ -14,10 +14,11 @@ export const COMPONENT_SETTINGS: Readonly<Record<string, SettingsTable>> = {
   gateway: GATEWAY_SETTINGS,
   ca: CA_SETTINGS,
   injector: INJECTOR_SETTINGS,
+  init: INIT_SETTINGS,
 };
 
-/** The variables `weft init` reads (its flags' environment names; its own table in init/rules.ts). */
-export const INIT_SETTING_NAMES: readonly string[] = Object.values(CAPTURE_SETTINGS).map((s) => s.env);
+/** The variables `weft init` reads (each also a flag). */
+export const INIT_SETTING_NAMES: readonly string[] = settingNames(INIT_SETTINGS);
 
 /**
  * Variables the chart sets on a Deployment for `weft check` to read from the Deployment's spec, not

@@ -35,6 +35,8 @@ export interface SettingType<T> {
 export interface Setting<T> {
   /** The environment variable. */
   readonly name: string;
+  /** A command-line flag that overrides the variable (`weft init`). */
+  readonly flag?: string;
   readonly type: SettingType<T>;
   /** The value when the variable is unset or blank (also the placeholder after a problem). */
   readonly default: T;
@@ -333,7 +335,8 @@ export function editDistance(a: string, b: string): number {
 export function renderSettingsTable(table: SettingsTable): string {
   const lines = ['| variable | type | default | required | meaning |', '|---|---|---|---|---|'];
   for (const row of Object.values(table)) {
-    const variable = row.mode === undefined ? `\`${row.name}\`` : `\`${row.name}\` (${row.mode} mode)`;
+    const named = row.flag === undefined ? `\`${row.name}\`` : `\`${row.flag}\` (\`${row.name}\`)`;
+    const variable = row.mode === undefined ? named : `${named} (${row.mode} mode)`;
     const required = row.required === true ? 'yes' : typeof row.required === 'string' ? `in ${row.required} mode` : 'no';
     lines.push(`| ${variable} | ${row.type.label} | ${defaultCell(row)} | ${required} | ${row.doc.replaceAll('|', '\\|')} |`);
   }

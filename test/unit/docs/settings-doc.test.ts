@@ -38,7 +38,7 @@ t.test('docs/sidecar-config.md holds exactly the tables the code renders (run np
   t.equal(renderSettingsDoc(doc), doc, 'the generated tables are current');
   for (const [component, table] of Object.entries(COMPONENT_SETTINGS)) {
     const section = doc.slice(doc.indexOf(`<!-- settings:${component} begin`), doc.indexOf(`<!-- settings:${component} end -->`));
-    for (const name of settingNames(table)) t.match(section, `| \`${name}\``, `${component}: ${name} has a row`);
+    for (const name of settingNames(table)) t.match(section, new RegExp(`^\\| [^|]*\`${name}\``, 'm'), `${component}: ${name} has a row`);
   }
 });
 
