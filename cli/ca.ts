@@ -7,8 +7,7 @@ import { KubeClient } from '../lib/kube/client.js';
 import { createLogger } from '../lib/logger.js';
 import { isWeftError } from '../lib/errors.js';
 import { startAdminServer } from '../lib/admin-server.js';
-import { unknownWeftVariables } from './settings.js';
-import { describeUnknownSetting } from '../lib/config.js';
+import { warnUnknownVariables } from './settings.js';
 import type { Command } from './command.js';
 
 /** The `weft ca` subcommand. */
@@ -24,7 +23,7 @@ export const caCommand: Command = {
       return 2;
     }
     const log = createLogger({ level: config.logLevel, name: 'weft-ca', pod: config.podName || undefined });
-    for (const u of unknownWeftVariables(ctx.env)) log.warn({ variable: u.name, suggestion: u.suggestion }, describeUnknownSetting(u));
+    warnUnknownVariables(ctx.env, log);
     const registry = new Registry();
     collectDefaultMetrics({ register: registry });
     const client = new KubeClient(await kubeConnectionFromEnv(ctx.env));

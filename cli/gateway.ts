@@ -6,8 +6,7 @@ import { startGateway } from '../gateway/gateway.js';
 import { createLogger } from '../lib/logger.js';
 import { buildMeshPlumbing } from '../mesh/plumbing.js';
 import { isWeftError } from '../lib/errors.js';
-import { unknownWeftVariables } from './settings.js';
-import { describeUnknownSetting } from '../lib/config.js';
+import { warnUnknownVariables } from './settings.js';
 import type { Command } from './command.js';
 
 /** The `weft gateway` subcommand. */
@@ -23,7 +22,7 @@ export const gatewayCommand: Command = {
       return 2;
     }
     const log = createLogger({ level: config.logLevel, name: 'weft-gateway', pod: config.podName || undefined });
-    for (const u of unknownWeftVariables(ctx.env)) log.warn({ variable: u.name, suggestion: u.suggestion }, describeUnknownSetting(u));
+    warnUnknownVariables(ctx.env, log);
     const registry = new Registry();
     collectDefaultMetrics({ register: registry });
     const { source, identity, kubeClient } = await buildMeshPlumbing(config, { env: ctx.env, log, registry, shutdown: ctx.shutdown });

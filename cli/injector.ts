@@ -7,8 +7,7 @@ import { readInjectorSettings } from '../injector/settings.js';
 import { startInjectorServer } from '../injector/server.js';
 import { readServingCert, watchServingCert } from '../injector/serving-cert.js';
 import { readTrustAnchors, watchTrustAnchors } from '../injector/trust-anchors.js';
-import { unknownWeftVariables } from './settings.js';
-import { describeUnknownSetting } from '../lib/config.js';
+import { warnUnknownVariables } from './settings.js';
 import { readInjectorServerConfig } from '../injector/config.js';
 import type { Command } from './command.js';
 
@@ -21,7 +20,7 @@ export const injectorCommand: Command = {
     const read = readInjectorSettings(r);
     r.done();
     const logger = createLogger({ level: logLevel, name: 'weft-injector', pod: podName || undefined });
-    for (const u of unknownWeftVariables(ctx.env)) logger.warn({ variable: u.name, suggestion: u.suggestion }, describeUnknownSetting(u));
+    warnUnknownVariables(ctx.env, logger);
     const cert = await readServingCert(tlsDir);
     // Missing trust anchors do not stop the injector: it refuses every pod with a coded error
     // until the file appears (the chart mounts the ConfigMap optional; generated trust creates it

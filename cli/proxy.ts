@@ -7,8 +7,7 @@ import { createAppProbeHandler, parseAppProbes } from '../proxy/app-probe.js';
 import { createLogger } from '../lib/logger.js';
 import { buildMeshPlumbing } from '../mesh/plumbing.js';
 import { isWeftError } from '../lib/errors.js';
-import { unknownWeftVariables } from './settings.js';
-import { describeUnknownSetting } from '../lib/config.js';
+import { warnUnknownVariables } from './settings.js';
 import type { Command } from './command.js';
 
 /** The `weft proxy` subcommand. */
@@ -26,8 +25,7 @@ export const proxyCommand: Command = {
       return 2;
     }
     const log = createLogger({ level: config.logLevel, name: 'weft-proxy', pod: config.podName });
-    // A misspelt variable would otherwise be silently ignored; warned, not refused (see cli/settings.ts).
-    for (const u of unknownWeftVariables(ctx.env)) log.warn({ variable: u.name, suggestion: u.suggestion }, describeUnknownSetting(u));
+    warnUnknownVariables(ctx.env, log);
     const registry = new Registry();
     collectDefaultMetrics({ register: registry });
     const { source, identity } = await buildMeshPlumbing(config, { env: ctx.env, log, registry, shutdown: ctx.shutdown });

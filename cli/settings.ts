@@ -2,6 +2,7 @@
 // unknown-variable warning needs them all (a name another component reads is no slip, since the
 // chart and the injector set variables for several), and docs/sidecar-config.md is rendered from them.
 import { describeUnknownSetting, renderSettingsTable, settingNames, unknownSettings, type SettingsTable, type UnknownSetting } from '../lib/config.js';
+import type { Logger } from '../lib/logger.js';
 import { PROXY_SETTINGS } from '../proxy/config.js';
 import { GATEWAY_SETTINGS } from '../gateway/config.js';
 import { CA_SETTINGS } from '../ca/config.js';
@@ -38,7 +39,12 @@ export function unknownWeftVariables(env: Readonly<Record<string, string | undef
   return unknownSettings(env, KNOWN_SETTING_NAMES);
 }
 
-/** One warning line per unknown WEFT_* variable of `env`. */
+/** Logs one warning per unknown WEFT_* variable of `env`: a slip would otherwise be silently ignored. */
+export function warnUnknownVariables(env: Readonly<Record<string, string | undefined>>, log: Pick<Logger, 'warn'>): void {
+  for (const u of unknownWeftVariables(env)) log.warn({ variable: u.name, suggestion: u.suggestion }, describeUnknownSetting(u));
+}
+
+/** One warning line per unknown WEFT_* variable of `env` (for commands that write to stderr). */
 export function unknownVariableWarnings(env: Readonly<Record<string, string | undefined>>): string[] {
   return unknownWeftVariables(env).map(describeUnknownSetting);
 }
