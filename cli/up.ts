@@ -159,6 +159,7 @@ function spawnGateway(mesh: MeshFile, pod: MeshPod, routes: string, caDir: strin
     PATH: process.env.PATH ?? '',
     WEFT_MODE: 'local',
     WEFT_TRUST_DOMAIN: mesh.trustDomain,
+    WEFT_POD_NAME: pod.name,
     WEFT_POD_NAMESPACE: mesh.namespace,
     WEFT_SERVICE_ACCOUNT: pod.serviceAccount,
     WEFT_GATEWAY_ROUTES_FILE: routes,
