@@ -1,7 +1,7 @@
 // Composes `weft ca`: its settings, where its root and issuer come from (mounted files, or its
 // Secret through the API), the serving certificate, the HTTPS API, and reloads when the mounted
 // material changes.
-import { ConfigReader, type HostPort } from '../lib/config.js';
+import type { CaConfig } from './config.js';
 import { WeftError, isWeftError } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
 import type { Registry } from 'prom-client';
@@ -10,65 +10,12 @@ import { loadOrCreateSecretMaterial, readMountedMaterial, type CaMaterial } from
 import { issueServingMaterial } from './serving.js';
 import { startCaServer, type CaServer } from './server.js';
 import { KubeTokenReviewer, type TokenReviewer } from './token-review.js';
-import { GENERATED_LIFETIMES } from '../lib/pki/store.js';
 import { backoffDelayMs } from '../lib/backoff.js';
 import { realTimers, sleep, type TimerHandle, type Timers } from '../lib/timers.js';
 import { WatchedFile } from '../lib/watched-file.js';
 import { join } from 'node:path';
 
-/** `weft ca` settings (docs/kubernetes-mode.md lists the variables). */
-export interface CaConfig {
-  readonly logLevel: string;
-  readonly trustDomain: string;
-  /** The CA's own namespace (its Secret and ConfigMap live there). */
-  readonly namespace: string | undefined;
-  readonly listen: HostPort;
-  readonly admin: HostPort;
-  readonly issuerDir: string;
-  readonly trustAnchorsFile: string;
-  readonly generate: boolean;
-  readonly secretName: string;
-  readonly trustAnchorsConfigMap: string;
-  readonly audience: string;
-  readonly leafLifetimeHours: number;
-  readonly rootLifetimeHours: number;
-  readonly issuerLifetimeHours: number;
-  /** DNS names and IPs of the serving certificate ('' entries are filled from the namespace). */
-  readonly servingNames: readonly string[] | undefined;
-  readonly reloadIntervalMs: number;
-}
-
-/** Parses the `weft ca` environment, listing every problem at once. */
-export function parseCaConfig(env: Readonly<Record<string, string | undefined>>): CaConfig {
-  const c = new ConfigReader(env);
-  const leafHours = c.integer('WEFT_CA_LEAF_LIFETIME_HOURS', 24, { min: 1, max: 24 * 365 });
-  const leafSeconds = c.integer('WEFT_CA_LEAF_LIFETIME_SECONDS', 0, { min: 5, max: 365 * 86400 });
-  const names = c.list('WEFT_CA_SERVING_NAMES');
-  const config: CaConfig = {
-    logLevel: c.oneOf('WEFT_LOG_LEVEL', ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const, 'info'),
-    trustDomain: c.string('WEFT_TRUST_DOMAIN', 'cluster.local'),
-    namespace: c.optionalString('WEFT_POD_NAMESPACE'),
-    listen: c.hostPort('WEFT_CA_LISTEN_ADDR', { host: '0.0.0.0', port: 8443 }),
-    admin: c.hostPort('WEFT_ADMIN_ADDR', { host: '0.0.0.0', port: 7020 }),
-    issuerDir: c.string('WEFT_CA_ISSUER_DIR', '/var/run/weft/issuer'),
-    trustAnchorsFile: c.string('WEFT_TRUST_ANCHORS_FILE', '/var/run/weft/trust/roots.pem'),
-    generate: c.boolean('WEFT_CA_GENERATE', true),
-    secretName: c.string('WEFT_CA_SECRET', 'weft-ca-issuer'),
-    trustAnchorsConfigMap: c.string('WEFT_TRUST_ANCHORS_CONFIGMAP', 'weft-trust-anchors'),
-    audience: c.string('WEFT_CA_TOKEN_AUDIENCE', 'weft-ca'),
-    // Seconds win: they exist so tests and short-lived setups can shorten leaves below an hour.
-    leafLifetimeHours: leafSeconds > 0 ? leafSeconds / 3600 : leafHours,
-    rootLifetimeHours: c.integer('WEFT_CA_ROOT_LIFETIME_HOURS', GENERATED_LIFETIMES.rootHours, { min: 2 }),
-    issuerLifetimeHours: c.integer('WEFT_CA_ISSUER_LIFETIME_HOURS', GENERATED_LIFETIMES.issuerHours, { min: 1 }),
-    servingNames: names.length > 0 ? names : undefined,
-    reloadIntervalMs: c.integer('WEFT_CA_RELOAD_INTERVAL_MS', 10_000, { min: 100 }),
-  };
-  if (config.issuerLifetimeHours > config.rootLifetimeHours) {
-    c.problem('WEFT_CA_ISSUER_LIFETIME_HOURS must not exceed WEFT_CA_ROOT_LIFETIME_HOURS');
-  }
-  c.done();
-  return Object.freeze(config);
-}
+export { CA_SETTINGS, parseCaConfig, type CaConfig } from './config.js';
 
 /** The names the serving certificate carries by default: the Service's DNS names and loopback. */
 export function defaultServingNames(namespace: string): string[] {

@@ -4,6 +4,7 @@
 import { X509Certificate } from 'node:crypto';
 import type { AccessReviewFact, ClusterFacts, DeploymentFact, Fetched, NamespaceFact, PodFact } from './facts.js';
 import type { CheckResult, CheckStatus } from './results.js';
+import { ADMIN_PORT } from '../lib/ports.js';
 
 /** Oldest Kubernetes the chart installs on (Chart.yaml kubeVersion). */
 export const MIN_KUBERNETES_MINOR = 27;
@@ -259,7 +260,7 @@ function namespaceChecks(add: Add, category: string, n: NamespaceFact, now: Date
       `they failed to renew: check weft-ca is ready and reachable from ${n.name} (kubectl -n ${n.name} logs ${(expired[0] as PodFact).name} -c weft-proxy), then delete the pods`);
   } else if (unread.length > 0) {
     add(category, id('certificates'), 'warn', `namespace ${n.name}: could not read the certificate of ${unread.length} proxies: ${unread.slice(0, 3).join(', ')}`,
-      'weft check reads each proxy\'s /metrics through the API server (pods/proxy, port 7020); it needs get on pods/proxy');
+      `weft check reads each proxy's /metrics through the API server (pods/proxy, port ${ADMIN_PORT}); it needs get on pods/proxy`);
   } else if (checked > 0) {
     add(category, id('certificates'), 'pass', `namespace ${n.name}: all ${checked} proxy certificates are valid`);
   }

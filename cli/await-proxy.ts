@@ -2,6 +2,7 @@
 // /ready answers 200, and the kubelet starts the app containers only after it returns.
 import { request } from 'node:http';
 import { parseArgs } from 'node:util';
+import { ADMIN_PORT } from '../lib/ports.js';
 import type { Command } from './command.js';
 
 function probe(url: string): Promise<boolean> {
@@ -22,7 +23,7 @@ export const awaitProxyCommand: Command = {
   async run(ctx) {
     const { values } = parseArgs({
       args: [...ctx.argv],
-      options: { 'timeout-seconds': { type: 'string', default: '120' }, url: { type: 'string', default: 'http://127.0.0.1:7020/ready' } },
+      options: { 'timeout-seconds': { type: 'string', default: '120' }, url: { type: 'string', default: `http://127.0.0.1:${ADMIN_PORT}/ready` } },
     });
     const timeoutMs = Number(values['timeout-seconds']) * 1000;
     if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) {

@@ -7,6 +7,7 @@ import { KubeClient } from '../lib/kube/client.js';
 import { createLogger } from '../lib/logger.js';
 import { isWeftError } from '../lib/errors.js';
 import { startAdminServer } from '../lib/admin-server.js';
+import { warnUnknownVariables } from './settings.js';
 import type { Command } from './command.js';
 
 /** The `weft ca` subcommand. */
@@ -21,7 +22,8 @@ export const caCommand: Command = {
       ctx.stderr.write(`weft ca: ${err.code}: ${err.message}\n`);
       return 2;
     }
-    const log = createLogger({ level: config.logLevel, name: 'weft-ca' });
+    const log = createLogger({ level: config.logLevel, name: 'weft-ca', pod: config.podName || undefined });
+    warnUnknownVariables(ctx.env, log);
     const registry = new Registry();
     collectDefaultMetrics({ register: registry });
     const client = new KubeClient(await kubeConnectionFromEnv(ctx.env));

@@ -9,6 +9,7 @@ import { isWeftError } from '../lib/errors.js';
 import { runChecks } from '../check/checks.js';
 import { gatherFacts } from '../check/gather.js';
 import { exitStatus, formatResults } from '../check/results.js';
+import { ADMIN_PORT } from '../lib/ports.js';
 import type { Command } from './command.js';
 
 const USAGE = `usage: weft check [-n weft-system] [--injector-url https://127.0.0.1:8443] [-o text|json]
@@ -19,7 +20,7 @@ labelled weft.dev/inject=enabled. The cluster comes from KUBECONFIG or the in-cl
 
   -n, --namespace       namespace weft is installed in (default weft-system)
       --injector-url    also check the injector's live certificate there (kubectl port-forward)
-      --proxy-admin-port  the proxies' admin port (default 7020)
+      --proxy-admin-port  the proxies' admin port (default ${ADMIN_PORT})
   -o, --output          text (default) or json
 
 exit status: 0 all passed, 1 a check failed, 2 warnings only, 3 could not run
@@ -51,7 +52,7 @@ export const checkCommand: Command = {
       return 0;
     }
     const output = values.output ?? 'text';
-    const port = Number(values['proxy-admin-port'] ?? '7020');
+    const port = Number(values['proxy-admin-port'] ?? String(ADMIN_PORT));
     const problems: string[] = [];
     if (output !== 'text' && output !== 'json') problems.push(`--output ${JSON.stringify(output)} must be text or json`);
     if (!Number.isInteger(port) || port < 1 || port > 65535) problems.push(`--proxy-admin-port ${JSON.stringify(values['proxy-admin-port'])} is not a port`);

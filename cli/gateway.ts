@@ -6,6 +6,7 @@ import { startGateway } from '../gateway/gateway.js';
 import { createLogger } from '../lib/logger.js';
 import { buildMeshPlumbing } from '../mesh/plumbing.js';
 import { isWeftError } from '../lib/errors.js';
+import { warnUnknownVariables } from './settings.js';
 import type { Command } from './command.js';
 
 /** The `weft gateway` subcommand. */
@@ -20,7 +21,8 @@ export const gatewayCommand: Command = {
       ctx.stderr.write(`weft gateway: ${err.code}: ${err.message}\n`);
       return 2;
     }
-    const log = createLogger({ level: config.logLevel, name: 'weft-gateway' });
+    const log = createLogger({ level: config.logLevel, name: 'weft-gateway', pod: config.podName || undefined });
+    warnUnknownVariables(ctx.env, log);
     const registry = new Registry();
     collectDefaultMetrics({ register: registry });
     const { source, identity, kubeClient } = await buildMeshPlumbing(config, { env: ctx.env, log, registry, shutdown: ctx.shutdown });

@@ -4,6 +4,7 @@ import { spawn } from 'node:child_process';
 import { accessSync, constants, readFileSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import type { Command, CommandContext } from './command.js';
+import { unknownVariableWarnings } from './settings.js';
 import { WeftError, isWeftError } from '../lib/errors.js';
 import {
   CHAINS,
@@ -126,6 +127,7 @@ export const initCommand: Command = {
       ctx.stderr.write(`weft init: ${err.code}: ${err.message}\n`);
       return 2;
     }
+    for (const line of unknownVariableWarnings(ctx.env)) ctx.stderr.write(`weft init: warning: ${line}\n`);
 
     const find = (family: IpFamily): FamilyTools | undefined => {
       const save = findOnPath(TOOL_NAMES[family].save, ctx.env.PATH);

@@ -8,6 +8,7 @@ import { isWeftError } from '../lib/errors.js';
 import { injectManifests } from '../injector/manifests.js';
 import { readInjectorSettings } from '../injector/settings.js';
 import { readTrustAnchors } from '../injector/trust-anchors.js';
+import { unknownVariableWarnings } from './settings.js';
 import type { Command } from './command.js';
 
 const USAGE = `usage: weft inject -f <file|-> --trust-anchors <roots.pem> [--image <image>] [--native-sidecars | --no-native-sidecars] [--quiet]
@@ -60,6 +61,7 @@ export const injectCommand: Command = {
     if (args['trust-anchors'] !== undefined) env['WEFT_INJECTOR_TRUST_ANCHORS_FILE'] = args['trust-anchors'];
     if (args['native-sidecars']) env['WEFT_INJECTOR_NATIVE_SIDECARS'] = 'true';
     if (args['no-native-sidecars']) env['WEFT_INJECTOR_NATIVE_SIDECARS'] = 'false';
+    for (const line of unknownVariableWarnings(ctx.env)) ctx.stderr.write(`warning: ${line}\n`);
     const r = new ConfigReader(env);
     const read = readInjectorSettings(r);
     r.done();

@@ -7,6 +7,8 @@ import { readInjectorSettings } from '../injector/settings.js';
 import { startInjectorServer } from '../injector/server.js';
 import { readServingCert, watchServingCert } from '../injector/serving-cert.js';
 import { readTrustAnchors, watchTrustAnchors } from '../injector/trust-anchors.js';
+import { warnUnknownVariables } from './settings.js';
+import { readInjectorServerConfig } from '../injector/config.js';
 import type { Command } from './command.js';
 
 /** The `weft injector` subcommand. */
@@ -14,12 +16,11 @@ export const injectorCommand: Command = {
   summary: 'run the admission webhook that injects the sidecar into pods',
   async run(ctx) {
     const r = new ConfigReader(ctx.env);
-    const listen = r.hostPort('WEFT_INJECTOR_ADDR', { host: '0.0.0.0', port: 8443 });
-    const tlsDir = r.string('WEFT_INJECTOR_TLS_DIR', '/var/run/weft/injector-tls');
-    const level = r.oneOf('WEFT_LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, 'info');
+    const { listen, tlsDir, logLevel, podName } = readInjectorServerConfig(r);
     const read = readInjectorSettings(r);
     r.done();
-    const logger = createLogger({ level, name: 'weft-injector' });
+    const logger = createLogger({ level: logLevel, name: 'weft-injector', pod: podName || undefined });
+    warnUnknownVariables(ctx.env, logger);
     const cert = await readServingCert(tlsDir);
     // Missing trust anchors do not stop the injector: it refuses every pod with a coded error
     // until the file appears (the chart mounts the ConfigMap optional; generated trust creates it

@@ -8,6 +8,7 @@ import { createAppProbeHandler, parseAppProbes } from '../proxy/app-probe.js';
 import { createLogger } from '../lib/logger.js';
 import { buildMeshPlumbing } from '../mesh/plumbing.js';
 import { isWeftError } from '../lib/errors.js';
+import { warnUnknownVariables } from './settings.js';
 import type { Command } from './command.js';
 
 /** The `weft proxy` subcommand. */
@@ -24,7 +25,8 @@ export const proxyCommand: Command = {
       ctx.stderr.write(`weft proxy: ${err.code}: ${err.message}\n`);
       return 2;
     }
-    const log = createLogger({ level: config.logLevel, name: 'weft-proxy' });
+    const log = createLogger({ level: config.logLevel, name: 'weft-proxy', pod: config.podName });
+    warnUnknownVariables(ctx.env, log);
     const registry = new Registry();
     collectDefaultMetrics({ register: registry });
     const { source, identity } = await buildMeshPlumbing(config, { env: ctx.env, log, registry, shutdown: ctx.shutdown });

@@ -14,6 +14,7 @@ import { startDemoApp } from './up/demo-app.js';
 import { loadOrCreateCaDir } from '../lib/pki/store.js';
 import { x509 } from '../lib/pki/crypto.js';
 import { WeftError, isWeftError } from '../lib/errors.js';
+import { ADMIN_PORT, INBOUND_PORT, OUTBOUND_PORT } from '../lib/ports.js';
 import type { Command, CommandContext } from './command.js';
 
 const MAIN = fileURLToPath(new URL('./main.js', import.meta.url));
@@ -158,12 +159,13 @@ function spawnGateway(mesh: MeshFile, pod: MeshPod, routes: string, caDir: strin
     PATH: process.env.PATH ?? '',
     WEFT_MODE: 'local',
     WEFT_TRUST_DOMAIN: mesh.trustDomain,
+    WEFT_POD_NAME: pod.name,
     WEFT_POD_NAMESPACE: mesh.namespace,
     WEFT_SERVICE_ACCOUNT: pod.serviceAccount,
     WEFT_GATEWAY_ROUTES_FILE: routes,
     WEFT_GATEWAY_HTTP_ADDR: `${mesh.gateway?.http.host ?? '127.0.0.1'}:${mesh.gateway?.http.port ?? 8080}`,
     WEFT_GATEWAY_HTTPS_ADDR: 'off',
-    WEFT_ADMIN_ADDR: `${pod.address}:7020`,
+    WEFT_ADMIN_ADDR: `${pod.address}:${ADMIN_PORT}`,
     WEFT_CA_DIR: caDir,
     WEFT_ENDPOINTS_FILE: endpointsFile,
     WEFT_SHUTDOWN_GRACE_MS: '5000',
@@ -200,11 +202,10 @@ function spawnProxy(mesh: MeshFile, pod: MeshPod, caDir: string, endpointsFile: 
     WEFT_POD_NAME: pod.name,
     WEFT_POD_NAMESPACE: mesh.namespace,
     WEFT_SERVICE_ACCOUNT: pod.serviceAccount,
-    WEFT_POD_IP: pod.address,
     WEFT_APP_HOST: pod.address,
-    WEFT_INBOUND_ADDR: `${pod.address}:7006`,
-    WEFT_ADMIN_ADDR: `${pod.address}:7020`,
-    WEFT_OUTBOUND_ADDR: isClient ? `${mesh.client.outbound.host}:${mesh.client.outbound.port}` : `${pod.address}:7001`,
+    WEFT_INBOUND_ADDR: `${pod.address}:${INBOUND_PORT}`,
+    WEFT_ADMIN_ADDR: `${pod.address}:${ADMIN_PORT}`,
+    WEFT_OUTBOUND_ADDR: isClient ? `${mesh.client.outbound.host}:${mesh.client.outbound.port}` : `${pod.address}:${OUTBOUND_PORT}`,
     WEFT_CA_DIR: caDir,
     WEFT_ENDPOINTS_FILE: endpointsFile,
     WEFT_SHUTDOWN_GRACE_MS: '5000',
@@ -221,7 +222,7 @@ async function waitReady(running: readonly RunningPod[], timeoutMs: number, abor
   while (Date.now() < deadline && ready.size < running.length && !abort.aborted) {
     await Promise.all(
       running.filter((r) => !ready.has(r) && !r.exited).map(async (r) => {
-        if ((await httpGet(`http://${r.pod.address}:7020/ready`)).status === 200) ready.add(r);
+        if ((await httpGet(`http://${r.pod.address}:${ADMIN_PORT}/ready`)).status === 200) ready.add(r);
       }),
     );
     if (running.every((r) => ready.has(r) || r.exited)) break;
@@ -241,11 +242,11 @@ function printLayout(out: Writable, mesh: MeshFile, running: readonly RunningPod
   ];
   for (const r of running) {
     const app = r.pod.service ? `:${r.pod.service.targetPort}` : '-';
-    lines.push(`  ${r.pod.name.padEnd(19)} ${r.pod.address.padEnd(15)} ${app.padEnd(7)} http://${r.pod.address}:7020/ready`);
+    lines.push(`  ${r.pod.name.padEnd(19)} ${r.pod.address.padEnd(15)} ${app.padEnd(7)} http://${r.pod.address}:${ADMIN_PORT}/ready`);
   }
   lines.push('', 'Try (each request crosses two sidecars over mTLS and lands on a replica picked per request):');
   for (const s of mesh.services) lines.push(`  curl -s -x ${clientUrl} http://${s.name}/`);
-  lines.push(`  curl -s http://${running[0]?.pod.address ?? '127.0.0.1'}:7020/metrics | grep weft_responses_total`, '');
+  lines.push(`  curl -s http://${running[0]?.pod.address ?? '127.0.0.1'}:${ADMIN_PORT}/metrics | grep weft_responses_total`, '');
   if (mesh.gateway) {
     const gw = `http://${mesh.gateway.http.host}:${mesh.gateway.http.port}`;
     lines.push(

@@ -1,17 +1,91 @@
-// Parses `weft gateway`'s environment (a plain string map) into typed settings, listing every
-// problem at once. docs/gateway.md documents each variable.
-import { ConfigReader, type HostPort } from '../lib/config.js';
-import { trustAnchorsEnv } from '../proxy/config.js';
+// `weft gateway`'s settings table (rendered into docs/sidecar-config.md) and the parser that turns
+// its environment into a frozen GatewayConfig, listing every problem at once.
+import { ConfigReader, durationMs, hostPort, list, oneOf, port, setting, str, SettingProblem, type HostPort, type SettingType } from '../lib/config.js';
 import { formatIdentity } from '../lib/identity.js';
 import { isWeftError } from '../lib/errors.js';
+import { LOG_LEVELS } from '../lib/logger.js';
+import { ADMIN_PORT, INBOUND_PORT } from '../lib/ports.js';
+import { MESH_MODE_SETTINGS, meshModeBlocks } from '../mesh/mode-settings.js';
 import type { ServiceRef } from '../mesh/discovery/endpoint-source.js';
 import { parseCidr, type Cidr } from './policies/cidr.js';
+
+/** A listener address, or `off` (undefined) to disable that listener. */
+function listenerOrOff(defaultHost: string): SettingType<HostPort | undefined> {
+  const addr = hostPort(defaultHost);
+  return {
+    label: 'host:port or off',
+    parse: (raw, name) => (raw === 'off' ? undefined : addr.parse(raw, name)),
+    format: (v) => (v === undefined ? 'off' : addr.format(v)),
+  };
+}
+
+/** `name[.namespace][:port]` of a Service; the namespace is filled from WEFT_POD_NAMESPACE later. */
+interface SelfServiceText {
+  readonly name: string;
+  readonly namespace: string | undefined;
+  readonly port: number;
+}
+
+function serviceRef(): SettingType<SelfServiceText> {
+  return {
+    label: 'name[.namespace][:port]',
+    parse(raw, name) {
+      const m = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?)(?:\.([a-z0-9]([-a-z0-9]*[a-z0-9])?))?(?::(\d+))?$/.exec(raw);
+      if (!m || m[1] === undefined) return new SettingProblem(`${name}=${JSON.stringify(raw)} is not "name[.namespace][:port]"`);
+      return { name: m[1], namespace: m[3], port: Number(m[5] ?? 80) };
+    },
+    format: (v) => `${v.name}${v.namespace === undefined ? '' : `.${v.namespace}`}:${v.port}`,
+  };
+}
+
+/** Every variable `weft gateway` reads, in the order docs/sidecar-config.md lists them. */
+export const GATEWAY_SETTINGS = {
+  mode: MESH_MODE_SETTINGS.mode,
+  logLevel: setting({ name: 'WEFT_LOG_LEVEL', type: oneOf(LOG_LEVELS), default: 'info', doc: 'pino level' }),
+  trustDomain: setting({ name: 'WEFT_TRUST_DOMAIN', type: str('DNS name'), default: 'cluster.local', doc: 'trust domain of identities' }),
+  podName: setting({ name: 'WEFT_POD_NAME', type: str('DNS name'), default: '', defaultDoc: '(none)', doc: 'downward API `metadata.name`; the `pod` field of every log line' }),
+  namespace: setting({ name: 'WEFT_POD_NAMESPACE', type: str('DNS label'), default: 'weft-system', doc: "the gateway's namespace (its identity and its own Service)" }),
+  serviceAccount: setting({ name: 'WEFT_SERVICE_ACCOUNT', type: str('DNS name'), default: 'weft-gateway', doc: 'identity `spiffe://<td>/ns/<ns>/sa/<sa>` presented to the mesh' }),
+  routesFile: setting({
+    name: 'WEFT_GATEWAY_ROUTES_FILE',
+    type: str('path'),
+    default: '',
+    required: 'local',
+    defaultDoc: '(none: routes from the API server)',
+    doc: 'multi-document YAML with the route objects, watched for changes; in kubernetes mode, when set, it replaces the API server as the source of routes',
+  }),
+  http: setting({ name: 'WEFT_GATEWAY_HTTP_ADDR', type: listenerOrOff('0.0.0.0'), default: { host: '0.0.0.0', port: 8080 }, doc: 'plain HTTP listener; `off` disables it' }),
+  https: setting({ name: 'WEFT_GATEWAY_HTTPS_ADDR', type: listenerOrOff('0.0.0.0'), default: { host: '0.0.0.0', port: 8443 }, doc: 'TLS listener (HTTP/2 and HTTP/1.1 by ALPN); `off` disables it' }),
+  admin: setting({ name: 'WEFT_ADMIN_ADDR', type: hostPort('0.0.0.0'), default: { host: '0.0.0.0', port: ADMIN_PORT }, doc: '`/live`, `/ready`, `/metrics`, `/debug/endpoints`' }),
+  selfService: setting({
+    name: 'WEFT_GATEWAY_SERVICE',
+    type: serviceRef(),
+    default: { name: 'weft-gateway', namespace: undefined, port: 80 },
+    doc: "the gateway's own Service (namespace: `WEFT_POD_NAMESPACE`); its ready endpoints are the replicas that share rate limits",
+  }),
+  trustedProxies: setting({ name: 'WEFT_GATEWAY_TRUSTED_PROXIES', type: list('CIDR'), default: [], doc: 'networks whose `X-Forwarded-For`/`Forwarded` are believed (a load balancer in front)' }),
+  defaultTimeoutMs: setting({ name: 'WEFT_GATEWAY_DEFAULT_TIMEOUT_MS', type: durationMs({ min: 0 }), default: 60_000, doc: 'request timeout when a rule sets none (`0`: none)' }),
+  reloadDebounceMs: setting({ name: 'WEFT_GATEWAY_RELOAD_DEBOUNCE_MS', type: durationMs({ min: 0, max: 60_000 }), default: 100, doc: 'how long writes to the route file must settle before it is reloaded' }),
+  peerPort: setting({ name: 'WEFT_PEER_PORT', type: port(), default: INBOUND_PORT, doc: "the sidecars' inbound port" }),
+  connectTimeoutMs: setting({ name: 'WEFT_CONNECT_TIMEOUT_MS', type: durationMs({ min: 1 }), default: 3_000, doc: "dialling a backend's sidecar" }),
+  discoveryWaitMs: setting({ name: 'WEFT_DISCOVERY_WAIT_MS', type: durationMs({ min: 0 }), default: 2_000, doc: 'how long the first request to a service waits for discovery' }),
+  shutdownGraceMs: setting({ name: 'WEFT_SHUTDOWN_GRACE_MS', type: durationMs({ min: 0 }), default: 30_000, doc: 'SIGTERM: stop accepting, let in-flight requests finish this long' }),
+  certLifetimeHours: MESH_MODE_SETTINGS.certLifetimeHours,
+  caDir: MESH_MODE_SETTINGS.caDir,
+  endpointsFile: MESH_MODE_SETTINGS.endpointsFile,
+  caAddr: MESH_MODE_SETTINGS.caAddr,
+  trustAnchors: MESH_MODE_SETTINGS.trustAnchors,
+  trustAnchorsFile: MESH_MODE_SETTINGS.trustAnchorsFile,
+  tokenFile: MESH_MODE_SETTINGS.tokenFile,
+} as const;
 
 /** Everything `weft gateway` is configured with. */
 export interface GatewayConfig {
   readonly mode: 'local' | 'kubernetes';
   readonly logLevel: string;
   readonly trustDomain: string;
+  /** The pod's name for log lines; '' when unset. */
+  readonly podName: string;
   readonly identity: string;
   readonly namespace: string;
   /** Plain HTTP listener; undefined when disabled ("off"). */
@@ -31,8 +105,11 @@ export interface GatewayConfig {
   readonly shutdownGraceMs: number;
   readonly certLifetimeHours: number;
   readonly local: { readonly caDir: string; readonly endpointsFile: string } | undefined;
-  /** Kubernetes mode: the CA to ask for certificates (as `weft proxy`); routes come from the API server unless routesFile is set. */
-  /** As the proxy's: `trustAnchors` (WEFT_TRUST_ANCHORS, PEM) wins over `trustAnchorsFile`. */
+  /**
+   * Kubernetes mode: the CA to ask for certificates (as `weft proxy`); routes come from the API
+   * server unless routesFile is set. As the proxy's: `trustAnchors` (WEFT_TRUST_ANCHORS, PEM) wins
+   * over `trustAnchorsFile`.
+   */
   readonly kubernetes:
     | { readonly caAddr: string; readonly trustAnchors: string | undefined; readonly trustAnchorsFile: string; readonly tokenFile: string }
     | undefined;
@@ -40,26 +117,19 @@ export interface GatewayConfig {
 
 /** Parses the environment; throws WEFT_ERR_CONFIG listing every problem. */
 export function parseGatewayConfig(env: Readonly<Record<string, string | undefined>>): GatewayConfig {
+  // The mode decides which rows apply; a bad WEFT_MODE is reported once, by the table read below.
+  const mode = new ConfigReader(env).setting(GATEWAY_SETTINGS.mode);
   const c = new ConfigReader(env);
-  const mode = c.oneOf('WEFT_MODE', ['local', 'kubernetes'] as const, 'kubernetes');
-  const trustDomain = c.string('WEFT_TRUST_DOMAIN', 'cluster.local');
-  const namespace = c.string('WEFT_POD_NAMESPACE', 'weft-system');
-  const serviceAccount = c.string('WEFT_SERVICE_ACCOUNT', 'weft-gateway');
+  const v = c.table(GATEWAY_SETTINGS, { mode });
   let identity = '';
   try {
-    identity = formatIdentity({ trustDomain, namespace, serviceAccount });
+    identity = formatIdentity({ trustDomain: v.trustDomain, namespace: v.namespace, serviceAccount: v.serviceAccount });
   } catch (err) {
     if (!isWeftError(err)) throw err;
     c.problem(`WEFT_POD_NAMESPACE/WEFT_SERVICE_ACCOUNT/WEFT_TRUST_DOMAIN: ${err.message}`);
   }
-  const optionalAddr = (name: string, fallback: HostPort): HostPort | undefined => (env[name]?.trim() === 'off' ? undefined : c.hostPort(name, fallback));
-  const http = optionalAddr('WEFT_GATEWAY_HTTP_ADDR', { host: '0.0.0.0', port: 8080 });
-  const https = optionalAddr('WEFT_GATEWAY_HTTPS_ADDR', { host: '0.0.0.0', port: 8443 });
-  if (!http && !https) c.problem('WEFT_GATEWAY_HTTP_ADDR and WEFT_GATEWAY_HTTPS_ADDR are both off; nothing to listen on');
-  const selfText = c.string('WEFT_GATEWAY_SERVICE', 'weft-gateway:80');
-  const self = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?)(?:\.([a-z0-9]([-a-z0-9]*[a-z0-9])?))?(?::(\d+))?$/.exec(selfText);
-  if (!self) c.problem(`WEFT_GATEWAY_SERVICE=${JSON.stringify(selfText)} is not "name[.namespace][:port]"`);
-  const trustedProxies = c.list('WEFT_GATEWAY_TRUSTED_PROXIES').flatMap((t) => {
+  if (!v.http && !v.https) c.problem('WEFT_GATEWAY_HTTP_ADDR and WEFT_GATEWAY_HTTPS_ADDR are both off; nothing to listen on');
+  const trustedProxies = v.trustedProxies.flatMap((t) => {
     const p = parseCidr(t);
     if (typeof p === 'string') {
       c.problem(`WEFT_GATEWAY_TRUSTED_PROXIES: ${p}`);
@@ -69,33 +139,25 @@ export function parseGatewayConfig(env: Readonly<Record<string, string | undefin
   });
   const config: GatewayConfig = {
     mode,
-    logLevel: c.oneOf('WEFT_LOG_LEVEL', ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const, 'info'),
-    trustDomain,
+    logLevel: v.logLevel,
+    trustDomain: v.trustDomain,
+    podName: v.podName,
     identity,
-    namespace,
-    http,
-    https,
-    admin: c.hostPort('WEFT_ADMIN_ADDR', { host: '0.0.0.0', port: 7020 }),
-    routesFile: mode === 'local' ? c.required('WEFT_GATEWAY_ROUTES_FILE') : c.string('WEFT_GATEWAY_ROUTES_FILE', ''),
-    selfService: { name: self?.[1] ?? 'weft-gateway', namespace: self?.[3] ?? namespace, port: Number(self?.[5] ?? 80) },
+    namespace: v.namespace,
+    http: v.http,
+    https: v.https,
+    admin: v.admin,
+    routesFile: v.routesFile,
+    selfService: { name: v.selfService.name, namespace: v.selfService.namespace ?? v.namespace, port: v.selfService.port },
     trustedProxies,
-    defaultTimeoutMs: c.integer('WEFT_GATEWAY_DEFAULT_TIMEOUT_MS', 60_000, { min: 0 }),
-    reloadDebounceMs: c.integer('WEFT_GATEWAY_RELOAD_DEBOUNCE_MS', 100, { min: 0, max: 60_000 }),
-    peerPort: c.integer('WEFT_PEER_PORT', 7006, { min: 1, max: 65535 }),
-    connectTimeoutMs: c.integer('WEFT_CONNECT_TIMEOUT_MS', 3000, { min: 1 }),
-    discoveryWaitMs: c.integer('WEFT_DISCOVERY_WAIT_MS', 2000, { min: 0 }),
-    shutdownGraceMs: c.integer('WEFT_SHUTDOWN_GRACE_MS', 30_000, { min: 0 }),
-    certLifetimeHours: c.integer('WEFT_CERT_LIFETIME_HOURS', 24, { min: 1 }),
-    local: mode === 'local' ? { caDir: c.required('WEFT_CA_DIR'), endpointsFile: c.required('WEFT_ENDPOINTS_FILE') } : undefined,
-    kubernetes:
-      mode === 'kubernetes'
-        ? {
-            caAddr: c.string('WEFT_CA_ADDR', 'https://weft-ca.weft-system.svc:8443'),
-            trustAnchors: trustAnchorsEnv(c),
-            trustAnchorsFile: c.string('WEFT_TRUST_ANCHORS_FILE', '/var/run/weft/trust/roots.pem'),
-            tokenFile: c.string('WEFT_TOKEN_FILE', '/var/run/secrets/weft.dev/serviceaccount/token'),
-          }
-        : undefined,
+    defaultTimeoutMs: v.defaultTimeoutMs,
+    reloadDebounceMs: v.reloadDebounceMs,
+    peerPort: v.peerPort,
+    connectTimeoutMs: v.connectTimeoutMs,
+    discoveryWaitMs: v.discoveryWaitMs,
+    shutdownGraceMs: v.shutdownGraceMs,
+    certLifetimeHours: v.certLifetimeHours,
+    ...meshModeBlocks(v),
   };
   c.done();
   return Object.freeze(config);

@@ -1,6 +1,7 @@
 // The pod's capture rules as data: `weft init` options in, the exact iptables-restore input for the
 // nat table out. Pure: reading the current rules and running iptables belong to cli/init.ts.
-import { ConfigReader } from '../lib/config.js';
+import { ConfigReader, bool, int, list, oneOf, port, setting, type Setting } from '../lib/config.js';
+import { ADMIN_PORT, INBOUND_PORT, OUTBOUND_PORT, PROXY_UID } from '../lib/ports.js';
 
 /** An inclusive port range; a single port has from === to. */
 export interface PortRange {
@@ -47,22 +48,27 @@ export interface CaptureOptions {
   readonly dryRun: boolean;
 }
 
-/** The names a setting is read under: the environment variable, and the flag that overrides it. */
-export const CAPTURE_SETTINGS = {
-  proxyUid: { env: 'WEFT_PROXY_UID', flag: '--proxy-uid' },
-  inboundPort: { env: 'WEFT_INBOUND_PORT', flag: '--inbound-port' },
-  outboundPort: { env: 'WEFT_OUTBOUND_PORT', flag: '--outbound-port' },
-  adminPort: { env: 'WEFT_ADMIN_PORT', flag: '--admin-port' },
-  inboundMode: { env: 'WEFT_INBOUND_MODE', flag: '--inbound-mode' },
-  skipInboundPorts: { env: 'WEFT_SKIP_INBOUND_PORTS', flag: '--skip-inbound-ports' },
-  skipOutboundPorts: { env: 'WEFT_SKIP_OUTBOUND_PORTS', flag: '--skip-outbound-ports' },
-  skipOutboundCidrs: { env: 'WEFT_SKIP_OUTBOUND_CIDRS', flag: '--skip-outbound-cidrs' },
-  ipv6: { env: 'WEFT_IPV6', flag: '--ipv6' },
-  dryRun: { env: 'WEFT_DRY_RUN', flag: '--dry-run' },
+/** `weft init`'s settings table (rendered into docs/sidecar-config.md): each variable and the flag that overrides it. */
+export const INIT_SETTINGS = {
+  proxyUid: setting({ name: 'WEFT_PROXY_UID', flag: '--proxy-uid', type: int({ min: 1, max: 4294967294 }, 'UID'), default: PROXY_UID, doc: 'traffic of this UID (the proxy) is never redirected' }),
+  inboundPort: setting({ name: 'WEFT_INBOUND_PORT', flag: '--inbound-port', type: port(), default: INBOUND_PORT, doc: "the proxy's mTLS listener: inbound TCP is redirected there" }),
+  outboundPort: setting({ name: 'WEFT_OUTBOUND_PORT', flag: '--outbound-port', type: port(), default: OUTBOUND_PORT, doc: "the proxy's outbound listener: outgoing TCP is redirected there" }),
+  adminPort: setting({ name: 'WEFT_ADMIN_PORT', flag: '--admin-port', type: port(), default: ADMIN_PORT, doc: 'never redirected (kubelet probes)' }),
+  inboundMode: setting({ name: 'WEFT_INBOUND_MODE', flag: '--inbound-mode', type: oneOf(['strict', 'permissive'] as const), default: 'strict', doc: 'strict: all inbound TCP goes through the proxy; permissive: none is redirected' }),
+  skipInboundPorts: setting({ name: 'WEFT_SKIP_INBOUND_PORTS', flag: '--skip-inbound-ports', type: list('port or range (9000-9100)'), default: [], doc: 'inbound destination ports left alone' }),
+  skipOutboundPorts: setting({ name: 'WEFT_SKIP_OUTBOUND_PORTS', flag: '--skip-outbound-ports', type: list('port or range'), default: [], doc: 'outbound destination ports left alone' }),
+  skipOutboundCidrs: setting({ name: 'WEFT_SKIP_OUTBOUND_CIDRS', flag: '--skip-outbound-cidrs', type: list('CIDR'), default: [], doc: 'outbound destination networks left alone (each family uses its own)' }),
+  ipv6: setting({ name: 'WEFT_IPV6', flag: '--ipv6', type: oneOf(['auto', 'on', 'off'] as const), default: 'auto', doc: '`auto`: ip6tables rules when the pod has IPv6 and ip6tables exists; `on`: required; `off`' }),
+  dryRun: setting({ name: 'WEFT_DRY_RUN', flag: '--dry-run', type: bool(), default: false, doc: 'print the rules, change nothing' }),
 } as const;
 
 /** A setting's key in CaptureOptions. */
-export type CaptureSetting = keyof typeof CAPTURE_SETTINGS;
+export type CaptureSetting = keyof typeof INIT_SETTINGS;
+
+/** The names a setting is read under: the environment variable, and the flag that overrides it. */
+export const CAPTURE_SETTINGS = Object.fromEntries(
+  Object.entries(INIT_SETTINGS).map(([key, row]) => [key, { env: row.name, flag: row.flag ?? '' }]),
+) as { readonly [K in CaptureSetting]: { readonly env: string; readonly flag: string } };
 
 /** Our chains. Own chains (as Linkerd's proxy-init and Istio's istio-iptables keep) make re-runs and removal exact. */
 export const CHAINS = {
@@ -91,20 +97,20 @@ export function parseCaptureOptions(
   for (const problem of argumentProblems) reader.problem(problem);
   const name = (setting: CaptureSetting): string =>
     source[CAPTURE_SETTINGS[setting].flag] !== undefined ? CAPTURE_SETTINGS[setting].flag : CAPTURE_SETTINGS[setting].env;
-  const port = (setting: CaptureSetting, fallback: number): number =>
-    reader.integer(name(setting), fallback, { min: 1, max: 65535 });
+  // Read under the flag's name when the flag was given, so a problem names what the user typed.
+  const read = <T>(setting: CaptureSetting, row: Setting<T>): T => reader.setting({ ...row, name: name(setting) });
 
-  const proxyUid = reader.integer(name('proxyUid'), 7007, { min: 1, max: 4294967294 });
-  const inboundPort = port('inboundPort', 7006);
-  const outboundPort = port('outboundPort', 7001);
-  const adminPort = port('adminPort', 7020);
-  const inboundMode = reader.oneOf(name('inboundMode'), ['strict', 'permissive'] as const, 'strict');
-  const ipv6 = reader.oneOf(name('ipv6'), ['auto', 'on', 'off'] as const, 'auto');
-  const dryRun = reader.boolean(name('dryRun'), false);
+  const proxyUid = read('proxyUid', INIT_SETTINGS.proxyUid);
+  const inboundPort = read('inboundPort', INIT_SETTINGS.inboundPort);
+  const outboundPort = read('outboundPort', INIT_SETTINGS.outboundPort);
+  const adminPort = read('adminPort', INIT_SETTINGS.adminPort);
+  const inboundMode = read('inboundMode', INIT_SETTINGS.inboundMode);
+  const ipv6 = read('ipv6', INIT_SETTINGS.ipv6);
+  const dryRun = read('dryRun', INIT_SETTINGS.dryRun);
 
-  const ranges = (setting: CaptureSetting): PortRange[] => {
+  const ranges = (setting: 'skipInboundPorts' | 'skipOutboundPorts'): PortRange[] => {
     const out: PortRange[] = [];
-    for (const item of reader.list(name(setting))) {
+    for (const item of read(setting, INIT_SETTINGS[setting])) {
       const parsed = parsePortRange(item);
       if (typeof parsed === 'string') reader.problem(`${name(setting)}: ${parsed}`);
       else out.push(parsed);
@@ -115,7 +121,7 @@ export function parseCaptureOptions(
   const skipOutboundPorts = ranges('skipOutboundPorts');
 
   const skipOutboundCidrs: Cidr[] = [];
-  for (const item of reader.list(name('skipOutboundCidrs'))) {
+  for (const item of read('skipOutboundCidrs', INIT_SETTINGS.skipOutboundCidrs)) {
     const parsed = parseCidr(item);
     if (typeof parsed === 'string') reader.problem(`${name('skipOutboundCidrs')}: ${parsed}`);
     else if (!skipOutboundCidrs.some((c) => c.address === parsed.address && c.prefix === parsed.prefix)) skipOutboundCidrs.push(parsed);

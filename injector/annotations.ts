@@ -2,6 +2,7 @@
 // traffic goes or what the pod may use are rejected when malformed; cosmetic ones fall back to
 // the default with a warning. Every problem is collected, so a pod is never half-configured.
 import { isIP } from 'node:net';
+import { SIDECAR_PORTS as SIDECAR_PORT_NUMBERS } from '../lib/ports.js';
 import { LOG_LEVELS, isQuantity, quantityValue, type InboundMode, type LogLevel, type ProxyResources } from './settings.js';
 
 /** Prefix of every per-pod setting. */
@@ -40,7 +41,7 @@ export const ANNOTATION_POLICY = {
 } as const;
 
 /** Ports the sidecar itself owns; upstreams may not take them. */
-const SIDECAR_PORTS = new Set([7001, 7006, 7020]);
+const SIDECAR_PORTS: ReadonlySet<number> = new Set(Object.values(SIDECAR_PORT_NUMBERS));
 
 /** Parses the `config.weft.dev/*` annotations of one pod. */
 export function parseAnnotations(annotations: Readonly<Record<string, string>>): ParsedAnnotations {

@@ -2,7 +2,8 @@
 // injector settings in; a decision with a readable reason, or an RFC 6902 patch, out.
 import { checkResources, parseAnnotations, type PodOverrides } from './annotations.js';
 import { isObject, pointer, type PatchOperation } from './json-patch.js';
-import { ADMIN_PORT, rewriteProbes, type AppProbeSpec } from './probes.js';
+import { rewriteProbes, type AppProbeSpec } from './probes.js';
+import { PROXY_UID, SIDECAR_PORTS } from '../lib/ports.js';
 import type { InjectorSettings, ProxyResources } from './settings.js';
 
 /** Label on a namespace, and annotation on a pod, that turn injection on or off. */
@@ -26,10 +27,6 @@ export const PATHS = {
 } as const;
 /** The proxy env variable carrying the trust anchors PEM (as Linkerd's LINKERD2_PROXY_IDENTITY_TRUST_ANCHORS). */
 export const TRUST_ANCHORS_ENV = 'WEFT_TRUST_ANCHORS';
-/** UID the proxy runs as; `weft init` never redirects its traffic. */
-export const PROXY_UID = 7007;
-/** Ports the sidecar listens on inside the pod. */
-export const SIDECAR_PORTS = { outbound: 7001, inbound: 7006, admin: ADMIN_PORT } as const;
 
 /** What the namespace says about injection: label value `enabled`, or anything else. */
 export type NamespaceInjection = 'enabled' | 'not-enabled';
@@ -141,7 +138,7 @@ export function planInjection(input: InjectionInput): InjectionResult {
     for (const p of objects(c['ports'])) {
       const port = p['containerPort'];
       if (port === SIDECAR_PORTS.outbound || port === SIDECAR_PORTS.inbound || port === SIDECAR_PORTS.admin) {
-        errors.push(`container ${String(c['name'])} declares port ${port}, which the weft sidecar uses (7001, 7006, 7020); move the app or set annotation ${INJECT_KEY}: disabled`);
+        errors.push(`container ${String(c['name'])} declares port ${port}, which the weft sidecar uses (${SIDECAR_PORTS.outbound}, ${SIDECAR_PORTS.inbound}, ${SIDECAR_PORTS.admin}); move the app or set annotation ${INJECT_KEY}: disabled`);
       }
     }
   }
@@ -188,7 +185,7 @@ function buildPatch(
 
   const inboundMode = overrides.inboundMode ?? settings.inboundMode;
   const init = initContainer(settings, overrides, inboundMode);
-  const proxy = proxyContainer(settings, overrides, inboundMode, resources, probes);
+  const proxy = proxyContainer(settings, overrides, resources, probes);
 
   if (!Array.isArray(spec['initContainers'])) {
     ops.push({ op: 'add', path: '/spec/initContainers', value: settings.nativeSidecars ? [init, proxy] : [init] });
@@ -273,7 +270,6 @@ function fieldEnv(name: string, fieldPath: string): Obj {
 function proxyContainer(
   settings: InjectorSettings,
   o: PodOverrides,
-  inboundMode: string,
   resources: ProxyResources,
   probes: ReadonlyMap<string, AppProbeSpec>,
 ): Obj {
@@ -283,9 +279,7 @@ function proxyContainer(
     { name: 'WEFT_TRUST_DOMAIN', value: settings.trustDomain },
     fieldEnv('WEFT_POD_NAME', 'metadata.name'),
     fieldEnv('WEFT_POD_NAMESPACE', 'metadata.namespace'),
-    fieldEnv('WEFT_POD_IP', 'status.podIP'),
     fieldEnv('WEFT_SERVICE_ACCOUNT', 'spec.serviceAccountName'),
-    { name: 'WEFT_INBOUND_MODE', value: inboundMode },
     { name: 'WEFT_CA_ADDR', value: settings.caAddr },
     { name: TRUST_ANCHORS_ENV, value: settings.trustAnchors ?? '' },
     { name: 'WEFT_TOKEN_FILE', value: PATHS.tokenFile },

@@ -1,9 +1,9 @@
 // Rewrites an app container's kubelet probes to the proxy's admin port and records the originals
 // (named ports resolved) for WEFT_APP_PROBES, per docs/sidecar-config.md "Probes".
 import { isObject } from './json-patch.js';
+// The proxy's admin port, where `/app-probe/<container>/<kind>` replays a probe.
+import { ADMIN_PORT } from '../lib/ports.js';
 
-/** The proxy's admin port, where `/app-probe/<container>/<kind>` replays a probe. */
-export const ADMIN_PORT = 7020;
 
 /** Probe fields of a container and the kind name used in paths and WEFT_APP_PROBES keys. */
 export const PROBE_FIELDS = [

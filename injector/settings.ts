@@ -1,6 +1,6 @@
-// The injector's own configuration (image, CA address, trust anchors, native sidecars, defaults),
-// parsed from a string map so `weft injector`, `weft inject` and tests share one reader.
-import { ConfigReader } from '../lib/config.js';
+// The injector's own configuration (image, CA address, trust anchors, native sidecars, defaults):
+// a settings table parsed from a string map, so `weft injector`, `weft inject` and tests share one reader.
+import { ConfigReader, SettingProblem, bool, int, oneOf, setting, str, type Setting, type SettingType } from '../lib/config.js';
 
 /** CPU and memory as Kubernetes quantities; an absent field is left unset on the proxy. */
 export interface ProxyResources {
@@ -63,38 +63,69 @@ export const DEFAULT_SETTINGS: InjectorSettings = {
   tokenExpirationSeconds: 3600,
 };
 
+/** A Kubernetes quantity, or `none` to leave the field unset. */
+function quantity(): SettingType<string | undefined> {
+  return {
+    label: 'quantity or none',
+    parse: (raw, name) => (raw === 'none' ? undefined : isQuantity(raw) ? raw : new SettingProblem(`${name}=${JSON.stringify(raw)} is not a Kubernetes quantity (e.g. 100m, 64Mi)`)),
+    format: (v) => v ?? 'none',
+  };
+}
+
+// One resource variable: the container's prefix and the field's suffix, e.g. WEFT_INJECTOR_PROXY + CPU_LIMIT.
+function resource(prefix: 'WEFT_INJECTOR_PROXY' | 'WEFT_INJECTOR_INIT', suffix: string, fallback: string | undefined, doc: string): Setting<string | undefined> {
+  return setting({ name: `${prefix}_${suffix}`, type: quantity(), default: fallback, doc });
+}
+
+const d = DEFAULT_SETTINGS;
+
+/** What every injected pod gets unless its annotations say otherwise: the injector's own table (docs/sidecar-config.md). */
+export const INJECTOR_POD_DEFAULT_SETTINGS = {
+  image: setting({ name: 'WEFT_INJECTOR_IMAGE', type: str('image'), default: d.image, doc: 'image of `weft-init` and `weft-proxy`' }),
+  imagePullPolicy: setting({ name: 'WEFT_INJECTOR_IMAGE_PULL_POLICY', type: oneOf(['Always', 'IfNotPresent', 'Never'] as const), default: d.imagePullPolicy, doc: 'their pull policy' }),
+  caAddr: setting({ name: 'WEFT_CA_ADDR', type: str('URL'), default: d.caAddr, doc: 'handed to the proxy as its `WEFT_CA_ADDR`' }),
+  trustDomain: setting({ name: 'WEFT_TRUST_DOMAIN', type: str('DNS name'), default: d.trustDomain, doc: 'handed to the proxy as its `WEFT_TRUST_DOMAIN`' }),
+  trustAnchorsFile: setting({ name: 'WEFT_INJECTOR_TRUST_ANCHORS_FILE', type: str('path'), default: d.trustAnchorsFile, doc: "the trust anchors PEM written into each proxy's `WEFT_TRUST_ANCHORS` (re-read when it changes)" }),
+  nativeSidecars: setting({ name: 'WEFT_INJECTOR_NATIVE_SIDECARS', type: bool(), default: d.nativeSidecars, doc: 'the proxy as a native sidecar (an init container with `restartPolicy: Always`, Kubernetes >= 1.29)' }),
+  inboundMode: setting({ name: 'WEFT_INJECTOR_INBOUND_MODE', type: oneOf(['strict', 'permissive'] as const), default: d.inboundMode, doc: 'default inbound mode of `weft init` (`config.weft.dev/inbound-mode`)' }),
+  proxyLogLevel: setting({ name: 'WEFT_INJECTOR_PROXY_LOG_LEVEL', type: oneOf(LOG_LEVELS), default: d.logLevel, doc: 'default proxy log level (`config.weft.dev/log-level`)' }),
+  proxyCpuRequest: resource('WEFT_INJECTOR_PROXY', 'CPU_REQUEST', d.proxyResources.cpuRequest, 'the proxy: CPU request'),
+  proxyCpuLimit: resource('WEFT_INJECTOR_PROXY', 'CPU_LIMIT', d.proxyResources.cpuLimit, 'the proxy: CPU limit'),
+  proxyMemoryRequest: resource('WEFT_INJECTOR_PROXY', 'MEMORY_REQUEST', d.proxyResources.memoryRequest, 'the proxy: memory request'),
+  proxyMemoryLimit: resource('WEFT_INJECTOR_PROXY', 'MEMORY_LIMIT', d.proxyResources.memoryLimit, 'the proxy: memory limit'),
+  initCpuRequest: resource('WEFT_INJECTOR_INIT', 'CPU_REQUEST', d.initResources.cpuRequest, '`weft-init`: CPU request'),
+  initCpuLimit: resource('WEFT_INJECTOR_INIT', 'CPU_LIMIT', d.initResources.cpuLimit, '`weft-init`: CPU limit'),
+  initMemoryRequest: resource('WEFT_INJECTOR_INIT', 'MEMORY_REQUEST', d.initResources.memoryRequest, '`weft-init`: memory request'),
+  initMemoryLimit: resource('WEFT_INJECTOR_INIT', 'MEMORY_LIMIT', d.initResources.memoryLimit, '`weft-init`: memory limit'),
+  tokenExpirationSeconds: setting({ name: 'WEFT_INJECTOR_TOKEN_EXPIRATION_SECONDS', type: int({ min: 600, max: 86_400 }, 'seconds'), default: d.tokenExpirationSeconds, doc: 'lifetime asked for the projected `weft-ca` token' }),
+} as const;
+
+// Only the fields that are set: an absent field is left unset on the container.
+function resources(cpuRequest: string | undefined, cpuLimit: string | undefined, memoryRequest: string | undefined, memoryLimit: string | undefined): ProxyResources {
+  const out: { -readonly [K in keyof ProxyResources]: string } = {};
+  if (cpuRequest !== undefined) out.cpuRequest = cpuRequest;
+  if (cpuLimit !== undefined) out.cpuLimit = cpuLimit;
+  if (memoryRequest !== undefined) out.memoryRequest = memoryRequest;
+  if (memoryLimit !== undefined) out.memoryLimit = memoryLimit;
+  return out;
+}
+
 /** Reads WEFT_INJECTOR_* (and the shared WEFT_CA_ADDR, WEFT_TRUST_DOMAIN) into settings. */
 export function readInjectorSettings(r: ConfigReader): InjectorSettings {
-  const d = DEFAULT_SETTINGS;
-  const res = (prefix: string, def: ProxyResources): ProxyResources => {
-    const out: { -readonly [K in keyof ProxyResources]: string } = {};
-    const pick = (key: keyof ProxyResources, suffix: string): void => {
-      const name = `${prefix}_${suffix}`;
-      const raw = r.optionalString(name);
-      const value = raw ?? def[key];
-      if (value === undefined || value === 'none') return;
-      if (!isQuantity(value)) r.problem(`${name}=${JSON.stringify(value)} is not a Kubernetes quantity (e.g. 100m, 64Mi)`);
-      else out[key] = value;
-    };
-    pick('cpuRequest', 'CPU_REQUEST');
-    pick('cpuLimit', 'CPU_LIMIT');
-    pick('memoryRequest', 'MEMORY_REQUEST');
-    pick('memoryLimit', 'MEMORY_LIMIT');
-    return out;
-  };
+  const v = r.table(INJECTOR_POD_DEFAULT_SETTINGS);
   return {
-    image: r.string('WEFT_INJECTOR_IMAGE', d.image),
-    imagePullPolicy: r.oneOf('WEFT_INJECTOR_IMAGE_PULL_POLICY', ['Always', 'IfNotPresent', 'Never'] as const, d.imagePullPolicy),
-    caAddr: r.string('WEFT_CA_ADDR', d.caAddr),
-    trustDomain: r.string('WEFT_TRUST_DOMAIN', d.trustDomain),
-    trustAnchorsFile: r.string('WEFT_INJECTOR_TRUST_ANCHORS_FILE', d.trustAnchorsFile),
+    image: v.image,
+    imagePullPolicy: v.imagePullPolicy,
+    caAddr: v.caAddr,
+    trustDomain: v.trustDomain,
+    trustAnchorsFile: v.trustAnchorsFile,
     trustAnchors: undefined,
-    nativeSidecars: r.boolean('WEFT_INJECTOR_NATIVE_SIDECARS', d.nativeSidecars),
-    inboundMode: r.oneOf('WEFT_INJECTOR_INBOUND_MODE', ['strict', 'permissive'] as const, d.inboundMode),
-    logLevel: r.oneOf('WEFT_INJECTOR_PROXY_LOG_LEVEL', LOG_LEVELS, d.logLevel),
-    proxyResources: res('WEFT_INJECTOR_PROXY', d.proxyResources),
-    initResources: res('WEFT_INJECTOR_INIT', d.initResources),
-    tokenExpirationSeconds: r.integer('WEFT_INJECTOR_TOKEN_EXPIRATION_SECONDS', d.tokenExpirationSeconds, { min: 600, max: 86_400 }),
+    nativeSidecars: v.nativeSidecars,
+    inboundMode: v.inboundMode,
+    logLevel: v.proxyLogLevel,
+    proxyResources: resources(v.proxyCpuRequest, v.proxyCpuLimit, v.proxyMemoryRequest, v.proxyMemoryLimit),
+    initResources: resources(v.initCpuRequest, v.initCpuLimit, v.initMemoryRequest, v.initMemoryLimit),
+    tokenExpirationSeconds: v.tokenExpirationSeconds,
   };
 }
 

@@ -13,12 +13,18 @@ export const REDACTED_PATHS: readonly string[] = [
   'key',
 ];
 
-/** Builds the process logger; tests pass an in-memory destination. */
-export function createLogger(options: { level: string; name: string; destination?: DestinationStream }): Logger {
+/** The pino levels every weft process accepts for WEFT_LOG_LEVEL. */
+export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
+
+/**
+ * Builds the process logger; tests pass an in-memory destination. `pod` (WEFT_POD_NAME) goes on
+ * every line, as Linkerd's proxy does, so that lines collected from many replicas say whose they are.
+ */
+export function createLogger(options: { level: string; name: string; pod?: string | undefined; destination?: DestinationStream }): Logger {
   const opts = {
     name: options.name,
     level: options.level,
-    base: { pid: process.pid },
+    base: options.pod === undefined ? { pid: process.pid } : { pid: process.pid, pod: options.pod },
     redact: { paths: [...REDACTED_PATHS], censor: '[redacted]' },
     timestamp: pino.stdTimeFunctions.isoTime,
   };

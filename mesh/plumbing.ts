@@ -12,19 +12,9 @@ import { WeftError } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
 import type { EndpointSource } from './discovery/endpoint-source.js';
 import type { IdentityProvider } from './identity/identity-provider.js';
+import type { MeshModeSettings } from './mode-settings.js';
 
-/** The mode settings both the proxy's and the gateway's configs carry. */
-export interface MeshModeSettings {
-  readonly mode: 'local' | 'kubernetes';
-  readonly identity: string;
-  readonly trustDomain: string;
-  readonly namespace: string;
-  readonly certLifetimeHours: number;
-  readonly local: { readonly caDir: string; readonly endpointsFile: string } | undefined;
-  readonly kubernetes:
-    | { readonly caAddr: string; readonly trustAnchors?: string | undefined; readonly trustAnchorsFile: string; readonly tokenFile: string }
-    | undefined;
-}
+export type { MeshModeSettings } from './mode-settings.js';
 
 /** An endpoint source and an identity provider, plus the API client when there is one. */
 export interface MeshPlumbing {

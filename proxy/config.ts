@@ -1,9 +1,11 @@
-// Parses the proxy's environment (docs/sidecar-config.md) into a frozen ProxyConfig, listing
-// every problem at once.
-import { ConfigReader, type HostPort } from '../lib/config.js';
+// `weft proxy`'s settings table (rendered into docs/sidecar-config.md) and the parser that turns
+// its environment into a frozen ProxyConfig, listing every problem at once.
+import { ConfigReader, durationMs, bool, hostPort, list, oneOf, optional, port, setting, str, type HostPort } from '../lib/config.js';
 import { formatIdentity } from '../lib/identity.js';
 import { isWeftError } from '../lib/errors.js';
-import { checkTrustAnchorsPem } from '../lib/trust-anchors.js';
+import { LOG_LEVELS } from '../lib/logger.js';
+import { ADMIN_PORT, INBOUND_PORT, OUTBOUND_PORT } from '../lib/ports.js';
+import { MESH_MODE_SETTINGS, meshModeBlocks } from '../mesh/mode-settings.js';
 import type { ServiceRef } from '../mesh/discovery/endpoint-source.js';
 
 /** An explicit upstream: a local port that always reaches one service. */
@@ -12,15 +14,51 @@ export interface UpstreamPort {
   readonly service: ServiceRef;
 }
 
+/** Every variable `weft proxy` reads, in the order docs/sidecar-config.md lists them. */
+export const PROXY_SETTINGS = {
+  mode: MESH_MODE_SETTINGS.mode,
+  logLevel: setting({ name: 'WEFT_LOG_LEVEL', type: oneOf(LOG_LEVELS), default: 'info', doc: 'pino level (`config.weft.dev/log-level`)' }),
+  trustDomain: setting({ name: 'WEFT_TRUST_DOMAIN', type: str('DNS name'), default: 'cluster.local', doc: 'trust domain of identities' }),
+  clusterDomain: setting({ name: 'WEFT_CLUSTER_DOMAIN', type: str('DNS name'), default: 'cluster.local', doc: 'suffix of full service names (`orders.shop.svc.<cluster domain>`)' }),
+  podName: setting({ name: 'WEFT_POD_NAME', type: str('DNS name'), default: 'local', required: 'kubernetes', defaultDoc: '`local` (local mode)', doc: 'downward API `metadata.name`; the `pod` field of every log line' }),
+  namespace: setting({ name: 'WEFT_POD_NAMESPACE', type: str('DNS label'), default: 'default', required: 'kubernetes', defaultDoc: '`default` (local mode)', doc: 'downward API `metadata.namespace`: the identity, and the namespace of short service names' }),
+  serviceAccount: setting({ name: 'WEFT_SERVICE_ACCOUNT', type: str('DNS name'), default: 'default', required: 'kubernetes', defaultDoc: '`default` (local mode)', doc: 'downward API `spec.serviceAccountName`: the identity' }),
+  inbound: setting({ name: 'WEFT_INBOUND_ADDR', type: hostPort('0.0.0.0'), default: { host: '0.0.0.0', port: INBOUND_PORT }, doc: 'mTLS listener for other sidecars' }),
+  outbound: setting({ name: 'WEFT_OUTBOUND_ADDR', type: hostPort('127.0.0.1'), default: { host: '127.0.0.1', port: OUTBOUND_PORT }, doc: "plain listener for the app's outgoing calls" }),
+  admin: setting({ name: 'WEFT_ADMIN_ADDR', type: hostPort('0.0.0.0'), default: { host: '0.0.0.0', port: ADMIN_PORT }, doc: '`/live`, `/ready`, `/metrics`, `/debug/endpoints`, `/app-probe/...`' }),
+  appHost: setting({ name: 'WEFT_APP_HOST', type: str('host'), default: '127.0.0.1', doc: 'where the inbound side reaches the app' }),
+  peerPort: setting({ name: 'WEFT_PEER_PORT', type: port(), default: INBOUND_PORT, doc: 'the port peer sidecars listen on for mTLS (their inbound listener)' }),
+  upstreams: setting({ name: 'WEFT_UPSTREAMS', type: list('svc[.ns]:localPort or svc[.ns]:svcPort@localPort'), default: [], doc: 'explicit upstreams: each local port always reaches one service (`config.weft.dev/upstreams`)' }),
+  upstreamHost: setting({ name: 'WEFT_UPSTREAM_HOST', type: optional(str('host')), default: undefined, defaultDoc: '(the host of `WEFT_OUTBOUND_ADDR`)', doc: 'the address the explicit upstream ports listen on' }),
+  shutdownGraceMs: setting({ name: 'WEFT_SHUTDOWN_GRACE_MS', type: durationMs({ min: 0 }), default: 30_000, doc: 'how long SIGTERM waits for in-flight requests' }),
+  connectTimeoutMs: setting({ name: 'WEFT_CONNECT_TIMEOUT_MS', type: durationMs({ min: 1 }), default: 3_000, doc: 'dialling a peer sidecar or the app' }),
+  discoveryWaitMs: setting({ name: 'WEFT_DISCOVERY_WAIT_MS', type: durationMs({ min: 1 }), default: 5_000, doc: "how long a request waits for discovery's first answer about its service before it fails" }),
+  detectTimeoutMs: setting({
+    name: 'WEFT_DETECT_TIMEOUT_MS',
+    type: durationMs({ min: 1 }),
+    default: 1_000,
+    doc: "how long the outbound side waits for an app's first bytes before treating the connection as opaque TCP (server-speaks-first protocols); see [capture.md](capture.md#opaque-tcp-and-requests-by-ip)",
+  }),
+  appProbes: setting({ name: 'WEFT_APP_PROBES', type: optional(str('JSON')), default: undefined, doc: "the app's original probes, see \"Probes\" below" }),
+  accessLog: setting({ name: 'WEFT_ACCESS_LOG', type: bool(), default: true, doc: 'one log line per request; `false` keeps only the failures (benchmarks)' }),
+  certLifetimeHours: MESH_MODE_SETTINGS.certLifetimeHours,
+  caDir: MESH_MODE_SETTINGS.caDir,
+  endpointsFile: MESH_MODE_SETTINGS.endpointsFile,
+  caAddr: MESH_MODE_SETTINGS.caAddr,
+  trustAnchors: MESH_MODE_SETTINGS.trustAnchors,
+  trustAnchorsFile: MESH_MODE_SETTINGS.trustAnchorsFile,
+  tokenFile: MESH_MODE_SETTINGS.tokenFile,
+} as const;
+
 /** Everything `weft proxy` needs, parsed. */
 export interface ProxyConfig {
   readonly mode: 'local' | 'kubernetes';
   readonly logLevel: string;
   readonly trustDomain: string;
   readonly clusterDomain: string;
+  /** The pod's name, put on every log line. */
   readonly podName: string;
   readonly namespace: string;
-  readonly podIp: string;
   readonly serviceAccount: string;
   /** spiffe://<td>/ns/<ns>/sa/<sa> */
   readonly identity: string;
@@ -31,7 +69,6 @@ export interface ProxyConfig {
   /** Port peer sidecars listen on for mTLS (the inbound port). */
   readonly peerPort: number;
   readonly upstreams: readonly UpstreamPort[];
-  readonly inboundMode: 'strict' | 'permissive';
   readonly shutdownGraceMs: number;
   readonly connectTimeoutMs: number;
   readonly discoveryWaitMs: number;
@@ -53,26 +90,52 @@ export interface ProxyConfig {
 
 /** Parses the proxy environment; throws WEFT_ERR_CONFIG naming every bad variable. */
 export function parseProxyConfig(env: Readonly<Record<string, string | undefined>>): ProxyConfig {
+  // The mode decides which rows apply; a bad WEFT_MODE is reported once, by the table read below.
+  const mode = new ConfigReader(env).setting(PROXY_SETTINGS.mode);
   const c = new ConfigReader(env);
-  const mode = c.oneOf('WEFT_MODE', ['local', 'kubernetes'] as const, 'kubernetes');
-  const trustDomain = c.string('WEFT_TRUST_DOMAIN', 'cluster.local');
-  const namespace = mode === 'kubernetes' ? c.required('WEFT_POD_NAMESPACE') : c.string('WEFT_POD_NAMESPACE', 'default');
-  const serviceAccount = mode === 'kubernetes' ? c.required('WEFT_SERVICE_ACCOUNT') : c.string('WEFT_SERVICE_ACCOUNT', 'default');
-  const podName = mode === 'kubernetes' ? c.required('WEFT_POD_NAME') : c.string('WEFT_POD_NAME', 'local');
+  const v = c.table(PROXY_SETTINGS, { mode });
   let identity = '';
   try {
-    if (namespace && serviceAccount) identity = formatIdentity({ trustDomain, namespace, serviceAccount });
+    if (v.namespace && v.serviceAccount) identity = formatIdentity({ trustDomain: v.trustDomain, namespace: v.namespace, serviceAccount: v.serviceAccount });
   } catch (err) {
     if (isWeftError(err)) c.problem(`WEFT_POD_NAMESPACE/WEFT_SERVICE_ACCOUNT/WEFT_TRUST_DOMAIN: ${err.message}`);
     else throw err;
   }
-  const inbound = c.hostPort('WEFT_INBOUND_ADDR', { host: '0.0.0.0', port: 7006 });
-  const outbound = c.hostPort('WEFT_OUTBOUND_ADDR', { host: '127.0.0.1', port: 7001 });
-  const admin = c.hostPort('WEFT_ADMIN_ADDR', { host: '0.0.0.0', port: 7020 });
-  const upstreamHost = c.string('WEFT_UPSTREAM_HOST', outbound.host);
+  const upstreams = parseUpstreams(v.upstreams, v.upstreamHost ?? v.outbound.host, v.namespace, c);
+  const config: ProxyConfig = {
+    mode,
+    logLevel: v.logLevel,
+    trustDomain: v.trustDomain,
+    clusterDomain: v.clusterDomain,
+    podName: v.podName,
+    namespace: v.namespace,
+    serviceAccount: v.serviceAccount,
+    identity,
+    inbound: v.inbound,
+    outbound: v.outbound,
+    admin: v.admin,
+    appHost: v.appHost,
+    peerPort: v.peerPort,
+    upstreams,
+    shutdownGraceMs: v.shutdownGraceMs,
+    connectTimeoutMs: v.connectTimeoutMs,
+    discoveryWaitMs: v.discoveryWaitMs,
+    detectTimeoutMs: v.detectTimeoutMs,
+    certLifetimeHours: v.certLifetimeHours,
+    appProbes: v.appProbes,
+    accessLog: v.accessLog,
+    ...meshModeBlocks(v),
+  };
+  const ports = [v.inbound.port, v.outbound.port, v.admin.port, ...upstreams.map((u) => u.listen.port)].filter((p) => p !== 0);
+  if (new Set(ports).size !== ports.length) c.problem(`listener ports collide: ${ports.join(', ')}`);
+  c.done();
+  return Object.freeze(config);
+}
+
+// svc[.ns][:svcPort]@localPort is the long form; "svc:localPort" (DESIGN.md) means service port 80.
+function parseUpstreams(entries: readonly string[], host: string, namespace: string, c: ConfigReader): UpstreamPort[] {
   const upstreams: UpstreamPort[] = [];
-  for (const entry of c.list('WEFT_UPSTREAMS')) {
-    // svc[.ns][:svcPort]@localPort is the long form; "svc:localPort" (DESIGN.md) means service port 80.
+  for (const entry of entries) {
     const m = /^([a-z0-9-]+)(?:\.([a-z0-9-]+))?(?::(\d+))?(?:@(\d+))?$/.exec(entry);
     const name = m?.[1];
     if (!m || !name) {
@@ -86,57 +149,7 @@ export function parseProxyConfig(env: Readonly<Record<string, string | undefined
       c.problem(`WEFT_UPSTREAMS: ${JSON.stringify(entry)} needs a local port between 1 and 65535`);
       continue;
     }
-    upstreams.push({ listen: { host: upstreamHost, port: local }, service: { name, namespace: m[2] ?? namespace, port: svcPort } });
+    upstreams.push({ listen: { host, port: local }, service: { name, namespace: m[2] ?? namespace, port: svcPort } });
   }
-  const config: ProxyConfig = {
-    mode,
-    logLevel: c.oneOf('WEFT_LOG_LEVEL', ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const, 'info'),
-    trustDomain,
-    clusterDomain: c.string('WEFT_CLUSTER_DOMAIN', 'cluster.local'),
-    podName,
-    namespace,
-    podIp: c.string('WEFT_POD_IP', '127.0.0.1'),
-    serviceAccount,
-    identity,
-    inbound,
-    outbound,
-    admin,
-    appHost: c.string('WEFT_APP_HOST', '127.0.0.1'),
-    peerPort: c.integer('WEFT_PEER_PORT', 7006, { min: 1, max: 65535 }),
-    upstreams,
-    inboundMode: c.oneOf('WEFT_INBOUND_MODE', ['strict', 'permissive'] as const, 'strict'),
-    shutdownGraceMs: c.integer('WEFT_SHUTDOWN_GRACE_MS', 30_000, { min: 0 }),
-    connectTimeoutMs: c.integer('WEFT_CONNECT_TIMEOUT_MS', 3_000, { min: 1 }),
-    discoveryWaitMs: c.integer('WEFT_DISCOVERY_WAIT_MS', 5_000, { min: 1 }),
-    detectTimeoutMs: c.integer('WEFT_DETECT_TIMEOUT_MS', 1_000, { min: 1 }),
-    certLifetimeHours: c.integer('WEFT_CERT_LIFETIME_HOURS', 24, { min: 1 }),
-    appProbes: c.optionalString('WEFT_APP_PROBES'),
-    accessLog: c.boolean('WEFT_ACCESS_LOG', true),
-    local: mode === 'local' ? { caDir: c.required('WEFT_CA_DIR'), endpointsFile: c.required('WEFT_ENDPOINTS_FILE') } : undefined,
-    kubernetes:
-      mode === 'kubernetes'
-        ? {
-            caAddr: c.string('WEFT_CA_ADDR', 'https://weft-ca.weft-system.svc:8443'),
-            trustAnchors: trustAnchorsEnv(c),
-            trustAnchorsFile: c.string('WEFT_TRUST_ANCHORS_FILE', '/var/run/weft/trust/roots.pem'),
-            tokenFile: c.string('WEFT_TOKEN_FILE', '/var/run/secrets/weft.dev/serviceaccount/token'),
-          }
-        : undefined,
-  };
-  const ports = [inbound.port, outbound.port, admin.port, ...upstreams.map((u) => u.listen.port)].filter((p) => p !== 0);
-  if (new Set(ports).size !== ports.length) c.problem(`listener ports collide: ${ports.join(', ')}`);
-  c.done();
-  return Object.freeze(config);
-}
-
-/** WEFT_TRUST_ANCHORS: PEM text, checked now so a malformed bundle fails the start, naming the variable. */
-export function trustAnchorsEnv(c: ConfigReader): string | undefined {
-  const raw = c.optionalString('WEFT_TRUST_ANCHORS');
-  if (raw === undefined) return undefined;
-  try {
-    return checkTrustAnchorsPem(raw);
-  } catch (err) {
-    c.problem(`WEFT_TRUST_ANCHORS ${(err as Error).message}`);
-    return undefined;
-  }
+  return upstreams;
 }

@@ -118,7 +118,6 @@ export async function startProxy(config: ProxyConfig, deps: ProxyDeps): Promise<
       drain,
       log: deps.log,
       now,
-      connectTimeoutMs: config.connectTimeoutMs,
       onOpaque:
         deps.onOpaque ??
         createOpaqueInbound({

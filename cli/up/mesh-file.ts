@@ -2,6 +2,7 @@
 import { parse as parseYaml } from 'yaml';
 import { WeftError } from '../../lib/errors.js';
 import { parseHostPort, type HostPort } from '../../lib/config.js';
+import { OUTBOUND_PORT } from '../../lib/ports.js';
 
 /** A demo service of the mesh file. */
 export interface MeshService {
@@ -74,7 +75,7 @@ export function parseMeshFile(text: string, source: string): MeshFile {
   if (!/^127\.\d{1,3}\.\d{1,3}$/.test(addressBase)) problems.push(`addressBase: ${JSON.stringify(addressBase)} must be three octets in 127.0.0.0/8, like "127.0.10"`);
   const clientRaw = (d.client ?? {}) as Record<string, unknown>;
   const clientSa = typeof clientRaw.serviceAccount === 'string' ? clientRaw.serviceAccount : 'client';
-  let outbound: HostPort = { host: '127.0.0.1', port: 7001 };
+  let outbound: HostPort = { host: '127.0.0.1', port: OUTBOUND_PORT };
   if (clientRaw.outbound !== undefined) {
     const parsed = parseHostPort(hostPortText(clientRaw.outbound), '127.0.0.1');
     if (typeof parsed === 'string') problems.push(`client.outbound: ${parsed}`);

@@ -14,7 +14,8 @@ export const CA_FILES = {
   issuerKey: 'issuer.key',
 } as const;
 
-/** Lifetimes used when a CA directory is created from nothing. */
+/** Lifetimes used when a CA directory is created from nothing (defined with the CA's settings). */
+/** Lifetimes of a generated root and issuer (the CA's defaults; `weft up` uses them too). */
 export const GENERATED_LIFETIMES = { rootHours: 10 * 365 * 24, issuerHours: 365 * 24 } as const;
 
 /** PEM text of an authority, as stored. */

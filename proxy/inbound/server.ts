@@ -29,7 +29,6 @@ export interface InboundDeps {
   readonly drain: Drain;
   readonly log: Logger;
   readonly now: () => number;
-  readonly connectTimeoutMs: number;
   /** Handles an opaque TCP connection (ALPN weft-tcp); absent means refused. */
   readonly onOpaque?: (socket: TLSSocket, peer: string) => void;
 }

@@ -89,7 +89,8 @@ t.test('capture in network namespaces: mesh by name and by IP, strict/permissive
     const r = await pod.exec(process.execPath, [main, 'init', '--inbound-mode', mode]);
     t.equal(r.code, 0, `weft init (${mode}) in ${pod.netns}: ${r.stderr}`);
   };
-  const startSidecar = (pod: Pod, serviceAccount: string, mode: 'strict' | 'permissive', extra: Record<string, string> = {}): Sidecar => {
+  // The proxy itself has no inbound mode: strict or permissive is only in the rules weft init wrote.
+  const startSidecar = (pod: Pod, serviceAccount: string, extra: Record<string, string> = {}): Sidecar => {
     const child = pod.spawn('setpriv', ['--reuid=7007', '--regid=7007', '--clear-groups', '--', process.execPath, main, 'proxy'], {
       env: {
         PATH: process.env.PATH,
@@ -99,8 +100,6 @@ t.test('capture in network namespaces: mesh by name and by IP, strict/permissive
         WEFT_POD_NAMESPACE: 'shop',
         WEFT_SERVICE_ACCOUNT: serviceAccount,
         WEFT_POD_NAME: `${serviceAccount}-0`,
-        WEFT_POD_IP: pod.ip,
-        WEFT_INBOUND_MODE: mode,
         WEFT_LOG_LEVEL: 'info',
         WEFT_SHUTDOWN_GRACE_MS: '500',
         // What the injector passes for a readiness probe rewritten to /app-probe/app/readiness.
@@ -141,8 +140,8 @@ t.test('capture in network namespaces: mesh by name and by IP, strict/permissive
     app.once('exit', (code) => reject(new Error(`server app exited ${code}`)));
   });
   // An explicit upstream too: localhost:17777 in the client pod always means orders.shop:7777.
-  const clientSidecar = startSidecar(client, 'web', 'strict', { WEFT_UPSTREAMS: 'orders.shop:7777@17777' });
-  let serverSidecar = startSidecar(server, 'orders', 'strict');
+  const clientSidecar = startSidecar(client, 'web', { WEFT_UPSTREAMS: 'orders.shop:7777@17777' });
+  let serverSidecar = startSidecar(server, 'orders');
   await waitReady(client, clientSidecar);
   await waitReady(server, serverSidecar);
 
@@ -212,7 +211,7 @@ t.test('capture in network namespaces: mesh by name and by IP, strict/permissive
     await init(server, 'permissive');
     serverSidecar.child.kill('SIGTERM');
     await new Promise((r) => serverSidecar.child.once('exit', r));
-    serverSidecar = startSidecar(server, 'orders', 'permissive');
+    serverSidecar = startSidecar(server, 'orders');
     await waitReady(server, serverSidecar);
     const r = await curl(outsider, [`http://${server.ip}:8080/plain`]);
     t.equal(r.code, 0, r.stderr);

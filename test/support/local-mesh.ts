@@ -23,7 +23,6 @@ export function podProxyEnv(pod: { name: string; address: string; namespace: str
     WEFT_POD_NAME: pod.name,
     WEFT_POD_NAMESPACE: pod.namespace,
     WEFT_SERVICE_ACCOUNT: pod.serviceAccount,
-    WEFT_POD_IP: pod.address,
     WEFT_APP_HOST: pod.address,
     WEFT_INBOUND_ADDR: `${pod.address}:7006`,
     WEFT_OUTBOUND_ADDR: `${pod.address}:7001`,

@@ -106,24 +106,28 @@ readinessProbe:
   failureThreshold: 2
 {{- end -}}
 
-{{/* Downward-API env every kubernetes-mode weft process reads (docs/sidecar-config.md). */}}
+{{/* Env every weft process reads (docs/sidecar-config.md): its trust domain, and its pod name for log lines. */}}
 {{- define "weft.podEnv" -}}
-- name: WEFT_MODE
-  value: kubernetes
 - name: WEFT_TRUST_DOMAIN
   value: {{ .Values.trustDomain | quote }}
 - name: WEFT_POD_NAME
   valueFrom:
     fieldRef:
       fieldPath: metadata.name
+{{- end -}}
+
+{{/* The pod's namespace from the downward API (weft ca and weft gateway read it). */}}
+{{- define "weft.podNamespaceEnv" -}}
 - name: WEFT_POD_NAMESPACE
   valueFrom:
     fieldRef:
       fieldPath: metadata.namespace
-- name: WEFT_POD_IP
-  valueFrom:
-    fieldRef:
-      fieldPath: status.podIP
+{{- end -}}
+
+{{/* What a meshed weft process (the gateway) needs beyond that: its mode and its identity's service account. */}}
+{{- define "weft.meshEnv" -}}
+- name: WEFT_MODE
+  value: kubernetes
 - name: WEFT_SERVICE_ACCOUNT
   valueFrom:
     fieldRef:

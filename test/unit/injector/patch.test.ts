@@ -106,7 +106,9 @@ t.test('what is added in native-sidecar mode', async (t) => {
   t.same(proxy['startupProbe'], { httpGet: { path: '/ready', port: 7020, scheme: 'HTTP' }, periodSeconds: 1, timeoutSeconds: 1, failureThreshold: 120 });
   t.match(proxy['securityContext'], { runAsUser: 7007, readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } });
   t.same(env(proxy)['WEFT_POD_NAME'], { fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.name' } });
-  t.same(env(proxy)['WEFT_POD_IP'], { fieldRef: { apiVersion: 'v1', fieldPath: 'status.podIP' } });
+  // The proxy reads neither its pod IP nor an inbound mode (that is weft init's): the injector does not set them.
+  t.notOk('WEFT_POD_IP' in env(proxy), 'no WEFT_POD_IP: nothing reads it');
+  t.notOk('WEFT_INBOUND_MODE' in env(proxy), 'no WEFT_INBOUND_MODE on the proxy: only weft init reads it');
   t.same(env(proxy)['WEFT_SERVICE_ACCOUNT'], { fieldRef: { apiVersion: 'v1', fieldPath: 'spec.serviceAccountName' } });
   t.match(env(proxy), {
     WEFT_MODE: 'kubernetes',
@@ -174,7 +176,8 @@ t.test('config.weft.dev annotations reach init and proxy', async (t) => {
     WEFT_INBOUND_MODE: 'permissive',
   });
   const proxy = byName(p, 'weft-proxy');
-  t.match(env(proxy), { WEFT_UPSTREAMS: 'orders:9001,billing.pay:9002', WEFT_LOG_LEVEL: 'debug', WEFT_INBOUND_MODE: 'permissive' });
+  t.match(env(proxy), { WEFT_UPSTREAMS: 'orders:9001,billing.pay:9002', WEFT_LOG_LEVEL: 'debug' });
+  t.notOk('WEFT_INBOUND_MODE' in env(proxy), 'the inbound mode annotation reaches weft init (above), not the proxy');
   t.same(proxy?.['resources'], { requests: { cpu: '100m', memory: '64Mi' }, limits: { cpu: '500m', memory: '1Gi' } });
 });
 

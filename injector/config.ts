@@ -1,0 +1,30 @@
+// `weft injector`'s settings table (rendered into docs/sidecar-config.md): the webhook server's own
+// variables, parsed here, and the pod defaults of settings.ts, which `weft inject` reads too.
+import { ConfigReader, hostPort, oneOf, setting, str, type HostPort } from '../lib/config.js';
+import { LOG_LEVELS } from '../lib/logger.js';
+import { INJECTOR_POD_DEFAULT_SETTINGS } from './settings.js';
+
+/** The webhook server's own variables (`weft injector` only; `weft inject` has no server). */
+export const INJECTOR_SERVER_SETTINGS = {
+  listen: setting({ name: 'WEFT_INJECTOR_ADDR', type: hostPort('0.0.0.0'), default: { host: '0.0.0.0', port: 8443 }, doc: 'the HTTPS admission webhook' }),
+  tlsDir: setting({ name: 'WEFT_INJECTOR_TLS_DIR', type: str('path'), default: '/var/run/weft/injector-tls', doc: 'its serving certificate (`tls.crt`, `tls.key`), reloaded when it changes' }),
+  logLevel: setting({ name: 'WEFT_LOG_LEVEL', type: oneOf(LOG_LEVELS), default: 'info', doc: "pino level of the injector's own log" }),
+  podName: setting({ name: 'WEFT_POD_NAME', type: str('DNS name'), default: '', defaultDoc: '(none)', doc: 'downward API `metadata.name`; the `pod` field of every log line' }),
+} as const;
+
+/** Every variable `weft injector` reads. */
+export const INJECTOR_SETTINGS = { ...INJECTOR_SERVER_SETTINGS, ...INJECTOR_POD_DEFAULT_SETTINGS };
+
+/** The webhook server's own settings. */
+export interface InjectorServerConfig {
+  readonly listen: HostPort;
+  readonly tlsDir: string;
+  readonly logLevel: string;
+  /** The pod's name for log lines; '' when unset. */
+  readonly podName: string;
+}
+
+/** Reads the server's rows into `r` (the caller adds readInjectorSettings and calls done()). */
+export function readInjectorServerConfig(r: ConfigReader): InjectorServerConfig {
+  return Object.freeze({ ...r.table(INJECTOR_SERVER_SETTINGS) });
+}

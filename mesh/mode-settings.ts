@@ -1,0 +1,54 @@
+// The settings rows of the mode plumbing (mesh/plumbing.ts) that `weft proxy` and `weft gateway`
+// share, kept apart from the plumbing itself so that reading them loads no discovery or CA client.
+import { int, oneOf, optional, pemCertificates, setting, str, type SettingsValues } from '../lib/config.js';
+
+/** The two ways a meshed process finds endpoints and certificates. */
+export const MESH_MODES = ['local', 'kubernetes'] as const;
+
+/**
+ * The settings rows of the mode plumbing, the same for `weft proxy` and `weft gateway`: each
+ * component's table takes them whole, so both read these variables the same way.
+ */
+export const MESH_MODE_SETTINGS = {
+  mode: setting({ name: 'WEFT_MODE', type: oneOf(MESH_MODES), default: 'kubernetes', doc: '`kubernetes`: endpoints from the API server, certificate from `weft ca`; `local`: both from files (`weft up`)' }),
+  certLifetimeHours: setting({ name: 'WEFT_CERT_LIFETIME_HOURS', type: int({ min: 1 }, 'hours'), default: 24, doc: 'local mode: lifetime of the leaf the process signs for itself from `WEFT_CA_DIR`' }),
+  caDir: setting({ name: 'WEFT_CA_DIR', type: str('path'), default: '', required: 'local', mode: 'local', doc: 'CA directory (root.pem, issuer.pem, issuer.key)' }),
+  endpointsFile: setting({ name: 'WEFT_ENDPOINTS_FILE', type: str('path'), default: '', required: 'local', mode: 'local', doc: 'endpoints file, watched for changes (docs/local-mode.md)' }),
+  caAddr: setting({ name: 'WEFT_CA_ADDR', type: str('URL'), default: 'https://weft-ca.weft-system.svc:8443', mode: 'kubernetes', doc: 'the `weft ca` service' }),
+  trustAnchors: setting({
+    name: 'WEFT_TRUST_ANCHORS',
+    type: optional(pemCertificates()),
+    default: undefined,
+    mode: 'kubernetes',
+    doc: "trust anchors as PEM text; the injector writes the bundle of weft's `weft-trust-anchors` ConfigMap here (docs/injection.md \"Trust anchors\"). When set, the file below is not read. Checked at start: no certificate, a non-certificate block, a block that does not parse or stray text is `WEFT_ERR_CONFIG` naming `WEFT_TRUST_ANCHORS`. Fixed for the pod's life: restart the pod to pick up a rotated bundle",
+  }),
+  trustAnchorsFile: setting({ name: 'WEFT_TRUST_ANCHORS_FILE', type: str('path'), default: '/var/run/weft/trust/roots.pem', mode: 'kubernetes', doc: 'trust anchors (PEM) read from a file, re-read before each certificate request; used only when `WEFT_TRUST_ANCHORS` is unset (the gateway mounts it this way, or a hand-written pod)' }),
+  tokenFile: setting({ name: 'WEFT_TOKEN_FILE', type: str('path'), default: '/var/run/secrets/weft.dev/serviceaccount/token', mode: 'kubernetes', doc: 'projected service-account token, audience `weft-ca`' }),
+} as const;
+
+/** The mode settings both the proxy's and the gateway's configs carry. */
+export interface MeshModeSettings {
+  readonly mode: (typeof MESH_MODES)[number];
+  readonly identity: string;
+  readonly trustDomain: string;
+  readonly namespace: string;
+  readonly certLifetimeHours: number;
+  readonly local: { readonly caDir: string; readonly endpointsFile: string } | undefined;
+  readonly kubernetes:
+    | { readonly caAddr: string; readonly trustAnchors?: string | undefined; readonly trustAnchorsFile: string; readonly tokenFile: string }
+    | undefined;
+}
+
+/** The local and kubernetes blocks of MeshModeSettings from the parsed rows: only the active mode's is set. */
+export function meshModeBlocks(v: SettingsValues<typeof MESH_MODE_SETTINGS>): {
+  readonly local: { readonly caDir: string; readonly endpointsFile: string } | undefined;
+  readonly kubernetes: { readonly caAddr: string; readonly trustAnchors: string | undefined; readonly trustAnchorsFile: string; readonly tokenFile: string } | undefined;
+} {
+  return {
+    local: v.mode === 'local' ? { caDir: v.caDir, endpointsFile: v.endpointsFile } : undefined,
+    kubernetes:
+      v.mode === 'kubernetes'
+        ? { caAddr: v.caAddr, trustAnchors: v.trustAnchors, trustAnchorsFile: v.trustAnchorsFile, tokenFile: v.tokenFile }
+        : undefined,
+  };
+}
