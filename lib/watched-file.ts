@@ -113,9 +113,7 @@ export class WatchedFile<T> {
   #schedule(): void {
     if (this.#closed) return;
     this.#o.timers.clearTimeout(this.#debounce);
-    this.#debounce = this.#o.timers.setTimeout(() => {
-      this.#checkInBackground().catch(() => undefined);
-    }, this.#o.debounceMs);
+    this.#debounce = this.#o.timers.setTimeout(() => this.#checkInBackground(), this.#o.debounceMs);
     this.#debounce.unref();
   }
 
@@ -123,14 +121,14 @@ export class WatchedFile<T> {
     const every = this.#o.pollMs ?? 0;
     if (this.#closed || every <= 0) return;
     this.#poll = this.#o.timers.setTimeout(() => {
-      this.#checkInBackground().then(() => this.#schedulePoll(), () => undefined);
+      this.#checkInBackground(() => this.#schedulePoll());
     }, every);
     this.#poll.unref();
   }
 
   // A timer's reload: only a throwing callback can reject it, and that goes to onWatchError.
-  #checkInBackground(): Promise<void> {
-    return this.check().catch((err: unknown) => this.#o.onWatchError?.(err as Error));
+  #checkInBackground(then?: () => void): void {
+    this.check().then(then, (err: unknown) => this.#o.onWatchError?.(err as Error));
   }
 
   // Never rejects: every failure goes to onError, so the chain of reloads stays alive.
