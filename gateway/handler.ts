@@ -19,7 +19,7 @@ import { refuse, type GatewayRequest, type GatewayResponse } from './respond.js'
 import type { Protocol } from './routes/route-table.js';
 import type { GatewayState } from './state.js';
 import { applyFilters, chooseBackend } from './steps/filters.js';
-import { forward } from './steps/forward.js';
+import { forward, type Timers } from './steps/forward.js';
 import { checkTls, matchRoute, readHost } from './steps/match.js';
 
 /** What the handler is built from; the command wires real ones, tests their own. */
@@ -42,6 +42,8 @@ export interface GatewayHandlerOptions {
   readonly random: () => number;
   /** In-flight bookkeeping for graceful shutdown. */
   readonly drain: Drain;
+  /** Timers for request timeouts (the global ones unless a test passes its own). */
+  readonly timers?: Timers;
 }
 
 /** A step with the name tests and logs know it by. */
@@ -64,6 +66,7 @@ export function gatewaySteps(o: GatewayHandlerOptions, limiter: RateLimiter, ans
     {
       name: 'forward',
       run: forward({
+        timers: o.timers ?? { setTimeout: (fn, ms) => setTimeout(fn, ms), clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout) },
         pool: o.pool,
         trustedProxies: o.trustedProxies,
         defaultTimeoutMs: o.defaultTimeoutMs,

@@ -37,8 +37,14 @@ export class JwtVerifier {
   readonly #cfg: JwtConfig;
   readonly #keys: KeySet;
 
+  // Copied once, not per request; jose reads them without changing them.
+  readonly #audience: string[] | undefined;
+  readonly #algorithms: string[];
+
   constructor(cfg: JwtConfig) {
     this.#cfg = cfg;
+    this.#audience = cfg.audiences.length > 0 ? [...cfg.audiences] : undefined;
+    this.#algorithms = [...cfg.algorithms];
     this.#keys = cfg.jwksUrl
       ? (createRemoteJWKSet(new URL(cfg.jwksUrl), { cooldownDuration: cfg.jwksCooldownMs, cacheMaxAge: 10 * 60_000 }) as unknown as KeySet)
       : createLocalJWKSet(cfg.jwks ?? { keys: [] });
@@ -51,8 +57,8 @@ export class JwtVerifier {
     try {
       const { payload } = await jwtVerify(m[1], this.#keys, {
         issuer: this.#cfg.issuer,
-        ...(this.#cfg.audiences.length > 0 ? { audience: [...this.#cfg.audiences] } : {}),
-        algorithms: [...this.#cfg.algorithms],
+        audience: this.#audience,
+        algorithms: this.#algorithms,
         clockTolerance: this.#cfg.clockSkewSeconds,
         currentDate: now,
       });

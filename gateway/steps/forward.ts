@@ -16,8 +16,15 @@ import { modifyHeaders, type HeaderMap } from '../routes/filters.js';
 import { mirrorTarget } from '../routes/route-table.js';
 import { openMeshRequest } from '../upstream.js';
 
+/** The timer functions the request timeout uses; tests pass their own. */
+export interface Timers {
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
 /** What forwarding needs from the gateway; the handler passes its own pick and error answer. */
 export interface ForwardDeps {
+  readonly timers: Timers;
   /** The sidecar's mTLS connection pool. */
   readonly pool: PeerPool;
   /** Peers whose X-Forwarded-For and Forwarded are kept. */
@@ -68,11 +75,12 @@ export function forward(deps: ForwardDeps): Step<Exchange> {
     });
 
     const timeoutMs = minPositive(rule.requestTimeoutMs, rule.backendTimeoutMs) ?? (deps.defaultTimeoutMs > 0 ? deps.defaultTimeoutMs : undefined);
-    let timer: NodeJS.Timeout | undefined;
+    const timers = deps.timers;
+    let timer: unknown;
     // Set once the client is gone or the timeout fired: nothing is retried after that.
     let gaveUp = false;
     if (timeoutMs !== undefined && timeoutMs > 0) {
-      timer = setTimeout(() => {
+      timer = timers.setTimeout(() => {
         gaveUp = true;
         upstream.destroy();
         deps.respondError(x, refusal('WEFT_ERR_TIMEOUT', `no answer within ${timeoutMs} ms`));
@@ -80,7 +88,7 @@ export function forward(deps: ForwardDeps): Step<Exchange> {
     }
     let released = false;
     const done = (): void => {
-      if (timer) clearTimeout(timer);
+      if (timer !== undefined) timers.clearTimeout(timer);
       if (!released) release(entry.load);
       released = true;
     };
