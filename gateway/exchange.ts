@@ -4,9 +4,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { ErrorCode } from '../lib/errors.js';
 import type { PickEntry } from '../mesh/balance/picker.js';
 import { NO_POLICIES, type EffectivePolicies, type PolicedExchange } from './policies/policy-set.js';
-import type { Named } from './policies/policy.js';
 import type { GatewayRequest, GatewayResponse } from './respond.js';
-import type { HeaderMap } from './routes/filters.js';
 import type { FilterSpec, HeaderModifier } from './routes/resources.js';
 import type { Protocol, ResolvedBackend, RouteDecision } from './routes/route-table.js';
 import type { GatewayState } from './state.js';
@@ -83,11 +81,11 @@ export function openExchange(protocol: Protocol, req: GatewayRequest, res: Gatew
     policies: NO_POLICIES,
     client: req.socket?.remoteAddress ?? '',
     consumer: undefined,
-    headers: {} as HeaderMap,
+    headers: {},
     upstreamSearch: search,
     corsHeaders: NO_HEADERS,
     limitHeaders: NO_HEADERS,
-    bodyLimit: undefined as Named<{ readonly maxBytes: number }> | undefined,
+    bodyLimit: undefined,
     upstreamPath: path,
     upstreamHost: '',
     responseMods: [],

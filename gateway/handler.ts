@@ -52,8 +52,14 @@ export interface NamedStep {
   readonly run: Step<Exchange>;
 }
 
+/** How answers that come after the chain (from forwarding) are written: by the handler. */
+export interface LateAnswers {
+  respondError(x: Exchange, r: Refusal): void;
+  failed(x: Exchange, err: unknown): void;
+}
+
 /** The request path, in request order. */
-export function gatewaySteps(o: GatewayHandlerOptions, limiter: RateLimiter, answers: Pick<ChainEnd<Exchange>, 'failed'> & { respondError(x: Exchange, r: Refusal): void }): readonly NamedStep[] {
+export function gatewaySteps(o: GatewayHandlerOptions, limiter: RateLimiter, answers: LateAnswers): readonly NamedStep[] {
   return [
     { name: 'read host', run: readHost },
     { name: 'check TLS', run: checkTls(o.clock) },

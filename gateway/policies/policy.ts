@@ -4,7 +4,6 @@ import type { FieldReader, Json } from '../routes/field-reader.js';
 import type { HeaderMap } from '../routes/filters.js';
 import type { GatewayRequest } from '../respond.js';
 import type { StepResult } from '../chain.js';
-import type { RateLimiter } from './rate-limit.js';
 
 /** A policy value with the "Kind ns/name" it came from. */
 export interface Named<T> {
@@ -44,7 +43,23 @@ export interface PolicyEnv {
   /** Ready gateway replicas (a rate limit is divided by this). */
   readonly readyReplicas: () => number;
   /** Fixed-window counters, kept across configuration generations. */
-  readonly limiter: RateLimiter;
+  readonly limiter: RateCounter;
+}
+
+/** The outcome of one take(). */
+export interface RateDecision {
+  readonly allowed: boolean;
+  /** The limit this replica enforces (the configured limit divided among replicas). */
+  readonly limit: number;
+  readonly remaining: number;
+  /** Seconds until the window resets (RateLimit-Reset / Retry-After). */
+  readonly resetSeconds: number;
+}
+
+/** What the rate-limit step counts with (RateLimiter). */
+export interface RateCounter {
+  /** Takes one slot for `key`; `limit` is already divided by the replica count. */
+  take(key: string, limit: number, windowMs: number, nowMs: number): RateDecision;
 }
 
 /** One policy kind: `parse` reads a document's spec (problems go to its reader), `step` enforces it. */

@@ -4,7 +4,9 @@
 import type { FieldReader, Json } from '../routes/field-reader.js';
 import { parseDuration } from '../routes/paths.js';
 import { CONTINUE, refusal, type StepResult } from '../chain.js';
-import { firstValue, type Named, type PolicyEnv, type PolicyExchange, type PolicyModule } from './policy.js';
+import { firstValue, type Named, type PolicyEnv, type PolicyExchange, type PolicyModule, type RateCounter, type RateDecision } from './policy.js';
+
+export type { RateDecision } from './policy.js';
 
 /** A parsed RateLimitPolicy. */
 export interface RateLimitConfig {
@@ -15,21 +17,11 @@ export interface RateLimitConfig {
   readonly key: { readonly type: 'Consumer' | 'ClientIP' | 'Route' } | { readonly type: 'Header'; readonly header: string };
 }
 
-/** The outcome of one take(). */
-export interface RateDecision {
-  readonly allowed: boolean;
-  /** The limit this replica enforces (the configured limit divided among replicas). */
-  readonly limit: number;
-  readonly remaining: number;
-  /** Seconds until the window resets (RateLimit-Reset / Retry-After). */
-  readonly resetSeconds: number;
-}
-
 /**
  * Counts requests per key in windows aligned to multiples of the window length since the epoch,
  * so every replica's windows start together.
  */
-export class RateLimiter {
+export class RateLimiter implements RateCounter {
   readonly #windows = new Map<string, { start: number; count: number }>();
   #lastSweep = 0;
 

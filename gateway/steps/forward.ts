@@ -154,9 +154,11 @@ export function forward(deps: ForwardDeps): Step<Exchange> {
   };
 }
 
-function minPositive(...values: (number | undefined)[]): number | undefined {
-  const xs = values.filter((v): v is number => v !== undefined && v > 0);
-  return xs.length === 0 ? undefined : Math.min(...xs);
+// The shorter of two timeouts, where undefined and 0 mean "none".
+function minPositive(a: number | undefined, b: number | undefined): number | undefined {
+  const x = a !== undefined && a > 0 ? a : undefined;
+  const y = b !== undefined && b > 0 ? b : undefined;
+  return x === undefined ? y : y === undefined ? x : Math.min(x, y);
 }
 
 /**
