@@ -65,22 +65,21 @@ export interface ChainEnd<X> {
   failed(x: X, err: unknown): void;
 }
 
-/** Runs `steps` in order from `from` until one does not continue. */
+/**
+ * Runs `steps` in order from `from` until one does not continue. The steps between two waits run
+ * in one synchronous stretch, so whether the exchange is over is asked only when a stretch begins;
+ * a step can rely on the one before it (a pick on the forward that releases what it took).
+ */
 export function runSteps<X>(steps: readonly Step<X>[], x: X, end: ChainEnd<X>, from = 0): void {
-  for (let i = from; i < steps.length; i++) {
-    if (end.over(x)) return;
-    const step = steps[i] as Step<X>;
-    let result: StepResult;
-    try {
-      result = step(x);
-    } catch (err) {
-      end.failed(x, err);
-      return;
+  if (end.over(x)) return;
+  // One guard for the steps and for writing their answer: a throw costs this request only.
+  try {
+    for (let i = from; i < steps.length; i++) {
+      const result = (steps[i] as Step<X>)(x);
+      if (result !== CONTINUE) return conclude(steps, x, end, result, i + 1);
     }
-    if (result !== CONTINUE) {
-      conclude(steps, x, end, result, i + 1);
-      return;
-    }
+  } catch (err) {
+    end.failed(x, err);
   }
 }
 

@@ -123,3 +123,15 @@ t.test('a finished exchange runs no step at all', async (t) => {
   runSteps([step('a')], x, end);
   t.same(x.ran, []);
 });
+
+t.test('an answer that cannot be written fails the request instead of escaping the runner', async (t) => {
+  const x = ctx();
+  const fragile: ChainEnd<Ctx> = {
+    ...end,
+    refused: () => {
+      throw new Error('header not writable');
+    },
+  };
+  t.doesNotThrow(() => runSteps([step('deny', refusal('WEFT_ERR_IP_DENIED', 'no'))], x, fragile));
+  t.same(x.ends, ['failed header not writable']);
+});
