@@ -53,18 +53,15 @@ export interface PolicedExchange extends PolicyExchange {
 
 /** The policy steps in request order: IP list, CORS, API key, JWT, rate limit, body limit. */
 export function policySteps(env: PolicyEnv): readonly { readonly name: string; readonly run: Step<PolicedExchange> }[] {
+  // One call site per kind (no shared dispatcher), so each stays monomorphic on the request path.
   return [
-    { name: ipAccessPolicy.kind, run: (x) => enforce(ipAccessPolicy, x.policies.ipAccess, x, env) },
-    { name: corsPolicy.kind, run: (x) => enforce(corsPolicy, x.policies.cors, x, env) },
-    { name: apiKeyPolicy.kind, run: (x) => enforce(apiKeyPolicy, x.policies.apiKey, x, env) },
-    { name: jwtPolicy.kind, run: (x) => enforce(jwtPolicy, x.policies.jwt, x, env) },
-    { name: rateLimitPolicy.kind, run: (x) => enforce(rateLimitPolicy, x.policies.rateLimit, x, env) },
-    { name: bodyLimitPolicy.kind, run: (x) => enforce(bodyLimitPolicy, x.policies.bodyLimit, x, env) },
+    { name: ipAccessPolicy.kind, run: (x) => (x.policies.ipAccess ? ipAccessPolicy.step(x, x.policies.ipAccess, env) : CONTINUE) },
+    { name: corsPolicy.kind, run: (x) => (x.policies.cors ? corsPolicy.step(x, x.policies.cors, env) : CONTINUE) },
+    { name: apiKeyPolicy.kind, run: (x) => (x.policies.apiKey ? apiKeyPolicy.step(x, x.policies.apiKey, env) : CONTINUE) },
+    { name: jwtPolicy.kind, run: (x) => (x.policies.jwt ? jwtPolicy.step(x, x.policies.jwt, env) : CONTINUE) },
+    { name: rateLimitPolicy.kind, run: (x) => (x.policies.rateLimit ? rateLimitPolicy.step(x, x.policies.rateLimit, env) : CONTINUE) },
+    { name: bodyLimitPolicy.kind, run: (x) => (x.policies.bodyLimit ? bodyLimitPolicy.step(x, x.policies.bodyLimit, env) : CONTINUE) },
   ];
-}
-
-function enforce<T>(m: PolicyModule<T>, policy: Named<T> | undefined, x: PolicyExchange, env: PolicyEnv): StepResult {
-  return policy === undefined ? CONTINUE : m.step(x, policy, env);
 }
 
 interface Attached {
