@@ -19,6 +19,7 @@ export type { RateLimitConfig } from './rate-limit.js';
 
 /** Every policy kind, in the order messages list them. */
 export const POLICY_KINDS = ['ApiKeyPolicy', 'JwtPolicy', 'RateLimitPolicy', 'CorsPolicy', 'IpAccessPolicy', 'BodyLimitPolicy'] as const;
+/** One of POLICY_KINDS. */
 export type PolicyKind = (typeof POLICY_KINDS)[number];
 
 /** A registered kind with its value type erased: a module's step only ever sees its own parser's values. */

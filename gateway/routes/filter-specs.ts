@@ -15,6 +15,7 @@ export interface HeaderModifier {
   readonly remove: readonly string[];
 }
 
+/** How a redirect or rewrite changes the path: the whole of it, or the matched prefix. */
 export type PathModifier = { readonly type: 'ReplaceFullPath'; readonly value: string } | { readonly type: 'ReplacePrefixMatch'; readonly value: string };
 
 /** A backend as written: resolved to a service or marked invalid when compiled. */

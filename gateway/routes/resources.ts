@@ -11,6 +11,7 @@ import { readIngress, type IngressSpec } from './ingress.js';
 import { GATEWAY_API_GROUP, readMeta, type ObjectMeta } from './object-meta.js';
 import { readGrant, type ReferenceGrantSpec } from './reference-grant.js';
 
+// Each kind's types live with its reader; they are re-exported so a ResourceSet reads from one place.
 export { GATEWAY_API_GROUP, WEFT_CLASS, type ObjectMeta } from './object-meta.js';
 export type { GatewaySpec, ListenerSpec } from './gateway-spec.js';
 export type { HeaderMatch, HttpRouteSpec, ParentRef, PathMatch, RouteMatch, RuleSpec, StringMatchType } from './http-route.js';
