@@ -142,7 +142,7 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
       rejectUnauthorized: false,
     });
     httpsServer.on('request', (req, res) => handler.handle('HTTPS', req, res));
-    httpsServer.on('tlsClientError', (err) => log.debug({ err: err.message }, 'TLS handshake failed'));
+    httpsServer.on('tlsClientError', (err: Error) => log.debug({ err: err.message }, 'TLS handshake failed'));
     await listen(httpsServer, config.https);
     servers.push(httpsServer);
   }

@@ -1,8 +1,9 @@
 // One generation of gateway configuration: the route table, the attached policies and the TLS
-// contexts, built together from one route file and swapped in whole.
+// contexts, built together from one set of route objects (a route file's documents or the API
+// server's objects) and swapped in whole.
 import { createSecureContext, type SecureContext } from 'node:tls';
 import { compileRouteTable, type CertEntry, type RouteTable } from './routes/route-table.js';
-import { parseResources } from './routes/resources.js';
+import type { ParsedResources } from './routes/resources.js';
 import { compilePolicies, type PolicySet, type ReadText } from './policies/policy-set.js';
 
 /** Everything a request reads, immutable once built. */
@@ -16,9 +17,8 @@ export interface GatewayState {
   readonly generation: number;
 }
 
-/** Builds a state from the text of a route file, or returns every problem. */
-export function buildState(text: string, file: string, generation: number, readText: ReadText): { state: GatewayState } | { problems: readonly string[] } {
-  const parsed = parseResources(text, file);
+/** Builds a state from read route objects (see readResources), or returns every problem. */
+export function buildState(parsed: ParsedResources, file: string, generation: number, readText: ReadText): { state: GatewayState } | { problems: readonly string[] } {
   const policies = compilePolicies(parsed.resources.policies, readText);
   // Policy problems were recorded through the document readers into the same list.
   const problems = [...parsed.problems];

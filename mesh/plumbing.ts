@@ -39,7 +39,7 @@ export async function buildMeshPlumbing(
     const kubeClient = new KubeClient(await kubeConnectionFromEnv(deps.env));
     const source = new KubeEndpointSource({ client: kubeClient, trustDomain: settings.trustDomain, log, registry, namespace: settings.namespace });
     // Not awaited: /ready says "endpoints not loaded" until the API server has answered.
-    void source.start();
+    source.start().catch((err: unknown) => log.error({ err: (err as Error).message }, 'discovery failed to start'));
     const identity = new CaClientIdentityProvider({
       caAddr: settings.kubernetes.caAddr,
       trustAnchors: settings.kubernetes.trustAnchors,

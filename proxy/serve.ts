@@ -2,7 +2,7 @@
 // accept, routed (possibly after waiting for discovery), forwarded, and ended exactly once. One
 // guard turns any throw in a step into WEFT_ERR_INTERNAL (500) for that request only; the
 // protocol adapters keep only "forward" and "respond with an error".
-import type { CompletedPick, PickOutcome } from '../mesh/balance/picker.js';
+import { cancelled, failed, succeeded, type CompletedPick, type PickOutcome } from '../mesh/balance/picker.js';
 import type { Drain } from '../mesh/drain.js';
 import { classify } from '../mesh/rescue.js';
 import { isWeftError, type WeftError } from '../lib/errors.js';
@@ -93,7 +93,7 @@ export function serve<T>(deps: ServeDeps, spec: ServeSpec<T>): void {
       const picked = isWeftError(answer) ? undefined : spec.pickOf(answer);
       if (ended) {
         // The client left while the answer was on its way: the endpoint never saw the request.
-        picked?.release(CANCELLED);
+        picked?.release(cancelled());
         return;
       }
       if (isWeftError(answer)) {
@@ -116,12 +116,10 @@ export function serve<T>(deps: ServeDeps, spec: ServeSpec<T>): void {
   });
 }
 
-const CANCELLED: PickOutcome = { result: 'cancelled', code: '', latencyMs: -1 };
-
 function outcomeOf(error: WeftError | 'client_closed' | undefined, latencyMs: number): PickOutcome {
-  if (error === undefined) return { result: 'success', code: '', latencyMs };
-  if (error === 'client_closed') return { result: 'cancelled', code: '', latencyMs };
-  return { result: 'failure', code: error.code, latencyMs };
+  if (error === undefined) return succeeded(latencyMs);
+  if (error === 'client_closed') return cancelled(latencyMs);
+  return failed(error.code, latencyMs);
 }
 
 function noop(): void {}

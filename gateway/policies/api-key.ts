@@ -1,6 +1,9 @@
-// API key checks: the presented key is hashed (sha256) and looked up among the policy's
-// consumers, so the file never holds a usable key. Pure.
+// ApiKeyPolicy: its parser, its step, and the check itself: the presented key is hashed (sha256)
+// and looked up among the policy's consumers, so the file never holds a usable key.
 import { createHash } from 'node:crypto';
+import type { FieldReader, Json } from '../routes/field-reader.js';
+import { CONTINUE, refusal, type StepResult } from '../chain.js';
+import { firstValue, type Named, type PolicyExchange, type PolicyModule } from './policy.js';
 
 /** A parsed ApiKeyPolicy. */
 export interface ApiKeyConfig {
@@ -26,3 +29,55 @@ export function checkApiKey(cfg: ApiKeyConfig, presented: string | undefined): A
   const consumer = cfg.consumers.get(hashKey(presented));
   return consumer === undefined ? { ok: false, reason: 'unknown' } : { ok: true, consumer };
 }
+
+/** Reads an ApiKeyPolicy spec. */
+export function parseApiKeyPolicy(spec: Json, r: FieldReader): ApiKeyConfig | undefined {
+  r.known(spec, 'spec', ['targetRef', 'header', 'queryParam', 'consumers', 'consumerHeader']);
+  const header = r.str(spec, 'header', 'spec');
+  const query = r.str(spec, 'queryParam', 'spec');
+  if (header !== undefined && query !== undefined) r.problem('spec', 'set header or queryParam, not both');
+  const consumers = new Map<string, string>();
+  r.objs(spec, 'consumers', 'spec', { required: true }).forEach((c, i) => {
+    const name = r.str(c, 'name', `spec.consumers[${i}]`, { required: true });
+    const hash = r.str(c, 'keySha256', `spec.consumers[${i}]`, { required: true });
+    if (hash !== undefined && !/^[0-9a-f]{64}$/.test(hash)) r.problem(`spec.consumers[${i}].keySha256`, 'must be 64 lowercase hex characters (sha256 of the key)');
+    else if (name && hash) {
+      if (consumers.has(hash)) r.problem(`spec.consumers[${i}].keySha256`, `the same key is given to ${consumers.get(hash)} already`);
+      consumers.set(hash, name);
+    }
+  });
+  const cfg: ApiKeyConfig = {
+    source: query !== undefined ? { query } : { header: (header ?? 'x-api-key').toLowerCase() },
+    consumers,
+    consumerHeader: (r.str(spec, 'consumerHeader', 'spec') ?? 'x-weft-consumer').toLowerCase(),
+  };
+  return cfg;
+}
+
+/** Takes the key from its header or query parameter (it never reaches the backend) and names the consumer upstream. */
+export function apiKeyStep(x: PolicyExchange, policy: Named<ApiKeyConfig>): StepResult {
+  const cfg = policy.value;
+  let presented: string | undefined;
+  if ('header' in cfg.source) {
+    presented = firstValue(x.req.headers[cfg.source.header]);
+    delete x.headers[cfg.source.header];
+  } else {
+    presented = x.query.get(cfg.source.query) ?? undefined;
+    const rest = new URLSearchParams(x.upstreamSearch);
+    rest.delete(cfg.source.query);
+    const s = rest.toString();
+    x.upstreamSearch = s === '' ? '' : `?${s}`;
+  }
+  const result = checkApiKey(cfg, presented);
+  if (!result.ok) {
+    const where = 'header' in cfg.source ? `header="${cfg.source.header}"` : `query="${cfg.source.query}"`;
+    const challenge = `ApiKey realm="weft", ${where}${result.reason === 'unknown' ? ', error="invalid_key"' : ''}`;
+    return refusal('WEFT_ERR_UNAUTHORIZED', `API key ${result.reason}`, { 'www-authenticate': challenge }, policy.name);
+  }
+  x.consumer = result.consumer;
+  x.headers[cfg.consumerHeader] = result.consumer;
+  return CONTINUE;
+}
+
+/** The ApiKeyPolicy kind. */
+export const apiKeyPolicy: PolicyModule<ApiKeyConfig> = { kind: 'ApiKeyPolicy', parse: parseApiKeyPolicy, step: apiKeyStep };

@@ -29,7 +29,7 @@ export function cidrContains(cidr: Cidr, ip: string): boolean {
   if (family !== cidr.family) return false;
   const max = family === 4 ? 32 : 128;
   const mask = cidr.bits === 0 ? 0n : ((1n << BigInt(cidr.bits)) - 1n) << BigInt(max - cidr.bits);
-  return (toBigInt(norm, family as 4 | 6) & mask) === cidr.network;
+  return (toBigInt(norm, family) & mask) === cidr.network;
 }
 
 /** True when any of the CIDRs contains the address. */

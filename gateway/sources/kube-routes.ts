@@ -1,8 +1,8 @@
 // Kubernetes mode's route source: list-then-watch of the route kinds (Gateway API objects,
 // Ingresses, Namespaces and the weft.dev policy kinds) across namespaces, plus a GET of each
 // TLS Secret a listener or Ingress names (the chart grants Secrets by name only); each settled
-// change rebuilds the whole state off to the side through the same StateLoader as the file, so
-// a bad object is refused the same way.
+// change hands the objects themselves (no YAML round trip) to the same StateLoader and reader as
+// the file, which rebuilds the whole state off to the side, so a bad object is refused the same way.
 import type { Counter } from 'prom-client';
 import type { Logger } from '../../lib/logger.js';
 import { isKubeStatus, resourcePath, type KubeClient } from '../../lib/kube/client.js';
@@ -100,7 +100,7 @@ export class KubeRoutes {
 
   async #build(): Promise<void> {
     const secrets = await this.#referencedSecrets();
-    const problems = this.#o.loader.load(this.snapshotText(secrets), 'kubernetes');
+    const problems = this.#o.loader.loadObjects(this.snapshot(secrets), 'kubernetes');
     if (problems) {
       this.#o.logger.error({ code: 'WEFT_ERR_GATEWAY_FILE', problems }, `cluster route objects refused; the running routes stay:\n  - ${problems.join('\n  - ')}`);
     }
@@ -131,9 +131,12 @@ export class KubeRoutes {
     return out;
   }
 
-  /** The cached objects (and `secrets`) as one multi-document text; list items carry no kind, so it is set here. */
-  snapshotText(secrets: readonly Obj[] = []): string {
-    const docs: string[] = [];
+  /**
+   * The cached objects (and `secrets`) in a stable order, as the reader takes them: list items
+   * carry no kind, so it is set here; status and server bookkeeping are left out.
+   */
+  snapshot(secrets: readonly Obj[] = []): Record<string, unknown>[] {
+    const docs: Record<string, unknown>[] = [];
     const secretResource: RouteResource = { group: '', version: 'v1', resource: 'secrets', kind: 'Secret' };
     const all: [RouteResource, ReadonlyMap<string, Obj>][] = [...this.#caches, [secretResource, new Map(secrets.map((o, i) => [String(i), o]))]];
     for (const [r, cache] of all) {
@@ -144,10 +147,10 @@ export class KubeRoutes {
         const md = { ...(o.metadata as Record<string, unknown>) };
         delete md.managedFields;
         delete md.resourceVersion;
-        docs.push(JSON.stringify({ ...rest, apiVersion, kind: r.kind, metadata: md }));
+        docs.push({ ...rest, apiVersion, kind: r.kind, metadata: md });
       }
     }
-    return docs.join('\n---\n');
+    return docs;
   }
 
   async stop(): Promise<void> {

@@ -10,10 +10,12 @@ import { realTimers, type Timers } from '../../lib/timers.js';
 import { WatchedFile } from '../../lib/watched-file.js';
 import { buildState, type GatewayState } from '../state.js';
 import type { GatewayMetrics } from '../metrics.js';
+import { parseResources, readResources, type ParsedResources } from '../routes/resources.js';
 
 /**
- * Turns configuration text into applied generations: builds off to the side, applies only a
- * valid whole, counts and logs each outcome. Shared by the route file and the API-server watch.
+ * Turns route objects (a file's text or the API server's objects) into applied generations:
+ * builds off to the side, applies only a valid whole, counts and logs each outcome. Shared by the
+ * route file and the API-server watch.
  */
 export class StateLoader {
   readonly #log: Logger;
@@ -28,11 +30,21 @@ export class StateLoader {
     this.#apply = opts.apply;
   }
 
-  /** Applies `text` (from `source`) and returns undefined, or returns every problem and applies nothing. */
+  /** Applies the route file `text` (from `source`) and returns undefined, or returns every problem and applies nothing. */
   load(text: string, source: string): string[] | undefined {
-    const hash = createHash('sha256').update(text).digest('hex');
+    return this.#load(text, source, () => parseResources(text, source));
+  }
+
+  /** As load, for plain objects (the API server's), read without a detour through text. */
+  loadObjects(objects: readonly unknown[], source: string): string[] | undefined {
+    return this.#load(JSON.stringify(objects), source, () => readResources(objects, source));
+  }
+
+  // `identity` is what "unchanged" is judged by: the same input is not built twice.
+  #load(identity: string, source: string, read: () => ParsedResources): string[] | undefined {
+    const hash = createHash('sha256').update(identity).digest('hex');
     if (hash === this.#lastHash) return undefined;
-    const result = buildState(text, source, this.#generation + 1, (p) => readFileSync(p, 'utf8'));
+    const result = buildState(read(), source, this.#generation + 1, (p) => readFileSync(p, 'utf8'));
     if ('problems' in result) {
       this.#metrics.reloads.inc({ result: 'rejected' });
       return [...result.problems];

@@ -2,6 +2,7 @@
 // answered), the request parks here and is picked again each time the picker is replaced, until
 // it completes, fails, is cancelled, or the discovery wait runs out.
 import { WeftError } from '../../lib/errors.js';
+import { realTimers, type Timers } from '../../lib/timers.js';
 import type { CompletedPick, ServicePicker } from './picker.js';
 
 /** Anything with a replaceable picker (a ServiceBalancer, or a fake in tests). */
@@ -12,32 +13,20 @@ export interface PickSource {
   onPickerChange(listener: () => void): () => void;
 }
 
-/** Timers the queue waits with (the real ones in production, fakes in tests). */
-export interface QueueTimers {
-  setTimeout(callback: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
-}
-
-/** Node's own timers, as QueueTimers. */
-export const REAL_TIMERS: QueueTimers = {
-  setTimeout: (callback, ms) => setTimeout(callback, ms),
-  clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
-};
-
 /** What a queued pick ends with: an endpoint, or the error to answer with. */
 export type PickAnswer = CompletedPick | WeftError;
 
 /** Parks picks that were told "queue" until a picker answers or the wait runs out. */
 export class PickQueue {
   readonly #waitMs: number;
-  readonly #timers: QueueTimers;
+  readonly #timers: Timers;
   #parked = 0;
 
   /**
    * @param waitMs how long a request waits for discovery's first answer (WEFT_DISCOVERY_WAIT_MS)
    * @param timers the timers to wait with
    */
-  constructor(waitMs: number, timers: QueueTimers = REAL_TIMERS) {
+  constructor(waitMs: number, timers: Timers = realTimers) {
     this.#waitMs = waitMs;
     this.#timers = timers;
   }

@@ -155,3 +155,13 @@ function prefer(a: PickEntry, b: PickEntry): PickEntry {
 export function succeeded(latencyMs = -1): PickOutcome {
   return { result: 'success', code: '', latencyMs };
 }
+
+/** The outcome of a request whose client left before it ended (or that was never sent). */
+export function cancelled(latencyMs = -1): PickOutcome {
+  return { result: 'cancelled', code: '', latencyMs };
+}
+
+/** The outcome of a request the mesh failed with the weft error `code`. */
+export function failed(code: string, latencyMs = -1): PickOutcome {
+  return { result: 'failure', code, latencyMs };
+}

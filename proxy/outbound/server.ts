@@ -9,7 +9,8 @@ import type { Duplex } from 'node:stream';
 import { parseAuthority, type NameContext } from '../../mesh/discovery/service-name.js';
 import { serviceKey, type Endpoint, type ServiceRef } from '../../mesh/discovery/endpoint-source.js';
 import { directPick, type CompletedPick } from '../../mesh/balance/picker.js';
-import { PickQueue, type QueueTimers } from '../../mesh/balance/pick-queue.js';
+import { PickQueue } from '../../mesh/balance/pick-queue.js';
+import type { Timers } from '../../lib/timers.js';
 import type { ServiceBalancers } from '../../mesh/balance/service-balancers.js';
 import type { PeerPool } from '../../mesh/peer-pool.js';
 import { forwardHttp1, forwardUpgrade } from '../forward/http1.js';
@@ -43,7 +44,7 @@ export interface OutboundDeps {
   /** How long a request waits for discovery's first answer about a service. */
   readonly discoveryWaitMs: number;
   /** Timers the discovery wait uses (real ones unless a test injects its own). */
-  readonly timers?: QueueTimers;
+  readonly timers?: Timers;
   readonly connectTimeoutMs: number;
   /** Captured traffic (weft init): detection timeout, original destination, endpoints by IP. */
   readonly capture?: OutboundCapture;

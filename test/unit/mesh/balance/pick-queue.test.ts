@@ -2,7 +2,8 @@
 // does): a source whose picker the test replaces, and timers the test fires by hand.
 import t from 'tap';
 import { EndpointLoad, FailPicker, Picker, QueuePicker, succeeded, type PickEntry, type PickOutcome, type ServicePicker } from '../../../../mesh/balance/picker.js';
-import { PickQueue, type PickAnswer, type PickSource, type QueueTimers } from '../../../../mesh/balance/pick-queue.js';
+import { PickQueue, type PickAnswer, type PickSource } from '../../../../mesh/balance/pick-queue.js';
+import type { TimerHandle, Timers } from '../../../../lib/timers.js';
 import { ServiceBalancers } from '../../../../mesh/balance/service-balancers.js';
 import { WeftError } from '../../../../lib/errors.js';
 import type { Endpoint, EndpointSource, ServiceRef, ServiceSnapshot } from '../../../../mesh/discovery/endpoint-source.js';
@@ -27,16 +28,18 @@ class FakeSource implements PickSource {
 }
 
 /** Timers that fire only when the test says so. */
-class FakeTimers implements QueueTimers {
-  readonly pending = new Map<number, { callback: () => void; ms: number }>();
-  #next = 0;
-  setTimeout(callback: () => void, ms: number): unknown {
-    this.#next += 1;
-    this.pending.set(this.#next, { callback, ms });
-    return this.#next;
+class FakeTimers implements Timers {
+  readonly pending = new Map<TimerHandle, { callback: () => void; ms: number }>();
+  now(): number {
+    return 0;
   }
-  clearTimeout(handle: unknown): void {
-    this.pending.delete(handle as number);
+  setTimeout(callback: () => void, ms: number): TimerHandle {
+    const handle: TimerHandle = { unref: () => undefined };
+    this.pending.set(handle, { callback, ms });
+    return handle;
+  }
+  clearTimeout(handle: TimerHandle | undefined): void {
+    if (handle) this.pending.delete(handle);
   }
   fireAll(): void {
     const due = [...this.pending.values()];

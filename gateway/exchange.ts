@@ -1,0 +1,105 @@
+// The per-request context the gateway's steps read and fill, built in one literal with every
+// field so that all exchanges share one hidden class (no spreads on the request path).
+import type { IncomingHttpHeaders } from 'node:http';
+import type { ErrorCode } from '../lib/errors.js';
+import type { CompletedPick } from '../mesh/balance/picker.js';
+import { NO_POLICIES, type EffectivePolicies, type PolicedExchange } from './policies/policy-set.js';
+import type { GatewayRequest, GatewayResponse } from './respond.js';
+import type { FilterSpec, HeaderModifier } from './routes/resources.js';
+import type { Protocol, ResolvedBackend, RouteDecision } from './routes/route-table.js';
+import type { GatewayState } from './state.js';
+
+/** A route lookup that found a rule. */
+export type Matched = Extract<RouteDecision, { kind: 'matched' }>;
+/** A backend that is a mesh service. */
+export type ServiceBackend = Extract<ResolvedBackend, { kind: 'service' }>;
+/** A RequestMirror filter. */
+export type MirrorFilter = Extract<FilterSpec, { type: 'RequestMirror' }>;
+
+/** One request on its way through the steps; fields are filled in request order. */
+export interface Exchange extends PolicedExchange {
+  readonly protocol: Protocol;
+  readonly req: GatewayRequest;
+  readonly res: GatewayResponse;
+  /** performance.now() at arrival. */
+  readonly started: number;
+  /** The configuration in force at arrival; the request keeps it to the end. */
+  readonly state: GatewayState | undefined;
+  /** Host or :authority as sent. */
+  readonly authority: string | undefined;
+  /** The path as sent, without the query string. */
+  readonly path: string;
+  /** The query string as sent ("" or "?..."). */
+  readonly search: string;
+  /** Lowercase host without port (read host). */
+  host: string;
+  /** The rule the request matched (match route). */
+  match: Matched | undefined;
+  /** The matched rule's label; "-" until then. */
+  route: string;
+  policies: EffectivePolicies;
+  client: string;
+  /** Path, host and response header changes the filters asked for. */
+  upstreamPath: string;
+  upstreamHost: string;
+  readonly responseMods: HeaderModifier[];
+  readonly mirrors: MirrorFilter[];
+  /** The weighted pick among the rule's backends (choose backend). */
+  target: ServiceBackend | undefined;
+  /** The endpoint picked for it, holding a load slot until released (pick endpoint). */
+  entry: CompletedPick | undefined;
+  /** For metrics and the access log: the backend's label ("-", "redirect"). */
+  backend: string;
+  /** The weft error the request was answered with, if any. */
+  code: ErrorCode | undefined;
+  /** The policy that refused it, if any. */
+  policy: string | undefined;
+}
+
+const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({});
+
+/** Opens the exchange of one request against `state` (undefined before the first configuration). */
+export function openExchange(protocol: Protocol, req: GatewayRequest, res: GatewayResponse, state: GatewayState | undefined, started: number): Exchange {
+  const headers = req.headers as IncomingHttpHeaders & { ':authority'?: string };
+  const url = req.url ?? '/';
+  const q = url.indexOf('?');
+  const path = q >= 0 ? url.slice(0, q) : url;
+  const search = q >= 0 ? url.slice(q) : '';
+  return {
+    protocol,
+    req,
+    res,
+    started,
+    state,
+    authority: headers[':authority'] ?? headers.host,
+    path,
+    search,
+    query: new URLSearchParams(search),
+    host: '',
+    match: undefined,
+    route: '-',
+    policies: NO_POLICIES,
+    client: req.socket?.remoteAddress ?? '',
+    consumer: undefined,
+    headers: {},
+    upstreamSearch: search,
+    corsHeaders: NO_HEADERS,
+    limitHeaders: NO_HEADERS,
+    bodyLimit: undefined,
+    upstreamPath: path,
+    upstreamHost: '',
+    responseMods: [],
+    mirrors: [],
+    target: undefined,
+    entry: undefined,
+    backend: '-',
+    code: undefined,
+    policy: undefined,
+  };
+}
+
+/** The state past the first step, which refuses a request that arrived before any configuration. */
+export function stateOf(x: Exchange): GatewayState {
+  if (x.state === undefined) throw new Error('a step ran without a configuration');
+  return x.state;
+}

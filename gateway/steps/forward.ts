@@ -1,0 +1,200 @@
+// The last step: send the request to the picked endpoint over mutual TLS (one retry of a bodyless
+// request on a stale pooled connection, the rule's timeout, mirrors teed from the body, the body
+// limit counted while streaming) and stream the answer back with the response filters applied.
+import type { OutgoingHttpHeaders } from 'node:http';
+import { Transform, type TransformCallback } from 'node:stream';
+import type { ErrorCode } from '../../lib/errors.js';
+import type { Timers } from '../../lib/timers.js';
+import { cancelled, failed, succeeded, type CompletedPick } from '../../mesh/balance/picker.js';
+import { mayResendAfterReset } from '../../mesh/headers.js';
+import { classify } from '../../mesh/rescue.js';
+import type { ServiceRef } from '../../mesh/discovery/endpoint-source.js';
+import type { PeerPool } from '../../mesh/peer-pool.js';
+import { HANDED_OVER, refusal, type Refusal, type Step } from '../chain.js';
+import type { Exchange } from '../exchange.js';
+import { anyContains, type Cidr } from '../policies/cidr.js';
+import { firstValue } from '../policies/policy.js';
+import { endToEndHeaders } from '../respond.js';
+import { modifyHeaders, type HeaderMap } from '../routes/filters.js';
+import { mirrorTarget } from '../routes/route-table.js';
+import { openMeshRequest } from '../upstream.js';
+
+/** What forwarding needs from the gateway; the handler passes its own pick and error answer. */
+export interface ForwardDeps {
+  readonly timers: Timers;
+  /** The sidecar's mTLS connection pool. */
+  readonly pool: PeerPool;
+  /** Peers whose X-Forwarded-For and Forwarded are kept. */
+  readonly trustedProxies: readonly Cidr[];
+  /** Used when a rule sets no timeout (ms; 0 = none). */
+  readonly defaultTimeoutMs: number;
+  /** Picks an endpoint of a service now, without waiting (mirrors pick their own). */
+  readonly pickNow: (ref: ServiceRef) => CompletedPick | undefined;
+  /** Answers with a weft error (the handler's one error response). */
+  readonly respondError: (x: Exchange, r: Refusal) => void;
+  /** A bug: answers this one request and logs. */
+  readonly failed: (x: Exchange, err: unknown) => void;
+}
+
+/** The forward step; it owns the exchange from here and always answers it, one way or another. */
+export function forward(deps: ForwardDeps): Step<Exchange> {
+  return (x) => {
+    const entry = x.entry;
+    const target = x.target;
+    const rule = x.match?.rule;
+    if (!entry || !target || !rule) throw new Error('forward ran before an endpoint was picked');
+    const { req, res } = x;
+    const endpoint = entry.endpoint;
+    const maxBytes = x.bodyLimit?.value.maxBytes;
+    if (res.writableEnded || res.destroyed) {
+      entry.release(cancelled());
+      return HANDED_OVER;
+    }
+    const peer = req.socket?.remoteAddress ?? '';
+    addForwardedHeaders(x.headers, { peer, trustedPeer: anyContains(deps.trustedProxies, peer), proto: x.protocol === 'HTTPS' ? 'https' : 'http', host: x.host });
+    x.headers.host = x.upstreamHost;
+    const head = { method: req.method ?? 'GET', path: x.upstreamPath + x.upstreamSearch, headers: x.headers as OutgoingHttpHeaders };
+    let upstream = openMeshRequest(deps.pool, endpoint, head);
+    // A pooled connection the peer closed just as it was reused fails before any response:
+    // a retry-safe request without a body (the mesh's one rule) is sent again, once, on a fresh connection.
+    const bodyless = mayResendAfterReset(head.method, req.headers);
+    let retried = false;
+    const mirrorReqs = x.mirrors.flatMap((m) => {
+      const ref = mirrorTarget(m.backend);
+      const mp = ref ? deps.pickNow(ref) : undefined;
+      if (!mp) return [];
+      const mreq = openMeshRequest(deps.pool, mp.endpoint, head);
+      mreq.on('response', (mres) => mres.resume());
+      mreq.on('error', () => undefined); // a mirror's failure never touches the real request
+      mreq.on('close', () => mp.release(mreq.destroyed && !mreq.writableFinished ? cancelled() : succeeded()));
+      return [mreq];
+    });
+
+    const timeoutMs = minPositive(rule.requestTimeoutMs, rule.backendTimeoutMs) ?? (deps.defaultTimeoutMs > 0 ? deps.defaultTimeoutMs : undefined);
+    const timers = deps.timers;
+    let timer: ReturnType<Timers['setTimeout']> | undefined;
+    // Set once the client is gone or the timeout fired: nothing is retried after that.
+    let gaveUp = false;
+    if (timeoutMs !== undefined && timeoutMs > 0) {
+      timer = timers.setTimeout(() => {
+        gaveUp = true;
+        upstream.destroy();
+        done('WEFT_ERR_TIMEOUT');
+        deps.respondError(x, refusal('WEFT_ERR_TIMEOUT', `no answer within ${timeoutMs} ms`));
+      }, timeoutMs);
+    }
+    const pickedMs = timers.now();
+    // The pick keeps the first outcome it is released with and ignores the rest.
+    const done = (code?: ErrorCode): void => {
+      timers.clearTimeout(timer);
+      const latencyMs = timers.now() - pickedMs;
+      entry.release(code ? failed(code, latencyMs) : gaveUp ? cancelled(latencyMs) : succeeded(latencyMs));
+    };
+    res.once('close', () => {
+      gaveUp = true;
+      done();
+      if (!upstream.writableFinished || !res.writableFinished) upstream.destroy();
+    });
+
+    const wire = (u: typeof upstream): void => {
+      u.on('response', (ures) => {
+        let rh: HeaderMap = endToEndHeaders(ures.headers);
+        for (const m of x.responseMods) rh = modifyHeaders(rh, m);
+        Object.assign(rh, x.corsHeaders, x.limitHeaders);
+        if (res.headersSent) return ures.destroy();
+        try {
+          res.writeHead(ures.statusCode ?? 502, rh as OutgoingHttpHeaders);
+        } catch (e) {
+          // A header the client side cannot carry (HTTP/2 forbids some): one failed request.
+          ures.destroy();
+          return deps.failed(x, e);
+        }
+        ures.pipe(res as NodeJS.WritableStream);
+        ures.on('error', () => res.destroy());
+        ures.on('end', () => done());
+      });
+      u.on('error', (e: NodeJS.ErrnoException) => {
+        if (bodyless && !retried && !gaveUp && u.reusedSocket && !res.headersSent) {
+          retried = true;
+          upstream = openMeshRequest(deps.pool, endpoint, head);
+          wire(upstream);
+          upstream.end();
+          return;
+        }
+        if (e.code === 'WEFT_BODY_LIMIT') {
+          done();
+          if (res.headersSent) return res.destroy();
+          return deps.respondError(x, refusal('WEFT_ERR_BODY_TOO_LARGE', `body is over ${maxBytes} bytes`, x.corsHeaders, x.bodyLimit?.name ?? 'BodyLimitPolicy'));
+        }
+        // The mesh's one classifier: TLS, unreachable, timeout and reset mean what they mean in the proxy.
+        const error = classify(e, u.reusedSocket ? 'request' : 'connect', { what: `${target.label} at ${endpoint.address}:${endpoint.port} (${endpoint.identity})`, unreachable: 'WEFT_ERR_CONNECT' });
+        done(error.code);
+        if (res.headersSent) return res.destroy();
+        deps.respondError(x, refusal(error.code, error.message));
+      });
+    };
+    wire(upstream);
+
+    // The body streams through: counted (not buffered) when a limit applies, teed to mirrors.
+    let body: NodeJS.ReadableStream = req as unknown as NodeJS.ReadableStream;
+    if (maxBytes !== undefined) {
+      const counter = new ByteLimit(maxBytes);
+      counter.on('error', (e) => upstream.destroy(e));
+      body = (req as unknown as NodeJS.ReadableStream).pipe(counter);
+    }
+    if (mirrorReqs.length > 0) {
+      body.on('data', (chunk: Buffer) => {
+        for (const m of mirrorReqs) m.write(chunk);
+      });
+      body.on('end', () => {
+        for (const m of mirrorReqs) m.end();
+      });
+    }
+    body.pipe(upstream);
+    return HANDED_OVER;
+  };
+}
+
+// The shorter of two timeouts, where undefined and 0 mean "none".
+function minPositive(a: number | undefined, b: number | undefined): number | undefined {
+  const x = a !== undefined && a > 0 ? a : undefined;
+  const y = b !== undefined && b > 0 ? b : undefined;
+  return x === undefined ? y : y === undefined ? x : Math.min(x, y);
+}
+
+/**
+ * Sets X-Forwarded-For / -Proto / -Host and Forwarded (RFC 7239) on the upstream headers.
+ * Incoming values are kept only from a trusted proxy; anyone else could forge them.
+ */
+export function addForwardedHeaders(headers: HeaderMap, f: { peer: string; trustedPeer: boolean; proto: string; host: string }): void {
+  const peer = f.peer.replace(/^::ffff:/i, '');
+  const prevXff = f.trustedPeer ? firstValue(headers['x-forwarded-for']) : undefined;
+  const prevFwd = f.trustedPeer ? firstValue(headers.forwarded) : undefined;
+  headers['x-forwarded-for'] = prevXff ? `${prevXff}, ${peer}` : peer;
+  headers['x-forwarded-proto'] = f.proto;
+  headers['x-forwarded-host'] = f.host;
+  const forNode = peer.includes(':') ? `"[${peer}]"` : peer;
+  const element = `for=${forNode};proto=${f.proto};host=${JSON.stringify(f.host)}`;
+  headers.forwarded = prevFwd ? `${prevFwd}, ${element}` : element;
+}
+
+/** Counts body bytes as they stream and fails once the limit is passed (nothing is buffered). */
+class ByteLimit extends Transform {
+  readonly #max: number;
+  #seen = 0;
+
+  constructor(max: number) {
+    super();
+    this.#max = max;
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    this.#seen += chunk.length;
+    if (this.#seen > this.#max) {
+      const err = Object.assign(new Error(`body over ${this.#max} bytes`), { code: 'WEFT_BODY_LIMIT' });
+      cb(err);
+      return;
+    }
+    cb(null, chunk);
+  }
+}
