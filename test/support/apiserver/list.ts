@@ -65,12 +65,13 @@ export async function serveList(store: ObjectStore, res: ServerResponse, def: Re
     const wanted = Number(rvParam);
     if (wanted > store.rv) {
       // The real server waits up to 3 s for its cache to catch up, then gives up with 504.
-      await new Promise((r) => setTimeout(r, 3000));
-      if (wanted > store.rv) {
+      if (!(await store.waitForRv(wanted, 3000))) {
         throw new StatusError(504, 'Timeout', `Too large resource version: ${wanted}, current: ${store.rv}`, {
           causes: [{ reason: 'ResourceVersionTooLarge', message: 'Too large resource version' }],
         });
       }
+      // Not older than what was asked: the state now, which the wait just brought up to it.
+      listRv = store.rv;
     }
     if (match === 'Exact') {
       if (wanted < store.compactedRv) throw new StatusError(410, 'Expired', `too old resource version: ${wanted} (${store.compactedRv})`);

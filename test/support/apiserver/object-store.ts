@@ -27,6 +27,7 @@ export class ObjectStore {
   #rv = 1;
   #compactedRv = 1;
   #clusterIpNext = 10;
+  readonly #rvWaiters = new Set<() => void>();
 
   /** historyLimit: events kept for old watches; onEvent: told of every change after it is stored. */
   constructor(historyLimit: number, onEvent: (event: StoreEvent) => void) {
@@ -47,6 +48,24 @@ export class ObjectStore {
   /** Changes kept, oldest first. */
   get history(): readonly StoreEvent[] {
     return this.#history;
+  }
+
+  /** Resolves true once resourceVersion reaches rv (at once when it has), false after timeoutMs. */
+  waitForRv(rv: number, timeoutMs: number): Promise<boolean> {
+    if (this.#rv >= rv) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const check = (): void => {
+        if (this.#rv < rv) return;
+        clearTimeout(timer);
+        this.#rvWaiters.delete(check);
+        resolve(true);
+      };
+      const timer = setTimeout(() => {
+        this.#rvWaiters.delete(check);
+        resolve(false);
+      }, timeoutMs);
+      this.#rvWaiters.add(check);
+    });
   }
 
   /** Every served type, once each. */
@@ -112,6 +131,7 @@ export class ObjectStore {
       if (last) this.#compactedRv = last.rv;
     }
     this.#onEvent(event);
+    for (const w of [...this.#rvWaiters]) w();
   }
 
   /** Creates an object as a POST would (keepStatus: an in-process write that may set status). */
