@@ -82,7 +82,12 @@ t.test('scaling 1 -> 3 ready endpoints and back changes where requests go within
 
 t.test('an endpoint turning not-ready stops receiving new requests within 1 s', async (t) => {
   mesh.setEndpoints('hello', hello);
-  await until('three again', (pod) => pod === 'hello-2');
+  // hello-1 must be getting requests before, or "no request after the change" proves nothing.
+  const seen = new Set<string>();
+  await until('three again', (pod) => {
+    seen.add(pod);
+    return seen.has('hello-1') && seen.has('hello-2');
+  });
   mesh.setEndpoints('hello', [h0, { ...h1, ready: false }, h2]);
   const changed = Date.now();
   let lastHit = 0;
