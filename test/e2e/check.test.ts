@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { TestApiServer } from '../support/test-apiserver.js';
 import { makeTrust, NS, pem } from '../support/cluster-facts.js';
 import { installHealthyWeft } from '../support/check-cluster.js';
-import { LocalMesh, randomBase, WEFT_MAIN, type ProxyProcess } from '../support/local-mesh.js';
+import { LocalMesh, randomBase, WEFT_MAIN } from '../support/local-mesh.js';
 import { createIssuer } from '../../ca/authority.js';
 
 const now = new Date();
@@ -27,8 +27,8 @@ const pods = [
   { name: 'web-7d9f8b6c5-fghij', address: `${base}.2`, serviceAccount: 'web' },
 ];
 await mesh.setServices([{ name: 'web', port: 80, targetPort: 8080, pods }]);
-const proxies: ProxyProcess[] = [];
-for (const p of pods) proxies.push(await mesh.startProxy(p));
+// Started together: each waits for its own /ready, and the waits overlap.
+await Promise.all(pods.map((p) => mesh.startProxy(p)));
 t.teardown(async () => {
   await mesh.close();
   await rm(dir, { recursive: true, force: true });

@@ -24,8 +24,8 @@ for (const pod of [client, ...hello]) mesh.addPod(pod);
 mesh.addService('hello');
 mesh.setEndpoints('hello', [h0]);
 for (const pod of hello) apps.push(await startEchoApp({ pod: pod.name, address: pod.address, port: 8080 }));
-const clientProxy = await mesh.startProxy(client);
-const helloProxies = await Promise.all(hello.map((pod) => mesh.startProxy(pod)));
+// Started together: each waits for its own /ready, and the waits overlap.
+const [clientProxy, helloProxies] = await Promise.all([mesh.startProxy(client), Promise.all(hello.map((pod) => mesh.startProxy(pod)))]);
 const outbound = `http://${client.address}:7001`;
 const agent = new http.Agent({ keepAlive: true, maxSockets: 4 });
 t.teardown(() => agent.destroy());
