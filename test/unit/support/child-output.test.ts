@@ -1,3 +1,4 @@
+// waitForOutput and exitOf against real node children: resolve on the printed line, reject on an early exit or the bound.
 import t from 'tap';
 import { spawn } from 'node:child_process';
 import { exitOf, waitForOutput } from '../../support/child-output.js';
