@@ -5,9 +5,9 @@
 // root published in the trust-anchors ConfigMap.
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Authority } from './authority.js';
-import { authorityFromPem, generateAuthorityPem } from './store.js';
-import { x509 } from './crypto.js';
+import type { Authority } from '../lib/pki/authority.js';
+import { authorityFromPem, generateAuthorityPem } from '../lib/pki/store.js';
+import { x509 } from '../lib/pki/crypto.js';
 import { WeftError } from '../lib/errors.js';
 import { isKubeStatus, resourcePath, type KubeClient } from '../lib/kube/client.js';
 

@@ -4,7 +4,7 @@
 import type { Server } from 'node:https';
 import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
-import { issueLeaf, parseCsr } from './authority.js';
+import { issueLeaf, parseCsr } from '../lib/pki/authority.js';
 import type { CaMaterial } from './material.js';
 import type { ServingMaterial } from './serving.js';
 import type { TokenReviewer } from './token-review.js';

@@ -10,8 +10,11 @@ import { loadOrCreateSecretMaterial, readMountedMaterial, type CaMaterial } from
 import { issueServingMaterial } from './serving.js';
 import { startCaServer, type CaServer } from './server.js';
 import { KubeTokenReviewer, type TokenReviewer } from './token-review.js';
-import { GENERATED_LIFETIMES } from './store.js';
-import { backoffDelayMs } from '../lib/kube/watch.js';
+import { GENERATED_LIFETIMES } from '../lib/pki/store.js';
+import { backoffDelayMs } from '../lib/backoff.js';
+import { realTimers, sleep, type TimerHandle, type Timers } from '../lib/timers.js';
+import { WatchedFile } from '../lib/watched-file.js';
+import { join } from 'node:path';
 
 /** `weft ca` settings (docs/kubernetes-mode.md lists the variables). */
 export interface CaConfig {
@@ -80,7 +83,17 @@ export interface CaServiceDeps {
   /** Replaces the TokenReview client (tests of the service without an API server). */
   readonly reviewer?: TokenReviewer;
   readonly shutdown: AbortSignal;
+  /** Clock and timers of the retries, the material reload and the serving renewal (fake in tests). */
+  readonly timers?: Timers;
+  /** Uniform [0, 1) source of the retry jitter. */
+  readonly random?: () => number;
 }
+
+/** How long the serving certificate lives, and how often it is renewed (twice a lifetime). */
+const SERVING_LIFETIME_HOURS = 24;
+const SERVING_RENEW_MS = 12 * 3_600_000;
+/** Retries while the API server cannot be reached at start. */
+const START_RETRY = { initialMs: 500, maxMs: 10_000 } as const;
 
 /** A running `weft ca`. */
 export interface CaService {
@@ -93,7 +106,9 @@ export interface CaService {
 export async function startCaService(config: CaConfig, deps: CaServiceDeps): Promise<CaService | undefined> {
   const namespace = config.namespace ?? deps.client.connection.namespace;
   const log = deps.log;
-  let mountedText: string | undefined;
+  const timers = deps.timers ?? realTimers;
+  // The mounted files in force, when the material came from them (compared on reload).
+  let mountedRead: Awaited<ReturnType<typeof readMountedMaterial>>;
   let material: CaMaterial | undefined;
   for (let attempt = 0; !material; attempt++) {
     if (deps.shutdown.aborted) return undefined;
@@ -101,7 +116,7 @@ export async function startCaService(config: CaConfig, deps: CaServiceDeps): Pro
       const mounted = await readMountedMaterial(config.issuerDir, config.trustAnchorsFile);
       if (mounted) {
         material = await mounted.load();
-        mountedText = mounted.text;
+        mountedRead = mounted;
       } else if (config.generate) {
         material = await loadOrCreateSecretMaterial({
           client: deps.client,
@@ -109,7 +124,7 @@ export async function startCaService(config: CaConfig, deps: CaServiceDeps): Pro
           secretName: config.secretName,
           configMapName: config.trustAnchorsConfigMap,
           trustDomain: config.trustDomain,
-          now: new Date(),
+          now: new Date(timers.now()),
           lifetimes: { rootHours: config.rootLifetimeHours, issuerHours: config.issuerLifetimeHours },
           onGenerated: () => log.info({ secret: `${namespace}/${config.secretName}` }, 'generated a new root and issuer'),
         });
@@ -122,9 +137,9 @@ export async function startCaService(config: CaConfig, deps: CaServiceDeps): Pro
     } catch (err) {
       // Only an unreachable or failing API server is worth waiting for; bad material is fatal.
       if (!isWeftError(err) || (err.code !== 'WEFT_ERR_KUBE_UNREACHABLE' && err.code !== 'WEFT_ERR_KUBE_API')) throw err;
-      const delay = backoffDelayMs(attempt, { initialMs: 500, maxMs: 10_000 }, Math.random);
+      const delay = backoffDelayMs(attempt, START_RETRY, deps.random ?? Math.random);
       log.warn({ code: err.code, err: err.message, retryInMs: delay }, 'cannot load the CA material yet; retrying');
-      await new Promise((r) => setTimeout(r, delay));
+      await sleep(timers, delay, deps.shutdown);
     }
   }
   log.info({ source: material.source, issuerNotAfter: material.authority.issuer.cert.notAfter.toISOString() }, 'CA material loaded');
@@ -133,7 +148,7 @@ export async function startCaService(config: CaConfig, deps: CaServiceDeps): Pro
   const listenHost = config.listen.host === '0.0.0.0' || config.listen.host === '::' ? [] : [config.listen.host];
   const names = config.servingNames ?? [...new Set([...defaultServingNames(namespace), ...listenHost])];
   const serve = async (m: CaMaterial) =>
-    issueServingMaterial({ authority: m.authority, names, now: new Date(), lifetimeHours: 24 });
+    issueServingMaterial({ authority: m.authority, names, now: new Date(timers.now()), lifetimeHours: SERVING_LIFETIME_HOURS });
   let current: CaMaterial = material;
   const server = await startCaServer({
     listen: config.listen,
@@ -146,39 +161,49 @@ export async function startCaService(config: CaConfig, deps: CaServiceDeps): Pro
   });
   log.info({ url: server.url, names }, 'weft ca serving');
 
-  // Reload when the mounted Secret/ConfigMap change (the kubelet swaps them in place), and
-  // renew the 24 h serving certificate twice a day.
-  let reloading = false;
-  const reload = setInterval(() => {
-    if (reloading) return;
-    reloading = true;
-    void (async () => {
-      try {
-        const mounted = await readMountedMaterial(config.issuerDir, config.trustAnchorsFile);
-        if (!mounted || mounted.text === mountedText) return;
-        const next = await mounted.load();
-        current = next;
-        mountedText = mounted.text;
-        server.setServing(await serve(next));
-        log.info({ source: next.source, issuerNotAfter: next.authority.issuer.cert.notAfter.toISOString() }, 'CA material reloaded');
-      } catch (err) {
-        log.error({ code: isWeftError(err) ? err.code : undefined, err: (err as Error).message }, 'mounted CA material refused; keeping the current one');
-      } finally {
-        reloading = false;
-      }
-    })();
-  }, config.reloadIntervalMs);
-  const renewServing = setInterval(() => {
-    void serve(current).then((s) => server.setServing(s), (err: Error) => log.error({ err: err.message }, 'serving certificate renewal failed'));
-  }, 12 * 3_600_000);
-  reload.unref();
-  renewServing.unref();
+  // Reload when the mounted Secret/ConfigMap change (the kubelet swaps them in place; polled,
+  // as the files may be mounted later), and renew the 24 h serving certificate twice a day.
+  type Mounted = NonNullable<typeof mountedRead>;
+  const mounted = new WatchedFile<Mounted>({
+    paths: [join(config.issuerDir, 'tls.crt'), config.trustAnchorsFile],
+    read: () => readMountedMaterial(config.issuerDir, config.trustAnchorsFile),
+    same: (a, b) => a.text === b.text,
+    apply: async (next) => {
+      const loaded = await next.load();
+      const serving = await serve(loaded);
+      current = loaded;
+      server.setServing(serving);
+      log.info({ source: loaded.source, issuerNotAfter: loaded.authority.issuer.cert.notAfter.toISOString() }, 'CA material reloaded');
+    },
+    onError: (err) => log.error({ code: isWeftError(err) ? err.code : undefined, err: (err as Error).message }, 'mounted CA material refused; keeping the current one'),
+    timers,
+    debounceMs: 0,
+    pollMs: config.reloadIntervalMs,
+    // Polling only: the mount directories need not exist, and the poll bounds the delay anyway.
+    watchDirectories: false,
+  });
+  mounted.start(mountedRead);
+  let renewTimer: TimerHandle | undefined;
+  const renewServing = (): void => {
+    renewTimer = timers.setTimeout(() => {
+      void serve(current)
+        .then((s) => server.setServing(s))
+        .catch((err: unknown) => log.error({ err: (err as Error).message }, 'serving certificate renewal failed'))
+        .finally(() => {
+          if (!closed) renewServing();
+        });
+    }, SERVING_RENEW_MS);
+    renewTimer.unref();
+  };
+  let closed = false;
+  renewServing();
   return {
     server,
     material: () => current,
     async close() {
-      clearInterval(reload);
-      clearInterval(renewServing);
+      closed = true;
+      mounted.close();
+      timers.clearTimeout(renewTimer);
       await server.close();
     },
   };

@@ -1,8 +1,8 @@
 // Issues TLS serving certificates (DNS and IP SANs) from an authority: what `weft ca` presents on
 // its own HTTPS listener. Pod leaves (URI SAN only) are issued by authority.ts instead.
 import { isIP } from 'node:net';
-import { BACKDATE_MS, type Authority } from './authority.js';
-import { ECDSA_SHA256, generateKeyPair, privateKeyToPem, randomSerial, x509 } from './crypto.js';
+import { BACKDATE_MS, type Authority } from '../lib/pki/authority.js';
+import { ECDSA_SHA256, generateKeyPair, privateKeyToPem, randomSerial, x509 } from '../lib/pki/crypto.js';
 
 /** A serving key and its chain, ready for node:https. */
 export interface ServingMaterial {

@@ -34,6 +34,10 @@ const obj = (v: unknown): Json => (v && typeof v === 'object' && !Array.isArray(
 const arr = (v: unknown): Json[] => (Array.isArray(v) ? v.map(obj) : []);
 const strMap = (v: unknown): Record<string, string> =>
   Object.fromEntries(Object.entries(obj(v)).filter((e): e is [string, string] => typeof e[1] === 'string'));
+// A scalar as text; anything else (an object where a string belongs) reads as the fallback rather
+// than as "[object Object]".
+const text = (v: unknown, fallback = ''): string =>
+  typeof v === 'string' ? v : typeof v === 'number' || typeof v === 'boolean' || typeof v === 'bigint' ? String(v) : fallback;
 const b64 = (v: unknown): string => (typeof v === 'string' ? Buffer.from(v, 'base64').toString('utf8') : '');
 
 /** Reads everything `weft check` judges. */
@@ -42,9 +46,9 @@ export async function gatherFacts(client: KubeClient, opts: GatherOptions): Prom
   const nsPath = `/api/v1/namespaces/${encodeURIComponent(ns)}`;
   const version = await fetched<VersionFact>('/version', async () => {
     const v = await client.request<Json>('GET', '/version');
-    const gitVersion = String(v.gitVersion ?? '');
+    const gitVersion = text(v.gitVersion);
     const m = /^v?(\d+)\.(\d+)/.exec(gitVersion);
-    return { gitVersion, major: Number(m?.[1] ?? v.major ?? 0), minor: Number(m?.[2] ?? String(v.minor ?? '0').replace(/\D/g, '')) };
+    return { gitVersion, major: Number(m?.[1] ?? v.major ?? 0), minor: Number(m?.[2] ?? text(v.minor, '0').replace(/\D/g, '')) };
   });
   const unreachable = { ok: false as const, missing: false, error: 'the API server is unreachable' };
   if (!version.ok) {
@@ -68,7 +72,7 @@ export async function gatherFacts(client: KubeClient, opts: GatherOptions): Prom
 
   const trustAnchors = await fetched('ConfigMap weft-trust-anchors', async () => {
     const cm = await client.request<Json>('GET', `${nsPath}/configmaps/weft-trust-anchors`);
-    return String(obj(cm.data)['roots.pem'] ?? '');
+    return text(obj(cm.data)['roots.pem']);
   });
   const issuerSecret = (ca.ok ? ca.value.env['WEFT_CA_SECRET'] : undefined) ?? 'weft-ca-issuer';
   const issuer = await fetched(`Secret ${ns}/${issuerSecret}`, async () => {
@@ -82,9 +86,9 @@ export async function gatherFacts(client: KubeClient, opts: GatherOptions): Prom
       const cc = obj(w.clientConfig);
       const svc = obj(cc.service);
       return {
-        name: String(w.name ?? ''),
-        failurePolicy: String(w.failurePolicy ?? 'Fail'),
-        ...(svc.name ? { service: { name: String(svc.name), namespace: String(svc.namespace ?? ''), ...(svc.path ? { path: String(svc.path) } : {}) } } : {}),
+        name: text(w.name),
+        failurePolicy: text(w.failurePolicy, 'Fail'),
+        ...(svc.name ? { service: { name: text(svc.name), namespace: text(svc.namespace), ...(svc.path ? { path: text(svc.path) } : {}) } } : {}),
         caBundlePem: b64(cc.caBundle),
       };
     });
@@ -111,7 +115,7 @@ export async function gatherFacts(client: KubeClient, opts: GatherOptions): Prom
     const list = await client.request<Json>('GET', `/api/v1/namespaces?labelSelector=${encodeURIComponent('weft.dev/inject=enabled')}`);
     const out: NamespaceFact[] = [];
     for (const n of arr(list.items)) {
-      const name = String(obj(n.metadata).name ?? '');
+      const name = text(obj(n.metadata).name);
       const pods = await client.request<Json>('GET', `/api/v1/namespaces/${encodeURIComponent(name)}/pods`);
       let reads = 0;
       const facts: PodFact[] = [];
@@ -152,8 +156,8 @@ function podFact(p: Json): PodFact {
   const statuses = [...arr(status.initContainerStatuses), ...arr(status.containerStatuses)];
   const ps = statuses.find((s) => s.name === 'weft-proxy');
   return {
-    name: String(md.name ?? ''),
-    phase: String(status.phase ?? 'Pending'),
+    name: text(md.name),
+    phase: text(status.phase, 'Pending'),
     ...(ownerName ? { owner: ownerName } : {}),
     annotations: strMap(md.annotations),
     labels: strMap(md.labels),
@@ -272,7 +276,7 @@ function peerChainPem(url: string, servername: string): Promise<string> {
       while (c && c.raw && !seen.has(c.fingerprint256)) {
         seen.add(c.fingerprint256);
         pems.push(`-----BEGIN CERTIFICATE-----\n${c.raw.toString('base64').replace(/(.{64})/g, '$1\n').trim()}\n-----END CERTIFICATE-----\n`);
-        c = c.issuerCertificate as DetailedPeerCertificate | undefined;
+        c = c.issuerCertificate;
       }
       socket.end();
       resolve(pems.join(''));

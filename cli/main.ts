@@ -3,11 +3,27 @@
 import { readFileSync } from 'node:fs';
 import { COMMANDS } from './commands.js';
 import { isWeftError } from '../lib/errors.js';
+import { createLogger } from '../lib/logger.js';
 
 /** The package version, read from package.json beside the build. */
 export function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
   return pkg.version;
+}
+
+// Long-running servers: a stray rejection must cost at most the request it belonged to.
+const SERVERS: ReadonlySet<string> = new Set(['proxy', 'gateway']);
+
+/**
+ * The proxy's and the gateway's policy: an unhandled rejection is logged at error with
+ * WEFT_ERR_INTERNAL and the process keeps serving the other requests of the pod. An uncaught
+ * exception still ends the process (Node's default), since the state it leaves is unknown.
+ */
+function keepServingOnRejection(name: string): void {
+  const log = createLogger({ level: 'error', name: `weft-${name}` });
+  process.on('unhandledRejection', (reason: unknown) => {
+    log.error({ code: 'WEFT_ERR_INTERNAL', err: reason instanceof Error ? (reason.stack ?? reason.message) : String(reason) }, 'unhandled promise rejection; still serving');
+  });
 }
 
 function usage(): string {
@@ -30,6 +46,7 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(`weft: unknown command ${JSON.stringify(name)}\n\n${usage()}`);
     return 2;
   }
+  if (SERVERS.has(name)) keepServingOnRejection(name);
   const controller = new AbortController();
   let signals = 0;
   const onSignal = (signal: NodeJS.Signals): void => {

@@ -1,5 +1,6 @@
 // `weft proxy`: the sidecar. Parses its environment, builds the endpoint source and identity
 // provider of its mode, runs until SIGTERM, drains, exits 0.
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import { parseProxyConfig } from '../proxy/config.js';
 import { startProxy } from '../proxy/proxy.js';
@@ -29,7 +30,7 @@ export const proxyCommand: Command = {
     const { source, identity } = await buildMeshPlumbing(config, { env: ctx.env, log, registry, shutdown: ctx.shutdown });
     // The kubelet's rewritten probes land here; each replays the app's original probe.
     const probeHandler = createAppProbeHandler({ probes: appProbes, appHost: config.appHost });
-    const adminRoutes = new Map([['/app-probe/', probeHandler.handle]]);
+    const adminRoutes = new Map([['/app-probe/', (req: IncomingMessage, res: ServerResponse) => probeHandler.handle(req, res)]]);
     const proxy = await startProxy(config, { log, registry, source, identity, adminRoutes });
     if (ctx.shutdown.aborted) return (await proxy.shutdown()) ? 0 : 1;
     await new Promise<void>((resolve) => ctx.shutdown.addEventListener('abort', () => resolve(), { once: true }));

@@ -11,8 +11,8 @@ import http from 'node:http';
 import type { Writable } from 'node:stream';
 import { parseMeshFile, layoutPods, endpointsFileFor, type MeshFile, type MeshPod } from './up/mesh-file.js';
 import { startDemoApp } from './up/demo-app.js';
-import { loadOrCreateCaDir } from '../ca/store.js';
-import { x509 } from '../ca/crypto.js';
+import { loadOrCreateCaDir } from '../lib/pki/store.js';
+import { x509 } from '../lib/pki/crypto.js';
 import { WeftError, isWeftError } from '../lib/errors.js';
 import type { Command, CommandContext } from './command.js';
 

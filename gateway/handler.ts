@@ -7,13 +7,16 @@ import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import { Transform, type TransformCallback } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import type { Logger } from '../lib/logger.js';
-import type { ErrorCode } from '../lib/errors.js';
-import { release, type PickEntry } from '../mesh/balance/picker.js';
+import { WeftError, type ErrorCode } from '../lib/errors.js';
+import type { CompletedPick, PickOutcome } from '../mesh/balance/picker.js';
+import { PickQueue } from '../mesh/balance/pick-queue.js';
+import { classify } from '../mesh/rescue.js';
 import type { ServiceBalancers } from '../mesh/balance/service-balancers.js';
 import type { PeerPool } from '../mesh/peer-pool.js';
 import type { ServiceRef } from '../mesh/discovery/endpoint-source.js';
 import type { GatewayMetrics } from './metrics.js';
 import type { GatewayState } from './state.js';
+import { mayResendAfterReset } from '../mesh/headers.js';
 import { endToEndHeaders, refuse, type GatewayRequest, type GatewayResponse } from './respond.js';
 import { openMeshRequest } from './upstream.js';
 import type { Drain } from '../mesh/drain.js';
@@ -65,10 +68,12 @@ interface Outcome {
 export class GatewayHandler {
   readonly #o: GatewayHandlerOptions;
   readonly #limiter = new RateLimiter();
+  readonly #queue: PickQueue;
   #state: GatewayState | undefined;
 
   constructor(options: GatewayHandlerOptions) {
     this.#o = options;
+    this.#queue = new PickQueue(options.discoveryWaitMs);
   }
 
   /** Replaces the configuration; requests already running keep the state they started with. */
@@ -101,8 +106,9 @@ export class GatewayHandler {
 
   // A bug must cost one request, never the process (an unhandled rejection would end it).
   #failed(res: GatewayResponse, e: unknown): void {
-    this.#o.logger.error({ err: e }, 'gateway handler failed');
-    refuse(res, 'WEFT_ERR_UPSTREAM_RESET', 'internal gateway error');
+    const error = classify(e, 'internal');
+    this.#o.logger.error({ err: e, code: error.code }, 'gateway handler failed');
+    refuse(res, error.code, error.code === 'WEFT_ERR_INTERNAL' ? 'internal gateway error' : error.message);
   }
 
   #route(protocol: Protocol, req: GatewayRequest, res: GatewayResponse, out: Outcome): void {
@@ -275,23 +281,25 @@ export class GatewayHandler {
       else if (f.type === 'ResponseHeaderModifier') responseMods.push(f);
       else if (f.type === 'RequestMirror' && mirrorFires(f.percent, this.#o.random)) mirrors.push(f);
     }
-    const balancer = this.#o.balancers.get(backend.ref);
-    const go = (): void => {
-      const picked = this.#pick(backend.ref);
-      if (picked === 'unknown') return this.#refuse(res, out, 'WEFT_ERR_BACKEND_INVALID', `Service ${backend.label} does not exist`);
-      if (picked === 'none') return this.#refuse(res, out, 'WEFT_ERR_NO_ENDPOINTS', `Service ${backend.label} has no ready endpoint`);
-      this.#forward(req, res, out, pol, r, { rule, backend: backend.ref, label: backend.label, entry: picked, headers, path, upstreamHost, responseMods, mirrors, scheme, limitHeaders });
-    };
-    if (balancer.state.type === 'pending') void balancer.settled(this.#o.discoveryWaitMs).then(go).catch((e: unknown) => this.#failed(res, e));
-    else go();
+    // The pick queue answers at once, or once discovery has (the client leaving cancels the wait).
+    const cancel = this.#queue.pick(this.#o.balancers.get(backend.ref), backend.label, (picked) => {
+      try {
+        if (picked instanceof WeftError) {
+          if (picked.code === 'WEFT_ERR_UNKNOWN_SERVICE') return this.#refuse(res, out, 'WEFT_ERR_BACKEND_INVALID', `Service ${backend.label} does not exist`);
+          return this.#refuse(res, out, 'WEFT_ERR_NO_ENDPOINTS', `Service ${backend.label} has no ready endpoint`);
+        }
+        this.#forward(req, res, out, pol, r, { rule, backend: backend.ref, label: backend.label, entry: picked, headers, path, upstreamHost, responseMods, mirrors, scheme, limitHeaders });
+      } catch (e) {
+        this.#failed(res, e);
+      }
+    });
+    res.once('close', cancel);
   }
 
-  #pick(ref: ServiceRef): PickEntry | 'unknown' | 'none' {
-    const state = this.#o.balancers.get(ref).state;
-    if (state.type === 'unknown') return 'unknown';
-    if (state.type === 'pending') return 'none';
-    const p = state.picker.pick();
-    return p.type === 'pick' ? p.entry : 'none';
+  // Mirrors never wait: a mirror backend without an endpoint right now gets no copy.
+  #pickNow(ref: ServiceRef): CompletedPick | undefined {
+    const p = this.#o.balancers.get(ref).picker.pick();
+    return p.type === 'complete' ? p : undefined;
   }
 
   #forward(
@@ -304,7 +312,7 @@ export class GatewayHandler {
       rule: Matched['rule'];
       backend: ServiceRef;
       label: string;
-      entry: PickEntry;
+      entry: CompletedPick;
       headers: HeaderMap;
       path: string;
       upstreamHost: string;
@@ -318,25 +326,24 @@ export class GatewayHandler {
     let { headers } = f;
     const endpoint = entry.endpoint;
     const maxBytes = pol.bodyLimit?.value.maxBytes;
-    if (res.writableEnded || res.destroyed) return release(entry.load);
+    if (res.writableEnded || res.destroyed) return entry.release(CANCELLED);
     const peer = req.socket?.remoteAddress ?? '';
     headers = forwardedHeaders(headers, { peer, trustedPeer: anyContains(this.#o.trustedProxies, peer), proto: scheme, host: r.host });
     headers.host = f.upstreamHost;
     const head = { method: req.method ?? 'GET', path: f.path + r.search, headers: headers as OutgoingHttpHeaders };
     let upstream = openMeshRequest(this.#o.pool, endpoint, head);
     // A pooled connection the peer closed just as it was reused fails before any response:
-    // a request without a body is safely sent again, once, on a fresh connection.
-    const te = req.headers['transfer-encoding'];
-    const bodyless = ['GET', 'HEAD', 'OPTIONS', 'DELETE'].includes(head.method) && te === undefined && Number(req.headers['content-length'] ?? 0) === 0;
+    // a retry-safe request without a body (the mesh's one rule) is sent again, once, on a fresh connection.
+    const bodyless = mayResendAfterReset(head.method, req.headers);
     let retried = false;
     const mirrorReqs = mirrors.flatMap((m) => {
       const ref = mirrorTarget(m.backend);
-      const mp = ref ? this.#pick(ref) : 'none';
-      if (typeof mp === 'string') return [];
+      const mp = ref ? this.#pickNow(ref) : undefined;
+      if (!mp) return [];
       const mreq = openMeshRequest(this.#o.pool, mp.endpoint, head);
       mreq.on('response', (mres) => mres.resume());
       mreq.on('error', () => undefined); // a mirror's failure never touches the real request
-      mreq.on('close', () => release(mp.load));
+      mreq.on('close', () => mp.release(mreq.destroyed && !mreq.writableFinished ? CANCELLED : SUCCEEDED));
       return [mreq];
     });
 
@@ -348,14 +355,16 @@ export class GatewayHandler {
       timer = setTimeout(() => {
         gaveUp = true;
         upstream.destroy();
+        done('WEFT_ERR_TIMEOUT');
         this.#refuse(res, out, 'WEFT_ERR_TIMEOUT', `no answer within ${timeoutMs} ms`);
       }, timeoutMs);
     }
-    let released = false;
-    const done = (): void => {
+    const pickedMs = this.#o.clock();
+    // The pick ignores every release after the first, so the first outcome is the one it keeps.
+    const done = (code?: ErrorCode): void => {
       if (timer) clearTimeout(timer);
-      if (!released) release(entry.load);
-      released = true;
+      const latencyMs = this.#o.clock() - pickedMs;
+      entry.release(code ? { result: 'failure', code, latencyMs } : { result: gaveUp ? 'cancelled' : 'success', code: '', latencyMs });
     };
     res.once('close', () => {
       gaveUp = true;
@@ -378,7 +387,7 @@ export class GatewayHandler {
         }
         ures.pipe(res as NodeJS.WritableStream);
         ures.on('error', () => res.destroy());
-        ures.on('end', done);
+        ures.on('end', () => done());
       });
       u.on('error', (e: NodeJS.ErrnoException) => {
         if (bodyless && !retried && !gaveUp && u.reusedSocket && !res.headersSent) {
@@ -388,11 +397,16 @@ export class GatewayHandler {
           upstream.end();
           return;
         }
-        done();
+        if (e.code === 'WEFT_BODY_LIMIT') {
+          done();
+          if (res.headersSent) return res.destroy();
+          return this.#reject(res, out, pol.bodyLimit?.name ?? 'BodyLimitPolicy', 'WEFT_ERR_BODY_TOO_LARGE', `body is over ${maxBytes} bytes`, r.corsHeaders);
+        }
+        // The mesh's one classifier: TLS, unreachable, timeout and reset mean what they mean in the proxy.
+        const error = classify(e, u.reusedSocket ? 'request' : 'connect', { what: `${f.label} at ${endpoint.address}:${endpoint.port} (${endpoint.identity})`, unreachable: 'WEFT_ERR_CONNECT' });
+        done(error.code);
         if (res.headersSent) return res.destroy();
-        if (e.code === 'WEFT_BODY_LIMIT') return this.#reject(res, out, pol.bodyLimit?.name ?? 'BodyLimitPolicy', 'WEFT_ERR_BODY_TOO_LARGE', `body is over ${maxBytes} bytes`, r.corsHeaders);
-        const code: ErrorCode = e.code === 'ECONNREFUSED' || e.code === 'EHOSTUNREACH' || e.code === 'ENOTFOUND' ? 'WEFT_ERR_CONNECT' : 'WEFT_ERR_UPSTREAM_RESET';
-        this.#refuse(res, out, code, `${f.label} at ${endpoint.address}:${endpoint.port} (${endpoint.identity}): ${e.message}`);
+        this.#refuse(res, out, error.code, error.message);
       });
     };
     wire(upstream);
@@ -449,6 +463,9 @@ export class GatewayHandler {
     );
   }
 }
+
+const CANCELLED: PickOutcome = { result: 'cancelled', code: '', latencyMs: -1 };
+const SUCCEEDED: PickOutcome = { result: 'success', code: '', latencyMs: -1 };
 
 function firstValue(v: string | string[] | undefined): string | undefined {
   return Array.isArray(v) ? v[0] : v;

@@ -69,7 +69,7 @@ export function rewriteProbes(container: Readonly<Record<string, unknown>>): Pro
       const scheme = http['scheme'] === 'HTTPS' ? 'HTTPS' : 'HTTP';
       const path = typeof http['path'] === 'string' && http['path'] !== '' ? http['path'] : '/';
       const headers = Array.isArray(http['httpHeaders'])
-        ? http['httpHeaders'].filter(isObject).map((h) => ({ name: String(h['name'] ?? ''), value: String(h['value'] ?? '') }))
+        ? http['httpHeaders'].filter(isObject).map((h) => ({ name: scalarText(h['name']), value: scalarText(h['value']) }))
         : [];
       original = { httpGet: { path, port, scheme, ...(headers.length > 0 ? { httpHeaders: headers } : {}) }, ...timeout };
     } else if (isObject(tcp)) {
@@ -104,6 +104,11 @@ export function rewriteProbes(container: Readonly<Record<string, unknown>>): Pro
 }
 
 /** A probe port (number, numeric string or port name) as a number, or why it cannot be. */
+// A header written `value: 1` in YAML is still the text "1"; an object is no header text at all.
+function scalarText(v: unknown): string {
+  return typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean' ? String(v) : '';
+}
+
 function resolvePort(container: Readonly<Record<string, unknown>>, port: unknown): number | string {
   if (typeof port === 'number' && Number.isInteger(port) && port >= 1 && port <= 65535) return port;
   if (typeof port === 'string' && /^\d+$/.test(port)) {

@@ -1,11 +1,12 @@
 // The injector's serving certificate: tls.crt/tls.key read from a mounted Secret directory and
 // reloaded when the kubelet swaps the Secret's files (an atomic symlink flip in that directory).
-import { watch, type FSWatcher } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createSecureContext } from 'node:tls';
 import { WeftError } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
+import { realTimers, type Timers } from '../lib/timers.js';
+import { WatchedFile } from '../lib/watched-file.js';
 
 /** PEM certificate chain and key, already checked to form a usable TLS context. */
 export interface ServingCert {
@@ -38,33 +39,28 @@ export async function readServingCert(dir: string): Promise<ServingCert> {
  * Calls `onChange` with the new certificate whenever the directory's files change and still form
  * a usable identity; a broken update is logged and the current certificate stays. Returns stop().
  */
-export function watchServingCert(dir: string, current: ServingCert, onChange: (c: ServingCert) => void, logger: Logger): () => void {
-  let last = current;
-  let timer: NodeJS.Timeout | undefined;
-  const check = (): void => {
-    readServingCert(dir).then(
-      (next) => {
-        if (next.cert === last.cert && next.key === last.key) return;
-        last = next;
-        logger.info({ dir }, 'serving certificate reloaded');
-        onChange(next);
-      },
-      (err: unknown) => logger.error({ dir, code: (err as WeftError).code, err: (err as Error).message }, 'serving certificate update ignored'),
-    );
-  };
-  let watcher: FSWatcher | undefined;
-  try {
-    // Debounced: a Secret update touches several entries in one flip.
-    watcher = watch(dir, () => {
-      clearTimeout(timer);
-      timer = setTimeout(check, 100);
-    });
-    watcher.on('error', (err) => logger.warn({ dir, err: err.message }, 'watching the serving certificate failed'));
-  } catch (err) {
-    logger.warn({ dir, err: (err as Error).message }, 'cannot watch the serving certificate directory');
-  }
-  return () => {
-    clearTimeout(timer);
-    watcher?.close();
-  };
+export function watchServingCert(
+  dir: string,
+  current: ServingCert,
+  onChange: (c: ServingCert) => void,
+  logger: Logger,
+  timers: Timers = realTimers,
+): () => void {
+  const watched = new WatchedFile<ServingCert>({
+    paths: [join(dir, 'tls.crt'), join(dir, 'tls.key')],
+    anyNameInDirectory: true,
+    read: () => readServingCert(dir),
+    same: (a, b) => a.cert === b.cert && a.key === b.key,
+    apply: (next) => {
+      logger.info({ dir }, 'serving certificate reloaded');
+      onChange(next);
+    },
+    onError: (err) => logger.error({ dir, code: (err as WeftError).code, err: (err as Error).message }, 'serving certificate update ignored'),
+    onWatchError: (err) => logger.warn({ dir, err: err.message }, 'watching the serving certificate failed'),
+    timers,
+    // A Secret update touches several entries in one flip.
+    debounceMs: 100,
+  });
+  watched.start(current);
+  return () => watched.close();
 }

@@ -1,11 +1,11 @@
 // The injector's trust anchors: roots.pem read from its mounted `weft-trust-anchors` ConfigMap
 // (weft's own namespace) and re-read when the kubelet swaps the ConfigMap's files.
-import { watch, type FSWatcher } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
 import { WeftError } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
 import { checkTrustAnchorsPem } from '../lib/trust-anchors.js';
+import { realTimers, type Timers } from '../lib/timers.js';
+import { WatchedFile } from '../lib/watched-file.js';
 
 /** Reads and checks the bundle; throws WEFT_ERR_INJECT_NO_TRUST_ANCHORS naming the file and why. */
 export async function readTrustAnchors(file: string): Promise<string> {
@@ -34,42 +34,33 @@ export function watchTrustAnchors(
   onChange: (pem: string) => void,
   logger: Logger,
   pollMs = 10_000,
+  timers: Timers = realTimers,
 ): () => void {
-  let last = current;
   let lastError = '';
-  let timer: NodeJS.Timeout | undefined;
-  const check = (): void => {
-    readTrustAnchors(file).then(
-      (next) => {
-        lastError = '';
-        if (next === last) return;
-        last = next;
-        logger.info({ file }, 'trust anchors reloaded');
-        onChange(next);
-      },
-      (err: unknown) => {
-        const message = (err as Error).message;
-        // Logged once per distinct problem, not every poll.
-        if (message !== lastError) logger.error({ file, code: (err as WeftError).code, err: message }, 'trust anchors update ignored');
-        lastError = message;
-      },
-    );
-  };
-  let watcher: FSWatcher | undefined;
-  try {
-    watcher = watch(dirname(file), () => {
-      clearTimeout(timer);
-      timer = setTimeout(check, 100);
-    });
-    watcher.on('error', (err) => logger.warn({ file, err: err.message }, 'watching the trust anchors failed'));
-  } catch (err) {
-    logger.warn({ file, err: (err as Error).message }, 'cannot watch the trust anchors directory; polling only');
-  }
-  const poll = setInterval(check, pollMs);
-  poll.unref();
-  return () => {
-    clearTimeout(timer);
-    clearInterval(poll);
-    watcher?.close();
-  };
+  const watched = new WatchedFile<string>({
+    paths: [file],
+    anyNameInDirectory: true,
+    read: async () => {
+      const pem = await readTrustAnchors(file);
+      lastError = '';
+      return pem;
+    },
+    same: (a, b) => a === b,
+    apply: (next) => {
+      logger.info({ file }, 'trust anchors reloaded');
+      onChange(next);
+    },
+    onError: (err) => {
+      const message = (err as Error).message;
+      // Logged once per distinct problem, not every poll.
+      if (message !== lastError) logger.error({ file, code: (err as WeftError).code, err: message }, 'trust anchors update ignored');
+      lastError = message;
+    },
+    onWatchError: (err) => logger.warn({ file, err: err.message }, 'watching the trust anchors failed; polling'),
+    timers,
+    debounceMs: 100,
+    pollMs,
+  });
+  watched.start(current);
+  return () => watched.close();
 }

@@ -51,3 +51,17 @@ export function identityFromSubjectAltName(subjectAltName: string | undefined): 
   const uri = uris[0] ?? '';
   return parseIdentity(uri) ? uri : undefined;
 }
+
+/** The pod's TLS material at one moment. Replaced whole on renewal. */
+export interface TlsMaterial {
+  /** The pod's identity (the leaf's URI SAN). */
+  readonly identity: string;
+  /** PKCS#8 PEM private key; it never leaves the process. */
+  readonly keyPem: string;
+  /** Leaf then issuer, PEM. */
+  readonly certChainPem: string;
+  /** Trust anchors (roots), PEM. */
+  readonly trustBundlePem: string;
+  readonly notBefore: Date;
+  readonly notAfter: Date;
+}

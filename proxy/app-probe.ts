@@ -2,7 +2,7 @@
 // WEFT_APP_PROBES parsing (pure) and the HTTP, TCP and gRPC checks against the app's host.
 import { request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import { connect as http2Connect, constants as h2 } from 'node:http2';
+import { connect as http2Connect, constants as h2, type IncomingHttpHeaders } from 'node:http2';
 import { connect as netConnect, isIPv6 } from 'node:net';
 import { WeftError, type ErrorCode } from '../lib/errors.js';
 
@@ -153,7 +153,7 @@ export function createAppProbeHandler(opts: AppProbeHandlerOptions): AppProbeHan
           res.writeHead(a.status, headers).end(a.body + '\n');
         },
         (err: unknown) => res.writeHead(503, { 'weft-error': 'WEFT_ERR_APP_PROBE_FAILED' }).end(`probe failed: ${(err as Error).message}\n`),
-      );
+      ).catch(() => res.destroy()); // writing the answer failed (the kubelet left): nothing else to do
     },
   };
 }
@@ -218,7 +218,7 @@ function grpcProbe(port: number, service: string, host: string, timeoutMs: numbe
       resolve(result);
     };
     const timer = setTimeout(() => finish(`no answer within ${timeoutMs} ms`), timeoutMs);
-    session.on('error', (err) => finish(errText(err)));
+    session.on('error', (err: Error) => finish(errText(err)));
     const stream = session.request({
       [h2.HTTP2_HEADER_METHOD]: 'POST',
       [h2.HTTP2_HEADER_PATH]: '/grpc.health.v1.Health/Check',
@@ -229,18 +229,20 @@ function grpcProbe(port: number, service: string, host: string, timeoutMs: numbe
     const chunks: Buffer[] = [];
     let grpcStatus: string | undefined;
     let grpcMessage = '';
-    const readStatus = (h: Record<string, unknown>): void => {
-      if (h['grpc-status'] !== undefined) grpcStatus = String(h['grpc-status']);
-      if (h['grpc-message'] !== undefined) grpcMessage = decodeURIComponent(String(h['grpc-message']));
+    const readStatus = (h: IncomingHttpHeaders): void => {
+      const status = h['grpc-status'];
+      const message = h['grpc-message'];
+      if (typeof status === 'string') grpcStatus = status;
+      if (typeof message === 'string') grpcMessage = decodeURIComponent(message);
     };
     stream.on('response', (h) => {
       const status = h[h2.HTTP2_HEADER_STATUS];
       if (Number(status) !== 200) finish(`HTTP/2 status ${String(status)}`);
       readStatus(h); // a trailers-only answer carries grpc-status in the headers
     });
-    stream.on('trailers', (h) => readStatus(h));
+    stream.on('trailers', (h: IncomingHttpHeaders) => readStatus(h));
     stream.on('data', (c: Buffer) => chunks.push(c));
-    stream.on('error', (err) => finish(errText(err)));
+    stream.on('error', (err: Error) => finish(errText(err)));
     stream.on('close', () => {
       if (grpcStatus === undefined) return finish('the stream ended without a grpc-status');
       if (grpcStatus !== '0') return finish(`grpc-status ${grpcStatus}${grpcMessage ? ` (${grpcMessage})` : ''}`);

@@ -8,7 +8,8 @@ export interface Exchange {
   readonly direction: 'inbound' | 'outbound';
   protocol: 'http/1.1' | 'h2' | 'websocket' | 'tcp';
   readonly method: string;
-  readonly authority: string;
+  /** Host / :authority as sent; for a tunnel, the destination once known. */
+  authority: string;
   readonly path: string;
   /** ns/name:port of the destination service (outbound) or the app port (inbound). */
   service: string;

@@ -90,6 +90,7 @@ export async function startProxy(config: ProxyConfig, deps: ProxyDeps): Promise<
     names: { namespace: config.namespace, clusterDomain: config.clusterDomain },
     drain,
     now,
+    log: deps.log,
     discoveryWaitMs: config.discoveryWaitMs,
     connectTimeoutMs: config.connectTimeoutMs,
     capture: {

@@ -42,6 +42,8 @@ export interface MeshPod {
   readonly service?: MeshService;
 }
 
+// `outbound: 7001` in YAML is a number; an object is shown as JSON in the problem it causes.
+const hostPortText = (v: unknown): string => (typeof v === 'string' || typeof v === 'number' ? String(v) : JSON.stringify(v));
 const LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 
 /** Parses the mesh file text; every problem is listed at once (WEFT_ERR_MESH_FILE). */
@@ -74,7 +76,7 @@ export function parseMeshFile(text: string, source: string): MeshFile {
   const clientSa = typeof clientRaw.serviceAccount === 'string' ? clientRaw.serviceAccount : 'client';
   let outbound: HostPort = { host: '127.0.0.1', port: 7001 };
   if (clientRaw.outbound !== undefined) {
-    const parsed = parseHostPort(String(clientRaw.outbound), '127.0.0.1');
+    const parsed = parseHostPort(hostPortText(clientRaw.outbound), '127.0.0.1');
     if (typeof parsed === 'string') problems.push(`client.outbound: ${parsed}`);
     else outbound = parsed;
   }
@@ -100,7 +102,7 @@ export function parseMeshFile(text: string, source: string): MeshFile {
   let gateway: MeshGateway | undefined;
   if (d.gateway !== undefined) {
     const g = (d.gateway ?? {}) as Record<string, unknown>;
-    const http = parseHostPort(String(g.http ?? '127.0.0.1:8080'), '127.0.0.1');
+    const http = parseHostPort(g.http === undefined || g.http === null ? '127.0.0.1:8080' : hostPortText(g.http), '127.0.0.1');
     if (typeof http === 'string') problems.push(`gateway.http: ${http}`);
     if (typeof g.routes !== 'string' || g.routes === '') problems.push('gateway.routes: expected the path of a route file');
     gateway = {

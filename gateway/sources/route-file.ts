@@ -1,12 +1,13 @@
 // Hot reload of the route file: watches its directory (editors and `mv` replace the file), waits
 // for writes to settle, builds the new state off to the side and hands it over only when it is
 // valid. A bad file is refused with every problem logged; the running state stays.
-import { readFileSync, watch, type FSWatcher } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { basename, dirname } from 'node:path';
 import { createHash } from 'node:crypto';
 import { WeftError } from '../../lib/errors.js';
 import type { Logger } from '../../lib/logger.js';
+import { realTimers, type Timers } from '../../lib/timers.js';
+import { WatchedFile } from '../../lib/watched-file.js';
 import { buildState, type GatewayState } from '../state.js';
 import type { GatewayMetrics } from '../metrics.js';
 
@@ -55,60 +56,57 @@ export class StateLoader {
   }
 }
 
+/** Problems of a refused route file, carried from apply to the log line. */
+class RouteFileRefused extends WeftError {
+  readonly problems: readonly string[];
+  constructor(path: string, problems: readonly string[]) {
+    super('WEFT_ERR_GATEWAY_FILE', `${path} is invalid:\n  - ${problems.join('\n  - ')}`);
+    this.problems = problems;
+  }
+}
+
 /** Loads and watches one route file. */
 export class RouteFile {
   readonly #path: string;
   readonly #log: Logger;
-  readonly #loader: StateLoader;
-  readonly #debounceMs: number;
-  #watcher: FSWatcher | undefined;
-  #timer: NodeJS.Timeout | undefined;
-  #loading: Promise<void> = Promise.resolve();
+  readonly #watched: WatchedFile<string>;
 
-  constructor(path: string, opts: { log: Logger; loader: StateLoader; debounceMs: number }) {
+  constructor(path: string, opts: { log: Logger; loader: StateLoader; debounceMs: number; timers?: Timers }) {
     this.#path = path;
     this.#log = opts.log;
-    this.#loader = opts.loader;
-    this.#debounceMs = opts.debounceMs;
+    this.#watched = new WatchedFile<string>({
+      paths: [path],
+      read: () => readFile(path, 'utf8'),
+      same: (a, b) => a === b,
+      apply: (text) => {
+        const problems = opts.loader.load(text, path);
+        if (problems) throw new RouteFileRefused(path, problems);
+      },
+      onError: (err, stage) => {
+        if (stage === 'read') {
+          // Between an unlink and the rename the file may be briefly absent; the next event reloads.
+          this.#log.warn({ code: 'WEFT_ERR_GATEWAY_FILE', file: path, err: (err as Error).message }, 'route file unreadable; keeping the running routes');
+          return;
+        }
+        const problems = err instanceof RouteFileRefused ? err.problems : [(err as Error).message];
+        this.#log.error({ code: 'WEFT_ERR_GATEWAY_FILE', file: path, problems }, `route file refused; the running routes stay:\n  - ${problems.join('\n  - ')}`);
+      },
+      onWatchError: (err) => this.#log.warn({ file: path, err: err.message }, 'route file watch failed'),
+      timers: opts.timers ?? realTimers,
+      debounceMs: opts.debounceMs,
+    });
   }
 
   /** Loads the file (throws WEFT_ERR_GATEWAY_FILE with every problem when it is bad) and starts watching. */
   async start(): Promise<void> {
-    const text = await readFile(this.#path, 'utf8').catch((err: Error) => {
+    await this.#watched.load().catch((err: Error) => {
+      if (err instanceof RouteFileRefused) throw err;
       throw new WeftError('WEFT_ERR_GATEWAY_FILE', `cannot read ${this.#path}: ${err.message}`);
     });
-    const problems = this.#loader.load(text, this.#path);
-    if (problems) throw new WeftError('WEFT_ERR_GATEWAY_FILE', `${this.#path} is invalid:\n  - ${problems.join('\n  - ')}`);
-    const name = basename(this.#path);
-    this.#watcher = watch(dirname(this.#path), { persistent: false }, (_event, file) => {
-      if (file === null || file === name) this.#schedule();
-    });
-  }
-
-  #schedule(): void {
-    clearTimeout(this.#timer);
-    this.#timer = setTimeout(() => {
-      this.#loading = this.#loading.then(() => this.#reload());
-    }, this.#debounceMs);
-  }
-
-  async #reload(): Promise<void> {
-    let text: string;
-    try {
-      text = await readFile(this.#path, 'utf8');
-    } catch (err) {
-      // Between an unlink and the rename the file may be briefly absent; the next event reloads.
-      this.#log.warn({ code: 'WEFT_ERR_GATEWAY_FILE', file: this.#path, err: (err as Error).message }, 'route file unreadable; keeping the running routes');
-      return;
-    }
-    const problems = this.#loader.load(text, this.#path);
-    if (problems) {
-      this.#log.error({ code: 'WEFT_ERR_GATEWAY_FILE', file: this.#path, problems }, `route file refused; the running routes stay:\n  - ${problems.join('\n  - ')}`);
-    }
+    this.#watched.start();
   }
 
   close(): void {
-    clearTimeout(this.#timer);
-    this.#watcher?.close();
+    this.#watched.close();
   }
 }

@@ -198,7 +198,7 @@ async function readBody(res: IncomingMessage): Promise<string> {
 function parseStatus(text: string): KubeStatus | undefined {
   try {
     const parsed = JSON.parse(text) as unknown;
-    return parsed && typeof parsed === 'object' ? (parsed as KubeStatus) : undefined;
+    return parsed && typeof parsed === 'object' ? parsed : undefined;
   } catch {
     return { message: text.slice(0, 200) };
   }

@@ -1,11 +1,14 @@
 // Keeps a local copy of a set of API objects: list, then watch from the list's resourceVersion
 // with bookmarks; 410 Expired re-lists and replaces the whole set; a broken stream is resumed
-// from the last resourceVersion after a capped, jittered backoff; every restart is counted.
-// (@kubernetes/client-node's informer never asks for bookmarks and stops for good on a network
-// error, hence this loop.) The decisions (backoff, applying a change) are pure functions below.
+// from the last resourceVersion after weft's one capped, jittered backoff (lib/backoff.ts) on
+// the caller's timers; every restart is counted. (@kubernetes/client-node's informer never asks
+// for bookmarks and stops for good on a network error, hence this loop.) The decisions
+// (interpreting an event, applying a change) are pure functions below.
 import type { Counter } from 'prom-client';
 import type { Logger } from '../logger.js';
 import { isWeftError } from '../errors.js';
+import { backoffDelayMs, type BackoffPolicy } from '../backoff.js';
+import { realTimers, sleep, type Timers } from '../timers.js';
 import { KubeApiError, type KubeClient, type RawWatchEvent } from './client.js';
 
 /** The fields of an API object the watch loop reads. */
@@ -24,23 +27,8 @@ export type WatchChange<T> =
   | { readonly kind: 'upsert'; readonly object: T }
   | { readonly kind: 'delete'; readonly object: T };
 
-/** Backoff settings. */
-export interface BackoffPolicy {
-  readonly initialMs: number;
-  readonly maxMs: number;
-}
-
 /** client-go's reflector starts at 800 ms and caps at 30 s; weft reacts faster at first. */
 export const DEFAULT_BACKOFF: BackoffPolicy = { initialMs: 200, maxMs: 30_000 };
-
-/**
- * Delay before restart number `attempt` (0-based): exponential, capped, with "equal jitter"
- * (half fixed, half random) so that many watchers failing together do not retry together.
- */
-export function backoffDelayMs(attempt: number, policy: BackoffPolicy, random: () => number): number {
-  const exp = Math.min(policy.maxMs, policy.initialMs * 2 ** Math.min(attempt, 30));
-  return Math.round(exp / 2 + (exp / 2) * random());
-}
 
 /** namespace/name: the key of an object in a cache. */
 export function objectKey(obj: KubeObjectMeta): string {
@@ -113,7 +101,8 @@ export interface WatchLoopOptions<T> {
   readonly logger: Logger;
   readonly backoff?: BackoffPolicy;
   readonly random?: () => number;
-  readonly sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
+  /** Clock and timers of the backoff waits (fake in tests). */
+  readonly timers?: Timers;
   /** Server-side watch length (each watch asks for this, jittered, as client-go does). */
   readonly watchTimeoutSeconds?: number;
 }
@@ -176,7 +165,7 @@ export class WatchLoop<T extends KubeObjectMeta> {
   async #run(): Promise<void> {
     const signal = this.#abort.signal;
     const random = this.#o.random ?? Math.random;
-    const sleep = this.#o.sleep ?? defaultSleep;
+    const timers = this.#o.timers ?? realTimers;
     const policy = this.#o.backoff ?? DEFAULT_BACKOFF;
     const baseTimeout = this.#o.watchTimeoutSeconds ?? 300;
     let needList = true;
@@ -195,7 +184,7 @@ export class WatchLoop<T extends KubeObjectMeta> {
           ...(this.#resourceVersion ? { resourceVersion: this.#resourceVersion } : {}),
         });
         let relist: string | undefined;
-        const watchStarted = Date.now();
+        const watchStarted = timers.now();
         let events = 0;
         for await (const event of this.#o.client.watch(path, { signal, idleTimeoutMs: (timeoutSeconds + 30) * 1000 })) {
           events += 1;
@@ -227,8 +216,8 @@ export class WatchLoop<T extends KubeObjectMeta> {
         // same backoff as a failing one instead of a busy loop.
         reason = 'closed';
         this.#o.restarts.inc({ resource: this.#o.resourceLabel, reason });
-        if (events === 0 && Date.now() - watchStarted < 1000) {
-          await sleep(backoffDelayMs(this.#failures, policy, random), signal);
+        if (events === 0 && timers.now() - watchStarted < 1000) {
+          await sleep(timers, backoffDelayMs(this.#failures, policy, random), signal);
           this.#failures += 1;
         } else {
           this.#failures = 0;
@@ -251,21 +240,8 @@ export class WatchLoop<T extends KubeObjectMeta> {
           { resource: this.#o.resourceLabel, path: this.#o.path, code, err: (err as Error).message, retryInMs: delay, attempt: this.#failures },
           'watch failed; retrying',
         );
-        await sleep(delay, signal);
+        await sleep(timers, delay, signal);
       }
     }
   }
-}
-
-function defaultSleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    function done(): void {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
 }

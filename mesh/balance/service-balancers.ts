@@ -1,42 +1,59 @@
 // One balancer per service a proxy calls: subscribes to the endpoint source on first use,
-// rebuilds the service's picker on every snapshot, and unsubscribes when the service goes unused.
-import { EndpointLoad, Picker, type PickEntry } from './picker.js';
+// replaces the service's picker on every snapshot (queue until discovery answers, fail for an
+// unknown service, P2C over the ready endpoints), and unsubscribes when the service goes unused.
+import { EndpointLoad, FailPicker, Picker, QueuePicker, type PickEntry, type ServicePicker, type ReleaseObserver } from './picker.js';
+import type { PickSource } from './pick-queue.js';
+import { WeftError } from '../../lib/errors.js';
 import { serviceKey, type Endpoint, type EndpointSource, type ServiceRef, type ServiceSnapshot } from '../discovery/endpoint-source.js';
 
-/** What a request learns about its service. */
-export type ServiceState =
-  | { readonly type: 'pending' }
-  | { readonly type: 'unknown' }
-  | { readonly type: 'known'; readonly picker: Picker };
+/** What discovery said about a service: nothing yet, no such service, or its endpoints. */
+export type ServiceStateName = 'pending' | 'unknown' | 'known';
 
 /** The endpoints and picker of one service port. */
-export class ServiceBalancer {
+export class ServiceBalancer implements PickSource {
   readonly ref: ServiceRef;
   readonly #loads = new Map<string, EndpointLoad>();
   readonly #random: () => number;
+  readonly #observe: ReleaseObserver | undefined;
   #seq = 0;
-  #state: ServiceState = { type: 'pending' };
+  #state: ServiceStateName = 'pending';
+  #picker: ServicePicker = new QueuePicker();
   #endpoints: readonly Endpoint[] = [];
-  #waiters: (() => void)[] = [];
+  #listeners = new Set<() => void>();
   /** Time of the last resolve(), for idle unsubscription. */
   lastUsedMs: number;
   /** Set by the registry: stops the source subscription. */
   unsubscribe: () => void = () => {};
 
-  constructor(ref: ServiceRef, random: () => number, nowMs: number) {
+  constructor(ref: ServiceRef, random: () => number, nowMs: number, observe?: ReleaseObserver) {
     this.ref = ref;
     this.#random = random;
     this.lastUsedMs = nowMs;
+    this.#observe = observe;
   }
 
-  get state(): ServiceState {
+  /** What discovery said so far. */
+  get state(): ServiceStateName {
     return this.#state;
+  }
+
+  /** The current picker; replaced (never changed) on every snapshot. */
+  get picker(): ServicePicker {
+    return this.#picker;
+  }
+
+  /** Calls `listener` whenever the picker is replaced; returns the unsubscribe. */
+  onPickerChange(listener: () => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
   }
 
   /** Replaces the picker with one built from a full snapshot; loads of kept endpoints carry over. */
   update(snapshot: ServiceSnapshot): void {
+    const name = serviceKey(this.ref);
     if (snapshot.endpoints === undefined) {
-      this.#state = { type: 'unknown' };
+      this.#state = 'unknown';
+      this.#picker = new FailPicker(new WeftError('WEFT_ERR_UNKNOWN_SERVICE', `no mesh service ${name}`));
       this.#endpoints = [];
     } else {
       const entries: PickEntry[] = [];
@@ -53,27 +70,10 @@ export class ServiceBalancer {
       }
       for (const key of [...this.#loads.keys()]) if (!seen.has(key)) this.#loads.delete(key);
       this.#endpoints = snapshot.endpoints;
-      this.#state = { type: 'known', picker: new Picker(entries, this.#random, () => ++this.#seq) };
+      this.#state = 'known';
+      this.#picker = new Picker(entries, this.#random, () => ++this.#seq, name, this.#observe);
     }
-    const waiters = this.#waiters;
-    this.#waiters = [];
-    for (const wake of waiters) wake();
-  }
-
-  /** Resolves once the first snapshot is in, or after `timeoutMs` (state stays pending). */
-  settled(timeoutMs: number): Promise<void> {
-    if (this.#state.type !== 'pending') return Promise.resolve();
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        this.#waiters = this.#waiters.filter((w) => w !== wake);
-        resolve();
-      }, timeoutMs);
-      const wake = (): void => {
-        clearTimeout(timer);
-        resolve();
-      };
-      this.#waiters.push(wake);
-    });
+    for (const listener of [...this.#listeners]) listener();
   }
 
   /** True while any request to this service is in flight. */
@@ -86,7 +86,7 @@ export class ServiceBalancer {
   debug(): object {
     return {
       service: serviceKey(this.ref),
-      state: this.#state.type,
+      state: this.#state,
       endpoints: this.#endpoints.map((e) => {
         const load = this.#loads.get(`${e.address}:${e.port}`);
         return {
@@ -109,11 +109,14 @@ export class ServiceBalancers {
   readonly #random: () => number;
   readonly #now: () => number;
   readonly #byKey = new Map<string, ServiceBalancer>();
+  readonly #observe: ReleaseObserver | undefined;
 
-  constructor(source: EndpointSource, opts: { random?: () => number; now?: () => number } = {}) {
+  /** `observe` is told how every picked request ended (failure accrual, latency scoring). */
+  constructor(source: EndpointSource, opts: { random?: () => number; now?: () => number; observe?: ReleaseObserver } = {}) {
     this.#source = source;
     this.#random = opts.random ?? Math.random;
     this.#now = opts.now ?? Date.now;
+    this.#observe = opts.observe;
   }
 
   /** The balancer of a service, subscribing on first use. */
@@ -121,7 +124,7 @@ export class ServiceBalancers {
     const key = serviceKey(ref);
     let balancer = this.#byKey.get(key);
     if (!balancer) {
-      const created = new ServiceBalancer(ref, this.#random, this.#now());
+      const created = new ServiceBalancer(ref, this.#random, this.#now(), this.#observe);
       this.#byKey.set(key, created);
       created.unsubscribe = this.#source.watch(ref, (snapshot) => created.update(snapshot));
       balancer = created;

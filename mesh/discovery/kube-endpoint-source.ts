@@ -8,7 +8,8 @@ import { serviceKey, type EndpointSource, type ServiceRef, type ServiceSnapshot 
 import { sameSnapshot, snapshotFromKube, type KubeEndpointSlice, type KubeService, type TargetRef } from './kube-snapshot.js';
 import { formatIdentity } from '../../lib/identity.js';
 import { isKubeStatus, resourcePath, type KubeClient } from '../../lib/kube/client.js';
-import { applyWatchChange, backoffDelayMs, WatchLoop, type BackoffPolicy } from '../../lib/kube/watch.js';
+import { applyWatchChange, WatchLoop } from '../../lib/kube/watch.js';
+import { backoffDelayMs, type BackoffPolicy } from '../../lib/backoff.js';
 import type { Logger } from '../../lib/logger.js';
 
 /** Options of the kubernetes endpoint source. */
@@ -72,7 +73,7 @@ class ServiceWatch {
           if (change.kind === 'replace') this.#serviceSynced = true;
           this.publish();
         },
-      }) as WatchLoop<KubeService | KubeEndpointSlice>,
+      }),
       new WatchLoop<KubeEndpointSlice>({
         ...common,
         path: resourcePath({ group: 'discovery.k8s.io', version: 'v1', resource: 'endpointslices', namespace }),
@@ -83,7 +84,7 @@ class ServiceWatch {
           if (change.kind === 'replace') this.#slicesSynced = true;
           this.publish();
         },
-      }) as WatchLoop<KubeService | KubeEndpointSlice>,
+      }),
     );
   }
 
@@ -226,7 +227,7 @@ export class KubeEndpointSource implements EndpointSource {
       if (watch.subscribers.size === 0 && this.#services.get(key) === watch) {
         this.#services.delete(key);
         this.#watched.set(this.#services.size);
-        void watch.stop();
+        watch.stop().catch((err: unknown) => this.#o.log.warn({ service: key, err: (err as Error).message }, 'stopping an unused watch failed'));
         this.#o.log.debug({ service: key }, 'service unused; watch stopped');
       }
     };
@@ -272,10 +273,13 @@ export class KubeEndpointSource implements EndpointSource {
       const key = this.#podQueue.shift();
       if (key === undefined) break;
       this.#podInFlight += 1;
-      void this.#lookup(key).finally(() => {
-        this.#podInFlight -= 1;
-        this.#pump();
-      });
+      // #lookup records its own failures on the entry; the catch only keeps a bug from escaping.
+      this.#lookup(key)
+        .catch((err: unknown) => this.#o.log.error({ pod: key, err: (err as Error).message }, 'pod lookup failed'))
+        .finally(() => {
+          this.#podInFlight -= 1;
+          this.#pump();
+        });
     }
   }
 

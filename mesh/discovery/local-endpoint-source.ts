@@ -1,13 +1,13 @@
 // Local mode's endpoint source: a YAML/JSON file of services and their endpoints, re-read when
 // it changes. A bad new file is refused with a coded error and the last good one keeps serving.
 import { readFile } from 'node:fs/promises';
-import { watch, type FSWatcher } from 'node:fs';
-import { basename, dirname } from 'node:path';
 import { createRequire } from 'node:module';
 import { serviceKey, type AddressOwner, type Endpoint, type EndpointSource, type ServiceRef, type ServiceSnapshot } from './endpoint-source.js';
 import { WeftError } from '../../lib/errors.js';
 import { parseIdentity } from '../../lib/identity.js';
 import type { Logger } from '../../lib/logger.js';
+import { realTimers, type Timers } from '../../lib/timers.js';
+import { WatchedFile } from '../../lib/watched-file.js';
 
 /** One service port of the file, resolved to the target port. */
 export interface LocalServicePort {
@@ -140,18 +140,32 @@ export function endpointByAddress(file: EndpointsFile, address: string, port: nu
 
 /** Watches an endpoints file and feeds subscribers full snapshots. */
 export class LocalEndpointSource implements EndpointSource {
-  readonly #path: string;
   readonly #log: Logger;
+  readonly #watched: WatchedFile<string>;
   #file: EndpointsFile | undefined;
-  #watcher: FSWatcher | undefined;
-  #reloadTimer: NodeJS.Timeout | undefined;
   readonly #subscribers = new Map<string, Set<(s: ServiceSnapshot) => void>>();
   readonly #refs = new Map<string, ServiceRef>();
-  #lastText = '';
 
-  constructor(path: string, log: Logger) {
-    this.#path = path;
+  constructor(path: string, log: Logger, timers: Timers = realTimers) {
     this.#log = log;
+    this.#watched = new WatchedFile<string>({
+      paths: [path],
+      read: () =>
+        readFile(path, 'utf8').catch((err: Error) => {
+          throw new WeftError('WEFT_ERR_ENDPOINTS_FILE', `cannot read ${path}: ${err.message}`);
+        }),
+      same: (a, b) => a === b,
+      apply: (text) => this.#install(parseEndpointsFile(text, path)),
+      onError: (err, stage) =>
+        this.#log.warn(
+          { code: 'WEFT_ERR_ENDPOINTS_FILE', err: (err as Error).message },
+          stage === 'read' ? 'endpoints file unreadable; keeping the last good one' : 'endpoints file refused; keeping the last good one',
+        ),
+      onWatchError: (err) => this.#log.warn({ err: err.message }, 'endpoints file watch failed'),
+      timers,
+      // Coalesces the burst of events one replacement makes.
+      debounceMs: 20,
+    });
   }
 
   get synced(): boolean {
@@ -170,46 +184,22 @@ export class LocalEndpointSource implements EndpointSource {
   /** Loads the file once (throws when the first load fails) and starts watching it. */
   async start(): Promise<void> {
     await this.reload(true);
-    // Watch the directory, not the file: editors, `weft up` and ConfigMap mounts replace the
-    // file by rename, and a watch on the old inode would go deaf.
-    const name = basename(this.#path);
-    this.#watcher = watch(dirname(this.#path), { persistent: false }, (_event, changed) => {
-      if (changed === null || changed === name) this.#scheduleReload();
-    });
-    this.#watcher.on('error', (err) => this.#log.warn({ err: err.message }, 'endpoints file watch failed'));
-  }
-
-  #scheduleReload(): void {
-    clearTimeout(this.#reloadTimer);
-    // Coalesce the burst of events one replacement makes.
-    this.#reloadTimer = setTimeout(() => void this.reload(false), 20);
+    this.#watched.start();
   }
 
   /** Re-reads the file; on failure keeps the last good one (or throws on the first load). */
   async reload(first: boolean): Promise<void> {
-    let text: string;
-    try {
-      text = await readFile(this.#path, 'utf8');
-    } catch (err) {
-      const error = new WeftError('WEFT_ERR_ENDPOINTS_FILE', `cannot read ${this.#path}: ${(err as Error).message}`);
-      if (first) throw error;
-      this.#log.warn({ code: error.code, err: error.message }, 'endpoints file unreadable; keeping the last good one');
-      return;
-    }
-    if (!first && text === this.#lastText) return;
-    try {
-      this.#file = parseEndpointsFile(text, this.#path);
-      this.#lastText = text;
-    } catch (err) {
-      if (first) throw err;
-      this.#log.warn({ code: 'WEFT_ERR_ENDPOINTS_FILE', err: (err as Error).message }, 'endpoints file refused; keeping the last good one');
-      return;
-    }
-    this.#log.info({ services: this.#file.services.length }, 'endpoints file loaded');
+    if (first) await this.#watched.load();
+    else await this.#watched.check();
+  }
+
+  #install(file: EndpointsFile): void {
+    this.#file = file;
+    this.#log.info({ services: file.services.length }, 'endpoints file loaded');
     for (const [key, listeners] of this.#subscribers) {
       const ref = this.#refs.get(key);
       if (!ref) continue;
-      const snapshot = snapshotFor(this.#file, ref);
+      const snapshot = snapshotFor(file, ref);
       for (const listener of listeners) listener(snapshot);
     }
   }
@@ -234,8 +224,7 @@ export class LocalEndpointSource implements EndpointSource {
   }
 
   async close(): Promise<void> {
-    clearTimeout(this.#reloadTimer);
-    this.#watcher?.close();
+    this.#watched.close();
     this.#subscribers.clear();
   }
 }

@@ -6,37 +6,14 @@ import { readFile } from 'node:fs/promises';
 import { request } from 'node:https';
 import { X509Certificate, createPublicKey } from 'node:crypto';
 import { Counter, type Registry } from 'prom-client';
-import { createCsr } from '../../ca/authority.js';
-import { generateKeyPair, privateKeyToPem } from '../../ca/crypto.js';
+import { createCsr } from '../../lib/pki/authority.js';
+import { generateKeyPair, privateKeyToPem } from '../../lib/pki/crypto.js';
 import { WeftError, isWeftError } from '../../lib/errors.js';
 import { identityFromSubjectAltName } from '../../lib/identity.js';
 import type { Logger } from '../../lib/logger.js';
+import { realTimers, type Timers } from '../../lib/timers.js';
 import type { IdentityProvider, TlsMaterial } from './identity-provider.js';
-
-/** Renewal starts at this fraction of the leaf's remaining lifetime when it was received. */
-export const RENEW_FRACTION = 0.7;
-/** Jitter either way, as a fraction of that lifetime. */
-export const RENEW_JITTER = 0.05;
-/** Backoff of failed requests. */
-export const RETRY_POLICY = { initialMs: 500, maxMs: 30_000 } as const;
-
-/**
- * When to renew (pure): at about 70 % of the time between receiving the leaf and its expiry
- * (not its notBefore: the CA backdates leaves for clock skew, which is no lifetime), jittered
- * so that pods started together do not renew together. Never later than 10 s before expiry.
- */
-export function renewAtMs(receivedAtMs: number, notAfterMs: number, random: () => number): number {
-  const span = Math.max(0, notAfterMs - receivedAtMs);
-  const jitter = (random() * 2 - 1) * RENEW_JITTER * span;
-  const at = receivedAtMs + RENEW_FRACTION * span + jitter;
-  return Math.round(Math.max(receivedAtMs, Math.min(at, notAfterMs - 10_000)));
-}
-
-/** Delay before retry number `attempt` (1-based), capped and jittered between half and all (pure). */
-export function retryAfterMs(attempt: number, random: () => number): number {
-  const ceiling = Math.min(RETRY_POLICY.maxMs, RETRY_POLICY.initialMs * 2 ** Math.max(0, Math.min(attempt - 1, 30)));
-  return Math.round(ceiling / 2 + (ceiling / 2) * random());
-}
+import { RenewalScheduler } from './renewal.js';
 
 /** Options of the CA client. */
 export interface CaClientOptions {
@@ -50,7 +27,8 @@ export interface CaClientOptions {
   readonly expectedIdentity: string;
   readonly log: Logger;
   readonly registry?: Registry;
-  readonly now?: () => number;
+  /** Clock of renewal and retry timers (fake in tests). */
+  readonly timers?: Timers;
   readonly random?: () => number;
   /** Request timeout. */
   readonly timeoutMs?: number;
@@ -69,16 +47,21 @@ export class CaClientIdentityProvider implements IdentityProvider {
   readonly #o: CaClientOptions;
   readonly #listeners: ((m: TlsMaterial) => void)[] = [];
   readonly #requests: Counter<'result'> | undefined;
+  readonly #scheduler: RenewalScheduler;
   #material: TlsMaterial | undefined;
-  #timer: NodeJS.Timeout | undefined;
-  #closed = false;
-  #wakeStart: (() => void) | undefined;
 
   constructor(opts: CaClientOptions) {
     this.#o = opts;
     this.#requests = opts.registry
       ? new Counter({ name: 'weft_identity_certificate_requests_total', help: 'Certificate requests to weft ca, by result', labelNames: ['result'] as const, registers: [opts.registry] })
       : undefined;
+    this.#scheduler = new RenewalScheduler({
+      obtain: () => this.#obtain(),
+      onMaterial: (material) => this.#install(material),
+      onFailure: (err, attempt, retryInMs) => this.#logFailure(err, attempt, retryInMs),
+      timers: opts.timers ?? realTimers,
+      random: opts.random ?? Math.random,
+    });
   }
 
   current(): TlsMaterial | undefined {
@@ -91,26 +74,11 @@ export class CaClientIdentityProvider implements IdentityProvider {
 
   /** Resolves once the first certificate is held (retrying meanwhile), or when closed. */
   async start(): Promise<void> {
-    const random = this.#o.random ?? Math.random;
-    for (let attempt = 1; !this.#closed; attempt++) {
-      try {
-        await this.#renew();
-        return;
-      } catch (err) {
-        const delay = retryAfterMs(attempt, random);
-        this.#logFailure(err, attempt, delay);
-        await new Promise<void>((resolve) => {
-          this.#wakeStart = resolve;
-          this.#timer = setTimeout(resolve, delay);
-        });
-      }
-    }
+    await this.#scheduler.start(true);
   }
 
   close(): void {
-    this.#closed = true;
-    clearTimeout(this.#timer);
-    this.#wakeStart?.();
+    this.#scheduler.close();
   }
 
   #logFailure(err: unknown, attempt: number, retryInMs: number): void {
@@ -120,39 +88,24 @@ export class CaClientIdentityProvider implements IdentityProvider {
     );
   }
 
-  #schedule(delayMs: number, attempt: number): void {
-    if (this.#closed) return;
-    clearTimeout(this.#timer);
-    this.#timer = setTimeout(() => {
-      this.#renew().catch((err: unknown) => {
-        const next = attempt + 1;
-        const delay = retryAfterMs(next, this.#o.random ?? Math.random);
-        this.#logFailure(err, next, delay);
-        this.#schedule(delay, next);
-      });
-    }, Math.min(Math.max(0, delayMs), 2 ** 31 - 1));
-    this.#timer.unref();
-  }
-
-  async #renew(): Promise<void> {
-    const now = this.#o.now ?? Date.now;
-    let material: TlsMaterial;
+  async #obtain(): Promise<TlsMaterial> {
     try {
-      material = await this.#request();
+      const material = await this.#request();
       this.#requests?.inc({ result: 'issued' });
+      return material;
     } catch (err) {
       this.#requests?.inc({ result: 'failed' });
       throw err;
     }
-    if (this.#closed) return;
+  }
+
+  #install(material: TlsMaterial): void {
     this.#material = material;
     if (material.identity !== this.#o.expectedIdentity) {
       this.#o.log.warn({ identity: material.identity, expected: this.#o.expectedIdentity }, 'the CA signed another identity than this pod expects (token and env disagree)');
     }
     this.#o.log.info({ identity: material.identity, notAfter: material.notAfter.toISOString() }, 'certificate received');
     for (const listener of this.#listeners) listener(material);
-    const receivedAt = now();
-    this.#schedule(renewAtMs(receivedAt, material.notAfter.getTime(), this.#o.random ?? Math.random) - receivedAt, 0);
   }
 
   async #request(): Promise<TlsMaterial> {
@@ -199,7 +152,7 @@ export class CaClientIdentityProvider implements IdentityProvider {
       req.end(body);
     });
     if (answer.status !== 200) {
-      throw fail(`${url.origin} refused: ${answer.status} ${String(answer.body.error ?? '')} ${String(answer.body.message ?? '')}`.trim());
+      throw fail(`${url.origin} refused: ${answer.status} ${textField(answer.body.error)} ${textField(answer.body.message)}`.trim());
     }
     const { certificate, chain, trustBundle } = answer.body;
     if (typeof certificate !== 'string' || typeof chain !== 'string' || typeof trustBundle !== 'string') {
@@ -226,4 +179,9 @@ export class CaClientIdentityProvider implements IdentityProvider {
       notAfter: new Date(leaf.validTo),
     };
   }
+}
+
+/** A JSON field shown in a message: strings as they are, anything else as JSON. */
+function textField(v: unknown): string {
+  return v === undefined ? '' : typeof v === 'string' ? v : JSON.stringify(v);
 }

@@ -1,10 +1,11 @@
 // Local mode's identity: the proxy signs its own leaf with the issuer in the local CA directory
 // (what `weft ca` does in a cluster), keeps the key in memory and renews on schedule.
-import { authorityFromPem } from '../../ca/store.js';
-import { readCaDir } from '../../ca/store.js';
-import { issueMaterial } from '../../ca/leaf.js';
-import { renewalDelayMs, retryDelayMs } from './renewal.js';
+import { authorityFromPem } from '../../lib/pki/store.js';
+import { readCaDir } from '../../lib/pki/store.js';
+import { issueMaterial } from '../../lib/pki/leaf.js';
+import { RenewalScheduler } from './renewal.js';
 import { WeftError } from '../../lib/errors.js';
+import { realTimers, type Timers } from '../../lib/timers.js';
 import type { IdentityProvider, TlsMaterial } from './identity-provider.js';
 import type { Logger } from '../../lib/logger.js';
 
@@ -14,7 +15,8 @@ export interface LocalIdentityOptions {
   readonly identity: string;
   readonly lifetimeHours: number;
   readonly log: Logger;
-  readonly now?: () => number;
+  /** Clock of issuing and renewal timers (fake in tests). */
+  readonly timers?: Timers;
   readonly random?: () => number;
 }
 
@@ -22,12 +24,25 @@ export interface LocalIdentityOptions {
 export class LocalIdentityProvider implements IdentityProvider {
   readonly #opts: LocalIdentityOptions;
   readonly #listeners: ((m: TlsMaterial) => void)[] = [];
+  readonly #timers: Timers;
+  readonly #scheduler: RenewalScheduler;
   #material: TlsMaterial | undefined;
-  #timer: NodeJS.Timeout | undefined;
-  #closed = false;
 
   constructor(opts: LocalIdentityOptions) {
     this.#opts = opts;
+    this.#timers = opts.timers ?? realTimers;
+    this.#scheduler = new RenewalScheduler({
+      obtain: () => this.#issue(),
+      onMaterial: (material) => {
+        this.#material = material;
+        this.#opts.log.info({ identity: material.identity, notAfter: material.notAfter.toISOString() }, 'certificate issued');
+        for (const listener of this.#listeners) listener(material);
+      },
+      onFailure: (err, attempt, retryInMs) =>
+        this.#opts.log.error({ err: (err as Error).message, attempt, retryInMs }, 'certificate renewal failed; retrying'),
+      timers: this.#timers,
+      random: opts.random ?? Math.random,
+    });
   }
 
   current(): TlsMaterial | undefined {
@@ -38,41 +53,23 @@ export class LocalIdentityProvider implements IdentityProvider {
     this.#listeners.push(listener);
   }
 
+  /** Issues the first certificate; a missing or bad CA directory fails the start (no retry). */
   async start(): Promise<void> {
-    await this.#issue();
+    await this.#scheduler.start(false);
   }
 
-  async #issue(): Promise<void> {
-    const now = this.#opts.now ?? Date.now;
+  async #issue(): Promise<TlsMaterial> {
     const pem = await readCaDir(this.#opts.caDir);
     if (!pem) throw new WeftError('WEFT_ERR_CA_MATERIAL', `CA directory ${this.#opts.caDir} is empty; run \`weft up\` or create it`);
-    const material = await issueMaterial({
+    return issueMaterial({
       authority: await authorityFromPem(pem),
       identity: this.#opts.identity,
-      now: new Date(now()),
+      now: new Date(this.#timers.now()),
       lifetimeHours: this.#opts.lifetimeHours,
     });
-    this.#material = material;
-    this.#opts.log.info({ identity: material.identity, notAfter: material.notAfter.toISOString() }, 'certificate issued');
-    for (const listener of this.#listeners) listener(material);
-    this.#schedule(renewalDelayMs(material.notBefore, material.notAfter, now(), this.#opts.random ?? Math.random), 0);
-  }
-
-  #schedule(delayMs: number, attempt: number): void {
-    if (this.#closed) return;
-    clearTimeout(this.#timer);
-    this.#timer = setTimeout(() => {
-      this.#issue().catch((err: unknown) => {
-        const next = attempt + 1;
-        this.#opts.log.error({ err: (err as Error).message, attempt: next }, 'certificate renewal failed; retrying');
-        this.#schedule(retryDelayMs(next, this.#opts.random ?? Math.random), next);
-      });
-    }, Math.min(delayMs, 2 ** 31 - 1));
-    this.#timer.unref();
   }
 
   close(): void {
-    this.#closed = true;
-    clearTimeout(this.#timer);
+    this.#scheduler.close();
   }
 }

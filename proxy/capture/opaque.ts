@@ -6,7 +6,9 @@ import type { TLSSocket } from 'node:tls';
 import type { Duplex } from 'node:stream';
 import { WeftError } from '../../lib/errors.js';
 import type { Logger } from '../../lib/logger.js';
-import { startExchange, type ExchangeRecorder } from '../exchange.js';
+import { startExchange, type Exchange, type ExchangeRecorder } from '../exchange.js';
+import type { ForwardHooks } from '../forward/http1.js';
+import { classify, type FailureStage } from '../../mesh/rescue.js';
 
 /** ALPN protocol of an opaque TCP stream between sidecars. */
 export const OPAQUE_ALPN = 'weft-tcp';
@@ -163,11 +165,15 @@ export function createOpaqueInbound(deps: OpaqueInboundDeps): (socket: TLSSocket
           app.setNoDelay(true);
           // A tunnel has no response; "connected" is its 200 for metrics and logs.
           deps.recorder.responded(exchange, 200);
-          splice(socket, app, rest, (error) => deps.recorder.finish(exchange, error ? errorCode(error) : undefined));
+          splice(socket, app, rest, (error) => deps.recorder.finish(exchange, error ? errorCode(error, 'response', `app port ${port}`) : undefined));
         });
       },
       (err: unknown) => fail(err instanceof WeftError ? err : new WeftError('WEFT_ERR_BAD_REQUEST', String(err))),
-    );
+    ).catch((err: unknown) => {
+      // A bug while connecting the tunnel costs this connection, never the process.
+      deps.log.error({ code: 'WEFT_ERR_INTERNAL', err: String(err) }, 'inbound tunnel failed inside weft');
+      fail(classify(err, 'internal'));
+    });
   };
 }
 
@@ -181,7 +187,6 @@ export interface OpaqueOutboundDeps {
   /** Opens mTLS to an endpoint's sidecar that must prove `identity` (PeerPool.connect). */
   readonly connectPeer: (endpoint: { address: string; port: number; identity: string; ready: boolean }, alpn: string) => TLSSocket;
   readonly connectTimeoutMs: number;
-  readonly recorder: ExchangeRecorder;
   readonly now: () => number;
 }
 
@@ -189,20 +194,21 @@ export interface OpaqueOutboundDeps {
  * Tunnels an app's opaque connection: to a mesh endpoint over mTLS (ALPN weft-tcp, preamble with
  * the app port), or, for a destination outside the mesh, straight there in plaintext (the proxy's
  * UID is not captured again). `head` holds the bytes read during detection; `ended` says the app
- * already closed its sending side.
+ * already closed its sending side. "Connected" is reported as the tunnel's 200, and its end (with
+ * the first error) through `hooks`, which serve() owns.
  */
 export function tunnelOpaque(
   app: Socket,
   head: Buffer,
   ended: boolean,
   target: OpaqueTarget,
+  exchange: Exchange,
   deps: OpaqueOutboundDeps,
+  hooks: ForwardHooks,
 ): void {
-  const exchange = startExchange(
-    { direction: 'outbound', protocol: 'tcp', method: '', authority: `${target.address}:${target.port}`, path: '' },
-    deps.now(),
-  );
-  exchange.endpoint = `${target.address}:${target.port}`;
+  const where = `${target.address}:${target.port}`;
+  exchange.authority = where;
+  exchange.endpoint = where;
   // Half-close crosses the tunnel: the app may shut down sending and still read the answer.
   app.allowHalfOpen = true;
   let upstream: Socket;
@@ -219,36 +225,33 @@ export function tunnelOpaque(
       upstream = net.connect({ host: target.address, port: target.port, allowHalfOpen: true });
       connectEvent = 'connect';
       const timer = setTimeout(
-        () => upstream.destroy(new WeftError('WEFT_ERR_CONNECT', `${exchange.endpoint}: no connection within ${deps.connectTimeoutMs} ms`)),
+        () => upstream.destroy(new WeftError('WEFT_ERR_CONNECT', `${where}: no connection within ${deps.connectTimeoutMs} ms`)),
         deps.connectTimeoutMs,
       );
       upstream.once('connect', () => clearTimeout(timer));
       upstream.once('close', () => clearTimeout(timer));
     }
   } catch (err) {
-    deps.recorder.finish(exchange, err instanceof WeftError ? err.code : 'WEFT_ERR_CONNECT');
     app.destroy();
+    hooks.onEnd(classify(err, 'connect', { what: where, unreachable: 'WEFT_ERR_CONNECT' }));
     return;
   }
   const onEarlyError = (err: Error): void => {
-    deps.recorder.finish(exchange, errorCode(err));
     app.destroy();
+    hooks.onEnd(classify(err, 'connect', { what: where, unreachable: 'WEFT_ERR_CONNECT' }));
   };
   upstream.once('error', onEarlyError);
   upstream.once(connectEvent, () => {
     upstream.off('error', onEarlyError);
     upstream.setNoDelay(true);
-    deps.recorder.responded(exchange, 200);
+    hooks.onResponse(200);
     if (target.kind === 'mesh') upstream.write(formatPreamble(target.port));
-    splice(app, upstream, head, (error) => deps.recorder.finish(exchange, error ? errorCode(error) : undefined));
+    splice(app, upstream, head, (error) => hooks.onEnd(error ? classify(error, 'response', { what: where, unreachable: 'WEFT_ERR_CONNECT' }) : undefined));
     if (ended) upstream.end();
   });
 }
 
-function errorCode(err: Error): string {
-  if (err instanceof WeftError) return err.code;
-  const code = (err as { code?: string }).code ?? '';
-  if (code === 'ECONNRESET' || code === 'EPIPE') return 'WEFT_ERR_UPSTREAM_RESET';
-  if (code.startsWith('ERR_SSL') || code.startsWith('ERR_TLS')) return 'WEFT_ERR_PEER_TLS';
-  return 'WEFT_ERR_CONNECT';
+// The mesh's one classifier names a tunnel's failure, as it does an HTTP exchange's.
+function errorCode(err: Error, stage: FailureStage, what: string): string {
+  return classify(err, stage, { what, unreachable: 'WEFT_ERR_CONNECT' }).code;
 }

@@ -2,8 +2,8 @@
 // streaming both bodies with backpressure; never buffers a body.
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { forwardRawHeaders } from '../../mesh/headers.js';
-import { classifyUpstreamError, rescueHttp1, ERROR_HEADER, type UpstreamLabel } from '../../mesh/rescue.js';
+import { forwardRawHeaders, mayResendAfterReset } from '../../mesh/headers.js';
+import { classify, rescueHttp1, rescueUpgrade, type UpstreamLabel } from '../../mesh/rescue.js';
 import type { WeftError } from '../../lib/errors.js';
 
 /** Where to send: an agent that dials (and checks) the upstream, plus its address for logs. */
@@ -22,7 +22,6 @@ export interface ForwardHooks {
 }
 
 const NO_DROP: ReadonlySet<string> = new Set();
-const RETRYABLE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 // A pooled keep-alive connection can be closed by the server just as it is reused (its idle
 // timeout, or a drain). A bodiless idempotent request that failed that way before any byte of
@@ -31,9 +30,7 @@ function retryable(req: IncomingMessage, upReq: http.ClientRequest, err: Error &
   return (
     upReq.reusedSocket &&
     (err.code === 'ECONNRESET' || err.code === 'EPIPE') &&
-    RETRYABLE_METHODS.has(req.method ?? '') &&
-    (req.headers['content-length'] === undefined || req.headers['content-length'] === '0') &&
-    req.headers['transfer-encoding'] === undefined
+    mayResendAfterReset(req.method, req.headers)
   );
 }
 
@@ -60,7 +57,7 @@ export function forwardHttp1(
     upRes.pipe(res);
     upRes.on('error', (err) => {
       res.destroy();
-      end(classifyUpstreamError(err, 'request', upstream));
+      end(classify(err, 'request', upstream));
     });
     res.on('finish', () => end());
   });
@@ -70,7 +67,7 @@ export function forwardHttp1(
       forwardHttp1(req, res, upstream, headers, hooks, 1);
       return;
     }
-    const error = classifyUpstreamError(err, upReq.reusedSocket ? 'request' : 'connect', upstream);
+    const error = classify(err, upReq.reusedSocket ? 'request' : 'connect', upstream);
     if (!res.headersSent) {
       rescueHttp1(res, error);
       hooks.onResponse(error.status);
@@ -137,10 +134,9 @@ export function forwardUpgrade(
     upRes.on('end', () => end());
   });
   upReq.on('error', (err) => {
-    const error = classifyUpstreamError(err, 'connect', upstream);
+    const error = classify(err, 'connect', upstream);
+    rescueUpgrade(socket, error);
     hooks.onResponse(error.status);
-    const body = `${error.code}: ${error.message}\n`;
-    socket.end(statusBlock(error.status, 'Bad Gateway', ['Content-Type', 'text/plain', 'Content-Length', String(Buffer.byteLength(body)), ERROR_HEADER, error.code, 'Connection', 'close']) + body);
     end(error);
   });
   upReq.end();

@@ -2,7 +2,7 @@
 // trailers and resets all cross; bodies stream with flow control, never buffered whole.
 import http2, { type ClientHttp2Session, type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import { forwardH2Headers } from '../../mesh/headers.js';
-import { classifyUpstreamError, rescueHttp2, type UpstreamLabel } from '../../mesh/rescue.js';
+import { classify, rescueHttp2, type UpstreamLabel } from '../../mesh/rescue.js';
 import type { ForwardHooks } from './http1.js';
 
 const { NGHTTP2_FLAG_END_STREAM, NGHTTP2_CANCEL, NGHTTP2_NO_ERROR } = http2.constants;
@@ -17,7 +17,6 @@ export function forwardHttp2(
   upstream: UpstreamLabel,
   hooks: ForwardHooks,
 ): void {
-  const grpc = String(requestHeaders['content-type'] ?? '').startsWith('application/grpc');
   let ended = false;
   const end = (error?: Parameters<ForwardHooks['onEnd']>[0]): void => {
     if (ended) return;
@@ -29,8 +28,8 @@ export function forwardHttp2(
     up = session.request(outHeaders, { endStream: stream.endAfterHeaders });
   } catch (err) {
     // The session closed between the pool lookup and this request.
-    const error = classifyUpstreamError(err, 'connect', upstream);
-    rescueHttp2(stream, error, grpc);
+    const error = classify(err, 'connect', upstream);
+    rescueHttp2(stream, error, requestHeaders);
     hooks.onResponse(error.status);
     end(error);
     return;
@@ -51,7 +50,7 @@ export function forwardHttp2(
     hooks.onResponse(status);
     up.pipe(stream);
   });
-  up.on('trailers', (headers) => {
+  up.on('trailers', (headers: IncomingHttpHeaders) => {
     trailers = forwardH2Headers(headers, NO_DROP, {});
   });
   stream.on('wantTrailers', () => {
@@ -59,9 +58,9 @@ export function forwardHttp2(
     else stream.close(NGHTTP2_NO_ERROR);
   });
   up.on('error', (err) => {
-    const error = classifyUpstreamError(err, 'request', upstream);
+    const error = classify(err, 'request', upstream);
     if (!stream.headersSent) {
-      rescueHttp2(stream, error, grpc);
+      rescueHttp2(stream, error, requestHeaders);
       hooks.onResponse(error.status);
     } else if (!stream.destroyed) {
       stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
@@ -71,8 +70,8 @@ export function forwardHttp2(
   up.on('close', () => {
     if (up.rstCode !== undefined && up.rstCode !== NGHTTP2_NO_ERROR && !stream.destroyed) {
       if (!stream.headersSent) {
-        const error = classifyUpstreamError(new Error(`stream reset with code ${up.rstCode}`), 'request', upstream);
-        rescueHttp2(stream, error, grpc);
+        const error = classify(new Error(`stream reset with code ${up.rstCode}`), 'request', upstream);
+        rescueHttp2(stream, error, requestHeaders);
         hooks.onResponse(error.status);
         end(error);
         return;

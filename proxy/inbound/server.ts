@@ -6,10 +6,11 @@ import http2, { type IncomingHttpHeaders, type ServerHttp2Stream, type ClientHtt
 import tls, { type TLSSocket } from 'node:tls';
 import type { Duplex } from 'node:stream';
 import { peerIdentity, serverTlsOptions, handshakeFailureReason, unauthorizedReason } from '../../mesh/mesh-tls.js';
-import { forwardHttp1, forwardUpgrade, type ForwardHooks, type Http1Upstream } from '../forward/http1.js';
+import { forwardHttp1, forwardUpgrade, type Http1Upstream } from '../forward/http1.js';
 import { forwardHttp2 } from '../forward/http2.js';
 import { CLIENT_ID_HEADER, DST_PORT_HEADER, forwardH2Headers, forwardRawHeaders } from '../../mesh/headers.js';
-import { rescueHttp1, rescueHttp2 } from '../../mesh/rescue.js';
+import { rescueHttp1, rescueHttp2, rescueUpgrade } from '../../mesh/rescue.js';
+import { serve, type ServeDeps } from '../serve.js';
 import { startExchange, type Exchange, type ExchangeRecorder } from '../exchange.js';
 import { WeftError } from '../../lib/errors.js';
 import type { TlsMaterial } from '../../mesh/identity/identity-provider.js';
@@ -47,9 +48,11 @@ export class InboundProxy {
   readonly #appSessions = new Map<number, ClientHttp2Session>();
   readonly #h2Sessions = new Set<http2.ServerHttp2Session>();
   readonly #sockets = new Set<TLSSocket>();
+  readonly #serve: ServeDeps;
 
   constructor(deps: InboundDeps, material: TlsMaterial) {
     this.#deps = deps;
+    this.#serve = { drain: deps.drain, recorder: deps.recorder, log: deps.log, now: deps.now };
     const agentOptions: http.AgentOptions & { noDelay: boolean } = { keepAlive: true, maxFreeSockets: 256, scheduling: 'lifo', noDelay: true };
     this.#appAgent = new http.Agent(agentOptions);
     // Longer than the client side's 60 s idle close, so the client always hangs up first.
@@ -138,18 +141,6 @@ export class InboundProxy {
     return port;
   }
 
-  #hooks(exchange: Exchange): ForwardHooks {
-    const { recorder, drain } = this.#deps;
-    drain.begin();
-    return {
-      onResponse: (status) => recorder.responded(exchange, status),
-      onEnd: (error) => {
-        drain.end();
-        recorder.finish(exchange, error === undefined ? undefined : error === 'client_closed' ? 'client_closed' : error.code);
-      },
-    };
-  }
-
   #start(protocol: Exchange['protocol'], method: string, authority: string, path: string, peer: string): Exchange {
     const exchange = startExchange({ direction: 'inbound', protocol, method, authority, path }, this.#deps.now());
     exchange.peer = peer;
@@ -160,59 +151,66 @@ export class InboundProxy {
     return { agent: this.#appAgent, host: this.#deps.appHost, port, what: `app port ${port}`, unreachable: 'WEFT_ERR_APP_UNREACHABLE' };
   }
 
+  // Route: the app port the peer asked for; known at once, so there is nothing to cancel.
+  #route(exchange: Exchange, value: string | string[] | undefined, answer: (port: number | WeftError) => void): () => void {
+    const port = this.#dstPort(value);
+    if (!(port instanceof WeftError)) {
+      exchange.service = `port ${port}`;
+      exchange.endpoint = `${this.#deps.appHost}:${port}`;
+    }
+    answer(port);
+    return noop;
+  }
+
   #onHttp1(req: IncomingMessage, res: ServerResponse): void {
     const peer = this.#peers.get(req.socket) ?? '';
     const exchange = this.#start('http/1.1', req.method ?? 'GET', req.headers.host ?? '', req.url ?? '', peer);
-    const hooks = this.#hooks(exchange);
     if (this.#deps.drain.draining) res.setHeader('connection', 'close');
-    const port = this.#dstPort(req.headers[DST_PORT_HEADER]);
-    if (port instanceof WeftError) {
-      rescueHttp1(res, port);
-      hooks.onResponse(port.status);
-      hooks.onEnd(port);
-      return;
-    }
-    exchange.service = `port ${port}`;
-    exchange.endpoint = `${this.#deps.appHost}:${port}`;
-    const headers = forwardRawHeaders(req.rawHeaders, DROP_FROM_PEER, [[CLIENT_ID_HEADER, peer]]);
-    forwardHttp1(req, res, this.#app(port), headers, hooks);
+    serve<number>(this.#serve, {
+      exchange,
+      route: (answer) => this.#route(exchange, req.headers[DST_PORT_HEADER], answer),
+      pickOf: noPick,
+      respond: (error) => rescueHttp1(res, error),
+      onClose: (listener) => res.once('close', listener),
+      forward: (port, hooks) => {
+        const headers = forwardRawHeaders(req.rawHeaders, DROP_FROM_PEER, [[CLIENT_ID_HEADER, peer]]);
+        forwardHttp1(req, res, this.#app(port), headers, hooks);
+      },
+    });
   }
 
   #onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     const peer = this.#peers.get(req.socket) ?? '';
     const exchange = this.#start('websocket', req.method ?? 'GET', req.headers.host ?? '', req.url ?? '', peer);
-    const hooks = this.#hooks(exchange);
-    const port = this.#dstPort(req.headers[DST_PORT_HEADER]);
-    if (port instanceof WeftError) {
-      socket.end(`HTTP/1.1 400 Bad Request\r\nweft-error: ${port.code}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
-      hooks.onResponse(400);
-      hooks.onEnd(port);
-      return;
-    }
-    exchange.service = `port ${port}`;
-    exchange.endpoint = `${this.#deps.appHost}:${port}`;
-    const headers = forwardRawHeaders(req.rawHeaders, DROP_FROM_PEER, [[CLIENT_ID_HEADER, peer]], true);
-    forwardUpgrade(req, socket, head, this.#app(port), headers, hooks);
+    serve<number>(this.#serve, {
+      exchange,
+      route: (answer) => this.#route(exchange, req.headers[DST_PORT_HEADER], answer),
+      pickOf: noPick,
+      respond: (error) => rescueUpgrade(socket, error),
+      onClose: (listener) => socket.once('close', listener),
+      forward: (port, hooks) => {
+        const headers = forwardRawHeaders(req.rawHeaders, DROP_FROM_PEER, [[CLIENT_ID_HEADER, peer]], true);
+        forwardUpgrade(req, socket, head, this.#app(port), headers, hooks);
+      },
+    });
   }
 
   #onHttp2(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void {
     const socket = stream.session?.socket;
     const peer = (socket && this.#peers.get(socket)) || peerFromSession(stream) || '';
     const exchange = this.#start('h2', String(headers[':method'] ?? ''), String(headers[':authority'] ?? ''), String(headers[':path'] ?? ''), peer);
-    const hooks = this.#hooks(exchange);
-    stream.on('error', () => {});
-    const grpc = String(headers['content-type'] ?? '').startsWith('application/grpc');
-    const port = this.#dstPort(headers[DST_PORT_HEADER]);
-    if (port instanceof WeftError) {
-      rescueHttp2(stream, port, grpc);
-      hooks.onResponse(port.status);
-      hooks.onEnd(port);
-      return;
-    }
-    exchange.service = `port ${port}`;
-    exchange.endpoint = `${this.#deps.appHost}:${port}`;
-    const out = forwardH2Headers(headers, DROP_FROM_PEER, { [CLIENT_ID_HEADER]: peer });
-    forwardHttp2(stream, headers, this.#appSession(port), out, { what: `app port ${port}`, unreachable: 'WEFT_ERR_APP_UNREACHABLE' }, hooks);
+    stream.on('error', noop);
+    serve<number>(this.#serve, {
+      exchange,
+      route: (answer) => this.#route(exchange, headers[DST_PORT_HEADER], answer),
+      pickOf: noPick,
+      respond: (error) => rescueHttp2(stream, error, headers),
+      onClose: (listener) => stream.once('close', listener),
+      forward: (port, hooks) => {
+        const out = forwardH2Headers(headers, DROP_FROM_PEER, { [CLIENT_ID_HEADER]: peer });
+        forwardHttp2(stream, headers, this.#appSession(port), out, { what: `app port ${port}`, unreachable: 'WEFT_ERR_APP_UNREACHABLE' }, hooks);
+      },
+    });
   }
 
   // One h2c session per app port, re-made when the app closes it.
@@ -253,3 +251,9 @@ function peerFromSession(stream: ServerHttp2Stream): string | undefined {
   if (!socket || typeof socket.getPeerCertificate !== 'function') return undefined;
   return peerIdentity(socket);
 }
+
+function noPick(): undefined {
+  return undefined;
+}
+
+function noop(): void {}

@@ -8,15 +8,18 @@ import net, { type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { parseAuthority, type NameContext } from '../../mesh/discovery/service-name.js';
 import { serviceKey, type Endpoint, type ServiceRef } from '../../mesh/discovery/endpoint-source.js';
-import { EndpointLoad, release, type PickEntry } from '../../mesh/balance/picker.js';
+import { directPick, type CompletedPick } from '../../mesh/balance/picker.js';
+import { PickQueue, type QueueTimers } from '../../mesh/balance/pick-queue.js';
 import type { ServiceBalancers } from '../../mesh/balance/service-balancers.js';
 import type { PeerPool } from '../../mesh/peer-pool.js';
-import { forwardHttp1, forwardUpgrade, type ForwardHooks } from '../forward/http1.js';
+import { forwardHttp1, forwardUpgrade } from '../forward/http1.js';
 import { forwardHttp2 } from '../forward/http2.js';
 import { DST_PORT_HEADER, CLIENT_ID_HEADER, forwardH2Headers, forwardRawHeaders } from '../../mesh/headers.js';
-import { rescueHttp1, rescueHttp2, ERROR_HEADER } from '../../mesh/rescue.js';
+import { classify, rescueHttp1, rescueHttp2, rescueUpgrade } from '../../mesh/rescue.js';
 import { startExchange, type Exchange, type ExchangeRecorder } from '../exchange.js';
+import { serve, type ServeDeps } from '../serve.js';
 import { WeftError, isWeftError } from '../../lib/errors.js';
+import type { Logger } from '../../lib/logger.js';
 import type { IdentityProvider } from '../../mesh/identity/identity-provider.js';
 import type { ProxyMetrics } from '../metrics.js';
 import type { Drain } from '../../mesh/drain.js';
@@ -28,22 +31,29 @@ import { opaqueTarget, type OutboundCapture } from '../capture/destination.js';
 /** What the outbound side needs. */
 export interface OutboundDeps {
   readonly balancers: ServiceBalancers;
-  readonly pool: PeerPool;
-  readonly identity: IdentityProvider;
+  /** The mTLS pool to peer sidecars (only these three calls: tests pass their own). */
+  readonly pool: Pick<PeerPool, 'connect' | 'http1' | 'http2'>;
+  readonly identity: Pick<IdentityProvider, 'current'>;
   readonly recorder: ExchangeRecorder;
   readonly metrics: ProxyMetrics;
   readonly names: NameContext;
   readonly drain: Drain;
   readonly now: () => number;
+  readonly log: Logger;
   /** How long a request waits for discovery's first answer about a service. */
   readonly discoveryWaitMs: number;
+  /** Timers the discovery wait uses (real ones unless a test injects its own). */
+  readonly timers?: QueueTimers;
   readonly connectTimeoutMs: number;
   /** Captured traffic (weft init): detection timeout, original destination, endpoints by IP. */
   readonly capture?: OutboundCapture;
 }
 
-/** A routing decision: the endpoint to use, or the error to answer with. */
-type Route = { readonly service: ServiceRef; readonly entry: PickEntry } | WeftError;
+/** Where a request goes: a service and the endpoint picked for it. */
+interface Target {
+  readonly service: ServiceRef;
+  readonly pick: CompletedPick;
+}
 
 // weft's own headers are set by weft only: an app cannot forge a client identity or a port.
 const DROP_FROM_APP: ReadonlySet<string> = new Set([DST_PORT_HEADER, CLIENT_ID_HEADER]);
@@ -58,9 +68,13 @@ export class OutboundProxy {
   readonly #sockets = new Set<Socket>();
   readonly #h2Sessions = new Set<http2.ServerHttp2Session>();
   readonly #h1Servers: http.Server[] = [];
+  readonly #queue: PickQueue;
+  readonly #serve: ServeDeps;
 
   constructor(deps: OutboundDeps) {
     this.#deps = deps;
+    this.#queue = new PickQueue(deps.discoveryWaitMs, deps.timers);
+    this.#serve = { drain: deps.drain, recorder: deps.recorder, log: deps.log, now: deps.now };
   }
 
   /** Listens for the app's calls; with `fixed`, every request goes to that service (explicit upstream). */
@@ -98,7 +112,7 @@ export class OutboundProxy {
     });
     socket.setNoDelay(true);
     socket.on('error', () => socket.destroy());
-    void detectProtocol(socket, capture?.detectTimeoutMs ?? DEFAULT_DETECT_TIMEOUT_MS).then((detection) => {
+    const onDetected = (detection: Detection): void => {
       if (socket.destroyed) return;
       if (detection.protocol === 'opaque' && capture && this.#onOpaque(socket, detection, fixed, capture)) return;
       replay(socket, detection);
@@ -110,7 +124,14 @@ export class OutboundProxy {
         h1.emit('connection', socket);
         socket.resume();
       }
-    });
+    };
+    detectProtocol(socket, capture?.detectTimeoutMs ?? DEFAULT_DETECT_TIMEOUT_MS)
+      .then(onDetected)
+      .catch((err: unknown) => {
+        // A bug while handing the connection on costs this connection, never the process.
+        this.#deps.log.error({ code: 'WEFT_ERR_INTERNAL', err: String(err) }, 'outbound connection failed inside weft');
+        socket.destroy();
+      });
   }
 
   // Opaque TCP: to the fixed service of an explicit upstream port, or to the original destination
@@ -118,101 +139,72 @@ export class OutboundProxy {
   // the connection was not captured (an app dialling 7001 itself, as under `weft up`): it then
   // goes to the HTTP/1.1 server as before.
   #onOpaque(socket: Socket, detection: Detection, fixed: ServiceRef | undefined, capture: OutboundCapture): boolean {
-    const deps = {
+    let destination: OpaqueTarget | WeftError | undefined;
+    if (!fixed) {
+      try {
+        const original = capture.originalDestination(socket);
+        if (!capture.wasRedirected(socket, original)) return false;
+        destination = opaqueTarget(original, true, capture.endpointAt(original.address, original.port));
+      } catch (err) {
+        if (isWeftError(err, 'WEFT_ERR_ORIGINAL_DST_UNAVAILABLE')) {
+          // Without the addon, captured or not cannot be told: say why, and keep the old HTTP path.
+          capture.log.warn({ code: err.code, err: err.message }, 'non-HTTP bytes on the outbound port; cannot read their original destination');
+          return false;
+        }
+        destination = err instanceof WeftError ? err : new WeftError('WEFT_ERR_ORIGINAL_DST', (err as Error).message);
+      }
+      if (!(destination instanceof WeftError) && destination.kind === 'mesh' && !this.#deps.identity.current()) {
+        destination = new WeftError('WEFT_ERR_NOT_READY', 'the proxy holds no certificate yet');
+      }
+    }
+    const exchange = startExchange({ direction: 'outbound', protocol: 'tcp', method: '', authority: '', path: '' }, this.#deps.now());
+    const tunnelDeps = {
       connectPeer: (endpoint: Endpoint, alpn: string) => this.#deps.pool.connect(endpoint, alpn),
       connectTimeoutMs: this.#deps.connectTimeoutMs,
-      recorder: this.#deps.recorder,
       now: this.#deps.now,
     };
-    const go = (target: OpaqueTarget | WeftError): void => {
-      if (target instanceof WeftError) {
-        this.#deps.recorder.finish(
-          startExchange({ direction: 'outbound', protocol: 'tcp', method: '', authority: '', path: '' }, this.#deps.now()),
-          target.code,
-        );
-        socket.destroy();
-        return;
-      }
-      tunnelOpaque(socket, detection.head, detection.ended, target, deps);
-    };
-    if (fixed) {
-      const route = this.#route(undefined, fixed);
-      const toTarget = (r: Route): OpaqueTarget | WeftError => {
-        if (r instanceof WeftError) return r;
-        socket.once('close', () => release(r.entry.load));
-        const { endpoint } = r.entry;
-        return { kind: 'mesh', address: endpoint.address, port: endpoint.port, identity: endpoint.identity, service: serviceKey(r.service) };
-      };
-      if (route instanceof Promise) void route.then((r) => go(toTarget(r)));
-      else go(toTarget(route));
-      return true;
-    }
-    let target: OpaqueTarget | WeftError;
-    try {
-      const destination = capture.originalDestination(socket);
-      if (!capture.wasRedirected(socket, destination)) return false;
-      target = opaqueTarget(destination, true, capture.endpointAt(destination.address, destination.port));
-    } catch (err) {
-      if (isWeftError(err, 'WEFT_ERR_ORIGINAL_DST_UNAVAILABLE')) {
-        // Without the addon, captured or not cannot be told: say why, and keep the old HTTP path.
-        capture.log.warn({ code: err.code, err: err.message }, 'non-HTTP bytes on the outbound port; cannot read their original destination');
-        return false;
-      }
-      target = err instanceof WeftError ? err : new WeftError('WEFT_ERR_ORIGINAL_DST', (err as Error).message);
-    }
-    if (!(target instanceof WeftError) && target.kind === 'mesh' && !this.#deps.identity.current()) {
-      target = new WeftError('WEFT_ERR_NOT_READY', 'the proxy holds no certificate yet');
-    }
-    go(target);
+    serve<{ readonly target: OpaqueTarget; readonly pick?: CompletedPick }>(this.#serve, {
+      exchange,
+      tunnel: true,
+      route: (answer) => {
+        if (destination !== undefined) {
+          answer(destination instanceof WeftError ? destination : { target: destination });
+          return noop;
+        }
+        return this.#route(undefined, fixed, (routed) => {
+          if (routed instanceof WeftError) return answer(routed);
+          const { endpoint } = routed.pick;
+          answer({ target: { kind: 'mesh', address: endpoint.address, port: endpoint.port, identity: endpoint.identity, service: serviceKey(routed.service) }, pick: routed.pick });
+        });
+      },
+      pickOf: (t) => t.pick,
+      respond: () => socket.destroy(),
+      onClose: (listener) => socket.once('close', listener),
+      forward: (t, hooks) => tunnelOpaque(socket, detection.head, detection.ended, t.target, exchange, tunnelDeps, hooks),
+    });
     return true;
   }
 
-  // Route: authority -> service -> endpoint. Synchronous unless discovery has not answered yet.
-  #route(authority: string | undefined, fixed: ServiceRef | undefined): Route | Promise<Route> {
+  // Route: authority -> service -> endpoint. Answers at once, or, while discovery has not
+  // answered about the service, from the pick queue; returns the queue's cancel.
+  #route(authority: string | undefined, fixed: ServiceRef | undefined, answer: (route: Target | WeftError) => void): () => void {
     let service = fixed;
     if (!service) {
       const target = parseAuthority(authority, this.#deps.names);
-      if (target.kind === 'invalid') return new WeftError('WEFT_ERR_BAD_REQUEST', target.reason);
+      if (target.kind === 'invalid') return once(answer, new WeftError('WEFT_ERR_BAD_REQUEST', target.reason));
       if (target.kind === 'ip') {
         // `curl http://<podIP>:<port>/`: that pod, if it is a mesh endpoint (capture/destination.ts).
         const owner = this.#deps.capture?.endpointAt(target.address, target.port);
-        if (!owner) return new WeftError('WEFT_ERR_UNKNOWN_SERVICE', `${target.address}:${target.port} is an address, not a service name`);
-        if (!this.#deps.identity.current()) return new WeftError('WEFT_ERR_NOT_READY', 'the proxy holds no certificate yet');
+        if (!owner) return once(answer, new WeftError('WEFT_ERR_UNKNOWN_SERVICE', `${target.address}:${target.port} is an address, not a service name`));
+        if (!this.#deps.identity.current()) return once(answer, new WeftError('WEFT_ERR_NOT_READY', 'the proxy holds no certificate yet'));
         const endpoint: Endpoint = { address: target.address, port: target.port, identity: owner.identity, ready: true, ...(owner.podName ? { podName: owner.podName } : {}) };
-        return { service: owner.service ?? { namespace: '', name: target.address, port: target.port }, entry: { endpoint, load: new EndpointLoad() } };
+        return once(answer, { service: owner.service ?? { namespace: '', name: target.address, port: target.port }, pick: directPick(endpoint) });
       }
       service = target.ref;
     }
-    if (!this.#deps.identity.current()) return new WeftError('WEFT_ERR_NOT_READY', 'the proxy holds no certificate yet');
-    const balancer = this.#deps.balancers.get(service);
-    if (balancer.state.type === 'pending') {
-      const ref = service;
-      return balancer.settled(this.#deps.discoveryWaitMs).then(() => this.#pick(ref));
-    }
-    return this.#pick(service);
-  }
-
-  #pick(service: ServiceRef): Route {
-    const state = this.#deps.balancers.get(service).state;
-    const name = serviceKey(service);
-    if (state.type === 'pending') return new WeftError('WEFT_ERR_NO_ENDPOINTS', `discovery has not answered for ${name} yet`);
-    if (state.type === 'unknown') return new WeftError('WEFT_ERR_UNKNOWN_SERVICE', `no mesh service ${name}`);
-    const picked = state.picker.pick();
-    if (picked.type === 'no-endpoints') return new WeftError('WEFT_ERR_NO_ENDPOINTS', `${name} has no ready endpoint`);
-    return { service, entry: picked.entry };
-  }
-
-  #hooks(exchange: Exchange, entry: PickEntry | undefined): ForwardHooks {
-    const { recorder, drain } = this.#deps;
-    drain.begin();
-    return {
-      onResponse: (status) => recorder.responded(exchange, status),
-      onEnd: (error) => {
-        if (entry) release(entry.load);
-        drain.end();
-        recorder.finish(exchange, error === undefined ? undefined : error === 'client_closed' ? 'client_closed' : error.code);
-      },
-    };
+    if (!this.#deps.identity.current()) return once(answer, new WeftError('WEFT_ERR_NOT_READY', 'the proxy holds no certificate yet'));
+    const ref = service;
+    return this.#queue.pick(this.#deps.balancers.get(ref), serviceKey(ref), (picked) => answer(picked instanceof WeftError ? picked : { service: ref, pick: picked }));
   }
 
   #onHttp1(req: IncomingMessage, res: ServerResponse, fixed: ServiceRef | undefined): void {
@@ -222,23 +214,18 @@ export class OutboundProxy {
       this.#deps.now(),
     );
     if (this.#deps.drain.draining) res.setHeader('connection', 'close');
-    const route = this.#route(req.headers.host, fixed);
-    if (route instanceof Promise) void route.then((r) => this.#forwardHttp1(req, res, exchange, r));
-    else this.#forwardHttp1(req, res, exchange, route);
-  }
-
-  #forwardHttp1(req: IncomingMessage, res: ServerResponse, exchange: Exchange, route: Route): void {
-    if (route instanceof WeftError) {
-      const hooks = this.#hooks(exchange, undefined);
-      rescueHttp1(res, route);
-      hooks.onResponse(route.status);
-      hooks.onEnd(route);
-      return;
-    }
-    const { endpoint } = route.entry;
-    describe(exchange, route.service, endpoint);
-    const headers = forwardRawHeaders(req.rawHeaders, DROP_FROM_APP, [[DST_PORT_HEADER, String(endpoint.port)]]);
-    forwardHttp1(req, res, this.#upstream(endpoint), headers, this.#hooks(exchange, route.entry));
+    serve<Target>(this.#serve, {
+      exchange,
+      route: (answer) => this.#route(req.headers.host, fixed, answer),
+      pickOf: targetPick,
+      respond: (error) => rescueHttp1(res, error),
+      onClose: (listener) => res.once('close', listener),
+      forward: (target, hooks) => {
+        const endpoint = describe(exchange, target);
+        const headers = forwardRawHeaders(req.rawHeaders, DROP_FROM_APP, [[DST_PORT_HEADER, String(endpoint.port)]]);
+        forwardHttp1(req, res, this.#upstream(endpoint), headers, hooks);
+      },
+    });
   }
 
   #onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, fixed: ServiceRef | undefined): void {
@@ -246,23 +233,18 @@ export class OutboundProxy {
       { direction: 'outbound', protocol: 'websocket', method: req.method ?? 'GET', authority: req.headers.host ?? '', path: req.url ?? '' },
       this.#deps.now(),
     );
-    const go = (route: Route): void => {
-      if (route instanceof WeftError) {
-        const hooks = this.#hooks(exchange, undefined);
-        const body = `${route.code}: ${route.message}\n`;
-        socket.end(`HTTP/1.1 ${route.status} Mesh Error\r\ncontent-type: text/plain\r\ncontent-length: ${Buffer.byteLength(body)}\r\n${ERROR_HEADER}: ${route.code}\r\nconnection: close\r\n\r\n${body}`);
-        hooks.onResponse(route.status);
-        hooks.onEnd(route);
-        return;
-      }
-      const { endpoint } = route.entry;
-      describe(exchange, route.service, endpoint);
-      const headers = forwardRawHeaders(req.rawHeaders, DROP_FROM_APP, [[DST_PORT_HEADER, String(endpoint.port)]], true);
-      forwardUpgrade(req, socket, head, this.#upstream(endpoint), headers, this.#hooks(exchange, route.entry));
-    };
-    const route = this.#route(req.headers.host, fixed);
-    if (route instanceof Promise) void route.then(go);
-    else go(route);
+    serve<Target>(this.#serve, {
+      exchange,
+      route: (answer) => this.#route(req.headers.host, fixed, answer),
+      pickOf: targetPick,
+      respond: (error) => rescueUpgrade(socket, error),
+      onClose: (listener) => socket.once('close', listener),
+      forward: (target, hooks) => {
+        const endpoint = describe(exchange, target);
+        const headers = forwardRawHeaders(req.rawHeaders, DROP_FROM_APP, [[DST_PORT_HEADER, String(endpoint.port)]], true);
+        forwardUpgrade(req, socket, head, this.#upstream(endpoint), headers, hooks);
+      },
+    });
   }
 
   #onHttp2(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, fixed: ServiceRef | undefined): void {
@@ -271,34 +253,30 @@ export class OutboundProxy {
       { direction: 'outbound', protocol: 'h2', method: String(headers[':method'] ?? ''), authority: authority ?? '', path: String(headers[':path'] ?? '') },
       this.#deps.now(),
     );
-    stream.on('error', () => {});
-    const go = (route: Route): void => {
-      if (route instanceof WeftError) {
-        const hooks = this.#hooks(exchange, undefined);
-        rescueHttp2(stream, route, String(headers['content-type'] ?? '').startsWith('application/grpc'));
-        hooks.onResponse(route.status);
-        hooks.onEnd(route);
-        return;
-      }
-      const { endpoint } = route.entry;
-      describe(exchange, route.service, endpoint);
-      const out = forwardH2Headers(headers, DROP_FROM_APP, { [DST_PORT_HEADER]: String(endpoint.port) });
-      const hooks = this.#hooks(exchange, route.entry);
-      let session: http2.ClientHttp2Session;
-      try {
-        session = this.#deps.pool.http2(endpoint);
-      } catch (err) {
-        const error = err instanceof WeftError ? err : new WeftError('WEFT_ERR_CONNECT', (err as Error).message);
-        rescueHttp2(stream, error, false);
-        hooks.onResponse(error.status);
-        hooks.onEnd(error);
-        return;
-      }
-      forwardHttp2(stream, headers, session, out, { what: endpointName(endpoint), unreachable: 'WEFT_ERR_CONNECT' }, hooks);
-    };
-    const route = this.#route(authority, fixed);
-    if (route instanceof Promise) void route.then(go);
-    else go(route);
+    stream.on('error', noop);
+    serve<Target>(this.#serve, {
+      exchange,
+      route: (answer) => this.#route(authority, fixed, answer),
+      pickOf: targetPick,
+      respond: (error) => rescueHttp2(stream, error, headers),
+      onClose: (listener) => stream.once('close', listener),
+      forward: (target, hooks) => {
+        const endpoint = describe(exchange, target);
+        const out = forwardH2Headers(headers, DROP_FROM_APP, { [DST_PORT_HEADER]: String(endpoint.port) });
+        const label = { what: endpointName(endpoint), unreachable: 'WEFT_ERR_CONNECT' as const };
+        let session: http2.ClientHttp2Session;
+        try {
+          session = this.#deps.pool.http2(endpoint);
+        } catch (err) {
+          const error = classify(err, 'connect', label);
+          rescueHttp2(stream, error, headers);
+          hooks.onResponse(error.status);
+          hooks.onEnd(error);
+          return;
+        }
+        forwardHttp2(stream, headers, session, out, label, hooks);
+      },
+    });
   }
 
   #upstream(endpoint: Endpoint): Parameters<typeof forwardHttp1>[2] {
@@ -343,11 +321,26 @@ function absoluteToOrigin(req: IncomingMessage): void {
   }
 }
 
-function describe(exchange: Exchange, service: ServiceRef, endpoint: Endpoint): void {
-  exchange.service = serviceKey(service);
+// Names the destination on the exchange once it is known; returns the endpoint to forward to.
+function describe(exchange: Exchange, target: Target): Endpoint {
+  const { endpoint } = target.pick;
+  exchange.service = serviceKey(target.service);
   exchange.peer = endpoint.identity;
   exchange.endpoint = `${endpoint.address}:${endpoint.port}`;
+  return endpoint;
 }
+
+function targetPick(target: Target): CompletedPick {
+  return target.pick;
+}
+
+// An answer known at once: nothing to cancel.
+function once<T>(answer: (value: T) => void, value: T): () => void {
+  answer(value);
+  return noop;
+}
+
+function noop(): void {}
 
 function endpointName(endpoint: Endpoint): string {
   return `endpoint ${endpoint.address}:${endpoint.port} (${endpoint.podName ?? endpoint.identity})`;

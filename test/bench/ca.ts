@@ -9,8 +9,8 @@ import { Agent, request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createCsr } from '../../ca/authority.js';
-import { generateKeyPair } from '../../ca/crypto.js';
+import { createCsr } from '../../lib/pki/authority.js';
+import { generateKeyPair } from '../../lib/pki/crypto.js';
 import { TestApiServer } from '../support/test-apiserver.js';
 import type { BenchSection } from './report.js';
 

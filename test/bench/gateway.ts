@@ -10,8 +10,8 @@ import type { BenchSection } from './report.js';
 import { processUsage, runWrk } from './tools.js';
 import { GatewayMesh } from '../support/gateway-mesh.js';
 import { makeWebCa } from '../support/web-pki.js';
-import { authorityFromPem, readCaDir } from '../../ca/store.js';
-import { issueMaterial } from '../../ca/leaf.js';
+import { authorityFromPem, readCaDir } from '../../lib/pki/store.js';
+import { issueMaterial } from '../../lib/pki/leaf.js';
 import { hashKey } from '../../gateway/policies/api-key.js';
 
 const API_KEY = 'bench-key';

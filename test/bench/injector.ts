@@ -9,8 +9,8 @@ import { fileURLToPath } from 'node:url';
 import { loadavg } from 'node:os';
 import { answerReview } from '../../injector/admission.js';
 import { DEFAULT_SETTINGS } from '../../injector/settings.js';
-import { createIssuer, createRoot } from '../../ca/authority.js';
-import { issueMaterial } from '../../ca/leaf.js';
+import { createIssuer, createRoot } from '../../lib/pki/authority.js';
+import { issueMaterial } from '../../lib/pki/leaf.js';
 import type { BenchSection } from './report.js';
 
 const MAIN = fileURLToPath(new URL('../cli/main.js', import.meta.url));

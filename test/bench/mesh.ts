@@ -7,9 +7,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import http from 'node:http';
 import type { ChildProcess } from 'node:child_process';
-import { generateAuthorityPem, authorityFromPem, CA_FILES } from '../../ca/store.js';
-import { generateKeyPair, privateKeyToPem, x509, ECDSA_SHA256, randomSerial } from '../../ca/crypto.js';
-import type { Authority } from '../../ca/authority.js';
+import { generateAuthorityPem, authorityFromPem, CA_FILES } from '../../lib/pki/store.js';
+import { generateKeyPair, privateKeyToPem, x509, ECDSA_SHA256, randomSerial } from '../../lib/pki/crypto.js';
+import type { Authority } from '../../lib/pki/authority.js';
 import { runWrk, processUsage, childPids, startProcess, stopProcess, type WrkResult } from './tools.js';
 import type { BenchRow, BenchSection } from './report.js';
 

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { NetnsLab, netnsUnavailable, type Pod, type RunResult } from '../support/netns.js';
 import { exitOf } from '../support/child-output.js';
-import { loadOrCreateCaDir } from '../../ca/store.js';
+import { loadOrCreateCaDir } from '../../lib/pki/store.js';
 import { loadOriginalDstAddon } from '../../proxy/capture/original-dst.js';
 
 const main = new URL('../../dist/cli/main.js', import.meta.url).pathname;

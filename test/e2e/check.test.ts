@@ -12,7 +12,7 @@ import { TestApiServer } from '../support/test-apiserver.js';
 import { makeTrust, NS, pem } from '../support/cluster-facts.js';
 import { installHealthyWeft } from '../support/check-cluster.js';
 import { LocalMesh, randomBase, WEFT_MAIN } from '../support/local-mesh.js';
-import { createIssuer } from '../../ca/authority.js';
+import { createIssuer } from '../../lib/pki/authority.js';
 
 const now = new Date();
 const dir = await mkdtemp(join(tmpdir(), 'weft-check-'));

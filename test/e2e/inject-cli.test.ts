@@ -54,7 +54,7 @@ function lostFields(before: unknown, after: unknown, path = ''): string[] {
       // The n-th entry of that name (volumeMounts may repeat a volume name).
       const nth = before.slice(0, i).filter((x) => isObj(x) && x['name'] === name).length;
       const a = name !== undefined ? after.filter((x) => isObj(x) && x['name'] === name)[nth] : after[i];
-      return lostFields(b, a, `${path}/${name ?? i}`);
+      return lostFields(b, a, `${path}/${typeof name === 'string' || typeof name === 'number' ? name : i}`);
     });
   }
   if (isObj(before)) {

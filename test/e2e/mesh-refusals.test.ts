@@ -6,8 +6,8 @@ import tls from 'node:tls';
 import { LocalMesh, randomBase, get, metric, type PodSpec } from '../support/local-mesh.js';
 import { startEchoApp } from '../support/echo-app.js';
 import { makeTestPki } from '../support/pki.js';
-import { issueMaterial } from '../../ca/leaf.js';
-import { generateKeyPair, privateKeyToPem, x509, ECDSA_SHA256 } from '../../ca/crypto.js';
+import { issueMaterial } from '../../lib/pki/leaf.js';
+import { generateKeyPair, privateKeyToPem, x509, ECDSA_SHA256 } from '../../lib/pki/crypto.js';
 
 const base = randomBase();
 const client: PodSpec = { name: 'client-0', address: `${base}.1`, serviceAccount: 'client' };

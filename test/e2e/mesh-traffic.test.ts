@@ -10,7 +10,7 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { LocalMesh, randomBase, get, metric, type PodSpec } from '../support/local-mesh.js';
 import { startEchoApp, type EchoApp } from '../support/echo-app.js';
-import { issueMaterial } from '../../ca/leaf.js';
+import { issueMaterial } from '../../lib/pki/leaf.js';
 
 const base = randomBase();
 const client: PodSpec = { name: 'client-0', address: `${base}.1`, serviceAccount: 'client' };
@@ -85,7 +85,7 @@ t.test('a request crosses two sidecars over mutual TLS 1.3 and the app sees the 
 t.test('curl through the outbound listener as an HTTP proxy works too', async (t) => {
   const { execFile } = await import('node:child_process');
   const out = await new Promise<string>((resolve, reject) =>
-    execFile('curl', ['-s', '-x', outbound, 'http://hello/curl'], (err, stdout) => (err ? reject(err) : resolve(stdout))),
+    execFile('curl', ['-s', '-x', outbound, 'http://hello/curl'], (err, stdout) => (err ? reject(new Error(err.message)) : resolve(stdout))),
   );
   t.match(JSON.parse(out), { path: '/curl', caller: mesh.identity('client') });
 });
@@ -141,7 +141,7 @@ t.test('gRPC unary and bidirectional streaming through an explicit upstream', as
     Unary(m: Msg, cb: (err: grpc.ServiceError | null, r?: Msg) => void): void;
     Chat(): grpc.ClientDuplexStream<Msg, Msg>;
   };
-  const reply = await new Promise<Msg>((resolve, reject) => c.Unary({ text: 'ping' }, (err, r) => (err || !r ? reject(err) : resolve(r))));
+  const reply = await new Promise<Msg>((resolve, reject) => c.Unary({ text: 'ping' }, (err, r) => (err || !r ? reject(err ?? new Error('no reply')) : resolve(r))));
   t.same({ text: reply.text, pod: reply.pod, caller: reply.caller }, { text: 'ping', pod: grpcPod.name, caller: mesh.identity('client') });
   const call = c.Chat();
   const got: string[] = [];
@@ -182,7 +182,7 @@ t.test('a WebSocket echo crosses the mesh', async (t) => {
   const replies: string[] = [];
   const three = new Promise<void>((resolve) =>
     ws.on('message', (d) => {
-      replies.push(d.toString());
+      replies.push((d as Buffer).toString());
       if (replies.length === 3) resolve();
     }),
   );

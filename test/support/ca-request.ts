@@ -1,8 +1,8 @@
 // Asks a `weft ca` for a certificate the way a sidecar does, for tests: a fresh P-256 key, a CSR
 // (optionally asking for some identity), the token as bearer, the CA verified by `caPem`.
 import { request } from 'node:https';
-import { createCsr } from '../../ca/authority.js';
-import { generateKeyPair } from '../../ca/crypto.js';
+import { createCsr } from '../../lib/pki/authority.js';
+import { generateKeyPair } from '../../lib/pki/crypto.js';
 
 /** The CA's answer, parsed. */
 export interface CaAnswer {

@@ -1,6 +1,6 @@
 // A healthy weft installation as ClusterFacts (real certificates, every access review allowed,
 // two injected ready pods in "shop"), for the unit tests of the pure checks to break one part of.
-import { createIssuer, createRoot, type SigningPair } from '../../ca/authority.js';
+import { createIssuer, createRoot, type SigningPair } from '../../lib/pki/authority.js';
 import { issueServingMaterial, type ServingMaterial } from '../../ca/serving.js';
 import { KUBE_ACCESS } from '../../lib/kube/access.js';
 import type { AccessReviewFact, ClusterFacts, DeploymentFact, Fetched, PodFact } from '../../check/facts.js';

@@ -7,7 +7,7 @@ import { openSync, closeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import http from 'node:http';
-import { loadOrCreateCaDir } from '../../ca/store.js';
+import { loadOrCreateCaDir } from '../../lib/pki/store.js';
 import { podProxyEnv, WEFT_MAIN } from './local-mesh.js';
 
 export { WEFT_MAIN };

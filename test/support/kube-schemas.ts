@@ -72,8 +72,8 @@ export function unknownFields(obj: unknown, type: string, path = ''): string[] {
 
 /** Every problem with one manifest; an empty list means it validates. */
 export async function manifestProblems(obj: Record<string, unknown>): Promise<string[]> {
-  const apiVersion = String(obj.apiVersion ?? '');
-  const kind = String(obj.kind ?? '');
+  const apiVersion = typeof obj.apiVersion === 'string' ? obj.apiVersion : '';
+  const kind = typeof obj.kind === 'string' ? obj.kind : '';
   const where = `${kind} ${String((obj.metadata as { name?: string } | undefined)?.name ?? '?')}`;
   let mod: Record<string, unknown>;
   try {

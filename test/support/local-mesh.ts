@@ -6,8 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import http from 'node:http';
-import { loadOrCreateCaDir, authorityFromPem } from '../../ca/store.js';
-import type { Authority } from '../../ca/authority.js';
+import { loadOrCreateCaDir, authorityFromPem } from '../../lib/pki/store.js';
+import type { Authority } from '../../lib/pki/authority.js';
 
 /** The repository's root, from test/support under tap or from dist-test/test/support compiled. */
 export const REPO_ROOT = fileURLToPath(new URL(import.meta.url.includes('/dist-test/') ? '../../../' : '../../', import.meta.url));

@@ -1,7 +1,7 @@
 // Test PKI made at test time (never checked in): an authority and leaves for any identity,
 // including the bad ones tests need (expired, other root, no identity).
-import { createIssuer, createRoot, type Authority } from '../../ca/authority.js';
-import { issueMaterial } from '../../ca/leaf.js';
+import { createIssuer, createRoot, type Authority } from '../../lib/pki/authority.js';
+import { issueMaterial } from '../../lib/pki/leaf.js';
 import type { TlsMaterial } from '../../mesh/identity/identity-provider.js';
 
 /** An authority plus a shortcut to issue leaves from it. */

@@ -1,6 +1,6 @@
 // Public-style TLS material for gateway tests, made at test time: a CA that issues server
 // certificates for DNS names (exact and wildcard) and client certificates for partners.
-import { ECDSA_SHA256, generateKeyPair, privateKeyToPem, randomSerial, x509 } from '../../ca/crypto.js';
+import { ECDSA_SHA256, generateKeyPair, privateKeyToPem, randomSerial, x509 } from '../../lib/pki/crypto.js';
 
 /** A PEM certificate and its key. */
 export interface PemPair {

@@ -1,10 +1,13 @@
+// The container image and its stand-in on CI (scripts/prod-smoke.sh): what they build, copy and run.
 import t from 'tap';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 
 const root = new URL('../../', import.meta.url);
 const dockerfile = readFileSync(new URL('Dockerfile', root), 'utf8');
 const smoke = readFileSync(new URL('scripts/prod-smoke.sh', root), 'utf8');
 const tsconfig = JSON.parse(readFileSync(new URL('tsconfig.build.json', root), 'utf8')) as { include: string[] };
+const pkg = JSON.parse(readFileSync(new URL('package.json', root), 'utf8')) as { scripts: Record<string, string> };
+const ci = readFileSync(new URL('.ci/run', root), 'utf8');
 
 /** Instructions per stage, comments and line continuations folded. */
 function stages(): Map<string, string[]> {
@@ -48,5 +51,39 @@ t.test('scripts/prod-smoke.sh installs and runs the same file list as the runtim
   t.match(dockerfile, 'COPY examples examples');
   t.match(dockerfile, 'COPY --from=build /src/build/native build/native');
   for (const cmd of ['weft --version', 'weft inject', 'weft up --check']) t.match(smoke, cmd, `smoke runs ${cmd}`);
-  t.match(readFileSync(new URL('.ci/run', root), 'utf8'), 'bash scripts/prod-smoke.sh', 'CI runs it');
+  t.match(ci, 'bash scripts/prod-smoke.sh', 'CI runs it');
+});
+
+t.test('the Dockerfile compiles with tsconfig.build.json only', async (t) => {
+  const build = stages().get('build') ?? [];
+  t.ok(build.includes('RUN npm run build'), 'the build stage runs npm run build');
+  t.equal(pkg.scripts['build'], 'tsc -p tsconfig.build.json', 'npm run build compiles tsconfig.build.json');
+  t.notOk(build.some((l) => /tsc\b(?!.*tsconfig\.build\.json)|build:test/.test(l)), 'no other compile in the image');
+});
+
+t.test('dist/ of the production build holds only the production folders, and no test or bench file', async (t) => {
+  // npm test runs `npm run build` before tap, so dist/ is the production build of this tree.
+  const dist = new URL('dist/', root);
+  t.ok(existsSync(dist), 'dist/ exists (run npm run build first)');
+  if (!existsSync(dist)) return;
+  t.same(readdirSync(dist).sort(), [...tsconfig.include].sort(), 'one folder per tsconfig.build.json entry, nothing else');
+  const files = readdirSync(dist, { recursive: true }).map(String);
+  t.ok(files.some((f) => f === 'cli/main.js'), 'the entry point is there');
+  t.same(files.filter((f) => /test|bench/.test(f)), [], 'no test or bench file');
+});
+
+t.test('scripts/prod-smoke.sh starts every subcommand and refuses a missing module or a stack trace', async (t) => {
+  // Each subcommand of cli/commands.ts, in the form the smoke starts it.
+  const commands = readFileSync(new URL('cli/commands.ts', root), 'utf8');
+  const names = [...commands.matchAll(/^\s+'?([a-z-]+)'?: \{ summary:/gm)].map((m) => m[1] as string);
+  t.ok(names.length >= 9, `found the subcommand table (${names.join(', ')})`);
+  for (const name of names) t.match(smoke, new RegExp(`(-- |weft )${name}\\b`), `the smoke starts weft ${name}`);
+  t.match(smoke, 'weft init --dry-run', 'weft init only as a dry run: the real one rewrites this machine\'s nat table');
+  t.match(smoke, 'ERR_MODULE_NOT_FOUND', 'a missing module fails the smoke');
+  t.match(smoke, "find dist -path '*test*' -o -path '*bench*'", 'dist/ is searched for test and bench files');
+});
+
+t.test('CI prints the wall time of npm test on its own line', async (t) => {
+  t.match(ci, /echo "ci: npm test took \$\(\( \$\(date \+%s\) - test_start \)\) s"/);
+  t.match(ci, /status=0\nnpm test \|\| status=\$\?/, 'printed even when the suite fails');
 });

@@ -15,17 +15,19 @@ export class Scope {
     this.#vars.set(name, v);
   }
   assign(name: string, v: TValue): void {
-    for (let s: Scope | undefined = this; s; s = s.parent) {
-      if (s.#vars.has(name)) {
-        s.#vars.set(name, v);
-        return;
-      }
-    }
-    throw new Error(`assignment to undeclared ${name}`);
+    const s = this.#declaring(name);
+    if (!s) throw new Error(`assignment to undeclared ${name}`);
+    s.#vars.set(name, v);
   }
   get(name: string): TValue {
-    for (let s: Scope | undefined = this; s; s = s.parent) if (s.#vars.has(name)) return s.#vars.get(name);
-    throw new Error(`undefined variable ${name}`);
+    const s = this.#declaring(name);
+    if (!s) throw new Error(`undefined variable ${name}`);
+    return s.#vars.get(name);
+  }
+  /** The innermost scope, this one or an enclosing one, that declares `name`. */
+  #declaring(name: string): Scope | undefined {
+    if (this.#vars.has(name)) return this;
+    return this.parent ? this.parent.#declaring(name) : undefined;
   }
 }
 
@@ -47,8 +49,9 @@ export function fieldOf(v: TValue, key: string): TValue {
 /** A value as template output prints it. */
 export function str(v: TValue): string {
   if (v === undefined || v === null) return '';
-  if (typeof v === 'object') return stringify(v).trimEnd();
-  return String(v);
+  if (typeof v === 'string') return v;
+  if (typeof v === 'number' || typeof v === 'boolean' || typeof v === 'bigint') return String(v);
+  return stringify(v).trimEnd();
 }
 
 function toYaml(v: TValue): string {

@@ -24,7 +24,8 @@ export interface Pipeline {
 /** One operand of a command. */
 export type Expr =
   | { e: 'lit'; v: TValue }
-  | { e: 'field'; base: 'dot' | 'root' | string; path: string[] }
+  // base: 'dot', 'root' or the name of a variable.
+  | { e: 'field'; base: string; path: string[] }
   | { e: 'ident'; name: string }
   | { e: 'sub'; pipe: Pipeline };
 

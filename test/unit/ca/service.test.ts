@@ -3,18 +3,24 @@ import { X509Certificate } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { FakeTimers } from '../../support/fake-timers.js';
 import { Registry } from 'prom-client';
 import { TestApiServer } from '../../support/test-apiserver.js';
 import { requestCertificate } from '../../support/ca-request.js';
 import { makeTestPki } from '../../support/pki.js';
 import { parseCaConfig, startCaService, type CaService } from '../../../ca/service.js';
-import { fromKubeconfigText } from '../../../lib/kube/config.js';
+import { testApiConnection } from '../../support/kube-connection.js';
 import { KubeClient } from '../../../lib/kube/client.js';
 import { createLogger } from '../../../lib/logger.js';
 import { isWeftError } from '../../../lib/errors.js';
-import { privateKeyToPem } from '../../../ca/crypto.js';
+import { privateKeyToPem } from '../../../lib/pki/crypto.js';
 
 interface Rig {
+  /** The service's clock (reload polls and retries). */
+  clock: FakeTimers;
+  /** Resolves with the next log line whose msg is `msg`. */
+  nextLog: (msg: string) => Promise<Record<string, unknown>>;
   api: TestApiServer;
   ca: CaService;
   registry: Registry;
@@ -25,10 +31,27 @@ interface Rig {
 async function rig(t: Test, env: Record<string, string> = {}, prepare?: (dir: string) => Promise<void>): Promise<Rig> {
   const api = await TestApiServer.start();
   api.apply({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'weft-system' } });
-  const client = new KubeClient(await fromKubeconfigText(api.kubeconfig(api.adminToken, 'weft-system'), 'test'));
+  const client = new KubeClient(testApiConnection(api, api.adminToken, 'weft-system'));
   const dir = await mkdtemp(join(tmpdir(), 'weft-ca-'));
   await prepare?.(dir);
   const registry = new Registry();
+  // Starts at the real time: clients check the serving certificate against the real clock.
+  const clock = new FakeTimers(Date.now());
+  const waiters: { msg: string; resolve: (line: Record<string, unknown>) => void }[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      for (const text of chunk.toString('utf8').split('\n')) {
+        if (text.trim() === '') continue;
+        const line = JSON.parse(text) as Record<string, unknown>;
+        for (const w of waiters.filter((w) => w.msg === line['msg'])) {
+          waiters.splice(waiters.indexOf(w), 1);
+          w.resolve(line);
+        }
+      }
+      cb();
+    },
+  });
+  const nextLog = (msg: string): Promise<Record<string, unknown>> => new Promise((resolve) => waiters.push({ msg, resolve }));
   const config = parseCaConfig({
     WEFT_CA_LISTEN_ADDR: '127.0.0.1:0',
     WEFT_ADMIN_ADDR: '127.0.0.1:0',
@@ -38,6 +61,8 @@ async function rig(t: Test, env: Record<string, string> = {}, prepare?: (dir: st
     ...env,
   });
   const controller = new AbortController();
+  // Assigned once below; the teardown registered first must see it (and must run if the start throws).
+  // eslint-disable-next-line prefer-const
   let ca: CaService | undefined;
   t.teardown(async () => {
     controller.abort();
@@ -46,9 +71,9 @@ async function rig(t: Test, env: Record<string, string> = {}, prepare?: (dir: st
     await api.stop();
     await rm(dir, { recursive: true, force: true });
   });
-  ca = await startCaService(config, { log: createLogger({ level: 'silent', name: 'ca' }), registry, client, shutdown: controller.signal });
+  ca = await startCaService(config, { log: createLogger({ level: 'info', name: 'ca', destination: sink }), registry, client, shutdown: controller.signal, timers: clock });
   if (!ca) throw new Error('no service');
-  return { api, ca, registry, caPem: () => ca.material().trustBundlePem, issuerDir: join(dir, 'issuer') };
+  return { clock, nextLog, api, ca, registry, caPem: () => ca.material().trustBundlePem, issuerDir: join(dir, 'issuer') };
 }
 
 const token = (api: TestApiServer, opts: { namespace?: string; sa?: string; audiences?: string[]; expiresAt?: Date } = {}): string =>
@@ -148,7 +173,7 @@ t.test('two replicas racing to create the Secret end up with one root', async (t
   t.teardown(() => api.stop());
   api.apply({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'weft-system' } });
   const { loadOrCreateSecretMaterial } = await import('../../../ca/material.js');
-  const clients = await Promise.all([0, 1, 2].map(async () => new KubeClient(await fromKubeconfigText(api.kubeconfig(), 't'))));
+  const clients = await Promise.all([0, 1, 2].map(async () => new KubeClient(testApiConnection(api))));
   t.teardown(() => clients.forEach((c) => c.close()));
   let generated = 0;
   const materials = await Promise.all(clients.map((client) =>
@@ -180,11 +205,18 @@ t.test('mounted files win over generation, and a change to them is picked up; ba
   t.ok(new X509Certificate(first.body['certificate'] as string).verify(new X509Certificate(pki.authority.issuer.cert.toString('pem')).publicKey));
   // A key that does not match the certificate is refused; the old material keeps serving.
   await writeFile(join(base, 'issuer', 'tls.key'), await privateKeyToPem(pki2.authority.issuer.key));
-  await new Promise((res) => setTimeout(res, 400));
+  const refused = r.nextLog('mounted CA material refused; keeping the current one');
+  let refusedYet = false;
+  refused.then(() => (refusedYet = true), () => undefined);
+  await r.clock.advance(99);
+  t.equal(refusedYet, false, 'not re-read before the reload interval');
+  await r.clock.advance(1);
+  t.equal((await refused)['code'], 'WEFT_ERR_CA_MATERIAL', 'the bad material was read and refused');
   t.equal(r.caPem().trim(), pki.authority.root.toString('pem').trim(), 'bad material kept out');
   await write(base, pki2);
-  const deadline = Date.now() + 5000;
-  while (r.caPem().trim() !== pki2.authority.root.toString('pem').trim() && Date.now() < deadline) await new Promise((res) => setTimeout(res, 50));
+  const reloaded = r.nextLog('CA material reloaded');
+  await r.clock.advance(100);
+  await reloaded;
   t.equal(r.caPem().trim(), pki2.authority.root.toString('pem').trim(), 'reloaded');
   const second = await requestCertificate({ url: r.ca.server.url, caPem: r.caPem(), token: token(r.api) });
   t.equal(second.status, 200, 'the new serving certificate chains to the new root');

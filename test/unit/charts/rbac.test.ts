@@ -118,7 +118,7 @@ function callsIn(file: string, src: string): Call[] {
   for (const m of src.matchAll(/\bresource:\s*['"]([a-z]+)['"]/g)) calls.push({ file, resource: m[1] as string, text: m[0] });
   for (const m of src.matchAll(/\.(create|read|replace|patch|delete|list)(Namespaced)?([A-Z][A-Za-z]+?)(ForAllNamespaces)?\(/g)) {
     const resource = KIND_TO_RESOURCE[m[3] as string];
-    if (resource) calls.push({ file, resource, verb: METHOD_VERB[m[1] as string] as string, text: m[0] });
+    if (resource) calls.push({ file, resource, verb: METHOD_VERB[m[1] as string], text: m[0] });
   }
   return calls;
 }

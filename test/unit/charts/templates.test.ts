@@ -5,7 +5,7 @@ import { parse } from 'yaml';
 import { ChartRenderer, type RenderedFile } from '../../support/helm-template.js';
 import { manifestProblems } from '../../support/kube-schemas.js';
 import { makeTestPki } from '../../support/pki.js';
-import { privateKeyToPem } from '../../../ca/crypto.js';
+import { privateKeyToPem } from '../../../lib/pki/crypto.js';
 
 const chartDir = new URL('../../../charts/weft/', import.meta.url).pathname;
 const chart = new ChartRenderer(chartDir);

@@ -4,7 +4,7 @@ import { Ajv, type ErrorObject } from 'ajv';
 import { parse } from 'yaml';
 import { ChartRenderer } from '../../support/helm-template.js';
 import { makeTestPki } from '../../support/pki.js';
-import { privateKeyToPem } from '../../../ca/crypto.js';
+import { privateKeyToPem } from '../../../lib/pki/crypto.js';
 
 const chartDir = new URL('../../../charts/weft/', import.meta.url).pathname;
 const schema = JSON.parse(readFileSync(`${chartDir}values.schema.json`, 'utf8')) as Record<string, unknown>;

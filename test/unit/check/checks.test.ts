@@ -1,5 +1,5 @@
 import t from 'tap';
-import { createIssuer, createRoot } from '../../../ca/authority.js';
+import { createIssuer, createRoot } from '../../../lib/pki/authority.js';
 import { EXPIRY_WARN_DAYS, runChecks } from '../../../check/checks.js';
 import type { ClusterFacts, DeploymentFact, Fetched } from '../../../check/facts.js';
 import { exitStatus, formatResults, type CheckResult } from '../../../check/results.js';

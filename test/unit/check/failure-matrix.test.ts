@@ -2,7 +2,7 @@
 // part fails (or warns about) the check that names it, with its advice and the exit status it adds
 // up to. The same cases ran end to end before; test/e2e/check.test.ts keeps the wiring.
 import t from 'tap';
-import { createIssuer, createRoot } from '../../../ca/authority.js';
+import { createIssuer, createRoot } from '../../../lib/pki/authority.js';
 import { runChecks } from '../../../check/checks.js';
 import type { ClusterFacts, NamespaceFact, PodFact } from '../../../check/facts.js';
 import { exitStatus, formatResults, type CheckResult } from '../../../check/results.js';

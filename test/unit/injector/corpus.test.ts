@@ -44,8 +44,8 @@ async function validate(value: Obj): Promise<string[]> {
 
 function workloads(text: string): Obj[] {
   const out: Obj[] = [];
-  for (const doc of parseAllDocuments(text) as ReturnType<typeof parseAllDocuments> & unknown[]) {
-    const js = obj((doc as { toJS(): unknown }).toJS());
+  for (const doc of parseAllDocuments(text)) {
+    const js = obj(doc.toJS());
     if (js['kind'] === 'List') out.push(...list(js['items']));
     else out.push(js);
   }
@@ -93,7 +93,7 @@ for (const file of files) {
         const prefix = (TEMPLATE_PATHS[kind] ?? []).map((k) => '/' + k).join('');
         const ops = prefixOperations(prefix, result.patch);
         // fast-json-patch with validation on: every path must exist and every op be well formed.
-        const byLibrary = fjp.applyPatch(structuredClone(w), ops as fjp.Operation[], true, false).newDocument as Obj;
+        const byLibrary = fjp.applyPatch(structuredClone(w), ops as fjp.Operation[], true, false).newDocument;
         t.same(applyOperations(w, ops), byLibrary, `${label} (${mode}): our applier agrees with fast-json-patch`);
         t.same(await validate(byLibrary), [], `${label} (${mode}): the patched ${kind} validates, unknown fields included`);
         checkPod(t, label, mode, template, templateOf(byLibrary), settings, result.patch);

@@ -144,7 +144,7 @@ t.test('annotation keys with / are escaped in JSON pointers', async (t) => {
   const r = plan(pod({ 'example.com/owner': 'team-a' }));
   if (r.kind !== 'injected') return t.fail('not injected');
   t.ok(r.patch.some((o) => o.path === '/metadata/annotations/weft.dev~1injected'), 'escaped path used');
-  const after = fjp.applyPatch(pod({ 'example.com/owner': 'team-a' }), r.patch as fjp.Operation[]).newDocument as Obj;
+  const after = fjp.applyPatch(pod({ 'example.com/owner': 'team-a' }), r.patch as fjp.Operation[]).newDocument;
   t.same((after['metadata'] as Obj)['annotations'], { 'example.com/owner': 'team-a', 'weft.dev/injected': 'native-sidecar' });
   const bare = { spec: { containers: [{ name: 'a', image: 'b' }] } };
   const r2 = plan(bare);

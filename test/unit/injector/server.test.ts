@@ -185,12 +185,13 @@ t.test('anything but a Pod CREATE is allowed unchanged', async (t) => {
     { subResource: 'ephemeralcontainers' },
   ];
   for (const over of cases) {
-    const a = await call('POST', '/mutate/ns-enabled', JSON.stringify(review({ ...over, uid: 'u-' + String(over['operation'] ?? 'x') })));
+    const uid = `u-${typeof over['operation'] === 'string' ? over['operation'] : 'x'}`;
+    const a = await call('POST', '/mutate/ns-enabled', JSON.stringify(review({ ...over, uid })));
     t.equal(a.status, 200);
     const r = resp(a);
     t.equal(r.allowed, true);
     t.equal(r.patch, undefined, `${JSON.stringify(over).slice(0, 60)}: no patch`);
-    t.equal(r.uid, 'u-' + String(over['operation'] ?? 'x'));
+    t.equal(r.uid, uid);
   }
 });
 

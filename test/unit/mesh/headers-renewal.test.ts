@@ -1,6 +1,5 @@
 import t from 'tap';
-import { forwardRawHeaders, forwardH2Headers } from '../../../mesh/headers.js';
-import { renewalDelayMs, retryDelayMs } from '../../../mesh/identity/renewal.js';
+import { endToEndHeaders, forwardRawHeaders, forwardH2Headers, HOP_BY_HOP_HEADERS, mayResendAfterReset, RETRY_SAFE_METHODS } from '../../../mesh/headers.js';
 import { handshakeFailureReason } from '../../../mesh/mesh-tls.js';
 import { identityFromSubjectAltName, parseIdentity, formatIdentity } from '../../../lib/identity.js';
 
@@ -11,15 +10,40 @@ t.test('drops hop-by-hop headers and those Connection names, keeps duplicates an
   t.same(forwardH2Headers({ ':path': '/', connection: 'x', 'weft-dst-port': '1', a: 'b' }, new Set(['weft-dst-port']), { c: 'd' }), { ':path': '/', a: 'b', c: 'd' });
 });
 
-t.test('renews at about 70 % of the lifetime, with bounded jitter', async (t) => {
-  const nb = new Date(0);
-  const na = new Date(100_000);
-  t.equal(renewalDelayMs(nb, na, 0, () => 0.5), 70_000);
-  t.equal(renewalDelayMs(nb, na, 0, () => 0), 65_000);
-  t.equal(renewalDelayMs(nb, na, 0, () => 1), 75_000);
-  t.equal(renewalDelayMs(nb, na, 90_000, () => 0.5), 0, 'already due');
-  t.equal(retryDelayMs(1, () => 0), 250);
-  t.equal(retryDelayMs(20, () => 1), 30_000, 'capped');
+// Renewal time and its retry backoff: test/unit/mesh/identity/renewal.test.ts.
+
+t.test('drops proxy credentials and every hop-by-hop header, in both header shapes', async (t) => {
+  const raw = ['Host', 'h', 'Proxy-Authorization', 'Basic eA==', 'Proxy-Authenticate', 'Basic', 'Proxy-Connection', 'keep-alive', 'Transfer-Encoding', 'chunked', 'Trailer', 'x', 'Upgrade', 'h2c', 'HTTP2-Settings', 's', 'Authorization', 'Bearer t'];
+  t.same(forwardRawHeaders(raw, new Set(), []), ['Host', 'h', 'Authorization', 'Bearer t'], 'the origin credentials pass, the proxy ones do not');
+  for (const name of HOP_BY_HOP_HEADERS) {
+    t.same(forwardH2Headers({ [name]: 'v', a: 'b' }, new Set(), {}), { a: 'b' }, `h2 drops ${name}`);
+    t.same(endToEndHeaders({ [name]: 'v', a: 'b' }), { a: 'b' }, `the gateway drops ${name}`);
+  }
+  t.ok(HOP_BY_HOP_HEADERS.has('proxy-authorization') && HOP_BY_HOP_HEADERS.has('proxy-authenticate'));
+});
+
+t.test('removes the headers a Connection header lists, whatever their case and spacing', async (t) => {
+  const raw = ['Connection', ' X-Hop ,x-other', 'X-Hop', '1', 'X-Other', '2', 'X-Kept', '3'];
+  t.same(forwardRawHeaders(raw, new Set(), []), ['X-Kept', '3']);
+  t.same(endToEndHeaders({ connection: 'X-Hop, x-other', 'x-hop': '1', 'x-other': '2', 'x-kept': '3', ':path': '/' }), { 'x-kept': '3' }, 'and pseudo-headers');
+  t.same(endToEndHeaders({ 'x-hop': '1', 'x-kept': '3' }), { 'x-hop': '1', 'x-kept': '3' }, 'nothing listed: nothing extra dropped');
+});
+
+t.test('te passes between HTTP/2 peers only as "trailers"', async (t) => {
+  t.same(forwardH2Headers({ te: 'trailers', a: 'b' }, new Set(), {}), { te: 'trailers', a: 'b' }, 'gRPC keeps te: trailers');
+  t.same(forwardH2Headers({ te: 'gzip', a: 'b' }, new Set(), {}), { a: 'b' });
+  t.same(forwardRawHeaders(['TE', 'trailers', 'A', 'b'], new Set(), []), ['A', 'b'], 'HTTP/1.1 TE is per connection');
+});
+
+t.test('only bodiless GET, HEAD and OPTIONS may be resent after a reset of a reused connection', async (t) => {
+  for (const method of ['GET', 'HEAD', 'OPTIONS']) {
+    t.ok(mayResendAfterReset(method, {}), method);
+    t.ok(mayResendAfterReset(method, { 'content-length': '0' }), `${method} with an empty body`);
+    t.notOk(mayResendAfterReset(method, { 'content-length': '5' }), `${method} with a body`);
+    t.notOk(mayResendAfterReset(method, { 'transfer-encoding': 'chunked' }), `${method} chunked`);
+  }
+  for (const method of ['DELETE', 'PUT', 'POST', 'PATCH', 'CONNECT', undefined]) t.notOk(mayResendAfterReset(method, {}), String(method));
+  t.same([...RETRY_SAFE_METHODS].sort(), ['GET', 'HEAD', 'OPTIONS']);
 });
 
 t.test('classifies handshake failures', async (t) => {

@@ -1,24 +1,12 @@
 import t from 'tap';
-import { applyWatchChange, backoffDelayMs, interpretWatchEvent, objectKey, type KubeObjectMeta } from '../../../../lib/kube/watch.js';
+import { applyWatchChange, interpretWatchEvent, objectKey, type KubeObjectMeta } from '../../../../lib/kube/watch.js';
 
 const obj = (name: string, rv: string, extra: Record<string, unknown> = {}): KubeObjectMeta & Record<string, unknown> => ({
   metadata: { name, namespace: 'shop', resourceVersion: rv },
   ...extra,
 });
 
-t.test('backoff doubles from the initial delay, is capped, and jitters within [exp/2, exp]', async (t) => {
-  const policy = { initialMs: 200, maxMs: 30_000 };
-  t.equal(backoffDelayMs(0, policy, () => 1), 200);
-  t.equal(backoffDelayMs(0, policy, () => 0), 100);
-  t.equal(backoffDelayMs(3, policy, () => 1), 1600);
-  t.equal(backoffDelayMs(20, policy, () => 1), 30_000, 'capped');
-  t.equal(backoffDelayMs(1000, policy, () => 0), 15_000, 'huge attempts stay capped');
-  for (let i = 0; i < 200; i++) {
-    const d = backoffDelayMs(4, policy, Math.random);
-    t.ok(d >= 1600 && d <= 3200, `jittered ${d}`);
-    if (d < 1600 || d > 3200) break;
-  }
-});
+// The backoff itself is tested in test/unit/lib/backoff.test.ts (one backoff for all of weft).
 
 t.test('applying changes returns a new map and leaves the old one alone', async (t) => {
   const empty = new Map<string, KubeObjectMeta>();

@@ -1,10 +1,11 @@
 import t, { type Test } from 'tap';
 import { Counter, Registry } from 'prom-client';
 import { TestApiServer, type KubeObject } from '../../../support/test-apiserver.js';
-import { fromKubeconfigText } from '../../../../lib/kube/config.js';
+import { testApiConnection } from '../../../support/kube-connection.js';
 import { KubeClient, resourcePath } from '../../../../lib/kube/client.js';
 import { applyWatchChange, WatchLoop, type WatchChange } from '../../../../lib/kube/watch.js';
 import { createLogger } from '../../../../lib/logger.js';
+import { FakeTimers } from '../../../support/fake-timers.js';
 
 const slice = (name: string, ips: string[]): KubeObject => ({
   apiVersion: 'discovery.k8s.io/v1',
@@ -22,16 +23,19 @@ interface Rig {
   state: () => Map<string, KubeObject>;
   restarts: Counter<'resource' | 'reason'>;
   registry: Registry;
+  /** The loop's clock: backoff waits happen only when the test advances it. */
+  clock: FakeTimers;
 }
 
-async function rig(t: Test, opts: { bookmarkIntervalMs?: number; watchTimeoutSeconds?: number } = {}): Promise<Rig> {
+async function rig(t: Test, opts: { bookmarkIntervalMs?: number; watchTimeoutSeconds?: number; random?: () => number } = {}): Promise<Rig> {
   const api = await TestApiServer.start({ bookmarkIntervalMs: opts.bookmarkIntervalMs ?? 60_000 });
   api.apply({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'shop' } });
-  const client = new KubeClient(await fromKubeconfigText(api.kubeconfig(), 'test'));
+  const client = new KubeClient(testApiConnection(api));
   const registry = new Registry();
   const restarts = new Counter({ name: 'weft_kube_watch_restarts_total', help: 'restarts', labelNames: ['resource', 'reason'] as const, registers: [registry] });
   const changes: WatchChange<KubeObject>[] = [];
   let state = new Map<string, KubeObject>();
+  const clock = new FakeTimers();
   const loop = new WatchLoop<KubeObject>({
     client,
     path: resourcePath({ group: 'discovery.k8s.io', version: 'v1', resource: 'endpointslices', namespace: 'shop' }),
@@ -44,6 +48,8 @@ async function rig(t: Test, opts: { bookmarkIntervalMs?: number; watchTimeoutSec
     resourceLabel: 'endpointslices',
     logger: createLogger({ level: 'silent', name: 'test' }),
     backoff: { initialMs: 20, maxMs: 200 },
+    timers: clock,
+    random: opts.random ?? (() => 0.5),
     ...(opts.watchTimeoutSeconds === undefined ? {} : { watchTimeoutSeconds: opts.watchTimeoutSeconds }),
   });
   t.teardown(async () => {
@@ -51,7 +57,7 @@ async function rig(t: Test, opts: { bookmarkIntervalMs?: number; watchTimeoutSec
     client.close();
     await api.stop();
   });
-  return { api, loop, changes, state: () => state, restarts, registry };
+  return { api, loop, changes, state: () => state, restarts, registry, clock };
 }
 
 async function until(what: string, check: () => boolean, timeoutMs = 5000): Promise<void> {
@@ -122,15 +128,19 @@ t.test('a cut connection resumes from the last resourceVersion; a compacted one 
   const r = await rig(t);
   r.loop.start();
   await until('synced and watching', () => r.loop.synced && r.api.watchCount > 0);
+  let backoff = r.clock.nextScheduled();
   r.api.cutWatches();
   r.api.create(slice('orders-a', ['10.0.0.1']));
+  await r.clock.advance((await backoff).delayMs);
   await until('resumed', () => ips(r.state()).join() === '10.0.0.1');
   t.ok((await restartCount(r, 'error')) >= 1, 'the cut counted as an error restart');
   t.equal(r.changes.filter((c) => c.kind === 'replace').length, 1, 'resumed without a re-list');
   await until('watching again', () => r.api.watchCount > 0);
+  backoff = r.clock.nextScheduled();
   r.api.cutWatches();
   r.api.create(slice('orders-b', ['10.0.0.2']));
   r.api.compact();
+  await r.clock.advance((await backoff).delayMs);
   await until('re-listed after 410', () => ips(r.state()).join() === '10.0.0.1,10.0.0.2');
   t.equal(r.changes.filter((c) => c.kind === 'replace').length, 2);
 });
@@ -140,22 +150,35 @@ t.test('keeps the last state while the API server is down, retries with backoff,
   r.api.create(slice('orders-a', ['10.0.0.1']));
   r.loop.start();
   await until('synced and watching', () => r.loop.synced && r.api.watchCount > 0);
+  const firstBackoff = r.clock.nextScheduled();
   await r.api.stop();
   r.api.update(slice('orders-a', ['10.0.0.7']));
-  await new Promise((res) => setTimeout(res, 400));
-  t.same(ips(r.state()), ['10.0.0.1'], 'last known state kept');
+  // Backoff ceilings 20, 40, 80 ms with jitter 0.5: waits of 10, 20, 40 ms.
+  t.equal((await firstBackoff).delayMs, 10, 'the first retry waits the backoff');
+  const failedBefore = (await restartCount(r, 'error')) + (await restartCount(r, 'closed'));
+  t.ok(failedBefore >= 1, 'the lost watch counted as a restart');
+  await r.clock.advance(9);
+  t.equal((await restartCount(r, 'error')) + (await restartCount(r, 'closed')), failedBefore, 'no new attempt before the backoff');
+  const secondBackoff = r.clock.nextScheduled();
+  await r.clock.advance(1);
+  t.equal((await secondBackoff).delayMs, 20, 'the attempt failed and the backoff doubled');
   const failures = await restartCount(r, 'error');
-  t.ok(failures >= 2, `retried ${failures} times`);
-  t.ok(failures < 20, 'with backoff, not a busy loop');
+  t.ok(failures >= 1, `retried ${failures} times, counted as errors`);
+  t.same(ips(r.state()), ['10.0.0.1'], 'last known state kept');
   await r.api.restart();
+  await r.clock.advance(20);
   await until('caught up', () => ips(r.state()).join() === '10.0.0.7');
 });
 
 t.test('a server-side watch timeout resumes at once without a re-list', async (t) => {
-  const r = await rig(t, { watchTimeoutSeconds: 1 });
+  // Jitter 0: the watch asks for exactly 1 s.
+  const r = await rig(t, { watchTimeoutSeconds: 1, random: () => 0 });
   r.loop.start();
   await until('synced and watching', () => r.loop.synced && r.api.watchCount > 0);
+  // The loop's clock sees the watch last its full second, so its end is a timeout, not a failure.
+  await r.clock.advance(1000);
   await until('a closed watch', () => r.api.requests.filter((q) => q.includes('?watch')).length >= 2, 8000);
+  t.equal(r.clock.scheduled.length, 0, 'resumed at once: no backoff wait');
   r.api.create(slice('orders-a', ['10.0.0.1']));
   await until('still watching', () => ips(r.state()).join() === '10.0.0.1');
   t.equal(r.changes.filter((c) => c.kind === 'replace').length, 1);

@@ -1,5 +1,6 @@
 import t from 'tap';
-import { EndpointLoad, Picker, release, type PickEntry } from '../../../../mesh/balance/picker.js';
+import { EndpointLoad, Picker, succeeded, type PickEntry } from '../../../../mesh/balance/picker.js';
+import { PickQueue } from '../../../../mesh/balance/pick-queue.js';
 import { ServiceBalancers } from '../../../../mesh/balance/service-balancers.js';
 import type { Endpoint, EndpointSource, ServiceRef, ServiceSnapshot } from '../../../../mesh/discovery/endpoint-source.js';
 
@@ -16,10 +17,13 @@ function seeded(seed: number): () => number {
   };
 }
 
-t.test('returns no-endpoints when nothing is ready', async (t) => {
+t.test('fails with WEFT_ERR_NO_ENDPOINTS when nothing is ready', async (t) => {
   let seq = 0;
-  t.same(new Picker(entries(ep(1, false), ep(2, false)), Math.random, () => ++seq).pick(), { type: 'no-endpoints' });
-  t.same(new Picker([], Math.random, () => ++seq).pick(), { type: 'no-endpoints' });
+  const none = new Picker(entries(ep(1, false), ep(2, false)), Math.random, () => ++seq, 'a/orders:80').pick();
+  t.equal(none.type, 'fail');
+  t.equal(none.type === 'fail' && none.error.code, 'WEFT_ERR_NO_ENDPOINTS');
+  t.equal(none.type === 'fail' && none.error.message, 'a/orders:80 has no ready endpoint');
+  t.equal(new Picker([], Math.random, () => ++seq).pick().type, 'fail');
 });
 
 t.test('never picks a not-ready endpoint', async (t) => {
@@ -27,9 +31,9 @@ t.test('never picks a not-ready endpoint', async (t) => {
   const picker = new Picker(entries(ep(1), ep(2, false), ep(3)), seeded(1), () => ++seq);
   for (let i = 0; i < 200; i++) {
     const r = picker.pick();
-    if (r.type !== 'pick') throw new Error('expected a pick');
-    t.not(r.entry.endpoint.address, '10.0.0.2');
-    release(r.entry.load);
+    if (r.type !== 'complete') throw new Error('expected a pick');
+    t.not(r.endpoint.address, '10.0.0.2');
+    r.release(succeeded());
   }
   t.equal(picker.size, 2);
 });
@@ -41,7 +45,7 @@ t.test('prefers the endpoint with fewer outstanding requests', async (t) => {
   const picker = new Picker(es, seeded(2), () => ++seq);
   for (let i = 0; i < 4; i++) {
     const r = picker.pick();
-    t.equal(r.type === 'pick' && r.entry.endpoint.address, '10.0.0.2', 'the idle endpoint wins while it has fewer in flight');
+    t.equal(r.type === 'complete' && r.endpoint.address, '10.0.0.2', 'the idle endpoint wins while it has fewer in flight');
   }
 });
 
@@ -51,7 +55,7 @@ t.test('sequential requests spread evenly (ties go to the one picked longest ago
   const picker = new Picker(es, seeded(3), () => ++seq);
   for (let i = 0; i < 300; i++) {
     const r = picker.pick();
-    if (r.type === 'pick') release(r.entry.load);
+    if (r.type === 'complete') r.release(succeeded());
   }
   for (const e of es) t.ok(e.load.total >= 75 && e.load.total <= 126, `${e.endpoint.address}: ${e.load.total}`);
 });
@@ -66,10 +70,15 @@ t.test('under concurrency the least loaded of two random endpoints wins', async 
   t.ok(Math.max(...counts) - Math.min(...counts) <= 3, `outstanding ${counts.join(',')}`);
 });
 
-t.test('release never goes below zero', async (t) => {
-  const load = new EndpointLoad();
-  release(load);
-  t.equal(load.outstanding, 0);
+t.test('release never goes below zero: a second release of one pick is ignored', async (t) => {
+  let seq = 0;
+  const es = entries(ep(1));
+  const r = new Picker(es, Math.random, () => ++seq).pick();
+  if (r.type !== 'complete') throw new Error('expected a pick');
+  t.equal((es[0] as PickEntry).load.outstanding, 1);
+  r.release(succeeded());
+  r.release(succeeded());
+  t.equal((es[0] as PickEntry).load.outstanding, 0);
 });
 
 class FakeSource implements EndpointSource {
@@ -90,28 +99,31 @@ t.test('balancers subscribe on first use, carry loads across updates, and unsubs
   const balancers = new ServiceBalancers(source, { random: seeded(5), now: () => now });
   const ref = { namespace: 'a', name: 'orders', port: 80 };
   const b = balancers.get(ref);
-  t.equal(b.state.type, 'pending');
-  const settled = b.settled(1000);
+  t.equal(b.state, 'pending');
+  const settled = new Promise<void>((resolve) => new PickQueue(1000).pick(b, 'a/orders:80', (answer) => {
+    if ('release' in answer) answer.release(succeeded());
+    resolve();
+  }));
   source.listeners.get('a/orders:80')?.({ ref, endpoints: [ep(1), ep(2)] });
   await settled;
-  t.equal(b.state.type, 'known');
-  const state = b.state;
-  const r = state.type === 'known' ? state.picker.pick() : undefined;
-  t.equal(r?.type, 'pick');
+  t.equal(b.state, 'known');
+  const r = b.picker.pick();
+  t.equal(r.type, 'complete');
   source.listeners.get('a/orders:80')?.({ ref, endpoints: [ep(1), ep(2), ep(3)] });
   t.ok(b.busy(), 'the in-flight request still counts after the update');
   t.equal(balancers.sweep(1), 0, 'busy services stay');
-  if (r?.type === 'pick') release(r.entry.load);
+  if (r.type === 'complete') r.release(succeeded());
   now = 10_000;
   t.equal(balancers.sweep(1000), 1);
   t.same(source.unsubscribed, ['a/orders:80']);
   source.listeners.get('a/orders:80')?.({ ref, endpoints: undefined });
-  t.equal(b.state.type, 'unknown', 'a vanished service is unknown');
+  t.equal(b.state, 'unknown', 'a vanished service is unknown');
 });
 
-t.test('settled() gives up after its timeout and leaves the state pending', async (t) => {
+t.test('the discovery wait gives up after its timeout and leaves the state pending', async (t) => {
   const balancers = new ServiceBalancers(new FakeSource());
   const b = balancers.get({ namespace: 'a', name: 'slow', port: 80 });
-  await b.settled(10);
-  t.equal(b.state.type, 'pending');
+  const answer = await new Promise((resolve) => new PickQueue(10).pick(b, 'a/slow:80', resolve));
+  t.match(answer, { code: 'WEFT_ERR_NO_ENDPOINTS' });
+  t.equal(b.state, 'pending');
 });

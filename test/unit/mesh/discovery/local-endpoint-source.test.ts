@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { parseEndpointsFile, snapshotFor, LocalEndpointSource } from '../../../../mesh/discovery/local-endpoint-source.js';
 import { createLogger } from '../../../../lib/logger.js';
+import { FakeTimers } from '../../../support/fake-timers.js';
 import type { ServiceSnapshot } from '../../../../mesh/discovery/endpoint-source.js';
 
 const good = {
@@ -53,27 +54,37 @@ t.test('reloads a replaced file, and keeps the last good one when the new one is
   const path = join(dir, 'eps.json');
   await writeFile(path, JSON.stringify(good));
   const lines: string[] = [];
-  const sink = new Writable({ write: (chunk: Buffer, _e, cb) => { lines.push(chunk.toString()); cb(); } });
-  const source = new LocalEndpointSource(path, createLogger({ level: 'info', name: 't', destination: sink }));
+  let onLine: (line: string) => void = () => undefined;
+  const sink = new Writable({ write: (chunk: Buffer, _e, cb) => { lines.push(chunk.toString()); onLine(chunk.toString()); cb(); } });
+  const clock = new FakeTimers();
+  const source = new LocalEndpointSource(path, createLogger({ level: 'info', name: 't', destination: sink }), clock);
   await source.start();
   t.ok(source.synced);
   const seen: ServiceSnapshot[] = [];
-  const stop = source.watch({ namespace: 'shop', name: 'orders', port: 80 }, (s) => seen.push(s));
+  let onSnapshot: () => void = () => undefined;
+  const stop = source.watch({ namespace: 'shop', name: 'orders', port: 80 }, (s) => {
+    seen.push(s);
+    onSnapshot();
+  });
   t.equal(seen.length, 1, 'the first snapshot arrives at once');
+  // Replaces the file by rename, waits for the watch to schedule its debounced reload, runs it.
   const replace = async (text: string): Promise<void> => {
+    const debounced = clock.nextScheduled((s) => s.delayMs === 20);
     await writeFile(`${path}.tmp`, text);
     await rename(`${path}.tmp`, path);
+    await debounced;
+    await clock.advance(20);
   };
-  const waitFor = async (cond: () => boolean): Promise<void> => {
-    for (let i = 0; i < 100 && !cond(); i++) await new Promise((r) => setTimeout(r, 20));
-  };
+  const snapshot = new Promise<void>((resolve) => (onSnapshot = resolve));
   await replace(JSON.stringify({ services: [{ ...good.services[0], endpoints: [] }] }));
-  await waitFor(() => seen.length >= 2);
+  await snapshot;
   t.same(seen[1]?.endpoints, [], 'the replaced file emptied the service');
+  const refused = new Promise<void>((resolve) => (onLine = (l) => l.includes('refused') && resolve()));
   await replace('{ not json');
-  await waitFor(() => lines.some((l) => l.includes('refused')));
+  await refused;
   t.ok(lines.some((l) => l.includes('WEFT_ERR_ENDPOINTS_FILE')), 'the bad file was refused with its code');
   t.equal(seen.length, 2, 'subscribers saw nothing from the bad file');
+  t.equal(source.file?.services[0]?.endpoints.length, 0, 'the last good file still serves');
   stop();
   await source.close();
 });

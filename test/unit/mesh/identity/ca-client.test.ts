@@ -6,35 +6,16 @@ import { X509Certificate } from 'node:crypto';
 import { Registry } from 'prom-client';
 import { TestApiServer } from '../../../support/test-apiserver.js';
 import { parseCaConfig, startCaService, type CaService } from '../../../../ca/service.js';
-import { fromKubeconfigText } from '../../../../lib/kube/config.js';
+import { testApiConnection } from '../../../support/kube-connection.js';
 import { KubeClient } from '../../../../lib/kube/client.js';
 import { createLogger } from '../../../../lib/logger.js';
-import { CaClientIdentityProvider, renewAtMs, retryAfterMs } from '../../../../mesh/identity/ca-client.js';
+import { CaClientIdentityProvider } from '../../../../mesh/identity/ca-client.js';
+import { renewAtMs } from '../../../../mesh/identity/renewal.js';
+import { FakeTimers } from '../../../support/fake-timers.js';
 import type { TlsMaterial } from '../../../../mesh/identity/identity-provider.js';
 
-t.test('renews at 70 % of the remaining lifetime, jittered by 5 %, never in the last 10 s', async (t) => {
-  const received = 1_000_000;
-  const day = 24 * 3_600_000;
-  t.equal(renewAtMs(received, received + day, () => 0.5), received + Math.round(0.7 * day));
-  t.equal(renewAtMs(received, received + day, () => 0), received + Math.round(0.65 * day));
-  t.equal(renewAtMs(received, received + day, () => 1), received + Math.round(0.75 * day));
-  t.equal(renewAtMs(received, received + 12_000, () => 1), received + 2_000, 'short leaves still renew 10 s before expiry');
-  t.equal(renewAtMs(received, received - 5, () => 0.5), received, 'already expired: now');
-  // A fake clock walking many pods: every renewal lands inside the window.
-  for (let i = 0; i < 100; i++) {
-    const at = renewAtMs(received, received + day, Math.random);
-    t.ok(at >= received + 0.65 * day && at <= received + 0.75 * day);
-    if (!(at >= received + 0.65 * day && at <= received + 0.75 * day)) break;
-  }
-});
-
-t.test('retries back off exponentially from 0.5 s to a 30 s cap, with jitter', async (t) => {
-  t.equal(retryAfterMs(1, () => 1), 500);
-  t.equal(retryAfterMs(1, () => 0), 250);
-  t.equal(retryAfterMs(4, () => 1), 4000);
-  t.equal(retryAfterMs(50, () => 1), 30_000);
-  t.equal(retryAfterMs(50, () => 0), 15_000);
-});
+// When to renew and how failed attempts back off is the one policy of
+// test/unit/mesh/identity/renewal.test.ts; here, the CA client drives it against a real `weft ca`.
 
 interface Rig {
   api: TestApiServer;
@@ -43,16 +24,20 @@ interface Rig {
   startCa: (env?: Record<string, string>) => Promise<CaService>;
   stopCa: () => Promise<void>;
   provider: (registry?: Registry) => CaClientIdentityProvider;
+  /** The providers' clock. */
+  clock: FakeTimers;
 }
 
 async function rig(t: Test): Promise<Rig> {
   const api = await TestApiServer.start();
   api.apply({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'weft-system' } });
-  const client = new KubeClient(await fromKubeconfigText(api.kubeconfig(api.adminToken, 'weft-system'), 'test'));
+  const client = new KubeClient(testApiConnection(api, api.adminToken, 'weft-system'));
   const dir = await mkdtemp(join(tmpdir(), 'weft-cac-'));
   let ca: CaService | undefined;
   let port = 0;
   const providers: CaClientIdentityProvider[] = [];
+  // Starts at the real time: the CA signs with the real clock, and renewal compares to notAfter.
+  const clock = new FakeTimers(Date.now());
   const startCa = async (env: Record<string, string> = {}): Promise<CaService> => {
     ca = await startCaService(parseCaConfig({ WEFT_CA_LISTEN_ADDR: `127.0.0.1:${port}`, WEFT_CA_ISSUER_DIR: join(dir, 'none'), WEFT_TRUST_ANCHORS_FILE: join(dir, 'none.pem'), ...env }), {
       log: createLogger({ level: 'silent', name: 'ca' }), registry: new Registry(), client, shutdown: new AbortController().signal,
@@ -74,6 +59,7 @@ async function rig(t: Test): Promise<Rig> {
     api,
     ca: () => ca,
     dir,
+    clock,
     startCa,
     stopCa: async () => {
       await ca?.close();
@@ -86,6 +72,8 @@ async function rig(t: Test): Promise<Rig> {
         tokenFile: join(dir, 'token'),
         expectedIdentity: 'spiffe://cluster.local/ns/shop/sa/orders',
         log: createLogger({ level: 'silent', name: 'p' }),
+        timers: clock,
+        random: () => 0.5,
         ...(registry ? { registry } : {}),
       });
       providers.push(p);
@@ -110,6 +98,10 @@ t.test('gets a certificate for its token identity, keyed to its own key, chainin
   t.equal(m.trustBundlePem, r.ca()?.material().trustBundlePem);
 });
 
+async function requests(registry: Registry, result: string): Promise<number> {
+  return (await registry.getSingleMetric('weft_identity_certificate_requests_total')?.get())?.values.find((v) => v.labels['result'] === result)?.value ?? 0;
+}
+
 t.test('waits for the CA with backoff, and renews on schedule with a short lifetime', async (t) => {
   const r = await rig(t);
   await r.startCa({ WEFT_CA_LEAF_LIFETIME_SECONDS: '15' });
@@ -117,35 +109,57 @@ t.test('waits for the CA with backoff, and renews on schedule with a short lifet
   await r.stopCa();
   const registry = new Registry();
   const p = r.provider(registry);
+  const firstRetry = r.clock.nextScheduled();
   const started = p.start();
-  await new Promise((res) => setTimeout(res, 700));
+  t.equal((await firstRetry).delayMs, 250, 'the first retry waits the backoff (0.5 s ceiling, jitter 0.5)');
   t.equal(p.current(), undefined, 'no certificate while the CA is down');
+  t.equal(await requests(registry, 'failed'), 1);
+  await r.clock.advance(249);
+  t.equal(await requests(registry, 'failed'), 1, 'no second attempt before the backoff');
+  const secondRetry = r.clock.nextScheduled();
+  await r.clock.advance(1);
+  t.equal((await secondRetry).delayMs, 500, 'the second attempt failed too, and the backoff doubled');
+  t.equal(await requests(registry, 'failed'), 2, 'failed attempts counted');
   await r.startCa({ WEFT_CA_LISTEN_ADDR: `127.0.0.1:${port}`, WEFT_CA_LEAF_LIFETIME_SECONDS: '15' });
+  const renewal = r.clock.nextScheduled();
+  await r.clock.advance(500);
   await started;
   const first = p.current() as TlsMaterial;
   t.ok(first, 'got one once the CA came back');
+  // 15 s lifetime: renewal at 70 % of what is left, capped at 10 s before expiry.
+  const expected = renewAtMs(r.clock.now(), first.notAfter.getTime(), () => 0.5) - r.clock.now();
+  t.equal((await renewal).delayMs, expected, 'renewal scheduled by the policy');
+  t.ok(expected > 0 && expected <= 5000, `within the leaf's first 5 s (${expected} ms)`);
   const changes: TlsMaterial[] = [];
   p.onChange((m) => changes.push(m));
-  // 15 s lifetime: renewal at ~70 % of the remaining 15 s, i.e. 1.75-3.25 s... capped at 5 s (10 s before expiry).
-  const deadline = Date.now() + 8000;
-  while (changes.length === 0 && Date.now() < deadline) await new Promise((res) => setTimeout(res, 50));
+  const renewed = new Promise<TlsMaterial>((resolve) => p.onChange(resolve));
+  await r.clock.advance(expected - 1);
+  t.equal(await requests(registry, 'issued'), 1, 'no renewal a millisecond early');
+  await r.clock.advance(1);
+  const second = await renewed;
   t.equal(changes.length, 1, 'renewed');
-  t.not(changes[0]?.keyPem, first.keyPem, 'with a new key');
-  t.ok((changes[0]?.notAfter.getTime() ?? 0) > first.notAfter.getTime());
-  const failures = (await registry.getSingleMetric('weft_identity_certificate_requests_total')?.get())?.values.find((v) => v.labels['result'] === 'failed')?.value ?? 0;
-  t.ok(failures >= 1, 'failed attempts counted');
+  t.not(second.keyPem, first.keyPem, 'with a new key');
+  // The CA signs with the real clock, which barely moved: a new leaf, expiring no earlier.
+  t.not(new X509Certificate(second.certChainPem).serialNumber, new X509Certificate(first.certChainPem).serialNumber, 'a new leaf');
+  t.ok(second.notAfter.getTime() >= first.notAfter.getTime());
+  t.equal(await requests(registry, 'issued'), 2);
 });
 
 t.test('a refused token keeps retrying and reports the CA error', async (t) => {
   const r = await rig(t);
   await r.startCa();
   await writeFile(join(r.dir, 'token'), r.api.forgeToken({ namespace: 'shop', serviceAccount: 'orders', audiences: ['weft-ca'] }));
-  const p = r.provider();
+  const registry = new Registry();
+  const p = r.provider(registry);
+  const retry = r.clock.nextScheduled();
   const started = p.start();
-  await new Promise((res) => setTimeout(res, 400));
+  await retry;
   t.equal(p.current(), undefined);
+  t.equal(await requests(registry, 'failed'), 1, 'the refusal counted');
   // The kubelet writes a good token: the next attempt works.
   await writeFile(join(r.dir, 'token'), r.api.issueToken({ namespace: 'shop', serviceAccount: 'orders', audiences: ['weft-ca'] }));
+  await r.clock.advance(250);
   await started;
   t.ok(p.current());
+  t.equal(await requests(registry, 'issued'), 1);
 });

@@ -3,8 +3,8 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { Writable } from 'node:stream';
 import { Registry } from 'prom-client';
-import { createOpaqueInbound, formatPreamble, parsePreamble, readPreamble, tunnelOpaque } from '../../../../proxy/capture/opaque.js';
-import { ExchangeRecorder } from '../../../../proxy/exchange.js';
+import { createOpaqueInbound, formatPreamble, parsePreamble, readPreamble, tunnelOpaque, type OpaqueTarget } from '../../../../proxy/capture/opaque.js';
+import { ExchangeRecorder, startExchange } from '../../../../proxy/exchange.js';
 import { createProxyMetrics } from '../../../../proxy/metrics.js';
 import { PeerPool } from '../../../../mesh/peer-pool.js';
 import { clientSecureContext, peerIdentity, serverTlsOptions } from '../../../../mesh/mesh-tls.js';
@@ -88,11 +88,17 @@ t.test('a line protocol crosses client tunnel -> mTLS weft-tcp -> inbound -> app
 
   // The client sidecar: a plain listener standing for the captured outbound port.
   const pool = new PeerPool({ peerPort: inboundPort, connectTimeoutMs: 1000, secureContext: () => clientSecureContext(clientMat) });
+  // serve() owns the exchange in the proxy; here the hooks report straight to the recorder.
+  const tunnel = (s: net.Socket, head: Buffer, target: OpaqueTarget): void => {
+    const exchange = startExchange({ direction: 'outbound', protocol: 'tcp', method: '', authority: '', path: '' }, performance.now());
+    tunnelOpaque(s, head, false, target, exchange, { connectPeer: (e, alpn) => pool.connect(e, alpn), connectTimeoutMs: 1000, now: () => performance.now() }, {
+      onResponse: (status) => recorder.responded(exchange, status),
+      onEnd: (error) => recorder.finish(exchange, error === undefined ? undefined : error === 'client_closed' ? error : error.code),
+    });
+  };
   const outbound = net.createServer((s) => {
     s.pause();
-    tunnelOpaque(s, Buffer.from('PING one\n'), false, { kind: 'mesh', address: '127.0.0.1', port: appPort, identity: serverId, service: 'shop/db:5432' }, {
-      connectPeer: (e, alpn) => pool.connect(e, alpn), connectTimeoutMs: 1000, recorder, now: () => performance.now(),
-    });
+    tunnel(s, Buffer.from('PING one\n'), { kind: 'mesh', address: '127.0.0.1', port: appPort, identity: serverId, service: 'shop/db:5432' });
   });
   await new Promise<void>((r) => outbound.listen(0, '127.0.0.1', r));
   t.teardown(() => { app.close(); inbound.close(); outbound.close(); pool.close(); });
@@ -126,9 +132,7 @@ t.test('a line protocol crosses client tunnel -> mTLS weft-tcp -> inbound -> app
   // A tunnel to a sidecar with the wrong identity fails the identity check.
   const wrong = net.createServer((s) => {
     s.pause();
-    tunnelOpaque(s, Buffer.alloc(0), false, { kind: 'mesh', address: '127.0.0.1', port: appPort, identity: 'spiffe://cluster.local/ns/shop/sa/other', service: 'x' }, {
-      connectPeer: (e, alpn) => pool.connect(e, alpn), connectTimeoutMs: 1000, recorder, now: () => performance.now(),
-    });
+    tunnel(s, Buffer.alloc(0), { kind: 'mesh', address: '127.0.0.1', port: appPort, identity: 'spiffe://cluster.local/ns/shop/sa/other', service: 'x' });
   });
   await new Promise<void>((r) => wrong.listen(0, '127.0.0.1', r));
   t.teardown(() => wrong.close());

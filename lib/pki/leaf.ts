@@ -2,7 +2,7 @@
 // of asking `weft ca`, and what tests use to make peers.
 import { createCsr, issueLeaf, parseCsr, type Authority } from './authority.js';
 import { generateKeyPair, privateKeyToPem } from './crypto.js';
-import type { TlsMaterial } from '../mesh/identity/identity-provider.js';
+import type { TlsMaterial } from '../identity.js';
 
 /** Makes a key, a CSR, and signs it for `identity`; the result is ready for node:tls. */
 export async function issueMaterial(opts: {

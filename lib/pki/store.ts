@@ -4,7 +4,7 @@ import { mkdir, readFile, writeFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createIssuer, createRoot, type Authority } from './authority.js';
 import { privateKeyFromPem, privateKeyToPem, x509 } from './crypto.js';
-import { WeftError } from '../lib/errors.js';
+import { WeftError } from '../errors.js';
 
 /** File names inside a CA directory (also the Secret's keys). */
 export const CA_FILES = {

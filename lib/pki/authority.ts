@@ -2,7 +2,7 @@
 // No I/O: keys, certificates, the clock and the random source come in as arguments.
 import { webcrypto } from 'node:crypto';
 import { ECDSA_SHA256, generateKeyPair, randomSerial, x509 } from './crypto.js';
-import { WeftError } from '../lib/errors.js';
+import { WeftError } from '../errors.js';
 
 /** A certificate with the private key that signs with it. */
 export interface SigningPair {

@@ -1,8 +1,8 @@
 import t from 'tap';
 import { X509Certificate as NodeX509 } from 'node:crypto';
-import { createCsr, createIssuer, createRoot, issueLeaf, parseCsr, BACKDATE_MS } from '../../../ca/authority.js';
-import { generateKeyPair, x509 } from '../../../ca/crypto.js';
-import { isWeftError } from '../../../lib/errors.js';
+import { createCsr, createIssuer, createRoot, issueLeaf, parseCsr, BACKDATE_MS } from '../../../../lib/pki/authority.js';
+import { generateKeyPair, x509 } from '../../../../lib/pki/crypto.js';
+import { isWeftError } from '../../../../lib/errors.js';
 
 const now = new Date('2026-11-22T10:00:00Z');
 const td = 'cluster.local';

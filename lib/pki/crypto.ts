@@ -14,7 +14,7 @@ export const ECDSA_SHA256 = { name: 'ECDSA', hash: 'SHA-256' } as const;
 
 /** A fresh, extractable P-256 key pair. */
 export async function generateKeyPair(): Promise<CryptoKeyPair> {
-  return (await webcrypto.subtle.generateKey(P256, true, ['sign', 'verify'])) as CryptoKeyPair;
+  return await webcrypto.subtle.generateKey(P256, true, ['sign', 'verify']);
 }
 
 /** PKCS#8 PEM of a private key, as Node's TLS and the CA directory store it. */
@@ -26,7 +26,7 @@ export async function privateKeyToPem(key: CryptoKey): Promise<string> {
 /** Imports a PKCS#8 PEM P-256 private key for signing. */
 export async function privateKeyFromPem(pem: string): Promise<CryptoKey> {
   const der = x509.PemConverter.decodeFirst(pem);
-  return (await webcrypto.subtle.importKey('pkcs8', der, P256, true, ['sign'])) as CryptoKey;
+  return await webcrypto.subtle.importKey('pkcs8', der, P256, true, ['sign']);
 }
 
 /** Random positive 128-bit serial as hex; the source is injectable for tests. */
