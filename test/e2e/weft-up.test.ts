@@ -46,7 +46,7 @@ t.test('the README curl lands on a different replica each time, and Ctrl-C stops
   const pods: string[] = [];
   for (let i = 0; i < 6; i++) {
     const body = await new Promise<string>((resolve, reject) =>
-      execFile('curl', ['-s', '-x', `http://${outbound}`, 'http://hello/'], (err, so) => (err ? reject(err) : resolve(so))),
+      execFile('curl', ['-s', '-x', `http://${outbound}`, 'http://hello/'], (err, so) => (err ? reject(new Error(`curl: ${err.message}`, { cause: err })) : resolve(so))),
     );
     const parsed = JSON.parse(body) as { pod: string; caller: string };
     t.equal(parsed.caller, 'spiffe://cluster.local/ns/demo/sa/client');

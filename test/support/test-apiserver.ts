@@ -224,7 +224,7 @@ export class TestApiServer {
   /** Replaces an object (status included); throws 404 when missing. */
   update(obj: KubeObject): KubeObject {
     const def = this.#store.defFor(obj);
-    return this.#store.update(def, { ...obj, metadata: { ...obj.metadata, resourceVersion: undefined } } as KubeObject, 'all');
+    return this.#store.update(def, { ...obj, metadata: { ...obj.metadata, resourceVersion: undefined } }, 'all');
   }
 
   /** Creates or replaces. */

@@ -144,7 +144,7 @@ export class ApiRouter {
         const existing = this.#store.bucket(def).get(keyOf(def, ns, name ?? ''));
         if (!existing) throw notFound(def, name ?? '');
         const patched = applyPatch(existing, req.headers['content-type'] ?? '', body);
-        patched.metadata.resourceVersion = (patched.metadata.resourceVersion as string | undefined) ?? undefined;
+        patched.metadata.resourceVersion = patched.metadata.resourceVersion ?? undefined;
         sendJson(res, 200, this.#store.update(def, patched, subresource === 'status' ? 'status' : 'main', ns, name));
         return;
       }
