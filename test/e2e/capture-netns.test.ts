@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { NetnsLab, netnsUnavailable, type Pod, type RunResult } from '../support/netns.js';
+import { exitOf } from '../support/child-output.js';
 import { loadOrCreateCaDir } from '../../lib/pki/store.js';
 import { loadOriginalDstAddon } from '../../proxy/capture/original-dst.js';
 
@@ -57,7 +58,8 @@ t.test('capture in network namespaces: mesh by name and by IP, strict/permissive
   const dir = mkdtempSync(join(tmpdir(), 'weft-capture-'));
   t.teardown(async () => {
     for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
-    await new Promise((r) => setTimeout(r, 100));
+    // The namespaces can only go once nothing runs in them.
+    await Promise.all(children.map(exitOf));
     await lab.delete();
     rmSync(dir, { recursive: true, force: true });
   });

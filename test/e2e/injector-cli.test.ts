@@ -6,6 +6,10 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { WEFT_MAIN, randomBase } from '../support/local-mesh.js';
+import { waitForOutput } from '../support/child-output.js';
+
+/** The injector's start-up line, with the port it took. */
+const LISTENING = /listening on https:\/\/\S+:(\d+)\n/;
 
 const dir = mkdtempSync(join(tmpdir(), 'weft-injector-e2e-'));
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));
@@ -33,18 +37,11 @@ function curl(args: string[]): string {
 t.test('serves reviews over HTTPS to curl and stops cleanly on SIGTERM', async (t) => {
   // The self-signed serving certificate doubles as a trust anchors PEM for this test.
   const p = start({ WEFT_INJECTOR_ADDR: `${host}:0`, WEFT_INJECTOR_TLS_DIR: dir, WEFT_INJECTOR_IMAGE: 'registry.local/weft:e2e', WEFT_INJECTOR_TRUST_ANCHORS_FILE: join(dir, 'tls.crt') });
-  let port = 0;
-  for (let i = 0; i < 600 && port === 0; i++) {
-    port = Number(/listening on https:\/\/\S+:(\d+)\n/.exec(p.stdout())?.[1] ?? 0);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  t.ok(port > 0, `listening (${p.stderr()})`);
   t.teardown(() => {
     if (p.child.exitCode === null) p.child.kill('SIGKILL');
   });
-  let exited: number | null | undefined;
-  // p.exit only ever resolves (on the child's exit event); the handler is for the linter's sake.
-  p.exit.then((c) => (exited = c), () => undefined);
+  const port = Number((await waitForOutput(p.child, p.stdout, LISTENING, 60_000))[1]);
+  t.ok(port > 0, `listening (${p.stderr()})`);
   t.comment(`injector stdout: ${p.stdout().trim()}`);
   const review = {
     apiVersion: 'admission.k8s.io/v1',
@@ -59,8 +56,6 @@ t.test('serves reviews over HTTPS to curl and stops cleanly on SIGTERM', async (
   };
   writeFileSync(join(dir, 'review.json'), JSON.stringify(review));
   const base = `https://${host}:${port}`;
-  await new Promise((r) => setTimeout(r, 50));
-  t.equal(exited, undefined, `the injector is still running (stderr: ${p.stderr()})`);
   const answer = JSON.parse(curl(['-H', 'content-type: application/json', '--data-binary', `@${join(dir, 'review.json')}`, `${base}/mutate/ns-enabled`])) as {
     response: { uid: string; patch: string; patchType: string };
   };
@@ -75,6 +70,8 @@ t.test('serves reviews over HTTPS to curl and stops cleanly on SIGTERM', async (
   t.equal(status, '400');
   t.match(curl([`${base}/metrics`]), /weft_injector_reviews_total\{result="injected"\} 1/);
   t.equal(curl(['-o', '/dev/null', '-w', '%{http_code}', `${base}/ready`]), '200');
+  // Served every request above and still running: the exit below is SIGTERM's doing.
+  t.equal(p.child.exitCode, null, `the injector is still running (stderr: ${p.stderr()})`);
   p.child.kill('SIGTERM');
   t.equal(await p.exit, 0, 'exit 0 after SIGTERM');
 });
@@ -95,11 +92,7 @@ t.test('without its trust anchors file the injector runs but refuses pods with a
   t.teardown(() => {
     if (p.child.exitCode === null) p.child.kill('SIGKILL');
   });
-  let port = 0;
-  for (let i = 0; i < 600 && port === 0; i++) {
-    port = Number(/listening on https:\/\/\S+:(\d+)\n/.exec(p.stdout())?.[1] ?? 0);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  const port = Number((await waitForOutput(p.child, p.stdout, LISTENING, 60_000))[1]);
   t.ok(port > 0, `listening (${p.stderr()})`);
   t.match(p.stdout() + p.stderr(), /WEFT_ERR_INJECT_NO_TRUST_ANCHORS[\s\S]*absent\.pem/, 'the missing file is logged with its code');
   const review = {

@@ -24,8 +24,8 @@ for (const pod of [client, ...hello]) mesh.addPod(pod);
 mesh.addService('hello');
 mesh.setEndpoints('hello', [h0]);
 for (const pod of hello) apps.push(await startEchoApp({ pod: pod.name, address: pod.address, port: 8080 }));
-const clientProxy = await mesh.startProxy(client);
-const helloProxies = await Promise.all(hello.map((pod) => mesh.startProxy(pod)));
+// Started together: each waits for its own /ready, and the waits overlap.
+const [clientProxy, helloProxies] = await Promise.all([mesh.startProxy(client), Promise.all(hello.map((pod) => mesh.startProxy(pod)))]);
 const outbound = `http://${client.address}:7001`;
 const agent = new http.Agent({ keepAlive: true, maxSockets: 4 });
 t.teardown(() => agent.destroy());
@@ -82,7 +82,12 @@ t.test('scaling 1 -> 3 ready endpoints and back changes where requests go within
 
 t.test('an endpoint turning not-ready stops receiving new requests within 1 s', async (t) => {
   mesh.setEndpoints('hello', hello);
-  await until('three again', (pod) => pod === 'hello-2');
+  // hello-1 must be getting requests before, or "no request after the change" proves nothing.
+  const seen = new Set<string>();
+  await until('three again', (pod) => {
+    seen.add(pod);
+    return seen.has('hello-1') && seen.has('hello-2');
+  });
   mesh.setEndpoints('hello', [h0, { ...h1, ready: false }, h2]);
   const changed = Date.now();
   let lastHit = 0;

@@ -6,6 +6,7 @@ import { mkdtemp, writeFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { WEFT_MAIN, randomBase } from '../support/local-mesh.js';
+import { waitForOutput } from '../support/child-output.js';
 
 const dir = await mkdtemp(join(tmpdir(), 'weft-up-'));
 t.teardown(() => rm(dir, { recursive: true, force: true }));
@@ -36,25 +37,31 @@ t.test('the README curl lands on a different replica each time, and Ctrl-C stops
   let stdout = '';
   child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  for (let i = 0; i < 200 && !stdout.includes('Ctrl-C stops everything'); i++) await new Promise((r) => setTimeout(r, 100));
+  t.teardown(() => {
+    if (child.exitCode === null) child.kill('SIGKILL');
+  });
+  await waitForOutput(child, () => stdout, /Ctrl-C stops everything/, 20_000);
   t.match(stdout, new RegExp(`curl -s -x http://${outbound.replace(/\./g, '\\.')} http://hello/`), 'prints the curl to run');
   t.match(stdout, new RegExp(`${base.replace(/\./g, '\\.')}\\.2 +:8080 +http://${base.replace(/\./g, '\\.')}\\.2:7020/ready`), 'prints each pod and its admin URL');
   const pods: string[] = [];
   for (let i = 0; i < 6; i++) {
     const body = await new Promise<string>((resolve, reject) =>
-      execFile('curl', ['-s', '-x', `http://${outbound}`, 'http://hello/'], (err, so) => (err ? reject(err) : resolve(so))),
+      execFile('curl', ['-s', '-x', `http://${outbound}`, 'http://hello/'], (err, so) => (err ? reject(new Error(`curl: ${err.message}`, { cause: err })) : resolve(so))),
     );
     const parsed = JSON.parse(body) as { pod: string; caller: string };
     t.equal(parsed.caller, 'spiffe://cluster.local/ns/demo/sa/client');
     pods.push(parsed.pod);
   }
   t.ok(pods.every((p, i) => i === 0 || p !== pods[i - 1]), `consecutive requests landed on different replicas: ${pods.join(' ')}`);
+  const live = `http://${base}.2:7020/live`;
+  const answered = await new Promise<boolean>((resolve) => execFile('curl', ['-sf', '--max-time', '2', live], (err) => resolve(err === null)));
+  t.ok(answered, `${live} answers while weft up runs`);
   child.kill('SIGINT');
   t.equal(await exited, 0);
   t.match(stdout, /stopped\./);
-  // Nothing is left listening.
+  // Nothing is left listening where a sidecar answered before.
   const refused = await new Promise<boolean>((resolve) =>
-    execFile('curl', ['-s', '--max-time', '2', `http://${base}.2:7020/live`], (err) => resolve(err !== null)),
+    execFile('curl', ['-s', '--max-time', '2', live], (err) => resolve(err !== null)),
   );
   t.ok(refused, 'the sidecars are gone');
 });

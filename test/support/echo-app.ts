@@ -68,7 +68,7 @@ export async function startEchoApp(opts: { pod: string; address: string; port: n
   const wss = new WebSocketServer({ noServer: true });
   h1.on('upgrade', (req, socket, head) => {
     wss.handleUpgrade(req, socket, head, (ws) => {
-      ws.on('message', (data, isBinary) => ws.send(isBinary ? data : `${opts.pod}:${data.toString()}`, { binary: isBinary }));
+      ws.on('message', (data, isBinary) => ws.send(isBinary ? data : `${opts.pod}:${messageText(data)}`, { binary: isBinary }));
     });
   });
   const h2 = http2.createServer(handle);
@@ -102,4 +102,11 @@ export async function startEchoApp(opts: { pod: string; address: string; port: n
         for (const socket of sockets) socket.destroy();
       }),
   };
+}
+
+/** A WebSocket text message as a string, whichever of ws's shapes it arrived in. */
+function messageText(data: Buffer | ArrayBuffer | Buffer[]): string {
+  if (Array.isArray(data)) return Buffer.concat(data).toString();
+  if (data instanceof ArrayBuffer) return Buffer.from(data).toString();
+  return data.toString();
 }

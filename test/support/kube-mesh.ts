@@ -70,7 +70,8 @@ export class KubeMesh {
       exitCode: undefined,
       exited: new Promise((resolve) => child.once('exit', (code) => resolve(code))),
     };
-    void proc.exited.then((code) => (proc.exitCode = code));
+    // exited only ever resolves (on the child's exit event); the handler is for the linter's sake.
+    proc.exited.then((code) => (proc.exitCode = code), () => undefined);
     this.#procs.push(proc);
     return proc;
   }

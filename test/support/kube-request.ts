@@ -112,13 +112,20 @@ export function kubeWatch(target: RawTarget, path: string): RawWatch {
     events,
     ended,
     async next(timeoutMs = 5000): Promise<RawEvent> {
-      const deadline = Date.now() + timeoutMs;
-      while (read >= events.length) {
-        if (Date.now() > deadline) throw new Error(`no watch event within ${timeoutMs} ms`);
-        await new Promise<void>((r) => {
-          waiter = r;
-          setTimeout(r, 50);
-        });
+      // Woken by each chunk, the stream's end or an error; the one timer is the bound.
+      let timedOut = false;
+      const timer = setTimeout(() => {
+        timedOut = true;
+        waiter?.();
+      }, timeoutMs);
+      try {
+        while (read >= events.length) {
+          if (timedOut) throw new Error(`no watch event within ${timeoutMs} ms`);
+          await new Promise<void>((r) => (waiter = r));
+        }
+      } finally {
+        clearTimeout(timer);
+        waiter = undefined;
       }
       const e = events[read];
       read += 1;

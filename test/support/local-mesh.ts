@@ -134,7 +134,8 @@ export class LocalMesh {
       exitCode: undefined,
       exited: new Promise((resolve) => child.once('exit', (code) => resolve(code))),
     };
-    void proc.exited.then((code) => (proc.exitCode = code));
+    // exited only ever resolves (on the child's exit event); the handler is for the linter's sake.
+    proc.exited.then((code) => (proc.exitCode = code), () => undefined);
     this.#procs.push(proc);
     // Generous: on a loaded 2-core CI machine a cold Node start plus a certificate can take a while.
     const deadline = Date.now() + 40_000;

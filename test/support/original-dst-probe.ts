@@ -2,6 +2,7 @@
 // made-up destination to a local listener with iptables, connects to it, and prints as JSON what
 // originalDestination() reads on the accepted sockets.
 import { execFileSync } from 'node:child_process';
+import { once } from 'node:events';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { originalDestination, wasRedirected } from '../../proxy/capture/original-dst.js';
 
@@ -60,8 +61,10 @@ async function main(): Promise<void> {
   const c2 = await dial('127.0.0.1', v4.port);
   const s2 = await v4.next();
   results.push(read('ipv4 direct', s2));
+  // Read once the descriptor is really closed ('close'), not after a guess at how long that takes.
+  const closed = once(s2, 'close');
   s2.destroy();
-  await new Promise((r) => setTimeout(r, 20));
+  await closed;
   results.push(read('destroyed socket', s2));
 
   const v6 = await listen('::1');

@@ -45,8 +45,8 @@ function subjectMatches(s: Subject, a: RequestAttributes): boolean {
 export function rbacAuthorizer(api: TestApiServer): (a: RequestAttributes) => boolean {
   return (a) => {
     const rules = (kind: string, namespace: string | undefined, name: string): Rule[] => {
-      const role = api.get('rbac.authorization.k8s.io/v1', kind, namespace, name) as (KubeObject & { rules?: Rule[] }) | undefined;
-      return role?.rules ?? [];
+      const found = api.get('rbac.authorization.k8s.io/v1', kind, namespace, name)?.['rules'];
+      return Array.isArray(found) ? (found as Rule[]) : [];
     };
     type Binding = KubeObject & { roleRef?: { kind: string; name: string }; subjects?: Subject[] };
     for (const b of api.list('rbac.authorization.k8s.io/v1', 'ClusterRoleBinding') as Binding[]) {

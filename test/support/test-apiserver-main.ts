@@ -34,7 +34,7 @@ interface Command {
 
 const lines = createInterface({ input: process.stdin });
 lines.on('line', (line) => {
-  void (async () => {
+  (async () => {
     if (line.trim() === '') return;
     try {
       const cmd = JSON.parse(line) as Command & TokenOptions;
@@ -80,11 +80,17 @@ lines.on('line', (line) => {
       const error = err instanceof StatusError ? err.status : { message: (err as Error).message };
       process.stdout.write(JSON.stringify({ error }) + '\n');
     }
-  })();
+  })().catch((err: unknown) => process.stderr.write(`test-apiserver-main: ${(err as Error).stack ?? String(err)}\n`));
 });
 
 const stop = (): void => {
-  void server.stop().then(() => process.exit(0));
+  server.stop().then(
+    () => process.exit(0),
+    (err: unknown) => {
+      process.stderr.write(`test-apiserver-main: stop failed: ${(err as Error).message}\n`);
+      process.exit(1);
+    },
+  );
 };
 process.on('SIGTERM', stop);
 process.on('SIGINT', stop);

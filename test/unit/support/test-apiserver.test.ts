@@ -180,6 +180,22 @@ t.test('list at an exact older resourceVersion shows the state of that moment', 
   t.equal((rest.body as { items: { metadata: { name: string } }[] }).items[0]?.metadata.name, 'e-2');
 });
 
+t.test('a list at a resourceVersion not reached yet answers as soon as a write reaches it', async (t) => {
+  const { api, target } = await start(t);
+  const wanted = Number(api.resourceVersion) + 1;
+  const seen = api.requests.length;
+  const pending = kubeRequest(target, 'GET', `/apis/discovery.k8s.io/v1/namespaces/default/endpointslices?resourceVersion=${wanted}`);
+  // Bounded wait for the request to arrive, so the write below lands while the list waits.
+  for (let i = 0; i < 10_000 && api.requests.length === seen; i++) await new Promise((r) => setImmediate(r));
+  t.equal(api.requests.length, seen + 1, 'the list has arrived');
+  const wroteAt = Date.now();
+  api.create(slice('late', 'e', '10.0.0.9'));
+  const res = await pending;
+  t.equal(res.status, 200);
+  t.same((res.body as { items: { metadata: { name: string } }[] }).items.map((i) => i.metadata.name), ['late']);
+  t.ok(Date.now() - wroteAt < 2500, 'answered on the write, not after the 3 s bound');
+});
+
 t.test('bookmarks arrive when asked for, and timeoutSeconds ends the watch cleanly', async (t) => {
   const { api, target } = await start(t, { bookmarkIntervalMs: 100 });
   const w = kubeWatch(target, `/api/v1/namespaces/default/configmaps?watch=true&allowWatchBookmarks=true&timeoutSeconds=1&resourceVersion=${api.resourceVersion}`);
