@@ -5,7 +5,7 @@ import { formatIdentity } from '../lib/identity.js';
 import { isWeftError } from '../lib/errors.js';
 import { LOG_LEVELS } from '../lib/logger.js';
 import { ADMIN_PORT, INBOUND_PORT } from '../lib/ports.js';
-import { MESH_MODE_SETTINGS, meshModeBlocks } from '../mesh/mode-settings.js';
+import { MESH_MODE_SETTINGS, meshModeBlocks, type MeshModeSettings } from '../mesh/mode-settings.js';
 import type { ServiceRef } from '../mesh/discovery/endpoint-source.js';
 import { parseCidr, type Cidr } from './policies/cidr.js';
 
@@ -79,15 +79,14 @@ export const GATEWAY_SETTINGS = {
   tokenFile: MESH_MODE_SETTINGS.tokenFile,
 } as const;
 
-/** Everything `weft gateway` is configured with. */
-export interface GatewayConfig {
-  readonly mode: 'local' | 'kubernetes';
+/**
+ * Everything `weft gateway` is configured with (the mode fields are the proxy's too). In
+ * kubernetes mode routes come from the API server unless routesFile is set.
+ */
+export interface GatewayConfig extends MeshModeSettings {
   readonly logLevel: string;
-  readonly trustDomain: string;
   /** The pod's name for log lines; '' when unset. */
   readonly podName: string;
-  readonly identity: string;
-  readonly namespace: string;
   /** Plain HTTP listener; undefined when disabled ("off"). */
   readonly http: HostPort | undefined;
   /** TLS listener (HTTP/1.1 and HTTP/2 by ALPN); undefined when disabled. */
@@ -103,16 +102,6 @@ export interface GatewayConfig {
   readonly connectTimeoutMs: number;
   readonly discoveryWaitMs: number;
   readonly shutdownGraceMs: number;
-  readonly certLifetimeHours: number;
-  readonly local: { readonly caDir: string; readonly endpointsFile: string } | undefined;
-  /**
-   * Kubernetes mode: the CA to ask for certificates (as `weft proxy`); routes come from the API
-   * server unless routesFile is set. As the proxy's: `trustAnchors` (WEFT_TRUST_ANCHORS, PEM) wins
-   * over `trustAnchorsFile`.
-   */
-  readonly kubernetes:
-    | { readonly caAddr: string; readonly trustAnchors: string | undefined; readonly trustAnchorsFile: string; readonly tokenFile: string }
-    | undefined;
 }
 
 /** Parses the environment; throws WEFT_ERR_CONFIG listing every problem. */

@@ -26,24 +26,39 @@ export const MESH_MODE_SETTINGS = {
   tokenFile: setting({ name: 'WEFT_TOKEN_FILE', type: str('path'), default: '/var/run/secrets/weft.dev/serviceaccount/token', mode: 'kubernetes', doc: 'projected service-account token, audience `weft-ca`' }),
 } as const;
 
-/** The mode settings both the proxy's and the gateway's configs carry. */
+/** Local mode: the CA directory the process signs its own leaf from, and the endpoints file. */
+export interface LocalModeSettings {
+  readonly caDir: string;
+  readonly endpointsFile: string;
+}
+
+/**
+ * Kubernetes mode: the CA to ask for certificates. `trustAnchors` is the PEM of
+ * WEFT_TRUST_ANCHORS (what the injector writes); when it is unset `trustAnchorsFile` is read.
+ */
+export interface KubernetesModeSettings {
+  readonly caAddr: string;
+  readonly trustAnchors: string | undefined;
+  readonly trustAnchorsFile: string;
+  readonly tokenFile: string;
+}
+
+/** The mode settings both the proxy's and the gateway's configs carry (each config extends it). */
 export interface MeshModeSettings {
   readonly mode: (typeof MESH_MODES)[number];
+  /** spiffe://<td>/ns/<ns>/sa/<sa> */
   readonly identity: string;
   readonly trustDomain: string;
   readonly namespace: string;
   readonly certLifetimeHours: number;
-  readonly local: { readonly caDir: string; readonly endpointsFile: string } | undefined;
-  readonly kubernetes:
-    | { readonly caAddr: string; readonly trustAnchors?: string | undefined; readonly trustAnchorsFile: string; readonly tokenFile: string }
-    | undefined;
+  /** Set in local mode only. */
+  readonly local: LocalModeSettings | undefined;
+  /** Set in kubernetes mode only. */
+  readonly kubernetes: KubernetesModeSettings | undefined;
 }
 
 /** The local and kubernetes blocks of MeshModeSettings from the parsed rows: only the active mode's is set. */
-export function meshModeBlocks(v: SettingsValues<typeof MESH_MODE_SETTINGS>): {
-  readonly local: { readonly caDir: string; readonly endpointsFile: string } | undefined;
-  readonly kubernetes: { readonly caAddr: string; readonly trustAnchors: string | undefined; readonly trustAnchorsFile: string; readonly tokenFile: string } | undefined;
-} {
+export function meshModeBlocks(v: SettingsValues<typeof MESH_MODE_SETTINGS>): Pick<MeshModeSettings, 'local' | 'kubernetes'> {
   return {
     local: v.mode === 'local' ? { caDir: v.caDir, endpointsFile: v.endpointsFile } : undefined,
     kubernetes:

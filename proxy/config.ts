@@ -5,7 +5,7 @@ import { formatIdentity } from '../lib/identity.js';
 import { isWeftError } from '../lib/errors.js';
 import { LOG_LEVELS } from '../lib/logger.js';
 import { ADMIN_PORT, INBOUND_PORT, OUTBOUND_PORT } from '../lib/ports.js';
-import { MESH_MODE_SETTINGS, meshModeBlocks } from '../mesh/mode-settings.js';
+import { MESH_MODE_SETTINGS, meshModeBlocks, type MeshModeSettings } from '../mesh/mode-settings.js';
 import type { ServiceRef } from '../mesh/discovery/endpoint-source.js';
 
 /** An explicit upstream: a local port that always reaches one service. */
@@ -50,18 +50,13 @@ export const PROXY_SETTINGS = {
   tokenFile: MESH_MODE_SETTINGS.tokenFile,
 } as const;
 
-/** Everything `weft proxy` needs, parsed. */
-export interface ProxyConfig {
-  readonly mode: 'local' | 'kubernetes';
+/** Everything `weft proxy` needs, parsed (the mode fields are the gateway's too). */
+export interface ProxyConfig extends MeshModeSettings {
   readonly logLevel: string;
-  readonly trustDomain: string;
   readonly clusterDomain: string;
   /** The pod's name, put on every log line. */
   readonly podName: string;
-  readonly namespace: string;
   readonly serviceAccount: string;
-  /** spiffe://<td>/ns/<ns>/sa/<sa> */
-  readonly identity: string;
   readonly inbound: HostPort;
   readonly outbound: HostPort;
   readonly admin: HostPort;
@@ -74,18 +69,9 @@ export interface ProxyConfig {
   readonly discoveryWaitMs: number;
   /** How long the outbound side waits for an app's first bytes before treating the stream as opaque TCP. */
   readonly detectTimeoutMs: number;
-  readonly certLifetimeHours: number;
   readonly appProbes: string | undefined;
   /** One access-log line per request (on by default; off for benchmarks). */
   readonly accessLog: boolean;
-  readonly local: { readonly caDir: string; readonly endpointsFile: string } | undefined;
-  /**
-   * Kubernetes mode. `trustAnchors` is the PEM of WEFT_TRUST_ANCHORS (what the injector writes);
-   * when it is unset the proxy reads `trustAnchorsFile` (WEFT_TRUST_ANCHORS_FILE) instead.
-   */
-  readonly kubernetes:
-    | { readonly caAddr: string; readonly trustAnchors: string | undefined; readonly trustAnchorsFile: string; readonly tokenFile: string }
-    | undefined;
 }
 
 /** Parses the proxy environment; throws WEFT_ERR_CONFIG naming every bad variable. */
