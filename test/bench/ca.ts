@@ -8,13 +8,13 @@ import { existsSync } from 'node:fs';
 import { Agent, request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { createCsr } from '../../lib/pki/authority.js';
 import { generateKeyPair } from '../../lib/pki/crypto.js';
 import { TestApiServer } from '../support/test-apiserver.js';
 import type { BenchSection } from './report.js';
+import { WEFT_MAIN } from '../support/local-mesh.js';
 
-const MAIN = fileURLToPath(new URL('../cli/main.js', import.meta.url));
+const MAIN = WEFT_MAIN;
 const CONCURRENCY = 16;
 const WARMUP_MS = 2000;
 const MEASURE_MS = 8000;

@@ -5,15 +5,15 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { Agent, request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { loadavg } from 'node:os';
 import { answerReview } from '../../injector/admission.js';
 import { DEFAULT_SETTINGS } from '../../injector/settings.js';
 import { createIssuer, createRoot } from '../../lib/pki/authority.js';
 import { issueMaterial } from '../../lib/pki/leaf.js';
 import type { BenchSection } from './report.js';
+import { WEFT_MAIN } from '../support/local-mesh.js';
 
-const MAIN = fileURLToPath(new URL('../cli/main.js', import.meta.url));
+const MAIN = WEFT_MAIN;
 const WARMUP = 500;
 const MEASURED = 5000;
 

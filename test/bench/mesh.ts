@@ -12,8 +12,9 @@ import { generateKeyPair, privateKeyToPem, x509, ECDSA_SHA256, randomSerial } fr
 import type { Authority } from '../../lib/pki/authority.js';
 import { runWrk, processUsage, childPids, startProcess, stopProcess, type WrkResult } from './tools.js';
 import type { BenchRow, BenchSection } from './report.js';
+import { WEFT_MAIN } from '../support/local-mesh.js';
 
-const MAIN = fileURLToPath(new URL('../cli/main.js', import.meta.url));
+const MAIN = WEFT_MAIN;
 const FLOOR_MAIN = fileURLToPath(new URL('./node-floor-main.js', import.meta.url));
 const NET = '127.0.77';
 const APP = `${NET}.2:8080`;
