@@ -5,6 +5,7 @@
 // the file, which rebuilds the whole state off to the side, so a bad object is refused the same way.
 import type { Counter } from 'prom-client';
 import type { Logger } from '../../lib/logger.js';
+import { realTimers, type TimerHandle, type Timers } from '../../lib/timers.js';
 import { isKubeStatus, resourcePath, type KubeClient } from '../../lib/kube/client.js';
 import { applyWatchChange, WatchLoop, type KubeObjectMeta } from '../../lib/kube/watch.js';
 import type { StateLoader } from './route-file.js';
@@ -43,6 +44,8 @@ export interface KubeRoutesOptions {
   readonly debounceMs: number;
   /** Certificates can rotate without any route change: re-read referenced Secrets this often. */
   readonly secretRefreshMs?: number;
+  /** Clock and timers of the debounce, the Secret refresh and the watch loops (fake in tests). */
+  readonly timers?: Timers;
   readonly resources?: readonly RouteResource[];
 }
 
@@ -51,8 +54,9 @@ export class KubeRoutes {
   readonly #o: KubeRoutesOptions;
   readonly #loops: WatchLoop<Obj>[] = [];
   readonly #caches = new Map<RouteResource, ReadonlyMap<string, Obj>>();
-  #timer: NodeJS.Timeout | undefined;
-  #refresh: NodeJS.Timeout | undefined;
+  #timer: TimerHandle | undefined;
+  #refresh: TimerHandle | undefined;
+  #stopped = false;
   #building: Promise<void> = Promise.resolve();
 
   constructor(opts: KubeRoutesOptions) {
@@ -78,19 +82,33 @@ export class KubeRoutes {
         restarts: this.#o.restarts,
         resourceLabel: r.resource,
         logger: this.#o.logger,
+        timers: this.#timers,
       });
       this.#loops.push(loop);
       loop.start();
     }
-    this.#refresh = setInterval(() => this.#schedule(), this.#o.secretRefreshMs ?? 60_000);
+    this.#refreshLater();
+  }
+
+  get #timers(): Timers {
+    return this.#o.timers ?? realTimers;
+  }
+
+  // Secrets are read by name, not watched: a rotated certificate is picked up at the next refresh.
+  #refreshLater(): void {
+    if (this.#stopped) return;
+    this.#refresh = this.#timers.setTimeout(() => {
+      this.#schedule();
+      this.#refreshLater();
+    }, this.#o.secretRefreshMs ?? 60_000);
     this.#refresh.unref();
   }
 
   // Many objects change together (an apply of a whole directory): rebuild once they settle,
   // and never from a partial view before every collection has been listed.
   #schedule(): void {
-    clearTimeout(this.#timer);
-    this.#timer = setTimeout(() => {
+    this.#timers.clearTimeout(this.#timer);
+    this.#timer = this.#timers.setTimeout(() => {
       if (!this.synced) return;
       this.#building = this.#building
         .then(() => this.#build())
@@ -154,8 +172,9 @@ export class KubeRoutes {
   }
 
   async stop(): Promise<void> {
-    clearTimeout(this.#timer);
-    clearInterval(this.#refresh);
+    this.#stopped = true;
+    this.#timers.clearTimeout(this.#timer);
+    this.#timers.clearTimeout(this.#refresh);
     await Promise.all(this.#loops.map((l) => l.stop()));
   }
 }

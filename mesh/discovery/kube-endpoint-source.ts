@@ -11,6 +11,7 @@ import { isKubeStatus, resourcePath, type KubeClient } from '../../lib/kube/clie
 import { applyWatchChange, WatchLoop } from '../../lib/kube/watch.js';
 import { backoffDelayMs, type BackoffPolicy } from '../../lib/backoff.js';
 import type { Logger } from '../../lib/logger.js';
+import { realTimers, sleep, type TimerHandle, type Timers } from '../../lib/timers.js';
 
 /** Options of the kubernetes endpoint source. */
 export interface KubeEndpointSourceOptions {
@@ -24,6 +25,8 @@ export interface KubeEndpointSourceOptions {
   readonly random?: () => number;
   /** Pods looked up at once (a burst of new endpoints must not open thousands of requests). */
   readonly podLookupConcurrency?: number;
+  /** Clock and timers of every wait: retries and the watch loops' backoff (fake in tests). */
+  readonly timers?: Timers;
 }
 
 interface PodEntry {
@@ -59,6 +62,7 @@ class ServiceWatch {
       client: deps.client,
       restarts: deps.restarts,
       logger: deps.log,
+      timers: deps.timers,
       ...(deps.backoff ? { backoff: deps.backoff } : {}),
       ...(deps.random ? { random: deps.random } : {}),
     };
@@ -136,6 +140,7 @@ interface LoopDeps {
   readonly log: Logger;
   readonly backoff?: BackoffPolicy;
   readonly random?: () => number;
+  readonly timers: Timers;
 }
 
 /** EndpointSource over the Kubernetes API. */
@@ -150,10 +155,12 @@ export class KubeEndpointSource implements EndpointSource {
   #closed = false;
   readonly #watched: Gauge;
   readonly #abort = new AbortController();
-  readonly #timers = new Set<NodeJS.Timeout>();
+  readonly #retries = new Set<TimerHandle>();
+  readonly #clock: Timers;
 
   constructor(opts: KubeEndpointSourceOptions) {
     this.#o = opts;
+    this.#clock = opts.timers ?? realTimers;
     const restarts = new Counter({
       name: 'weft_discovery_watch_restarts_total',
       help: 'Watch restarts against the API server, by resource and reason (expired: 410 re-list; error: broken or refused; closed: ended by the server)',
@@ -165,6 +172,7 @@ export class KubeEndpointSource implements EndpointSource {
       client: opts.client,
       restarts,
       log: opts.log,
+      timers: this.#clock,
       ...(opts.backoff ? { backoff: opts.backoff } : {}),
       ...(opts.random ? { random: opts.random } : {}),
     };
@@ -187,13 +195,7 @@ export class KubeEndpointSource implements EndpointSource {
       } catch (err) {
         const delay = backoffDelayMs(attempt, this.#o.backoff ?? { initialMs: 200, maxMs: 10_000 }, this.#o.random ?? Math.random);
         this.#o.log.warn({ err: (err as Error).message, retryInMs: delay }, 'API server not reachable yet');
-        await new Promise<void>((resolve) => {
-          const t = setTimeout(resolve, delay);
-          this.#abort.signal.addEventListener('abort', () => {
-            clearTimeout(t);
-            resolve();
-          }, { once: true });
-        });
+        await sleep(this.#clock, delay, this.#abort.signal);
       }
     }
   }
@@ -306,8 +308,8 @@ export class KubeEndpointSource implements EndpointSource {
         "cannot read the pod behind an endpoint; it gets no traffic until its service account is known",
       );
       if (!this.#closed) {
-        const t = setTimeout(() => {
-          this.#timers.delete(t);
+        const t = this.#clock.setTimeout(() => {
+          this.#retries.delete(t);
           // Only while some service still shows this pod.
           if (entry.waiters.size > 0 && this.#pods.get(key) === entry) {
             entry.state = 'pending';
@@ -315,7 +317,7 @@ export class KubeEndpointSource implements EndpointSource {
           }
         }, delay);
         t.unref();
-        this.#timers.add(t);
+        this.#retries.add(t);
       }
       // A first snapshot held back for this lookup goes out now, without this endpoint ready.
       for (const sw of entry.waiters) if (this.#services.has(`${sw.namespace}/${sw.name}`)) sw.publish();
@@ -329,7 +331,7 @@ export class KubeEndpointSource implements EndpointSource {
   async close(): Promise<void> {
     this.#closed = true;
     this.#abort.abort();
-    for (const t of this.#timers) clearTimeout(t);
+    for (const t of this.#retries) this.#clock.clearTimeout(t);
     const all = [...this.#services.values()];
     this.#services.clear();
     this.#watched.set(0);

@@ -5,6 +5,7 @@ import { fromKubeconfigText } from '../../../../lib/kube/config.js';
 import { KubeClient } from '../../../../lib/kube/client.js';
 import { createLogger } from '../../../../lib/logger.js';
 import { KubeEndpointSource } from '../../../../mesh/discovery/kube-endpoint-source.js';
+import { FakeTimers } from '../../../support/fake-timers.js';
 import type { ServiceSnapshot } from '../../../../mesh/discovery/endpoint-source.js';
 
 const NS = 'shop';
@@ -158,4 +159,43 @@ t.test('an endpoint whose pod cannot be read gets no traffic until it can', asyn
   r.api.apply(pod('orders-late', '10.1.0.9', 'late-sa'));
   await until('pod found on retry', () => ready(r.latest()).length === 2, 3000);
   t.equal(r.latest()?.endpoints?.find((e) => e.address === '10.1.0.9')?.identity, 'spiffe://cluster.local/ns/shop/sa/late-sa');
+});
+
+t.test('an unreachable API server is retried only after the backoff delay, on the injected clock', async (t) => {
+  const timers = new FakeTimers();
+  let calls = 0;
+  // The one call start() makes: refused twice, then answered.
+  const client = {
+    connection: { server: 'https://api.test' },
+    request: async () => {
+      calls += 1;
+      if (calls <= 2) throw new Error('connect ECONNREFUSED');
+      return { kind: 'ServiceList', items: [] };
+    },
+  } as unknown as KubeClient;
+  const source = new KubeEndpointSource({
+    client,
+    trustDomain: 'cluster.local',
+    log: createLogger({ level: 'silent', name: 't' }),
+    registry: new Registry(),
+    namespace: NS,
+    backoff: { initialMs: 1000, maxMs: 1000 },
+    random: () => 0.999,
+    timers,
+  });
+  t.teardown(() => source.close());
+  const started = source.start();
+  const first = await timers.nextScheduled();
+  t.equal(calls, 1, 'one attempt, then a wait');
+  await timers.advance(first.delayMs - 1);
+  t.equal(calls, 1, 'no retry before the backoff delay');
+  const second = timers.nextScheduled();
+  await timers.advance(1);
+  await second;
+  t.equal(calls, 2, 'the retry came when the delay ran out');
+  t.equal(source.synced, false);
+  await timers.advance(1000);
+  await started;
+  t.equal(calls, 3);
+  t.equal(source.synced, true, 'synced once the API server answered');
 });
