@@ -1,6 +1,6 @@
 // The inbound listener refuses every peer that cannot prove a weft identity, and counts it; the
 // outbound side refuses a server whose identity is not the one its endpoint must have.
-import t from 'tap';
+import t, { type Test } from 'tap';
 import net from 'node:net';
 import tls from 'node:tls';
 import { LocalMesh, randomBase, get, metric, type PodSpec } from '../support/local-mesh.js';
@@ -44,7 +44,7 @@ function exchange(socket: net.Socket | tls.TLSSocket, connectEvent: string): Pro
   });
 }
 
-async function refusedWith(t: Tap.Test, reason: string, connect: () => Promise<{ connected: boolean; reply: string; error?: string }>): Promise<void> {
+async function refusedWith(t: Test, reason: string, connect: () => Promise<{ connected: boolean; reply: string; error?: string }>): Promise<void> {
   const before = await metric(serverProxy.admin, 'weft_tls_handshake_failures_total', { direction: 'inbound', reason });
   const hitsBefore = app.hits.length;
   const result = await connect();

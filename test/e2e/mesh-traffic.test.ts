@@ -137,7 +137,7 @@ t.test('300 requests on ONE HTTP/2 connection are spread over the three replicas
 
 t.test('gRPC unary and bidirectional streaming through an explicit upstream', async (t) => {
   const Echo = pkg.weft.test.Echo;
-  const c = new Echo(`${client.address}:9001`, grpc.credentials.createInsecure()) as grpc.Client & {
+  const c = new Echo(`${client.address}:9001`, grpc.credentials.createInsecure()) as unknown as grpc.Client & {
     Unary(m: Msg, cb: (err: grpc.ServiceError | null, r?: Msg) => void): void;
     Chat(): grpc.ClientDuplexStream<Msg, Msg>;
   };
@@ -163,7 +163,7 @@ t.test('a gRPC call to a service with no endpoint fails with UNAVAILABLE and the
     { name: 'echo-grpc', port: 9090, targetPort: 9090, pods: [] },
   ]);
   await waitFor(async () => (await get(`${clientProxy.admin}/debug/endpoints`)).body.includes('"service": "test/echo-grpc:9090",\n      "state": "known",\n      "endpoints": []'));
-  const c = new pkg.weft.test.Echo(`${client.address}:9001`, grpc.credentials.createInsecure()) as grpc.Client & {
+  const c = new pkg.weft.test.Echo(`${client.address}:9001`, grpc.credentials.createInsecure()) as unknown as grpc.Client & {
     Unary(m: Msg, cb: (err: grpc.ServiceError | null, r?: Msg) => void): void;
   };
   const err = await new Promise<grpc.ServiceError | null>((resolve) => c.Unary({ text: 'x' }, (e) => resolve(e)));

@@ -7,6 +7,7 @@ import { KubeMesh, type KubePod } from '../../support/kube-mesh.js';
 import { randomBase, get } from '../../support/local-mesh.js';
 import { startEchoApp } from '../../support/echo-app.js';
 import { ROUTE_RESOURCES } from '../../../gateway/sources/kube-routes.js';
+import type { KubeObject } from '../../support/test-apiserver.js';
 
 const base = randomBase();
 const gw: KubePod = { name: 'weft-gateway-0', address: `${base}.2`, serviceAccount: 'weft-gateway' };
@@ -28,7 +29,7 @@ mesh.addService('hello');
 mesh.setEndpoints('hello', [hello]);
 await mesh.startProxy(hello);
 
-const route = (path: string): Record<string, unknown> => ({
+const route = (path: string): KubeObject => ({
   apiVersion: 'gateway.networking.k8s.io/v1',
   kind: 'HTTPRoute',
   metadata: { name: 'web', namespace: mesh.namespace },

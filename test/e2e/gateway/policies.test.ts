@@ -284,7 +284,7 @@ t.test('three replicas share a limit of 90', async (t) => {
   await mesh.addService('app');
   const file = join(mesh.dir, 'routes.yaml');
   await writeFile(file, GATEWAY + route('limited', 'limited.test') + policy('RateLimitPolicy', 'ninety', 'edge', `  requests: 90\n  window: 24h\n  key: { type: Route }\n`, 'Gateway'));
-  const gws = [];
+  const gws: Awaited<ReturnType<typeof mesh.startGateway>>[] = [];
   for (let i = 0; i < 3; i++) gws.push(await mesh.startGateway(file, {}, { register: true }));
   // Each replica must see all three before the test counts.
   const deadline = Date.now() + 10_000;

@@ -96,24 +96,26 @@ ${secret('api-cert', apiCert)}${secret('wild-cert', wildCert)}${secret('partner-
 
   const get1 = (servername: string, host: string, opts: { cert?: PemPair; path?: string } = {}) =>
     new Promise<{ status: number; headers: Record<string, unknown>; body: string; peerCert: string; alpn: string | false }>((resolve, reject) => {
+      // https.request hands ALPNProtocols to tls.connect, though its RequestOptions type omits it.
+      const options: https.RequestOptions & Pick<tls.ConnectionOptions, 'ALPNProtocols'> = {
+        host: gw.address,
+        port,
+        path: opts.path ?? '/',
+        servername,
+        headers: { host },
+        ca: webCa.caPem,
+        agent: false,
+        ALPNProtocols: ['http/1.1'],
+        ...(opts.cert ? { cert: opts.cert.certPem, key: opts.cert.keyPem } : {}),
+      };
       const req = https.request(
-        {
-          host: gw.address,
-          port,
-          path: opts.path ?? '/',
-          servername,
-          headers: { host },
-          ca: webCa.caPem,
-          agent: false,
-          ALPNProtocols: ['http/1.1'],
-          ...(opts.cert ? { cert: opts.cert.certPem, key: opts.cert.keyPem } : {}),
-        },
+        options,
         (res) => {
           let body = '';
           res.on('data', (d: Buffer) => (body += d.toString()));
           res.on('end', () => {
             const sock = res.socket as tls.TLSSocket;
-            resolve({ status: res.statusCode ?? 0, headers: res.headers, body, peerCert: sock.getPeerCertificate().subjectaltname ?? '', alpn: sock.alpnProtocol });
+            resolve({ status: res.statusCode ?? 0, headers: res.headers, body, peerCert: sock.getPeerCertificate().subjectaltname ?? '', alpn: sock.alpnProtocol ?? false });
           });
         },
       );

@@ -1,7 +1,7 @@
 // Runs the patching core over every manifest in test/fixtures/manifests (Kubernetes docs and
 // rendered public Helm charts): the patch applies with fast-json-patch, the result validates
 // against the Kubernetes schemas, a second pass changes nothing, and app containers are intact.
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { readdirSync, readFileSync } from 'node:fs';
 import { parseAllDocuments } from 'yaml';
 import fjp from 'fast-json-patch';
@@ -108,7 +108,7 @@ for (const file of files) {
   });
 }
 
-function checkPod(t: Tap.Test, label: string, mode: string, before: Obj, after: Obj, settings: InjectorSettings, patch: readonly PatchOperation[]): void {
+function checkPod(t: Test, label: string, mode: string, before: Obj, after: Obj, settings: InjectorSettings, patch: readonly PatchOperation[]): void {
   const at = `${label} (${mode})`;
   const bSpec = obj(before['spec']);
   const aSpec = obj(after['spec']);

@@ -138,7 +138,7 @@ t.test('trust anchors written to the mounted file are used without a restart; a 
   t.equal(r?.allowed, true);
   const ops = JSON.parse(Buffer.from(r?.patch ?? '', 'base64').toString()) as { path: string; value: { name?: string; env?: { name: string; value?: string }[] } }[];
   const proxy = ops.flatMap((o) => (Array.isArray(o.value) ? o.value : [o.value])).find((c) => c.name === 'weft-proxy');
-  t.equal(proxy?.env?.find((e) => e.name === 'WEFT_TRUST_ANCHORS')?.value?.trim(), roots, 'the PEM reaches the proxy env');
+  t.equal(proxy?.env?.find((e: { name: string; value?: string }) => e.name === 'WEFT_TRUST_ANCHORS')?.value?.trim(), roots, 'the PEM reaches the proxy env');
   t.ok(lines.some((l) => l.includes('trust anchors update ignored') && l.includes('holds no PEM CERTIFICATE')), 'the broken file was logged');
   // A broken update later keeps the last good bundle.
   writeFileSync(trustFile, '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n');
