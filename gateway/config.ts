@@ -1,11 +1,9 @@
 // `weft gateway`'s settings table (rendered into docs/sidecar-config.md) and the parser that turns
 // its environment into a frozen GatewayConfig, listing every problem at once.
 import { ConfigReader, durationMs, hostPort, list, oneOf, port, setting, str, SettingProblem, type HostPort, type SettingType } from '../lib/config.js';
-import { formatIdentity } from '../lib/identity.js';
-import { isWeftError } from '../lib/errors.js';
 import { LOG_LEVELS } from '../lib/logger.js';
 import { ADMIN_PORT, INBOUND_PORT } from '../lib/ports.js';
-import { MESH_MODE_SETTINGS, meshModeBlocks, type MeshModeSettings } from '../mesh/mode-settings.js';
+import { MESH_MODE_SETTINGS, identityFrom, meshModeBlocks, type MeshModeSettings } from '../mesh/mode-settings.js';
 import type { ServiceRef } from '../mesh/discovery/endpoint-source.js';
 import { parseCidr, type Cidr } from './policies/cidr.js';
 
@@ -110,13 +108,7 @@ export function parseGatewayConfig(env: Readonly<Record<string, string | undefin
   const mode = new ConfigReader(env).setting(GATEWAY_SETTINGS.mode);
   const c = new ConfigReader(env);
   const v = c.table(GATEWAY_SETTINGS, { mode });
-  let identity = '';
-  try {
-    identity = formatIdentity({ trustDomain: v.trustDomain, namespace: v.namespace, serviceAccount: v.serviceAccount });
-  } catch (err) {
-    if (!isWeftError(err)) throw err;
-    c.problem(`WEFT_POD_NAMESPACE/WEFT_SERVICE_ACCOUNT/WEFT_TRUST_DOMAIN: ${err.message}`);
-  }
+  const identity = identityFrom(c, v);
   if (!v.http && !v.https) c.problem('WEFT_GATEWAY_HTTP_ADDR and WEFT_GATEWAY_HTTPS_ADDR are both off; nothing to listen on');
   const trustedProxies = v.trustedProxies.flatMap((t) => {
     const p = parseCidr(t);

@@ -14,6 +14,3 @@ export type GatewayResponse = ServerResponse | Http2ServerResponse;
 export function refuse(res: GatewayResponse, code: ErrorCode, message: string, headers: Record<string, string> = {}): void {
   rescueResponse(res, new WeftError(code, message), headers);
 }
-
-// The hop-by-hop rule is the mesh's one list (mesh/headers.ts), shared with the proxy.
-export { endToEndHeaders } from '../mesh/headers.js';

@@ -1,6 +1,8 @@
 // The settings rows of the mode plumbing (mesh/plumbing.ts) that `weft proxy` and `weft gateway`
 // share, kept apart from the plumbing itself so that reading them loads no discovery or CA client.
-import { int, oneOf, optional, pemCertificates, setting, str, type SettingsValues } from '../lib/config.js';
+import { int, oneOf, optional, pemCertificates, setting, str, type ConfigReader, type SettingsValues } from '../lib/config.js';
+import { isWeftError } from '../lib/errors.js';
+import { formatIdentity } from '../lib/identity.js';
 
 /** The two ways a meshed process finds endpoints and certificates. */
 export const MESH_MODES = ['local', 'kubernetes'] as const;
@@ -66,4 +68,18 @@ export function meshModeBlocks(v: SettingsValues<typeof MESH_MODE_SETTINGS>): Pi
         ? { caAddr: v.caAddr, trustAnchors: v.trustAnchors, trustAnchorsFile: v.trustAnchorsFile, tokenFile: v.tokenFile }
         : undefined,
   };
+}
+
+/**
+ * The SPIFFE identity the parsed namespace, service account and trust domain name; a part that is
+ * not a valid name is one more problem on `c` (and the identity is '').
+ */
+export function identityFrom(c: ConfigReader, v: { readonly trustDomain: string; readonly namespace: string; readonly serviceAccount: string }): string {
+  try {
+    return formatIdentity({ trustDomain: v.trustDomain, namespace: v.namespace, serviceAccount: v.serviceAccount });
+  } catch (err) {
+    if (!isWeftError(err)) throw err;
+    c.problem(`WEFT_POD_NAMESPACE/WEFT_SERVICE_ACCOUNT/WEFT_TRUST_DOMAIN: ${err.message}`);
+    return '';
+  }
 }

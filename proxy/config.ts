@@ -1,11 +1,9 @@
 // `weft proxy`'s settings table (rendered into docs/sidecar-config.md) and the parser that turns
 // its environment into a frozen ProxyConfig, listing every problem at once.
 import { ConfigReader, durationMs, bool, hostPort, list, oneOf, optional, port, setting, str, type HostPort } from '../lib/config.js';
-import { formatIdentity } from '../lib/identity.js';
-import { isWeftError } from '../lib/errors.js';
 import { LOG_LEVELS } from '../lib/logger.js';
 import { ADMIN_PORT, INBOUND_PORT, OUTBOUND_PORT } from '../lib/ports.js';
-import { MESH_MODE_SETTINGS, meshModeBlocks, type MeshModeSettings } from '../mesh/mode-settings.js';
+import { MESH_MODE_SETTINGS, identityFrom, meshModeBlocks, type MeshModeSettings } from '../mesh/mode-settings.js';
 import type { ServiceRef } from '../mesh/discovery/endpoint-source.js';
 
 /** An explicit upstream: a local port that always reaches one service. */
@@ -80,13 +78,8 @@ export function parseProxyConfig(env: Readonly<Record<string, string | undefined
   const mode = new ConfigReader(env).setting(PROXY_SETTINGS.mode);
   const c = new ConfigReader(env);
   const v = c.table(PROXY_SETTINGS, { mode });
-  let identity = '';
-  try {
-    if (v.namespace && v.serviceAccount) identity = formatIdentity({ trustDomain: v.trustDomain, namespace: v.namespace, serviceAccount: v.serviceAccount });
-  } catch (err) {
-    if (isWeftError(err)) c.problem(`WEFT_POD_NAMESPACE/WEFT_SERVICE_ACCOUNT/WEFT_TRUST_DOMAIN: ${err.message}`);
-    else throw err;
-  }
+  // A missing namespace or service account is already a problem of its own row.
+  const identity = v.namespace && v.serviceAccount ? identityFrom(c, v) : '';
   const upstreams = parseUpstreams(v.upstreams, v.upstreamHost ?? v.outbound.host, v.namespace, c);
   const config: ProxyConfig = {
     mode,

@@ -6,7 +6,7 @@ import { CONTINUE, refusal, type Step, type StepResult } from '../chain.js';
 import { stateOf, type Exchange } from '../exchange.js';
 import { clientIp, type Cidr } from '../policies/cidr.js';
 import { firstValue } from '../policies/policy.js';
-import { endToEndHeaders } from '../respond.js';
+import { endToEndHeaders } from '../../mesh/headers.js';
 import { normalizeHost } from '../routes/hostnames.js';
 
 /** Refuses a request before any configuration or without a host; notes the host otherwise. */

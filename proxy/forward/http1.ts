@@ -21,6 +21,16 @@ export interface ForwardHooks {
   onEnd(error?: WeftError | 'client_closed'): void;
 }
 
+/** `hooks.onEnd` guarded so that only the first end of an exchange reaches it. */
+export function endOnce(hooks: ForwardHooks): (error?: WeftError | 'client_closed') => void {
+  let ended = false;
+  return (error) => {
+    if (ended) return;
+    ended = true;
+    hooks.onEnd(error);
+  };
+}
+
 const NO_DROP: ReadonlySet<string> = new Set();
 
 // A pooled keep-alive connection can be closed by the server just as it is reused (its idle
@@ -43,6 +53,7 @@ export function forwardHttp1(
   hooks: ForwardHooks,
   attempt = 0,
 ): void {
+  // Not endOnce(): a retry retires this attempt without ending the exchange, so the flag is read here.
   let ended = false;
   const end = (error?: WeftError | 'client_closed'): void => {
     if (ended) return;
@@ -102,12 +113,7 @@ export function forwardUpgrade(
   headers: string[],
   hooks: ForwardHooks,
 ): void {
-  let ended = false;
-  const end = (error?: WeftError | 'client_closed'): void => {
-    if (ended) return;
-    ended = true;
-    hooks.onEnd(error);
-  };
+  const end = endOnce(hooks);
   const upReq = requestTo(upstream, req, headers);
   socket.on('error', () => upReq.destroy());
   upReq.on('upgrade', (upRes, upSocket, upHead) => {

@@ -3,7 +3,7 @@
 import http2, { type ClientHttp2Session, type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import { forwardH2Headers } from '../../mesh/headers.js';
 import { classify, rescueHttp2, type UpstreamLabel } from '../../mesh/rescue.js';
-import type { ForwardHooks } from './http1.js';
+import { endOnce, type ForwardHooks } from './http1.js';
 
 const { NGHTTP2_FLAG_END_STREAM, NGHTTP2_CANCEL, NGHTTP2_NO_ERROR } = http2.constants;
 const NO_DROP: ReadonlySet<string> = new Set();
@@ -17,12 +17,7 @@ export function forwardHttp2(
   upstream: UpstreamLabel,
   hooks: ForwardHooks,
 ): void {
-  let ended = false;
-  const end = (error?: Parameters<ForwardHooks['onEnd']>[0]): void => {
-    if (ended) return;
-    ended = true;
-    hooks.onEnd(error);
-  };
+  const end = endOnce(hooks);
   let up: http2.ClientHttp2Stream;
   try {
     up = session.request(outHeaders, { endStream: stream.endAfterHeaders });
