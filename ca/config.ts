@@ -22,9 +22,10 @@ export const CA_SETTINGS = {
   leafLifetimeHours: setting({ name: 'WEFT_CA_LEAF_LIFETIME_HOURS', type: int({ min: 1, max: 24 * 365 }, 'hours'), default: 24, doc: 'lifetime of the leaves it issues' }),
   leafLifetimeSeconds: setting({ name: 'WEFT_CA_LEAF_LIFETIME_SECONDS', type: optional(int({ min: 5, max: 365 * 86400 }, 'seconds')), default: undefined, doc: 'wins over the hours when set: for tests and very short-lived setups' }),
   rootLifetimeHours: setting({ name: 'WEFT_CA_ROOT_LIFETIME_HOURS', type: int({ min: 2 }, 'hours'), default: GENERATED_LIFETIMES.rootHours, doc: 'lifetime of a generated root' }),
-  issuerLifetimeHours: setting({ name: 'WEFT_CA_ISSUER_LIFETIME_HOURS', type: int({ min: 1 }, 'hours'), default: GENERATED_LIFETIMES.issuerHours, doc: 'lifetime of a generated issuer; at most the root\'s' }),
+  issuerLifetimeHours: setting({ name: 'WEFT_CA_ISSUER_LIFETIME_HOURS', type: int({ min: 1 }, 'hours'), default: GENERATED_LIFETIMES.issuerHours, doc: "lifetime of a generated issuer; at most the root's. The CA renews its generated issuer at two thirds of this life (docs/rotate-trust.md)" }),
+  issuerLifetimeSeconds: setting({ name: 'WEFT_CA_ISSUER_LIFETIME_SECONDS', type: optional(int({ min: 60, max: 10 * 365 * 86400 }, 'seconds')), default: undefined, doc: 'wins over the hours when set: for tests of issuer renewal and very short-lived setups (at least 60 s: the third left after a renewal must outlast the 10 s leaf renewal margin)' }),
   servingNames: setting({ name: 'WEFT_CA_SERVING_NAMES', type: list('DNS name or IP'), default: [], defaultDoc: "(the Service's DNS names, localhost, 127.0.0.1)", doc: "names of the CA's serving certificate" }),
-  reloadIntervalMs: setting({ name: 'WEFT_CA_RELOAD_INTERVAL_MS', type: durationMs({ min: 100 }), default: 10_000, doc: 'how often mounted material is checked for changes' }),
+  reloadIntervalMs: setting({ name: 'WEFT_CA_RELOAD_INTERVAL_MS', type: durationMs({ min: 100 }), default: 10_000, doc: 'how often mounted material is checked for changes; in generated mode, how often the Secret is re-read (reloaded when changed, the issuer renewed when due) and the trust-anchors ConfigMap re-created when missing' }),
 } as const;
 
 /** `weft ca` settings. */
@@ -71,12 +72,12 @@ export function parseCaConfig(env: Readonly<Record<string, string | undefined>>)
     // Seconds win: they exist so tests and short-lived setups can shorten leaves below an hour.
     leafLifetimeHours: v.leafLifetimeSeconds !== undefined ? v.leafLifetimeSeconds / 3600 : v.leafLifetimeHours,
     rootLifetimeHours: v.rootLifetimeHours,
-    issuerLifetimeHours: v.issuerLifetimeHours,
+    issuerLifetimeHours: v.issuerLifetimeSeconds !== undefined ? v.issuerLifetimeSeconds / 3600 : v.issuerLifetimeHours,
     servingNames: v.servingNames.length > 0 ? v.servingNames : undefined,
     reloadIntervalMs: v.reloadIntervalMs,
   };
   if (config.issuerLifetimeHours > config.rootLifetimeHours) {
-    c.problem('WEFT_CA_ISSUER_LIFETIME_HOURS must not exceed WEFT_CA_ROOT_LIFETIME_HOURS');
+    c.problem('the issuer lifetime (WEFT_CA_ISSUER_LIFETIME_HOURS or _SECONDS) must not exceed WEFT_CA_ROOT_LIFETIME_HOURS');
   }
   c.done();
   return Object.freeze(config);

@@ -164,8 +164,8 @@ export async function loadOrCreateSecretMaterial(opts: {
   return material;
 }
 
-/** Creates or updates the trust-anchors ConfigMap so it holds `roots`. */
-export async function publishTrustAnchors(client: KubeClient, namespace: string, name: string, roots: string): Promise<void> {
+/** Creates or updates the trust-anchors ConfigMap so it holds `roots`; says which it did. */
+export async function publishTrustAnchors(client: KubeClient, namespace: string, name: string, roots: string): Promise<'unchanged' | 'created' | 'updated'> {
   const path = resourcePath({ group: '', version: 'v1', resource: 'configmaps', namespace, name });
   for (let attempt = 0; attempt < 5; attempt++) {
     let existing: { metadata?: { resourceVersion?: string }; data?: Record<string, string> } | undefined;
@@ -174,7 +174,7 @@ export async function publishTrustAnchors(client: KubeClient, namespace: string,
     } catch (err) {
       if (!isKubeStatus(err, 404)) throw err;
     }
-    if (existing?.data?.[TRUST_ANCHORS_KEY] === roots) return;
+    if (existing?.data?.[TRUST_ANCHORS_KEY] === roots) return 'unchanged';
     const body = {
       apiVersion: 'v1',
       kind: 'ConfigMap',
@@ -189,7 +189,7 @@ export async function publishTrustAnchors(client: KubeClient, namespace: string,
     try {
       if (existing) await client.request('PUT', path, body);
       else await client.request('POST', resourcePath({ group: '', version: 'v1', resource: 'configmaps', namespace }), body);
-      return;
+      return existing ? 'updated' : 'created';
     } catch (err) {
       // Another replica wrote it in between: look again.
       if (!isKubeStatus(err, 409)) throw err;

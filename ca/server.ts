@@ -38,6 +38,8 @@ export interface CaServerOptions {
   readonly log: Logger;
   readonly registry: Registry;
   readonly now?: () => Date;
+  /** Why nothing may be signed right now (an expired issuer), or undefined. */
+  readonly refusal?: () => WeftError | undefined;
 }
 
 /** A running CA server. */
@@ -127,6 +129,8 @@ export async function startCaServer(opts: CaServerOptions): Promise<CaServer> {
   app.post('/v1/certificates', async (req, reply) => {
     const end = duration.startTimer();
     try {
+      const refusal = opts.refusal?.();
+      if (refusal) throw refusal;
       const auth = req.headers.authorization;
       const m = typeof auth === 'string' ? /^Bearer\s+(\S+)\s*$/i.exec(auth) : null;
       if (!m?.[1]) throw new WeftError('WEFT_ERR_UNAUTHENTICATED', 'no bearer token: send the projected service-account token (audience weft-ca)');

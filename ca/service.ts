@@ -13,6 +13,10 @@ import { KubeTokenReviewer, type TokenReviewer } from './token-review.js';
 import { backoffDelayMs } from '../lib/backoff.js';
 import { realTimers, sleep, type TimerHandle, type Timers } from '../lib/timers.js';
 import { WatchedFile } from '../lib/watched-file.js';
+import { ReadinessWatch, nextValidityChangeMs, validityProblem } from '../lib/pki/validity.js';
+import type { Readiness } from '../lib/admin-server.js';
+import { GeneratedTrust } from './generated-trust.js';
+import { Counter } from 'prom-client';
 import { join } from 'node:path';
 
 export { CA_SETTINGS, parseCaConfig, type CaConfig } from './config.js';
@@ -46,6 +50,8 @@ const START_RETRY = { initialMs: 500, maxMs: 10_000 } as const;
 export interface CaService {
   readonly server: CaServer;
   readonly material: () => CaMaterial;
+  /** Not ready while the issuer is expired or not yet valid (it then signs nothing). */
+  readiness(): Readiness;
   close(): Promise<void>;
 }
 
@@ -97,9 +103,27 @@ export async function startCaService(config: CaConfig, deps: CaServiceDeps): Pro
   const serve = async (m: CaMaterial) =>
     issueServingMaterial({ authority: m.authority, names, now: new Date(timers.now()), lifetimeHours: SERVING_LIFETIME_HOURS });
   let current: CaMaterial = material;
+  // The issuer is judged at each /ready, each request and at the instants its validity changes.
+  const issuerWatch = new ReadinessWatch({
+    judge: (now) => {
+      const issuer = current.authority.issuer.cert;
+      return { reason: validityProblem('issuer', issuer, now), nextChangeMs: nextValidityChangeMs(issuer, now) };
+    },
+    timers,
+    onChange: (reason, previous) => {
+      const issuerNotAfter = current.authority.issuer.cert.notAfter.toISOString();
+      if (reason) log.error({ code: 'WEFT_ERR_CA_ISSUER_INVALID', reason, source: current.source }, `not ready: ${reason}; signing nothing with it`);
+      else if (previous) log.info({ issuerNotAfter, was: previous }, 'issuer valid; ready');
+    },
+  });
+  issuerWatch.refresh();
   const server = await startCaServer({
     listen: config.listen,
     material: () => current,
+    refusal: () => {
+      const reason = issuerWatch.reason();
+      return reason ? new WeftError('WEFT_ERR_CA_ISSUER_INVALID', `${reason}: weft ca signs nothing with it`) : undefined;
+    },
     serving: await serve(current),
     reviewer: deps.reviewer ?? new KubeTokenReviewer(deps.client, config.audience, config.trustDomain),
     leafLifetimeHours: config.leafLifetimeHours,
@@ -111,6 +135,7 @@ export async function startCaService(config: CaConfig, deps: CaServiceDeps): Pro
   // Reload when the mounted Secret/ConfigMap change (the kubelet swaps them in place; polled,
   // as the files may be mounted later), and renew the 24 h serving certificate twice a day.
   type Mounted = NonNullable<typeof mountedRead>;
+  let generated: GeneratedTrust | undefined;
   const mounted = new WatchedFile<Mounted>({
     paths: [join(config.issuerDir, 'tls.crt'), config.trustAnchorsFile],
     read: () => readMountedMaterial(config.issuerDir, config.trustAnchorsFile),
@@ -118,8 +143,12 @@ export async function startCaService(config: CaConfig, deps: CaServiceDeps): Pro
     apply: async (next) => {
       const loaded = await next.load();
       const serving = await serve(loaded);
+      // An issuer mounted later takes over from the generated one.
+      generated?.close();
+      generated = undefined;
       current = loaded;
       server.setServing(serving);
+      issuerWatch.refresh();
       log.info({ source: loaded.source, issuerNotAfter: loaded.authority.issuer.cert.notAfter.toISOString() }, 'CA material reloaded');
     },
     onError: (err) => log.error({ code: isWeftError(err) ? err.code : undefined, err: (err as Error).message }, 'mounted CA material refused; keeping the current one'),
@@ -130,6 +159,30 @@ export async function startCaService(config: CaConfig, deps: CaServiceDeps): Pro
     watchDirectories: false,
   });
   mounted.start(mountedRead);
+  // Generated material is kept in its Secret, which the CA re-reads and renews (a mounted issuer
+  // is the user's to renew: it is only watched).
+  if (!mountedRead) {
+    generated = new GeneratedTrust({
+      client: deps.client,
+      namespace,
+      secretName: config.secretName,
+      configMapName: config.trustAnchorsConfigMap,
+      trustDomain: config.trustDomain,
+      issuerLifetimeHours: config.issuerLifetimeHours,
+      intervalMs: config.reloadIntervalMs,
+      timers,
+      log,
+      current: () => current,
+      apply: async (next) => {
+        const serving = await serve(next);
+        current = next;
+        server.setServing(serving);
+        issuerWatch.refresh();
+      },
+      renewals: new Counter({ name: 'weft_ca_issuer_renewals_total', help: 'Generated issuers this replica renewed (same root)', registers: [deps.registry] }),
+    });
+    generated.start();
+  }
   let renewTimer: TimerHandle | undefined;
   const renewServing = (): void => {
     renewTimer = timers.setTimeout(() => {
@@ -147,9 +200,15 @@ export async function startCaService(config: CaConfig, deps: CaServiceDeps): Pro
   return {
     server,
     material: () => current,
+    readiness: () => {
+      const reason = issuerWatch.reason();
+      return reason ? { ready: false, reasons: [reason] } : { ready: true, reasons: [] };
+    },
     async close() {
       closed = true;
       mounted.close();
+      generated?.close();
+      issuerWatch.close();
       timers.clearTimeout(renewTimer);
       await server.close();
     },

@@ -30,7 +30,7 @@ export const caCommand: Command = {
     let service: CaService | undefined;
     const admin = await startAdminServer(config.admin, {
       registry,
-      readiness: () => (service ? { ready: true, reasons: [] } : { ready: false, reasons: ['CA material not loaded yet'] }),
+      readiness: () => (service ? service.readiness() : { ready: false, reasons: ['CA material not loaded yet'] }),
       debugEndpoints: () => ({}),
     });
     const addr = admin.address();

@@ -23,6 +23,8 @@ import { GatewayHandler } from './handler.js';
 import { RouteFile, StateLoader } from './sources/route-file.js';
 import { KubeRoutes } from './sources/kube-routes.js';
 import type { KubeClient } from '../lib/kube/client.js';
+import { LeafReadiness } from '../mesh/identity/leaf-readiness.js';
+import { realTimers, type Timers } from '../lib/timers.js';
 
 /** What the gateway is built from besides its config. */
 export interface GatewayDeps {
@@ -32,6 +34,8 @@ export interface GatewayDeps {
   readonly identity: IdentityProvider;
   readonly clock?: () => number;
   readonly random?: () => number;
+  /** Clock and timers of the certificate's expiry re-check (fake in tests). */
+  readonly timers?: Timers;
   /** Kubernetes mode without a routes file: routes are watched through this client. */
   readonly kubeClient?: KubeClient;
 }
@@ -54,6 +58,7 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
     meshContext = clientSecureContext(m);
   };
   deps.identity.onChange(onMaterial);
+  const leaf = new LeafReadiness({ identity: deps.identity, expectedIdentity: config.identity, timers: deps.timers ?? realTimers, log });
   const pool = new PeerPool({ peerPort: config.peerPort, connectTimeoutMs: config.connectTimeoutMs, secureContext: () => meshContext });
 
   // Replicas of this gateway, from its own Service's endpoints: rate limits are shared among them.
@@ -98,7 +103,8 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
     registry: deps.registry,
     readiness: () => {
       const reasons: string[] = [];
-      if (!deps.identity.current()) reasons.push('no certificate yet');
+      const leafReason = leaf.reason();
+      if (leafReason) reasons.push(leafReason);
       if (!deps.source.synced) reasons.push('endpoints not loaded');
       if (routes && !handler.state) reasons.push('no route file loaded');
       if (kubeRoutes && (!kubeRoutes.synced || !handler.state)) reasons.push('routes not loaded');
@@ -172,6 +178,7 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
       pool.close();
       balancers.close();
       deps.identity.close();
+      leaf.close();
       await deps.source.close();
       admin.close();
       admin.closeAllConnections();

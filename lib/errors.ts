@@ -37,6 +37,7 @@ export const ERROR_CODES = {
   WEFT_ERR_UNAUTHENTICATED: { status: 401, summary: 'the bearer token is missing, expired, for another audience or not authenticated' },
   WEFT_ERR_NOT_FOUND: { status: 404, summary: 'no such path or method on a weft HTTP API (weft ca)' },
   WEFT_ERR_CA_REQUEST: { status: 0, summary: 'the sidecar could not obtain a certificate from weft ca; retried with backoff' },
+  WEFT_ERR_CA_ISSUER_INVALID: { status: 503, summary: "weft ca's issuer is expired or not yet valid: it signs nothing until the issuer is renewed or replaced" },
   WEFT_ERR_CAPTURE_TOOLS: { status: 0, summary: '`weft init` cannot find iptables-save/iptables-restore (or ip6tables for --ipv6 on)' },
   WEFT_ERR_CAPTURE_DENIED: { status: 0, summary: '`weft init` may not change the nat table (needs root with NET_ADMIN and NET_RAW)' },
   WEFT_ERR_CAPTURE_APPLY: { status: 0, summary: 'iptables-restore refused the capture rules' },

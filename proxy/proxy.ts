@@ -20,6 +20,8 @@ import type { HostPort } from '../lib/config.js';
 import type { TLSSocket } from 'node:tls';
 import type tls from 'node:tls';
 import { originalDestination, wasRedirected } from './capture/original-dst.js';
+import { LeafReadiness } from '../mesh/identity/leaf-readiness.js';
+import { realTimers, type Timers } from '../lib/timers.js';
 import { createOpaqueInbound } from './capture/opaque.js';
 
 /** What the proxy is built from, besides its config. */
@@ -30,6 +32,8 @@ export interface ProxyDeps {
   readonly identity: IdentityProvider;
   readonly now?: () => number;
   readonly random?: () => number;
+  /** Clock and timers of the certificate's expiry re-check (fake in tests). */
+  readonly timers?: Timers;
   /** Extra admin routes by path prefix (probe replay). */
   readonly adminRoutes?: ReadonlyMap<string, (req: IncomingMessage, res: ServerResponse) => void>;
   /** Opaque TCP handler for ALPN weft-tcp on the inbound side. */
@@ -61,6 +65,7 @@ export async function startProxy(config: ProxyConfig, deps: ProxyDeps): Promise<
     metrics.certificateExpiry.set(material.notAfter.getTime() / 1000);
   };
   deps.identity.onChange(onMaterial);
+  const leaf = new LeafReadiness({ identity: deps.identity, expectedIdentity: config.identity, timers: deps.timers ?? realTimers, log: deps.log });
   const pool = new PeerPool({
     peerPort: config.peerPort,
     connectTimeoutMs: config.connectTimeoutMs,
@@ -72,7 +77,8 @@ export async function startProxy(config: ProxyConfig, deps: ProxyDeps): Promise<
     registry: deps.registry,
     readiness: () => {
       const reasons: string[] = [];
-      if (!deps.identity.current()) reasons.push('no certificate yet');
+      const leafReason = leaf.reason();
+      if (leafReason) reasons.push(leafReason);
       if (!deps.source.synced) reasons.push('endpoints not loaded');
       if (drain.draining) reasons.push('shutting down');
       return { ready: reasons.length === 0, reasons };
@@ -168,6 +174,7 @@ export async function startProxy(config: ProxyConfig, deps: ProxyDeps): Promise<
       clearInterval(sweeper);
       balancers.close();
       deps.identity.close();
+      leaf.close();
       await deps.source.close();
       admin.close();
       admin.closeAllConnections();
