@@ -47,7 +47,8 @@ export class LeafReadiness {
         // The wait for the first certificate is the normal start, not a warning.
         if (reason === NO_CERTIFICATE_YET) opts.log.info({ reason }, `not ready: ${reason}`);
         else if (reason) opts.log.warn({ reason, notAfter, code: 'WEFT_ERR_NOT_READY' }, `not ready: ${reason}`);
-        else if (previous) opts.log.info({ was: previous, notAfter }, 'certificate valid again; ready as far as identity goes');
+        // The first certificate is logged as received by its provider; only a recovery is news here.
+        else if (previous && previous !== NO_CERTIFICATE_YET) opts.log.info({ was: previous, notAfter }, 'certificate valid again; ready as far as identity goes');
       },
     });
     opts.identity.onChange(() => this.#watch.refresh());

@@ -87,8 +87,11 @@ export class KubeMesh {
     throw new Error(`${what} not ready in ${timeoutMs} ms:\n${await proc.log()}`);
   }
 
-  /** Starts `weft ca` on `address` (8443 HTTPS, 7020 admin) and writes the roots it published. */
-  async startCa(address: string, env: Record<string, string> = {}): Promise<KubeProcess> {
+  /**
+   * Starts `weft ca` on `address` (8443 HTTPS, 7020 admin) and writes the roots it published;
+   * with `wait: false` it returns at once (a CA that is meant not to become ready).
+   */
+  async startCa(address: string, env: Record<string, string> = {}, opts: { wait?: boolean } = {}): Promise<KubeProcess> {
     const proc = this.#spawn('weft-ca', ['ca'], {
       KUBECONFIG: await this.kubeconfigFor('weft-system', 'weft-ca', 'weft-ca'),
       WEFT_POD_NAMESPACE: 'weft-system',
@@ -98,6 +101,7 @@ export class KubeMesh {
       WEFT_TRUST_ANCHORS_FILE: join(this.dir, 'no-roots-mounted.pem'),
       ...env,
     }, `http://${address}:7020`);
+    if (opts.wait === false) return proc;
     await this.#ready(proc, 'weft ca');
     this.caUrl = `https://${address}:8443`;
     const cm = this.api.get('v1', 'ConfigMap', 'weft-system', 'weft-trust-anchors');
@@ -150,8 +154,8 @@ export class KubeMesh {
     });
   }
 
-  /** Starts `weft proxy` in kubernetes mode for a pod and waits for /ready. */
-  async startProxy(pod: KubePod, extraEnv: Record<string, string> = {}): Promise<KubeProcess> {
+  /** Starts `weft proxy` in kubernetes mode for a pod and waits for /ready (unless `wait: false`). */
+  async startProxy(pod: KubePod, extraEnv: Record<string, string> = {}, opts: { wait?: boolean } = {}): Promise<KubeProcess> {
     const tokenFile = join(this.dir, `${pod.name}.token`);
     await writeFile(tokenFile, this.api.issueToken({ namespace: this.namespace, serviceAccount: pod.serviceAccount, audiences: ['weft-ca'], pod: { name: pod.name } }));
     const proc = this.#spawn(pod.name, ['proxy'], {
@@ -165,6 +169,7 @@ export class KubeMesh {
       WEFT_TOKEN_FILE: tokenFile,
       ...extraEnv,
     }, `http://${pod.address}:7020`);
+    if (opts.wait === false) return proc;
     await this.#ready(proc, `proxy ${pod.name}`);
     return proc;
   }
