@@ -1,7 +1,8 @@
 // End to end: a sidecar's /ready tells the truth about its certificate, with a real `weft ca`
 // and real `weft proxy` processes against the test API server: a leaf that expires while the CA
 // is down turns /ready to 503 at its expiry and back to 200 after renewal; a proxy whose token
-// names another service account than its settings is not ready. (The CA's own: ca-ready.test.ts.)
+// names another service account than its settings is not ready, and so is such a gateway. (The
+// CA's own readiness: ca-ready.test.ts.)
 import t from 'tap';
 import { KubeMesh, type KubePod, type KubeProcess } from '../support/kube-mesh.js';
 import { randomBase, get, metric } from '../support/local-mesh.js';
@@ -84,4 +85,14 @@ t.test('a proxy whose token proves another service account than its settings nam
   t.match(answer.reasons, [`certificate names ${mesh.identity('orders')} but this process is ${mesh.identity('billing')}: its token proves another service account than its settings name`]);
   t.ok((await metric(proxy.admin, 'weft_identity_certificate_requests_total', { result: 'issued' })) >= 1, 'the CA did sign: for the token, not the settings');
   t.equal((await logLines(proxy, /^not ready: certificate names /)).length, 1, 'logged once');
+});
+
+t.test('a gateway whose token proves another service account than its settings name is not ready, and says so', async (t) => {
+  const pod: KubePod = { name: 'edge-0', address: `${base}.13`, serviceAccount: 'edge' };
+  mesh.addPod(pod);
+  const gateway = await mesh.startGateway(pod, { WEFT_SERVICE_ACCOUNT: 'other-edge' }, { wait: false });
+  const answer = await readyUntil(gateway, 'a judged certificate', (a) => a.reasons.some((r) => r.startsWith('certificate names')), 40_000);
+  t.equal(answer.status, 503);
+  t.ok(answer.reasons.includes(`certificate names ${mesh.identity('edge')} but this process is ${mesh.identity('other-edge')}: its token proves another service account than its settings name`), 'the reason names both identities');
+  t.equal((await logLines(gateway, /^not ready: certificate names /)).length, 1, 'logged once');
 });

@@ -174,8 +174,8 @@ export class KubeMesh {
     return proc;
   }
 
-  /** Starts `weft gateway` in kubernetes mode for a pod (HTTP on :8080, admin :7020) and waits for /ready. */
-  async startGateway(pod: KubePod, extraEnv: Record<string, string> = {}): Promise<KubeProcess> {
+  /** Starts `weft gateway` in kubernetes mode for a pod (HTTP on :8080, admin :7020) and waits for /ready (unless `wait: false`). */
+  async startGateway(pod: KubePod, extraEnv: Record<string, string> = {}, opts: { wait?: boolean } = {}): Promise<KubeProcess> {
     const tokenFile = join(this.dir, `${pod.name}.token`);
     await writeFile(tokenFile, this.api.issueToken({ namespace: this.namespace, serviceAccount: pod.serviceAccount, audiences: ['weft-ca'], pod: { name: pod.name } }));
     const proc = this.#spawn(pod.name, ['gateway'], {
@@ -192,6 +192,7 @@ export class KubeMesh {
       WEFT_TOKEN_FILE: tokenFile,
       ...extraEnv,
     }, `http://${pod.address}:7020`);
+    if (opts.wait === false) return proc;
     await this.#ready(proc, `gateway ${pod.name}`);
     return proc;
   }
