@@ -6,6 +6,8 @@
 import t from 'tap';
 import { KubeMesh, type KubePod, type KubeProcess } from '../support/kube-mesh.js';
 import { randomBase, get, metric } from '../support/local-mesh.js';
+// The file waits out real certificate lifetimes (about a minute): more than the default timeout.
+t.setTimeout(240_000);
 const base = randomBase();
 const mesh = await KubeMesh.create();
 t.teardown(() => mesh.close());

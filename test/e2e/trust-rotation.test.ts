@@ -10,6 +10,8 @@ import { KubeMesh, type KubePod } from '../support/kube-mesh.js';
 import { randomBase, get, metric } from '../support/local-mesh.js';
 import { startEchoApp } from '../support/echo-app.js';
 
+// The file waits out real certificate lifetimes (about a minute): more than the default timeout.
+t.setTimeout(240_000);
 const base = randomBase();
 const mesh = await KubeMesh.create();
 t.teardown(() => mesh.close());
