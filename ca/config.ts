@@ -4,6 +4,8 @@ import { ConfigReader, bool, durationMs, hostPort, int, list, oneOf, optional, s
 import { LOG_LEVELS } from '../lib/logger.js';
 import { ADMIN_PORT } from '../lib/ports.js';
 import { GENERATED_LIFETIMES } from '../lib/pki/store.js';
+import { DEFAULT_MAX_IN_FLIGHT } from './shedding.js';
+import { HANDSHAKE_SETTINGS, type HandshakeBounds } from '../lib/tls-guard.js';
 
 /** Every variable `weft ca` reads, in the order docs/sidecar-config.md lists them. */
 export const CA_SETTINGS = {
@@ -25,6 +27,9 @@ export const CA_SETTINGS = {
   issuerLifetimeHours: setting({ name: 'WEFT_CA_ISSUER_LIFETIME_HOURS', type: int({ min: 1 }, 'hours'), default: GENERATED_LIFETIMES.issuerHours, doc: 'lifetime of a generated issuer; at most the root\'s' }),
   servingNames: setting({ name: 'WEFT_CA_SERVING_NAMES', type: list('DNS name or IP'), default: [], defaultDoc: "(the Service's DNS names, localhost, 127.0.0.1)", doc: "names of the CA's serving certificate" }),
   reloadIntervalMs: setting({ name: 'WEFT_CA_RELOAD_INTERVAL_MS', type: durationMs({ min: 100 }), default: 10_000, doc: 'how often mounted material is checked for changes' }),
+  maxInFlight: setting({ name: 'WEFT_CA_MAX_IN_FLIGHT', type: int({ min: 1 }), default: DEFAULT_MAX_IN_FLIGHT, doc: 'certificate requests handled at once (TokenReview and signing); beyond it a request is answered 429 `WEFT_ERR_CA_BUSY` with `Retry-After` at once' }),
+  handshakeTimeoutMs: HANDSHAKE_SETTINGS.handshakeTimeoutMs,
+  maxPendingHandshakes: HANDSHAKE_SETTINGS.maxPendingHandshakes,
 } as const;
 
 /** `weft ca` settings. */
@@ -49,6 +54,10 @@ export interface CaConfig {
   /** DNS names and IPs of the serving certificate ('' entries are filled from the namespace). */
   readonly servingNames: readonly string[] | undefined;
   readonly reloadIntervalMs: number;
+  /** Certificate requests handled at once; the rest get 429 with Retry-After. */
+  readonly maxInFlight: number;
+  /** Bounds of the HTTPS listener's TLS handshakes. */
+  readonly handshake: HandshakeBounds;
 }
 
 /** Parses the `weft ca` environment, listing every problem at once. */
@@ -74,6 +83,8 @@ export function parseCaConfig(env: Readonly<Record<string, string | undefined>>)
     issuerLifetimeHours: v.issuerLifetimeHours,
     servingNames: v.servingNames.length > 0 ? v.servingNames : undefined,
     reloadIntervalMs: v.reloadIntervalMs,
+    maxInFlight: v.maxInFlight,
+    handshake: { handshakeTimeoutMs: v.handshakeTimeoutMs, maxPendingHandshakes: v.maxPendingHandshakes },
   };
   if (config.issuerLifetimeHours > config.rootLifetimeHours) {
     c.problem('WEFT_CA_ISSUER_LIFETIME_HOURS must not exceed WEFT_CA_ROOT_LIFETIME_HOURS');

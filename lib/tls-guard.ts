@@ -31,6 +31,12 @@ export interface HandshakeBounds {
   readonly maxPendingHandshakes: number;
 }
 
+/** The defaults of HANDSHAKE_SETTINGS, for listeners started without settings (tests, `weft up`). */
+export const DEFAULT_HANDSHAKE_BOUNDS: HandshakeBounds = Object.freeze({
+  handshakeTimeoutMs: HANDSHAKE_SETTINGS.handshakeTimeoutMs.default,
+  maxPendingHandshakes: HANDSHAKE_SETTINGS.maxPendingHandshakes.default,
+});
+
 /** How long a window of failures is gathered before its one summary line. */
 export const DEFAULT_SUMMARY_INTERVAL_MS = 30_000;
 
