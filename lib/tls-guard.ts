@@ -7,21 +7,34 @@ import { durationMs, int, setting } from './config.js';
 import type { Logger } from './logger.js';
 import type { TimerHandle, Timers } from './timers.js';
 
-/** The two settings every TLS listener takes (in the proxy's, gateway's, CA's and injector's tables). */
-export const HANDSHAKE_SETTINGS = {
-  handshakeTimeoutMs: setting({
-    name: 'WEFT_TLS_HANDSHAKE_TIMEOUT_MS',
-    type: durationMs({ min: 50 }),
-    default: 10_000,
-    doc: 'a TLS connection whose handshake has not finished by then is destroyed',
-  }),
-  maxPendingHandshakes: setting({
-    name: 'WEFT_TLS_MAX_PENDING_HANDSHAKES',
-    type: int({ min: 1 }),
-    default: 1024,
-    doc: 'TLS handshakes in progress per listener; beyond it a new connection is closed at once',
-  }),
-} as const;
+/**
+ * Pending handshakes a sidecar, the CA or the injector allows at once by default. A handshake
+ * between pods takes milliseconds, so legitimate ones rarely number more than a few dozen; the
+ * cap is what bounds memory (a pending TLS connection costs about 30 to 60 KB in Node, and
+ * glibc keeps most of it after the connection is gone), and 256 keeps that under 20 MB.
+ */
+export const DEFAULT_MAX_PENDING_HANDSHAKES = 256;
+
+/** The two settings every TLS listener takes; the cap's default is per component. */
+export function handshakeSettings(maxPendingDefault: number) {
+  return {
+    handshakeTimeoutMs: setting({
+      name: 'WEFT_TLS_HANDSHAKE_TIMEOUT_MS',
+      type: durationMs({ min: 50 }),
+      default: 10_000,
+      doc: 'a TLS connection whose handshake has not finished by then is destroyed',
+    }),
+    maxPendingHandshakes: setting({
+      name: 'WEFT_TLS_MAX_PENDING_HANDSHAKES',
+      type: int({ min: 1 }),
+      default: maxPendingDefault,
+      doc: 'TLS handshakes in progress at once on the listener; beyond it a new connection is closed at once',
+    }),
+  } as const;
+}
+
+/** The settings with the sidecar's defaults (the proxy, the CA and the injector use these). */
+export const HANDSHAKE_SETTINGS = handshakeSettings(DEFAULT_MAX_PENDING_HANDSHAKES);
 
 /** The bounds of one listener. */
 export interface HandshakeBounds {
@@ -149,14 +162,20 @@ export function guardHandshakes(server: TlsServer, opts: HandshakeGuardOptions):
       summaryTimer.unref();
     }
   };
+  // At the cap, net.Server's own maxConnections refuses new connections at accept, before
+  // anything is allocated for them; below it, the owner's limit (normally none) is back.
+  const ownLimit = server.maxConnections;
+  const openConnections = (): number => (server as unknown as { _connections?: number })._connections ?? 0;
   const settle = (raw: Socket): void => {
     const entry = pending.get(raw);
     if (!entry) return;
     pending.delete(raw);
     opts.timers.clearTimeout(entry.timer);
+    if (pending.size < opts.maxPendingHandshakes) server.maxConnections = ownLimit;
   };
 
-  // Runs after the TLS server's own listener has wrapped the raw socket.
+  // Runs after the TLS server's own listener has wrapped the raw socket. The check is exact;
+  // maxConnections (below) is the cheap path, and lets one through when another connection closes.
   server.on('connection', (raw: Socket) => {
     if (pending.size >= opts.maxPendingHandshakes) {
       destroyed.add(raw);
@@ -174,7 +193,9 @@ export function guardHandshakes(server: TlsServer, opts: HandshakeGuardOptions):
     timer.unref();
     pending.set(raw, { timer });
     raw.once('close', () => settle(raw));
+    if (pending.size >= opts.maxPendingHandshakes) server.maxConnections = openConnections();
   });
+  server.on('drop', () => fail(GUARD_REASONS.overCapacity));
   server.on('secureConnection', (socket: TLSSocket) => {
     const raw = rawOf(socket);
     if (raw) settle(raw);
