@@ -5,7 +5,11 @@ import { LOG_LEVELS } from '../lib/logger.js';
 import { ADMIN_PORT } from '../lib/ports.js';
 import { GENERATED_LIFETIMES } from '../lib/pki/store.js';
 import { DEFAULT_MAX_IN_FLIGHT } from './shedding.js';
-import { HANDSHAKE_SETTINGS, type HandshakeBounds } from '../lib/tls-guard.js';
+import { handshakeSettings, type HandshakeBounds } from '../lib/tls-guard.js';
+
+// Every pod of the cluster renews here, so bursts of new connections are normal (a rollout, a
+// CA restart); handshakes wait their turn here, and shedding answers 429 once they are through.
+const CA_HANDSHAKE_SETTINGS = handshakeSettings(1024);
 
 /** Every variable `weft ca` reads, in the order docs/sidecar-config.md lists them. */
 export const CA_SETTINGS = {
@@ -28,8 +32,8 @@ export const CA_SETTINGS = {
   servingNames: setting({ name: 'WEFT_CA_SERVING_NAMES', type: list('DNS name or IP'), default: [], defaultDoc: "(the Service's DNS names, localhost, 127.0.0.1)", doc: "names of the CA's serving certificate" }),
   reloadIntervalMs: setting({ name: 'WEFT_CA_RELOAD_INTERVAL_MS', type: durationMs({ min: 100 }), default: 10_000, doc: 'how often mounted material is checked for changes' }),
   maxInFlight: setting({ name: 'WEFT_CA_MAX_IN_FLIGHT', type: int({ min: 1 }), default: DEFAULT_MAX_IN_FLIGHT, doc: 'certificate requests handled at once (TokenReview and signing); beyond it a request is answered 429 `WEFT_ERR_CA_BUSY` with `Retry-After` at once' }),
-  handshakeTimeoutMs: HANDSHAKE_SETTINGS.handshakeTimeoutMs,
-  maxPendingHandshakes: HANDSHAKE_SETTINGS.maxPendingHandshakes,
+  handshakeTimeoutMs: CA_HANDSHAKE_SETTINGS.handshakeTimeoutMs,
+  maxPendingHandshakes: CA_HANDSHAKE_SETTINGS.maxPendingHandshakes,
 } as const;
 
 /** `weft ca` settings. */

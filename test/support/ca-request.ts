@@ -19,6 +19,8 @@ export async function requestCertificate(opts: {
   identityHint?: string;
   rawBody?: string;
   servername?: string;
+  /** false: a new connection for this request alone, as a sidecar renewing makes. */
+  agent?: false;
 }): Promise<CaAnswer> {
   const body = opts.rawBody ?? JSON.stringify({ csr: await createCsr(await generateKeyPair(), opts.identityHint) });
   return new Promise((resolve, reject) => {
@@ -26,6 +28,7 @@ export async function requestCertificate(opts: {
       method: 'POST',
       ca: opts.caPem,
       ...(opts.servername ? { servername: opts.servername } : {}),
+      ...(opts.agent === false ? { agent: false } : {}),
       headers: {
         'content-type': 'application/json',
         'content-length': Buffer.byteLength(body),
