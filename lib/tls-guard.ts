@@ -8,7 +8,7 @@ import type { Logger } from './logger.js';
 import type { TimerHandle, Timers } from './timers.js';
 
 /**
- * Pending handshakes a sidecar, the CA or the injector allows at once by default. A handshake
+ * Pending handshakes a sidecar or the injector allows at once by default. A handshake
  * between pods takes milliseconds, so legitimate ones rarely number more than a few dozen; the
  * cap is what bounds memory (a pending TLS connection cost about 45 KB in Node in
  * test/e2e/handshake-bounds.test.ts, most of it kept after the connection is gone).
