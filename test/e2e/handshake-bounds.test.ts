@@ -1,6 +1,6 @@
 // End to end: 1,000 half-open connections (TCP connected, no or a partial ClientHello) to a real
 // proxy's inbound listener are all destroyed at the handshake bound, meshed requests are served
-// throughout, and the proxy's RSS comes back; the same guard on `weft injector`'s listener.
+// throughout, and the proxy's RSS comes back; the same guard on `weft injector`'s and the gateway's.
 import t from 'tap';
 import net from 'node:net';
 import tls from 'node:tls';
@@ -12,6 +12,10 @@ import { LocalMesh, WEFT_MAIN, get, metric, randomBase, rss, type PodSpec } from
 import { startEchoApp } from '../support/echo-app.js';
 import { issueMaterial } from '../../lib/pki/leaf.js';
 import { waitForOutput } from '../support/child-output.js';
+import { GatewayMesh } from '../support/gateway-mesh.js';
+import { makeWebCa } from '../support/web-pki.js';
+import https from 'node:https';
+import { writeFile } from 'node:fs/promises';
 
 /** The first bytes of a TLS ClientHello record, cut short: a handshake that never completes. */
 const PARTIAL_HELLO = Buffer.from([0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03, 0x5a, 0x5a]);
@@ -181,4 +185,55 @@ t.test('weft injector: half-open connections destroyed at its bound, the cap clo
   t.equal(early.filter((x) => x !== undefined).length, 10, 'past the cap of 150 the 10 extra connections are closed at once');
   await Promise.all(over.closedAt);
   t.ok(await live(), 'served again once the pending handshakes are gone');
+});
+
+t.test('weft gateway: half-open connections to its HTTPS listener destroyed at the bound, counted by reason', async (t) => {
+  const mesh = await GatewayMesh.create();
+  t.teardown(() => mesh.close());
+  await mesh.addService('v1');
+  const webCa = await makeWebCa('hsb gateway CA');
+  const cert = await webCa.server(['api.example.com']);
+  const indent = (s: string): string => s.trim().split('\n').map((l) => `    ${l}`).join('\n');
+  const file = join(mesh.dir, 'routes.yaml');
+  await writeFile(file, `apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: { name: edge, namespace: test }
+spec:
+  gatewayClassName: weft
+  listeners:
+    - { name: api, hostname: api.example.com, port: 443, protocol: HTTPS, tls: { certificateRefs: [{ name: api-cert }] } }
+---
+apiVersion: v1
+kind: Secret
+metadata: { name: api-cert, namespace: test }
+type: kubernetes.io/tls
+stringData:
+  tls.crt: |
+${indent(cert.certPem)}
+  tls.key: |
+${indent(cert.keyPem)}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: { name: api, namespace: test }
+spec:
+  parentRefs: [{ name: edge, sectionName: api }]
+  rules: [{ backendRefs: [{ name: v1, port: 80 }] }]
+`);
+  const gw = await mesh.startGateway(file, { WEFT_TLS_HANDSHAKE_TIMEOUT_MS: '2000' });
+  const served = (): Promise<number> =>
+    new Promise((resolve) => {
+      const req = https.get({ host: gw.address, port: gw.httpsPort, servername: 'api.example.com', headers: { host: 'api.example.com' }, ca: webCa.caPem, agent: false }, (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+      });
+      req.on('error', () => resolve(0));
+    });
+  const started = Date.now();
+  const flood = await halfOpen(gw.address, gw.httpsPort, 100);
+  t.equal(await served(), 200, 'an HTTPS request is served while 100 handshakes are pending');
+  const times = (await Promise.all(flood.closedAt)).map((at) => at - started);
+  t.ok(Math.min(...times) >= 1_500, `none closed before the 2 s bound (first after ${Math.min(...times)} ms)`);
+  t.ok(Math.max(...times) < 7_000, `all closed soon after it (last after ${Math.max(...times)} ms)`);
+  t.equal(await metric(gw.admin, 'weft_tls_handshake_failures_total', { reason: 'handshake_timeout' }), 100, 'counted by reason');
 });
