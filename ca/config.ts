@@ -4,6 +4,12 @@ import { ConfigReader, bool, durationMs, hostPort, int, list, oneOf, optional, s
 import { LOG_LEVELS } from '../lib/logger.js';
 import { ADMIN_PORT } from '../lib/ports.js';
 import { GENERATED_LIFETIMES } from '../lib/pki/store.js';
+import { DEFAULT_MAX_IN_FLIGHT } from './shedding.js';
+import { handshakeSettings, type HandshakeBounds } from '../lib/tls-guard.js';
+
+// Every pod of the cluster renews here, so bursts of new connections are normal (a rollout, a
+// CA restart); handshakes wait their turn here, and shedding answers 429 once they are through.
+const CA_HANDSHAKE_SETTINGS = handshakeSettings(1024);
 
 /** Every variable `weft ca` reads, in the order docs/sidecar-config.md lists them. */
 export const CA_SETTINGS = {
@@ -26,6 +32,9 @@ export const CA_SETTINGS = {
   issuerLifetimeSeconds: setting({ name: 'WEFT_CA_ISSUER_LIFETIME_SECONDS', type: optional(int({ min: 60, max: 10 * 365 * 86400 }, 'seconds')), default: undefined, doc: 'wins over the hours when set: for tests of issuer renewal and very short-lived setups (at least 60 s: the third left after a renewal must outlast the 10 s leaf renewal margin)' }),
   servingNames: setting({ name: 'WEFT_CA_SERVING_NAMES', type: list('DNS name or IP'), default: [], defaultDoc: "(the Service's DNS names, localhost, 127.0.0.1)", doc: "names of the CA's serving certificate" }),
   reloadIntervalMs: setting({ name: 'WEFT_CA_RELOAD_INTERVAL_MS', type: durationMs({ min: 100 }), default: 10_000, doc: 'how often mounted material is checked for changes; in generated mode, how often the Secret is re-read (reloaded when changed, the issuer renewed when due) and the trust-anchors ConfigMap re-created when missing' }),
+  maxInFlight: setting({ name: 'WEFT_CA_MAX_IN_FLIGHT', type: int({ min: 1 }), default: DEFAULT_MAX_IN_FLIGHT, doc: 'certificate requests handled at once (TokenReview and signing); beyond it a request is answered 429 `WEFT_ERR_CA_BUSY` with `Retry-After` at once' }),
+  handshakeTimeoutMs: CA_HANDSHAKE_SETTINGS.handshakeTimeoutMs,
+  maxPendingHandshakes: CA_HANDSHAKE_SETTINGS.maxPendingHandshakes,
 } as const;
 
 /** `weft ca` settings. */
@@ -50,6 +59,10 @@ export interface CaConfig {
   /** DNS names and IPs of the serving certificate ('' entries are filled from the namespace). */
   readonly servingNames: readonly string[] | undefined;
   readonly reloadIntervalMs: number;
+  /** Certificate requests handled at once; the rest get 429 with Retry-After. */
+  readonly maxInFlight: number;
+  /** Bounds of the HTTPS listener's TLS handshakes. */
+  readonly handshake: HandshakeBounds;
 }
 
 /** Parses the `weft ca` environment, listing every problem at once. */
@@ -75,6 +88,8 @@ export function parseCaConfig(env: Readonly<Record<string, string | undefined>>)
     issuerLifetimeHours: v.issuerLifetimeSeconds !== undefined ? v.issuerLifetimeSeconds / 3600 : v.issuerLifetimeHours,
     servingNames: v.servingNames.length > 0 ? v.servingNames : undefined,
     reloadIntervalMs: v.reloadIntervalMs,
+    maxInFlight: v.maxInFlight,
+    handshake: { handshakeTimeoutMs: v.handshakeTimeoutMs, maxPendingHandshakes: v.maxPendingHandshakes },
   };
   if (config.issuerLifetimeHours > config.rootLifetimeHours) {
     c.problem('the issuer lifetime (WEFT_CA_ISSUER_LIFETIME_HOURS or _SECONDS) must not exceed WEFT_CA_ROOT_LIFETIME_HOURS');

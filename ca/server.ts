@@ -11,6 +11,9 @@ import type { TokenReviewer } from './token-review.js';
 import { ERROR_CODES, WeftError, isWeftError, type ErrorCode } from '../lib/errors.js';
 import type { HostPort } from '../lib/config.js';
 import type { Logger } from '../lib/logger.js';
+import { DEFAULT_HANDSHAKE_BOUNDS, guardHandshakes, type HandshakeBounds } from '../lib/tls-guard.js';
+import { realTimers, type Timers } from '../lib/timers.js';
+import { DEFAULT_MAX_IN_FLIGHT, SigningGate } from './shedding.js';
 
 /** The answer to a successful certificate request. */
 export interface CertificateResponse {
@@ -40,6 +43,12 @@ export interface CaServerOptions {
   readonly now?: () => Date;
   /** Why nothing may be signed right now (an expired issuer), or undefined. */
   readonly refusal?: () => WeftError | undefined;
+  /** Certificate requests handled at once; beyond it 429 with Retry-After (WEFT_CA_MAX_IN_FLIGHT). */
+  readonly maxInFlight?: number;
+  /** Handshake bounds of the HTTPS listener (WEFT_TLS_HANDSHAKE_TIMEOUT_MS, WEFT_TLS_MAX_PENDING_HANDSHAKES). */
+  readonly handshake?: HandshakeBounds;
+  /** Clock of the handshake guard. */
+  readonly timers?: Timers;
 }
 
 /** A running CA server. */
@@ -71,7 +80,8 @@ export function errorReply(err: unknown): { status: number; body: ErrorBody } {
   if (typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
     return { status: e.statusCode, body: { error: 'WEFT_ERR_BAD_REQUEST', message: e.message ?? 'bad request' } };
   }
-  return { status: 500, body: { error: 'WEFT_ERR_CA_MATERIAL', message: `internal error: ${e.message ?? String(err)}` } };
+  // A bug of weft's own, not a fault of the CA's material nor of the client.
+  return { status: 500, body: { error: 'WEFT_ERR_INTERNAL', message: `internal error: ${e.message ?? String(err)}` } };
 }
 
 /** Metric label for a refusal. */
@@ -117,8 +127,34 @@ export async function startCaServer(opts: CaServerOptions): Promise<CaServer> {
     const { status, body } = errorReply(err);
     refused.inc({ reason: refusalReason(body.error) });
     if (status >= 500) opts.log.error({ code: body.error, err: body.message }, 'certificate request failed');
+    // The client's mistake: worth a line, not an alarm.
+    else if (status === 400) opts.log.info({ code: body.error, err: body.message }, 'certificate request refused');
     return reply.code(status).header('weft-error', body.error).send(body);
   };
+
+  const timers = opts.timers ?? realTimers;
+  const gate = new SigningGate(opts.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT);
+  new Gauge({
+    name: 'weft_ca_requests_in_flight',
+    help: 'Certificate requests being handled (TokenReview and signing)',
+    registers: [opts.registry],
+    collect() {
+      this.set(gate.inFlight);
+    },
+  });
+  const handshakeFailures = new Counter({
+    name: 'weft_tls_handshake_failures_total',
+    help: 'Failed TLS handshakes on the HTTPS listener, by reason (handshake_timeout, too_many_handshakes, ...)',
+    labelNames: ['direction', 'reason'] as const,
+    registers: [opts.registry],
+  });
+  const guard = guardHandshakes(app.server, {
+    ...(opts.handshake ?? DEFAULT_HANDSHAKE_BOUNDS),
+    listener: 'ca',
+    timers,
+    log: opts.log,
+    onFailure: (reason) => handshakeFailures.inc({ direction: 'inbound', reason }),
+  });
 
   app.setErrorHandler((err, _req, reply) => fail(reply, err));
   app.setNotFoundHandler((req, reply) => {
@@ -127,6 +163,13 @@ export async function startCaServer(opts: CaServerOptions): Promise<CaServer> {
   });
 
   app.post('/v1/certificates', async (req, reply) => {
+    // Shed before any work: past the bound a request waits for nothing and learns when to retry.
+    const ticket = gate.enter(timers.now());
+    if (!ticket.admitted) {
+      refused.inc({ reason: refusalReason('WEFT_ERR_CA_BUSY') });
+      const body: ErrorBody = { error: 'WEFT_ERR_CA_BUSY', message: `${gate.inFlight} certificate requests in flight (the most weft ca handles at once); retry after ${ticket.retryAfterSeconds} s` };
+      return reply.code(429).header('retry-after', String(ticket.retryAfterSeconds)).header('weft-error', body.error).send(body);
+    }
     const end = duration.startTimer();
     try {
       const refusal = opts.refusal?.();
@@ -159,6 +202,7 @@ export async function startCaServer(opts: CaServerOptions): Promise<CaServer> {
       return fail(reply, err);
     } finally {
       end();
+      gate.leave(timers.now(), ticket.startedAt);
     }
   });
 
@@ -172,6 +216,9 @@ export async function startCaServer(opts: CaServerOptions): Promise<CaServer> {
     setServing(serving) {
       app.server.setSecureContext({ key: serving.keyPem, cert: serving.certChainPem });
     },
-    close: () => app.close(),
+    close: async () => {
+      guard.close();
+      await app.close();
+    },
   };
 }

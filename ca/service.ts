@@ -129,6 +129,9 @@ export async function startCaService(config: CaConfig, deps: CaServiceDeps): Pro
     leafLifetimeHours: config.leafLifetimeHours,
     log,
     registry: deps.registry,
+    maxInFlight: config.maxInFlight,
+    handshake: config.handshake,
+    timers,
   });
   log.info({ url: server.url, names }, 'weft ca serving');
 

@@ -16,7 +16,7 @@ export const injectorCommand: Command = {
   summary: 'run the admission webhook that injects the sidecar into pods',
   async run(ctx) {
     const r = new ConfigReader(ctx.env);
-    const { listen, tlsDir, logLevel, podName } = readInjectorServerConfig(r);
+    const { listen, tlsDir, logLevel, podName, handshakeTimeoutMs, maxPendingHandshakes } = readInjectorServerConfig(r);
     const read = readInjectorSettings(r);
     r.done();
     const logger = createLogger({ level: logLevel, name: 'weft-injector', pod: podName || undefined });
@@ -34,7 +34,7 @@ export const injectorCommand: Command = {
     const settings = { ...read, trustAnchors };
     const registry = new Registry();
     collectDefaultMetrics({ register: registry });
-    const server = await startInjectorServer({ host: listen.host, port: listen.port, cert, settings, logger, registry });
+    const server = await startInjectorServer({ host: listen.host, port: listen.port, cert, settings, logger, registry, handshake: { handshakeTimeoutMs, maxPendingHandshakes } });
     const stopWatch = watchServingCert(tlsDir, cert, (next) => server.setCertificate(next), logger);
     const stopTrustWatch = watchTrustAnchors(settings.trustAnchorsFile, trustAnchors, (pem) => server.setTrustAnchors(pem), logger);
     logger.info({ port: server.port, image: settings.image, nativeSidecars: settings.nativeSidecars }, 'injector listening');

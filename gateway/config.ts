@@ -1,5 +1,6 @@
 // `weft gateway`'s settings table (rendered into docs/sidecar-config.md) and the parser that turns
 // its environment into a frozen GatewayConfig, listing every problem at once.
+import { handshakeSettings, type HandshakeBounds } from '../lib/tls-guard.js';
 import { ConfigReader, durationMs, hostPort, list, oneOf, port, setting, str, SettingProblem, type HostPort, type SettingType } from '../lib/config.js';
 import { LOG_LEVELS } from '../lib/logger.js';
 import { ADMIN_PORT, INBOUND_PORT } from '../lib/ports.js';
@@ -36,6 +37,9 @@ function serviceRef(): SettingType<SelfServiceText> {
   };
 }
 
+// Internet clients on slow links hold a handshake open for several round trips: a larger cap.
+const GATEWAY_HANDSHAKE_SETTINGS = handshakeSettings(4096);
+
 /** Every variable `weft gateway` reads, in the order docs/sidecar-config.md lists them. */
 export const GATEWAY_SETTINGS = {
   mode: MESH_MODE_SETTINGS.mode,
@@ -68,6 +72,8 @@ export const GATEWAY_SETTINGS = {
   connectTimeoutMs: setting({ name: 'WEFT_CONNECT_TIMEOUT_MS', type: durationMs({ min: 1 }), default: 3_000, doc: "dialling a backend's sidecar" }),
   discoveryWaitMs: setting({ name: 'WEFT_DISCOVERY_WAIT_MS', type: durationMs({ min: 0 }), default: 2_000, doc: 'how long the first request to a service waits for discovery' }),
   shutdownGraceMs: setting({ name: 'WEFT_SHUTDOWN_GRACE_MS', type: durationMs({ min: 0 }), default: 30_000, doc: 'SIGTERM: stop accepting, let in-flight requests finish this long' }),
+  handshakeTimeoutMs: GATEWAY_HANDSHAKE_SETTINGS.handshakeTimeoutMs,
+  maxPendingHandshakes: GATEWAY_HANDSHAKE_SETTINGS.maxPendingHandshakes,
   certLifetimeHours: MESH_MODE_SETTINGS.certLifetimeHours,
   caDir: MESH_MODE_SETTINGS.caDir,
   endpointsFile: MESH_MODE_SETTINGS.endpointsFile,
@@ -100,6 +106,8 @@ export interface GatewayConfig extends MeshModeSettings {
   readonly connectTimeoutMs: number;
   readonly discoveryWaitMs: number;
   readonly shutdownGraceMs: number;
+  /** Bounds of the TLS listener's handshakes. */
+  readonly handshake: HandshakeBounds;
 }
 
 /** Parses the environment; throws WEFT_ERR_CONFIG listing every problem. */
@@ -137,6 +145,7 @@ export function parseGatewayConfig(env: Readonly<Record<string, string | undefin
     connectTimeoutMs: v.connectTimeoutMs,
     discoveryWaitMs: v.discoveryWaitMs,
     shutdownGraceMs: v.shutdownGraceMs,
+    handshake: { handshakeTimeoutMs: v.handshakeTimeoutMs, maxPendingHandshakes: v.maxPendingHandshakes },
     certLifetimeHours: v.certLifetimeHours,
     ...meshModeBlocks(v),
   };

@@ -18,6 +18,7 @@ import type { Logger } from '../lib/logger.js';
 import type { HostPort } from '../lib/config.js';
 import type { GatewayConfig } from './config.js';
 import { WeftError } from '../lib/errors.js';
+import { guardHandshakes, type HandshakeGuard } from '../lib/tls-guard.js';
 import { createGatewayMetrics } from './metrics.js';
 import { GatewayHandler } from './handler.js';
 import { RouteFile, StateLoader } from './sources/route-file.js';
@@ -125,6 +126,7 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
   const servers: Server[] = [];
   let httpServer: http.Server | undefined;
   let httpsServer: http2.Http2SecureServer | undefined;
+  let guard: HandshakeGuard | undefined;
   if (config.http) {
     httpServer = http.createServer({ keepAliveTimeout: 65_000 }, (req, res) => handler.handle('HTTP', req, res));
     await listen(httpServer, config.http);
@@ -148,7 +150,20 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
       rejectUnauthorized: false,
     });
     httpsServer.on('request', (req, res) => handler.handle('HTTPS', req, res));
-    httpsServer.on('tlsClientError', (err: Error) => log.debug({ err: err.message }, 'TLS handshake failed'));
+    // Handshakes are bounded in time and number; failures are counted by reason and summarized.
+    const handshakeFailures = new Counter({
+      name: 'weft_tls_handshake_failures_total',
+      help: 'Failed TLS handshakes on the HTTPS listener, by reason (handshake_timeout, too_many_handshakes, ...)',
+      labelNames: ['direction', 'reason'] as const,
+      registers: [deps.registry],
+    });
+    guard = guardHandshakes(httpsServer, {
+      ...config.handshake,
+      listener: 'https',
+      timers: realTimers,
+      log,
+      onFailure: (reason) => handshakeFailures.inc({ direction: 'inbound', reason }),
+    });
     await listen(httpsServer, config.https);
     servers.push(httpsServer);
   }
@@ -170,6 +185,7 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
       routes?.close();
       await kubeRoutes?.stop();
       for (const s of servers) s.close();
+      guard?.close();
       httpServer?.closeIdleConnections();
       const clean = await drain.drain(config.shutdownGraceMs);
       if (!clean) log.warn({ inflight: drain.inflight }, 'grace period over; closing the rest');

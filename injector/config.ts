@@ -3,6 +3,7 @@
 import { ConfigReader, hostPort, oneOf, setting, str, type HostPort } from '../lib/config.js';
 import { LOG_LEVELS } from '../lib/logger.js';
 import { INJECTOR_POD_DEFAULT_SETTINGS } from './settings.js';
+import { HANDSHAKE_SETTINGS } from '../lib/tls-guard.js';
 
 /** The webhook server's own variables (`weft injector` only; `weft inject` has no server). */
 export const INJECTOR_SERVER_SETTINGS = {
@@ -10,6 +11,8 @@ export const INJECTOR_SERVER_SETTINGS = {
   tlsDir: setting({ name: 'WEFT_INJECTOR_TLS_DIR', type: str('path'), default: '/var/run/weft/injector-tls', doc: 'its serving certificate (`tls.crt`, `tls.key`), reloaded when it changes' }),
   logLevel: setting({ name: 'WEFT_LOG_LEVEL', type: oneOf(LOG_LEVELS), default: 'info', doc: "pino level of the injector's own log" }),
   podName: setting({ name: 'WEFT_POD_NAME', type: str('DNS name'), default: '', defaultDoc: '(none)', doc: 'downward API `metadata.name`; the `pod` field of every log line' }),
+  handshakeTimeoutMs: HANDSHAKE_SETTINGS.handshakeTimeoutMs,
+  maxPendingHandshakes: HANDSHAKE_SETTINGS.maxPendingHandshakes,
 } as const;
 
 /** Every variable `weft injector` reads. */
@@ -22,6 +25,10 @@ export interface InjectorServerConfig {
   readonly logLevel: string;
   /** The pod's name for log lines; '' when unset. */
   readonly podName: string;
+  /** Destroy a webhook connection whose TLS handshake has not finished after this long. */
+  readonly handshakeTimeoutMs: number;
+  /** TLS handshakes in progress at most; beyond it new connections are closed at once. */
+  readonly maxPendingHandshakes: number;
 }
 
 /** Reads the server's rows into `r` (the caller adds readInjectorSettings and calls done()). */

@@ -9,6 +9,8 @@ import { answerReview, type ReviewOutcome } from './admission.js';
 import type { NamespaceInjection } from './patch.js';
 import type { ServingCert } from './serving-cert.js';
 import type { InjectorSettings } from './settings.js';
+import { DEFAULT_HANDSHAKE_BOUNDS, guardHandshakes, type HandshakeBounds } from '../lib/tls-guard.js';
+import { realTimers, type Timers } from '../lib/timers.js';
 
 /** What the server needs; everything is made by the command and passed in. */
 export interface InjectorServerOptions {
@@ -18,6 +20,10 @@ export interface InjectorServerOptions {
   readonly settings: InjectorSettings;
   readonly logger: Logger;
   readonly registry: Registry;
+  /** Bounds of the webhook listener's TLS handshakes (defaults: WEFT_TLS_* settings' defaults). */
+  readonly handshake?: HandshakeBounds;
+  /** Clock of the handshake guard. */
+  readonly timers?: Timers;
 }
 
 /** A running injector. */
@@ -64,6 +70,20 @@ export async function startInjectorServer(opts: InjectorServerOptions): Promise<
     https: { cert: opts.cert.cert, key: opts.cert.key, minVersion: 'TLSv1.2' },
     keepAliveTimeout: 60_000,
   }) as unknown as FastifyInstance<HttpsServer>;
+
+  const handshakeFailures = new Counter({
+    name: 'weft_tls_handshake_failures_total',
+    help: 'Failed TLS handshakes on the webhook listener, by reason (handshake_timeout, too_many_handshakes, ...)',
+    labelNames: ['direction', 'reason'] as const,
+    registers: [opts.registry],
+  });
+  const guard = guardHandshakes(app.server, {
+    ...(opts.handshake ?? DEFAULT_HANDSHAKE_BOUNDS),
+    listener: 'injector',
+    timers: opts.timers ?? realTimers,
+    log: opts.logger,
+    onFailure: (reason) => handshakeFailures.inc({ direction: 'inbound', reason }),
+  });
 
   // JSON only, parsed here so a broken body gets a coded 400 naming the problem; other media
   // types get fastify's 415.
@@ -121,7 +141,10 @@ export async function startInjectorServer(opts: InjectorServerOptions): Promise<
     setTrustAnchors: (pem) => {
       settings = { ...settings, trustAnchors: pem };
     },
-    close: () => app.close(),
+    close: async () => {
+      guard.close();
+      await app.close();
+    },
   };
 }
 

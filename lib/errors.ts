@@ -19,6 +19,7 @@ export const ERROR_CODES = {
   WEFT_ERR_CSR_MALFORMED: { status: 400, summary: 'the CSR is not a PEM or DER PKCS#10 request' },
   WEFT_ERR_CSR_SIGNATURE: { status: 400, summary: "the CSR's self-signature does not verify" },
   WEFT_ERR_CSR_KEY_TYPE: { status: 400, summary: 'the CSR key is not ECDSA P-256' },
+  WEFT_ERR_CA_BUSY: { status: 429, summary: 'weft ca is handling as many certificate requests as it may; retry after Retry-After seconds' },
   WEFT_ERR_ENDPOINTS_FILE: { status: 0, summary: 'the local endpoints file is invalid; the last good one stays' },
   WEFT_ERR_BAD_REQUEST: { status: 400, summary: 'the request cannot be routed as sent (no Host, bad weft header)' },
   WEFT_ERR_UNKNOWN_SERVICE: { status: 502, summary: 'the Host / :authority names no mesh service' },

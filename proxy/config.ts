@@ -5,6 +5,7 @@ import { LOG_LEVELS } from '../lib/logger.js';
 import { ADMIN_PORT, INBOUND_PORT, OUTBOUND_PORT } from '../lib/ports.js';
 import { MESH_MODE_SETTINGS, identityFrom, meshModeBlocks, type MeshModeSettings } from '../mesh/mode-settings.js';
 import type { ServiceRef } from '../mesh/discovery/endpoint-source.js';
+import { HANDSHAKE_SETTINGS, type HandshakeBounds } from '../lib/tls-guard.js';
 
 /** An explicit upstream: a local port that always reaches one service. */
 export interface UpstreamPort {
@@ -38,6 +39,8 @@ export const PROXY_SETTINGS = {
     doc: "how long the outbound side waits for an app's first bytes before treating the connection as opaque TCP (server-speaks-first protocols); see [capture.md](capture.md#opaque-tcp-and-requests-by-ip)",
   }),
   appProbes: setting({ name: 'WEFT_APP_PROBES', type: optional(str('JSON')), default: undefined, doc: "the app's original probes, see \"Probes\" below" }),
+  handshakeTimeoutMs: HANDSHAKE_SETTINGS.handshakeTimeoutMs,
+  maxPendingHandshakes: HANDSHAKE_SETTINGS.maxPendingHandshakes,
   accessLog: setting({ name: 'WEFT_ACCESS_LOG', type: bool(), default: true, doc: 'one log line per request; `false` keeps only the failures (benchmarks)' }),
   certLifetimeHours: MESH_MODE_SETTINGS.certLifetimeHours,
   caDir: MESH_MODE_SETTINGS.caDir,
@@ -70,6 +73,8 @@ export interface ProxyConfig extends MeshModeSettings {
   readonly appProbes: string | undefined;
   /** One access-log line per request (on by default; off for benchmarks). */
   readonly accessLog: boolean;
+  /** Bounds of the inbound listener's TLS handshakes. */
+  readonly handshake: HandshakeBounds;
 }
 
 /** Parses the proxy environment; throws WEFT_ERR_CONFIG naming every bad variable. */
@@ -103,6 +108,7 @@ export function parseProxyConfig(env: Readonly<Record<string, string | undefined
     certLifetimeHours: v.certLifetimeHours,
     appProbes: v.appProbes,
     accessLog: v.accessLog,
+    handshake: { handshakeTimeoutMs: v.handshakeTimeoutMs, maxPendingHandshakes: v.maxPendingHandshakes },
     ...meshModeBlocks(v),
   };
   const ports = [v.inbound.port, v.outbound.port, v.admin.port, ...upstreams.map((u) => u.listen.port)].filter((p) => p !== 0);

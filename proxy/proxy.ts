@@ -124,6 +124,7 @@ export async function startProxy(config: ProxyConfig, deps: ProxyDeps): Promise<
       drain,
       log: deps.log,
       now,
+      handshake: config.handshake,
       onOpaque:
         deps.onOpaque ??
         createOpaqueInbound({

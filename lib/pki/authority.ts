@@ -3,6 +3,7 @@
 import { webcrypto } from 'node:crypto';
 import { ECDSA_SHA256, generateKeyPair, randomSerial, x509 } from './crypto.js';
 import { WeftError } from '../errors.js';
+import { checkCsrDer, csrPemToDer } from './csr-der.js';
 
 /** A certificate with the private key that signs with it. */
 export interface SigningPair {
@@ -74,20 +75,21 @@ export async function createIssuer(opts: {
  * P-256 key. Whatever names it asks for are ignored: the identity comes from the caller.
  */
 export async function parseCsr(input: string | Uint8Array): Promise<x509.Pkcs10CertificateRequest> {
+  // Strict DER first: the x509 parser below is BER-lenient and would read what OpenSSL refuses.
+  const der = typeof input === 'string' ? csrPemToDer(input) : input;
+  checkCsrDer(der);
   let csr: x509.Pkcs10CertificateRequest;
+  let algorithm: EcKeyAlgorithm;
   try {
-    if (typeof input === 'string') {
-      if (!input.includes('-----BEGIN CERTIFICATE REQUEST-----')) {
-        throw new Error('no "-----BEGIN CERTIFICATE REQUEST-----" block');
-      }
-      csr = new x509.Pkcs10CertificateRequest(input);
-    } else {
-      csr = new x509.Pkcs10CertificateRequest(Buffer.from(input));
-    }
+    csr = new x509.Pkcs10CertificateRequest(Buffer.from(der));
   } catch (err) {
     throw new WeftError('WEFT_ERR_CSR_MALFORMED', `CSR is malformed: ${(err as Error).message}`, { cause: err });
   }
-  const algorithm = csr.publicKey.algorithm as EcKeyAlgorithm;
+  try {
+    algorithm = csr.publicKey.algorithm as EcKeyAlgorithm;
+  } catch (err) {
+    throw new WeftError('WEFT_ERR_CSR_KEY_TYPE', `CSR key cannot be read: ${(err as Error).message}; only ECDSA P-256 is accepted`, { cause: err });
+  }
   if (algorithm.name !== 'ECDSA' || algorithm.namedCurve !== 'P-256') {
     const what = algorithm.namedCurve ? `${algorithm.name} ${algorithm.namedCurve}` : algorithm.name;
     throw new WeftError('WEFT_ERR_CSR_KEY_TYPE', `CSR key is ${what}; only ECDSA P-256 is accepted`);

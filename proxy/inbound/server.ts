@@ -18,6 +18,8 @@ import type { ProxyMetrics } from '../metrics.js';
 import type { Drain } from '../../mesh/drain.js';
 import type { Logger } from '../../lib/logger.js';
 import type { HostPort } from '../../lib/config.js';
+import { DEFAULT_HANDSHAKE_BOUNDS, guardHandshakes, type HandshakeBounds, type HandshakeGuard } from '../../lib/tls-guard.js';
+import { realTimers, type Timers } from '../../lib/timers.js';
 
 /** What the inbound side needs. */
 export interface InboundDeps {
@@ -29,6 +31,10 @@ export interface InboundDeps {
   readonly drain: Drain;
   readonly log: Logger;
   readonly now: () => number;
+  /** Bounds of the listener's TLS handshakes (lib/tls-guard.ts); absent means its defaults. */
+  readonly handshake?: HandshakeBounds;
+  /** Clock of the handshake guard (real unless a test passes a fake). */
+  readonly timers?: Timers;
   /** Handles an opaque TCP connection (ALPN weft-tcp); absent means refused. */
   readonly onOpaque?: (socket: TLSSocket, peer: string) => void;
 }
@@ -48,6 +54,7 @@ export class InboundProxy {
   readonly #h2Sessions = new Set<http2.ServerHttp2Session>();
   readonly #sockets = new Set<TLSSocket>();
   readonly #serve: ServeDeps;
+  readonly #guard: HandshakeGuard;
 
   constructor(deps: InboundDeps, material: TlsMaterial) {
     this.#deps = deps;
@@ -65,10 +72,14 @@ export class InboundProxy {
     });
     this.#h2.on('stream', (stream, headers) => this.#onHttp2(stream, headers));
     this.#tls = tls.createServer({ ...serverTlsOptions(material), noDelay: true }, (socket) => this.#onSecure(socket));
-    this.#tls.on('tlsClientError', (err: Error & { code?: string }) => {
-      const reason = handshakeFailureReason(err);
-      deps.metrics.handshakeFailures.inc({ direction: 'inbound', reason });
-      deps.log.warn({ reason, err: err.message }, 'inbound TLS handshake refused');
+    // Handshakes are bounded in time and number; their failures are counted and summarized, not logged one by one.
+    this.#guard = guardHandshakes(this.#tls, {
+      ...(deps.handshake ?? DEFAULT_HANDSHAKE_BOUNDS),
+      listener: 'inbound',
+      timers: deps.timers ?? realTimers,
+      log: deps.log,
+      classify: handshakeFailureReason,
+      onFailure: (reason) => deps.metrics.handshakeFailures.inc({ direction: 'inbound', reason }),
     });
   }
 
@@ -232,6 +243,7 @@ export class InboundProxy {
   /** Stops accepting; HTTP/2 peers get GOAWAY, idle HTTP/1.1 connections close. */
   close(): void {
     this.#tls.close();
+    this.#guard.close();
     for (const session of this.#h2Sessions) session.close();
     this.#h1.closeIdleConnections();
   }

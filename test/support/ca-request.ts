@@ -21,6 +21,8 @@ export async function requestCertificate(opts: {
   servername?: string;
   /** false: do not check the CA's serving certificate (a CA whose issuer has expired presents an expired one). */
   verify?: boolean;
+  /** false: a new connection for this request alone, as a sidecar renewing makes. */
+  agent?: false;
 }): Promise<CaAnswer> {
   const body = opts.rawBody ?? JSON.stringify({ csr: await createCsr(await generateKeyPair(), opts.identityHint) });
   return new Promise((resolve, reject) => {
@@ -29,6 +31,7 @@ export async function requestCertificate(opts: {
       ca: opts.caPem,
       ...(opts.verify === false ? { rejectUnauthorized: false } : {}),
       ...(opts.servername ? { servername: opts.servername } : {}),
+      ...(opts.agent === false ? { agent: false } : {}),
       headers: {
         'content-type': 'application/json',
         'content-length': Buffer.byteLength(body),
