@@ -47,6 +47,7 @@ export const ERROR_CODES = {
   WEFT_ERR_MISDIRECTED: { status: 421, summary: 'the Host names a different listener than the TLS SNI' },
   WEFT_ERR_BACKEND_INVALID: { status: 500, summary: 'the route names a backend that cannot be resolved (unknown Service or kind)' },
   WEFT_ERR_UNAUTHORIZED: { status: 401, summary: 'the API key or JWT is missing or not valid' },
+  WEFT_ERR_JWT_CLAIM: { status: 403, summary: 'the JWT is valid but lacks a claim value or scope the JwtPolicy requires' },
   WEFT_ERR_CLIENT_CERT: { status: 403, summary: 'the listener needs a client certificate from a trusted CA' },
   WEFT_ERR_IP_DENIED: { status: 403, summary: "the client's address is denied by an IP access policy" },
   WEFT_ERR_CORS_REJECTED: { status: 403, summary: 'the CORS preflight asks for an origin, method or header the policy does not allow' },
