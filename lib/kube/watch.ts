@@ -105,7 +105,18 @@ export interface WatchLoopOptions<T> {
   readonly timers?: Timers;
   /** Server-side watch length (each watch asks for this, jittered, as client-go does). */
   readonly watchTimeoutSeconds?: number;
+  /**
+   * The slowest re-check of a kind the API server does not serve (its list answered 404): the
+   * checks back off from `backoff.initialMs` up to this (default 60 s), so a CRD installed later is
+   * picked up without a restart.
+   */
+  readonly absentRecheckMs?: number;
+  /** Called when `absent` flips. */
+  readonly onAbsentChange?: (absent: boolean) => void;
 }
+
+/** client-go's reflector has no such state; weft treats a kind the server lacks as empty. */
+export const DEFAULT_ABSENT_RECHECK_MS = 60_000;
 
 /** A running list-then-watch loop. Start with start(); stop with stop(). */
 export class WatchLoop<T extends KubeObjectMeta> {
@@ -115,6 +126,8 @@ export class WatchLoop<T extends KubeObjectMeta> {
   #resourceVersion: string | undefined;
   #done: Promise<void> | undefined;
   #failures = 0;
+  #absent = false;
+  #absentChecks = 0;
 
   constructor(opts: WatchLoopOptions<T>) {
     this.#o = opts;
@@ -123,6 +136,14 @@ export class WatchLoop<T extends KubeObjectMeta> {
   /** True from a completed list until a 410 forces a new one. */
   get synced(): boolean {
     return this.#synced;
+  }
+
+  /**
+   * True while the API server does not serve this kind (list or watch answered 404): the loop has
+   * delivered an empty collection, is synced, and re-checks slowly.
+   */
+  get absent(): boolean {
+    return this.#absent;
   }
 
   /** The last resourceVersion seen (list, event or bookmark). */
@@ -159,7 +180,34 @@ export class WatchLoop<T extends KubeObjectMeta> {
     const list = await this.#o.client.request<{ metadata?: { resourceVersion?: string }; items?: T[] }>('GET', this.#query({}));
     this.#resourceVersion = list.metadata?.resourceVersion;
     this.#o.onChange({ kind: 'replace', objects: list.items ?? [] });
+    this.#setAbsent(false);
     this.#setSynced(true);
+  }
+
+  #setAbsent(value: boolean): void {
+    if (this.#absent === value) return;
+    this.#absent = value;
+    this.#absentChecks = 0;
+    if (value) {
+      this.#o.logger.warn({ resource: this.#o.resourceLabel, path: this.#o.path }, 'the API server does not serve this kind; treating it as empty until it does');
+    } else {
+      this.#o.logger.info({ resource: this.#o.resourceLabel, path: this.#o.path }, 'the API server serves this kind now');
+    }
+    this.#o.onAbsentChange?.(value);
+  }
+
+  /** 404 on the collection: the kind is not served. Deliver it empty (once) and wait to re-check. */
+  async #whileAbsent(signal: AbortSignal, policy: BackoffPolicy, random: () => number, timers: Timers): Promise<void> {
+    if (!this.#absent) {
+      this.#resourceVersion = undefined;
+      this.#o.onChange({ kind: 'replace', objects: [] });
+      this.#setAbsent(true);
+      this.#setSynced(true);
+    }
+    const recheck: BackoffPolicy = { initialMs: policy.initialMs, maxMs: this.#o.absentRecheckMs ?? DEFAULT_ABSENT_RECHECK_MS, minFraction: 0.5 };
+    const delay = backoffDelayMs(this.#absentChecks, recheck, random);
+    this.#absentChecks += 1;
+    await sleep(timers, delay, signal);
   }
 
   async #run(): Promise<void> {
@@ -225,6 +273,11 @@ export class WatchLoop<T extends KubeObjectMeta> {
         continue;
       } catch (err) {
         if (signal.aborted) break;
+        if (err instanceof KubeApiError && err.apiStatus === 404) {
+          needList = true;
+          await this.#whileAbsent(signal, policy, random, timers);
+          continue;
+        }
         if (err instanceof KubeApiError && err.apiStatus === 410) {
           this.#setSynced(false);
           needList = true;

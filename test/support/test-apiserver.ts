@@ -13,7 +13,7 @@ import { makeTestPki } from './pki.js';
 import { issueServingMaterial } from '../../ca/serving.js';
 import { AccessControl } from './apiserver/access-control.js';
 import { ObjectStore } from './apiserver/object-store.js';
-import { BUILTIN_RESOURCES, clone, keyOf, type KubeObject, type RequestAttributes, type ResourceDef, type TestApiServerOptions, type TokenOptions, type UserInfo } from './apiserver/resources.js';
+import { apiVersionOf, BUILTIN_RESOURCES, clone, keyOf, type KubeObject, type RequestAttributes, type ResourceDef, type TestApiServerOptions, type TokenOptions, type UserInfo } from './apiserver/resources.js';
 import { ApiRouter } from './apiserver/router.js';
 import { WatchHub } from './apiserver/watch-hub.js';
 
@@ -163,6 +163,27 @@ export class TestApiServer {
   /** Serves another resource type (a CRD, or a built-in this server lacks). */
   addResource(def: ResourceDef): void {
     this.#store.addResource(def);
+  }
+
+  /**
+   * Stops serving kinds, as a cluster without a CRD or an API version does: every resource of
+   * `apiVersion` ("group/version", or "v1" for the core group), or only `resource` (plural) in it.
+   * Lists, watches and gets then answer 404 NotFound and discovery leaves them out; open watches of
+   * them end. Objects are kept: serveResource (or addResource) serves them again. Returns the
+   * removed types.
+   */
+  removeResource(apiVersion: string, resource?: string): ResourceDef[] {
+    const removed = this.#store.defs().filter((d) => apiVersionOf(d) === apiVersion && (resource === undefined || d.resource === resource));
+    for (const def of removed) {
+      this.#store.removeResource(def);
+      this.#watches.endFor(def);
+    }
+    return removed;
+  }
+
+  /** Serves again types that removeResource returned (a CRD installed later). */
+  serveResource(defs: readonly ResourceDef[]): void {
+    for (const def of defs) this.addResource(def);
   }
 
   /** Replaces the authorizer (default: every authenticated user may do everything). */
