@@ -11,6 +11,7 @@ import { isKubeStatus, resourcePath, type KubeClient } from '../../lib/kube/clie
 import { applyWatchChange, WatchLoop, type KubeObjectMeta } from '../../lib/kube/watch.js';
 import type { StateLoader } from './route-file.js';
 import { WEFT_CLASS } from '../routes/object-meta.js';
+import { GATEWAY_ROUTE_KINDS } from '../../lib/kube/kinds.js';
 
 /** One watched collection: where it lives and the apiVersion/kind its items are read as. */
 export interface RouteResource {
@@ -20,20 +21,8 @@ export interface RouteResource {
   readonly kind: string;
 }
 
-/** Everything the gateway reads from the API server. */
-export const ROUTE_RESOURCES: readonly RouteResource[] = [
-  { group: 'gateway.networking.k8s.io', version: 'v1', resource: 'gateways', kind: 'Gateway' },
-  { group: 'gateway.networking.k8s.io', version: 'v1', resource: 'httproutes', kind: 'HTTPRoute' },
-  { group: 'gateway.networking.k8s.io', version: 'v1beta1', resource: 'referencegrants', kind: 'ReferenceGrant' },
-  { group: 'networking.k8s.io', version: 'v1', resource: 'ingresses', kind: 'Ingress' },
-  { group: '', version: 'v1', resource: 'namespaces', kind: 'Namespace' },
-  { group: 'weft.dev', version: 'v1alpha1', resource: 'apikeypolicies', kind: 'ApiKeyPolicy' },
-  { group: 'weft.dev', version: 'v1alpha1', resource: 'jwtpolicies', kind: 'JwtPolicy' },
-  { group: 'weft.dev', version: 'v1alpha1', resource: 'ratelimitpolicies', kind: 'RateLimitPolicy' },
-  { group: 'weft.dev', version: 'v1alpha1', resource: 'corspolicies', kind: 'CorsPolicy' },
-  { group: 'weft.dev', version: 'v1alpha1', resource: 'ipaccesspolicies', kind: 'IpAccessPolicy' },
-  { group: 'weft.dev', version: 'v1alpha1', resource: 'bodylimitpolicies', kind: 'BodyLimitPolicy' },
-];
+/** Everything the gateway reads from the API server (one list, shared with `weft check`). */
+export const ROUTE_RESOURCES: readonly RouteResource[] = GATEWAY_ROUTE_KINDS;
 
 type Obj = KubeObjectMeta & Record<string, unknown>;
 
