@@ -54,6 +54,12 @@ async function eventually(t: Test, what: string, check: () => Promise<boolean>, 
 
 const count = (log: string, text: string): number => log.split('\n').filter((l) => l.includes(text)).length;
 
+interface DebugRoutes {
+  absentKinds: string[];
+  conditions: { kind: string; namespace: string; name: string; generation?: number; type: string; reasons: string[]; servingPrevious?: boolean }[];
+}
+const debugRoutes = async (admin: string): Promise<DebugRoutes> => JSON.parse((await get(`${admin}/debug/routes`)).body) as DebugRoutes;
+
 // No ReferenceGrant or weft.dev CRDs are registered, and the Gateway API is taken away.
 const gatewayApi = mesh.api.removeResource(GW_API);
 mesh.api.apply({
@@ -69,6 +75,7 @@ t.test('an Ingress-only cluster: ready, serving the Ingress, and the Gateway API
   if (gw instanceof Error) return;
   t.equal((await get(`${gw.admin}/ready`)).status, 200, '/ready is 200');
   t.equal(await status(gwIngressOnly, 'legacy.test'), 200, 'the Ingress serves');
+  t.same((await debugRoutes(gw.admin)).absentKinds.filter((k) => k.startsWith('gateways') || k.startsWith('httproutes') || k.startsWith('referencegrants')), ['gateways.gateway.networking.k8s.io', 'httproutes.gateway.networking.k8s.io', 'referencegrants.gateway.networking.k8s.io'], '/debug/routes lists the absent kinds');
   const log = await gw.log();
   for (const kind of ['gateways', 'httproutes', 'referencegrants', 'apikeypolicies', 'jwtpolicies', 'ratelimitpolicies', 'corspolicies', 'ipaccesspolicies', 'bodylimitpolicies']) {
     t.equal(log.split('\n').filter((l) => l.includes('does not serve this kind') && l.includes(`"resource":"${kind}"`)).length, 1, `${kind}: said once`);
@@ -79,6 +86,7 @@ t.test('an Ingress-only cluster: ready, serving the Ingress, and the Gateway API
   mesh.api.apply(httpRoute('old', 'old.test'));
   await eventually(t, 'the Gateway API installed later is picked up: the HTTPRoute serves', async () => (await status(gwIngressOnly, 'old.test')) === 200, 40_000);
   t.equal(await status(gwIngressOnly, 'legacy.test'), 200, 'the Ingress still serves');
+  t.notOk((await debugRoutes(gw.admin)).absentKinds.some((k) => k.startsWith('httproutes')), 'HTTPRoute is no longer absent');
 });
 
 t.test('ReferenceGrant and weft.dev absent: ready and serving; one unusable HTTPRoute is rejected alone', async (t) => {
@@ -111,4 +119,7 @@ t.test('ReferenceGrant and weft.dev absent: ready and serving; one unusable HTTP
   t.equal(count(log, `HTTPRoute ${ns}/broken rejected`), 1, 'the rejection is logged once, not on every rebuild');
   t.equal(count(log, 'their-route') + count(log, `${ns}/theirs`), 0, "another class's objects are never judged or mentioned");
   t.equal((await get(`${gw.admin}/ready`)).status, 200, 'still ready');
+  const { conditions } = await debugRoutes(gw.admin);
+  t.match(conditions, [{ kind: 'HTTPRoute', namespace: ns, name: 'broken', generation: 1, type: 'Rejected', reasons: [/ExtensionRef filters are not supported/] }], 'the rejection is kept for status writing (/debug/routes)');
+  t.equal(conditions.length, 1, "nothing else is: not another class's objects");
 });
