@@ -11,6 +11,8 @@ export interface FaultMatch {
   readonly verb?: string;
   /** The plural resource (endpointslices, tokenreviews, ...). */
   readonly resource?: string;
+  /** true: only list pages after the first (with a continue token); false: only first pages. */
+  readonly continued?: boolean;
 }
 
 /** What a matched request gets instead of its answer. */
@@ -97,8 +99,10 @@ export class Faults {
    * Answers the request with its fault when one matches (true), else false. `def` is the type of
    * a collection request (for the 410 event's shape).
    */
-  intercept(res: ServerResponse, verb: string, resource: string, def: ResourceDef | undefined): boolean {
-    const rule = this.#rules.find((r) => r.remaining > 0 && (r.match.verb === undefined || r.match.verb === verb) && (r.match.resource === undefined || r.match.resource === resource));
+  intercept(res: ServerResponse, verb: string, resource: string, def: ResourceDef | undefined, continued = false): boolean {
+    const rule = this.#rules.find(
+      (r) => r.remaining > 0 && (r.match.verb === undefined || r.match.verb === verb) && (r.match.resource === undefined || r.match.resource === resource) && (r.match.continued === undefined || r.match.continued === continued),
+    );
     if (!rule) return false;
     rule.remaining -= 1;
     this.#rules = this.#rules.filter((r) => r.remaining > 0);

@@ -127,7 +127,7 @@ export class ApiRouter {
     }
     this.#access.authorize(user, verb, group, resource, namespace, name, subresource);
     this.#deps.faults.classify(record, verb, resource);
-    if (this.#deps.faults.intercept(res, verb, resource, def)) return;
+    if (this.#deps.faults.intercept(res, verb, resource, def, url.searchParams.has('continue'))) return;
     const ns = def.namespaced ? namespace : undefined;
     switch (verb) {
       case 'get': {
