@@ -101,7 +101,7 @@ export async function startCaService(config: CaConfig, deps: CaServiceDeps): Pro
     listen: config.listen,
     material: () => current,
     serving: await serve(current),
-    reviewer: deps.reviewer ?? new KubeTokenReviewer(deps.client, config.audience, config.trustDomain),
+    reviewer: deps.reviewer ?? new KubeTokenReviewer(deps.client, config.audience, config.trustDomain, () => timers.now()),
     leafLifetimeHours: config.leafLifetimeHours,
     log,
     registry: deps.registry,

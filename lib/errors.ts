@@ -34,6 +34,7 @@ export const ERROR_CODES = {
   WEFT_ERR_KUBE_CONFIG: { status: 0, summary: 'no usable cluster configuration (KUBECONFIG or in-cluster service account)' },
   WEFT_ERR_KUBE_UNREACHABLE: { status: 503, summary: 'the Kubernetes API server could not be reached or the connection broke' },
   WEFT_ERR_KUBE_API: { status: 502, summary: 'the Kubernetes API server answered with an unexpected error' },
+  WEFT_ERR_KUBE_THROTTLED: { status: 503, summary: 'the Kubernetes API server asked to wait (429 or 503); weft ca passes its Retry-After on' },
   WEFT_ERR_UNAUTHENTICATED: { status: 401, summary: 'the bearer token is missing, expired, for another audience or not authenticated' },
   WEFT_ERR_NOT_FOUND: { status: 404, summary: 'no such path or method on a weft HTTP API (weft ca)' },
   WEFT_ERR_CA_REQUEST: { status: 0, summary: 'the sidecar could not obtain a certificate from weft ca; retried with backoff' },

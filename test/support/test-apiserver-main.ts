@@ -4,10 +4,13 @@
 // with a JSON line: {"op":"apply","object":{...}}, {"op":"delete","apiVersion","kind","namespace","name"},
 // {"op":"applyMany","objects":[...]}, {"op":"token", ...TokenOptions}, {"op":"compact"}, {"op":"cut"}, {"op":"expire"},
 // {"op":"stop"}, {"op":"restart"}, {"op":"removeResource","apiVersion","resource"?} (stop serving kinds: 404),
-// {"op":"serveResource","apiVersion","resource"?} (serve removed ones again). Ends on SIGTERM or SIGINT.
+// {"op":"serveResource","apiVersion","resource"?} (serve removed ones again), {"op":"fault","action":{...},
+// "match":{verb?,resource?},"count"?} (see TestApiServer.injectFault), {"op":"clearFaults"},
+// {"op":"outage","mode":"refuse"|"reset"}, {"op":"endOutage"}, {"op":"maxPageSize","n"},
+// {"op":"requestLog"} (answers {log:[...]}). Ends on SIGTERM or SIGINT.
 import { writeFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
-import { StatusError, TestApiServer, type KubeObject, type ResourceDef, type TokenOptions } from './test-apiserver.js';
+import { StatusError, TestApiServer, type FaultAction, type FaultMatch, type KubeObject, type ResourceDef, type TokenOptions } from './test-apiserver.js';
 
 function flag(name: string): string | undefined {
   const at = process.argv.indexOf(`--${name}`);
@@ -32,6 +35,11 @@ interface Command {
   namespace?: string;
   name?: string;
   resource?: string;
+  action?: FaultAction;
+  match?: FaultMatch;
+  count?: number;
+  mode?: 'refuse' | 'reset';
+  n?: number;
 }
 
 /** Types removed by removeResource, so that serveResource can bring them back. */
@@ -84,6 +92,25 @@ lines.on('line', (line) => {
           result = { ok: true, served: back.map((d) => d.resource) };
           break;
         }
+        case 'fault':
+          if (!cmd.action) throw new Error('fault needs action');
+          server.injectFault(cmd.action, cmd.match ?? {}, cmd.count ?? Infinity);
+          break;
+        case 'clearFaults':
+          server.clearFaults();
+          break;
+        case 'outage':
+          await server.startOutage(cmd.mode ?? 'refuse');
+          break;
+        case 'endOutage':
+          await server.endOutage();
+          break;
+        case 'maxPageSize':
+          server.maxPageSize = cmd.n ?? 0;
+          break;
+        case 'requestLog':
+          result = { log: server.requestLog };
+          break;
         case 'stop':
           await server.stop();
           break;

@@ -8,7 +8,10 @@ import { testApiConnection } from '../../../support/kube-connection.js';
 import { KubeClient, resourcePath } from '../../../../lib/kube/client.js';
 import { applyWatchChange, WatchLoop, type WatchChange } from '../../../../lib/kube/watch.js';
 import { createLogger } from '../../../../lib/logger.js';
-import { FakeTimers } from '../../../support/fake-timers.js';
+import { FakeTimers, type ScheduledTimer } from '../../../support/fake-timers.js';
+
+/** The loop's waits in these tests are all under 1 s; its bounds (headers, silence, healthy) are not. */
+const isBackoff = (s: ScheduledTimer): boolean => s.delayMs < 1000;
 
 const grant = (name: string): KubeObject => ({
   apiVersion: 'gateway.networking.k8s.io/v1beta1',
@@ -75,14 +78,14 @@ t.test('a kind answered 404 is delivered empty and synced, logged once, and re-c
   const r = await rig(t, 1000);
   const removed = r.api.removeResource('gateway.networking.k8s.io/v1beta1', 'referencegrants');
   t.equal(removed.length, 1, 'the test server stopped serving ReferenceGrant v1beta1');
-  let wait = r.clock.nextScheduled();
+  let wait = r.clock.nextScheduled(isBackoff);
   r.loop.start();
   // Re-checks: ceilings 100, 200, 400, 800, then capped at 1000; equal jitter at 0.5: 75 % of each.
   const delays: number[] = [];
   for (let i = 0; i < 6; i += 1) {
     const next = await wait;
     delays.push(next.delayMs);
-    wait = r.clock.nextScheduled();
+    wait = r.clock.nextScheduled(isBackoff);
     await r.clock.advance(next.delayMs);
   }
   await wait;
@@ -101,7 +104,7 @@ t.test('a kind installed later is picked up at the next re-check, and a kind rem
   const r = await rig(t, 1000);
   const removed = r.api.removeResource('gateway.networking.k8s.io/v1beta1');
   t.ok(removed.some((d) => d.kind === 'ReferenceGrant'), 'the whole group-version is gone');
-  const firstWait = r.clock.nextScheduled();
+  const firstWait = r.clock.nextScheduled(isBackoff);
   r.loop.start();
   const wait = await firstWait;
   t.ok(r.loop.absent && r.loop.synced);
@@ -116,6 +119,9 @@ t.test('a kind installed later is picked up at the next re-check, and a kind rem
   await until('watched', () => r.state().size === 2);
   // Removing it ends the watch; the loop's next list answers 404: empty again.
   r.api.removeResource('gateway.networking.k8s.io/v1beta1', 'referencegrants');
+  // The server ends the watch after less than a healthy stream's time: the loop waits the backoff.
+  const ended = await r.clock.nextScheduled(isBackoff);
+  await r.clock.advance(ended.delayMs);
   await until('empty again', () => r.loop.absent && r.state().size === 0);
   t.ok(r.loop.synced, 'still synced');
   t.same(r.absentFlips, [true, false, true]);
