@@ -7,7 +7,7 @@ import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { issueLeaf, parseCsr } from '../lib/pki/authority.js';
 import type { CaMaterial } from './material.js';
 import type { ServingMaterial } from './serving.js';
-import type { TokenReviewer } from './token-review.js';
+import { retryAfterSecondsOf, type TokenReviewer } from './token-review.js';
 import { ERROR_CODES, WeftError, isWeftError, type ErrorCode } from '../lib/errors.js';
 import type { HostPort } from '../lib/config.js';
 import type { Logger } from '../lib/logger.js';
@@ -126,7 +126,10 @@ export async function startCaServer(opts: CaServerOptions): Promise<CaServer> {
   const fail = (reply: FastifyReply, err: unknown): FastifyReply => {
     const { status, body } = errorReply(err);
     refused.inc({ reason: refusalReason(body.error) });
-    if (status >= 500) opts.log.error({ code: body.error, err: body.message }, 'certificate request failed');
+    const retryAfter = retryAfterSecondsOf(err);
+    // A wait the API server asked for is passed on, so the sidecars back off as long as it wants.
+    if (retryAfter !== undefined) reply.header('Retry-After', String(retryAfter));
+    if (status >= 500 && retryAfter === undefined) opts.log.error({ code: body.error, err: body.message }, 'certificate request failed');
     // The client's mistake: worth a line, not an alarm.
     else if (status === 400) opts.log.info({ code: body.error, err: body.message }, 'certificate request refused');
     return reply.code(status).header('weft-error', body.error).send(body);

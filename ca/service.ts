@@ -125,7 +125,7 @@ export async function startCaService(config: CaConfig, deps: CaServiceDeps): Pro
       return reason ? new WeftError('WEFT_ERR_CA_ISSUER_INVALID', `${reason}: weft ca signs nothing with it`) : undefined;
     },
     serving: await serve(current),
-    reviewer: deps.reviewer ?? new KubeTokenReviewer(deps.client, config.audience, config.trustDomain),
+    reviewer: deps.reviewer ?? new KubeTokenReviewer(deps.client, config.audience, config.trustDomain, () => timers.now()),
     leafLifetimeHours: config.leafLifetimeHours,
     log,
     registry: deps.registry,

@@ -2,14 +2,37 @@
 // The decision (is this review a weft identity?) is pure; the shell only sends the review.
 import { formatIdentity } from '../lib/identity.js';
 import { isWeftError, WeftError } from '../lib/errors.js';
-import { resourcePath, type KubeClient } from '../lib/kube/client.js';
+import { KubeApiError, resourcePath, type KubeClient } from '../lib/kube/client.js';
 
 /** What a review proved. */
 export type ReviewOutcome =
   | { readonly authenticated: true; readonly identity: string; readonly username: string }
   | { readonly authenticated: false; readonly reason: string };
 
-/** Checks tokens; throws WEFT_ERR_KUBE_UNREACHABLE / WEFT_ERR_KUBE_API when it cannot tell. */
+/**
+ * The API server asked to wait (429 or 503 to the TokenReview): WEFT_ERR_KUBE_THROTTLED, carrying
+ * how many seconds the CA's client should wait (its Retry-After).
+ */
+export class KubeThrottledError extends WeftError {
+  /** Whole seconds to wait, at least 1. */
+  readonly retryAfterSeconds: number;
+
+  constructor(message: string, retryAfterSeconds: number) {
+    super('WEFT_ERR_KUBE_THROTTLED', message);
+    this.name = 'KubeThrottledError';
+    this.retryAfterSeconds = retryAfterSeconds;
+  }
+}
+
+/** The Retry-After (seconds) an error asks its HTTP answer to carry, if any. */
+export function retryAfterSecondsOf(err: unknown): number | undefined {
+  return err instanceof KubeThrottledError ? err.retryAfterSeconds : undefined;
+}
+
+/** client-go waits 1 s on a 429 that names no Retry-After; so does weft ca. */
+export const DEFAULT_THROTTLE_WAIT_MS = 1000;
+
+/** Checks tokens; throws WEFT_ERR_KUBE_UNREACHABLE / WEFT_ERR_KUBE_API / WEFT_ERR_KUBE_THROTTLED when it cannot tell. */
 export interface TokenReviewer {
   review(token: string): Promise<ReviewOutcome>;
 }
@@ -48,19 +71,40 @@ export class KubeTokenReviewer implements TokenReviewer {
   readonly #client: KubeClient;
   readonly #audience: string;
   readonly #trustDomain: string;
+  readonly #now: () => number;
+  /** No review is sent before this time (ms): the API server asked to wait until then. */
+  #notBefore = 0;
 
-  constructor(client: KubeClient, audience: string, trustDomain: string) {
+  /** `now`: the clock of Retry-After waits (Date.now by default). */
+  constructor(client: KubeClient, audience: string, trustDomain: string, now: () => number = Date.now) {
     this.#client = client;
     this.#audience = audience;
     this.#trustDomain = trustDomain;
+    this.#now = now;
   }
 
   async review(token: string): Promise<ReviewOutcome> {
-    const answer = await this.#client.request<{ status?: TokenReviewStatus }>(
-      'POST',
-      resourcePath({ group: 'authentication.k8s.io', version: 'v1', resource: 'tokenreviews' }),
-      { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token, audiences: [this.#audience] } },
-    );
+    const now = this.#now();
+    // Honoured for every request, not just the one that got the 429: an overloaded API server
+    // gets no TokenReview from this CA until the time it named.
+    if (now < this.#notBefore) {
+      throw new KubeThrottledError('the API server asked to wait before the next TokenReview', Math.max(1, Math.ceil((this.#notBefore - now) / 1000)));
+    }
+    let answer: { status?: TokenReviewStatus };
+    try {
+      answer = await this.#client.request<{ status?: TokenReviewStatus }>(
+        'POST',
+        resourcePath({ group: 'authentication.k8s.io', version: 'v1', resource: 'tokenreviews' }),
+        { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token, audiences: [this.#audience] } },
+      );
+    } catch (err) {
+      if (err instanceof KubeApiError && (err.apiStatus === 429 || err.apiStatus === 503)) {
+        const waitMs = Math.max(err.retryAfterMs ?? DEFAULT_THROTTLE_WAIT_MS, 1000);
+        this.#notBefore = Math.max(this.#notBefore, this.#now() + waitMs);
+        throw new KubeThrottledError(`TokenReview: the API server answered ${err.apiStatus}: ${err.message}`, Math.ceil(waitMs / 1000));
+      }
+      throw err;
+    }
     if (!answer || typeof answer !== 'object') throw new WeftError('WEFT_ERR_KUBE_API', 'TokenReview answer is not an object');
     return outcomeFromReview(answer.status, this.#audience, this.#trustDomain);
   }

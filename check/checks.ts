@@ -4,6 +4,7 @@
 import { X509Certificate } from 'node:crypto';
 import type { AccessReviewFact, ClusterFacts, DeploymentFact, Fetched, NamespaceFact, PodFact } from './facts.js';
 import type { CheckResult, CheckStatus } from './results.js';
+import { gatewayKindsCheck, requiredKindsCheck } from './kinds.js';
 import { ADMIN_PORT } from '../lib/ports.js';
 
 /** Oldest Kubernetes the chart installs on (Chart.yaml kubeVersion). */
@@ -45,6 +46,7 @@ export function runChecks(facts: ClusterFacts, now: Date): CheckResult[] {
   } else {
     add(api, 'native-sidecars', 'pass', 'native sidecars are supported: the proxy starts before the app and Jobs complete');
   }
+  out.push(...requiredKindsCheck(facts));
 
   // ---- weft-rbac ----
   const rbac = 'weft-rbac';
@@ -167,6 +169,7 @@ export function runChecks(facts: ClusterFacts, now: Date): CheckResult[] {
   if (facts.gateway.ok || !facts.gateway.missing) {
     deploymentCheck(add, 'weft-gateway', 'gateway-ready', 'weft-gateway', facts.gateway, ns, 'outside clients cannot reach meshed services');
   }
+  out.push(...gatewayKindsCheck(facts));
 
   // ---- data-plane ----
   const dp = 'data-plane';

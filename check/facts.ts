@@ -1,6 +1,7 @@
 // What `weft check` learns about a cluster, as plain data: gathered once by check/gather.ts,
 // then judged by the pure checks in check/checks.ts (which tests feed directly).
 import type { KubeAccess } from '../lib/kube/access.js';
+import type { ReadKind } from '../lib/kube/kinds.js';
 
 /** Something read from the API server: its value, or why it could not be read. */
 export type Fetched<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly missing: boolean; readonly error: string };
@@ -85,6 +86,11 @@ export interface NamespaceFact {
   readonly pods: readonly PodFact[];
 }
 
+/** A kind weft reads, and whether the API server's discovery lists it at that version. */
+export interface KindFact extends ReadKind {
+  readonly served: boolean;
+}
+
 /** Everything the checks judge. */
 export interface ClusterFacts {
   /** Namespace weft is installed in. */
@@ -104,4 +110,6 @@ export interface ClusterFacts {
   readonly issuer: Fetched<{ readonly secret: string; readonly certPem: string }>;
   readonly webhook: WebhookFacts;
   readonly namespaces: Fetched<readonly NamespaceFact[]>;
+  /** The kinds weft reads and which of them the API server serves (absent: not gathered). */
+  readonly apiKinds?: Fetched<readonly KindFact[]>;
 }

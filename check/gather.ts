@@ -5,7 +5,8 @@ import { connect, type DetailedPeerCertificate } from 'node:tls';
 import { KubeApiError, type KubeClient } from '../lib/kube/client.js';
 import type { KubeConnection } from '../lib/kube/config.js';
 import { COMPONENT_SERVICE_ACCOUNTS, KUBE_ACCESS, type KubeAccess } from '../lib/kube/access.js';
-import type { AccessReviewFact, ClusterFacts, DeploymentFact, Fetched, NamespaceFact, PodFact, ServingCertFact, VersionFact, WebhookEntryFact } from './facts.js';
+import { DISCOVERY_KINDS, GATEWAY_ROUTE_KINDS } from '../lib/kube/kinds.js';
+import type { AccessReviewFact, ClusterFacts, KindFact, DeploymentFact, Fetched, NamespaceFact, PodFact, ServingCertFact, VersionFact, WebhookEntryFact } from './facts.js';
 
 /** What to look at. */
 export interface GatherOptions {
@@ -132,10 +133,28 @@ export async function gatherFacts(client: KubeClient, opts: GatherOptions): Prom
   });
 
   const access = await accessReviews(client, ns, ca, gateway, namespaces);
+  const apiKinds = await fetched('API discovery', () => servedKinds(client));
   return {
     weftNamespace: ns, server: client.connection.server, version, access, ca, injector, gateway, trustAnchors, issuer,
-    webhook: { config, serving, readyEndpoints, ...(probe ? { probe } : {}) }, namespaces,
+    webhook: { config, serving, readyEndpoints, ...(probe ? { probe } : {}) }, namespaces, apiKinds,
   };
+}
+
+/** Which of the kinds weft reads the API server's discovery lists, one request per group version. */
+async function servedKinds(client: KubeClient): Promise<KindFact[]> {
+  const kinds = [...DISCOVERY_KINDS, ...GATEWAY_ROUTE_KINDS];
+  const served = new Map<string, Set<string>>();
+  for (const gv of new Set(kinds.map((k) => (k.group ? `/apis/${k.group}/${k.version}` : `/api/${k.version}`)))) {
+    try {
+      const list = await client.request<Json>('GET', gv);
+      served.set(gv, new Set(arr(list.resources).map((r) => text(r.name))));
+    } catch (err) {
+      // A group version the server does not know answers 404: none of its kinds is served.
+      if (!(err instanceof KubeApiError && err.apiStatus === 404)) throw err;
+      served.set(gv, new Set());
+    }
+  }
+  return kinds.map((k) => ({ ...k, served: served.get(k.group ? `/apis/${k.group}/${k.version}` : `/api/${k.version}`)?.has(k.resource) === true }));
 }
 
 function podFact(p: Json): PodFact {

@@ -81,6 +81,7 @@ export const GATEWAY_SETTINGS = {
   trustAnchors: MESH_MODE_SETTINGS.trustAnchors,
   trustAnchorsFile: MESH_MODE_SETTINGS.trustAnchorsFile,
   tokenFile: MESH_MODE_SETTINGS.tokenFile,
+  kubeRetryMaxMs: MESH_MODE_SETTINGS.kubeRetryMaxMs,
 } as const;
 
 /**

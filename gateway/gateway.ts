@@ -2,7 +2,7 @@
 // it is not ready) -> identity and discovery -> route file (validated, hot-reloaded) -> the
 // HTTP and HTTPS listeners (TLS by SNI, HTTP/2 by ALPN) -> GatewayHandler (route, policies,
 // filters) -> mTLS into the mesh through the sidecar's balancers and peer pool.
-import http from 'node:http';
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import http2 from 'node:http2';
 import type { Server } from 'node:net';
 import type { SecureContext } from 'node:tls';
@@ -113,6 +113,17 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
       return { ready: reasons.length === 0, reasons };
     },
     debugEndpoints: () => ({ services: balancers.debug(), replicas, generation: loader.generation }),
+    // What the route source found: kinds the API server does not serve and each object left out whole or in part.
+    routes: new Map([
+      [
+        '/debug/routes',
+        (_req: IncomingMessage, res: ServerResponse) => {
+          const body = `${JSON.stringify({ generation: loader.generation, absentKinds: kubeRoutes?.absentKinds ?? [], conditions: handler.state?.conditions ?? [], warnings: handler.state?.warnings ?? [] }, null, 2)}\n`;
+          res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+          res.end(body);
+        },
+      ],
+    ]),
   });
 
   await deps.identity.start();

@@ -9,14 +9,23 @@ export interface BackoffPolicy {
   readonly initialMs: number;
   /** The ceiling never grows past this. */
   readonly maxMs: number;
+  /**
+   * The delay is at least this fraction of the ceiling (0, the default: full jitter; 0.5: the same
+   * article's "equal jitter"). A floor bounds how many retries fit in a given time whatever the
+   * random draws, which a loop that must not hammer a server (re-lists on 410) needs.
+   */
+  readonly minFraction?: number;
 }
 
 /**
- * Delay before retry number `attempt` (0-based): uniform in [0, min(maxMs, initialMs * 2^attempt)]
- * (pure; `random` is uniform in [0, 1): Math.random in production, seeded in tests).
+ * Delay before retry number `attempt` (0-based): uniform in [f * c, c] where c = min(maxMs,
+ * initialMs * 2^attempt) and f = minFraction (0 by default) (pure; `random` is uniform in [0, 1):
+ * Math.random in production, seeded in tests).
  */
 export function backoffDelayMs(attempt: number, policy: BackoffPolicy, random: () => number): number {
-  return Math.round(random() * backoffCeilingMs(attempt, policy));
+  const ceiling = backoffCeilingMs(attempt, policy);
+  const floor = Math.min(1, Math.max(0, policy.minFraction ?? 0)) * ceiling;
+  return Math.round(floor + random() * (ceiling - floor));
 }
 
 /** The upper bound of the delay before retry number `attempt` (0-based). */

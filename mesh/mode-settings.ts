@@ -25,6 +25,13 @@ export const MESH_MODE_SETTINGS = {
     doc: "trust anchors as PEM text; the injector writes the bundle of weft's `weft-trust-anchors` ConfigMap here (docs/injection.md \"Trust anchors\"). When set, the file below is not read. Checked at start: no certificate, a non-certificate block, a block that does not parse or stray text is `WEFT_ERR_CONFIG` naming `WEFT_TRUST_ANCHORS`. Fixed for the pod's life: restart the pod to pick up a rotated bundle",
   }),
   trustAnchorsFile: setting({ name: 'WEFT_TRUST_ANCHORS_FILE', type: str('path'), default: '/var/run/weft/trust/roots.pem', mode: 'kubernetes', doc: 'trust anchors (PEM) read from a file, re-read before each certificate request; used only when `WEFT_TRUST_ANCHORS` is unset (the gateway mounts it this way, or a hand-written pod)' }),
+  kubeRetryMaxMs: setting({
+    name: 'WEFT_KUBE_RETRY_MAX_MS',
+    type: optional(int({ min: 1000, max: 600_000 }, 'ms')),
+    default: undefined,
+    mode: 'kubernetes',
+    doc: "ceiling of the backoff of endpoint discovery's API retries (re-lists after 410, reconnects, the start-up check); each wait is between half and all of a ceiling that doubles from 200 ms. Unset: 30 s for watches and re-lists, 10 s for the start-up check. Lower means faster recovery after a long API outage and more requests to the API server",
+  }),
   tokenFile: setting({ name: 'WEFT_TOKEN_FILE', type: str('path'), default: '/var/run/secrets/weft.dev/serviceaccount/token', mode: 'kubernetes', doc: 'projected service-account token, audience `weft-ca`' }),
 } as const;
 
@@ -43,6 +50,8 @@ export interface KubernetesModeSettings {
   readonly trustAnchors: string | undefined;
   readonly trustAnchorsFile: string;
   readonly tokenFile: string;
+  /** WEFT_KUBE_RETRY_MAX_MS: the discovery backoff's ceiling; undefined: the components' defaults. */
+  readonly kubeRetryMaxMs: number | undefined;
 }
 
 /** The mode settings both the proxy's and the gateway's configs carry (each config extends it). */
@@ -65,7 +74,7 @@ export function meshModeBlocks(v: SettingsValues<typeof MESH_MODE_SETTINGS>): Pi
     local: v.mode === 'local' ? { caDir: v.caDir, endpointsFile: v.endpointsFile } : undefined,
     kubernetes:
       v.mode === 'kubernetes'
-        ? { caAddr: v.caAddr, trustAnchors: v.trustAnchors, trustAnchorsFile: v.trustAnchorsFile, tokenFile: v.tokenFile }
+        ? { caAddr: v.caAddr, trustAnchors: v.trustAnchors, trustAnchorsFile: v.trustAnchorsFile, tokenFile: v.tokenFile, kubeRetryMaxMs: v.kubeRetryMaxMs }
         : undefined,
   };
 }

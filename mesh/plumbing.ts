@@ -37,7 +37,11 @@ export async function buildMeshPlumbing(
   }
   if (settings.kubernetes) {
     const kubeClient = new KubeClient(await kubeConnectionFromEnv(deps.env));
-    const source = new KubeEndpointSource({ client: kubeClient, trustDomain: settings.trustDomain, log, registry, namespace: settings.namespace });
+    const retryMaxMs = settings.kubernetes.kubeRetryMaxMs;
+    const source = new KubeEndpointSource({
+      client: kubeClient, trustDomain: settings.trustDomain, log, registry, namespace: settings.namespace,
+      ...(retryMaxMs === undefined ? {} : { backoff: { initialMs: 200, maxMs: retryMaxMs, minFraction: 0.5 } }),
+    });
     // Not awaited: /ready says "endpoints not loaded" until the API server has answered.
     source.start().catch((err: unknown) => log.error({ err: (err as Error).message }, 'discovery failed to start'));
     const identity = new CaClientIdentityProvider({

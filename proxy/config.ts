@@ -49,6 +49,7 @@ export const PROXY_SETTINGS = {
   trustAnchors: MESH_MODE_SETTINGS.trustAnchors,
   trustAnchorsFile: MESH_MODE_SETTINGS.trustAnchorsFile,
   tokenFile: MESH_MODE_SETTINGS.tokenFile,
+  kubeRetryMaxMs: MESH_MODE_SETTINGS.kubeRetryMaxMs,
 } as const;
 
 /** Everything `weft proxy` needs, parsed (the mode fields are the gateway's too). */

@@ -3,6 +3,7 @@
 // gateway and route (a route's own policy of a kind overrides the gateway's), and the policy
 // steps in request order.
 import type { PolicyDoc } from '../routes/resources.js';
+import type { ObjectCondition } from '../routes/conditions.js';
 import type { RouteRef } from '../routes/route-table.js';
 import { CONTINUE, type Step, type StepResult } from '../chain.js';
 import { apiKeyPolicy, type ApiKeyConfig } from './api-key.js';
@@ -117,30 +118,43 @@ export class PolicySet {
 
 /**
  * Parses and attaches policy documents. Problems are recorded through each document's reader
- * (file, document, field path); the caller refuses the file when there is any.
+ * (file, document, field path); the caller refuses the file when there is any. A policy with a
+ * problem is never attached: it is rejected alone, with a condition in `conditions` when given.
  */
-export function compilePolicies(docs: readonly PolicyDoc[], readText: ReadText): PolicySet {
+export function compilePolicies(docs: readonly PolicyDoc[], readText: ReadText, conditions?: ObjectCondition[]): PolicySet {
   const attached: Attached[] = [];
   for (const d of docs) {
     const r = d.reader;
-    const module = POLICY_REGISTRY.get(d.kind);
-    if (!module) {
-      r.problem('kind', `weft.dev/v1alpha1 ${d.kind} is not a policy kind (${POLICY_KINDS.join(', ')})`);
+    const value = readPolicy(d, readText);
+    if (r.problems.length > 0) {
+      const { namespace, name, generation } = d.meta;
+      conditions?.push({ kind: d.kind, namespace, name, ...(generation === undefined ? {} : { generation }), type: 'Rejected', reasons: r.problems });
       continue;
     }
-    const kind = module.kind;
-    const spec = d.spec;
-    const t = r.obj(spec, 'targetRef', 'spec', true);
-    if (!t) continue;
-    const targetKind = r.str(t, 'kind', 'spec.targetRef', { required: true, oneOf: ['Gateway', 'HTTPRoute', 'Ingress'] }) as Attached['targetKind'] | undefined;
-    const target = r.str(t, 'name', 'spec.targetRef', { required: true });
-    const group = r.str(t, 'group', 'spec.targetRef');
-    const wantGroup = targetKind === 'Ingress' ? 'networking.k8s.io' : 'gateway.networking.k8s.io';
-    if (group !== undefined && targetKind && group !== wantGroup) r.problem('spec.targetRef.group', `must be ${wantGroup} for ${targetKind}`);
-    if (t.namespace !== undefined && t.namespace !== d.meta.namespace) r.problem('spec.targetRef.namespace', 'a policy can only target objects in its own namespace');
-    const value = module.parse(spec, r, readText);
-    if (!targetKind || !target || value === undefined) continue;
-    attached.push({ kind, targetKind, namespace: d.meta.namespace, target, name: `${kind} ${d.meta.namespace}/${d.meta.name}`, createdMs: d.meta.createdMs, value });
+    if (value) attached.push(value);
   }
   return new PolicySet(attached);
+}
+
+// One policy document, attached; undefined (with its problems recorded) when it cannot be.
+function readPolicy(d: PolicyDoc, readText: ReadText): Attached | undefined {
+  const r = d.reader;
+  const module = POLICY_REGISTRY.get(d.kind);
+  if (!module) {
+    r.problem('kind', `weft.dev/v1alpha1 ${d.kind} is not a policy kind (${POLICY_KINDS.join(', ')})`);
+    return undefined;
+  }
+  const kind = module.kind;
+  const spec = d.spec;
+  const t = r.obj(spec, 'targetRef', 'spec', true);
+  if (!t) return undefined;
+  const targetKind = r.str(t, 'kind', 'spec.targetRef', { required: true, oneOf: ['Gateway', 'HTTPRoute', 'Ingress'] }) as Attached['targetKind'] | undefined;
+  const target = r.str(t, 'name', 'spec.targetRef', { required: true });
+  const group = r.str(t, 'group', 'spec.targetRef');
+  const wantGroup = targetKind === 'Ingress' ? 'networking.k8s.io' : 'gateway.networking.k8s.io';
+  if (group !== undefined && targetKind && group !== wantGroup) r.problem('spec.targetRef.group', `must be ${wantGroup} for ${targetKind}`);
+  if (t.namespace !== undefined && t.namespace !== d.meta.namespace) r.problem('spec.targetRef.namespace', 'a policy can only target objects in its own namespace');
+  const value = module.parse(spec, r, readText);
+  if (!targetKind || !target || value === undefined) return undefined;
+  return { kind, targetKind, namespace: d.meta.namespace, target, name: `${kind} ${d.meta.namespace}/${d.meta.name}`, createdMs: d.meta.createdMs, value };
 }

@@ -9,12 +9,21 @@ export interface DocPlace {
   readonly what: string;
 }
 
-/** Collects problems for one file. */
+/** Collects problems for one file, and per document, so one object can be rejected alone. */
 export class ProblemList {
   readonly #items: string[] = [];
+  readonly #byDoc = new Map<number, string[]>();
 
   add(place: DocPlace, path: string, message: string): void {
     this.#items.push(`${place.file}: document ${place.doc} (${place.what}): ${path}: ${message}`);
+    const list = this.#byDoc.get(place.doc);
+    if (list) list.push(`${path}: ${message}`);
+    else this.#byDoc.set(place.doc, [`${path}: ${message}`]);
+  }
+
+  /** The problems of document `doc` ("field.path: message"), [] when it has none. */
+  forDoc(doc: number): readonly string[] {
+    return this.#byDoc.get(doc) ?? [];
   }
 
   addRaw(message: string): void {
@@ -41,6 +50,11 @@ export class FieldReader {
 
   problem(path: string, message: string): void {
     this.#problems.add(this.place, path, message);
+  }
+
+  /** The problems recorded for this reader's document so far ("field.path: message"). */
+  get problems(): readonly string[] {
+    return this.#problems.forDoc(this.place.doc);
   }
 
   /** An object field; undefined (with a problem if required) when absent or of another type. */

@@ -14,6 +14,8 @@ export interface ObjectMeta {
   readonly labels: Readonly<Record<string, string>>;
   /** ms since epoch; absent timestamps sort as the file order (documents get increasing times). */
   readonly createdMs: number;
+  /** metadata.generation (changes with the spec), when the object has one. */
+  readonly generation?: number;
   readonly place: DocPlace;
 }
 
@@ -30,5 +32,6 @@ export function readMeta(r: FieldReader, md: Json, namespace: string, name: stri
     if (Number.isNaN(ms)) r.problem('metadata.creationTimestamp', 'is not an RFC 3339 time');
     else createdMs = ms;
   }
-  return { namespace, name, labels, createdMs, place };
+  const generation = typeof md.generation === 'number' ? md.generation : undefined;
+  return { namespace, name, labels, createdMs, ...(generation === undefined ? {} : { generation }), place };
 }

@@ -9,6 +9,8 @@ import { readGateway, type GatewaySpec } from './gateway-spec.js';
 import { readHttpRoute, type HttpRouteSpec } from './http-route.js';
 import { readIngress, type IngressSpec } from './ingress.js';
 import { GATEWAY_API_GROUP, readMeta, type ObjectMeta } from './object-meta.js';
+import type { ObjectCondition } from './conditions.js';
+import { foreignGateways, isForeignRoute } from './foreign.js';
 import { readGrant, type ReferenceGrantSpec } from './reference-grant.js';
 
 // Each kind's types live with its reader; they are re-exported so a ResourceSet reads from one place.
@@ -43,9 +45,12 @@ export interface ResourceSet {
 
 /** What reading a set of objects gives: the resources and every problem found. */
 export interface ParsedResources {
+  /** The objects read without a problem; an object with any problem is left out of it. */
   readonly resources: ResourceSet;
-  /** Callers refuse the whole set when there is any. */
+  /** Every problem, located; a route file is refused when there is any. */
   readonly problems: readonly string[];
+  /** One Rejected condition per object left out (what kubernetes mode reports per object). */
+  readonly conditions: readonly ObjectCondition[];
 }
 
 const NAME = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
@@ -82,18 +87,21 @@ export function readResources(objects: readonly unknown[], source: string, opts:
   const file = source;
   const defaultNamespace = opts.defaultNamespace ?? 'default';
   const problems = new ProblemList();
-  const out = {
+  const out: ResourceLists = {
     gateways: [] as GatewaySpec[],
     routes: [] as HttpRouteSpec[],
     ingresses: [] as IngressSpec[],
     grants: [] as ReferenceGrantSpec[],
     secrets: [] as SecretSpec[],
     configMaps: [] as SecretSpec[],
-    namespaces: [] as { name: string; labels: Record<string, string> }[],
+    namespaces: [] as { name: string; labels: Readonly<Record<string, string>> }[],
     services: [] as ServiceSpec[],
     policies: [] as PolicyDoc[],
   };
   const seen = new Map<string, number>();
+  const conditions: ObjectCondition[] = [];
+  // Another class's Gateways, and routes attached only to them, belong to another controller: not judged.
+  const foreign = foreignGateways(objects, defaultNamespace);
   objects.forEach((value, i) => {
     const docNo = i + 1;
     const basic: DocPlace = { file, doc: docNo, what: 'document' };
@@ -115,61 +123,95 @@ export function readResources(objects: readonly unknown[], source: string, opts:
     const namespace = typeof md.namespace === 'string' ? md.namespace : defaultNamespace;
     const place: DocPlace = { file, doc: docNo, what: `${kind || '?'} ${namespace}/${name || '?'}` };
     const r = new FieldReader(problems, place);
-    if (!kind) return r.problem('kind', 'is required');
-    if (!apiVersion) return r.problem('apiVersion', 'is required');
-    if (!name) return r.problem('metadata.name', 'is required');
-    if (!NAME.test(name)) r.problem('metadata.name', `${JSON.stringify(name)} is not a DNS-1123 subdomain`);
-    const key = `${apiVersion.split('/')[0]}/${kind}/${namespace}/${name}`;
-    const dup = seen.get(key);
-    if (dup !== undefined) r.problem('metadata.name', `duplicates document ${dup}`);
-    seen.set(key, docNo);
-    const meta = readMeta(r, md, namespace, name, place, docNo);
-    const spec = r.obj(obj, 'spec', '') ?? {};
-    const want = (version: string): boolean => {
-      if (apiVersion === version) return true;
-      r.problem('apiVersion', `${JSON.stringify(apiVersion)} is not supported for ${kind}; use ${version}`);
-      return false;
-    };
-    switch (kind) {
-      case 'Gateway':
-        if (want(`${GATEWAY_API_GROUP}/v1`)) out.gateways.push(readGateway(r, meta, spec));
-        return;
-      case 'HTTPRoute':
-        if (want(`${GATEWAY_API_GROUP}/v1`)) out.routes.push(readHttpRoute(r, meta, spec));
-        return;
-      case 'GatewayClass':
-        want(`${GATEWAY_API_GROUP}/v1`);
-        return;
-      case 'ReferenceGrant':
-        if (apiVersion !== `${GATEWAY_API_GROUP}/v1beta1` && apiVersion !== `${GATEWAY_API_GROUP}/v1`) {
-          r.problem('apiVersion', `${JSON.stringify(apiVersion)} is not supported for ReferenceGrant; use ${GATEWAY_API_GROUP}/v1beta1`);
-          return;
-        }
-        out.grants.push(readGrant(r, meta, spec));
-        return;
-      case 'Ingress':
-        if (want('networking.k8s.io/v1')) {
-          const ing = readIngress(r, meta, spec);
-          if (ing) out.ingresses.push(ing);
-        }
-        return;
-      case 'Secret':
-      case 'ConfigMap':
-        if (want('v1')) (kind === 'Secret' ? out.secrets : out.configMaps).push({ meta, data: readData(r, obj, kind) });
-        return;
-      case 'Namespace':
-        if (want('v1')) out.namespaces.push({ name, labels: meta.labels });
-        return;
-      case 'Service':
-        if (want('v1')) out.services.push(readService(r, meta, spec));
-        return;
-      default:
-        if (apiVersion.startsWith('weft.dev/')) {
-          if (want('weft.dev/v1alpha1')) out.policies.push({ kind, meta, spec, reader: r });
-          return;
-        }
-        r.problem('kind', `${apiVersion} ${kind} is not a kind the gateway reads (Gateway, HTTPRoute, ReferenceGrant, Ingress, Secret, ConfigMap, Namespace, Service, weft.dev policies)`);
+    if (isForeignRoute(obj, kind, namespace, foreign)) return;
+    const accept = readObject(r, { obj, kind, apiVersion, md, name, namespace, docNo }, seen);
+    // The object is used only when it was read without a problem; otherwise it is rejected alone.
+    if (r.problems.length === 0) accept?.(out);
+    else if (kind && name) {
+      const generation = typeof md.generation === 'number' ? md.generation : undefined;
+      conditions.push({ kind, namespace, name, ...(generation === undefined ? {} : { generation }), type: 'Rejected', reasons: r.problems });
     }
   });
-  return { resources: out, problems: problems.items };
+  return { resources: out, problems: problems.items, conditions };
+}
+
+/** The resource lists readResources fills. */
+type ResourceLists = { [K in keyof ResourceSet]: ResourceSet[K] extends readonly (infer T)[] ? T[] : never };
+
+/** One object's raw parts, as readResources found them. */
+interface RawObject {
+  readonly obj: Json;
+  readonly kind: string;
+  readonly apiVersion: string;
+  readonly md: Json;
+  readonly name: string;
+  readonly namespace: string;
+  readonly docNo: number;
+}
+
+/** Reads one object (problems go to `r`) and returns how to add it to the set, if it is a kind the gateway keeps. */
+function readObject(r: FieldReader, o: RawObject, seen: Map<string, number>): ((out: ResourceLists) => void) | undefined {
+  const { obj, kind, apiVersion, md, name, namespace, docNo } = o;
+  const fail = (path: string, message: string): undefined => {
+    r.problem(path, message);
+    return undefined;
+  };
+  if (!kind) return fail('kind', 'is required');
+  if (!apiVersion) return fail('apiVersion', 'is required');
+  if (!name) return fail('metadata.name', 'is required');
+  if (!NAME.test(name)) r.problem('metadata.name', `${JSON.stringify(name)} is not a DNS-1123 subdomain`);
+  const key = `${apiVersion.split('/')[0]}/${kind}/${namespace}/${name}`;
+  const dup = seen.get(key);
+  if (dup !== undefined) r.problem('metadata.name', `duplicates document ${dup}`);
+  seen.set(key, docNo);
+  const meta = readMeta(r, md, namespace, name, r.place, docNo);
+  const spec = r.obj(obj, 'spec', '') ?? {};
+  const want = (version: string): boolean => {
+    if (apiVersion === version) return true;
+    r.problem('apiVersion', `${JSON.stringify(apiVersion)} is not supported for ${kind}; use ${version}`);
+    return false;
+  };
+  switch (kind) {
+    case 'Gateway': {
+      if (!want(`${GATEWAY_API_GROUP}/v1`)) return undefined;
+      const g = readGateway(r, meta, spec);
+      return (out) => out.gateways.push(g);
+    }
+    case 'HTTPRoute': {
+      if (!want(`${GATEWAY_API_GROUP}/v1`)) return undefined;
+      const route = readHttpRoute(r, meta, spec);
+      return (out) => out.routes.push(route);
+    }
+    case 'GatewayClass':
+      want(`${GATEWAY_API_GROUP}/v1`);
+      return undefined;
+    case 'ReferenceGrant': {
+      if (apiVersion !== `${GATEWAY_API_GROUP}/v1beta1` && apiVersion !== `${GATEWAY_API_GROUP}/v1`) {
+        return fail('apiVersion', `${JSON.stringify(apiVersion)} is not supported for ReferenceGrant; use ${GATEWAY_API_GROUP}/v1beta1`);
+      }
+      const grant = readGrant(r, meta, spec);
+      return (out) => out.grants.push(grant);
+    }
+    case 'Ingress': {
+      const ing = want('networking.k8s.io/v1') ? readIngress(r, meta, spec) : undefined;
+      return ing ? (out) => out.ingresses.push(ing) : undefined;
+    }
+    case 'Secret':
+    case 'ConfigMap': {
+      if (!want('v1')) return undefined;
+      const data = { meta, data: readData(r, obj, kind) };
+      return (out) => (kind === 'Secret' ? out.secrets : out.configMaps).push(data);
+    }
+    case 'Namespace':
+      return want('v1') ? (out) => out.namespaces.push({ name, labels: meta.labels }) : undefined;
+    case 'Service': {
+      if (!want('v1')) return undefined;
+      const svc = readService(r, meta, spec);
+      return (out) => out.services.push(svc);
+    }
+    default:
+      // A policy's spec is parsed when policies are compiled; a bad one is rejected there.
+      if (apiVersion.startsWith('weft.dev/')) return want('weft.dev/v1alpha1') ? (out) => out.policies.push({ kind, meta, spec, reader: r }) : undefined;
+      return fail('kind', `${apiVersion} ${kind} is not a kind the gateway reads (Gateway, HTTPRoute, ReferenceGrant, Ingress, Secret, ConfigMap, Namespace, Service, weft.dev policies)`);
+  }
 }

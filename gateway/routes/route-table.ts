@@ -3,6 +3,7 @@
 import type { ServiceRef } from '../../mesh/discovery/endpoint-source.js';
 import { hostSpecificity, ingressHostMatches, intersectHostnames, servedHostMatches, gatewayHostMatches } from './hostnames.js';
 import { prefixMatches, trimTrailingSlash } from './paths.js';
+import type { ObjectCondition } from './conditions.js';
 import {
   GATEWAY_API_GROUP,
   WEFT_CLASS,
@@ -208,9 +209,24 @@ export function compareEntries(a: Entry, b: Entry): number {
   return a.order - b.order;
 }
 
-/** Builds the table; `problems` are fatal (the file is refused), warnings are logged. */
-export function compileRouteTable(res: ResourceSet): { table: RouteTable; problems: string[] } {
+/** Says why a certificate (PEM cert, key, client CA) cannot be served, or undefined when it can. */
+export type CertCheck = (pem: { readonly certPem: string; readonly keyPem: string; readonly clientCaPem?: string }) => string | undefined;
+
+/**
+ * Builds the table. `problems` refuse a route file; `conditions` say the same per object: a
+ * listener whose certificate or client CA cannot be used is left out (routes do not attach to it)
+ * and an Ingress TLS entry without its Secret is skipped, each a Degraded condition of its object,
+ * while everything else is served. Warnings are logged.
+ */
+export function compileRouteTable(res: ResourceSet, checkCert?: CertCheck): { table: RouteTable; problems: string[]; conditions: ObjectCondition[] } {
   const problems: string[] = [];
+  const degraded = new Map<ObjectMeta, { kind: string; reasons: string[] }>();
+  const fault = (kind: string, meta: ObjectMeta, path: string, message: string): void => {
+    problems.push(`${where(meta, path)}: ${message}`);
+    const d = degraded.get(meta);
+    if (d) d.reasons.push(`${path}: ${message}`);
+    else degraded.set(meta, { kind, reasons: [`${path}: ${message}`] });
+  };
   const warnings: string[] = [];
   const entries = new Map<Protocol, Entry[]>([
     ['HTTP', []],
@@ -219,8 +235,8 @@ export function compileRouteTable(res: ResourceSet): { table: RouteTable; proble
   const certs: CertEntry[] = [];
   let order = 0;
   const where = (meta: ObjectMeta, path: string): string => `${meta.place.file}: document ${meta.place.doc} (${meta.place.what}): ${path}`;
+  // Another class's Gateways never get here (see foreign.ts); the filter keeps the table honest alone.
   const gateways = res.gateways.filter((g) => g.className === WEFT_CLASS);
-  for (const g of res.gateways) if (g.className !== WEFT_CLASS) warnings.push(`Gateway ${g.meta.namespace}/${g.meta.name}: gatewayClassName ${JSON.stringify(g.className)} is not ${WEFT_CLASS}; ignored`);
 
   const grantAllows = (fromGroup: string, fromKind: string, fromNs: string, toGroup: string, toKind: string, toNs: string, toName: string): boolean =>
     fromNs === toNs ||
@@ -234,40 +250,51 @@ export function compileRouteTable(res: ResourceSet): { table: RouteTable; proble
   // Certificates of HTTPS listeners.
   const secretPem = (ns: string, name: string): { cert: string; key: string } | string => {
     const s = res.secrets.find((x) => x.meta.namespace === ns && x.meta.name === name);
-    if (!s) return `Secret ${ns}/${name} is not in the file`;
+    if (!s) return `Secret ${ns}/${name} does not exist (or is not in the route file)`;
     const cert = s.data['tls.crt'];
     const key = s.data['tls.key'];
     if (!cert?.includes('BEGIN CERTIFICATE') || !key?.includes('PRIVATE KEY')) return `Secret ${ns}/${name} needs PEM tls.crt and tls.key`;
     return { cert, key };
   };
+  // A listener that cannot present its certificate (or check clients against its CA) is not served
+  // at all: serving it with another certificate or without client checks would be worse.
+  const unusable = new Set<ListenerSpec>();
   for (const g of gateways) {
     g.listeners.forEach((l, i) => {
       if (l.protocol !== 'HTTPS') return;
+      const bad = (path: string, message: string): void => {
+        unusable.add(l);
+        fault('Gateway', g.meta, path, `${message}; listener ${JSON.stringify(l.name)} is not served`);
+      };
+      let clientCaPem: string | undefined;
+      for (const [k, ca] of l.clientCaRefs.entries()) {
+        const cm = res.configMaps.find((x) => x.meta.namespace === ca.namespace && x.meta.name === ca.name);
+        const pemText = cm?.data['ca.crt'];
+        if (!pemText?.includes('BEGIN CERTIFICATE')) bad(`spec.listeners[${i}].tls.frontendValidation.caCertificateRefs[${k}]`, `ConfigMap ${ca.namespace}/${ca.name} with a PEM ca.crt does not exist (or is not in the route file)`);
+        else clientCaPem = (clientCaPem ?? '') + pemText;
+      }
+      let first: CertEntry | undefined;
       l.certificateRefs.forEach((c, j) => {
         const path = `spec.listeners[${i}].tls.certificateRefs[${j}]`;
         if (!grantAllows(GATEWAY_API_GROUP, 'Gateway', g.meta.namespace, '', 'Secret', c.namespace, c.name)) {
-          problems.push(`${where(g.meta, path)}: Secret ${c.namespace}/${c.name} is in another namespace and no ReferenceGrant allows it`);
-          return;
+          return bad(path, `Secret ${c.namespace}/${c.name} is in another namespace and no ReferenceGrant allows it`);
         }
         const pem = secretPem(c.namespace, c.name);
-        if (typeof pem === 'string') return problems.push(`${where(g.meta, path)}: ${pem}`);
-        let clientCaPem: string | undefined;
-        for (const [k, ca] of l.clientCaRefs.entries()) {
-          const cm = res.configMaps.find((x) => x.meta.namespace === ca.namespace && x.meta.name === ca.name);
-          const pemText = cm?.data['ca.crt'];
-          if (!pemText?.includes('BEGIN CERTIFICATE')) {
-            problems.push(`${where(g.meta, `spec.listeners[${i}].tls.frontendValidation.caCertificateRefs[${k}]`)}: ConfigMap ${ca.namespace}/${ca.name} with a PEM ca.crt is not in the file`);
-          } else clientCaPem = (clientCaPem ?? '') + pemText;
-        }
+        if (typeof pem === 'string') return bad(path, pem);
+        const unusableCert = checkCert?.({ certPem: pem.cert, keyPem: pem.key, ...(clientCaPem ? { clientCaPem } : {}) });
+        if (unusableCert !== undefined) return bad(path, `Secret ${c.namespace}/${c.name}: ${unusableCert}`);
         // Only the first certificate per listener is served (one key type per name is enough here).
-        if (j === 0) certs.push({ pattern: l.hostname ?? '*', certPem: pem.cert, keyPem: pem.key, ...(clientCaPem ? { clientCaPem } : {}), label: `${g.meta.namespace}/${g.meta.name}/${l.name}` });
+        if (j === 0) first = { pattern: l.hostname ?? '*', certPem: pem.cert, keyPem: pem.key, ...(clientCaPem ? { clientCaPem } : {}), label: `${g.meta.namespace}/${g.meta.name}/${l.name}` };
       });
+      if (first && !unusable.has(l)) certs.push(first);
     });
   }
   for (const ing of res.ingresses) {
     ing.tls.forEach((t, i) => {
+      const path = `spec.tls[${i}].secretName`;
       const pem = secretPem(ing.meta.namespace, t.secretName);
-      if (typeof pem === 'string') return problems.push(`${where(ing.meta, `spec.tls[${i}].secretName`)}: ${pem}`);
+      const problem = typeof pem === 'string' ? pem : checkCert?.({ certPem: pem.cert, keyPem: pem.key });
+      if (problem !== undefined || typeof pem === 'string') return fault('Ingress', ing.meta, path, `${problem ?? ''}; this TLS entry is skipped`);
       for (const h of t.hosts.length > 0 ? t.hosts : ['*']) certs.push({ pattern: h, certPem: pem.cert, keyPem: pem.key, label: `ingress ${ing.meta.namespace}/${ing.meta.name}` });
     });
   }
@@ -310,7 +337,7 @@ export function compileRouteTable(res: ResourceSet): { table: RouteTable; proble
       const g = gateways.find((x) => x.meta.namespace === p.namespace && x.meta.name === p.name);
       const label = `HTTPRoute ${route.meta.namespace}/${route.meta.name} parentRefs[${i}]`;
       if (!g) return warnings.push(`${label}: Gateway ${p.namespace}/${p.name} (class ${WEFT_CLASS}) is not in the file; not attached`);
-      const candidates = g.listeners.filter((l) => (p.sectionName === undefined || l.name === p.sectionName) && (p.port === undefined || l.port === p.port));
+      const candidates = g.listeners.filter((l) => !unusable.has(l) && (p.sectionName === undefined || l.name === p.sectionName) && (p.port === undefined || l.port === p.port));
       if (candidates.length === 0) return warnings.push(`${label}: Gateway ${p.namespace}/${p.name} has no listener ${p.sectionName ?? ''}${p.port ? `:${p.port}` : ''}; not attached`);
       let any = false;
       for (const l of candidates) {
@@ -373,7 +400,15 @@ export function compileRouteTable(res: ResourceSet): { table: RouteTable; proble
     if (ing.defaultBackend) add('*', { path: { type: 'PathPrefix', value: '/' }, headers: [], queryParams: [] }, ruleFor(-1, ing.defaultBackend));
   }
   for (const list of entries.values()) list.sort(compareEntries);
-  return { table: new RouteTable(entries, certs, warnings), problems };
+  const conditions = [...degraded].map(([meta, d]): ObjectCondition => ({
+    kind: d.kind,
+    namespace: meta.namespace,
+    name: meta.name,
+    ...(meta.generation === undefined ? {} : { generation: meta.generation }),
+    type: 'Degraded',
+    reasons: d.reasons,
+  }));
+  return { table: new RouteTable(entries, certs, warnings), problems, conditions };
 }
 
 /** The service a RequestMirror sends to, or undefined when it is not a Service with a port. */

@@ -2,13 +2,16 @@
 // Ingresses, Namespaces and the weft.dev policy kinds) across namespaces, plus a GET of each
 // TLS Secret a listener or Ingress names (the chart grants Secrets by name only); each settled
 // change hands the objects themselves (no YAML round trip) to the same StateLoader and reader as
-// the file, which rebuilds the whole state off to the side, so a bad object is refused the same way.
+// the file, which judges them per object: a bad object is left out alone. A kind the API server
+// does not serve (a CRD not installed) is an empty collection, picked up when it appears.
 import type { Counter } from 'prom-client';
 import type { Logger } from '../../lib/logger.js';
 import { realTimers, type TimerHandle, type Timers } from '../../lib/timers.js';
 import { isKubeStatus, resourcePath, type KubeClient } from '../../lib/kube/client.js';
 import { applyWatchChange, WatchLoop, type KubeObjectMeta } from '../../lib/kube/watch.js';
 import type { StateLoader } from './route-file.js';
+import { WEFT_CLASS } from '../routes/object-meta.js';
+import { GATEWAY_ROUTE_KINDS } from '../../lib/kube/kinds.js';
 
 /** One watched collection: where it lives and the apiVersion/kind its items are read as. */
 export interface RouteResource {
@@ -18,20 +21,8 @@ export interface RouteResource {
   readonly kind: string;
 }
 
-/** Everything the gateway reads from the API server. */
-export const ROUTE_RESOURCES: readonly RouteResource[] = [
-  { group: 'gateway.networking.k8s.io', version: 'v1', resource: 'gateways', kind: 'Gateway' },
-  { group: 'gateway.networking.k8s.io', version: 'v1', resource: 'httproutes', kind: 'HTTPRoute' },
-  { group: 'gateway.networking.k8s.io', version: 'v1beta1', resource: 'referencegrants', kind: 'ReferenceGrant' },
-  { group: 'networking.k8s.io', version: 'v1', resource: 'ingresses', kind: 'Ingress' },
-  { group: '', version: 'v1', resource: 'namespaces', kind: 'Namespace' },
-  { group: 'weft.dev', version: 'v1alpha1', resource: 'apikeypolicies', kind: 'ApiKeyPolicy' },
-  { group: 'weft.dev', version: 'v1alpha1', resource: 'jwtpolicies', kind: 'JwtPolicy' },
-  { group: 'weft.dev', version: 'v1alpha1', resource: 'ratelimitpolicies', kind: 'RateLimitPolicy' },
-  { group: 'weft.dev', version: 'v1alpha1', resource: 'corspolicies', kind: 'CorsPolicy' },
-  { group: 'weft.dev', version: 'v1alpha1', resource: 'ipaccesspolicies', kind: 'IpAccessPolicy' },
-  { group: 'weft.dev', version: 'v1alpha1', resource: 'bodylimitpolicies', kind: 'BodyLimitPolicy' },
-];
+/** Everything the gateway reads from the API server (one list, shared with `weft check`). */
+export const ROUTE_RESOURCES: readonly RouteResource[] = GATEWAY_ROUTE_KINDS;
 
 type Obj = KubeObjectMeta & Record<string, unknown>;
 
@@ -54,6 +45,9 @@ export class KubeRoutes {
   readonly #o: KubeRoutesOptions;
   readonly #loops: WatchLoop<Obj>[] = [];
   readonly #caches = new Map<RouteResource, ReadonlyMap<string, Obj>>();
+  readonly #absent = new Set<RouteResource>();
+  /** The last copy of each referenced Secret read, kept when a later read fails for another reason than 404. */
+  readonly #secrets = new Map<string, Obj>();
   #timer: TimerHandle | undefined;
   #refresh: TimerHandle | undefined;
   #stopped = false;
@@ -63,9 +57,14 @@ export class KubeRoutes {
     this.#o = opts;
   }
 
-  /** True once every collection has been listed. */
+  /** True once every collection has been listed (a kind the server does not serve counts, as empty). */
   get synced(): boolean {
     return this.#loops.length > 0 && this.#loops.every((l) => l.synced);
+  }
+
+  /** "resource.group" of each kind the API server does not serve now, sorted. */
+  get absentKinds(): string[] {
+    return [...this.#absent].map((r) => (r.group === '' ? r.resource : `${r.resource}.${r.group}`)).sort();
   }
 
   start(): void {
@@ -79,6 +78,11 @@ export class KubeRoutes {
           this.#schedule();
         },
         onSyncedChange: () => this.#schedule(),
+        // The loop logs the change once; the set answers `absentKinds`.
+        onAbsentChange: (absent) => {
+          if (absent) this.#absent.add(r);
+          else this.#absent.delete(r);
+        },
         restarts: this.#o.restarts,
         resourceLabel: r.resource,
         logger: this.#o.logger,
@@ -118,20 +122,26 @@ export class KubeRoutes {
 
   async #build(): Promise<void> {
     const secrets = await this.#referencedSecrets();
-    const problems = this.#o.loader.loadObjects(this.snapshot(secrets), 'kubernetes');
-    if (problems) {
-      this.#o.logger.error({ code: 'WEFT_ERR_GATEWAY_FILE', problems }, `cluster route objects refused; the running routes stay:\n  - ${problems.join('\n  - ')}`);
-    }
+    this.#o.loader.loadCluster(this.snapshot(secrets), 'kubernetes');
   }
 
   // The Secrets named by HTTPS listeners' certificateRefs and Ingress tls entries, read by name.
-  // A missing one is left out: the loader then reports the reference precisely.
+  // A missing one is left out: the loader then reports the reference precisely and leaves out only
+  // the listener or TLS entry that names it. One that cannot be read now keeps its last copy.
   async #referencedSecrets(): Promise<Obj[]> {
     const wanted = new Set<string>();
     for (const [r, cache] of this.#caches) {
       for (const o of cache.values()) {
         const ns = o.metadata?.namespace ?? 'default';
-        const spec = (o.spec ?? {}) as { listeners?: { tls?: { certificateRefs?: { name?: string; namespace?: string }[] } }[]; tls?: { secretName?: string }[] };
+        const spec = (o.spec ?? {}) as {
+          gatewayClassName?: unknown;
+          ingressClassName?: unknown;
+          listeners?: { tls?: { certificateRefs?: { name?: string; namespace?: string }[] } }[];
+          tls?: { secretName?: string }[];
+        };
+        // Another class's objects are another controller's: their Secrets are none of weft's business.
+        if (r.kind === 'Gateway' && spec.gatewayClassName !== WEFT_CLASS) continue;
+        if (r.kind === 'Ingress' && spec.ingressClassName !== undefined && spec.ingressClassName !== WEFT_CLASS) continue;
         if (r.kind === 'Gateway') for (const l of spec.listeners ?? []) for (const c of l.tls?.certificateRefs ?? []) if (c.name) wanted.add(`${c.namespace ?? ns}/${c.name}`);
         if (r.kind === 'Ingress') for (const t of spec.tls ?? []) if (t.secretName) wanted.add(`${ns}/${t.secretName}`);
       }
@@ -140,12 +150,21 @@ export class KubeRoutes {
     for (const key of [...wanted].sort()) {
       const [namespace = '', name = ''] = key.split('/');
       try {
-        out.push(await this.#o.client.request<Obj>('GET', resourcePath({ group: '', version: 'v1', resource: 'secrets', namespace, name })));
+        const secret = await this.#o.client.request<Obj>('GET', resourcePath({ group: '', version: 'v1', resource: 'secrets', namespace, name }));
+        this.#secrets.set(key, secret);
+        out.push(secret);
       } catch (err) {
-        // Anything but "not found" keeps the running state rather than dropping a certificate.
-        if (!isKubeStatus(err, 404)) throw err;
+        if (isKubeStatus(err, 404)) {
+          this.#secrets.delete(key);
+          continue;
+        }
+        // Any other failure (403, an outage) must not drop a certificate that was being served.
+        const last = this.#secrets.get(key);
+        this.#o.logger.warn({ secret: key, err: (err as Error).message }, last ? 'cannot read a TLS Secret; its last copy stays' : 'cannot read a TLS Secret; the listener naming it is not served');
+        if (last) out.push(last);
       }
     }
+    for (const key of [...this.#secrets.keys()]) if (!wanted.has(key)) this.#secrets.delete(key);
     return out;
   }
 

@@ -11,6 +11,8 @@ import { WatchedFile } from '../../lib/watched-file.js';
 import { buildState, type GatewayState } from '../state.js';
 import type { GatewayMetrics } from '../metrics.js';
 import { parseResources, readResources, type ParsedResources } from '../routes/resources.js';
+import { objectLabel, type ObjectCondition } from '../routes/conditions.js';
+import { ObjectAdmission, type RawObject } from './object-admission.js';
 
 /**
  * Turns route objects (a file's text or the API server's objects) into applied generations:
@@ -23,6 +25,7 @@ export class StateLoader {
   readonly #apply: (state: GatewayState) => void;
   #generation = 0;
   #lastHash = '';
+  readonly #admission = new ObjectAdmission();
 
   constructor(opts: { log: Logger; metrics: GatewayMetrics; apply: (state: GatewayState) => void }) {
     this.#log = opts.log;
@@ -40,6 +43,42 @@ export class StateLoader {
     return this.#load(JSON.stringify(objects), source, () => readResources(objects, source));
   }
 
+  /**
+   * Applies the API server's objects per object: each object that cannot be used is left out
+   * alone (its last accepted version keeps serving, if any), its reasons logged once per object
+   * version and kept in the state's conditions; everything else is applied.
+   */
+  loadCluster(objects: readonly RawObject[], source: string): void {
+    const hash = createHash('sha256').update(JSON.stringify(objects)).digest('hex');
+    if (hash === this.#lastHash) return;
+    const readText = (p: string): string => readFileSync(p, 'utf8');
+    const build = (set: readonly RawObject[]): GatewayState => {
+      const result = buildState(readResources(set, source), source, this.#generation + 1, readText, { perObject: true });
+      // Per object, a build always gives a state; the guard keeps the types honest.
+      if ('problems' in result) throw new Error(`cluster objects refused: ${result.problems.join('; ')}`);
+      return result.state;
+    };
+    let state = build(objects);
+    const rejected = state.conditions.filter((c) => c.type === 'Rejected');
+    const swap = this.#admission.substitute(objects, rejected);
+    if (swap) {
+      const again = build(swap.objects);
+      const stillBad = new Set(again.conditions.filter((c) => c.type === 'Rejected').map(objectLabel));
+      const conditions: ObjectCondition[] = [
+        ...rejected.map((c) => (swap.replaced.has(objectLabel(c)) && !stillBad.has(objectLabel(c)) ? { ...c, servingPrevious: true } : c)),
+        ...again.conditions.filter((c) => c.type !== 'Rejected'),
+      ];
+      state = { ...again, conditions };
+    }
+    this.#admission.remember(objects, rejected);
+    for (const c of this.#admission.fresh(state.conditions)) {
+      const what = c.type === 'Rejected' ? (c.servingPrevious ? 'rejected; its previous version keeps serving' : 'rejected; it is not served') : 'served in part';
+      this.#log.warn({ code: 'WEFT_ERR_GATEWAY_FILE', source, object: objectLabel(c), generation: c.generation, reasons: c.reasons }, `${objectLabel(c)} ${what}:\n  - ${c.reasons.join('\n  - ')}`);
+    }
+    this.#lastHash = hash;
+    this.#commit(state, source, this.#admission.freshWarnings(state.warnings));
+  }
+
   // `identity` is what "unchanged" is judged by: the same input is not built twice.
   #load(identity: string, source: string, read: () => ParsedResources): string[] | undefined {
     const hash = createHash('sha256').update(identity).digest('hex');
@@ -49,17 +88,22 @@ export class StateLoader {
       this.#metrics.reloads.inc({ result: 'rejected' });
       return [...result.problems];
     }
-    this.#generation += 1;
     this.#lastHash = hash;
-    this.#apply(result.state);
+    this.#commit(result.state, source, result.state.warnings);
+    return undefined;
+  }
+
+  #commit(state: GatewayState, source: string, warnings: readonly string[]): void {
+    this.#generation += 1;
+    this.#apply(state);
     this.#metrics.reloads.inc({ result: 'applied' });
     this.#metrics.generation.set(this.#generation);
+    const rejected = state.conditions.filter((c) => c.type === 'Rejected').length;
     this.#log.info(
-      { source, generation: this.#generation, httpRules: result.state.table.size('HTTP'), httpsRules: result.state.table.size('HTTPS'), policies: result.state.policies.size },
+      { source, generation: this.#generation, httpRules: state.table.size('HTTP'), httpsRules: state.table.size('HTTPS'), policies: state.policies.size, rejected, degraded: state.conditions.length - rejected },
       'routes loaded',
     );
-    for (const w of result.state.warnings) this.#log.warn({ source, generation: this.#generation }, w);
-    return undefined;
+    for (const w of warnings) this.#log.warn({ source, generation: this.#generation }, w);
   }
 
   /** Generation in force (0 before the first valid load). */

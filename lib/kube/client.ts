@@ -3,6 +3,7 @@
 import { Agent, request, type AgentOptions } from 'node:https';
 import { request as httpRequest, Agent as HttpAgent, type IncomingMessage } from 'node:http';
 import { WeftError } from '../errors.js';
+import { realTimers, type Timers } from '../timers.js';
 import type { KubeConnection } from './config.js';
 
 /** The Status object the API server answers errors with. */
@@ -12,6 +13,7 @@ export interface KubeStatus {
   readonly message?: string;
   readonly reason?: string;
   readonly code?: number;
+  readonly details?: { readonly retryAfterSeconds?: number };
 }
 
 /** The API server answered with an error status; `apiStatus` and `reason` come from its Status. */
@@ -20,13 +22,54 @@ export class KubeApiError extends WeftError {
   readonly apiStatus: number;
   /** The Status reason (NotFound, AlreadyExists, Expired, ...). */
   readonly reason: string;
+  /** How long the server asked us to wait (its Retry-After, else the Status's retryAfterSeconds). */
+  readonly retryAfterMs: number | undefined;
 
-  constructor(apiStatus: number, status: KubeStatus | undefined, what: string) {
+  constructor(apiStatus: number, status: KubeStatus | undefined, what: string, retryAfterMs?: number) {
     super('WEFT_ERR_KUBE_API', `${what}: ${apiStatus} ${status?.reason ?? ''} ${status?.message ?? ''}`.trim());
     this.name = 'KubeApiError';
     this.apiStatus = apiStatus;
     this.reason = status?.reason ?? '';
+    const fromStatus = status?.details?.retryAfterSeconds;
+    this.retryAfterMs = retryAfterMs ?? (typeof fromStatus === 'number' && fromStatus >= 0 ? fromStatus * 1000 : undefined);
   }
+}
+
+/**
+ * A Retry-After header's wait in ms (pure): delay-seconds or an HTTP-date (RFC 9110 10.2.3);
+ * undefined when absent or unreadable. A date in the past is 0.
+ */
+export function parseRetryAfterMs(header: string | readonly string[] | undefined, nowMs: number): number | undefined {
+  const first: string | undefined = typeof header === 'string' ? header : header?.[0];
+  const value = first?.trim();
+  if (value === undefined || value === '') return undefined;
+  if (/^\d+$/.test(value)) return Number(value) * 1000;
+  // An HTTP-date names its day and month; Date.parse alone would take "-1" for a year.
+  if (!/^[A-Za-z]{3}, /.test(value)) return undefined;
+  const at = Date.parse(value);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - nowMs);
+}
+
+/** Bounds of one watch request, measured on `timers` (the caller's clock; fake in tests). */
+export interface WatchRequestOptions {
+  readonly signal: AbortSignal;
+  /** No byte for this long on an open stream: the peer is taken for dead. */
+  readonly idleTimeoutMs: number;
+  /** No response headers within this long: the request is abandoned (0 or absent: no bound). */
+  readonly headersTimeoutMs?: number;
+  readonly timers?: Timers;
+  /** Called once the server answered 200 (the stream is open). */
+  readonly onOpen?: () => void;
+}
+
+/** Options of one non-watch request. */
+export interface RequestOptions {
+  readonly contentType?: string;
+  /** Socket inactivity bound (REQUEST_TIMEOUT_MS by default). */
+  readonly timeoutMs?: number;
+  /** No response headers within this long on `timers`: the request is abandoned. */
+  readonly headersTimeoutMs?: number;
+  readonly timers?: Timers;
 }
 
 /** True for an API error with the given HTTP status. */
@@ -90,11 +133,12 @@ export class KubeClient {
   }
 
   /** Sends a request; resolves with the parsed JSON body of a 2xx answer, throws otherwise. */
-  async request<T>(method: string, path: string, body?: unknown, opts: { contentType?: string; timeoutMs?: number } = {}): Promise<T> {
-    const res = await this.#send(method, path, body, opts.contentType ?? 'application/json', opts.timeoutMs ?? REQUEST_TIMEOUT_MS);
+  async request<T>(method: string, path: string, body?: unknown, opts: RequestOptions = {}): Promise<T> {
+    const timers = opts.timers ?? realTimers;
+    const res = await this.#send(method, path, body, opts.contentType ?? 'application/json', opts.timeoutMs ?? REQUEST_TIMEOUT_MS, undefined, opts.headersTimeoutMs ?? 0, timers);
     const text = await readBody(res);
     const status = res.statusCode ?? 0;
-    if (status < 200 || status > 299) throw new KubeApiError(status, parseStatus(text), `${method} ${path}`);
+    if (status < 200 || status > 299) throw new KubeApiError(status, parseStatus(text), `${method} ${path}`, parseRetryAfterMs(res.headers['retry-after'], timers.now()));
     try {
       return JSON.parse(text) as T;
     } catch (err) {
@@ -104,19 +148,23 @@ export class KubeClient {
 
   /**
    * Opens a watch and yields its events until the server ends the stream. Throws on a non-200
-   * answer, a broken connection, or no byte for `idleTimeoutMs` (a silently dead peer).
+   * answer, a broken connection, no response headers within `headersTimeoutMs` (a hung server or
+   * proxy), or no byte for `idleTimeoutMs` (a silently dead peer).
    */
-  async *watch(path: string, opts: { signal: AbortSignal; idleTimeoutMs: number }): AsyncGenerator<RawWatchEvent> {
-    const res = await this.#send('GET', path, undefined, 'application/json', 0, opts.signal);
+  async *watch(path: string, opts: WatchRequestOptions): AsyncGenerator<RawWatchEvent> {
+    const timers = opts.timers ?? realTimers;
+    const res = await this.#send('GET', path, undefined, 'application/json', 0, opts.signal, opts.headersTimeoutMs ?? 0, timers);
     if (res.statusCode !== 200) {
       const text = await readBody(res);
-      throw new KubeApiError(res.statusCode ?? 0, parseStatus(text), `watch ${path}`);
+      throw new KubeApiError(res.statusCode ?? 0, parseStatus(text), `watch ${path}`, parseRetryAfterMs(res.headers['retry-after'], timers.now()));
     }
+    opts.onOpen?.();
     res.setEncoding('utf8');
-    let idle: NodeJS.Timeout | undefined;
+    let idle: ReturnType<Timers['setTimeout']> | undefined;
     const arm = (): void => {
-      if (idle) clearTimeout(idle);
-      idle = setTimeout(() => res.destroy(new WeftError('WEFT_ERR_KUBE_UNREACHABLE', `watch ${path}: no data for ${opts.idleTimeoutMs} ms`)), opts.idleTimeoutMs);
+      timers.clearTimeout(idle);
+      idle = timers.setTimeout(() => res.destroy(new WeftError('WEFT_ERR_KUBE_UNREACHABLE', `watch ${path}: no data for ${opts.idleTimeoutMs} ms`)), opts.idleTimeoutMs);
+      idle.unref();
     };
     arm();
     let buf = '';
@@ -145,7 +193,7 @@ export class KubeClient {
       if (opts.signal.aborted) return;
       throw new WeftError('WEFT_ERR_KUBE_UNREACHABLE', `watch ${path}: ${(err as Error).message}`, { cause: err });
     } finally {
-      if (idle) clearTimeout(idle);
+      timers.clearTimeout(idle);
       res.destroy();
     }
   }
@@ -155,7 +203,9 @@ export class KubeClient {
     this.#agent.destroy();
   }
 
-  async #send(method: string, path: string, body: unknown, contentType: string, timeoutMs: number, signal?: AbortSignal): Promise<IncomingMessage> {
+  async #send(
+    method: string, path: string, body: unknown, contentType: string, timeoutMs: number, signal: AbortSignal | undefined, headersTimeoutMs: number, timers: Timers,
+  ): Promise<IncomingMessage> {
     const auth = await this.#conn.authorization();
     const text = body === undefined ? undefined : JSON.stringify(body);
     const url = new URL(path, this.#conn.server);
@@ -176,8 +226,15 @@ export class KubeClient {
       if (timeoutMs > 0) {
         req.setTimeout(timeoutMs, () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
       }
-      req.on('response', resolve);
+      // client-go has no such bound and hangs on a server that never answers; weft gives up.
+      const headers = headersTimeoutMs > 0 ? timers.setTimeout(() => req.destroy(new Error(`no response headers within ${headersTimeoutMs} ms`)), headersTimeoutMs) : undefined;
+      headers?.unref();
+      req.on('response', (res) => {
+        timers.clearTimeout(headers);
+        resolve(res);
+      });
       req.on('error', (err) => {
+        timers.clearTimeout(headers);
         reject(new WeftError('WEFT_ERR_KUBE_UNREACHABLE', `${method} ${url.pathname}: ${err.message}`, { cause: err }));
       });
       req.end(text);

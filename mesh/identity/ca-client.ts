@@ -1,7 +1,8 @@
 // Kubernetes mode's identity: the proxy makes a P-256 key in memory, sends a CSR to `weft ca`
 // with its projected service-account token, checks the CA by the trust anchors (WEFT_TRUST_ANCHORS or its file), and renews
 // at about 70 % of the leaf's lifetime with jitter; a failed attempt is retried with capped,
-// jittered backoff while the current certificate keeps serving.
+// jittered backoff while the current certificate keeps serving; a Retry-After from the CA is
+// honoured (no request before it).
 import { readFile } from 'node:fs/promises';
 import { request } from 'node:https';
 import { X509Certificate, createPublicKey } from 'node:crypto';
@@ -11,7 +12,8 @@ import { generateKeyPair, privateKeyToPem } from '../../lib/pki/crypto.js';
 import { WeftError, isWeftError } from '../../lib/errors.js';
 import { identityFromSubjectAltName } from '../../lib/identity.js';
 import type { Logger } from '../../lib/logger.js';
-import { realTimers, type Timers } from '../../lib/timers.js';
+import { realTimers, sleep, type Timers } from '../../lib/timers.js';
+import { parseRetryAfterMs } from '../../lib/kube/client.js';
 import type { IdentityProvider, TlsMaterial } from './identity-provider.js';
 import { RenewalScheduler } from './renewal.js';
 
@@ -48,7 +50,10 @@ export class CaClientIdentityProvider implements IdentityProvider {
   readonly #listeners: ((m: TlsMaterial) => void)[] = [];
   readonly #requests: Counter<'result'> | undefined;
   readonly #scheduler: RenewalScheduler;
+  readonly #closed = new AbortController();
   #material: TlsMaterial | undefined;
+  /** No request before this time (ms): the CA answered with a Retry-After. */
+  #notBefore = 0;
 
   constructor(opts: CaClientOptions) {
     this.#o = opts;
@@ -78,6 +83,7 @@ export class CaClientIdentityProvider implements IdentityProvider {
   }
 
   close(): void {
+    this.#closed.abort();
     this.#scheduler.close();
   }
 
@@ -111,6 +117,11 @@ export class CaClientIdentityProvider implements IdentityProvider {
   async #request(): Promise<TlsMaterial> {
     const fail = (message: string, cause?: unknown): WeftError =>
       new WeftError('WEFT_ERR_CA_REQUEST', message, cause === undefined ? undefined : { cause });
+    const timers = this.#o.timers ?? realTimers;
+    // The retry backoff may come sooner than the CA (or the API server behind it) asked: wait the rest.
+    const wait = this.#notBefore - timers.now();
+    if (wait > 0) await sleep(timers, wait, this.#closed.signal);
+    if (this.#closed.signal.aborted) throw fail('closed');
     // Both files are re-read every time: the kubelet rotates the token and trust can rotate. Trust
     // anchors from the environment are fixed for the pod's life (a restart picks up new ones).
     const fromEnv = this.#o.trustAnchors;
@@ -127,7 +138,7 @@ export class CaClientIdentityProvider implements IdentityProvider {
     const keys = await generateKeyPair();
     const body = JSON.stringify({ csr: await createCsr(keys, this.#o.expectedIdentity) });
     const url = new URL('/v1/certificates', this.#o.caAddr);
-    const answer = await new Promise<{ status: number; body: CaAnswer }>((resolve, reject) => {
+    const answer = await new Promise<{ status: number; retryAfter: string | undefined; body: CaAnswer }>((resolve, reject) => {
       const req = request(url, {
         method: 'POST',
         ca: anchors,
@@ -143,7 +154,7 @@ export class CaClientIdentityProvider implements IdentityProvider {
           } catch {
             // an answer that is not JSON is reported by status below
           }
-          resolve({ status: res.statusCode ?? 0, body: parsed });
+          resolve({ status: res.statusCode ?? 0, retryAfter: res.headers['retry-after'], body: parsed });
         });
         res.on('error', (err) => reject(fail(`reading the answer of ${url.origin}: ${err.message}`, err)));
       });
@@ -152,7 +163,10 @@ export class CaClientIdentityProvider implements IdentityProvider {
       req.end(body);
     });
     if (answer.status !== 200) {
-      throw fail(`${url.origin} refused: ${answer.status} ${textField(answer.body.error)} ${textField(answer.body.message)}`.trim());
+      const retryAfterMs = parseRetryAfterMs(answer.retryAfter, timers.now());
+      if (retryAfterMs !== undefined) this.#notBefore = timers.now() + retryAfterMs;
+      const asked = retryAfterMs === undefined ? '' : ` (asked to retry after ${retryAfterMs} ms)`;
+      throw fail(`${url.origin} refused: ${answer.status} ${textField(answer.body.error)} ${textField(answer.body.message)}`.trim() + asked);
     }
     const { certificate, chain, trustBundle } = answer.body;
     if (typeof certificate !== 'string' || typeof chain !== 'string' || typeof trustBundle !== 'string') {

@@ -2,6 +2,7 @@
 // (its real RBAC evaluated by the RBAC authorizer), what `weft ca` writes on first start, the
 // injector's endpoints, and a labelled namespace "shop" with injected pods.
 import { CHART_RESOURCES, rbacAuthorizer } from './rbac-authorizer.js';
+import { GATEWAY_ROUTE_KINDS } from '../../lib/kube/kinds.js';
 import { ChartRenderer } from './helm-template.js';
 import { NS, pem, type Trust } from './cluster-facts.js';
 import type { KubeObject, TestApiServer } from './test-apiserver.js';
@@ -21,6 +22,10 @@ let chart: ChartRenderer | undefined;
 export function installHealthyWeft(api: TestApiServer, trust: Trust, pods: readonly CheckPod[]): void {
   chart ??= new ChartRenderer(new URL('../../charts/weft', import.meta.url).pathname);
   for (const def of CHART_RESOURCES) api.addResource(def);
+  // The Gateway API standard channel (ReferenceGrant v1beta1) and weft's policy CRDs are installed.
+  for (const k of GATEWAY_ROUTE_KINDS.filter((x) => x.group === 'weft.dev' || x.resource === 'referencegrants')) {
+    api.addResource({ group: k.group, version: k.version, resource: k.resource, singular: k.kind.toLowerCase(), kind: k.kind, namespaced: true });
+  }
   api.apply({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: NS }, status: { phase: 'Active' } });
   const { serving, webhookRoot, root, issuer } = trust;
   const webhookSecret = { data: { 'tls.crt': b64(serving.certChainPem), 'tls.key': b64(serving.keyPem), 'ca.crt': b64(pem(webhookRoot)) } };

@@ -3,10 +3,14 @@
 // {url, port, kubeconfig, adminToken}, then takes JSON-line commands on stdin and answers each
 // with a JSON line: {"op":"apply","object":{...}}, {"op":"delete","apiVersion","kind","namespace","name"},
 // {"op":"applyMany","objects":[...]}, {"op":"token", ...TokenOptions}, {"op":"compact"}, {"op":"cut"}, {"op":"expire"},
-// {"op":"stop"}, {"op":"restart"}. Ends on SIGTERM or SIGINT.
+// {"op":"stop"}, {"op":"restart"}, {"op":"removeResource","apiVersion","resource"?} (stop serving kinds: 404),
+// {"op":"serveResource","apiVersion","resource"?} (serve removed ones again), {"op":"fault","action":{...},
+// "match":{verb?,resource?},"count"?} (see TestApiServer.injectFault), {"op":"clearFaults"},
+// {"op":"outage","mode":"refuse"|"reset"}, {"op":"endOutage"}, {"op":"maxPageSize","n"},
+// {"op":"requestLog"} (answers {log:[...]}). Ends on SIGTERM or SIGINT.
 import { writeFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
-import { StatusError, TestApiServer, type KubeObject, type TokenOptions } from './test-apiserver.js';
+import { StatusError, TestApiServer, type FaultAction, type FaultMatch, type KubeObject, type ResourceDef, type TokenOptions } from './test-apiserver.js';
 
 function flag(name: string): string | undefined {
   const at = process.argv.indexOf(`--${name}`);
@@ -30,7 +34,16 @@ interface Command {
   kind?: string;
   namespace?: string;
   name?: string;
+  resource?: string;
+  action?: FaultAction;
+  match?: FaultMatch;
+  count?: number;
+  mode?: 'refuse' | 'reset';
+  n?: number;
 }
+
+/** Types removed by removeResource, so that serveResource can bring them back. */
+const removed: ResourceDef[] = [];
 
 const lines = createInterface({ input: process.stdin });
 lines.on('line', (line) => {
@@ -65,6 +78,38 @@ lines.on('line', (line) => {
           break;
         case 'expire':
           server.expireWatches();
+          break;
+        case 'removeResource': {
+          const defs = server.removeResource(cmd.apiVersion ?? '', cmd.resource);
+          removed.push(...defs);
+          result = { ok: true, removed: defs.map((d) => d.resource) };
+          break;
+        }
+        case 'serveResource': {
+          const back = removed.filter((d) => (d.group === '' ? d.version : `${d.group}/${d.version}`) === cmd.apiVersion && (cmd.resource === undefined || d.resource === cmd.resource));
+          server.serveResource(back);
+          for (const d of back) removed.splice(removed.indexOf(d), 1);
+          result = { ok: true, served: back.map((d) => d.resource) };
+          break;
+        }
+        case 'fault':
+          if (!cmd.action) throw new Error('fault needs action');
+          server.injectFault(cmd.action, cmd.match ?? {}, cmd.count ?? Infinity);
+          break;
+        case 'clearFaults':
+          server.clearFaults();
+          break;
+        case 'outage':
+          await server.startOutage(cmd.mode ?? 'refuse');
+          break;
+        case 'endOutage':
+          await server.endOutage();
+          break;
+        case 'maxPageSize':
+          server.maxPageSize = cmd.n ?? 0;
+          break;
+        case 'requestLog':
+          result = { log: server.requestLog };
           break;
         case 'stop':
           await server.stop();

@@ -13,10 +13,12 @@ import { makeTestPki } from './pki.js';
 import { issueServingMaterial } from '../../ca/serving.js';
 import { AccessControl } from './apiserver/access-control.js';
 import { ObjectStore } from './apiserver/object-store.js';
-import { BUILTIN_RESOURCES, clone, keyOf, type KubeObject, type RequestAttributes, type ResourceDef, type TestApiServerOptions, type TokenOptions, type UserInfo } from './apiserver/resources.js';
+import { apiVersionOf, BUILTIN_RESOURCES, clone, keyOf, type KubeObject, type RequestAttributes, type ResourceDef, type TestApiServerOptions, type TokenOptions, type UserInfo } from './apiserver/resources.js';
+import { Faults, type FaultAction, type FaultMatch, type RequestRecord } from './apiserver/faults.js';
 import { ApiRouter } from './apiserver/router.js';
 import { WatchHub } from './apiserver/watch-hub.js';
 
+export type { FaultAction, FaultMatch, RequestRecord } from './apiserver/faults.js';
 export {
   API_AUDIENCE,
   BUILTIN_RESOURCES,
@@ -41,6 +43,8 @@ export class TestApiServer {
   readonly #access: AccessControl;
   readonly #router: ApiRouter;
   readonly #sockets = new Set<Socket>();
+  readonly #faults = new Faults();
+  #resetting = false;
   #server: Server | undefined;
   #tls: { key: string; cert: string } | undefined;
   #caPem = '';
@@ -48,6 +52,10 @@ export class TestApiServer {
   readonly adminToken = `admin-${randomBytes(16).toString('hex')}`;
   /** Requests received, by "VERB path" (path without query); tests use it to see re-lists. */
   readonly requests: string[] = [];
+  /** Every request with its time (Date.now()), verb and resource: what tests count retries with. */
+  get requestLog(): readonly RequestRecord[] {
+    return this.#faults.log;
+  }
 
   private constructor(opts: TestApiServerOptions) {
     this.#opts = {
@@ -68,6 +76,7 @@ export class TestApiServer {
       gitVersion: () => this.gitVersion,
       address: () => `${this.host}:${this.port}`,
       requests: this.requests,
+      faults: this.#faults,
     });
     for (const def of BUILTIN_RESOURCES) this.addResource(def);
     this.#access.addUserToken(this.adminToken, { username: 'kubernetes-admin', uid: 'admin', groups: ['system:masters', 'system:authenticated'] });
@@ -129,6 +138,10 @@ export class TestApiServer {
     const server = createServer({ key: tls.key, cert: tls.cert }, (req, res) => this.#router.handle(req, res));
     // Tracked from the TCP accept, so a connection still in its TLS handshake is dropped by stop() too.
     server.on('connection', (socket: Socket) => {
+      if (this.#resetting) {
+        socket.resetAndDestroy();
+        return;
+      }
       this.#sockets.add(socket);
       socket.on('close', () => this.#sockets.delete(socket));
     });
@@ -151,6 +164,7 @@ export class TestApiServer {
     this.#server = undefined;
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
     this.#watches.cut();
+    this.#faults.clear();
     for (const s of this.#sockets) s.destroy();
     await closed;
   }
@@ -163,6 +177,27 @@ export class TestApiServer {
   /** Serves another resource type (a CRD, or a built-in this server lacks). */
   addResource(def: ResourceDef): void {
     this.#store.addResource(def);
+  }
+
+  /**
+   * Stops serving kinds, as a cluster without a CRD or an API version does: every resource of
+   * `apiVersion` ("group/version", or "v1" for the core group), or only `resource` (plural) in it.
+   * Lists, watches and gets then answer 404 NotFound and discovery leaves them out; open watches of
+   * them end. Objects are kept: serveResource (or addResource) serves them again. Returns the
+   * removed types.
+   */
+  removeResource(apiVersion: string, resource?: string): ResourceDef[] {
+    const removed = this.#store.defs().filter((d) => apiVersionOf(d) === apiVersion && (resource === undefined || d.resource === resource));
+    for (const def of removed) {
+      this.#store.removeResource(def);
+      this.#watches.endFor(def);
+    }
+    return removed;
+  }
+
+  /** Serves again types that removeResource returned (a CRD installed later). */
+  serveResource(defs: readonly ResourceDef[]): void {
+    for (const def of defs) this.addResource(def);
   }
 
   /** Replaces the authorizer (default: every authenticated user may do everything). */
@@ -273,5 +308,63 @@ export class TestApiServer {
   /** Sends a BOOKMARK now to every watch that asked for them. */
   sendBookmarks(): void {
     this.#watches.sendBookmarks();
+  }
+
+  /**
+   * Gives the next `count` requests matching `match` (every one until clearFaults, by default) a
+   * fault instead of their answer: `{kind:'hang'}` never sends response headers; `{kind:'status',
+   * code, retryAfterSeconds?}` answers that Status (a watch's 410 comes as an ERROR event in a 200
+   * stream, as from the real server; 429/503 carry Retry-After).
+   */
+  injectFault(action: FaultAction, match: FaultMatch = {}, count = Infinity): void {
+    this.#faults.add(action, match, count);
+  }
+
+  /** Ends every injected fault; requests held without headers are reset. */
+  clearFaults(): void {
+    this.#faults.clear();
+  }
+
+  /** Requests held without headers right now (by a 'hang' fault). */
+  get heldRequests(): number {
+    return this.#faults.heldCount;
+  }
+
+  /** Requests still to be given a fault (Infinity while an uncounted fault is active). */
+  get pendingFaults(): number {
+    return this.#faults.pending;
+  }
+
+  /**
+   * Lists that name a `limit` get at most this many items a page, with a continue token (0: as
+   * asked); lists without `limit` are never paged, as on a real server.
+   */
+  set maxPageSize(n: number) {
+    this.#faults.maxPageSize = n;
+  }
+
+  get maxPageSize(): number {
+    return this.#faults.maxPageSize;
+  }
+
+  /**
+   * A full outage until endOutage(): 'refuse' stops listening (connections refused); 'reset'
+   * keeps listening but resets every connection at once. Open connections drop either way.
+   */
+  async startOutage(mode: 'refuse' | 'reset' = 'refuse'): Promise<void> {
+    if (mode === 'refuse') {
+      await this.stop();
+      return;
+    }
+    this.#resetting = true;
+    this.#watches.cut();
+    this.#faults.clear();
+    for (const s of this.#sockets) s.resetAndDestroy();
+  }
+
+  /** Ends an outage: serves again on the same port. */
+  async endOutage(): Promise<void> {
+    this.#resetting = false;
+    await this.listen();
   }
 }

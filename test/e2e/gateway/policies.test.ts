@@ -77,6 +77,13 @@ t.test('edge policies', async (t) => {
     policy('ApiKeyPolicy', 'query-keys', 'query-keyed', `  queryParam: apikey\n  consumers: [{ name: carol, keySha256: ${hashKey('carol-secret')} }]\n`) +
     route('jwt-url', 'jwt.test') +
     policy('JwtPolicy', 'jwt-url', 'jwt-url', `  issuer: ${ISSUER}\n  audiences: [${AUDIENCE}]\n  jwksUrl: ${jwksUrl}\n  jwksCooldownSeconds: 0\n  clockSkewSeconds: 60\n  claimsToHeaders: [{ claim: sub, header: x-user }, { claim: tier, header: x-tier }]\n`) +
+    route('jwt-claims', 'claims.test') +
+    policy(
+      'JwtPolicy',
+      'jwt-claims',
+      'jwt-claims',
+      `  issuer: ${ISSUER}\n  audiences: [${AUDIENCE}]\n  jwksFile: ${jwksFile}\n  claimsToHeaders: [{ claim: tenant, header: X-Tenant }]\n  requiredClaims: [{ claim: role, oneOf: [reader, writer] }, { claim: tier, value: gold }]\n  requiredScopes: [orders:read]\n`,
+    ) +
     route('jwt-file', 'jwtfile.test') +
     policy('JwtPolicy', 'jwt-file', 'jwt-file', `  issuer: ${ISSUER}\n  audiences: [${AUDIENCE}]\n  jwksFile: ${jwksFile}\n`) +
     route('limited', 'limited.test') +
@@ -191,6 +198,54 @@ t.test('edge policies', async (t) => {
       t.equal(res.headers['weft-error'], 'WEFT_ERR_UNAUTHORIZED');
     }
     t.equal((await get('jwt.test', '/', { authorization: `Bearer ${await sign(rsa.privateKey, 'RS256', 'rsa-1', {}, { exp: Math.floor(Date.now() / 1000) - 20 })}` })).status, 200, 'expired 20 s ago, within the 60 s clock skew, still passes');
+  });
+
+  // Raw header pairs, so one request can carry several case and duplicate variants of a name.
+  const rawGet = (host: string, pairs: string[]): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> =>
+    new Promise((resolve, reject) => {
+      const req = http.request(`${gw.http}/`, { headers: ['host', host, ...pairs], agent: false }, (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (d: string) => (body += d));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+
+  await t.test('JWT claims: a client-sent claim header never reaches the backend', async (t) => {
+    const noTenant = await sign(ec.privateKey, 'ES256', 'ec-1', { role: 'reader', scope: 'openid orders:read' });
+    const forged = await get('claims.test', '/', { authorization: `Bearer ${noTenant}`, 'x-tenant': 'acme-admin' });
+    t.equal(forged.status, 200, 'a valid token with the required claims and scope passes');
+    t.equal(echoed(forged.body)?.headers['x-tenant'], undefined, 'a token without the claim: the forged x-tenant is dropped');
+    const variants = await rawGet('claims.test', ['authorization', `Bearer ${noTenant}`, 'X-Tenant', 'acme-admin', 'x-TENANT', 'evil', 'x-tenant', 'more']);
+    t.equal(variants.status, 200);
+    t.equal(echoed(variants.body)?.headers['x-tenant'], undefined, 'every case and duplicate variant is dropped');
+    const withTenant = await sign(ec.privateKey, 'ES256', 'ec-1', { role: 'writer', scp: ['orders:read'], tenant: 'acme' });
+    const replaced = await rawGet('claims.test', ['authorization', `Bearer ${withTenant}`, 'X-TENANT', 'acme-admin', 'x-tenant', 'evil']);
+    t.equal(replaced.status, 200, 'scp as a list carries the scope');
+    t.equal(echoed(replaced.body)?.headers['x-tenant'], 'acme', 'the backend sees only the claim');
+    const refusedToken = await get('claims.test', '/', { authorization: 'Bearer abc.def', 'x-tenant': 'acme-admin' });
+    t.equal(refusedToken.status, 401, 'a bad token is still 401, not the claim code');
+  });
+
+  await t.test('JWT claims: a missing or wrong required claim or scope gets 403 with its code', async (t) => {
+    const cases: [string, Record<string, unknown>][] = [
+      ['no role claim', { scope: 'orders:read' }],
+      ['role not one of the list', { role: 'admin', scope: 'orders:read' }],
+      ['tier not the exact value', { role: 'reader', tier: 'silver', scope: 'orders:read' }],
+      ['no scope', { role: 'reader' }],
+      ['another scope', { role: 'reader', scope: 'orders:write' }],
+      ['scp list without the scope', { role: 'reader', scp: ['orders:write'] }],
+    ];
+    for (const [name, claims] of cases) {
+      const res = await get('claims.test', '/', { authorization: `Bearer ${await sign(ec.privateKey, 'ES256', 'ec-1', claims)}` });
+      t.equal(res.status, 403, `${name}: 403`);
+      t.equal(res.headers['weft-error'], 'WEFT_ERR_JWT_CLAIM', `${name}: the claim code`);
+      t.match(String(res.headers['www-authenticate']), /^Bearer realm="weft", error="insufficient_scope"/, `${name}: WWW-Authenticate`);
+    }
+    const noScope = await get('claims.test', '/', { authorization: `Bearer ${await sign(ec.privateKey, 'ES256', 'ec-1', { role: 'reader' })}` });
+    t.match(String(noScope.headers['www-authenticate']), /scope="orders:read"/, 'the missing scope is named');
   });
 
   await t.test('JWT: an unknown kid refreshes the JWKS', async (t) => {

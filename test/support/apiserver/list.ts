@@ -34,11 +34,13 @@ export function matches(def: ResourceDef, obj: KubeObject, namespace: string | u
 }
 
 /** GET of a collection: selectors, resourceVersion and resourceVersionMatch, limit and continue. */
-export async function serveList(store: ObjectStore, res: ServerResponse, def: ResourceDef, namespace: string | undefined, q: URLSearchParams): Promise<void> {
+export async function serveList(store: ObjectStore, res: ServerResponse, def: ResourceDef, namespace: string | undefined, q: URLSearchParams, maxPageSize = 0): Promise<void> {
   const { labels, fields } = selectors(q, def);
   const rvParam = q.get('resourceVersion') ?? '';
   const match = q.get('resourceVersionMatch') ?? '';
-  const limit = Number(q.get('limit') ?? '0') || 0;
+  const asked = Number(q.get('limit') ?? '0') || 0;
+  // A real server may answer fewer items than the limit (with a continue token); never more.
+  const limit = asked > 0 && maxPageSize > 0 ? Math.min(asked, maxPageSize) : asked;
   const cont = q.get('continue') ?? '';
   if (match !== '' && match !== 'Exact' && match !== 'NotOlderThan') {
     throw new StatusError(422, 'Invalid', `resourceVersionMatch: Unsupported value: "${match}": supported values: "Exact", "NotOlderThan"`);

@@ -91,6 +91,15 @@ export class ObjectStore {
     if (!this.#store.has(`${def.group}/${def.resource}`)) this.#store.set(`${def.group}/${def.resource}`, new Map());
   }
 
+  /**
+   * Stops serving a type (its URL and kind then answer 404); its objects are kept, so addResource
+   * with the same def serves them again.
+   */
+  removeResource(def: ResourceDef): void {
+    this.#defs.delete(`${def.group}/${def.resource}`);
+    this.#defs.delete(`kind:${apiVersionOf(def)}/${def.kind}`);
+  }
+
   /** Forgets the history up to now, as etcd compaction does. */
   compact(): void {
     this.#compactedRv = this.#rv;

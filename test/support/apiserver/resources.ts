@@ -130,7 +130,7 @@ export interface KubeStatus {
   status: 'Failure' | 'Success';
   message: string;
   reason: string;
-  details?: { name?: string; group?: string; kind?: string; causes?: { reason: string; message: string; field?: string }[] };
+  details?: { name?: string; group?: string; kind?: string; causes?: { reason: string; message: string; field?: string }[]; retryAfterSeconds?: number };
   code: number;
 }
 

@@ -3,6 +3,7 @@
 // pods/proxy. Storage, watches and access control live in their own files.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AccessControl } from './access-control.js';
+import type { Faults, RequestRecord } from './faults.js';
 import { serveList } from './list.js';
 import type { ObjectStore } from './object-store.js';
 import { BUILTIN_RESOURCES, keyOf, notFound, str, StatusError, type KubeObject, type ResourceDef } from './resources.js';
@@ -20,6 +21,8 @@ export interface RouterDeps {
   address(): string;
   /** Requests received, by "VERB path", appended to. */
   readonly requests: string[];
+  /** Injected faults and the timed request log. */
+  readonly faults: Faults;
 }
 
 /** Answers each request of the test API server. */
@@ -43,7 +46,9 @@ export class ApiRouter {
     req.on('end', () => {
       const url = new URL(req.url ?? '/', 'https://apiserver');
       this.#deps.requests.push(`${req.method ?? 'GET'} ${url.pathname}${url.searchParams.get('watch') === 'true' || url.searchParams.get('watch') === '1' ? '?watch' : ''}`);
-      void this.#route(req, res, url, Buffer.concat(chunks)).catch((err: unknown) => {
+      const record: RequestRecord = { at: Date.now(), method: req.method ?? 'GET', path: url.pathname, query: url.search.replace(/^\?/, ''), verb: undefined, resource: undefined };
+      this.#deps.faults.log.push(record);
+      void this.#route(req, res, url, Buffer.concat(chunks), record).catch((err: unknown) => {
         const status = err instanceof StatusError ? err.status : new StatusError(500, 'InternalError', `Internal error occurred: ${(err as Error).message}`).status;
         if (res.headersSent) {
           res.destroy();
@@ -54,7 +59,7 @@ export class ApiRouter {
     });
   }
 
-  async #route(req: IncomingMessage, res: ServerResponse, url: URL, body: Buffer): Promise<void> {
+  async #route(req: IncomingMessage, res: ServerResponse, url: URL, body: Buffer, record: RequestRecord): Promise<void> {
     const method = req.method ?? 'GET';
     const path = url.pathname.replace(/\/+$/, '') || '/';
     if (method === 'GET' && (path === '/healthz' || path === '/livez' || path === '/readyz')) {
@@ -87,6 +92,8 @@ export class ApiRouter {
 
     if (group === 'authentication.k8s.io' && version === 'v1' && resource === 'tokenreviews' && !name && method === 'POST') {
       this.#access.authorize(user, 'create', group, resource, undefined, undefined);
+      this.#deps.faults.classify(record, 'create', resource);
+      if (this.#deps.faults.intercept(res, 'create', resource, undefined)) return;
       sendJson(res, 201, this.#access.tokenReview(parseBody(body)));
       return;
     }
@@ -119,6 +126,8 @@ export class ApiRouter {
       throw new StatusError(405, 'MethodNotAllowed', `the server does not allow this method on the requested resource`, { kind: def.resource });
     }
     this.#access.authorize(user, verb, group, resource, namespace, name, subresource);
+    this.#deps.faults.classify(record, verb, resource);
+    if (this.#deps.faults.intercept(res, verb, resource, def, url.searchParams.has('continue'))) return;
     const ns = def.namespaced ? namespace : undefined;
     switch (verb) {
       case 'get': {
@@ -128,7 +137,7 @@ export class ApiRouter {
         return;
       }
       case 'list':
-        await serveList(this.#store, res, def, ns, q);
+        await serveList(this.#store, res, def, ns, q, this.#deps.faults.maxPageSize);
         return;
       case 'watch':
         this.#watches.serve(res, def, ns, q);

@@ -47,6 +47,11 @@ export class WatchHub {
     for (const w of [...this.#watchers]) this.#closeWatcher(w, true);
   }
 
+  /** Ends (cleanly) every watch of a type, as the real server does when the type stops being served. */
+  endFor(def: ResourceDef): void {
+    for (const w of [...this.#watchers]) if (w.def === def) this.#closeWatcher(w, false);
+  }
+
   /** Ends every watch with ERROR 410 Expired (the caller compacts first). */
   expire(): void {
     for (const w of [...this.#watchers]) {

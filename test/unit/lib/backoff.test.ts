@@ -30,3 +30,14 @@ t.test('with a seeded random, delays cover the whole [0, ceiling] range, not onl
   t.ok(delays.some((d) => d > 3040), 'some within the highest tenth');
   t.same(Array.from({ length: 5 }, () => backoffDelayMs(2, policy, seededRandom(7))), Array(5).fill(backoffDelayMs(2, policy, seededRandom(7))), 'a seed repeats');
 });
+
+t.test('a minFraction floor: every delay is at least that fraction of the ceiling', async (t) => {
+  const equal = { initialMs: 200, maxMs: 4000, minFraction: 0.5 };
+  t.equal(backoffDelayMs(0, equal, () => 0), 100, 'half the first ceiling at the lowest draw');
+  t.equal(backoffDelayMs(0, equal, () => 0.999_999), 200);
+  t.equal(backoffDelayMs(10, equal, () => 0), 2000, 'half the cap once capped');
+  const random = seededRandom(7);
+  const delays = Array.from({ length: 500 }, () => backoffDelayMs(3, equal, random));
+  t.ok(delays.every((d) => d >= 800 && d <= 1600), 'within [800, 1600]');
+  t.equal(backoffDelayMs(2, { initialMs: 200, maxMs: 4000, minFraction: 3 }, () => 0), 800, 'a floor above 1 is clamped to the ceiling');
+});

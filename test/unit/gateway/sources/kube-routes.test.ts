@@ -90,11 +90,14 @@ t.test('routes and policies follow the API server', async (t) => {
   t.equal(backendOf(states[1]), 'payments', 'an update is followed');
 
   api.apply(route('payments', 'no-slash'));
-  await until('refusal logged', () => lines.some((l) => l.includes('cluster route objects refused')));
-  t.equal(states.length, 2, 'a bad object is refused and the running routes stay');
-  t.ok(lines.some((l) => l.includes('(HTTPRoute shop/web): spec.rules[0].matches[0].path.value')), 'the message names the object and field');
+  await until('rejection logged', () => lines.some((l) => l.includes('HTTPRoute shop/web rejected; its previous version keeps serving')));
+  await until('third state', () => states.length === 3);
+  t.equal(backendOf(states[2]), 'payments', 'a bad update is rejected alone: the previous version of that route keeps serving');
+  t.ok(lines.some((l) => l.includes('spec.rules[0].matches[0].path.value')), 'the message names the object and field');
+  t.match(states[2]?.conditions, [{ kind: 'HTTPRoute', namespace: 'shop', name: 'web', type: 'Rejected', servingPrevious: true, reasons: [/spec\.rules\[0\]\.matches\[0\]\.path\.value/] }], 'the rejection is kept in the state');
 
   api.delete('gateway.networking.k8s.io/v1', 'HTTPRoute', 'shop', 'web');
-  await until('third state', () => states.length === 3);
-  t.equal(backendOf(states[2]), undefined, 'a deleted route stops serving');
+  await until('fourth state', () => states.length === 4);
+  t.equal(backendOf(states[3]), undefined, 'a deleted route stops serving');
+  t.same(states[3]?.conditions, [], 'and its rejection is gone');
 });
