@@ -106,7 +106,14 @@ t.test('a 410 during the watch leads to a re-list with no lost update', async (t
   // Expire every watch and change the endpoints in the same tick: only a fresh list can see it.
   mesh.api.expireWatches();
   mesh.setEndpoints('hello', [h2]);
-  await until('only hello-2', (pod) => pod === 'hello-2');
+  // The re-list waits the watch loop's backoff (100-200 ms after one 410): wait for it to arrive.
+  const relistBy = Date.now() + 5000;
+  while (mesh.api.requests.filter((r) => r === 'GET /apis/discovery.k8s.io/v1/namespaces/shop/endpointslices').length === listsBefore) {
+    if (Date.now() > relistBy) throw new Error('no re-list within 5 s');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  let run = 0;
+  await until('only hello-2', (pod) => (run = pod === 'hello-2' ? run + 1 : 0) >= 5);
   let others = 0;
   for (let i = 0; i < 20; i++) if ((await call()) !== 'hello-2') others++;
   t.equal(others, 0, 'the update made during the 410 was not lost');

@@ -16,13 +16,20 @@ export interface FaultMesh {
   call(): Promise<string>;
   /** Calls until every answer for `stableCalls` calls in a row comes from `pod`; the ms it took. Throws after `timeoutMs`. */
   untilOnly(pod: string, timeoutMs: number, stableCalls?: number): Promise<number>;
+  /** The pods of hello's endpoints in the client proxy's /debug/endpoints, sorted. */
+  endpointPods(): Promise<string[]>;
+  /** Polls endpointPods() until it is exactly `pods`; the ms it took. Throws after `timeoutMs`. */
+  untilEndpoints(pods: readonly string[], timeoutMs: number): Promise<number>;
   /** The client proxy's requests for hello's EndpointSlices from log index `from` on, by verb. */
   sliceRequests(verb: 'list' | 'watch', from?: number): RequestRecord[];
   close(): Promise<void>;
 }
 
-/** Starts the mesh; `clientEnv` is the client proxy's extra settings. */
-export async function startFaultMesh(clientEnv: Record<string, string> = {}): Promise<FaultMesh> {
+/**
+ * Starts the mesh; `clientEnv` is the client proxy's extra settings. Without `helloProxies` the
+ * hello pods get no sidecar (faster to start): tests then judge by /debug/endpoints, not traffic.
+ */
+export async function startFaultMesh(clientEnv: Record<string, string> = {}, helloProxies = true): Promise<FaultMesh> {
   const base = randomBase();
   const client: KubePod = { name: 'client-0', address: `${base}.10`, serviceAccount: 'client' };
   const hello: [KubePod, KubePod] = [
@@ -42,8 +49,9 @@ export async function startFaultMesh(clientEnv: Record<string, string> = {}): Pr
     for (const pod of [client, ...hello]) mesh.addPod(pod);
     mesh.addService('hello');
     mesh.setEndpoints('hello', [hello[0]]);
-    for (const pod of hello) apps.push(await startEchoApp({ pod: pod.name, address: pod.address, port: 8080 }));
-    const [clientProxy] = await Promise.all([mesh.startProxy(client, clientEnv), ...hello.map((pod) => mesh.startProxy(pod))]);
+    if (helloProxies) for (const pod of hello) apps.push(await startEchoApp({ pod: pod.name, address: pod.address, port: 8080 }));
+    const [clientProxy] = await Promise.all([mesh.startProxy(client, clientEnv), ...(helloProxies ? hello.map((pod) => mesh.startProxy(pod)) : [])]);
+    if (!clientProxy) throw new Error('no client proxy');
     const call = async (): Promise<string> => {
       const res = await get(`http://${client.address}:7001/who`, { host: 'hello' }, agent).catch((err: Error) => ({ status: 0, headers: { 'weft-error': `unreachable: ${err.message}` }, body: '' }));
       if (res.status !== 200) return `status ${res.status} ${String(res.headers['weft-error'] ?? '')}`;
@@ -58,10 +66,24 @@ export async function startFaultMesh(clientEnv: Record<string, string> = {}): Pr
       }
       throw new Error(`not only ${pod} within ${timeoutMs} ms`);
     };
+    const endpointPods = async (): Promise<string[]> => {
+      const debug = JSON.parse((await get(`${clientProxy.admin}/debug/endpoints`)).body) as { services?: { service?: string; endpoints?: { pod?: string }[] }[] };
+      const svc = debug.services?.find((s) => s.service?.includes('hello'));
+      return (svc?.endpoints ?? []).map((e) => e.pod ?? '?').sort();
+    };
+    const untilEndpoints = async (pods: readonly string[], timeoutMs: number): Promise<number> => {
+      const started = Date.now();
+      const want = [...pods].sort().join();
+      while (Date.now() - started < timeoutMs) {
+        if ((await endpointPods()).join() === want) return Date.now() - started;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      throw new Error(`hello's endpoints not ${want} within ${timeoutMs} ms (last: ${(await endpointPods()).join()})`);
+    };
     const slicePath = `/apis/discovery.k8s.io/v1/namespaces/${mesh.namespace}/endpointslices`;
     const sliceRequests = (verb: 'list' | 'watch', from = 0): RequestRecord[] =>
       mesh.api.requestLog.slice(from).filter((r) => r.verb === verb && r.path === slicePath);
-    return { mesh, client: clientProxy, hello, call, untilOnly, sliceRequests, close };
+    return { mesh, client: clientProxy, hello, call, untilOnly, endpointPods, untilEndpoints, sliceRequests, close };
   } catch (err) {
     await close();
     throw err;
