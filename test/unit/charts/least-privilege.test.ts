@@ -96,3 +96,16 @@ t.test('weft destination may list and watch what it indexes, and get no single o
   }
   t.notOk(may(destination, 'get', '', 'secrets', 'shop', 'x'), 'no Secret');
 });
+
+t.test("the injector points every proxy at the weft-destination Service and its ServiceAccount's identity", async (t) => {
+  const docs = chart.render({ values: chart.values(), namespace: NS }).flatMap((f) => f.documents) as (KubeObject & { spec?: Record<string, unknown> })[];
+  const injector = docs.find((d) => d.kind === 'Deployment' && d.metadata.name === 'weft-injector');
+  const containers = ((injector?.spec?.['template'] as { spec?: { containers?: { env?: { name: string; value?: string }[] }[] } } | undefined)?.spec?.containers ?? []);
+  const env = Object.fromEntries((containers[0]?.env ?? []).map((e) => [e.name, e.value]));
+  const service = docs.find((d) => d.kind === 'Service' && d.metadata.name === 'weft-destination');
+  const port = (service?.spec?.['ports'] as { port: number }[] | undefined)?.[0]?.port;
+  t.equal(env['WEFT_DESTINATION_ADDR'], `weft-destination.${NS}.svc:${port}`);
+  t.equal(env['WEFT_DESTINATION_IDENTITY'], `spiffe://cluster.local/ns/${NS}/sa/weft-destination`);
+  const deployment = docs.find((d) => d.kind === 'Deployment' && d.metadata.name === 'weft-destination');
+  t.equal((deployment?.spec?.['template'] as { spec?: { serviceAccountName?: string } } | undefined)?.spec?.serviceAccountName, 'weft-destination');
+});
