@@ -82,6 +82,9 @@ export const GATEWAY_SETTINGS = {
   trustAnchorsFile: MESH_MODE_SETTINGS.trustAnchorsFile,
   tokenFile: MESH_MODE_SETTINGS.tokenFile,
   kubeRetryMaxMs: MESH_MODE_SETTINGS.kubeRetryMaxMs,
+  destinationAddr: MESH_MODE_SETTINGS.destinationAddr,
+  destinationIdentity: MESH_MODE_SETTINGS.destinationIdentity,
+  negativeTtlMs: MESH_MODE_SETTINGS.negativeTtlMs,
 } as const;
 
 /**
@@ -148,7 +151,7 @@ export function parseGatewayConfig(env: Readonly<Record<string, string | undefin
     shutdownGraceMs: v.shutdownGraceMs,
     handshake: { handshakeTimeoutMs: v.handshakeTimeoutMs, maxPendingHandshakes: v.maxPendingHandshakes },
     certLifetimeHours: v.certLifetimeHours,
-    ...meshModeBlocks(v),
+    ...meshModeBlocks(v, v.trustDomain),
   };
   c.done();
   return Object.freeze(config);

@@ -1,6 +1,6 @@
 // The settings rows of the mode plumbing (mesh/plumbing.ts) that `weft proxy` and `weft gateway`
 // share, kept apart from the plumbing itself so that reading them loads no discovery or CA client.
-import { int, oneOf, optional, pemCertificates, setting, str, type ConfigReader, type SettingsValues } from '../lib/config.js';
+import { durationMs, int, oneOf, optional, pemCertificates, setting, str, type ConfigReader, type SettingsValues } from '../lib/config.js';
 import { isWeftError } from '../lib/errors.js';
 import { formatIdentity } from '../lib/identity.js';
 
@@ -33,6 +33,29 @@ export const MESH_MODE_SETTINGS = {
     doc: "ceiling of the backoff of endpoint discovery's API retries (re-lists after 410, reconnects, the start-up check); each wait is between half and all of a ceiling that doubles from 200 ms. Unset: 30 s for watches and re-lists, 10 s for the start-up check. Lower means faster recovery after a long API outage and more requests to the API server",
   }),
   tokenFile: setting({ name: 'WEFT_TOKEN_FILE', type: str('path'), default: '/var/run/secrets/weft.dev/serviceaccount/token', mode: 'kubernetes', doc: 'projected service-account token, audience `weft-ca`' }),
+  destinationAddr: setting({
+    name: 'WEFT_DESTINATION_ADDR',
+    type: str('host:port'),
+    default: '',
+    defaultDoc: '(none: read the API server with the pod\'s own credentials)',
+    mode: 'kubernetes',
+    doc: '`weft destination` (host:port), asked for endpoints and addresses over mutual TLS, so the process needs no API credentials; the injector sets it for every sidecar (`weft-destination.<weft namespace>.svc:8086`). Empty: the process watches the API server itself (the gateway, with its own RBAC)',
+  }),
+  destinationIdentity: setting({
+    name: 'WEFT_DESTINATION_IDENTITY',
+    type: optional(str('SPIFFE ID')),
+    default: undefined,
+    defaultDoc: '`spiffe://<trust domain>/ns/weft-system/sa/weft-destination`',
+    mode: 'kubernetes',
+    doc: "the identity `weft destination`'s certificate must carry; another one is refused (`WEFT_ERR_PEER_IDENTITY`)",
+  }),
+  negativeTtlMs: setting({
+    name: 'WEFT_DISCOVERY_NEGATIVE_TTL_MS',
+    type: durationMs({ min: 0 }),
+    default: 30_000,
+    mode: 'kubernetes',
+    doc: 'with `WEFT_DESTINATION_ADDR`: how long a name that is not a service (and an address lookup) is believed before asking `weft destination` again',
+  }),
 } as const;
 
 /** Local mode: the CA directory the process signs its own leaf from, and the endpoints file. */
@@ -52,6 +75,12 @@ export interface KubernetesModeSettings {
   readonly tokenFile: string;
   /** WEFT_KUBE_RETRY_MAX_MS: the discovery backoff's ceiling; undefined: the components' defaults. */
   readonly kubeRetryMaxMs: number | undefined;
+  /** host:port of `weft destination`; '' means "watch the API server directly". */
+  readonly destinationAddr: string;
+  /** The identity `weft destination` must present (set when destinationAddr is). */
+  readonly destinationIdentity: string;
+  /** The negative cache's TTL (and the address lookups' cache). */
+  readonly negativeTtlMs: number;
 }
 
 /** The mode settings both the proxy's and the gateway's configs carry (each config extends it). */
@@ -69,12 +98,21 @@ export interface MeshModeSettings {
 }
 
 /** The local and kubernetes blocks of MeshModeSettings from the parsed rows: only the active mode's is set. */
-export function meshModeBlocks(v: SettingsValues<typeof MESH_MODE_SETTINGS>): Pick<MeshModeSettings, 'local' | 'kubernetes'> {
+export function meshModeBlocks(v: SettingsValues<typeof MESH_MODE_SETTINGS>, trustDomain = 'cluster.local'): Pick<MeshModeSettings, 'local' | 'kubernetes'> {
   return {
     local: v.mode === 'local' ? { caDir: v.caDir, endpointsFile: v.endpointsFile } : undefined,
     kubernetes:
       v.mode === 'kubernetes'
-        ? { caAddr: v.caAddr, trustAnchors: v.trustAnchors, trustAnchorsFile: v.trustAnchorsFile, tokenFile: v.tokenFile, kubeRetryMaxMs: v.kubeRetryMaxMs }
+        ? {
+            caAddr: v.caAddr,
+            trustAnchors: v.trustAnchors,
+            trustAnchorsFile: v.trustAnchorsFile,
+            tokenFile: v.tokenFile,
+            kubeRetryMaxMs: v.kubeRetryMaxMs,
+            destinationAddr: v.destinationAddr,
+            destinationIdentity: v.destinationIdentity ?? `spiffe://${trustDomain}/ns/weft-system/sa/weft-destination`,
+            negativeTtlMs: v.negativeTtlMs,
+          }
         : undefined,
   };
 }

@@ -113,6 +113,8 @@ t.test('what is added in native-sidecar mode', async (t) => {
   t.match(env(proxy), {
     WEFT_MODE: 'kubernetes',
     WEFT_CA_ADDR: 'https://weft-ca.weft-system.svc:8443',
+    // The proxy's only discovery: it holds no API credentials.
+    WEFT_DESTINATION_ADDR: 'weft-destination.weft-system.svc:8086',
     WEFT_TRUST_ANCHORS: ROOTS,
     WEFT_TOKEN_FILE: '/var/run/secrets/weft.dev/serviceaccount/token',
   });
@@ -121,6 +123,8 @@ t.test('what is added in native-sidecar mode', async (t) => {
   t.same(containers(p)[0]?.['readinessProbe'], { httpGet: { path: '/app-probe/web/readiness', port: 7020, scheme: 'HTTP' }, periodSeconds: 2 });
   t.same((spec(p)['volumes'] as Obj[]).map((v) => v['name']), ['weft-token'], 'no per-namespace trust volume');
   t.equal(env(proxy)['WEFT_TRUST_ANCHORS_FILE'], undefined);
+  t.notOk('WEFT_DESTINATION_IDENTITY' in env(proxy), 'no destination identity unless the injector has one');
+  t.notOk('KUBECONFIG' in env(proxy), 'no API credentials');
   t.same((proxy['volumeMounts'] as Obj[]).map((v) => v['name']), ['weft-token']);
   t.same((p['metadata'] as Obj)['annotations'], { 'weft.dev/injected': 'native-sidecar' });
 });
