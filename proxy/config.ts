@@ -5,6 +5,7 @@ import { LOG_LEVELS } from '../lib/logger.js';
 import { ADMIN_PORT, INBOUND_PORT, OUTBOUND_PORT } from '../lib/ports.js';
 import { MESH_MODE_SETTINGS, identityFrom, meshModeBlocks, type MeshModeSettings } from '../mesh/mode-settings.js';
 import type { ServiceRef } from '../mesh/discovery/endpoint-source.js';
+import { ALLOW_ALL, EGRESS_MODES, parseEgressPolicy, type EgressPolicy } from './outbound/egress-policy.js';
 
 /** An explicit upstream: a local port that always reaches one service. */
 export interface UpstreamPort {
@@ -36,6 +37,24 @@ export const PROXY_SETTINGS = {
     type: durationMs({ min: 1 }),
     default: 1_000,
     doc: "how long the outbound side waits for an app's first bytes before treating the connection as opaque TCP (server-speaks-first protocols); see [capture.md](capture.md#opaque-tcp-and-requests-by-ip)",
+  }),
+  opaquePorts: setting({
+    name: 'WEFT_OPAQUE_PORTS',
+    type: list('port or range (8000-8010)'),
+    default: [],
+    doc: 'destination ports whose outbound streams skip protocol detection, for server-speaks-first protocols (`config.weft.dev/opaque-ports`); see [capture.md](capture.md#opaque-ports)',
+  }),
+  egressMode: setting({
+    name: 'WEFT_EGRESS_MODE',
+    type: oneOf(EGRESS_MODES),
+    default: 'allow',
+    doc: '`allow`: destinations outside the mesh pass unchanged; `registry-only`: only those in `WEFT_EGRESS_ALLOW` (Helm `proxy.egress`); see [capture.md](capture.md#egress-policy)',
+  }),
+  egressAllow: setting({
+    name: 'WEFT_EGRESS_ALLOW',
+    type: list('host name, *.suffix, IP or CIDR'),
+    default: [],
+    doc: 'in `registry-only` mode, the destinations outside the mesh that pass: host names matched on the HTTP Host or TLS SNI, IPs and CIDRs on the original destination',
   }),
   appProbes: setting({ name: 'WEFT_APP_PROBES', type: optional(str('JSON')), default: undefined, doc: "the app's original probes, see \"Probes\" below" }),
   accessLog: setting({ name: 'WEFT_ACCESS_LOG', type: bool(), default: true, doc: 'one log line per request; `false` keeps only the failures (benchmarks)' }),
@@ -70,6 +89,10 @@ export interface ProxyConfig extends MeshModeSettings {
   readonly appProbes: string | undefined;
   /** One access-log line per request (on by default; off for benchmarks). */
   readonly accessLog: boolean;
+  /** Destination ports whose outbound streams skip protocol detection. */
+  readonly opaquePorts: ReadonlySet<number>;
+  /** The mesh-wide egress policy for destinations outside the mesh. */
+  readonly egress: EgressPolicy;
 }
 
 /** Parses the proxy environment; throws WEFT_ERR_CONFIG naming every bad variable. */
@@ -81,6 +104,8 @@ export function parseProxyConfig(env: Readonly<Record<string, string | undefined
   // A missing namespace or service account is already a problem of its own row.
   const identity = v.namespace && v.serviceAccount ? identityFrom(c, v) : '';
   const upstreams = parseUpstreams(v.upstreams, v.upstreamHost ?? v.outbound.host, v.namespace, c);
+  const egress = parseEgressPolicy(v.egressMode, v.egressAllow, 'WEFT_EGRESS_ALLOW');
+  if (Array.isArray(egress)) for (const problem of egress) c.problem(problem);
   const config: ProxyConfig = {
     mode,
     logLevel: v.logLevel,
@@ -103,6 +128,8 @@ export function parseProxyConfig(env: Readonly<Record<string, string | undefined
     certLifetimeHours: v.certLifetimeHours,
     appProbes: v.appProbes,
     accessLog: v.accessLog,
+    opaquePorts: parsePortList(v.opaquePorts, 'WEFT_OPAQUE_PORTS', c),
+    egress: Array.isArray(egress) ? ALLOW_ALL : egress,
     ...meshModeBlocks(v),
   };
   const ports = [v.inbound.port, v.outbound.port, v.admin.port, ...upstreams.map((u) => u.listen.port)].filter((p) => p !== 0);
@@ -131,4 +158,20 @@ function parseUpstreams(entries: readonly string[], host: string, namespace: str
     upstreams.push({ listen: { host, port: local }, service: { name, namespace: m[2] ?? namespace, port: svcPort } });
   }
   return upstreams;
+}
+
+// "3306,5432,8000-8010": each entry a port or an ascending range of at most 1024 ports.
+function parsePortList(entries: readonly string[], name: string, c: ConfigReader): ReadonlySet<number> {
+  const ports = new Set<number>();
+  for (const entry of entries) {
+    const m = /^(\d{1,5})(?:-(\d{1,5}))?$/.exec(entry);
+    const from = Number(m?.[1]);
+    const to = m?.[2] === undefined ? from : Number(m[2]);
+    if (!m || from < 1 || to > 65535 || to < from || to - from > 1024) {
+      c.problem(`${name}: ${JSON.stringify(entry)} is not a port or a range like 8000-8010 (at most 1024 ports)`);
+      continue;
+    }
+    for (let p = from; p <= to; p++) ports.add(p);
+  }
+  return ports;
 }
