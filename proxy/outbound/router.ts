@@ -117,12 +117,17 @@ export class OutboundRouter {
         // A captured request whose Host names no service after all goes by its original destination.
         const byName = input.original !== undefined && !input.nameAbsent && input.authority !== undefined;
         if (!byName) return this.#pickService(decision.ref, answer, input.original, protocol);
-        let cancel = this.#pickService(decision.ref, (routed) => {
+        // The pick may answer at once (before `first` is assigned) or later from the queue.
+        let fallback: (() => void) | undefined;
+        const first = this.#pickService(decision.ref, (routed) => {
           if (!isWeftError(routed, 'WEFT_ERR_UNKNOWN_SERVICE')) return answer(routed);
           const again: DecisionInput = { original: input.original, authority: input.authority, nameAbsent: true, known: input.known };
-          cancel = this.#dispatch(decideOutbound(again, this.#decision), again, protocol, answer);
+          fallback = this.#dispatch(decideOutbound(again, this.#decision), again, protocol, answer);
         }, input.original, protocol);
-        return () => cancel();
+        return () => {
+          first();
+          fallback?.();
+        };
       }
     }
   }
