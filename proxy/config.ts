@@ -5,7 +5,7 @@ import { LOG_LEVELS } from '../lib/logger.js';
 import { ADMIN_PORT, INBOUND_PORT, OUTBOUND_PORT } from '../lib/ports.js';
 import { MESH_MODE_SETTINGS, identityFrom, meshModeBlocks, type MeshModeSettings } from '../mesh/mode-settings.js';
 import type { ServiceRef } from '../mesh/discovery/endpoint-source.js';
-import { ALLOW_ALL, EGRESS_MODES, parseEgressPolicy, type EgressPolicy } from './outbound/egress-policy.js';
+import { ALLOW_ALL, EGRESS_MODES, parseEgressPolicy, type EgressPolicy } from '../mesh/egress-policy.js';
 
 /** An explicit upstream: a local port that always reaches one service. */
 export interface UpstreamPort {
@@ -160,15 +160,15 @@ function parseUpstreams(entries: readonly string[], host: string, namespace: str
   return upstreams;
 }
 
-// "3306,5432,8000-8010": each entry a port or an ascending range of at most 1024 ports.
+// "3306,5432,8000-8010": each entry a port or an ascending range (the injector checks the same).
 function parsePortList(entries: readonly string[], name: string, c: ConfigReader): ReadonlySet<number> {
   const ports = new Set<number>();
   for (const entry of entries) {
     const m = /^(\d{1,5})(?:-(\d{1,5}))?$/.exec(entry);
     const from = Number(m?.[1]);
     const to = m?.[2] === undefined ? from : Number(m[2]);
-    if (!m || from < 1 || to > 65535 || to < from || to - from > 1024) {
-      c.problem(`${name}: ${JSON.stringify(entry)} is not a port or a range like 8000-8010 (at most 1024 ports)`);
+    if (!m || from < 1 || to > 65535 || to < from) {
+      c.problem(`${name}: ${JSON.stringify(entry)} is not a port or a range like 8000-8010`);
       continue;
     }
     for (let p = from; p <= to; p++) ports.add(p);

@@ -5,7 +5,7 @@ import type { Socket } from 'node:net';
 import type { OriginalDestination } from './original-dst.js';
 import type { Logger } from '../../lib/logger.js';
 import type { AddressInfo } from '../../mesh/discovery/endpoint-source.js';
-import type { EgressPolicy } from '../outbound/egress-policy.js';
+import type { EgressPolicy } from '../../mesh/egress-policy.js';
 
 /** Captured traffic: how to read where it was going, and what is known about such addresses. */
 export interface OutboundCapture {

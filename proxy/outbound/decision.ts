@@ -4,7 +4,7 @@
 // app sent it), or refused with a code. Every captured connection and request goes through it.
 import { parseAuthority, type NameContext } from '../../mesh/discovery/service-name.js';
 import type { AddressInfo, AddressOwner, ServiceRef } from '../../mesh/discovery/endpoint-source.js';
-import { egressAllows, type EgressPolicy } from './egress-policy.js';
+import { egressAllows, type EgressPolicy } from '../../mesh/egress-policy.js';
 
 /** Why a destination is passed through unchanged (the `reason` label and access-log field). */
 export type PassthroughReason = 'outside-cluster' | 'no-sidecar' | 'egress-allowed';

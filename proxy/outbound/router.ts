@@ -12,7 +12,7 @@ import type { IdentityProvider } from '../../mesh/identity/identity-provider.js'
 import type { ProxyMetrics } from '../metrics.js';
 import type { OutboundCapture } from '../capture/destination.js';
 import { decideOutbound, type Address, type DecisionContext, type DecisionInput, type OutboundDecision, type PassthroughReason } from './decision.js';
-import { ALLOW_ALL } from './egress-policy.js';
+import { ALLOW_ALL } from '../../mesh/egress-policy.js';
 
 /** Where a request goes: a service and the endpoint picked for it, or its original destination. */
 export type Target =

@@ -1,6 +1,6 @@
 import t from 'tap';
 import { decideOutbound, hostOf, type DecisionContext, type DecisionInput, type OutboundDecision } from '../../../../proxy/outbound/decision.js';
-import { ALLOW_ALL, parseEgressPolicy, type EgressPolicy } from '../../../../proxy/outbound/egress-policy.js';
+import { ALLOW_ALL, parseEgressPolicy, type EgressPolicy } from '../../../../mesh/egress-policy.js';
 import type { AddressInfo } from '../../../../mesh/discovery/endpoint-source.js';
 
 const ORDERS_ID = 'spiffe://cluster.local/ns/shop/sa/orders';

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { ALLOW_ALL, egressAllows, parseEgressPolicy, type EgressPolicy } from '../../../../proxy/outbound/egress-policy.js';
+import { ALLOW_ALL, egressAllows, parseEgressPolicy, type EgressPolicy } from '../../../mesh/egress-policy.js';
 
 t.test('allow mode lets everything through', async (t) => {
   t.ok(egressAllows(ALLOW_ALL, 'anything.example', '192.0.2.1'));
