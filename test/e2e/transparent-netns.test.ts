@@ -30,6 +30,7 @@ const echo = (req, res) => { let body = ''; req.on('data', (d) => body += d); re
 http.createServer(echo).listen(80, '0.0.0.0');
 https.createServer({ cert: fs.readFileSync(process.env.CERT), key: fs.readFileSync(process.env.KEY) }, (req, res) => res.end('secure hello')).listen(443, '0.0.0.0');
 net.createServer((s) => { s.on('data', (d) => s.write(d)); s.on('end', () => s.end()); s.on('error', () => {}); }).listen(7000, '0.0.0.0');
+require('node:http2').createServer((req, res) => res.end('h2c ' + req.httpVersion + ' ' + req.headers[':authority'] + ' ' + (req.headers['x-custom'] || ''))).listen(81, '0.0.0.0');
 process.stdout.write('listening\\n');
 `;
 
@@ -225,11 +226,18 @@ t.test('transparent capture: outside destinations, meshed TCP by ClusterIP and p
     t.match(log, /"service":"passthrough","peer":.*|"service":"passthrough".*"reason":"outside-cluster"/, 'the access log says why');
   });
 
+  await t.test('h2c (prior knowledge) to an outside server passes through as HTTP/2', async (t) => {
+    const r = await curl(client, ['--http2-prior-knowledge', '-H', 'X-Custom: kept', '--resolve', `h2.outside.example:81:${outside.ip}`, 'http://h2.outside.example:81/']);
+    t.equal(r.code, 0, r.stderr);
+    t.equal(r.stdout, 'h2c 2.0 h2.outside.example:81 kept');
+  });
+
   await t.test("HTTPS to the outside server: curl verifies that server's own certificate", async (t) => {
     const r = await curl(client, ['--cacert', join(dir, 'outside-ca.pem'), '--resolve', `secure.outside.example:443:${outside.ip}`, '-w', ' verify=%{ssl_verify_result}', 'https://secure.outside.example/']);
     t.equal(r.code, 0, r.stderr);
     t.equal(r.stdout, 'secure hello verify=0');
     t.equal(await metric(client, /^weft_outbound_passthrough_total\{protocol="tcp",reason="outside-cluster",tls="no"\}/), 1);
+    t.equal(await metric(client, /^weft_outbound_passthrough_total\{protocol="http",reason="outside-cluster",tls="no"\}/), 4, 'and the h2c request before it');
   });
 
   await t.test('HTTP to a meshed pod by IP is mTLS: the server app sees the caller identity', async (t) => {
