@@ -173,7 +173,8 @@ t.test('transparent capture: outside destinations, meshed TCP by ClusterIP and p
   await startApp(db, DB_APP);
   const clientSidecar = startSidecar(client, 'web');
   const dbSidecar = startSidecar(db, 'db');
-  const egressSidecar = startSidecar(egressClient, 'web', { WEFT_EGRESS_MODE: 'registry-only', WEFT_EGRESS_ALLOW: 'www.outside.example,secure.outside.example' });
+  // Its own opaque-port list (what the injector renders from config.weft.dev/opaque-ports on the pod).
+  const egressSidecar = startSidecar(egressClient, 'web', { WEFT_EGRESS_MODE: 'registry-only', WEFT_EGRESS_ALLOW: 'www.outside.example,secure.outside.example', WEFT_OPAQUE_PORTS: '7779' });
   await Promise.all([waitReady(client, clientSidecar), waitReady(db, dbSidecar), waitReady(egressClient, egressSidecar)]);
   t.teardown(() => {
     // What the sidecars said, for whoever reads a failure.
@@ -289,6 +290,16 @@ t.test('transparent capture: outside destinations, meshed TCP by ClusterIP and p
       t.ok(median < 100, `${what}: the banner arrives in under 100 ms (median ${median.toFixed(1)} ms)`);
       t.ok((baseline.ms ?? 0) >= 900, 'without the opaque port the detect timeout is paid');
     }
+    // The client pod's own list (WEFT_OPAQUE_PORTS=7779 on the second client) works the same way.
+    const own: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const r = await firstByte(egressClient, db.ip, 7779);
+      t.equal(r.data, '220 db banner 7779\n', r.error ?? '');
+      own.push(r.ms ?? Infinity);
+    }
+    const ownMedian = [...own].sort((a, b) => a - b)[2] ?? Infinity;
+    t.comment(`own WEFT_OPAQUE_PORTS: banner on 7779 after ${own.map((ms) => ms.toFixed(1)).join(', ')} ms`);
+    t.ok(ownMedian < 100, `the pod's own opaque port: median ${ownMedian.toFixed(1)} ms`);
   });
 
   await t.test('registry-only: a listed host passes, an unlisted one is refused with the code and counted', async (t) => {
