@@ -14,6 +14,8 @@ export interface PodOverrides {
   readonly skipOutboundPorts?: string;
   readonly skipOutboundCidrs?: string;
   readonly upstreams?: string;
+  /** Ports whose outbound streams skip protocol detection (WEFT_OPAQUE_PORTS). */
+  readonly opaquePorts?: string;
   readonly logLevel?: LogLevel;
   readonly inboundMode?: InboundMode;
   readonly resources: ProxyResources;
@@ -32,6 +34,7 @@ export const ANNOTATION_POLICY = {
   'skip-outbound-ports': 'reject',
   'skip-outbound-cidrs': 'reject',
   upstreams: 'reject',
+  'opaque-ports': 'reject',
   'proxy-cpu-request': 'reject',
   'proxy-cpu-limit': 'reject',
   'proxy-memory-request': 'reject',
@@ -64,13 +67,14 @@ export function parseAnnotations(annotations: Readonly<Record<string, string>>):
     }
   }
 
-  for (const name of ['skip-inbound-ports', 'skip-outbound-ports'] as const) {
+  for (const name of ['skip-inbound-ports', 'skip-outbound-ports', 'opaque-ports'] as const) {
     const raw = get(name);
     if (raw === undefined || raw === '') continue;
     const parsed = parsePortList(raw);
     if (parsed.error !== undefined) bad(name, raw, parsed.error);
     else if (name === 'skip-inbound-ports') out.skipInboundPorts = parsed.value;
-    else out.skipOutboundPorts = parsed.value;
+    else if (name === 'skip-outbound-ports') out.skipOutboundPorts = parsed.value;
+    else out.opaquePorts = parsed.value;
   }
 
   const cidrs = get('skip-outbound-cidrs');

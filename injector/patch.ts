@@ -287,6 +287,12 @@ function proxyContainer(
   ];
   if (settings.destinationIdentity !== '') env.push({ name: 'WEFT_DESTINATION_IDENTITY', value: settings.destinationIdentity });
   if (o.upstreams !== undefined) env.push({ name: 'WEFT_UPSTREAMS', value: o.upstreams });
+  if (o.opaquePorts !== undefined) env.push({ name: 'WEFT_OPAQUE_PORTS', value: o.opaquePorts });
+  // The mesh-wide egress policy (Helm proxy.egress); the proxy's default `allow` is not written.
+  if (settings.egressMode !== 'allow') {
+    env.push({ name: 'WEFT_EGRESS_MODE', value: settings.egressMode });
+    env.push({ name: 'WEFT_EGRESS_ALLOW', value: settings.egressAllow.join(',') });
+  }
   if (probes.size > 0) env.push({ name: 'WEFT_APP_PROBES', value: JSON.stringify(Object.fromEntries(probes)) });
   const admin = (path: string): Obj => ({ httpGet: { path, port: SIDECAR_PORTS.admin, scheme: 'HTTP' } });
   const c: Obj = {

@@ -1,6 +1,7 @@
 // The injector's own configuration (image, CA address, trust anchors, native sidecars, defaults):
 // a settings table parsed from a string map, so `weft injector`, `weft inject` and tests share one reader.
-import { ConfigReader, SettingProblem, bool, int, oneOf, setting, str, type Setting, type SettingType } from '../lib/config.js';
+import { ConfigReader, SettingProblem, bool, int, list, oneOf, setting, str, type Setting, type SettingType } from '../lib/config.js';
+import { EGRESS_MODES, parseEgressPolicy, type EgressMode } from '../mesh/egress-policy.js';
 
 /** CPU and memory as Kubernetes quantities; an absent field is left unset on the proxy. */
 export interface ProxyResources {
@@ -49,6 +50,9 @@ export interface InjectorSettings {
   readonly initResources: ProxyResources;
   /** Lifetime asked for the projected `weft-ca` token. */
   readonly tokenExpirationSeconds: number;
+  /** The mesh-wide egress policy written into every proxy's WEFT_EGRESS_MODE / WEFT_EGRESS_ALLOW. */
+  readonly egressMode: EgressMode;
+  readonly egressAllow: readonly string[];
 }
 
 /** Defaults used when a variable is unset. */
@@ -67,6 +71,8 @@ export const DEFAULT_SETTINGS: InjectorSettings = {
   proxyResources: { cpuRequest: '10m', memoryRequest: '32Mi', memoryLimit: '256Mi' },
   initResources: { cpuRequest: '10m', memoryRequest: '16Mi', cpuLimit: '100m', memoryLimit: '64Mi' },
   tokenExpirationSeconds: 3600,
+  egressMode: 'allow',
+  egressAllow: [],
 };
 
 /** A Kubernetes quantity, or `none` to leave the field unset. */
@@ -106,6 +112,8 @@ export const INJECTOR_POD_DEFAULT_SETTINGS = {
   initMemoryRequest: resource('WEFT_INJECTOR_INIT', 'MEMORY_REQUEST', d.initResources.memoryRequest, '`weft-init`: memory request'),
   initMemoryLimit: resource('WEFT_INJECTOR_INIT', 'MEMORY_LIMIT', d.initResources.memoryLimit, '`weft-init`: memory limit'),
   tokenExpirationSeconds: setting({ name: 'WEFT_INJECTOR_TOKEN_EXPIRATION_SECONDS', type: int({ min: 600, max: 86_400 }, 'seconds'), default: d.tokenExpirationSeconds, doc: 'lifetime asked for the projected `weft-ca` token' }),
+  egressMode: setting({ name: 'WEFT_INJECTOR_EGRESS_MODE', type: oneOf(EGRESS_MODES), default: d.egressMode, doc: "the mesh-wide egress policy, written into each proxy's `WEFT_EGRESS_MODE` (Helm `proxy.egress.mode`)" }),
+  egressAllow: setting({ name: 'WEFT_INJECTOR_EGRESS_ALLOW', type: list('host name, *.suffix, IP or CIDR'), default: d.egressAllow, doc: "written into each proxy's `WEFT_EGRESS_ALLOW` in registry-only mode (Helm `proxy.egress.allow`); checked at start" }),
 } as const;
 
 // Only the fields that are set: an absent field is left unset on the container.
@@ -121,6 +129,9 @@ function resources(cpuRequest: string | undefined, cpuLimit: string | undefined,
 /** Reads WEFT_INJECTOR_* (and the shared WEFT_CA_ADDR, WEFT_TRUST_DOMAIN) into settings. */
 export function readInjectorSettings(r: ConfigReader): InjectorSettings {
   const v = r.table(INJECTOR_POD_DEFAULT_SETTINGS);
+  // Checked here with the proxy's own parser, so a bad entry stops the injector, not every pod.
+  const egress = parseEgressPolicy(v.egressMode, v.egressAllow, 'WEFT_INJECTOR_EGRESS_ALLOW');
+  if (Array.isArray(egress)) for (const problem of egress) r.problem(problem);
   return {
     image: v.image,
     imagePullPolicy: v.imagePullPolicy,
@@ -136,6 +147,8 @@ export function readInjectorSettings(r: ConfigReader): InjectorSettings {
     proxyResources: resources(v.proxyCpuRequest, v.proxyCpuLimit, v.proxyMemoryRequest, v.proxyMemoryLimit),
     initResources: resources(v.initCpuRequest, v.initCpuLimit, v.initMemoryRequest, v.initMemoryLimit),
     tokenExpirationSeconds: v.tokenExpirationSeconds,
+    egressMode: v.egressMode,
+    egressAllow: v.egressAllow,
   };
 }
 

@@ -45,6 +45,8 @@ export const ERROR_CODES = {
   WEFT_ERR_CAPTURE_APPLY: { status: 0, summary: 'iptables-restore refused the capture rules' },
   WEFT_ERR_ORIGINAL_DST_UNAVAILABLE: { status: 0, summary: 'the SO_ORIGINAL_DST native addon is not built or does not load' },
   WEFT_ERR_ORIGINAL_DST: { status: 502, summary: "a captured connection's original destination could not be read" },
+  WEFT_ERR_EGRESS_DENIED: { status: 403, summary: 'the destination is outside the mesh and the registry-only egress policy does not list it' },
+  WEFT_ERR_LOOP: { status: 508, summary: "the app dialled the proxy's own listener; forwarding it would loop" },
   WEFT_ERR_GATEWAY_FILE: { status: 0, summary: 'the gateway route file is invalid; the running routes stay' },
   WEFT_ERR_NO_ROUTE: { status: 404, summary: 'no gateway listener or route serves this host and path' },
   WEFT_ERR_MISDIRECTED: { status: 421, summary: 'the Host names a different listener than the TLS SNI' },

@@ -6,6 +6,7 @@ import { ADMIN_PORT, INBOUND_PORT, OUTBOUND_PORT } from '../lib/ports.js';
 import { MESH_MODE_SETTINGS, identityFrom, meshModeBlocks, type MeshModeSettings } from '../mesh/mode-settings.js';
 import type { ServiceRef } from '../mesh/discovery/endpoint-source.js';
 import { HANDSHAKE_SETTINGS, type HandshakeBounds } from '../lib/tls-guard.js';
+import { ALLOW_ALL, EGRESS_MODES, parseEgressPolicy, type EgressPolicy } from '../mesh/egress-policy.js';
 
 /** An explicit upstream: a local port that always reaches one service. */
 export interface UpstreamPort {
@@ -43,6 +44,24 @@ export const PROXY_SETTINGS = {
     type: durationMs({ min: 1 }),
     default: 1_000,
     doc: "how long the outbound side waits for an app's first bytes before treating the connection as opaque TCP (server-speaks-first protocols); see [capture.md](capture.md#opaque-tcp-and-requests-by-ip)",
+  }),
+  opaquePorts: setting({
+    name: 'WEFT_OPAQUE_PORTS',
+    type: list('port or range (8000-8010)'),
+    default: [],
+    doc: 'destination ports whose outbound streams skip protocol detection, for server-speaks-first protocols (`config.weft.dev/opaque-ports`); see [capture.md](capture.md#opaque-ports)',
+  }),
+  egressMode: setting({
+    name: 'WEFT_EGRESS_MODE',
+    type: oneOf(EGRESS_MODES),
+    default: 'allow',
+    doc: '`allow`: destinations outside the mesh pass unchanged; `registry-only`: only those in `WEFT_EGRESS_ALLOW` (Helm `proxy.egress`); see [capture.md](capture.md#egress-policy)',
+  }),
+  egressAllow: setting({
+    name: 'WEFT_EGRESS_ALLOW',
+    type: list('host name, *.suffix, IP or CIDR'),
+    default: [],
+    doc: 'in `registry-only` mode, the destinations outside the mesh that pass: host names matched on the HTTP Host or TLS SNI, IPs and CIDRs on the original destination',
   }),
   appProbes: setting({ name: 'WEFT_APP_PROBES', type: optional(str('JSON')), default: undefined, doc: "the app's original probes, see \"Probes\" below" }),
   handshakeTimeoutMs: HANDSHAKE_SETTINGS.handshakeTimeoutMs,
@@ -87,6 +106,10 @@ export interface ProxyConfig extends MeshModeSettings {
   readonly accessLog: boolean;
   /** Bounds of the inbound listener's TLS handshakes. */
   readonly handshake: HandshakeBounds;
+  /** Destination ports whose outbound streams skip protocol detection. */
+  readonly opaquePorts: ReadonlySet<number>;
+  /** The mesh-wide egress policy for destinations outside the mesh. */
+  readonly egress: EgressPolicy;
 }
 
 /** Parses the proxy environment; throws WEFT_ERR_CONFIG naming every bad variable. */
@@ -98,6 +121,8 @@ export function parseProxyConfig(env: Readonly<Record<string, string | undefined
   // A missing namespace or service account is already a problem of its own row.
   const identity = v.namespace && v.serviceAccount ? identityFrom(c, v) : '';
   const upstreams = parseUpstreams(v.upstreams, v.upstreamHost ?? v.outbound.host, v.namespace, c);
+  const egress = parseEgressPolicy(v.egressMode, v.egressAllow, 'WEFT_EGRESS_ALLOW');
+  if (Array.isArray(egress)) for (const problem of egress) c.problem(problem);
   const config: ProxyConfig = {
     mode,
     logLevel: v.logLevel,
@@ -122,6 +147,8 @@ export function parseProxyConfig(env: Readonly<Record<string, string | undefined
     appProbes: v.appProbes,
     accessLog: v.accessLog,
     handshake: { handshakeTimeoutMs: v.handshakeTimeoutMs, maxPendingHandshakes: v.maxPendingHandshakes },
+    opaquePorts: parsePortList(v.opaquePorts, 'WEFT_OPAQUE_PORTS', c),
+    egress: Array.isArray(egress) ? ALLOW_ALL : egress,
     ...meshModeBlocks(v, v.trustDomain),
   };
   const ports = [v.inbound.port, v.outbound.port, v.admin.port, ...upstreams.map((u) => u.listen.port)].filter((p) => p !== 0);
@@ -150,4 +177,20 @@ function parseUpstreams(entries: readonly string[], host: string, namespace: str
     upstreams.push({ listen: { host, port: local }, service: { name, namespace: m[2] ?? namespace, port: svcPort } });
   }
   return upstreams;
+}
+
+// "3306,5432,8000-8010": each entry a port or an ascending range (the injector checks the same).
+function parsePortList(entries: readonly string[], name: string, c: ConfigReader): ReadonlySet<number> {
+  const ports = new Set<number>();
+  for (const entry of entries) {
+    const m = /^(\d{1,5})(?:-(\d{1,5}))?$/.exec(entry);
+    const from = Number(m?.[1]);
+    const to = m?.[2] === undefined ? from : Number(m[2]);
+    if (!m || from < 1 || to > 65535 || to < from) {
+      c.problem(`${name}: ${JSON.stringify(entry)} is not a port or a range like 8000-8010`);
+      continue;
+    }
+    for (let p = from; p <= to; p++) ports.add(p);
+  }
+  return ports;
 }

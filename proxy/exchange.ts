@@ -17,6 +17,8 @@ export interface Exchange {
   peer: string;
   /** address:port of the chosen endpoint or the app. */
   endpoint: string;
+  /** Why an outbound exchange left the mesh (passthrough reason) or was refused; '' otherwise. */
+  reason: string;
   readonly startedMs: number;
   status: number;
   errorCode: string;
@@ -29,7 +31,7 @@ export function startExchange(
   fields: Pick<Exchange, 'direction' | 'protocol' | 'method' | 'authority' | 'path'>,
   nowMs: number,
 ): Exchange {
-  return { ...fields, service: '', peer: '', endpoint: '', startedMs: nowMs, status: 0, errorCode: '', responseMs: 0, finished: false };
+  return { ...fields, service: '', peer: '', endpoint: '', reason: '', startedMs: nowMs, status: 0, errorCode: '', responseMs: 0, finished: false };
 }
 
 /** Records finished exchanges: counters, the latency histogram and the access log. */
@@ -98,6 +100,7 @@ export class ExchangeRecorder {
       service: exchange.service || undefined,
       peer: exchange.peer || undefined,
       endpoint: exchange.endpoint || undefined,
+      reason: exchange.reason || undefined,
       status: exchange.status,
       error: exchange.errorCode || undefined,
       durationMs: Math.round(durationMs * 1000) / 1000,

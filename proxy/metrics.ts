@@ -10,6 +10,10 @@ export interface ProxyMetrics {
   readonly connections: Counter<'direction'>;
   readonly handshakeFailures: Counter<'direction' | 'reason'>;
   readonly certificateExpiry: Gauge;
+  /** Outbound traffic forwarded unchanged outside the mesh (no mTLS added), by protocol and reason. */
+  readonly passthrough: Counter<'protocol' | 'reason' | 'tls'>;
+  /** Outbound traffic refused by the outbound decision (egress policy, loop), by protocol and code. */
+  readonly refused: Counter<'protocol' | 'code'>;
 }
 
 /** Registers the proxy metrics on `registry`. */
@@ -56,6 +60,18 @@ export function createProxyMetrics(registry: Registry): ProxyMetrics {
     certificateExpiry: new Gauge({
       name: 'weft_certificate_expiry_timestamp_seconds',
       help: "Unix time at which the proxy's current certificate expires.",
+      registers,
+    }),
+    passthrough: new Counter({
+      name: 'weft_outbound_passthrough_total',
+      help: 'Outbound connections (tcp) and requests (http) forwarded unchanged to their original destination, by reason (outside-cluster, no-sidecar, egress-allowed); tls="no": the mesh added no mTLS.',
+      labelNames: ['protocol', 'reason', 'tls'],
+      registers,
+    }),
+    refused: new Counter({
+      name: 'weft_outbound_refused_total',
+      help: 'Outbound connections (tcp) and requests (http) refused by the outbound decision, by code (WEFT_ERR_EGRESS_DENIED, WEFT_ERR_LOOP).',
+      labelNames: ['protocol', 'code'],
       registers,
     }),
   };

@@ -1,6 +1,7 @@
 // Composition root of `weft proxy`: wires the admin, outbound and inbound sides to an endpoint
 // source and an identity provider, and drains them on shutdown.
 import type { Server } from 'node:net';
+import { networkInterfaces } from 'node:os';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Counter, type Registry } from 'prom-client';
 import { startAdminServer } from '../lib/admin-server.js';
@@ -13,7 +14,7 @@ import { createProxyMetrics } from './metrics.js';
 import { ExchangeRecorder } from './exchange.js';
 import { Drain } from '../mesh/drain.js';
 import type { ProxyConfig } from './config.js';
-import type { EndpointSource } from '../mesh/discovery/endpoint-source.js';
+import type { AddressInfo, EndpointSource } from '../mesh/discovery/endpoint-source.js';
 import type { IdentityProvider, TlsMaterial } from '../mesh/identity/identity-provider.js';
 import type { Logger } from '../lib/logger.js';
 import type { HostPort } from '../lib/config.js';
@@ -104,7 +105,11 @@ export async function startProxy(config: ProxyConfig, deps: ProxyDeps): Promise<
       detectTimeoutMs: config.detectTimeoutMs,
       originalDestination,
       wasRedirected,
-      endpointAt: (address, port) => deps.source.endpointAt?.(address, port),
+      resolve: (address, port) => resolveAddress(deps.source, address, port),
+      opaquePorts: config.opaquePorts,
+      egress: config.egress,
+      selfAddresses: ownAddresses(),
+      selfPorts: new Set([config.inbound.port, config.outbound.port, config.admin.port, ...config.upstreams.map((u) => u.listen.port)]),
       log: deps.log,
     },
   });
@@ -183,4 +188,20 @@ export async function startProxy(config: ProxyConfig, deps: ProxyDeps): Promise<
       return clean;
     },
   };
+}
+
+// What discovery knows of an address: the source's own answer (Kubernetes mode asks `weft
+// destination`), or, for a source that only knows its endpoints (local mode), the pod at that IP.
+// Local mode has no sidecar-less pods: every endpoint of the file is meshed.
+function resolveAddress(source: EndpointSource, address: string, port: number): AddressInfo | Promise<AddressInfo> {
+  if (source.resolveAddress) return source.resolveAddress(address, port);
+  const owner = source.endpointAt?.(address, port);
+  return owner ? { kind: 'pod', owner } : { kind: 'unknown' };
+}
+
+// The pod's own addresses: a captured connection to one of them on a proxy port would loop.
+function ownAddresses(): ReadonlySet<string> {
+  const addresses = new Set<string>();
+  for (const list of Object.values(networkInterfaces())) for (const info of list ?? []) addresses.add(info.address);
+  return addresses;
 }

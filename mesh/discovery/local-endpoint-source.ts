@@ -2,7 +2,7 @@
 // it changes. A bad new file is refused with a coded error and the last good one keeps serving.
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { serviceKey, type AddressOwner, type Endpoint, type EndpointSource, type ServiceRef, type ServiceSnapshot } from './endpoint-source.js';
+import { serviceKey, type AddressInfo, type AddressOwner, type Endpoint, type EndpointSource, type ServiceRef, type ServiceSnapshot } from './endpoint-source.js';
 import { WeftError } from '../../lib/errors.js';
 import { parseIdentity } from '../../lib/identity.js';
 import type { Logger } from '../../lib/logger.js';
@@ -21,6 +21,10 @@ export interface LocalService {
   readonly name: string;
   readonly ports: readonly LocalServicePort[];
   readonly endpoints: readonly Omit<Endpoint, 'port'>[];
+  /** The service's virtual IP, for captured traffic that dials it (no cluster routes it in local mode). */
+  readonly clusterIP?: string;
+  /** Service ports whose streams skip protocol detection (`config.weft.dev/opaque-ports`). */
+  readonly opaquePorts?: readonly number[];
 }
 
 /** The parsed file. */
@@ -32,7 +36,8 @@ export interface EndpointsFile {
  * Parses the endpoints file text (pure). Format:
  *   services:
  *     - { name: hello, namespace: demo, ports: [{ port: 80, targetPort: 8080 }],
- *         endpoints: [{ address: 127.0.1.2, identity: spiffe://..., ready: true, podName: hello-0 }] }
+ *         endpoints: [{ address: 127.0.1.2, identity: spiffe://..., ready: true, podName: hello-0 }],
+ *         clusterIP: 10.96.0.10, opaquePorts: [3306] }   (both optional)
  * Every problem is listed at once.
  */
 export function parseEndpointsFile(text: string, source: string): EndpointsFile {
@@ -101,7 +106,16 @@ export function parseEndpointsFile(text: string, source: string): EndpointsFile 
           ...(typeof ep.podName === 'string' ? { podName: ep.podName } : {}),
         });
       });
-    services.push({ namespace, name, ports, endpoints });
+    const extra: { clusterIP?: string; opaquePorts?: readonly number[] } = {};
+    if (s.clusterIP !== undefined) {
+      if (typeof s.clusterIP === 'string' && /^(\d{1,3}\.){3}\d{1,3}$|:/.test(s.clusterIP)) extra.clusterIP = s.clusterIP;
+      else problems.push(`${at}.clusterIP: ${JSON.stringify(s.clusterIP)} is not an IP address`);
+    }
+    if (s.opaquePorts !== undefined) {
+      if (Array.isArray(s.opaquePorts) && s.opaquePorts.every(isPort)) extra.opaquePorts = s.opaquePorts;
+      else problems.push(`${at}.opaquePorts: expected a list of port numbers`);
+    }
+    services.push({ namespace, name, ports, endpoints, ...extra });
   });
   if (problems.length > 0) {
     throw new WeftError('WEFT_ERR_ENDPOINTS_FILE', `${source} is invalid:\n  - ${problems.join('\n  - ')}`);
@@ -136,6 +150,24 @@ export function endpointByAddress(file: EndpointsFile, address: string, port: nu
     fallback ??= owner;
   }
   return fallback;
+}
+
+/**
+ * What the file says of an address an app dialled (pure): a service's `clusterIP` with a service
+ * port `port`, else the pod at that address (every endpoint of the file is meshed), else unknown.
+ */
+export function addressInfoIn(file: EndpointsFile, address: string, port: number): AddressInfo {
+  const service = file.services.find((s) => s.clusterIP === address && s.ports.some((p) => p.port === port));
+  if (service) {
+    const ref = { namespace: service.namespace, name: service.name, port };
+    return service.opaquePorts ? { kind: 'service', service: ref, opaquePorts: service.opaquePorts } : { kind: 'service', service: ref };
+  }
+  const owner = endpointByAddress(file, address, port);
+  if (!owner) return { kind: 'unknown' };
+  const owning = file.services.find((s) => s.name === owner.service?.name && s.namespace === owner.service.namespace);
+  // The pod's opaque ports are its target ports; the file lists them by service port.
+  const targetPorts = owning?.opaquePorts?.map((p) => owning.ports.find((sp) => sp.port === p)?.targetPort ?? p);
+  return { kind: 'pod', owner: targetPorts ? { ...owner, meshed: true, opaquePorts: targetPorts } : { ...owner, meshed: true } };
 }
 
 /** Watches an endpoints file and feeds subscribers full snapshots. */
@@ -179,6 +211,10 @@ export class LocalEndpointSource implements EndpointSource {
 
   endpointAt(address: string, port: number): AddressOwner | undefined {
     return this.#file ? endpointByAddress(this.#file, address, port) : undefined;
+  }
+
+  resolveAddress(address: string, port: number): Promise<AddressInfo> {
+    return Promise.resolve(this.#file ? addressInfoIn(this.#file, address, port) : { kind: 'unknown' });
   }
 
   /** Loads the file once (throws when the first load fails) and starts watching it. */

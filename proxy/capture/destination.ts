@@ -1,15 +1,13 @@
-// Where captured traffic goes when its bytes do not name a service (pure): opaque TCP by its
-// original destination, HTTP whose Host is an IP by that IP. A pod IP the endpoint source knows is
-// a mesh endpoint (mTLS to its sidecar, its identity checked); any other address is outside the
-// mesh and is passed through as the app sent it.
+// What the outbound side needs for captured connections (wired by proxy/proxy.ts): the original
+// destination of each connection, and what the outbound decision (proxy/outbound/decision.ts)
+// knows about addresses: pods and ClusterIPs from discovery, the proxy itself, the egress policy.
 import type { Socket } from 'node:net';
-import { WeftError } from '../../lib/errors.js';
-import { serviceKey, type AddressOwner } from '../../mesh/discovery/endpoint-source.js';
 import type { OriginalDestination } from './original-dst.js';
-import type { OpaqueTarget } from './opaque.js';
 import type { Logger } from '../../lib/logger.js';
+import type { AddressInfo } from '../../mesh/discovery/endpoint-source.js';
+import type { EgressPolicy } from '../../mesh/egress-policy.js';
 
-/** What the outbound side needs for captured connections (wired by proxy/proxy.ts). */
+/** Captured traffic: how to read where it was going, and what is known about such addresses. */
 export interface OutboundCapture {
   /** How long detection waits for the app's first bytes before calling the stream opaque. */
   readonly detectTimeoutMs: number;
@@ -17,26 +15,22 @@ export interface OutboundCapture {
   readonly originalDestination: (socket: Socket) => OriginalDestination;
   /** True when the connection was REDIRECTed rather than dialled to the outbound port itself. */
   readonly wasRedirected: (socket: Socket, destination: OriginalDestination) => boolean;
-  /** The mesh endpoint owning a pod IP (EndpointSource.endpointAt). */
-  readonly endpointAt: (address: string, port: number) => AddressOwner | undefined;
+  /**
+   * What discovery knows of an address and port (a ClusterIP, a pod with its meshed flag, or
+   * nothing): EndpointSource.resolveAddress, or a synchronous answer where the source has one.
+   */
+  readonly resolve: (address: string, port: number) => AddressInfo | Promise<AddressInfo>;
+  /**
+   * This pod's own opaque ports (`config.weft.dev/opaque-ports`, WEFT_OPAQUE_PORTS): streams to
+   * these destination ports skip protocol detection, as do those discovery lists for the
+   * destination.
+   */
+  readonly opaquePorts: ReadonlySet<number>;
+  /** The mesh-wide egress policy. */
+  readonly egress: EgressPolicy;
+  /** The pod's own addresses and the proxy's own listener ports (refused as loops). */
+  readonly selfAddresses: ReadonlySet<string>;
+  readonly selfPorts: ReadonlySet<number>;
   /** Where capture problems that have no request to fail (a missing addon) are told. */
   readonly log: Logger;
-}
-
-/** Decides the target of an opaque stream from its original destination. */
-export function opaqueTarget(destination: OriginalDestination, redirected: boolean, owner: AddressOwner | undefined): OpaqueTarget | WeftError {
-  if (!redirected) {
-    return new WeftError(
-      'WEFT_ERR_ORIGINAL_DST',
-      'non-HTTP TCP sent to the outbound port itself has no destination; only connections captured by weft init carry one',
-    );
-  }
-  if (!owner) return { kind: 'passthrough', address: destination.address, port: destination.port };
-  return {
-    kind: 'mesh',
-    address: destination.address,
-    port: destination.port,
-    identity: owner.identity,
-    service: owner.service ? serviceKey(owner.service) : `${destination.address}:${destination.port}`,
-  };
 }

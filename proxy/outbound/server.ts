@@ -1,15 +1,19 @@
 // The outbound side, read top to bottom in request order:
-//   listen (127.0.0.1:7001, explicit upstream ports) -> detect HTTP/1.1, h2c or opaque TCP ->
-//   route by Host / :authority (an IP Host: by that pod IP; opaque: by the original destination)
-//   -> pick an endpoint -> forward over mTLS to that endpoint's sidecar.
+//   listen (127.0.0.1:7001, explicit upstream ports) -> original destination -> detect HTTP/1.1,
+//   h2c or opaque TCP (skipped for opaque ports) -> decide (decision.ts: service, pod, passthrough
+//   or refused) -> pick an endpoint -> forward over mTLS to that endpoint's sidecar, or unchanged
+//   to the original destination.
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import http2, { type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import net, { type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { parseAuthority, type NameContext } from '../../mesh/discovery/service-name.js';
-import { serviceKey, type Endpoint, type ServiceRef } from '../../mesh/discovery/endpoint-source.js';
-import { directPick, type CompletedPick } from '../../mesh/balance/picker.js';
-import { PickQueue } from '../../mesh/balance/pick-queue.js';
+import type { NameContext } from '../../mesh/discovery/service-name.js';
+import { serviceKey, type AddressInfo, type Endpoint, type ServiceRef } from '../../mesh/discovery/endpoint-source.js';
+import type { CompletedPick } from '../../mesh/balance/picker.js';
+import type { Address } from './decision.js';
+import { OutboundRouter, UNKNOWN, type Captured, type Target } from './router.js';
+import { PassthroughUpstreams } from '../forward/passthrough.js';
+import { readSni } from '../capture/sni.js';
 import type { Timers } from '../../lib/timers.js';
 import type { ServiceBalancers } from '../../mesh/balance/service-balancers.js';
 import type { PeerPool } from '../../mesh/peer-pool.js';
@@ -27,7 +31,7 @@ import type { Drain } from '../../mesh/drain.js';
 import type { HostPort } from '../../lib/config.js';
 import { detectProtocol, replay, type Detection } from '../capture/detect.js';
 import { tunnelOpaque, type OpaqueTarget } from '../capture/opaque.js';
-import { opaqueTarget, type OutboundCapture } from '../capture/destination.js';
+import type { OutboundCapture } from '../capture/destination.js';
 
 /** What the outbound side needs. */
 export interface OutboundDeps {
@@ -50,14 +54,12 @@ export interface OutboundDeps {
   readonly capture?: OutboundCapture;
 }
 
-/** Where a request goes: a service and the endpoint picked for it. */
-interface Target {
-  readonly service: ServiceRef;
-  readonly pick: CompletedPick;
-}
+// The original destination read at accept: an address, none (not captured, or no addon), or a failure.
+type Original = Address | WeftError | undefined;
 
 // weft's own headers are set by weft only: an app cannot forge a client identity or a port.
 const DROP_FROM_APP: ReadonlySet<string> = new Set([DST_PORT_HEADER, CLIENT_ID_HEADER]);
+const NO_DROP: ReadonlySet<string> = new Set();
 // Without capture, detection still ends: a silent client is handed to the HTTP server, whose own
 // timeouts close it.
 const DEFAULT_DETECT_TIMEOUT_MS = 10_000;
@@ -69,13 +71,18 @@ export class OutboundProxy {
   readonly #sockets = new Set<Socket>();
   readonly #h2Sessions = new Set<http2.ServerHttp2Session>();
   readonly #h1Servers: http.Server[] = [];
-  readonly #queue: PickQueue;
   readonly #serve: ServeDeps;
+  readonly #router: OutboundRouter;
+  readonly #plain: PassthroughUpstreams;
+  // Where each captured connection was headed, for the HTTP requests it carries.
+  readonly #captured = new WeakMap<object, Captured>();
+  #addonWarned = false;
 
   constructor(deps: OutboundDeps) {
     this.#deps = deps;
-    this.#queue = new PickQueue(deps.discoveryWaitMs, deps.timers);
     this.#serve = { drain: deps.drain, recorder: deps.recorder, log: deps.log, now: deps.now };
+    this.#plain = new PassthroughUpstreams(deps.connectTimeoutMs);
+    this.#router = new OutboundRouter(deps);
   }
 
   /** Listens for the app's calls; with `fixed`, every request goes to that service (explicit upstream). */
@@ -86,6 +93,9 @@ export class OutboundProxy {
     h1.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.#onUpgrade(req, socket, head, fixed));
     const h2 = http2.createServer();
     h2.on('session', (session) => {
+      // Emitted synchronously inside h2.emit('connection'): the socket's destination is the session's.
+      const captured = this.#pendingH2;
+      if (captured) this.#captured.set(session, captured);
       this.#h2Sessions.add(session);
       session.on('close', () => this.#h2Sessions.delete(session));
     });
@@ -98,6 +108,8 @@ export class OutboundProxy {
     this.#listeners.push(server);
     return server;
   }
+
+  #pendingH2: Captured | undefined;
 
   // Detect: an h2c client opens with the HTTP/2 preface (prior knowledge, as gRPC does); HTTP/1.1
   // with a request line; anything else, or silence until the timeout (server-speaks-first), is
@@ -113,20 +125,39 @@ export class OutboundProxy {
     });
     socket.setNoDelay(true);
     socket.on('error', () => socket.destroy());
+    const original = capture && !fixed ? this.#originalOf(socket, capture) : undefined;
+    let captured: Captured | undefined;
     const onDetected = (detection: Detection): void => {
       if (socket.destroyed) return;
-      if (detection.protocol === 'opaque' && capture && this.#onOpaque(socket, detection, fixed, capture)) return;
+      if (detection.protocol === 'opaque' && capture && this.#onOpaque(socket, detection, fixed, captured ?? original)) return;
       replay(socket, detection);
       if (detection.protocol === 'h2') {
         // The h2 session reads what is buffered itself; resuming would drop it.
+        this.#pendingH2 = captured;
         h2.emit('connection', socket);
+        this.#pendingH2 = undefined;
       } else {
         // Non-HTTP bytes that no tunnel took meet the HTTP/1.1 parser, which answers 400.
         h1.emit('connection', socket);
         socket.resume();
       }
     };
-    detectProtocol(socket, capture?.detectTimeoutMs ?? DEFAULT_DETECT_TIMEOUT_MS)
+    // Discovery is asked about the destination first: an opaque port (config.weft.dev/opaque-ports)
+    // means the server speaks first, so no bytes are awaited.
+    const detect = async (): Promise<Detection> => {
+      if (capture && original && !(original instanceof WeftError)) {
+        const answer = capture.resolve(original.address, original.port);
+        const known = answer instanceof Promise ? await answer.catch(() => UNKNOWN) : answer;
+        captured = { original, known };
+        this.#captured.set(socket, captured);
+        if (capture.opaquePorts.has(original.port) || opaquePortsOf(known).includes(original.port)) {
+          socket.allowHalfOpen = true;
+          return { protocol: 'opaque', timedOut: false, head: Buffer.alloc(0), ended: false };
+        }
+      }
+      return detectProtocol(socket, capture?.detectTimeoutMs ?? DEFAULT_DETECT_TIMEOUT_MS);
+    };
+    detect()
       .then(onDetected)
       .catch((err: unknown) => {
         // A bug while handing the connection on costs this connection, never the process.
@@ -135,29 +166,27 @@ export class OutboundProxy {
       });
   }
 
-  // Opaque TCP: to the fixed service of an explicit upstream port, or to the original destination
-  // (a pod IP the source knows -> mTLS to its sidecar; anything else -> straight there). False when
-  // the connection was not captured (an app dialling 7001 itself, as under `weft up`): it then
-  // goes to the HTTP/1.1 server as before.
-  #onOpaque(socket: Socket, detection: Detection, fixed: ServiceRef | undefined, capture: OutboundCapture): boolean {
-    let destination: OpaqueTarget | WeftError | undefined;
-    if (!fixed) {
-      try {
-        const original = capture.originalDestination(socket);
-        if (!capture.wasRedirected(socket, original)) return false;
-        destination = opaqueTarget(original, true, capture.endpointAt(original.address, original.port));
-      } catch (err) {
-        if (isWeftError(err, 'WEFT_ERR_ORIGINAL_DST_UNAVAILABLE')) {
-          // Without the addon, captured or not cannot be told: say why, and keep the old HTTP path.
-          capture.log.warn({ code: err.code, err: err.message }, 'non-HTTP bytes on the outbound port; cannot read their original destination');
-          return false;
-        }
-        destination = err instanceof WeftError ? err : new WeftError('WEFT_ERR_ORIGINAL_DST', (err as Error).message);
+  // The original destination of an accepted connection: undefined when it was not redirected (an
+  // app dialling 7001 itself, as under `weft up`) or when the addon is missing (said once).
+  #originalOf(socket: Socket, capture: OutboundCapture): Original {
+    try {
+      const original = capture.originalDestination(socket);
+      return capture.wasRedirected(socket, original) ? { address: original.address, port: original.port } : undefined;
+    } catch (err) {
+      if (isWeftError(err, 'WEFT_ERR_ORIGINAL_DST_UNAVAILABLE')) {
+        if (!this.#addonWarned) capture.log.warn({ code: err.code, err: err.message }, 'cannot read original destinations: captured traffic is routed by Host only');
+        this.#addonWarned = true;
+        return undefined;
       }
-      if (!(destination instanceof WeftError) && destination.kind === 'mesh' && !this.#deps.identity.current()) {
-        destination = new WeftError('WEFT_ERR_NOT_READY', 'the proxy holds no certificate yet');
-      }
+      return err instanceof WeftError ? err : new WeftError('WEFT_ERR_ORIGINAL_DST', (err as Error).message);
     }
+  }
+
+  // Opaque TCP: to the fixed service of an explicit upstream port, or by its original destination
+  // (decision.ts). False when the connection was not captured: it then goes to the HTTP/1.1 server,
+  // which answers 400.
+  #onOpaque(socket: Socket, detection: Detection, fixed: ServiceRef | undefined, original: Captured | WeftError | Address | undefined): boolean {
+    if (!fixed && original === undefined) return false;
     const exchange = startExchange({ direction: 'outbound', protocol: 'tcp', method: '', authority: '', path: '' }, this.#deps.now());
     const tunnelDeps = {
       connectPeer: (endpoint: Endpoint, alpn: string) => this.#deps.pool.connect(endpoint, alpn),
@@ -168,12 +197,15 @@ export class OutboundProxy {
       exchange,
       tunnel: true,
       route: (answer) => {
-        if (destination !== undefined) {
-          answer(destination instanceof WeftError ? destination : { target: destination });
-          return noop;
-        }
-        return this.#route(undefined, fixed, (routed) => {
+        if (original instanceof WeftError) return once(answer, original);
+        const captured = original && 'known' in original ? original : undefined;
+        const sni = detection.head.length > 0 ? readSni(detection.head) : undefined;
+        return this.#router.route(captured, undefined, sni, fixed, 'tcp', (routed) => {
           if (routed instanceof WeftError) return answer(routed);
+          if (routed.kind === 'passthrough') {
+            exchange.reason = routed.reason;
+            return answer({ target: { kind: 'passthrough', address: routed.address, port: routed.port } });
+          }
           const { endpoint } = routed.pick;
           answer({ target: { kind: 'mesh', address: endpoint.address, port: endpoint.port, identity: endpoint.identity, service: serviceKey(routed.service) }, pick: routed.pick });
         });
@@ -186,28 +218,6 @@ export class OutboundProxy {
     return true;
   }
 
-  // Route: authority -> service -> endpoint. Answers at once, or, while discovery has not
-  // answered about the service, from the pick queue; returns the queue's cancel.
-  #route(authority: string | undefined, fixed: ServiceRef | undefined, answer: (route: Target | WeftError) => void): () => void {
-    let service = fixed;
-    if (!service) {
-      const target = parseAuthority(authority, this.#deps.names);
-      if (target.kind === 'invalid') return once(answer, new WeftError('WEFT_ERR_BAD_REQUEST', target.reason));
-      if (target.kind === 'ip') {
-        // `curl http://<podIP>:<port>/`: that pod, if it is a mesh endpoint (capture/destination.ts).
-        const owner = this.#deps.capture?.endpointAt(target.address, target.port);
-        if (!owner) return once(answer, new WeftError('WEFT_ERR_UNKNOWN_SERVICE', `${target.address}:${target.port} is an address, not a service name`));
-        if (!this.#deps.identity.current()) return once(answer, new WeftError('WEFT_ERR_NOT_READY', 'the proxy holds no certificate yet'));
-        const endpoint: Endpoint = { address: target.address, port: target.port, identity: owner.identity, ready: true, ...(owner.podName ? { podName: owner.podName } : {}) };
-        return once(answer, { service: owner.service ?? { namespace: '', name: target.address, port: target.port }, pick: directPick(endpoint) });
-      }
-      service = target.ref;
-    }
-    if (!this.#deps.identity.current()) return once(answer, new WeftError('WEFT_ERR_NOT_READY', 'the proxy holds no certificate yet'));
-    const ref = service;
-    return this.#queue.pick(this.#deps.balancers.get(ref), serviceKey(ref), (picked) => answer(picked instanceof WeftError ? picked : { service: ref, pick: picked }));
-  }
-
   #onHttp1(req: IncomingMessage, res: ServerResponse, fixed: ServiceRef | undefined): void {
     absoluteToOrigin(req);
     const exchange = startExchange(
@@ -217,11 +227,17 @@ export class OutboundProxy {
     if (this.#deps.drain.draining) res.setHeader('connection', 'close');
     serve<Target>(this.#serve, {
       exchange,
-      route: (answer) => this.#route(req.headers.host, fixed, answer),
+      route: (answer) => this.#router.route(this.#captured.get(req.socket), req.headers.host, undefined, fixed, 'http', answer),
       pickOf: targetPick,
       respond: (error) => rescueHttp1(res, error),
       onClose: (listener) => res.once('close', listener),
       forward: (target, hooks) => {
+        if (target.kind === 'passthrough') {
+          // Unchanged apart from hop-by-hop headers, to where the app was going.
+          describePassthrough(exchange, target);
+          forwardHttp1(req, res, this.#plain.http1(target.address, target.port), forwardRawHeaders(req.rawHeaders, NO_DROP, []), hooks);
+          return;
+        }
         const endpoint = describe(exchange, target);
         const headers = forwardRawHeaders(req.rawHeaders, DROP_FROM_APP, [[DST_PORT_HEADER, String(endpoint.port)]]);
         forwardHttp1(req, res, this.#upstream(endpoint), headers, hooks);
@@ -236,11 +252,16 @@ export class OutboundProxy {
     );
     serve<Target>(this.#serve, {
       exchange,
-      route: (answer) => this.#route(req.headers.host, fixed, answer),
+      route: (answer) => this.#router.route(this.#captured.get(req.socket), req.headers.host, undefined, fixed, 'http', answer),
       pickOf: targetPick,
       respond: (error) => rescueUpgrade(socket, error),
       onClose: (listener) => socket.once('close', listener),
       forward: (target, hooks) => {
+        if (target.kind === 'passthrough') {
+          describePassthrough(exchange, target);
+          forwardUpgrade(req, socket, head, this.#plain.http1(target.address, target.port), forwardRawHeaders(req.rawHeaders, NO_DROP, [], true), hooks);
+          return;
+        }
         const endpoint = describe(exchange, target);
         const headers = forwardRawHeaders(req.rawHeaders, DROP_FROM_APP, [[DST_PORT_HEADER, String(endpoint.port)]], true);
         forwardUpgrade(req, socket, head, this.#upstream(endpoint), headers, hooks);
@@ -257,17 +278,18 @@ export class OutboundProxy {
     stream.on('error', noop);
     serve<Target>(this.#serve, {
       exchange,
-      route: (answer) => this.#route(authority, fixed, answer),
+      route: (answer) => this.#router.route(stream.session ? this.#captured.get(stream.session) : undefined, authority, undefined, fixed, 'http', answer),
       pickOf: targetPick,
       respond: (error) => rescueHttp2(stream, error, headers),
       onClose: (listener) => stream.once('close', listener),
       forward: (target, hooks) => {
-        const endpoint = describe(exchange, target);
-        const out = forwardH2Headers(headers, DROP_FROM_APP, { [DST_PORT_HEADER]: String(endpoint.port) });
-        const label = { what: endpointName(endpoint), unreachable: 'WEFT_ERR_CONNECT' as const };
+        const plain = target.kind === 'passthrough';
+        const endpoint = plain ? describePassthrough(exchange, target) : describe(exchange, target);
+        const out = plain ? forwardH2Headers(headers, NO_DROP, {}) : forwardH2Headers(headers, DROP_FROM_APP, { [DST_PORT_HEADER]: String(endpoint.port) });
+        const label = { what: plain ? `passthrough ${exchange.endpoint}` : endpointName(endpoint), unreachable: 'WEFT_ERR_CONNECT' as const };
         let session: http2.ClientHttp2Session;
         try {
-          session = this.#deps.pool.http2(endpoint);
+          session = plain ? this.#plain.http2(endpoint.address, endpoint.port) : this.#deps.pool.http2(endpoint);
         } catch (err) {
           const error = classify(err, 'connect', label);
           rescueHttp2(stream, error, headers);
@@ -302,6 +324,7 @@ export class OutboundProxy {
   /** Destroys whatever is still open (after the grace period). */
   destroy(): void {
     for (const socket of this.#sockets) socket.destroy();
+    this.#plain.close();
   }
 }
 
@@ -323,7 +346,7 @@ function absoluteToOrigin(req: IncomingMessage): void {
 }
 
 // Names the destination on the exchange once it is known; returns the endpoint to forward to.
-function describe(exchange: Exchange, target: Target): Endpoint {
+function describe(exchange: Exchange, target: Target & { kind: 'mesh' }): Endpoint {
   const { endpoint } = target.pick;
   exchange.service = serviceKey(target.service);
   exchange.peer = endpoint.identity;
@@ -331,8 +354,16 @@ function describe(exchange: Exchange, target: Target): Endpoint {
   return endpoint;
 }
 
-function targetPick(target: Target): CompletedPick {
-  return target.pick;
+// A passthrough has no service and no peer: the access log and metrics say why it left the mesh.
+function describePassthrough(exchange: Exchange, target: Target & { kind: 'passthrough' }): Endpoint {
+  exchange.service = 'passthrough';
+  exchange.reason = target.reason;
+  exchange.endpoint = target.address.includes(':') ? `[${target.address}]:${target.port}` : `${target.address}:${target.port}`;
+  return { address: target.address, port: target.port, identity: '', ready: true };
+}
+
+function targetPick(target: Target): CompletedPick | undefined {
+  return target.kind === 'mesh' ? target.pick : undefined;
 }
 
 // An answer known at once: nothing to cancel.
@@ -345,4 +376,11 @@ function noop(): void {}
 
 function endpointName(endpoint: Endpoint): string {
   return `endpoint ${endpoint.address}:${endpoint.port} (${endpoint.podName ?? endpoint.identity})`;
+}
+
+// Destination ports discovery says skip detection (config.weft.dev/opaque-ports on the Service or pod).
+function opaquePortsOf(known: AddressInfo): readonly number[] {
+  if (known.kind === 'service') return known.opaquePorts ?? [];
+  if (known.kind === 'pod') return known.owner.opaquePorts ?? [];
+  return [];
 }

@@ -221,3 +221,12 @@ t.test('every WEFT_* variable the chart sets is one the code reads', async (t) =
     t.ok(read, `${name} is read by the code`);
   }
 });
+
+t.test('the egress policy values reach the injector, which writes them into every proxy', async (t) => {
+  const plain = chart.render({ values: chart.values() });
+  t.equal(env(find(plain, 'Deployment', 'weft-injector'), 'WEFT_INJECTOR_EGRESS_MODE'), 'allow', 'allow by default');
+  t.equal(env(find(plain, 'Deployment', 'weft-injector'), 'WEFT_INJECTOR_EGRESS_ALLOW'), '');
+  const files = chart.render({ values: chart.values({ proxy: { egress: { mode: 'registry-only', allow: ['api.example.com', '*.partner.io', '10.0.0.0/8'] } } }) });
+  t.equal(env(find(files, 'Deployment', 'weft-injector'), 'WEFT_INJECTOR_EGRESS_MODE'), 'registry-only');
+  t.equal(env(find(files, 'Deployment', 'weft-injector'), 'WEFT_INJECTOR_EGRESS_ALLOW'), 'api.example.com,*.partner.io,10.0.0.0/8');
+});

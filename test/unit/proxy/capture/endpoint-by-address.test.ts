@@ -1,5 +1,4 @@
 import t from 'tap';
-import { opaqueTarget } from '../../../../proxy/capture/destination.js';
 import { endpointByAddress, parseEndpointsFile } from '../../../../mesh/discovery/local-endpoint-source.js';
 
 const file = parseEndpointsFile(
@@ -25,17 +24,4 @@ t.test('endpointByAddress finds the pod, preferring the service with that target
   });
   t.same(endpointByAddress(file, '10.0.0.5', 1234)?.service, { namespace: 'shop', name: 'web', port: 80 }, 'any port: first service');
   t.equal(endpointByAddress(file, '10.0.0.7', 80), undefined);
-});
-
-t.test('opaqueTarget: mesh endpoint, passthrough, or not captured', async (t) => {
-  const dst = { address: '10.0.0.6', port: 9000, family: 4 as const };
-  t.same(opaqueTarget(dst, true, endpointByAddress(file, '10.0.0.6', 9000)), {
-    kind: 'mesh', address: '10.0.0.6', port: 9000, identity: 'spiffe://cluster.local/ns/shop/sa/other', service: 'shop/other:9000',
-  });
-  t.same(opaqueTarget(dst, true, { identity: 'spiffe://cluster.local/ns/a/sa/b' }), {
-    kind: 'mesh', address: '10.0.0.6', port: 9000, identity: 'spiffe://cluster.local/ns/a/sa/b', service: '10.0.0.6:9000',
-  });
-  t.same(opaqueTarget({ address: '10.96.0.1', port: 443, family: 4 }, true, undefined), { kind: 'passthrough', address: '10.96.0.1', port: 443 });
-  const err = opaqueTarget({ address: '127.0.0.1', port: 7001, family: 4 }, false, undefined);
-  t.match(err, { code: 'WEFT_ERR_ORIGINAL_DST' });
 });

@@ -1,0 +1,78 @@
+// Plain upstreams for traffic that leaves the mesh: the original destination an app dialled,
+// reached in plaintext exactly as the app would have (the proxy's UID is not captured again).
+// HTTP/1.1 shares one keep-alive agent; h2c gets one session per destination.
+import http from 'node:http';
+import http2, { type ClientHttp2Session } from 'node:http2';
+import net, { type Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { WeftError } from '../../lib/errors.js';
+import type { Http1Upstream } from './http1.js';
+
+// A connect that outlives the timeout fails as WEFT_ERR_CONNECT, as a dial to a peer sidecar does.
+class TimedAgent extends http.Agent {
+  readonly #connectTimeoutMs: number;
+
+  constructor(connectTimeoutMs: number) {
+    super({ keepAlive: true, maxFreeSockets: 32 });
+    this.#connectTimeoutMs = connectTimeoutMs;
+  }
+
+  override createConnection(options: net.NetConnectOpts, callback?: (err: Error | null, stream: Duplex) => void): Duplex {
+    void callback;
+    return connectWithin(options, this.#connectTimeoutMs);
+  }
+}
+
+/** Opens a plain TCP connection that is destroyed with WEFT_ERR_CONNECT when not up within `timeoutMs`. */
+export function connectWithin(options: net.NetConnectOpts, timeoutMs: number): Socket {
+  const socket = net.connect(options);
+  const where = 'host' in options ? `${options.host ?? ''}:${options.port}` : 'upstream';
+  const timer = setTimeout(() => socket.destroy(new WeftError('WEFT_ERR_CONNECT', `${where}: no connection within ${timeoutMs} ms`)), timeoutMs);
+  socket.once('connect', () => clearTimeout(timer));
+  socket.once('close', () => clearTimeout(timer));
+  return socket;
+}
+
+/** The plain upstreams of one proxy. */
+export class PassthroughUpstreams {
+  readonly #agent: TimedAgent;
+  readonly #connectTimeoutMs: number;
+  readonly #sessions = new Map<string, ClientHttp2Session>();
+
+  constructor(connectTimeoutMs: number) {
+    this.#connectTimeoutMs = connectTimeoutMs;
+    this.#agent = new TimedAgent(connectTimeoutMs);
+  }
+
+  /** An HTTP/1.1 upstream for `address:port`. */
+  http1(address: string, port: number): Http1Upstream {
+    return { agent: this.#agent, host: address, port, what: `passthrough ${where(address, port)}`, unreachable: 'WEFT_ERR_CONNECT' };
+  }
+
+  /** An h2c (prior knowledge) session to `address:port`, shared until it closes. */
+  http2(address: string, port: number): ClientHttp2Session {
+    const key = where(address, port);
+    const open = this.#sessions.get(key);
+    if (open && !open.closed && !open.destroyed) return open;
+    const session = http2.connect(`http://${key}`, {
+      createConnection: () => connectWithin({ host: address, port }, this.#connectTimeoutMs),
+    });
+    session.on('error', () => session.destroy());
+    session.once('close', () => {
+      if (this.#sessions.get(key) === session) this.#sessions.delete(key);
+    });
+    this.#sessions.set(key, session);
+    return session;
+  }
+
+  /** Closes idle connections and every h2c session. */
+  close(): void {
+    this.#agent.destroy();
+    for (const session of this.#sessions.values()) session.close();
+    this.#sessions.clear();
+  }
+}
+
+function where(address: string, port: number): string {
+  return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
+}
