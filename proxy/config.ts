@@ -5,6 +5,7 @@ import { LOG_LEVELS } from '../lib/logger.js';
 import { ADMIN_PORT, INBOUND_PORT, OUTBOUND_PORT } from '../lib/ports.js';
 import { MESH_MODE_SETTINGS, identityFrom, meshModeBlocks, type MeshModeSettings } from '../mesh/mode-settings.js';
 import type { ServiceRef } from '../mesh/discovery/endpoint-source.js';
+import { TRAFFIC_SETTINGS, trafficSettingsOf, type TrafficSettings } from '../mesh/traffic/traffic-settings.js';
 
 /** An explicit upstream: a local port that always reaches one service. */
 export interface UpstreamPort {
@@ -39,6 +40,7 @@ export const PROXY_SETTINGS = {
   }),
   appProbes: setting({ name: 'WEFT_APP_PROBES', type: optional(str('JSON')), default: undefined, doc: "the app's original probes, see \"Probes\" below" }),
   accessLog: setting({ name: 'WEFT_ACCESS_LOG', type: bool(), default: true, doc: 'one log line per request; `false` keeps only the failures (benchmarks)' }),
+  ...TRAFFIC_SETTINGS,
   certLifetimeHours: MESH_MODE_SETTINGS.certLifetimeHours,
   caDir: MESH_MODE_SETTINGS.caDir,
   endpointsFile: MESH_MODE_SETTINGS.endpointsFile,
@@ -70,6 +72,8 @@ export interface ProxyConfig extends MeshModeSettings {
   readonly appProbes: string | undefined;
   /** One access-log line per request (on by default; off for benchmarks). */
   readonly accessLog: boolean;
+  /** Balancing, retries and timeouts (mesh/traffic). */
+  readonly traffic: TrafficSettings;
 }
 
 /** Parses the proxy environment; throws WEFT_ERR_CONFIG naming every bad variable. */
@@ -103,6 +107,7 @@ export function parseProxyConfig(env: Readonly<Record<string, string | undefined
     certLifetimeHours: v.certLifetimeHours,
     appProbes: v.appProbes,
     accessLog: v.accessLog,
+    traffic: trafficSettingsOf(v),
     ...meshModeBlocks(v),
   };
   const ports = [v.inbound.port, v.outbound.port, v.admin.port, ...upstreams.map((u) => u.listen.port)].filter((p) => p !== 0);

@@ -21,6 +21,9 @@ import type { TLSSocket } from 'node:tls';
 import type tls from 'node:tls';
 import { originalDestination, wasRedirected } from './capture/original-dst.js';
 import { createOpaqueInbound } from './capture/opaque.js';
+import { Traffic, createTrafficMetrics } from '../mesh/traffic/traffic.js';
+import { balanceOptionsOf, budgetTermsOf, defaultRetryPolicyOf, defaultTimeoutsOf } from '../mesh/traffic/traffic-settings.js';
+import { realTimers } from '../lib/timers.js';
 
 /** What the proxy is built from, besides its config. */
 export interface ProxyDeps {
@@ -54,7 +57,26 @@ export async function startProxy(config: ProxyConfig, deps: ProxyDeps): Promise<
   const metrics = createProxyMetrics(deps.registry);
   const recorder = new ExchangeRecorder(metrics, deps.log, now, config.accessLog);
   const drain = new Drain();
-  const balancers = new ServiceBalancers(deps.source, { random: deps.random ?? Math.random });
+  const random = deps.random ?? Math.random;
+  const traffic = new Traffic({
+    terms: budgetTermsOf(config.traffic),
+    defaultPolicy: defaultRetryPolicyOf(config.traffic),
+    defaultTimeouts: defaultTimeoutsOf(config.traffic),
+    metrics: createTrafficMetrics(deps.registry),
+    now,
+    random,
+  });
+  const balance = balanceOptionsOf(config.traffic, now);
+  const balancers = new ServiceBalancers(deps.source, {
+    random,
+    balance: {
+      ...balance,
+      onEject: (endpoint, ms) => {
+        traffic.ejected(endpoint);
+        deps.log.warn({ endpoint: `${endpoint.address}:${endpoint.port}`, pod: endpoint.podName, peer: endpoint.identity, ejectedMs: ms }, 'endpoint ejected after consecutive failures');
+      },
+    },
+  });
   let context: tls.SecureContext | undefined;
   const onMaterial = (material: TlsMaterial): void => {
     context = clientSecureContext(material);
@@ -93,6 +115,8 @@ export async function startProxy(config: ProxyConfig, deps: ProxyDeps): Promise<
     log: deps.log,
     discoveryWaitMs: config.discoveryWaitMs,
     connectTimeoutMs: config.connectTimeoutMs,
+    traffic,
+    timers: realTimers,
     capture: {
       detectTimeoutMs: config.detectTimeoutMs,
       originalDestination,

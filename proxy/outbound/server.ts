@@ -28,6 +28,10 @@ import type { HostPort } from '../../lib/config.js';
 import { detectProtocol, replay, type Detection } from '../capture/detect.js';
 import { tunnelOpaque, type OpaqueTarget } from '../capture/opaque.js';
 import { opaqueTarget, type OutboundCapture } from '../capture/destination.js';
+import type { Traffic } from '../../mesh/traffic/traffic.js';
+import { realTimers } from '../../lib/timers.js';
+import { forwardRetrying } from '../forward/retrying-http1.js';
+import { defaultPlan, retryingSpec, type TrafficPlan } from './traffic-step.js';
 
 /** What the outbound side needs. */
 export interface OutboundDeps {
@@ -48,6 +52,8 @@ export interface OutboundDeps {
   readonly connectTimeoutMs: number;
   /** Captured traffic (weft init): detection timeout, original destination, endpoints by IP. */
   readonly capture?: OutboundCapture;
+  /** Retries, budgets and timeouts (absent: every request takes the plain streaming path). */
+  readonly traffic?: Traffic;
 }
 
 /** Where a request goes: a service and the endpoint picked for it. */
@@ -71,11 +77,13 @@ export class OutboundProxy {
   readonly #h1Servers: http.Server[] = [];
   readonly #queue: PickQueue;
   readonly #serve: ServeDeps;
+  readonly #defaultPlan: TrafficPlan | undefined;
 
   constructor(deps: OutboundDeps) {
     this.#deps = deps;
     this.#queue = new PickQueue(deps.discoveryWaitMs, deps.timers);
     this.#serve = { drain: deps.drain, recorder: deps.recorder, log: deps.log, now: deps.now };
+    this.#defaultPlan = defaultPlan(deps.traffic);
   }
 
   /** Listens for the app's calls; with `fixed`, every request goes to that service (explicit upstream). */
@@ -223,6 +231,13 @@ export class OutboundProxy {
       onClose: (listener) => res.once('close', listener),
       forward: (target, hooks) => {
         const endpoint = describe(exchange, target);
+        const plan = this.#defaultPlan;
+        if (plan && this.#deps.traffic) {
+          // Retries or timeouts apply: attempts are held, retried and timed (mesh/traffic).
+          const step = { traffic: this.#deps.traffic, balancers: this.#deps.balancers, timers: this.#deps.timers ?? realTimers, now: this.#deps.now, upstream: (e: Endpoint) => this.#upstream(e), headers: (e: Endpoint) => forwardRawHeaders(req.rawHeaders, DROP_FROM_APP, [[DST_PORT_HEADER, String(e.port)]]) };
+          forwardRetrying(req, res, retryingSpec(step, plan, exchange, target.service, exchange.service, target.pick), hooks);
+          return;
+        }
         const headers = forwardRawHeaders(req.rawHeaders, DROP_FROM_APP, [[DST_PORT_HEADER, String(endpoint.port)]]);
         forwardHttp1(req, res, this.#upstream(endpoint), headers, hooks);
       },

@@ -1,0 +1,64 @@
+// The outbound side's retry and timeout step: for a request whose service has a retry policy or a
+// timeout (a route's, or the mesh-wide default), builds what forwardRetrying needs; without
+// either, the request takes the plain streaming path unchanged.
+import type { Endpoint, ServiceRef } from '../../mesh/discovery/endpoint-source.js';
+import type { CompletedPick } from '../../mesh/balance/picker.js';
+import type { ServiceBalancers } from '../../mesh/balance/service-balancers.js';
+import { WeftError } from '../../lib/errors.js';
+import type { Timers } from '../../lib/timers.js';
+import type { Traffic } from '../../mesh/traffic/traffic.js';
+import type { RequestTimeouts, RetryPolicy } from '../../mesh/traffic/retry-policy.js';
+import type { Exchange } from '../exchange.js';
+import type { Http1Upstream } from '../forward/http1.js';
+import type { RetryingSpec } from '../forward/retrying-http1.js';
+
+/** The retry policy and timeouts one request runs under. */
+export interface TrafficPlan {
+  readonly policy: RetryPolicy | undefined;
+  readonly timeouts: RequestTimeouts;
+}
+
+/** The plan of a request to `service` with no route of its own: the mesh-wide defaults, or undefined when there are none. */
+export function defaultPlan(traffic: Traffic | undefined): TrafficPlan | undefined {
+  if (!traffic) return undefined;
+  const policy = traffic.defaultPolicy;
+  const timeouts = traffic.defaultTimeouts;
+  if (!policy && timeouts.requestMs === 0 && timeouts.backendRequestMs === 0) return undefined;
+  return { policy, timeouts };
+}
+
+/** What the step needs from the outbound side. */
+export interface TrafficStepDeps {
+  readonly traffic: Traffic;
+  readonly balancers: ServiceBalancers;
+  readonly timers: Timers;
+  readonly now: () => number;
+  readonly upstream: (endpoint: Endpoint) => Http1Upstream;
+  readonly headers: (endpoint: Endpoint) => string[];
+}
+
+/** The spec forwardRetrying runs one HTTP/1.1 request with. */
+export function retryingSpec(deps: TrafficStepDeps, plan: TrafficPlan, exchange: Exchange, service: ServiceRef, serviceName: string, first: CompletedPick): RetryingSpec {
+  const { traffic } = deps;
+  const run = plan.policy ? traffic.run(serviceName, plan.policy) : undefined;
+  return {
+    first,
+    repick: (avoid) => {
+      const picked = deps.balancers.get(service).picker.pick(avoid);
+      return picked.type === 'complete' ? picked : picked.type === 'fail' ? picked.error : new WeftError('WEFT_ERR_NO_ENDPOINTS', `${serviceName} has no endpoint to retry on`);
+    },
+    upstream: deps.upstream,
+    headers: deps.headers,
+    run,
+    timeouts: plan.timeouts,
+    bufferBytes: plan.policy?.bufferBytes ?? 0,
+    timers: deps.timers,
+    now: deps.now,
+    onAttempt: (endpoint) => {
+      exchange.peer = endpoint.identity;
+      exchange.endpoint = `${endpoint.address}:${endpoint.port}`;
+    },
+    onRetry: (reason) => traffic.retried(serviceName, reason),
+    onExhausted: () => traffic.exhausted(serviceName),
+  };
+}
