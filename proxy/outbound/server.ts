@@ -31,7 +31,7 @@ import { opaqueTarget, type OutboundCapture } from '../capture/destination.js';
 import type { Traffic } from '../../mesh/traffic/traffic.js';
 import { realTimers } from '../../lib/timers.js';
 import { forwardRetrying } from '../forward/retrying-http1.js';
-import { defaultPlan, retryingSpec, type TrafficPlan } from './traffic-step.js';
+import { defaultPlan, retryingSpec, withTimeout, type TrafficPlan } from './traffic-step.js';
 
 /** What the outbound side needs. */
 export interface OutboundDeps {
@@ -276,8 +276,10 @@ export class OutboundProxy {
       pickOf: targetPick,
       respond: (error) => rescueHttp2(stream, error, headers),
       onClose: (listener) => stream.once('close', listener),
-      forward: (target, hooks) => {
+      forward: (target, given) => {
         const endpoint = describe(exchange, target);
+        const timeoutMs = this.#defaultPlan?.timeouts.requestMs ?? 0;
+        const hooks = timeoutMs > 0 ? withTimeout(given, timeoutMs, this.#deps.timers ?? realTimers, (error) => rescueHttp2(stream, error, headers)) : given;
         const out = forwardH2Headers(headers, DROP_FROM_APP, { [DST_PORT_HEADER]: String(endpoint.port) });
         const label = { what: endpointName(endpoint), unreachable: 'WEFT_ERR_CONNECT' as const };
         let session: http2.ClientHttp2Session;

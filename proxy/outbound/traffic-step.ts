@@ -9,7 +9,7 @@ import type { Timers } from '../../lib/timers.js';
 import type { Traffic } from '../../mesh/traffic/traffic.js';
 import type { RequestTimeouts, RetryPolicy } from '../../mesh/traffic/retry-policy.js';
 import type { Exchange } from '../exchange.js';
-import type { Http1Upstream } from '../forward/http1.js';
+import type { ForwardHooks, Http1Upstream } from '../forward/http1.js';
 import type { RetryingSpec } from '../forward/retrying-http1.js';
 
 /** The retry policy and timeouts one request runs under. */
@@ -60,5 +60,34 @@ export function retryingSpec(deps: TrafficStepDeps, plan: TrafficPlan, exchange:
     },
     onRetry: (reason) => traffic.retried(serviceName, reason),
     onExhausted: () => traffic.exhausted(serviceName),
+  };
+}
+
+/**
+ * The request timeout as a layer around a streaming forwarder's hooks (HTTP/2, gRPC): when it
+ * fires first, the exchange ends as WEFT_ERR_TIMEOUT and `answer` writes the 504 (gRPC:
+ * DEADLINE_EXCEEDED) and closes the stream, which makes the forwarder cancel its upstream
+ * stream; whatever the forwarder reports after that is ignored.
+ */
+export function withTimeout(hooks: ForwardHooks, ms: number, timers: Timers, answer: (error: WeftError) => void): ForwardHooks {
+  let over = false;
+  const timer = timers.setTimeout(() => {
+    if (over) return;
+    over = true;
+    const error = new WeftError('WEFT_ERR_TIMEOUT', `no response within the request timeout of ${ms} ms`);
+    hooks.onResponse(error.status);
+    hooks.onEnd(error);
+    answer(error);
+  }, ms);
+  return {
+    onResponse: (status) => {
+      if (!over) hooks.onResponse(status);
+    },
+    onEnd: (error) => {
+      if (over) return;
+      over = true;
+      timers.clearTimeout(timer);
+      hooks.onEnd(error);
+    },
   };
 }

@@ -3,6 +3,9 @@
 // and methods under the retry buffer, and the mesh-wide request timeout.
 import t from 'tap';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import { fileURLToPath } from 'node:url';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
 import { LocalMesh, randomBase, metric, type PodSpec } from '../support/local-mesh.js';
 
 const base = randomBase();
@@ -47,18 +50,33 @@ for (const [kind, port] of Object.entries(PORTS) as [Kind, number][]) {
     servers.push(server);
   }
 }
+// A gRPC service on res-0 whose Unary answers after `text` milliseconds.
+const pkg = grpc.loadPackageDefinition(protoLoader.loadSync(fileURLToPath(new URL('../fixtures/echo.proto', import.meta.url)))) as unknown as {
+  weft: { test: { Echo: grpc.ServiceClientConstructor & { service: grpc.ServiceDefinition } } };
+};
+interface Msg { text: string; pod?: string }
+const grpcServer = new grpc.Server();
+grpcServer.addService(pkg.weft.test.Echo.service, {
+  Unary: (call: grpc.ServerUnaryCall<Msg, Msg>, cb: grpc.sendUnaryData<Msg>) => void setTimeout(() => cb(null, { text: call.request.text, pod: 'res-0' }), Number(call.request.text)),
+  Chat: (call: grpc.ServerDuplexStream<Msg, Msg>) => call.end(),
+});
+await new Promise<void>((resolve, reject) => grpcServer.bindAsync(`${pods[0]?.address}:9090`, grpc.ServerCredentials.createInsecure(), (err) => (err ? reject(err) : resolve())));
 const hitsOf = (kind: Kind): number => [0, 1, 2].reduce((sum, pod) => sum + (hits.get(`${kind}/${pod}`) ?? 0), 0);
 
 const mesh = await LocalMesh.create();
 t.teardown(async () => {
   await mesh.close();
   await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
+  grpcServer.forceShutdown();
 });
-await mesh.setServices((Object.entries(PORTS) as [Kind, number][]).map(([kind, port]) => ({ name: kind, port: 80, targetPort: port, pods })));
+await mesh.setServices([
+  ...(Object.entries(PORTS) as [Kind, number][]).map(([kind, port]) => ({ name: kind, port: 80, targetPort: port, pods })),
+  { name: 'grpc', port: 9090, targetPort: 9090, pods: pods.slice(0, 1) },
+]);
 await Promise.all(pods.map((pod) => mesh.startProxy(pod, { WEFT_ACCESS_LOG: 'false' })));
 const plain = await mesh.startProxy(clients.plain, { WEFT_ACCESS_LOG: 'false' });
 const retrying = await mesh.startProxy(clients.retrying, { WEFT_ACCESS_LOG: 'false', WEFT_RETRY_ATTEMPTS: '2', WEFT_RETRY_ON: '502,503', WEFT_RETRY_BACKOFF_MS: '5' });
-const timed = await mesh.startProxy(clients.timed, { WEFT_ACCESS_LOG: 'false', WEFT_REQUEST_TIMEOUT_MS: '100' });
+const timed = await mesh.startProxy(clients.timed, { WEFT_ACCESS_LOG: 'false', WEFT_REQUEST_TIMEOUT_MS: '100', WEFT_UPSTREAMS: 'grpc:9090@9001' });
 
 interface Answer {
   status: number;
@@ -186,5 +204,21 @@ t.test('the mesh-wide request timeout answers 504 WEFT_ERR_TIMEOUT', async (t) =
   t.ok(answer.ms < 900, `answered in ${answer.ms.toFixed(0)} ms`);
   const fast = await call(clients.timed, 'ok');
   t.equal(fast.status, 200, 'a fast request passes');
-  void timed;
+  t.ok((await metric(timed.admin, 'weft_responses_total', { direction: 'outbound', status: '504', error_code: 'WEFT_ERR_TIMEOUT' })) >= 1, 'the timeout is counted with its code');
+});
+
+t.test('a gRPC call past the request timeout gets DEADLINE_EXCEEDED', async (t) => {
+  const client = new pkg.weft.test.Echo(`${clients.timed.address}:9001`, grpc.credentials.createInsecure()) as unknown as grpc.Client & {
+    Unary(m: Msg, cb: (err: grpc.ServiceError | null, r?: Msg) => void): void;
+  };
+  t.teardown(() => client.close());
+  const unary = (text: string): Promise<{ err: grpc.ServiceError | null; reply?: Msg }> => new Promise((resolve) => client.Unary({ text }, (err, reply) => resolve({ err, reply })));
+  const fast = await unary('0');
+  t.equal(fast.err, null, 'a quick call passes');
+  t.equal(fast.reply?.pod, 'res-0');
+  const started = performance.now();
+  const slow = await unary('1000');
+  t.equal(slow.err?.code, grpc.status.DEADLINE_EXCEEDED);
+  t.match(slow.err?.details, /WEFT_ERR_TIMEOUT/);
+  t.ok(performance.now() - started < 900, 'answered at the timeout, not after the backend');
 });
