@@ -24,6 +24,7 @@ import { createOpaqueInbound } from './capture/opaque.js';
 import { Traffic, createTrafficMetrics } from '../mesh/traffic/traffic.js';
 import { balanceOptionsOf, budgetTermsOf, defaultRetryPolicyOf, defaultTimeoutsOf } from '../mesh/traffic/traffic-settings.js';
 import { realTimers } from '../lib/timers.js';
+import { RoutesFile } from '../mesh/routes/routes-file.js';
 
 /** What the proxy is built from, besides its config. */
 export interface ProxyDeps {
@@ -67,6 +68,9 @@ export async function startProxy(config: ProxyConfig, deps: ProxyDeps): Promise<
     random,
   });
   const balance = balanceOptionsOf(config.traffic, now);
+  // Local mode's mesh routes; a bad file at start stops the proxy with WEFT_ERR_ROUTES_FILE.
+  const routes = config.mode === 'local' && config.traffic.routesFile ? new RoutesFile(config.traffic.routesFile, config.namespace, deps.log) : undefined;
+  await routes?.start();
   const balancers = new ServiceBalancers(deps.source, {
     random,
     balance: {
@@ -117,6 +121,8 @@ export async function startProxy(config: ProxyConfig, deps: ProxyDeps): Promise<
     connectTimeoutMs: config.connectTimeoutMs,
     traffic,
     timers: realTimers,
+    random,
+    ...(routes ? { routes } : {}),
     capture: {
       detectTimeoutMs: config.detectTimeoutMs,
       originalDestination,
@@ -191,6 +197,7 @@ export async function startProxy(config: ProxyConfig, deps: ProxyDeps): Promise<
       pool.close();
       clearInterval(sweeper);
       balancers.close();
+      routes?.close();
       deps.identity.close();
       await deps.source.close();
       admin.close();

@@ -1,6 +1,6 @@
 // The settings rows of balancing, retries and timeouts that `weft proxy` and `weft gateway` share,
 // and what they become: the balancer's options, the budget's terms, the mesh-wide default policy.
-import { SettingProblem, bool, durationMs, int, setting, type SettingType } from '../../lib/config.js';
+import { SettingProblem, bool, durationMs, int, optional, setting, str, type SettingType } from '../../lib/config.js';
 import { defaultBalanceOptions, type BalanceOptions } from '../balance/endpoint-health.js';
 import type { RetryBudgetTerms } from './retry-budget.js';
 import { parseRetryOn, type RequestTimeouts, type RetryPolicy } from './retry-policy.js';
@@ -32,6 +32,7 @@ export const TRAFFIC_SETTINGS = {
   retryOn: setting({ name: 'WEFT_RETRY_ON', type: retryOn(), default: [], doc: 'mesh-wide default: what is retried besides connect failures, e.g. `503,unavailable`' }),
   retryBackoffMs: setting({ name: 'WEFT_RETRY_BACKOFF_MS', type: durationMs({ min: 0 }), default: 25, doc: 'base pause before a retry; doubles per retry, jittered' }),
   retryBufferBytes: setting({ name: 'WEFT_RETRY_BUFFER_BYTES', type: int({ min: 0, max: 16 * 1024 * 1024 }, 'bytes'), default: 64 * 1024, doc: 'a request body is kept for a retry only up to this size; a larger one is never retried' }),
+  routesFile: setting({ name: 'WEFT_ROUTES_FILE', type: optional(str('path')), default: undefined, mode: 'local', doc: 'local mode: mesh routes (HTTPRoutes whose parentRef is a Service), watched for changes; see [traffic.md](traffic.md#mesh-routes)' }),
   requestTimeoutMs: setting({ name: 'WEFT_REQUEST_TIMEOUT_MS', type: durationMs({ min: 0 }), default: 0, doc: 'mesh-wide default request timeout (retries included) for services without a route timeout; 0: none. A timeout answers 504 `WEFT_ERR_TIMEOUT` (gRPC `DEADLINE_EXCEEDED`)' }),
 } as const;
 
@@ -50,6 +51,8 @@ export interface TrafficSettings {
   readonly retryBackoffMs: number;
   readonly retryBufferBytes: number;
   readonly requestTimeoutMs: number;
+  /** Local mode: the mesh routes file. */
+  readonly routesFile: string | undefined;
 }
 
 /** The settings as they are when no variable is set. */
@@ -67,6 +70,7 @@ export const DEFAULT_TRAFFIC_SETTINGS: TrafficSettings = Object.freeze({
   retryBackoffMs: TRAFFIC_SETTINGS.retryBackoffMs.default,
   retryBufferBytes: TRAFFIC_SETTINGS.retryBufferBytes.default,
   requestTimeoutMs: TRAFFIC_SETTINGS.requestTimeoutMs.default,
+  routesFile: undefined,
 });
 
 /** Picks the traffic fields out of a parsed table that holds the rows above. */
@@ -85,6 +89,7 @@ export function trafficSettingsOf(v: TrafficSettings): TrafficSettings {
     retryBackoffMs: v.retryBackoffMs,
     retryBufferBytes: v.retryBufferBytes,
     requestTimeoutMs: v.requestTimeoutMs,
+    routesFile: v.routesFile,
   });
 }
 

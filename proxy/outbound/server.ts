@@ -32,6 +32,9 @@ import type { Traffic } from '../../mesh/traffic/traffic.js';
 import { realTimers } from '../../lib/timers.js';
 import { forwardRetrying } from '../forward/retrying-http1.js';
 import { defaultPlan, retryingSpec, withTimeout, type TrafficPlan } from './traffic-step.js';
+import type { CompiledRoutes, RouteHead } from '../../mesh/routes/route-decision.js';
+import type { MeshRule } from '../../mesh/routes/mesh-routes.js';
+import { applyRuleHttp1, applyRuleHttp2, rulePlan } from './mesh-route-step.js';
 
 /** What the outbound side needs. */
 export interface OutboundDeps {
@@ -54,12 +57,18 @@ export interface OutboundDeps {
   readonly capture?: OutboundCapture;
   /** Retries, budgets and timeouts (absent: every request takes the plain streaming path). */
   readonly traffic?: Traffic;
+  /** Mesh routes of the Services this proxy calls (local mode: the routes file). */
+  readonly routes?: { readonly current: CompiledRoutes };
+  /** Uniform [0,1) source for weighted backends (Math.random unless a test seeds it). */
+  readonly random?: () => number;
 }
 
 /** Where a request goes: a service and the endpoint picked for it. */
 interface Target {
   readonly service: ServiceRef;
   readonly pick: CompletedPick;
+  /** The mesh-route rule the request matched, if any. */
+  readonly rule?: MeshRule;
 }
 
 // weft's own headers are set by weft only: an app cannot forge a client identity or a port.
@@ -196,7 +205,7 @@ export class OutboundProxy {
 
   // Route: authority -> service -> endpoint. Answers at once, or, while discovery has not
   // answered about the service, from the pick queue; returns the queue's cancel.
-  #route(authority: string | undefined, fixed: ServiceRef | undefined, answer: (route: Target | WeftError) => void): () => void {
+  #route(authority: string | undefined, fixed: ServiceRef | undefined, answer: (route: Target | WeftError) => void, head?: RouteHead): () => void {
     let service = fixed;
     if (!service) {
       const target = parseAuthority(authority, this.#deps.names);
@@ -212,8 +221,22 @@ export class OutboundProxy {
       service = target.ref;
     }
     if (!this.#deps.identity.current()) return once(answer, new WeftError('WEFT_ERR_NOT_READY', 'the proxy holds no certificate yet'));
-    const ref = service;
-    return this.#queue.pick(this.#deps.balancers.get(ref), serviceKey(ref), (picked) => answer(picked instanceof WeftError ? picked : { service: ref, pick: picked }));
+    let ref = service;
+    // Mesh routes: the Service's rule for this request picks the backend Service (a canary, a split).
+    const routes = this.#deps.routes?.current;
+    if (head && routes && !routes.empty) {
+      const choice = routes.decide(ref, head, this.#deps.random ?? Math.random);
+      if (choice instanceof WeftError) return once(answer, choice);
+      if (choice) {
+        this.#deps.traffic?.routed(serviceKey(ref), choice.rule.label);
+        ref = choice.backend;
+        const { rule } = choice;
+        const backend = ref;
+        return this.#queue.pick(this.#deps.balancers.get(backend), serviceKey(backend), (picked) => answer(picked instanceof WeftError ? picked : { service: backend, pick: picked, rule }));
+      }
+    }
+    const target = ref;
+    return this.#queue.pick(this.#deps.balancers.get(target), serviceKey(target), (picked) => answer(picked instanceof WeftError ? picked : { service: target, pick: picked }));
   }
 
   #onHttp1(req: IncomingMessage, res: ServerResponse, fixed: ServiceRef | undefined): void {
@@ -225,13 +248,14 @@ export class OutboundProxy {
     if (this.#deps.drain.draining) res.setHeader('connection', 'close');
     serve<Target>(this.#serve, {
       exchange,
-      route: (answer) => this.#route(req.headers.host, fixed, answer),
+      route: (answer) => this.#route(req.headers.host, fixed, answer, { path: req.url ?? '/', method: req.method ?? 'GET', headers: req.headers }),
       pickOf: targetPick,
       respond: (error) => rescueHttp1(res, error),
       onClose: (listener) => res.once('close', listener),
       forward: (target, hooks) => {
         const endpoint = describe(exchange, target);
-        const plan = this.#defaultPlan;
+        if (target.rule) applyRuleHttp1(target.rule, req);
+        const plan = target.rule ? rulePlan(target.rule, this.#deps.traffic, this.#defaultPlan) : this.#defaultPlan;
         if (plan && this.#deps.traffic) {
           // Retries or timeouts apply: attempts are held, retried and timed (mesh/traffic).
           const step = { traffic: this.#deps.traffic, balancers: this.#deps.balancers, timers: this.#deps.timers ?? realTimers, now: this.#deps.now, upstream: (e: Endpoint) => this.#upstream(e), headers: (e: Endpoint) => forwardRawHeaders(req.rawHeaders, DROP_FROM_APP, [[DST_PORT_HEADER, String(e.port)]]) };
@@ -272,15 +296,17 @@ export class OutboundProxy {
     stream.on('error', noop);
     serve<Target>(this.#serve, {
       exchange,
-      route: (answer) => this.#route(authority, fixed, answer),
+      route: (answer) => this.#route(authority, fixed, answer, { path: String(headers[':path'] ?? '/'), method: String(headers[':method'] ?? 'GET'), headers }),
       pickOf: targetPick,
       respond: (error) => rescueHttp2(stream, error, headers),
       onClose: (listener) => stream.once('close', listener),
       forward: (target, given) => {
         const endpoint = describe(exchange, target);
-        const timeoutMs = this.#defaultPlan?.timeouts.requestMs ?? 0;
+        const plan = target.rule ? rulePlan(target.rule, this.#deps.traffic, this.#defaultPlan) : this.#defaultPlan;
+        const timeoutMs = plan?.timeouts.requestMs || plan?.timeouts.backendRequestMs || 0;
         const hooks = timeoutMs > 0 ? withTimeout(given, timeoutMs, this.#deps.timers ?? realTimers, (error) => rescueHttp2(stream, error, headers)) : given;
-        const out = forwardH2Headers(headers, DROP_FROM_APP, { [DST_PORT_HEADER]: String(endpoint.port) });
+        const sent = target.rule ? applyRuleHttp2(target.rule, headers) : headers;
+        const out = forwardH2Headers(sent, DROP_FROM_APP, { [DST_PORT_HEADER]: String(endpoint.port) });
         const label = { what: endpointName(endpoint), unreachable: 'WEFT_ERR_CONNECT' as const };
         let session: http2.ClientHttp2Session;
         try {
