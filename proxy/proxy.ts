@@ -2,7 +2,7 @@
 // source and an identity provider, and drains them on shutdown.
 import type { Server } from 'node:net';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Registry } from 'prom-client';
+import { Counter, type Registry } from 'prom-client';
 import { startAdminServer } from '../lib/admin-server.js';
 import { OutboundProxy } from './outbound/server.js';
 import { InboundProxy } from './inbound/server.js';
@@ -71,8 +71,11 @@ export async function startProxy(config: ProxyConfig, deps: ProxyDeps): Promise<
   // Local mode's mesh routes; a bad file at start stops the proxy with WEFT_ERR_ROUTES_FILE.
   const routes = config.mode === 'local' && config.traffic.routesFile ? new RoutesFile(config.traffic.routesFile, config.namespace, deps.log) : undefined;
   await routes?.start();
+  const evictions = new Counter({ name: 'weft_discovery_evictions_total', help: 'Services dropped to stay within WEFT_MAX_SERVICES (least recently used first)', registers: [deps.registry] });
   const balancers = new ServiceBalancers(deps.source, {
     random,
+    maxServices: config.maxServices,
+    onEvict: () => evictions.inc(),
     balance: {
       ...balance,
       onEject: (endpoint, ms) => {
