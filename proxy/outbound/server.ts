@@ -31,7 +31,8 @@ import { opaqueTarget, type OutboundCapture } from '../capture/destination.js';
 import type { Traffic } from '../../mesh/traffic/traffic.js';
 import { realTimers } from '../../lib/timers.js';
 import { forwardRetrying } from '../forward/retrying-http1.js';
-import { defaultPlan, retryingSpec, withTimeout, type TrafficPlan } from './traffic-step.js';
+import { defaultPlan, h2RetrySpec, retryingSpec, withTimeout, type H2StepDeps, type TrafficPlan } from './traffic-step.js';
+import { forwardHttp2Retrying } from '../forward/retrying-http2.js';
 import type { CompiledRoutes, RouteHead } from '../../mesh/routes/route-decision.js';
 import type { MeshRule } from '../../mesh/routes/mesh-routes.js';
 import { applyRuleHttp1, applyRuleHttp2, rulePlan } from './mesh-route-step.js';
@@ -306,6 +307,11 @@ export class OutboundProxy {
         const timeoutMs = plan?.timeouts.requestMs || plan?.timeouts.backendRequestMs || 0;
         const hooks = timeoutMs > 0 ? withTimeout(given, timeoutMs, this.#deps.timers ?? realTimers, (error) => rescueHttp2(stream, error, headers)) : given;
         const sent = target.rule ? applyRuleHttp2(target.rule, headers) : headers;
+        if (plan?.policy && this.#deps.traffic) {
+          // A retry policy applies: attempts are held and retried (gRPC statuses included).
+          forwardHttp2Retrying(stream, headers, h2RetrySpec(this.#h2Step(sent), plan.policy, exchange, target.service, exchange.service, target.pick), hooks);
+          return;
+        }
         const out = forwardH2Headers(sent, DROP_FROM_APP, { [DST_PORT_HEADER]: String(endpoint.port) });
         const label = { what: endpointName(endpoint), unreachable: 'WEFT_ERR_CONNECT' as const };
         let session: http2.ClientHttp2Session;
@@ -321,6 +327,19 @@ export class OutboundProxy {
         forwardHttp2(stream, headers, session, out, label, hooks);
       },
     });
+  }
+
+  // What the HTTP/2 retry step needs: the pool's sessions and the headers for an endpoint.
+  #h2Step(sent: IncomingHttpHeaders): H2StepDeps {
+    return {
+      traffic: this.#deps.traffic as Traffic,
+      balancers: this.#deps.balancers,
+      timers: this.#deps.timers ?? realTimers,
+      now: this.#deps.now,
+      session: (e: Endpoint) => this.#deps.pool.http2(e),
+      headers: (e: Endpoint) => forwardH2Headers(sent, DROP_FROM_APP, { [DST_PORT_HEADER]: String(e.port) }),
+      label: (e: Endpoint) => ({ what: endpointName(e), unreachable: 'WEFT_ERR_CONNECT' as const }),
+    };
   }
 
   #upstream(endpoint: Endpoint): Parameters<typeof forwardHttp1>[2] {

@@ -11,6 +11,9 @@ import type { RequestTimeouts, RetryPolicy } from '../../mesh/traffic/retry-poli
 import type { Exchange } from '../exchange.js';
 import type { ForwardHooks, Http1Upstream } from '../forward/http1.js';
 import type { RetryingSpec } from '../forward/retrying-http1.js';
+import type { RetryingH2Spec } from '../forward/retrying-http2.js';
+import type { ClientHttp2Session } from 'node:http2';
+import type { UpstreamLabel } from '../../mesh/rescue.js';
 
 /** The retry policy and timeouts one request runs under. */
 export interface TrafficPlan {
@@ -52,6 +55,42 @@ export function retryingSpec(deps: TrafficStepDeps, plan: TrafficPlan, exchange:
     run,
     timeouts: plan.timeouts,
     bufferBytes: plan.policy?.bufferBytes ?? 0,
+    timers: deps.timers,
+    now: deps.now,
+    onAttempt: (endpoint) => {
+      exchange.peer = endpoint.identity;
+      exchange.endpoint = `${endpoint.address}:${endpoint.port}`;
+    },
+    onRetry: (reason) => traffic.retried(serviceName, reason),
+    onExhausted: () => traffic.exhausted(serviceName),
+  };
+}
+
+/** What the HTTP/2 retry step needs from the outbound side. */
+export interface H2StepDeps {
+  readonly traffic: Traffic;
+  readonly balancers: ServiceBalancers;
+  readonly timers: Timers;
+  readonly now: () => number;
+  readonly session: (endpoint: Endpoint) => ClientHttp2Session;
+  readonly headers: (endpoint: Endpoint) => Record<string, string | string[]>;
+  readonly label: (endpoint: Endpoint) => UpstreamLabel;
+}
+
+/** The spec forwardHttp2Retrying runs one HTTP/2 stream with. */
+export function h2RetrySpec(deps: H2StepDeps, policy: RetryPolicy, exchange: Exchange, service: ServiceRef, serviceName: string, first: CompletedPick): RetryingH2Spec {
+  const { traffic } = deps;
+  return {
+    first,
+    repick: (avoid) => {
+      const picked = deps.balancers.get(service).picker.pick(avoid);
+      return picked.type === 'complete' ? picked : picked.type === 'fail' ? picked.error : new WeftError('WEFT_ERR_NO_ENDPOINTS', `${serviceName} has no endpoint to retry on`);
+    },
+    session: deps.session,
+    headers: deps.headers,
+    label: deps.label,
+    run: traffic.run(serviceName, policy),
+    bufferBytes: policy.bufferBytes,
     timers: deps.timers,
     now: deps.now,
     onAttempt: (endpoint) => {

@@ -61,6 +61,26 @@ grpcServer.addService(pkg.weft.test.Echo.service, {
   Chat: (call: grpc.ServerDuplexStream<Msg, Msg>) => call.end(),
 });
 await new Promise<void>((resolve, reject) => grpcServer.bindAsync(`${pods[0]?.address}:9090`, grpc.ServerCredentials.createInsecure(), (err) => (err ? reject(err) : resolve())));
+// grpc-flaky: res-0 answers every call UNAVAILABLE, res-1 answers it.
+const grpcCalls = { failing: 0, serving: 0 };
+const grpcFlaky = [0, 1].map((pod) => {
+  const server = new grpc.Server();
+  server.addService(pkg.weft.test.Echo.service, {
+    Unary: (call: grpc.ServerUnaryCall<Msg, Msg>, cb: grpc.sendUnaryData<Msg>) => {
+      if (pod === 0) {
+        grpcCalls.failing += 1;
+        return cb({ code: grpc.status.UNAVAILABLE, details: 'going away' });
+      }
+      grpcCalls.serving += 1;
+      cb(null, { text: call.request.text, pod: `res-${pod}` });
+    },
+    Chat: (call: grpc.ServerDuplexStream<Msg, Msg>) => call.end(),
+  });
+  return server;
+});
+for (const [pod, server] of grpcFlaky.entries()) {
+  await new Promise<void>((resolve, reject) => server.bindAsync(`${pods[pod]?.address}:9091`, grpc.ServerCredentials.createInsecure(), (err) => (err ? reject(err) : resolve())));
+}
 const hitsOf = (kind: Kind): number => [0, 1, 2].reduce((sum, pod) => sum + (hits.get(`${kind}/${pod}`) ?? 0), 0);
 
 const mesh = await LocalMesh.create();
@@ -68,14 +88,16 @@ t.teardown(async () => {
   await mesh.close();
   await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
   grpcServer.forceShutdown();
+  for (const server of grpcFlaky) server.forceShutdown();
 });
 await mesh.setServices([
   ...(Object.entries(PORTS) as [Kind, number][]).map(([kind, port]) => ({ name: kind, port: 80, targetPort: port, pods })),
   { name: 'grpc', port: 9090, targetPort: 9090, pods: pods.slice(0, 1) },
+  { name: 'grpc-flaky', port: 9091, targetPort: 9091, pods: pods.slice(0, 2) },
 ]);
 await Promise.all(pods.map((pod) => mesh.startProxy(pod, { WEFT_ACCESS_LOG: 'false' })));
 const plain = await mesh.startProxy(clients.plain, { WEFT_ACCESS_LOG: 'false' });
-const retrying = await mesh.startProxy(clients.retrying, { WEFT_ACCESS_LOG: 'false', WEFT_RETRY_ATTEMPTS: '2', WEFT_RETRY_ON: '502,503', WEFT_RETRY_BACKOFF_MS: '5' });
+const retrying = await mesh.startProxy(clients.retrying, { WEFT_ACCESS_LOG: 'false', WEFT_RETRY_ATTEMPTS: '2', WEFT_RETRY_ON: '502,503,unavailable', WEFT_RETRY_BACKOFF_MS: '5', WEFT_UPSTREAMS: 'grpc-flaky:9091@9002' });
 const timed = await mesh.startProxy(clients.timed, { WEFT_ACCESS_LOG: 'false', WEFT_REQUEST_TIMEOUT_MS: '100', WEFT_UPSTREAMS: 'grpc:9090@9001' });
 
 interface Answer {
@@ -221,4 +243,20 @@ t.test('a gRPC call past the request timeout gets DEADLINE_EXCEEDED', async (t) 
   t.equal(slow.err?.code, grpc.status.DEADLINE_EXCEEDED);
   t.match(slow.err?.details, /WEFT_ERR_TIMEOUT/);
   t.ok(performance.now() - started < 900, 'answered at the timeout, not after the backend');
+});
+
+t.test('gRPC: a call answered UNAVAILABLE is retried on the other replica when the policy lists unavailable', async (t) => {
+  const client = new pkg.weft.test.Echo(`${clients.retrying.address}:9002`, grpc.credentials.createInsecure()) as unknown as grpc.Client & {
+    Unary(m: Msg, cb: (err: grpc.ServiceError | null, r?: Msg) => void): void;
+  };
+  t.teardown(() => client.close());
+  let ok = 0;
+  for (let i = 0; i < 50; i++) {
+    const reply = await new Promise<{ err: grpc.ServiceError | null; r?: Msg }>((resolve) => client.Unary({ text: String(i) }, (err, r) => resolve({ err, r })));
+    if (reply.err === null && reply.r?.pod === 'res-1') ok += 1;
+    else if (i < 60) t.comment(`call ${i}: ${reply.err?.code} ${reply.err?.details} ${reply.r?.pod}`);
+  }
+  t.equal(ok, 50, 'every call answered by the serving replica');
+  t.ok(grpcCalls.failing >= 1, `the failing replica was tried (${grpcCalls.failing} times) and its UNAVAILABLE retried`);
+  t.equal(await metric(retrying.admin, 'weft_retries_total', { service: 'test/grpc-flaky:9091', reason: 'grpc_14' }), grpcCalls.failing, 'each UNAVAILABLE was a counted retry');
 });
