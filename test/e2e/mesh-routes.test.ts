@@ -191,3 +191,20 @@ t.test('a Service without a route behaves as before', async (t) => {
   t.equal(a.status, 200);
   t.equal(a.body.pod, 'v1-0');
 });
+
+t.test('the routes file is watched: a new version applies, a bad one is refused and the last good one stays', async (t) => {
+  const waitFor = async (check: () => Promise<boolean>): Promise<boolean> => {
+    const deadline = Date.now() + 10_000;
+    while (Date.now() < deadline) {
+      if (await check()) return true;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    return false;
+  };
+  await writeFile(routesFile, ROUTES.replace('weight: 90 }', 'weight: 0 }'));
+  t.ok(await waitFor(async () => (await call('hello', { path: '/reload' })).body.pod === 'v2-0' && (await call('hello', { path: '/reload' })).body.pod === 'v2-0'), 'v1 weight 0: the split now sends everything to v2');
+  for (let i = 0; i < 20; i++) t.equal((await call('hello', { path: '/reload' })).body.pod, 'v2-0');
+  await writeFile(routesFile, 'kind: HTTPRoute\nmetadata: { name: broken }\nspec: { parentRefs: [{ kind: Service, name: hello }], rules: [{ backendRefs: [{ name: x }] }] }\n');
+  t.ok(await waitFor(async () => (await proxy.log()).includes('WEFT_ERR_ROUTES_FILE')), 'the bad version is refused with its code');
+  for (let i = 0; i < 20; i++) t.equal((await call('hello', { path: '/reload' })).body.pod, 'v2-0', 'the last good routes stay');
+});
