@@ -94,11 +94,12 @@ export function parseMeshRoutes(text: string, source: string, defaultNamespace: 
 function readRoute(item: unknown, d: number, defaultNamespace: string, table: Map<string, MeshRule[]>, problems: string[]): void {
   if (!isObj(item)) return void problems.push(`document ${d}: not an object`);
   const kind = str(item.kind);
-  if (kind !== 'HTTPRoute') return void problems.push(`document ${d}: kind ${JSON.stringify(kind)} is not HTTPRoute`);
+  if (kind !== 'HTTPRoute' && kind !== 'GRPCRoute') return void problems.push(`document ${d}: kind ${JSON.stringify(kind)} is not HTTPRoute or GRPCRoute`);
+  const grpc = kind === 'GRPCRoute';
   const meta = isObj(item.metadata) ? item.metadata : {};
   const name = str(meta.name) ?? '';
   const namespace = str(meta.namespace) ?? defaultNamespace;
-  const where = `HTTPRoute ${namespace}/${name || '?'}`;
+  const where = `${kind} ${namespace}/${name || '?'}`;
   if (!name) problems.push(`${where}: metadata.name is required`);
   const annotations = isObj(meta.annotations) ? meta.annotations : {};
   const nonIdempotent = annotations[RETRY_NON_IDEMPOTENT_ANNOTATION] === 'true';
@@ -106,7 +107,7 @@ function readRoute(item: unknown, d: number, defaultNamespace: string, table: Ma
   const parents = objs(spec.parentRefs).filter((p) => (str(p.kind) ?? 'Gateway') === 'Service' && (str(p.group) ?? '') === '');
   if (parents.length === 0) return void problems.push(`${where}: no parentRef of kind Service (group "") — a mesh route attaches to a Service`);
   const rawRules = objs(spec.rules);
-  const rules = (rawRules.length === 0 ? [{}] : rawRules).map((rule, i) => readRule(rule, `${where} rules[${i}]`, `${namespace}/${name}/${str(rule.name) ?? i}`, namespace, nonIdempotent, problems));
+  const rules = (rawRules.length === 0 ? [{}] : rawRules).map((rule, i) => readRule(rule, `${where} rules[${i}]`, `${namespace}/${name}/${str(rule.name) ?? i}`, namespace, nonIdempotent, grpc, problems));
   for (const parent of parents) {
     const pname = str(parent.name) ?? '';
     const pns = str(parent.namespace) ?? namespace;
@@ -119,9 +120,10 @@ function readRoute(item: unknown, d: number, defaultNamespace: string, table: Ma
   }
 }
 
-function readRule(rule: Json, where: string, label: string, namespace: string, nonIdempotent: boolean, problems: string[]): MeshRule {
+function readRule(rule: Json, where: string, label: string, namespace: string, nonIdempotent: boolean, grpc: boolean, problems: string[]): MeshRule {
   const rawMatches = objs(rule.matches);
-  const matches = (rawMatches.length === 0 ? [{}] : rawMatches).map((m, j) => readMatch(m, `${where} matches[${j}]`, problems));
+  const read = grpc ? readGrpcMatch : readMatch;
+  const matches = (rawMatches.length === 0 ? [{}] : rawMatches).map((m, j) => read(m, `${where} matches[${j}]`, problems));
   const backends: MeshBackend[] = objs(rule.backendRefs).map((b, j) => {
     const bname = str(b.name) ?? '';
     if (!bname) problems.push(`${where} backendRefs[${j}]: name is required`);
@@ -192,6 +194,33 @@ function readMatch(m: Json, where: string, problems: string[]): MeshMatch {
     query: objs(m.queryParams).map((q, i) => value(q, `${where} queryParams[${i}]`)),
     ...(method ? { method: method.toUpperCase() } : {}),
   };
+}
+
+// A GRPCRoute match as the HTTP/2 path it means: /<service>/<method>, plus header conditions.
+function readGrpcMatch(m: Json, where: string, problems: string[]): MeshMatch {
+  const http = readMatch({ headers: m.headers }, where, problems);
+  if (!isObj(m.method)) return http;
+  const type = str(m.method.type) ?? 'Exact';
+  const service = str(m.method.service);
+  const method = str(m.method.method);
+  if (service === undefined && method === undefined) problems.push(`${where}: method needs service or method`);
+  let path: MeshMatch['path'];
+  if (type === 'RegularExpression') {
+    const value = `/${service ?? '[^/]+'}/${method ?? '[^/]+'}`;
+    path = { type: 'RegularExpression', value, regex: compile(`^(?:${value})$`, where, problems) };
+  } else if (service !== undefined && method !== undefined) {
+    path = { type: 'Exact', value: `/${service}/${method}` };
+  } else if (service !== undefined) {
+    path = { type: 'PathPrefix', value: `/${service}` };
+  } else {
+    const value = `/[^/]+/${escapeRegex(method ?? '')}`;
+    path = { type: 'RegularExpression', value, regex: compile(`^(?:${value})$`, where, problems) };
+  }
+  return { path, headers: http.headers, query: [], method: 'POST' };
+}
+
+function escapeRegex(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
 function compile(source: string, where: string, problems: string[]): RegExp {

@@ -4,6 +4,9 @@ import t from 'tap';
 import http from 'node:http';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
 import { LocalMesh, randomBase, metric, type PodSpec } from '../support/local-mesh.js';
 
 const base = randomBase();
@@ -32,7 +35,33 @@ for (const pod of [v1, v2]) {
   apps.push(server);
 }
 
+// A gRPC Echo on each pod, answering with its pod name.
+const pkg = grpc.loadPackageDefinition(protoLoader.loadSync(fileURLToPath(new URL('../fixtures/echo.proto', import.meta.url)))) as unknown as {
+  weft: { test: { Echo: grpc.ServiceClientConstructor & { service: grpc.ServiceDefinition } } };
+};
+interface Msg { text: string; pod?: string }
+const grpcServers = [v1, v2].map((pod) => {
+  const server = new grpc.Server();
+  server.addService(pkg.weft.test.Echo.service, {
+    Unary: (call: grpc.ServerUnaryCall<Msg, Msg>, cb: grpc.sendUnaryData<Msg>) => cb(null, { text: call.request.text, pod: pod.name }),
+    Chat: (call: grpc.ServerDuplexStream<Msg, Msg>) => call.end(),
+  });
+  return server;
+});
+for (const [i, server] of grpcServers.entries()) {
+  await new Promise<void>((resolve, reject) => server.bindAsync(`${[v1, v2][i]?.address}:9090`, grpc.ServerCredentials.createInsecure(), (err) => (err ? reject(err) : resolve())));
+}
+
 const ROUTES = `
+apiVersion: gateway.networking.k8s.io/v1
+kind: GRPCRoute
+metadata: { name: echo-canary, namespace: test }
+spec:
+  parentRefs: [{ kind: Service, name: echo, port: 9090 }]
+  rules:
+    - matches: [{ method: { service: weft.test.Echo, method: Unary }, headers: [{ name: x-canary, value: "1" }] }]
+      backendRefs: [{ name: echo-v2, port: 9090 }]
+---
 apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
 metadata: { name: hello-split, namespace: test }
@@ -81,6 +110,7 @@ const mesh = await LocalMesh.create();
 t.teardown(async () => {
   await mesh.close();
   await Promise.all(apps.map((s) => new Promise((r) => s.close(r))));
+  for (const server of grpcServers) server.forceShutdown();
 });
 await mesh.setServices([
   { name: 'hello', port: 80, targetPort: 8080, pods: [v1] },
@@ -88,11 +118,13 @@ await mesh.setServices([
   { name: 'hello-v2', port: 80, targetPort: 8080, pods: [v2] },
   { name: 'posts', port: 80, targetPort: 8080, pods: [v1] },
   { name: 'strict', port: 80, targetPort: 8080, pods: [v1] },
+  { name: 'echo', port: 9090, targetPort: 9090, pods: [v1] },
+  { name: 'echo-v2', port: 9090, targetPort: 9090, pods: [v2] },
 ]);
 const routesFile = join(mesh.dir, 'routes.yaml');
 await writeFile(routesFile, ROUTES);
 await Promise.all([v1, v2].map((pod) => mesh.startProxy(pod, { WEFT_ACCESS_LOG: 'false' })));
-const proxy = await mesh.startProxy(client, { WEFT_ACCESS_LOG: 'false', WEFT_ROUTES_FILE: routesFile });
+const proxy = await mesh.startProxy(client, { WEFT_ACCESS_LOG: 'false', WEFT_ROUTES_FILE: routesFile, WEFT_UPSTREAMS: 'echo:9090@9001' });
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: 8 });
 t.teardown(() => agent.destroy());
@@ -184,6 +216,21 @@ t.test('a POST under the buffer limit is retried only when the route allows it; 
   const get = await call('strict', { path: '/refuse?m=get-strict' });
   t.equal(get.status, 503);
   t.equal(count('m=get-strict'), 3, 'a GET on the same route is');
+});
+
+t.test('a GRPCRoute sends calls with x-canary: 1 metadata to v2, the rest to the Service', async (t) => {
+  const c = new pkg.weft.test.Echo(`${client.address}:9001`, grpc.credentials.createInsecure()) as unknown as grpc.Client & {
+    Unary(m: Msg, md: grpc.Metadata, cb: (err: grpc.ServiceError | null, r?: Msg) => void): void;
+  };
+  t.teardown(() => c.close());
+  const unary = (canary: boolean): Promise<string> =>
+    new Promise((resolve, reject) => {
+      const md = new grpc.Metadata();
+      if (canary) md.set('x-canary', '1');
+      c.Unary({ text: 'hi' }, md, (err, r) => (err ? reject(err) : resolve(r?.pod ?? '')));
+    });
+  for (let i = 0; i < 10; i++) t.equal(await unary(true), 'v2-0');
+  for (let i = 0; i < 10; i++) t.equal(await unary(false), 'v1-0');
 });
 
 t.test('a Service without a route behaves as before', async (t) => {

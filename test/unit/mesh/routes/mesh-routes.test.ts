@@ -85,3 +85,32 @@ spec:
   t.equal(rewrittenPath(rule, '/old/a?b=1'), '/new/a?b=1');
   t.equal(rewrittenPath(rule, '/old'), '/new');
 });
+
+t.test('a GRPCRoute matches on the gRPC service and method (the HTTP/2 path) and headers', async (t) => {
+  const routes = new CompiledRoutes(
+    parseMeshRoutes(
+      `
+kind: GRPCRoute
+metadata: { name: g, namespace: shop }
+spec:
+  parentRefs: [{ kind: Service, name: echo, port: 9090 }]
+  rules:
+    - matches: [{ method: { service: weft.test.Echo, method: Unary }, headers: [{ name: x-canary, value: "1" }] }]
+      backendRefs: [{ name: echo-v2, port: 9090 }]
+    - matches: [{ method: { service: weft.test.Echo } }]
+      backendRefs: [{ name: echo-v1, port: 9090 }]
+`,
+      'f',
+      'default',
+    ),
+  );
+  const echo = { namespace: 'shop', name: 'echo', port: 9090 };
+  const to = (path: string, headers: Record<string, string> = {}): string => {
+    const c = routes.decide(echo, { path, method: 'POST', headers }, () => 0);
+    return c === undefined ? 'none' : c instanceof WeftError ? c.code : c.backend.name;
+  };
+  t.equal(to('/weft.test.Echo/Unary', { 'x-canary': '1' }), 'echo-v2');
+  t.equal(to('/weft.test.Echo/Unary'), 'echo-v1');
+  t.equal(to('/weft.test.Echo/Chat'), 'echo-v1');
+  t.equal(to('/other.Service/Unary'), 'none');
+});
