@@ -3,7 +3,7 @@
 // line, for as long as the stream stays open; `GET /v1/resolve?address=&port=` answers what an
 // address is; `GET /v1/ready` is 200 once the index has listed everything. Errors are JSON with
 // a WEFT_ERR_* code in the body and the `weft-error` header.
-import http2, { type Http2SecureServer, type ServerHttp2Stream, type IncomingHttpHeaders } from 'node:http2';
+import http2, { type Http2SecureServer, type Http2Session, type ServerHttp2Stream, type IncomingHttpHeaders } from 'node:http2';
 import type { TLSSocket } from 'node:tls';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { WeftError, isWeftError } from '../lib/errors.js';
@@ -45,6 +45,7 @@ export class DestinationServer {
   readonly #open: Gauge<'kind'>;
   readonly #requests: Counter<'path' | 'status'>;
   readonly #streams = new Set<ServerHttp2Stream>();
+  readonly #sessions = new Set<Http2Session>();
 
   constructor(material: TlsMaterial, api: DestinationApi, deps: { readonly log: Logger; readonly registry: Registry }) {
     this.#api = api;
@@ -58,6 +59,10 @@ export class DestinationServer {
     });
     this.#server = http2.createSecureServer(tlsOptions(material));
     this.#server.on('stream', (stream, headers) => this.#onStream(stream, headers));
+    this.#server.on('session', (session: Http2Session) => {
+      this.#sessions.add(session);
+      session.once('close', () => this.#sessions.delete(session));
+    });
     // A client that fails the handshake (no certificate, another CA) is logged, not crashed on.
     this.#server.on('tlsClientError', (err: Error) => this.#log.debug({ err: err.message }, 'client refused at the TLS handshake'));
     this.#server.on('sessionError', (err: Error) => this.#log.debug({ err: err.message }, 'destination session error'));
@@ -81,10 +86,13 @@ export class DestinationServer {
     return bound && typeof bound === 'object' ? { host: bound.address, port: bound.port } : addr;
   }
 
-  /** Ends every stream and closes the listener. */
+  /** Ends every stream and session (proxies reconnect to another replica) and closes the listener. */
   async close(): Promise<void> {
+    const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
     for (const s of this.#streams) s.close(http2.constants.NGHTTP2_NO_ERROR);
-    await new Promise<void>((resolve) => this.#server.close(() => resolve()));
+    // A subscription stream never ends by itself, so a session would hold close() forever.
+    for (const session of this.#sessions) session.close();
+    await closed;
   }
 
   #onStream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void {

@@ -42,6 +42,11 @@ interface Upstream {
 }
 
 const RETRY: BackoffPolicy = { initialMs: 200, maxMs: 10_000 };
+/**
+ * A connection whose peer vanished without a FIN (a node lost) would leave every stream silent and
+ * every snapshot stale: a PING unanswered within the interval ends the session, so streams reopen.
+ */
+const PING_INTERVAL_MS = 15_000;
 
 /** EndpointSource over `weft destination`. */
 export class RemoteEndpointSource implements EndpointSource {
@@ -273,7 +278,26 @@ export class RemoteEndpointSource implements EndpointSource {
       ...(isIP(host) ? {} : { servername: host }),
     });
     session.on('error', (err: Error) => this.#o.log.warn({ err: err.message, destination: this.#o.address }, 'connection to weft destination failed'));
+    let pinger: TimerHandle | undefined;
+    const ping = (): void => {
+      pinger = this.#clock.setTimeout(() => {
+        const deadline = this.#clock.setTimeout(() => session.destroy(new Error('weft destination did not answer a PING')), PING_INTERVAL_MS);
+        deadline.unref();
+        const sent = session.ping((err) => {
+          this.#clock.clearTimeout(deadline);
+          if (err) session.destroy(err);
+          else if (!session.destroyed) ping();
+        });
+        if (!sent) {
+          this.#clock.clearTimeout(deadline);
+          ping();
+        }
+      }, PING_INTERVAL_MS);
+      pinger.unref();
+    };
+    session.once('connect', ping);
     session.on('close', () => {
+      this.#clock.clearTimeout(pinger);
       if (this.#session === session) this.#session = undefined;
     });
     // A session with no stream must not keep the process alive.

@@ -164,3 +164,27 @@ t.test('weft destination refuses a client without a mesh certificate', async (t)
   });
   t.notMatch(refused, /^answered/, `no answer without a client certificate (${refused})`);
 });
+
+t.test('with weft destination down requests keep flowing; after it returns the proxy catches up', async (t) => {
+  mesh.setEndpoints('hello', [h0, h1]);
+  const seen = new Set<string>();
+  await until('both serve', (pod) => seen.add(pod).has('hello-0') && seen.has('hello-1'));
+  destination.child.kill('SIGTERM');
+  await destination.exited;
+  const stoppedAt = Date.now();
+  let failures = 0;
+  let n = 0;
+  while (Date.now() - stoppedAt < 1500) {
+    n++;
+    if (!/^hello-[01]$/.test(await call())) failures++;
+  }
+  t.equal(failures, 0, `${n} requests while weft destination was down all reached the last known endpoints`);
+  t.equal((await get(`${clientProxy.admin}/ready`)).status, 200, 'the proxy stays ready');
+  mesh.setEndpoints('hello', [h1]);
+  await mesh.startDestination();
+  const back = Date.now();
+  let inARow = 0;
+  await until('only hello-1 after the restart', (pod) => (inARow = pod === 'hello-1' ? inARow + 1 : 0) >= 10, 20_000);
+  t.pass(`caught up ${Date.now() - back} ms after weft destination was ready again`);
+  t.ok((await metric(clientProxy.admin, 'weft_discovery_destination_failures_total')) >= 1, 'the broken stream is counted');
+});

@@ -7,7 +7,15 @@ t.test('kubernetes mode: routes file optional, CA settings as the proxy', (t) =>
   const c = parseGatewayConfig({ WEFT_MODE: 'kubernetes', WEFT_CA_ADDR: 'https://ca.example:8443', WEFT_TOKEN_FILE: '/t' });
   t.equal(c.mode, 'kubernetes');
   t.equal(c.routesFile, '', 'no routes file: routes come from the API server');
-  t.same(c.kubernetes, { caAddr: 'https://ca.example:8443', trustAnchorsFile: '/var/run/weft/trust/roots.pem', tokenFile: '/t' });
+  t.same(c.kubernetes, {
+    caAddr: 'https://ca.example:8443',
+    trustAnchorsFile: '/var/run/weft/trust/roots.pem',
+    tokenFile: '/t',
+    // The gateway watches the API server itself unless told to ask weft destination.
+    destinationAddr: '',
+    destinationIdentity: 'spiffe://cluster.local/ns/weft-system/sa/weft-destination',
+    negativeTtlMs: 30_000,
+  });
   t.equal(c.local, undefined);
   t.equal(c.identity, 'spiffe://cluster.local/ns/weft-system/sa/weft-gateway');
   t.equal(parseGatewayConfig({ WEFT_GATEWAY_ROUTES_FILE: '/r.yaml' }).routesFile, '/r.yaml', 'a routes file still wins when set');
