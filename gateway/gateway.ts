@@ -20,6 +20,8 @@ import type { GatewayConfig } from './config.js';
 import { WeftError } from '../lib/errors.js';
 import { guardHandshakes, type HandshakeGuard } from '../lib/tls-guard.js';
 import { createGatewayMetrics } from './metrics.js';
+import { Traffic, createTrafficMetrics } from '../mesh/traffic/traffic.js';
+import { DEFAULT_TRAFFIC_SETTINGS, budgetTermsOf } from '../mesh/traffic/traffic-settings.js';
 import { GatewayHandler } from './handler.js';
 import { RouteFile, StateLoader } from './sources/route-file.js';
 import { KubeRoutes } from './sources/kube-routes.js';
@@ -81,6 +83,15 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
     clock: deps.clock ?? Date.now,
     random: deps.random ?? Math.random,
     drain,
+    // HTTPRoute `retry` runs on the mesh's engine, each backend Service with its own budget.
+    traffic: new Traffic({
+      terms: budgetTermsOf(DEFAULT_TRAFFIC_SETTINGS),
+      defaultPolicy: undefined,
+      defaultTimeouts: { requestMs: 0, backendRequestMs: 0 },
+      metrics: createTrafficMetrics(deps.registry),
+      now: () => performance.now(),
+      random: deps.random ?? Math.random,
+    }),
   });
   const loader = new StateLoader({ log, metrics, apply: (s) => handler.setState(s) });
   // A routes file wins in either mode; without one (kubernetes mode only) the API server is the source.

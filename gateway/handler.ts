@@ -10,7 +10,8 @@ import { cancelled, type CompletedPick } from '../mesh/balance/picker.js';
 import { PickQueue, type PickAnswer } from '../mesh/balance/pick-queue.js';
 import { classify } from '../mesh/rescue.js';
 import type { ServiceBalancers } from '../mesh/balance/service-balancers.js';
-import type { ServiceRef } from '../mesh/discovery/endpoint-source.js';
+import type { Endpoint, ServiceRef } from '../mesh/discovery/endpoint-source.js';
+import type { Traffic } from '../mesh/traffic/traffic.js';
 import type { Drain } from '../mesh/drain.js';
 import type { PeerPool } from '../mesh/peer-pool.js';
 import { CONTINUE, refusal, runSteps, wait, type Answer, type ChainEnd, type Refusal, type Step, type StepResult } from './chain.js';
@@ -48,6 +49,8 @@ export interface GatewayHandlerOptions {
   readonly drain: Drain;
   /** Timers for request timeouts and discovery waits (the real ones unless a test passes its own). */
   readonly timers?: Timers;
+  /** The retry engine for rules with an HTTPRoute `retry` (budgets, counters). */
+  readonly traffic?: Traffic;
 }
 
 /** A step with the name tests and logs know it by. */
@@ -81,7 +84,8 @@ export function gatewaySteps(o: GatewayHandlerOptions, limiter: RateLimiter, ans
         pool: o.pool,
         trustedProxies: o.trustedProxies,
         defaultTimeoutMs: o.defaultTimeoutMs,
-        pickNow: (ref) => pickUpstream(o.balancers, ref),
+        pickNow: (ref, avoid) => pickUpstream(o.balancers, ref, avoid),
+        ...(o.traffic ? { traffic: o.traffic } : {}),
         respondError: (x, r) => answers.respondError(x, r),
         failed: (x, err) => answers.failed(x, err),
       }),
@@ -90,8 +94,8 @@ export function gatewaySteps(o: GatewayHandlerOptions, limiter: RateLimiter, ans
 }
 
 /** An endpoint of a service right now, or none (mirrors never wait: no endpoint, no copy). */
-export function pickUpstream(balancers: ServiceBalancers, ref: ServiceRef): CompletedPick | undefined {
-  const p = balancers.get(ref).picker.pick();
+export function pickUpstream(balancers: ServiceBalancers, ref: ServiceRef, avoid?: Endpoint): CompletedPick | undefined {
+  const p = balancers.get(ref).picker.pick(avoid);
   return p.type === 'complete' ? p : undefined;
 }
 

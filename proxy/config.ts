@@ -7,6 +7,7 @@ import { MESH_MODE_SETTINGS, identityFrom, meshModeBlocks, type MeshModeSettings
 import type { ServiceRef } from '../mesh/discovery/endpoint-source.js';
 import { HANDSHAKE_SETTINGS, type HandshakeBounds } from '../lib/tls-guard.js';
 import { ALLOW_ALL, EGRESS_MODES, parseEgressPolicy, type EgressPolicy } from '../mesh/egress-policy.js';
+import { TRAFFIC_SETTINGS, trafficSettingsOf, type TrafficSettings } from '../mesh/traffic/traffic-settings.js';
 
 /** An explicit upstream: a local port that always reaches one service. */
 export interface UpstreamPort {
@@ -67,6 +68,7 @@ export const PROXY_SETTINGS = {
   handshakeTimeoutMs: HANDSHAKE_SETTINGS.handshakeTimeoutMs,
   maxPendingHandshakes: HANDSHAKE_SETTINGS.maxPendingHandshakes,
   accessLog: setting({ name: 'WEFT_ACCESS_LOG', type: bool(), default: true, doc: 'one log line per request; `false` keeps only the failures (benchmarks)' }),
+  ...TRAFFIC_SETTINGS,
   certLifetimeHours: MESH_MODE_SETTINGS.certLifetimeHours,
   caDir: MESH_MODE_SETTINGS.caDir,
   endpointsFile: MESH_MODE_SETTINGS.endpointsFile,
@@ -110,6 +112,8 @@ export interface ProxyConfig extends MeshModeSettings {
   readonly opaquePorts: ReadonlySet<number>;
   /** The mesh-wide egress policy for destinations outside the mesh. */
   readonly egress: EgressPolicy;
+  /** Balancing, retries and timeouts (mesh/traffic). */
+  readonly traffic: TrafficSettings;
 }
 
 /** Parses the proxy environment; throws WEFT_ERR_CONFIG naming every bad variable. */
@@ -149,6 +153,7 @@ export function parseProxyConfig(env: Readonly<Record<string, string | undefined
     handshake: { handshakeTimeoutMs: v.handshakeTimeoutMs, maxPendingHandshakes: v.maxPendingHandshakes },
     opaquePorts: parsePortList(v.opaquePorts, 'WEFT_OPAQUE_PORTS', c),
     egress: Array.isArray(egress) ? ALLOW_ALL : egress,
+    traffic: trafficSettingsOf(v),
     ...meshModeBlocks(v, v.trustDomain),
   };
   const ports = [v.inbound.port, v.outbound.port, v.admin.port, ...upstreams.map((u) => u.listen.port)].filter((p) => p !== 0);

@@ -24,6 +24,9 @@ import { originalDestination, wasRedirected } from './capture/original-dst.js';
 import { LeafReadiness } from '../mesh/identity/leaf-readiness.js';
 import { realTimers, type Timers } from '../lib/timers.js';
 import { createOpaqueInbound } from './capture/opaque.js';
+import { Traffic, createTrafficMetrics } from '../mesh/traffic/traffic.js';
+import { balanceOptionsOf, budgetTermsOf, defaultRetryPolicyOf, defaultTimeoutsOf } from '../mesh/traffic/traffic-settings.js';
+import { RoutesFile } from '../mesh/routes/routes-file.js';
 
 /** What the proxy is built from, besides its config. */
 export interface ProxyDeps {
@@ -59,8 +62,32 @@ export async function startProxy(config: ProxyConfig, deps: ProxyDeps): Promise<
   const metrics = createProxyMetrics(deps.registry);
   const recorder = new ExchangeRecorder(metrics, deps.log, now, config.accessLog);
   const drain = new Drain();
+  const random = deps.random ?? Math.random;
+  const traffic = new Traffic({
+    terms: budgetTermsOf(config.traffic),
+    defaultPolicy: defaultRetryPolicyOf(config.traffic),
+    defaultTimeouts: defaultTimeoutsOf(config.traffic),
+    metrics: createTrafficMetrics(deps.registry),
+    now,
+    random,
+  });
+  const balance = balanceOptionsOf(config.traffic, now);
+  // Local mode's mesh routes; a bad file at start stops the proxy with WEFT_ERR_ROUTES_FILE.
+  const routes = config.mode === 'local' && config.traffic.routesFile ? new RoutesFile(config.traffic.routesFile, config.namespace, deps.log) : undefined;
+  await routes?.start();
   const evictions = new Counter({ name: 'weft_discovery_evictions_total', help: 'Services dropped to stay within WEFT_MAX_SERVICES (least recently used first)', registers: [deps.registry] });
-  const balancers = new ServiceBalancers(deps.source, { random: deps.random ?? Math.random, maxServices: config.maxServices, onEvict: () => evictions.inc() });
+  const balancers = new ServiceBalancers(deps.source, {
+    random,
+    maxServices: config.maxServices,
+    onEvict: () => evictions.inc(),
+    balance: {
+      ...balance,
+      onEject: (endpoint, ms) => {
+        traffic.ejected(endpoint);
+        deps.log.warn({ endpoint: `${endpoint.address}:${endpoint.port}`, pod: endpoint.podName, peer: endpoint.identity, ejectedMs: ms }, 'endpoint ejected after consecutive failures');
+      },
+    },
+  });
   let context: tls.SecureContext | undefined;
   const onMaterial = (material: TlsMaterial): void => {
     context = clientSecureContext(material);
@@ -101,6 +128,10 @@ export async function startProxy(config: ProxyConfig, deps: ProxyDeps): Promise<
     log: deps.log,
     discoveryWaitMs: config.discoveryWaitMs,
     connectTimeoutMs: config.connectTimeoutMs,
+    traffic,
+    timers: realTimers,
+    random,
+    ...(routes ? { routes } : {}),
     capture: {
       detectTimeoutMs: config.detectTimeoutMs,
       originalDestination,
@@ -180,6 +211,7 @@ export async function startProxy(config: ProxyConfig, deps: ProxyDeps): Promise<
       pool.close();
       clearInterval(sweeper);
       balancers.close();
+      routes?.close();
       deps.identity.close();
       leaf.close();
       await deps.source.close();

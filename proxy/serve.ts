@@ -60,7 +60,8 @@ export function serve<T>(deps: ServeDeps, spec: ServeSpec<T>): void {
       if (ended) return;
       ended = true;
       cancel();
-      if (pick) pick.release(outcomeOf(error, forwardedMs === 0 ? -1 : now() - forwardedMs));
+      // Latency to the response headers: what a slow endpoint adds, whatever the body's length.
+      if (pick) pick.release(outcomeOf(error, forwardedMs === 0 ? -1 : (exchange.responseMs || now()) - forwardedMs, exchange.status));
       uncount();
       recorder.finish(exchange, error === undefined ? undefined : error === 'client_closed' ? 'client_closed' : error.code);
     },
@@ -116,10 +117,10 @@ export function serve<T>(deps: ServeDeps, spec: ServeSpec<T>): void {
   });
 }
 
-function outcomeOf(error: WeftError | 'client_closed' | undefined, latencyMs: number): PickOutcome {
-  if (error === undefined) return succeeded(latencyMs);
+function outcomeOf(error: WeftError | 'client_closed' | undefined, latencyMs: number, status: number): PickOutcome {
+  if (error === undefined) return succeeded(latencyMs, status);
   if (error === 'client_closed') return cancelled(latencyMs);
-  return failed(error.code, latencyMs);
+  return failed(error.code, latencyMs, status);
 }
 
 function noop(): void {}

@@ -50,7 +50,22 @@ export interface RuleSpec {
   readonly backendRefs: readonly BackendRefSpec[];
   readonly requestTimeoutMs?: number;
   readonly backendTimeoutMs?: number;
+  /** The rule's `retry` field (Gateway API HTTPRouteRetry). */
+  readonly retry?: RouteRetrySpec;
 }
+
+/** HTTPRouteRetry: which statuses are retried, how many times, and the pause between. */
+export interface RouteRetrySpec {
+  readonly codes: readonly number[];
+  /** Retries after the first attempt. */
+  readonly attempts: number;
+  readonly backoffMs: number;
+}
+
+/** Retries when `retry.attempts` is unset (the Gateway API leaves it to the implementation). */
+export const DEFAULT_RETRY_ATTEMPTS = 2;
+/** The pause when `retry.backoff` is unset. */
+export const DEFAULT_RETRY_BACKOFF_MS = 25;
 
 /** A parsed HTTPRoute. */
 export interface HttpRouteSpec {
@@ -93,7 +108,6 @@ export function readHttpRoute(r: FieldReader, meta: ObjectMeta, spec: Json): Htt
 function readRule(r: FieldReader, meta: ObjectMeta, rule: Json, path: string): RuleSpec {
   r.known(rule, path, ['name', 'matches', 'filters', 'backendRefs', 'timeouts', 'sessionPersistence', 'retry']);
   if (rule.sessionPersistence !== undefined) r.problem(`${path}.sessionPersistence`, 'is not supported');
-  if (rule.retry !== undefined) r.problem(`${path}.retry`, 'is not supported');
   const rawMatches = r.objs(rule, 'matches', path, { max: 64 });
   // The API server defaults an absent match list to one PathPrefix "/" match.
   const matches = (rawMatches.length === 0 ? [{}] : rawMatches).map((m, j) => readMatch(r, m, `${path}.matches[${j}]`));
@@ -124,6 +138,7 @@ function readRule(r: FieldReader, meta: ObjectMeta, rule: Json, path: string): R
       r.problem(`${path}.timeouts.backendRequest`, 'must not be longer than timeouts.request');
     }
   }
+  const retry = readRetry(r, rule, path);
   const rewrite = filters.find((f) => f.type === 'URLRewrite' || f.type === 'RequestRedirect');
   const prefixRewrite =
     rewrite && (rewrite.type === 'URLRewrite' || rewrite.type === 'RequestRedirect') && rewrite.path?.type === 'ReplacePrefixMatch';
@@ -138,6 +153,7 @@ function readRule(r: FieldReader, meta: ObjectMeta, rule: Json, path: string): R
     backendRefs,
     ...(requestTimeoutMs === undefined ? {} : { requestTimeoutMs }),
     ...(backendTimeoutMs === undefined ? {} : { backendTimeoutMs }),
+    ...(retry === undefined ? {} : { retry }),
   };
 }
 
@@ -186,4 +202,30 @@ function readMatch(r: FieldReader, m: Json, path: string): RouteMatch {
   const queryParams = readStringMatches('queryParams', false);
   const method = r.str(m, 'method', path, { oneOf: METHODS });
   return { path: pathMatch, headers, queryParams, ...(method === undefined ? {} : { method }) };
+}
+
+/** Reads a rule's `retry` (codes 400-599, attempts, backoff as a Gateway API duration). */
+export function readRetry(r: FieldReader, rule: Json, path: string): RouteRetrySpec | undefined {
+  const retry = r.obj(rule, 'retry', path);
+  if (!retry) return undefined;
+  const rp = `${path}.retry`;
+  r.known(retry, rp, ['codes', 'attempts', 'backoff']);
+  const codes: number[] = [];
+  const rawCodes = retry.codes;
+  if (rawCodes !== undefined && !Array.isArray(rawCodes)) r.problem(`${rp}.codes`, 'must be a list of status codes');
+  if (Array.isArray(rawCodes)) {
+    rawCodes.forEach((c: unknown, i) => {
+      if (typeof c !== 'number' || !Number.isInteger(c) || c < 400 || c > 599) r.problem(`${rp}.codes[${i}]`, 'must be a status code from 400 to 599');
+      else codes.push(c);
+    });
+  }
+  const attempts = r.int(retry, 'attempts', rp, { min: 0, max: 10 }) ?? DEFAULT_RETRY_ATTEMPTS;
+  let backoffMs = DEFAULT_RETRY_BACKOFF_MS;
+  const backoff = r.str(retry, 'backoff', rp);
+  if (backoff !== undefined) {
+    const ms = parseDuration(backoff);
+    if (typeof ms === 'string') r.problem(`${rp}.backoff`, ms);
+    else backoffMs = ms;
+  }
+  return { codes, attempts, backoffMs };
 }

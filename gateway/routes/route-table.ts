@@ -1,6 +1,8 @@
 // The immutable route table: compiled from parsed resources (attachment, hostname intersection,
 // backend resolution, precedence order) and looked up once per request. Pure.
 import type { ServiceRef } from '../../mesh/discovery/endpoint-source.js';
+import { routeRetryPolicy } from '../../mesh/traffic/route-retry.js';
+import type { RetryPolicy } from '../../mesh/traffic/retry-policy.js';
 import { hostSpecificity, ingressHostMatches, intersectHostnames, servedHostMatches, gatewayHostMatches } from './hostnames.js';
 import { prefixMatches, trimTrailingSlash } from './paths.js';
 import type { ObjectCondition } from './conditions.js';
@@ -49,6 +51,8 @@ export interface CompiledRule {
   readonly backends: readonly ResolvedBackend[];
   readonly requestTimeoutMs?: number;
   readonly backendTimeoutMs?: number;
+  /** The rule's retry policy (HTTPRoute `retry`), run by the mesh's retry engine. */
+  readonly retry?: RetryPolicy;
 }
 
 interface Entry {
@@ -366,6 +370,7 @@ export function compileRouteTable(res: ResourceSet, checkCert?: CertCheck): { ta
         backends,
         ...(rule.requestTimeoutMs === undefined ? {} : { requestTimeoutMs: rule.requestTimeoutMs }),
         ...(rule.backendTimeoutMs === undefined ? {} : { backendTimeoutMs: rule.backendTimeoutMs }),
+        ...(rule.retry === undefined ? {} : { retry: routeRetryPolicy(rule.retry) }),
       };
       for (const a of attached) {
         for (const host of a.hosts) {

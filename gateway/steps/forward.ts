@@ -17,6 +17,10 @@ import { endToEndHeaders, mayResendAfterReset } from '../../mesh/headers.js';
 import { modifyHeaders, type HeaderMap } from '../routes/filters.js';
 import { mirrorTarget } from '../routes/route-table.js';
 import { openMeshRequest } from '../upstream.js';
+import type { Endpoint } from '../../mesh/discovery/endpoint-source.js';
+import { serviceKey } from '../../mesh/discovery/endpoint-source.js';
+import type { Traffic } from '../../mesh/traffic/traffic.js';
+import { methodRetryable, type AttemptFailure } from '../../mesh/traffic/retry-policy.js';
 
 /** What forwarding needs from the gateway; the handler passes its own pick and error answer. */
 export interface ForwardDeps {
@@ -27,8 +31,10 @@ export interface ForwardDeps {
   readonly trustedProxies: readonly Cidr[];
   /** Used when a rule sets no timeout (ms; 0 = none). */
   readonly defaultTimeoutMs: number;
-  /** Picks an endpoint of a service now, without waiting (mirrors pick their own). */
-  readonly pickNow: (ref: ServiceRef) => CompletedPick | undefined;
+  /** Picks an endpoint of a service now, without waiting (mirrors and retries pick their own). */
+  readonly pickNow: (ref: ServiceRef, avoid?: Endpoint) => CompletedPick | undefined;
+  /** The retry engine (retry budgets, counters); without it, a rule's retry is not run. */
+  readonly traffic?: Traffic;
   /** Answers with a weft error (the handler's one error response). */
   readonly respondError: (x: Exchange, r: Refusal) => void;
   /** A bug: answers this one request and logs. */
@@ -58,6 +64,48 @@ export function forward(deps: ForwardDeps): Step<Exchange> {
     // a retry-safe request without a body (the mesh's one rule) is sent again, once, on a fresh connection.
     const bodyless = mayResendAfterReset(head.method, req.headers);
     let retried = false;
+    // The rule's retry policy, run against the service's budget (mesh/traffic).
+    const service = serviceKey(target.ref);
+    const run = rule.retry && deps.traffic ? deps.traffic.run(service, rule.retry) : undefined;
+    let current = entry;
+    let backoff: ReturnType<Timers['setTimeout']> | undefined;
+    const hasBody = req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined;
+    const kept: Buffer[] = [];
+    let keptBytes = 0;
+    let overflow = run !== undefined && hasBody && Number(req.headers['content-length'] ?? '0') > run.policy.bufferBytes;
+    if (run && hasBody && !overflow) {
+      req.on('data', (chunk: Buffer) => {
+        if (overflow) return;
+        keptBytes += chunk.length;
+        if (keptBytes > run.policy.bufferBytes) overflow = true;
+        else kept.push(chunk);
+      });
+    }
+    // After a failed attempt: true when a retry to another endpoint is on its way.
+    const retryLater = (failure: AttemptFailure, latencyMs: number, status: number, code: ErrorCode = 'WEFT_ERR_CONNECT'): boolean => {
+      if (!run || gaveUp || res.headersSent) return false;
+      if (hasBody && (overflow || !req.readableEnded)) return false;
+      if (failure.kind !== 'connect' && !methodRetryable(head.method, run.policy)) return false;
+      const verdict = run.next(failure);
+      if (!verdict.retry) {
+        if (verdict.why === 'budget') deps.traffic?.exhausted(service);
+        return false;
+      }
+      const next = deps.pickNow(target.ref, current.endpoint);
+      if (!next) return false;
+      deps.traffic?.retried(service, verdict.reason);
+      current.release(status > 0 ? succeeded(latencyMs, status) : failed(code, latencyMs));
+      current = next;
+      backoff = timers.setTimeout(() => {
+        if (gaveUp) return;
+        x.entry = next;
+        pickedMs = timers.now();
+        upstream = openMeshRequest(deps.pool, next.endpoint, head);
+        wire(upstream);
+        upstream.end(hasBody ? Buffer.concat(kept) : undefined);
+      }, verdict.delayMs);
+      return true;
+    };
     const mirrorReqs = x.mirrors.flatMap((m) => {
       const ref = mirrorTarget(m.backend);
       const mp = ref ? deps.pickNow(ref) : undefined;
@@ -82,12 +130,13 @@ export function forward(deps: ForwardDeps): Step<Exchange> {
         deps.respondError(x, refusal('WEFT_ERR_TIMEOUT', `no answer within ${timeoutMs} ms`));
       }, timeoutMs);
     }
-    const pickedMs = timers.now();
+    let pickedMs = timers.now();
     // The pick keeps the first outcome it is released with and ignores the rest.
-    const done = (code?: ErrorCode): void => {
+    const done = (code?: ErrorCode, status = 0): void => {
       timers.clearTimeout(timer);
+      timers.clearTimeout(backoff);
       const latencyMs = timers.now() - pickedMs;
-      entry.release(code ? failed(code, latencyMs) : gaveUp ? cancelled(latencyMs) : succeeded(latencyMs));
+      current.release(code ? failed(code, latencyMs) : gaveUp ? cancelled(latencyMs) : succeeded(latencyMs, status));
     };
     res.once('close', () => {
       gaveUp = true;
@@ -97,6 +146,11 @@ export function forward(deps: ForwardDeps): Step<Exchange> {
 
     const wire = (u: typeof upstream): void => {
       u.on('response', (ures) => {
+        const status = ures.statusCode ?? 502;
+        if (run && status >= 400 && retryLater({ kind: 'status', status }, timers.now() - pickedMs, status)) {
+          ures.resume();
+          return;
+        }
         let rh: HeaderMap = endToEndHeaders(ures.headers);
         for (const m of x.responseMods) rh = modifyHeaders(rh, m);
         Object.assign(rh, x.corsHeaders, x.limitHeaders);
@@ -110,12 +164,12 @@ export function forward(deps: ForwardDeps): Step<Exchange> {
         }
         ures.pipe(res as NodeJS.WritableStream);
         ures.on('error', () => res.destroy());
-        ures.on('end', () => done());
+        ures.on('end', () => done(undefined, status));
       });
       u.on('error', (e: NodeJS.ErrnoException) => {
         if (bodyless && !retried && !gaveUp && u.reusedSocket && !res.headersSent) {
           retried = true;
-          upstream = openMeshRequest(deps.pool, endpoint, head);
+          upstream = openMeshRequest(deps.pool, current.endpoint, head);
           wire(upstream);
           upstream.end();
           return;
@@ -126,7 +180,10 @@ export function forward(deps: ForwardDeps): Step<Exchange> {
           return deps.respondError(x, refusal('WEFT_ERR_BODY_TOO_LARGE', `body is over ${maxBytes} bytes`, x.corsHeaders, x.bodyLimit?.name ?? 'BodyLimitPolicy'));
         }
         // The mesh's one classifier: TLS, unreachable, timeout and reset mean what they mean in the proxy.
-        const error = classify(e, u.reusedSocket ? 'request' : 'connect', { what: `${target.label} at ${endpoint.address}:${endpoint.port} (${endpoint.identity})`, unreachable: 'WEFT_ERR_CONNECT' });
+        const at = current.endpoint;
+        const error = classify(e, u.reusedSocket ? 'request' : 'connect', { what: `${target.label} at ${at.address}:${at.port} (${at.identity})`, unreachable: 'WEFT_ERR_CONNECT' });
+        const connect = error.code === 'WEFT_ERR_CONNECT' || error.code === 'WEFT_ERR_PEER_TLS' || error.code === 'WEFT_ERR_PEER_IDENTITY';
+        if (run && retryLater(connect ? { kind: 'connect' } : { kind: 'reset' }, timers.now() - pickedMs, 0, error.code)) return;
         done(error.code);
         if (res.headersSent) return res.destroy();
         deps.respondError(x, refusal(error.code, error.message));

@@ -2,6 +2,7 @@
 // replaces the service's picker on every snapshot (queue until discovery answers, fail for an
 // unknown service, P2C over the ready endpoints), and unsubscribes when the service goes unused.
 import { EndpointLoad, FailPicker, Picker, QueuePicker, type PickEntry, type ServicePicker, type ReleaseObserver } from './picker.js';
+import { ServiceHealth, isEjected, rttAt, type BalanceOptions } from './endpoint-health.js';
 import type { PickSource } from './pick-queue.js';
 import { WeftError } from '../../lib/errors.js';
 import { serviceKey, type Endpoint, type EndpointSource, type ServiceRef, type ServiceSnapshot } from '../discovery/endpoint-source.js';
@@ -15,6 +16,8 @@ export class ServiceBalancer implements PickSource {
   readonly #loads = new Map<string, EndpointLoad>();
   readonly #random: () => number;
   readonly #observe: ReleaseObserver | undefined;
+  readonly #balance: BalanceOptions | undefined;
+  readonly #health = new ServiceHealth();
   #seq = 0;
   #state: ServiceStateName = 'pending';
   #picker: ServicePicker = new QueuePicker();
@@ -25,11 +28,12 @@ export class ServiceBalancer implements PickSource {
   /** Set by the registry: stops the source subscription. */
   unsubscribe: () => void = () => {};
 
-  constructor(ref: ServiceRef, random: () => number, nowMs: number, observe?: ReleaseObserver) {
+  constructor(ref: ServiceRef, random: () => number, nowMs: number, observe?: ReleaseObserver, balance?: BalanceOptions) {
     this.ref = ref;
     this.#random = random;
     this.lastUsedMs = nowMs;
     this.#observe = observe;
+    this.#balance = balance;
   }
 
   /** What discovery said so far. */
@@ -68,10 +72,15 @@ export class ServiceBalancer implements PickSource {
         }
         entries.push({ endpoint, load });
       }
-      for (const key of [...this.#loads.keys()]) if (!seen.has(key)) this.#loads.delete(key);
+      for (const [key, load] of [...this.#loads]) {
+        if (seen.has(key)) continue;
+        // A removed endpoint's ejection no longer holds anything back.
+        if (isEjected(load) && this.#health.ejected > 0) this.#health.ejected -= 1;
+        this.#loads.delete(key);
+      }
       this.#endpoints = snapshot.endpoints;
       this.#state = 'known';
-      this.#picker = new Picker(entries, this.#random, () => ++this.#seq, name, this.#observe);
+      this.#picker = new Picker(entries, this.#random, () => ++this.#seq, name, this.#observe, this.#balance, this.#health);
     }
     for (const listener of [...this.#listeners]) listener();
   }
@@ -97,6 +106,7 @@ export class ServiceBalancer implements PickSource {
           ...(e.podName === undefined ? {} : { pod: e.podName }),
           outstanding: load?.outstanding ?? 0,
           requests: load?.total ?? 0,
+          ...(load && this.#balance ? { latencyMs: Math.round(rttAt(load, this.#balance, this.#balance.now()) * 1000) / 1000, ejected: isEjected(load), failures: load.failures } : {}),
         };
       }),
     };
@@ -110,22 +120,25 @@ export class ServiceBalancers {
   readonly #now: () => number;
   readonly #byKey = new Map<string, ServiceBalancer>();
   readonly #observe: ReleaseObserver | undefined;
+  readonly #balance: BalanceOptions | undefined;
   readonly #maxServices: number;
   readonly #onEvict: ((ref: ServiceRef) => void) | undefined;
 
   /**
-   * `observe` is told how every picked request ended (failure accrual, latency scoring).
+   * `observe` is told how every picked request ended; `balance` turns on latency scoring and
+   * failure accrual (without it, P2C by outstanding requests alone).
    * `maxServices` bounds the services held at once: a new one evicts the least recently used
    * service with nothing in flight (told to `onEvict`), so made-up Hosts cannot grow it without end.
    */
   constructor(
     source: EndpointSource,
-    opts: { random?: () => number; now?: () => number; observe?: ReleaseObserver; maxServices?: number; onEvict?: (ref: ServiceRef) => void } = {},
+    opts: { random?: () => number; now?: () => number; observe?: ReleaseObserver; balance?: BalanceOptions; maxServices?: number; onEvict?: (ref: ServiceRef) => void } = {},
   ) {
     this.#source = source;
     this.#random = opts.random ?? Math.random;
     this.#now = opts.now ?? Date.now;
     this.#observe = opts.observe;
+    this.#balance = opts.balance;
     this.#maxServices = opts.maxServices ?? Infinity;
     this.#onEvict = opts.onEvict;
   }
@@ -141,7 +154,7 @@ export class ServiceBalancers {
     let balancer = this.#byKey.get(key);
     if (!balancer) {
       if (this.#byKey.size >= this.#maxServices) this.#evictOne();
-      const created = new ServiceBalancer(ref, this.#random, this.#now(), this.#observe);
+      const created = new ServiceBalancer(ref, this.#random, this.#now(), this.#observe, this.#balance);
       this.#byKey.set(key, created);
       created.unsubscribe = this.#source.watch(ref, (snapshot) => created.update(snapshot));
       balancer = created;

@@ -35,12 +35,13 @@ export function forwardHttp2(
     const response = forwardH2Headers(headers, NO_DROP, {});
     if ((flags & NGHTTP2_FLAG_END_STREAM) !== 0) {
       // Trailers-only (a gRPC error, an empty 204): one HEADERS frame, as the upstream sent it.
-      if (!stream.destroyed) stream.respond(response, { endStream: true });
+      // (A stream already answered, by a timeout, takes nothing more.)
+      if (!stream.destroyed && !stream.headersSent) stream.respond(response, { endStream: true });
       hooks.onResponse(status);
       end();
       return;
     }
-    if (stream.destroyed) return;
+    if (stream.destroyed || stream.headersSent) return;
     stream.respond(response, { waitForTrailers: true });
     hooks.onResponse(status);
     up.pipe(stream);

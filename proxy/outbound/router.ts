@@ -13,10 +13,13 @@ import type { ProxyMetrics } from '../metrics.js';
 import type { OutboundCapture } from '../capture/destination.js';
 import { decideOutbound, type Address, type DecisionContext, type DecisionInput, type OutboundDecision, type PassthroughReason } from './decision.js';
 import { ALLOW_ALL } from '../../mesh/egress-policy.js';
+import type { CompiledRoutes, RouteHead } from '../../mesh/routes/route-decision.js';
+import type { MeshRule } from '../../mesh/routes/mesh-routes.js';
+import type { Traffic } from '../../mesh/traffic/traffic.js';
 
 /** Where a request goes: a service and the endpoint picked for it, or its original destination. */
 export type Target =
-  | { readonly kind: 'mesh'; readonly service: ServiceRef; readonly pick: CompletedPick }
+  | { readonly kind: 'mesh'; readonly service: ServiceRef; readonly pick: CompletedPick; readonly rule?: MeshRule }
   | { readonly kind: 'passthrough'; readonly address: string; readonly port: number; readonly reason: PassthroughReason };
 
 /** What a captured connection's requests are decided with: where it was going and what that is. */
@@ -38,6 +41,12 @@ export interface RouterDeps {
   readonly discoveryWaitMs: number;
   readonly timers?: Timers;
   readonly capture?: OutboundCapture;
+  /** Mesh routes of the Services this proxy calls (local mode: the routes file). */
+  readonly routes?: { readonly current: CompiledRoutes };
+  /** Counts requests per route (mesh/traffic). */
+  readonly traffic?: Pick<Traffic, 'routed'>;
+  /** Uniform [0,1) source for weighted backends (Math.random unless a test seeds it). */
+  readonly random?: () => number;
 }
 
 /** Routes outbound connections and requests (one per outbound proxy). */
@@ -68,17 +77,18 @@ export class OutboundRouter {
     fixed: ServiceRef | undefined,
     protocol: 'http' | 'tcp',
     answer: (route: Target | WeftError) => void,
+    head?: RouteHead,
   ): () => void {
-    if (fixed) return this.#pickService(fixed, answer, undefined);
+    if (fixed) return this.#pickService(fixed, answer, undefined, protocol, head);
     if (captured) {
       const input: DecisionInput = { original: captured.original, authority, sni, known: captured.known };
-      return this.#dispatch(decideOutbound(input, this.#decision), input, protocol, answer);
+      return this.#dispatch(decideOutbound(input, this.#decision), input, protocol, answer, head);
     }
     // Not captured: an IP Host is looked up as the destination (as under `weft up`).
     const ip = authority === undefined ? undefined : parseAuthority(authority, this.#deps.names);
     const decide = (known: AddressInfo): (() => void) => {
       const input: DecisionInput = { original: undefined, authority, known };
-      return this.#dispatch(decideOutbound(input, this.#decision), input, protocol, answer);
+      return this.#dispatch(decideOutbound(input, this.#decision), input, protocol, answer, head);
     };
     if (ip?.kind !== 'ip' || !this.#deps.capture) return decide(UNKNOWN);
     const known = this.#deps.capture.resolve(ip.address, ip.port);
@@ -97,7 +107,7 @@ export class OutboundRouter {
     };
   }
 
-  #dispatch(decision: OutboundDecision, input: DecisionInput, protocol: 'http' | 'tcp', answer: (route: Target | WeftError) => void): () => void {
+  #dispatch(decision: OutboundDecision, input: DecisionInput, protocol: 'http' | 'tcp', answer: (route: Target | WeftError) => void, head?: RouteHead): () => void {
     const { metrics, identity } = this.#deps;
     switch (decision.kind) {
       case 'refused':
@@ -116,14 +126,14 @@ export class OutboundRouter {
       case 'service': {
         // A captured request whose Host names no service after all goes by its original destination.
         const byName = input.original !== undefined && !input.nameAbsent && input.authority !== undefined;
-        if (!byName) return this.#pickService(decision.ref, answer, input.original, protocol);
+        if (!byName) return this.#pickService(decision.ref, answer, input.original, protocol, head);
         // The pick may answer at once (before `first` is assigned) or later from the queue.
         let fallback: (() => void) | undefined;
         const first = this.#pickService(decision.ref, (routed) => {
           if (!isWeftError(routed, 'WEFT_ERR_UNKNOWN_SERVICE')) return answer(routed);
           const again: DecisionInput = { original: input.original, authority: input.authority, nameAbsent: true, known: input.known };
-          fallback = this.#dispatch(decideOutbound(again, this.#decision), again, protocol, answer);
-        }, input.original, protocol);
+          fallback = this.#dispatch(decideOutbound(again, this.#decision), again, protocol, answer, head);
+        }, input.original, protocol, head);
         return () => {
           first();
           fallback?.();
@@ -132,13 +142,26 @@ export class OutboundRouter {
     }
   }
 
-  // Picks an endpoint of a service. An endpoint discovery knows has no sidecar is not mTLS'd to:
-  // the request goes unchanged to where the app was going (the ClusterIP), or to that endpoint.
-  #pickService(ref: ServiceRef, answer: (route: Target | WeftError) => void, original?: Address, protocol: 'http' | 'tcp' = 'http'): () => void {
+  // Picks an endpoint of a service, after its mesh route (if any) chose the backend Service (a
+  // canary, a split). An endpoint discovery knows has no sidecar is not mTLS'd to: the request goes
+  // unchanged to where the app was going (the ClusterIP), or to that endpoint.
+  #pickService(ref: ServiceRef, answer: (route: Target | WeftError) => void, original?: Address, protocol: 'http' | 'tcp' = 'http', head?: RouteHead): () => void {
     if (!this.#deps.identity.current()) return once(answer, new WeftError('WEFT_ERR_NOT_READY', 'the proxy holds no certificate yet'));
-    return this.#queue.pick(this.#deps.balancers.get(ref), serviceKey(ref), (picked) => {
+    let backend = ref;
+    let rule: MeshRule | undefined;
+    const routes = this.#deps.routes?.current;
+    if (head && routes && !routes.empty) {
+      const choice = routes.decide(ref, head, this.#deps.random ?? Math.random);
+      if (choice instanceof WeftError) return once(answer, choice);
+      if (choice) {
+        this.#deps.traffic?.routed(serviceKey(ref), choice.rule.label);
+        backend = choice.backend;
+        rule = choice.rule;
+      }
+    }
+    return this.#queue.pick(this.#deps.balancers.get(backend), serviceKey(backend), (picked) => {
       if (picked instanceof WeftError) return answer(picked);
-      if (picked.endpoint.meshed !== false) return answer({ kind: 'mesh', service: ref, pick: picked });
+      if (picked.endpoint.meshed !== false) return answer(rule ? { kind: 'mesh', service: backend, pick: picked, rule } : { kind: 'mesh', service: backend, pick: picked });
       picked.release(cancelled());
       this.#deps.metrics.passthrough.inc({ protocol, reason: 'no-sidecar', tls: 'no' });
       const to = original ?? picked.endpoint;

@@ -32,6 +32,13 @@ import type { HostPort } from '../../lib/config.js';
 import { detectProtocol, replay, type Detection } from '../capture/detect.js';
 import { tunnelOpaque, type OpaqueTarget } from '../capture/opaque.js';
 import type { OutboundCapture } from '../capture/destination.js';
+import type { Traffic } from '../../mesh/traffic/traffic.js';
+import { realTimers } from '../../lib/timers.js';
+import { forwardRetrying } from '../forward/retrying-http1.js';
+import { defaultPlan, h2RetrySpec, retryingSpec, withTimeout, type H2StepDeps, type TrafficPlan } from './traffic-step.js';
+import { forwardHttp2Retrying } from '../forward/retrying-http2.js';
+import type { CompiledRoutes } from '../../mesh/routes/route-decision.js';
+import { applyRuleHttp1, applyRuleHttp2, rulePlan } from './mesh-route-step.js';
 
 /** What the outbound side needs. */
 export interface OutboundDeps {
@@ -52,6 +59,12 @@ export interface OutboundDeps {
   readonly connectTimeoutMs: number;
   /** Captured traffic (weft init): detection timeout, original destination, endpoints by IP. */
   readonly capture?: OutboundCapture;
+  /** Retries, budgets and timeouts (absent: every request takes the plain streaming path). */
+  readonly traffic?: Traffic;
+  /** Mesh routes of the Services this proxy calls (local mode: the routes file). */
+  readonly routes?: { readonly current: CompiledRoutes };
+  /** Uniform [0,1) source for weighted backends (Math.random unless a test seeds it). */
+  readonly random?: () => number;
 }
 
 // The original destination read at accept: an address, none (not captured, or no addon), or a failure.
@@ -77,12 +90,14 @@ export class OutboundProxy {
   // Where each captured connection was headed, for the HTTP requests it carries.
   readonly #captured = new WeakMap<object, Captured>();
   #addonWarned = false;
+  readonly #defaultPlan: TrafficPlan | undefined;
 
   constructor(deps: OutboundDeps) {
     this.#deps = deps;
     this.#serve = { drain: deps.drain, recorder: deps.recorder, log: deps.log, now: deps.now };
     this.#plain = new PassthroughUpstreams(deps.connectTimeoutMs);
     this.#router = new OutboundRouter(deps);
+    this.#defaultPlan = defaultPlan(deps.traffic);
   }
 
   /** Listens for the app's calls; with `fixed`, every request goes to that service (explicit upstream). */
@@ -227,7 +242,7 @@ export class OutboundProxy {
     if (this.#deps.drain.draining) res.setHeader('connection', 'close');
     serve<Target>(this.#serve, {
       exchange,
-      route: (answer) => this.#router.route(this.#captured.get(req.socket), req.headers.host, undefined, fixed, 'http', answer),
+      route: (answer) => this.#router.route(this.#captured.get(req.socket), req.headers.host, undefined, fixed, 'http', answer, { path: req.url ?? '/', method: req.method ?? 'GET', headers: req.headers }),
       pickOf: targetPick,
       respond: (error) => rescueHttp1(res, error),
       onClose: (listener) => res.once('close', listener),
@@ -239,6 +254,14 @@ export class OutboundProxy {
           return;
         }
         const endpoint = describe(exchange, target);
+        if (target.rule) applyRuleHttp1(target.rule, req);
+        const plan = target.rule ? rulePlan(target.rule, this.#deps.traffic, this.#defaultPlan) : this.#defaultPlan;
+        if (plan && this.#deps.traffic) {
+          // Retries or timeouts apply: attempts are held, retried and timed (mesh/traffic).
+          const step = { traffic: this.#deps.traffic, balancers: this.#deps.balancers, timers: this.#deps.timers ?? realTimers, now: this.#deps.now, upstream: (e: Endpoint) => this.#upstream(e), headers: (e: Endpoint) => forwardRawHeaders(req.rawHeaders, DROP_FROM_APP, [[DST_PORT_HEADER, String(e.port)]]) };
+          forwardRetrying(req, res, retryingSpec(step, plan, exchange, target.service, exchange.service, target.pick), hooks);
+          return;
+        }
         const headers = forwardRawHeaders(req.rawHeaders, DROP_FROM_APP, [[DST_PORT_HEADER, String(endpoint.port)]]);
         forwardHttp1(req, res, this.#upstream(endpoint), headers, hooks);
       },
@@ -278,14 +301,29 @@ export class OutboundProxy {
     stream.on('error', noop);
     serve<Target>(this.#serve, {
       exchange,
-      route: (answer) => this.#router.route(stream.session ? this.#captured.get(stream.session) : undefined, authority, undefined, fixed, 'http', answer),
+      route: (answer) =>
+        this.#router.route(stream.session ? this.#captured.get(stream.session) : undefined, authority, undefined, fixed, 'http', answer, {
+          path: String(headers[':path'] ?? '/'),
+          method: String(headers[':method'] ?? 'GET'),
+          headers,
+        }),
       pickOf: targetPick,
       respond: (error) => rescueHttp2(stream, error, headers),
       onClose: (listener) => stream.once('close', listener),
-      forward: (target, hooks) => {
+      forward: (target, given) => {
         const plain = target.kind === 'passthrough';
         const endpoint = plain ? describePassthrough(exchange, target) : describe(exchange, target);
-        const out = plain ? forwardH2Headers(headers, NO_DROP, {}) : forwardH2Headers(headers, DROP_FROM_APP, { [DST_PORT_HEADER]: String(endpoint.port) });
+        // A passthrough is the app's own request to somewhere else: no mesh retries or timeouts.
+        const plan = plain ? undefined : target.rule ? rulePlan(target.rule, this.#deps.traffic, this.#defaultPlan) : this.#defaultPlan;
+        const timeoutMs = plan?.timeouts.requestMs || plan?.timeouts.backendRequestMs || 0;
+        const hooks = timeoutMs > 0 ? withTimeout(given, timeoutMs, this.#deps.timers ?? realTimers, (error) => rescueHttp2(stream, error, headers)) : given;
+        const sent = !plain && target.rule ? applyRuleHttp2(target.rule, headers) : headers;
+        if (!plain && plan?.policy && this.#deps.traffic) {
+          // A retry policy applies: attempts are held and retried (gRPC statuses included).
+          forwardHttp2Retrying(stream, headers, h2RetrySpec(this.#h2Step(sent), plan.policy, exchange, target.service, exchange.service, target.pick), hooks);
+          return;
+        }
+        const out = plain ? forwardH2Headers(headers, NO_DROP, {}) : forwardH2Headers(sent, DROP_FROM_APP, { [DST_PORT_HEADER]: String(endpoint.port) });
         const label = { what: plain ? `passthrough ${exchange.endpoint}` : endpointName(endpoint), unreachable: 'WEFT_ERR_CONNECT' as const };
         let session: http2.ClientHttp2Session;
         try {
@@ -300,6 +338,19 @@ export class OutboundProxy {
         forwardHttp2(stream, headers, session, out, label, hooks);
       },
     });
+  }
+
+  // What the HTTP/2 retry step needs: the pool's sessions and the headers for an endpoint.
+  #h2Step(sent: IncomingHttpHeaders): H2StepDeps {
+    return {
+      traffic: this.#deps.traffic as Traffic,
+      balancers: this.#deps.balancers,
+      timers: this.#deps.timers ?? realTimers,
+      now: this.#deps.now,
+      session: (e: Endpoint) => this.#deps.pool.http2(e),
+      headers: (e: Endpoint) => forwardH2Headers(sent, DROP_FROM_APP, { [DST_PORT_HEADER]: String(e.port) }),
+      label: (e: Endpoint) => ({ what: endpointName(e), unreachable: 'WEFT_ERR_CONNECT' as const }),
+    };
   }
 
   #upstream(endpoint: Endpoint): Parameters<typeof forwardHttp1>[2] {

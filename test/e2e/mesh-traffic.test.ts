@@ -48,7 +48,9 @@ await mesh.setServices([
   { name: 'hello', port: 80, targetPort: 8080, pods: hello },
   { name: 'echo-grpc', port: 9090, targetPort: 9090, pods: [grpcPod] },
 ]);
-const clientProxy = await mesh.startProxy(client, { WEFT_UPSTREAMS: 'echo-grpc:9090@9001' });
+// These tests check per-request spreading by load; latency steering (on by default, which follows
+// the luck of a loaded machine's timing) is tested in mesh-resilience.test.ts.
+const clientProxy = await mesh.startProxy(client, { WEFT_UPSTREAMS: 'echo-grpc:9090@9001', WEFT_BALANCE_EWMA: 'false' });
 const helloProxies = await Promise.all(hello.map((pod) => mesh.startProxy(pod)));
 await mesh.startProxy(grpcPod);
 const outbound = `http://${client.address}:7001`;

@@ -144,13 +144,13 @@ t.test('release(outcome) ends the request on its endpoint and reports the outcom
   if (a.type !== 'complete' || b.type !== 'complete') throw new Error('expected picks');
   t.equal(load.outstanding, 2);
   a.release(succeeded(12));
-  b.release({ result: 'failure', code: 'WEFT_ERR_UPSTREAM_RESET', latencyMs: 3 });
+  b.release({ result: 'failure', code: 'WEFT_ERR_UPSTREAM_RESET', latencyMs: 3, status: 0 });
   b.release(succeeded(99));
   t.equal(load.outstanding, 0);
   t.equal(load.total, 2);
   t.same(outcomes, [
-    ['10.0.0.1', { result: 'success', code: '', latencyMs: 12 }],
-    ['10.0.0.1', { result: 'failure', code: 'WEFT_ERR_UPSTREAM_RESET', latencyMs: 3 }],
+    ['10.0.0.1', { result: 'success', code: '', latencyMs: 12, status: 0 }],
+    ['10.0.0.1', { result: 'failure', code: 'WEFT_ERR_UPSTREAM_RESET', latencyMs: 3, status: 0 }],
   ]);
 });
 
@@ -174,7 +174,7 @@ t.test('a balancer answers queue until discovery speaks, then its observer sees 
   listeners.get('orders')?.({ ref, endpoints: [ep(1)] });
   const first = answers[0];
   if (!first || first instanceof WeftError) throw new Error('expected a completed pick');
-  first.release({ result: 'cancelled', code: '', latencyMs: -1 });
+  first.release({ result: 'cancelled', code: '', latencyMs: -1, status: 0 });
   t.same(seen, ['10.0.0.1 cancelled']);
   t.notOk(b.busy());
   listeners.get('orders')?.({ ref, endpoints: undefined });
