@@ -5,6 +5,7 @@ import { LOG_LEVELS } from '../lib/logger.js';
 import { ADMIN_PORT, INBOUND_PORT, OUTBOUND_PORT } from '../lib/ports.js';
 import { MESH_MODE_SETTINGS, identityFrom, meshModeBlocks, type MeshModeSettings } from '../mesh/mode-settings.js';
 import type { ServiceRef } from '../mesh/discovery/endpoint-source.js';
+import { DEFAULT_INBOUND_POLICIES, type DefaultInboundPolicy } from '../mesh/authz/policy.js';
 
 /** An explicit upstream: a local port that always reaches one service. */
 export interface UpstreamPort {
@@ -38,6 +39,14 @@ export const PROXY_SETTINGS = {
     doc: "how long the outbound side waits for an app's first bytes before treating the connection as opaque TCP (server-speaks-first protocols); see [capture.md](capture.md#opaque-tcp-and-requests-by-ip)",
   }),
   appProbes: setting({ name: 'WEFT_APP_PROBES', type: optional(str('JSON')), default: undefined, doc: "the app's original probes, see \"Probes\" below" }),
+  podLabels: setting({ name: 'WEFT_POD_LABELS', type: list('key=value'), default: [], doc: "the pod's labels, which authorization policies select pods by (`spec.selector.matchLabels`, docs/policy.md)" }),
+  defaultInboundPolicy: setting({
+    name: 'WEFT_DEFAULT_INBOUND_POLICY',
+    type: optional(oneOf(DEFAULT_INBOUND_POLICIES)),
+    default: undefined,
+    defaultDoc: "(the namespace's default, else `all-unauthenticated`)",
+    doc: 'what the inbound side allows when no ALLOW policy targets the pod (`config.weft.dev/default-inbound-policy`, docs/policy.md)',
+  }),
   accessLog: setting({ name: 'WEFT_ACCESS_LOG', type: bool(), default: true, doc: 'one log line per request; `false` keeps only the failures (benchmarks)' }),
   certLifetimeHours: MESH_MODE_SETTINGS.certLifetimeHours,
   caDir: MESH_MODE_SETTINGS.caDir,
@@ -70,6 +79,10 @@ export interface ProxyConfig extends MeshModeSettings {
   readonly appProbes: string | undefined;
   /** One access-log line per request (on by default; off for benchmarks). */
   readonly accessLog: boolean;
+  /** The pod's labels, for authorization policy selectors. */
+  readonly podLabels: Readonly<Record<string, string>>;
+  /** The pod's own default inbound policy; undefined inherits the namespace's. */
+  readonly defaultInboundPolicy: DefaultInboundPolicy | undefined;
 }
 
 /** Parses the proxy environment; throws WEFT_ERR_CONFIG naming every bad variable. */
@@ -103,6 +116,8 @@ export function parseProxyConfig(env: Readonly<Record<string, string | undefined
     certLifetimeHours: v.certLifetimeHours,
     appProbes: v.appProbes,
     accessLog: v.accessLog,
+    podLabels: parseLabels(v.podLabels, c),
+    defaultInboundPolicy: v.defaultInboundPolicy,
     ...meshModeBlocks(v),
   };
   const ports = [v.inbound.port, v.outbound.port, v.admin.port, ...upstreams.map((u) => u.listen.port)].filter((p) => p !== 0);
@@ -131,4 +146,15 @@ function parseUpstreams(entries: readonly string[], host: string, namespace: str
     upstreams.push({ listen: { host, port: local }, service: { name, namespace: m[2] ?? namespace, port: svcPort } });
   }
   return upstreams;
+}
+
+// "app=hello,tier=web": label keys may carry a prefix ("app.kubernetes.io/name").
+function parseLabels(entries: readonly string[], c: ConfigReader): Record<string, string> {
+  const labels: Record<string, string> = {};
+  for (const entry of entries) {
+    const m = /^([A-Za-z0-9][-A-Za-z0-9_./]*)=([-A-Za-z0-9_.]*)$/.exec(entry);
+    if (!m) c.problem(`WEFT_POD_LABELS: ${JSON.stringify(entry)} is not "key=value"`);
+    else labels[m[1] ?? ''] = m[2] ?? '';
+  }
+  return labels;
 }

@@ -21,6 +21,8 @@ import type { TLSSocket } from 'node:tls';
 import type tls from 'node:tls';
 import { originalDestination, wasRedirected } from './capture/original-dst.js';
 import { createOpaqueInbound } from './capture/opaque.js';
+import { InboundAuthz, AUTHZ_DEBUG_PATH } from './inbound/authorize.js';
+import type { PolicySource } from '../mesh/authz/policy-source.js';
 
 /** What the proxy is built from, besides its config. */
 export interface ProxyDeps {
@@ -32,6 +34,8 @@ export interface ProxyDeps {
   readonly random?: () => number;
   /** Extra admin routes by path prefix (probe replay). */
   readonly adminRoutes?: ReadonlyMap<string, (req: IncomingMessage, res: ServerResponse) => void>;
+  /** Where the inbound side's authorization policies come from; absent: no policy is enforced. */
+  readonly policies?: PolicySource;
   /** Opaque TCP handler for ALPN weft-tcp on the inbound side. */
   readonly onOpaque?: (socket: TLSSocket, peer: string) => void;
 }
@@ -68,17 +72,30 @@ export async function startProxy(config: ProxyConfig, deps: ProxyDeps): Promise<
     onHandshakeFailure: (reason) => metrics.handshakeFailures.inc({ direction: 'outbound', reason }),
   });
 
+  const authz = deps.policies
+    ? new InboundAuthz({
+        source: deps.policies,
+        pod: { namespace: config.namespace, labels: config.podLabels, trustDomain: config.trustDomain, defaultPolicy: config.defaultInboundPolicy },
+        registry: deps.registry,
+        log: deps.log,
+      })
+    : undefined;
+  const adminRoutes = new Map(deps.adminRoutes ?? []);
+  if (authz) adminRoutes.set(AUTHZ_DEBUG_PATH, (req, res) => authz.handleDebug(req, res));
+  const authorize = authz ? authz.check.bind(authz) : undefined;
+
   const admin = await startAdminServer(config.admin, {
     registry: deps.registry,
     readiness: () => {
       const reasons: string[] = [];
       if (!deps.identity.current()) reasons.push('no certificate yet');
       if (!deps.source.synced) reasons.push('endpoints not loaded');
+      if (authz && !authz.loaded) reasons.push('authorization policies not loaded');
       if (drain.draining) reasons.push('shutting down');
       return { ready: reasons.length === 0, reasons };
     },
     debugEndpoints: () => ({ services: balancers.debug() }),
-    ...(deps.adminRoutes ? { routes: deps.adminRoutes } : {}),
+    routes: adminRoutes,
   });
 
   const outbound = new OutboundProxy({
@@ -118,6 +135,7 @@ export async function startProxy(config: ProxyConfig, deps: ProxyDeps): Promise<
       drain,
       log: deps.log,
       now,
+      ...(authorize ? { authorize } : {}),
       onOpaque:
         deps.onOpaque ??
         createOpaqueInbound({
@@ -128,6 +146,7 @@ export async function startProxy(config: ProxyConfig, deps: ProxyDeps): Promise<
           recorder,
           log: deps.log,
           now,
+          ...(authorize ? { authorize } : {}),
         }),
     },
     material,
@@ -168,6 +187,8 @@ export async function startProxy(config: ProxyConfig, deps: ProxyDeps): Promise<
       clearInterval(sweeper);
       balancers.close();
       deps.identity.close();
+      authz?.close();
+      await deps.policies?.close();
       await deps.source.close();
       admin.close();
       admin.closeAllConnections();

@@ -1,6 +1,7 @@
 // The inbound side, read top to bottom in request order:
 //   listen (7006) -> mutual TLS 1.3 (chain to the trust bundle, unexpired, a weft identity) ->
-//   ALPN (h2 | http/1.1 | weft-tcp) -> read the app port -> forward to the app on WEFT_APP_HOST.
+//   ALPN (h2 | http/1.1 | weft-tcp) -> read the app port -> authorize (policy) -> forward to the app
+//   on WEFT_APP_HOST.
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import http2, { type IncomingHttpHeaders, type ServerHttp2Stream, type ClientHttp2Session } from 'node:http2';
 import tls, { type TLSSocket } from 'node:tls';
@@ -29,6 +30,11 @@ export interface InboundDeps {
   readonly drain: Drain;
   readonly log: Logger;
   readonly now: () => number;
+  /**
+   * The authorization step (docs/policy.md): undefined lets the request through, a WeftError
+   * (WEFT_ERR_FORBIDDEN) answers it. Absent: every authenticated peer is allowed.
+   */
+  readonly authorize?: (peer: string, port: number, method: string | undefined, path: string | undefined) => WeftError | undefined;
   /** Handles an opaque TCP connection (ALPN weft-tcp); absent means refused. */
   readonly onOpaque?: (socket: TLSSocket, peer: string) => void;
 }
@@ -150,14 +156,17 @@ export class InboundProxy {
     return { agent: this.#appAgent, host: this.#deps.appHost, port, what: `app port ${port}`, unreachable: 'WEFT_ERR_APP_UNREACHABLE' };
   }
 
-  // Route: the app port the peer asked for; known at once, so there is nothing to cancel.
+  // Route: the app port the peer asked for, then the authorization policy's answer for this peer,
+  // port, method and path; known at once, so there is nothing to cancel.
   #route(exchange: Exchange, value: string | string[] | undefined, answer: (port: number | WeftError) => void): () => void {
     const port = this.#dstPort(value);
-    if (!(port instanceof WeftError)) {
-      exchange.service = `port ${port}`;
-      exchange.endpoint = `${this.#deps.appHost}:${port}`;
+    if (port instanceof WeftError) {
+      answer(port);
+      return noop;
     }
-    answer(port);
+    exchange.service = `port ${port}`;
+    exchange.endpoint = `${this.#deps.appHost}:${port}`;
+    answer(this.#deps.authorize?.(exchange.peer, port, exchange.method, exchange.path) ?? port);
     return noop;
   }
 
