@@ -43,10 +43,29 @@ interface CompiledRule {
   readonly exactPaths: ReadonlySet<string> | undefined;
   readonly prefixes: readonly string[];
   readonly anyPath: boolean;
+  /** notPaths: exact, prefixes, or "*" (no path at all). */
+  readonly notPaths: PathSet | undefined;
   readonly hasHttpFields: boolean;
   readonly decision: Decision;
   /** An AUDIT rule's decisions, one per decision it annotates. */
   readonly audited: Map<Decision, Decision>;
+}
+
+interface PathSet {
+  readonly exact: ReadonlySet<string>;
+  readonly prefixes: readonly string[];
+  readonly any: boolean;
+}
+
+function pathSet(paths: readonly string[]): PathSet | undefined {
+  if (paths.length === 0) return undefined;
+  return { exact: new Set(paths.filter((p) => !p.endsWith('*'))), prefixes: paths.filter((p) => p.endsWith('*') && p !== '*').map((p) => p.slice(0, -1)), any: paths.includes('*') };
+}
+
+function inPathSet(set: PathSet, path: string): boolean {
+  if (set.any || set.exact.has(path)) return true;
+  for (const p of set.prefixes) if (path.startsWith(p)) return true;
+  return false;
 }
 
 interface PeerRules {
@@ -161,7 +180,8 @@ function compileRule(policy: AuthorizationPolicy, rule: PolicyRule, index: numbe
     exactPaths: paths.length > 0 ? new Set(exact) : undefined,
     prefixes: paths.filter((p) => p.endsWith('*') && p !== '*').map((p) => p.slice(0, -1)),
     anyPath: paths.includes('*'),
-    hasHttpFields: (to?.methods.length ?? 0) + paths.length > 0,
+    notPaths: pathSet(to?.notPaths ?? []),
+    hasHttpFields: (to?.methods.length ?? 0) + paths.length + (to?.notPaths.length ?? 0) > 0,
     // An AUDIT rule's own decision is never returned; a DENY's is.
     decision: frozen(policy.action === 'ALLOW', name, index, `${policy.action} ${name} rule ${index} ${verb}`),
     audited: new Map(),
@@ -193,6 +213,7 @@ function matchesOperation(r: CompiledRule, port: number, method: string | undefi
   if (r.ports && !r.ports.has(port)) return false;
   if (method === undefined || path === undefined) return !(r.hasHttpFields && r.action === 'ALLOW');
   if (r.methods && !r.methods.has(method.toUpperCase())) return false;
+  if (r.notPaths && inPathSet(r.notPaths, path)) return false;
   if (r.exactPaths) {
     if (r.anyPath || r.exactPaths.has(path)) return true;
     for (const p of r.prefixes) if (path.startsWith(p)) return true;

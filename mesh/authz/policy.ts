@@ -30,6 +30,8 @@ export interface PolicyOperation {
   readonly methods: readonly string[];
   /** Exact ("/admin"), prefix ("/api/*") or "*". */
   readonly paths: readonly string[];
+  /** Paths (same forms) the rule does not cover: "everything but /admin". */
+  readonly notPaths: readonly string[];
 }
 
 /** One rule: absent `from` is any authenticated peer, absent `to` is any port, method and path. */
@@ -180,11 +182,16 @@ function parseRule(raw: unknown, at: string, problems: string[]): PolicyRule {
     to = {
       ports,
       methods: strings(o.methods, `${at}.to.methods`, problems, (v) => (METHOD.test(v.toUpperCase()) ? undefined : 'is not an HTTP method')).map((m) => m.toUpperCase()),
-      paths: strings(o.paths, `${at}.to.paths`, problems, (v) => (v === '*' || (v.startsWith('/') && v.indexOf('*') === (v.endsWith('*') ? v.length - 1 : -1)) ? undefined : 'is not "/exact", "/prefix/*" or "*"')),
+      paths: strings(o.paths, `${at}.to.paths`, problems, pathProblem),
+      notPaths: strings(o.notPaths, `${at}.to.notPaths`, problems, pathProblem),
     };
-    for (const key of Object.keys(o)) if (!['ports', 'methods', 'paths'].includes(key)) problems.push(`${at}.to.${key}: unknown field`);
+    for (const key of Object.keys(o)) if (!['ports', 'methods', 'paths', 'notPaths'].includes(key)) problems.push(`${at}.to.${key}: unknown field`);
   }
   return { from, to };
+}
+
+function pathProblem(v: string): string | undefined {
+  return v === '*' || (v.startsWith('/') && v.indexOf('*') === (v.endsWith('*') ? v.length - 1 : -1)) ? undefined : 'is not "/exact", "/prefix/*" or "*"';
 }
 
 function principalProblem(v: string): string | undefined {

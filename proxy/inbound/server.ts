@@ -5,6 +5,7 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import http2, { type IncomingHttpHeaders, type ServerHttp2Stream, type ClientHttp2Session } from 'node:http2';
 import tls, { type TLSSocket } from 'node:tls';
+import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { peerIdentity, serverTlsOptions, handshakeFailureReason, unauthorizedReason } from '../../mesh/mesh-tls.js';
 import { forwardHttp1, forwardUpgrade, type Http1Upstream } from '../forward/http1.js';
@@ -59,6 +60,11 @@ export class InboundProxy {
     this.#deps = deps;
     this.#serve = { drain: deps.drain, recorder: deps.recorder, log: deps.log, now: deps.now };
     const agentOptions: http.AgentOptions & { noDelay: boolean } = { keepAlive: true, maxFreeSockets: 256, scheduling: 'lifo', noDelay: true };
+    // On a loopback app address other than 127.0.0.1 (local mode: each pod has its own) the app
+    // sees its sidecar's connections come from that same address, as a pod's app sees 127.0.0.1,
+    // so an app can tell its own sidecar from any other local client (docs/local-mode.md).
+    const source = appSourceAddress(deps.appHost);
+    if (source) agentOptions.localAddress = source;
     this.#appAgent = new http.Agent(agentOptions);
     // Longer than the client side's 60 s idle close, so the client always hangs up first.
     this.#h1 = http.createServer({ keepAliveTimeout: 75_000 });
@@ -226,7 +232,10 @@ export class InboundProxy {
     const existing = this.#appSessions.get(port);
     if (existing && !existing.closed && !existing.destroyed) return existing;
     const host = this.#deps.appHost.includes(':') ? `[${this.#deps.appHost}]` : this.#deps.appHost;
-    const session = http2.connect(`http://${host}:${port}`);
+    const source = appSourceAddress(this.#deps.appHost);
+    const session = source
+      ? http2.connect(`http://${host}:${port}`, { createConnection: () => net.connect({ host: this.#deps.appHost, port, localAddress: source }) })
+      : http2.connect(`http://${host}:${port}`);
     const forget = (): void => {
       if (this.#appSessions.get(port) === session) this.#appSessions.delete(port);
     };
@@ -265,3 +274,8 @@ function noPick(): undefined {
 }
 
 function noop(): void {}
+
+/** The source address the inbound side connects to the app from: the app's own loopback address in local mode. */
+export function appSourceAddress(appHost: string): string | undefined {
+  return /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(appHost) && appHost !== '127.0.0.1' ? appHost : undefined;
+}

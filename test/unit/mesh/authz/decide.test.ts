@@ -141,6 +141,19 @@ const scenarios: { name: string; set: PolicySet; pod?: PodTarget; cases: Case[] 
     ],
   },
   {
+    name: 'notPaths: everything but /admin for everyone, /admin for the client',
+    set: set([policy('hello', 'ALLOW', [{ from: { serviceAccounts: ['client'] }, to: { paths: ['/admin', '/admin/*'] } }, { to: { notPaths: ['/admin', '/admin/*'] } }])]),
+    cases: [
+      [INTRUDER, 8080, 'GET', '/', true, 'demo/hello'],
+      [INTRUDER, 8080, 'GET', '/check', true, 'demo/hello'],
+      [INTRUDER, 8080, 'GET', '/admin', false, 'no-allow-match'],
+      [INTRUDER, 8080, 'GET', '/x/../admin/y', false, 'no-allow-match'],
+      [INTRUDER, 8080, 'GET', '/administrator', true, 'demo/hello'],
+      [CLIENT, 8080, 'GET', '/admin/y', true, 'demo/hello'],
+      [INTRUDER, 8080, undefined, undefined, false, 'no-allow-match'],
+    ],
+  },
+  {
     name: 'namespace default deny',
     set: set([], { demo: { defaultInboundPolicy: 'deny' } }),
     cases: [
