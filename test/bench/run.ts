@@ -6,6 +6,7 @@ import { benchGateway } from './gateway.js';
 import { benchInjector } from './injector.js';
 import { benchCa } from './ca.js';
 import { benchDiscovery } from './discovery.js';
+import { benchAuthz } from './authz.js';
 
 /** Every section, in the order they run. Add a line for a new section. */
 const SECTIONS: readonly { readonly name: string; readonly run: () => Promise<BenchSection> }[] = [
@@ -14,6 +15,7 @@ const SECTIONS: readonly { readonly name: string; readonly run: () => Promise<Be
   { name: 'injector', run: benchInjector },
   { name: 'ca', run: benchCa },
   { name: 'discovery', run: benchDiscovery },
+  { name: 'authz', run: benchAuthz },
 ];
 
 async function main(): Promise<void> {
