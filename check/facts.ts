@@ -1,6 +1,7 @@
 // What `weft check` learns about a cluster, as plain data: gathered once by check/gather.ts,
 // then judged by the pure checks in check/checks.ts (which tests feed directly).
 import type { KubeAccess } from '../lib/kube/access.js';
+import type { AuthorizationFacts } from './authz-checks.js';
 
 /** Something read from the API server: its value, or why it could not be read. */
 export type Fetched<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly missing: boolean; readonly error: string };
@@ -104,4 +105,6 @@ export interface ClusterFacts {
   readonly issuer: Fetched<{ readonly secret: string; readonly certPem: string }>;
   readonly webhook: WebhookFacts;
   readonly namespaces: Fetched<readonly NamespaceFact[]>;
+  /** AuthorizationPolicies and the meshed pods they could target (absent: not gathered). */
+  readonly authorization?: Fetched<AuthorizationFacts>;
 }
