@@ -1,6 +1,6 @@
-// dependency-cruiser: weft's layers (cli -> proxy/gateway/ca/injector/init/check -> mesh -> lib), as rules `npm run lint` enforces.
+// dependency-cruiser: weft's layers (cli -> proxy/gateway/ca/destination/injector/init/check -> mesh -> lib), as rules `npm run lint` enforces.
 /** The folders `npm run build` compiles (tsconfig.build.json). */
-const PRODUCTION = '^(lib|mesh|proxy|gateway|init|check|ca|injector|cli)/';
+const PRODUCTION = '^(lib|mesh|proxy|gateway|init|check|ca|destination|injector|cli)/';
 
 /** @type {import('dependency-cruiser').IConfiguration} */
 module.exports = {
@@ -31,20 +31,20 @@ module.exports = {
       severity: 'error',
       comment: 'mesh/ is the core the proxy and the gateway share; it knows none of the components built on it.',
       from: { path: '^mesh/' },
-      to: { path: '^(proxy|gateway|cli|ca|injector|init|check)/' },
+      to: { path: '^(proxy|gateway|cli|ca|destination|injector|init|check)/' },
     },
     {
       name: 'lib-imports-no-project-folder',
       severity: 'error',
       comment: 'lib/ is the bottom layer: it imports only Node and packages.',
       from: { path: '^lib/' },
-      to: { path: '^(mesh|proxy|gateway|init|check|ca|injector|cli|test)/' },
+      to: { path: '^(mesh|proxy|gateway|init|check|ca|destination|injector|cli|test)/' },
     },
     {
       name: 'components-not-to-sidecar-or-cli',
       severity: 'error',
-      comment: 'ca/, injector/, init/ and check/ sit beside the proxy and the gateway, under cli/: a shared need moves to mesh/ or lib/.',
-      from: { path: '^(ca|injector|init|check)/' },
+      comment: 'ca/, destination/, injector/, init/ and check/ sit beside the proxy and the gateway, under cli/: a shared need moves to mesh/ or lib/.',
+      from: { path: '^(ca|destination|injector|init|check)/' },
       to: { path: '^(proxy|gateway|cli)/' },
     },
     {

@@ -132,7 +132,7 @@ export async function gatherFacts(client: KubeClient, opts: GatherOptions): Prom
     return out;
   });
 
-  const access = await accessReviews(client, ns, ca, gateway, namespaces);
+  const access = await accessReviews(client, ns, ca, gateway);
   const authorization = await fetched('the AuthorizationPolicy CRD', () => authorizationFacts(client, namespaces));
   return {
     weftNamespace: ns, server: client.connection.server, version, access, ca, injector, gateway, trustAnchors, issuer,
@@ -174,7 +174,6 @@ async function accessReviews(
   ns: string,
   ca: Fetched<DeploymentFact>,
   gateway: Fetched<DeploymentFact>,
-  namespaces: Fetched<readonly NamespaceFact[]>,
 ): Promise<Fetched<readonly AccessReviewFact[]>> {
   const generated = !ca.ok || ca.value.env['WEFT_CA_GENERATE'] !== 'false';
   const caSecret = (ca.ok ? ca.value.env['WEFT_CA_SECRET'] : undefined) ?? 'weft-ca-issuer';
@@ -182,13 +181,15 @@ async function accessReviews(
   const asks: { subject: string; user: string; groups: string[]; row: KubeAccess; verb: string; namespace?: string; name?: string }[] = [];
   const subjects: { subject: string; component: KubeAccess['component']; user: string; groups: string[] }[] = [
     { subject: COMPONENT_SERVICE_ACCOUNTS.ca, component: 'ca', user: `system:serviceaccount:${ns}:weft-ca`, groups: ['system:serviceaccounts', `system:serviceaccounts:${ns}`, 'system:authenticated'] },
+    {
+      subject: COMPONENT_SERVICE_ACCOUNTS.destination,
+      component: 'destination',
+      user: `system:serviceaccount:${ns}:weft-destination`,
+      groups: ['system:serviceaccounts', `system:serviceaccounts:${ns}`, 'system:authenticated'],
+    },
   ];
   if (gateway.ok) {
     subjects.push({ subject: COMPONENT_SERVICE_ACCOUNTS.gateway, component: 'gateway', user: `system:serviceaccount:${ns}:weft-gateway`, groups: ['system:serviceaccounts', `system:serviceaccounts:${ns}`, 'system:authenticated'] });
-  }
-  // Proxies run under their pods' own service accounts; the default one of each labelled namespace stands for them.
-  for (const n of namespaces.ok ? namespaces.value.slice(0, 10) : []) {
-    subjects.push({ subject: `proxies in ${n.name}`, component: 'proxy', user: `system:serviceaccount:${n.name}:default`, groups: ['system:serviceaccounts', `system:serviceaccounts:${n.name}`, 'system:authenticated'] });
   }
   for (const s of subjects) {
     for (const row of KUBE_ACCESS.filter((r) => r.component === s.component && (!r.generatedTrustOnly || generated))) {

@@ -8,6 +8,7 @@ export const COMMANDS: Readonly<Record<string, { summary: string; load: () => Pr
   proxy: { summary: 'run the sidecar proxy (inbound mTLS, outbound balancing, admin)', load: async () => (await import('./proxy.js')).proxyCommand },
   gateway: { summary: 'run the edge gateway (Gateway API / Ingress routes, API policies, mTLS into the mesh)', load: async () => (await import('./gateway.js')).gatewayCommand },
   ca: { summary: 'run the certificate authority (POST /v1/certificates, TokenReview of pod tokens)', load: async () => (await import('./ca.js')).caCommand },
+  destination: { summary: 'run the discovery service: endpoints and address lookups for proxies over mutual TLS (Kubernetes mode)', load: async () => (await import('./destination.js')).destinationCommand },
   init: { summary: "write the pod's iptables rules that route its TCP through the sidecar", load: async () => (await import('./init.js')).initCommand },
   check: { summary: 'check a cluster running weft: API, RBAC, CA and expiry, webhook, meshed pods (exit 0 pass, 1 fail, 2 warn)', load: async () => (await import('./check.js')).checkCommand },
   injector: { summary: 'admission webhook that injects the sidecar', load: async () => (await import('./injector.js')).injectorCommand },

@@ -6,6 +6,7 @@ import type { Logger } from '../lib/logger.js';
 import { PROXY_SETTINGS } from '../proxy/config.js';
 import { GATEWAY_SETTINGS } from '../gateway/config.js';
 import { CA_SETTINGS } from '../ca/config.js';
+import { DESTINATION_SETTINGS } from '../destination/config.js';
 import { INJECTOR_SETTINGS } from '../injector/config.js';
 import { INIT_SETTINGS } from '../init/rules.js';
 
@@ -14,6 +15,7 @@ export const COMPONENT_SETTINGS: Readonly<Record<string, SettingsTable>> = {
   proxy: PROXY_SETTINGS,
   gateway: GATEWAY_SETTINGS,
   ca: CA_SETTINGS,
+  destination: DESTINATION_SETTINGS,
   injector: INJECTOR_SETTINGS,
   init: INIT_SETTINGS,
 };

@@ -75,6 +75,9 @@ export const GATEWAY_SETTINGS = {
   trustAnchors: MESH_MODE_SETTINGS.trustAnchors,
   trustAnchorsFile: MESH_MODE_SETTINGS.trustAnchorsFile,
   tokenFile: MESH_MODE_SETTINGS.tokenFile,
+  destinationAddr: MESH_MODE_SETTINGS.destinationAddr,
+  destinationIdentity: MESH_MODE_SETTINGS.destinationIdentity,
+  negativeTtlMs: MESH_MODE_SETTINGS.negativeTtlMs,
 } as const;
 
 /**
@@ -138,7 +141,7 @@ export function parseGatewayConfig(env: Readonly<Record<string, string | undefin
     discoveryWaitMs: v.discoveryWaitMs,
     shutdownGraceMs: v.shutdownGraceMs,
     certLifetimeHours: v.certLifetimeHours,
-    ...meshModeBlocks(v),
+    ...meshModeBlocks(v, v.trustDomain),
   };
   c.done();
   return Object.freeze(config);

@@ -281,9 +281,11 @@ function proxyContainer(
     fieldEnv('WEFT_POD_NAMESPACE', 'metadata.namespace'),
     fieldEnv('WEFT_SERVICE_ACCOUNT', 'spec.serviceAccountName'),
     { name: 'WEFT_CA_ADDR', value: settings.caAddr },
+    { name: 'WEFT_DESTINATION_ADDR', value: settings.destinationAddr },
     { name: TRUST_ANCHORS_ENV, value: settings.trustAnchors ?? '' },
     { name: 'WEFT_TOKEN_FILE', value: PATHS.tokenFile },
   ];
+  if (settings.destinationIdentity !== '') env.push({ name: 'WEFT_DESTINATION_IDENTITY', value: settings.destinationIdentity });
   if (o.upstreams !== undefined) env.push({ name: 'WEFT_UPSTREAMS', value: o.upstreams });
   if (probes.size > 0) env.push({ name: 'WEFT_APP_PROBES', value: JSON.stringify(Object.fromEntries(probes)) });
   const admin = (path: string): Obj => ({ httpGet: { path, port: SIDECAR_PORTS.admin, scheme: 'HTTP' } });

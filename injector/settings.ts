@@ -25,6 +25,10 @@ export interface InjectorSettings {
   readonly imagePullPolicy: 'Always' | 'IfNotPresent' | 'Never';
   /** `weft ca` address handed to the proxy as WEFT_CA_ADDR. */
   readonly caAddr: string;
+  /** `weft destination` (host:port) handed to the proxy as WEFT_DESTINATION_ADDR: its only discovery. */
+  readonly destinationAddr: string;
+  /** The identity the destination must present, handed as WEFT_DESTINATION_IDENTITY ('' leaves the proxy's default). */
+  readonly destinationIdentity: string;
   readonly trustDomain: string;
   /**
    * The injector's own mounted copy of `roots.pem` (WEFT_INJECTOR_TRUST_ANCHORS_FILE); the shell
@@ -52,6 +56,8 @@ export const DEFAULT_SETTINGS: InjectorSettings = {
   image: 'ghcr.io/weft-mesh/weft:0.1.0',
   imagePullPolicy: 'IfNotPresent',
   caAddr: 'https://weft-ca.weft-system.svc:8443',
+  destinationAddr: 'weft-destination.weft-system.svc:8086',
+  destinationIdentity: '',
   trustDomain: 'cluster.local',
   trustAnchorsFile: '/var/run/weft/trust-anchors/roots.pem',
   trustAnchors: undefined,
@@ -84,6 +90,8 @@ export const INJECTOR_POD_DEFAULT_SETTINGS = {
   image: setting({ name: 'WEFT_INJECTOR_IMAGE', type: str('image'), default: d.image, doc: 'image of `weft-init` and `weft-proxy`' }),
   imagePullPolicy: setting({ name: 'WEFT_INJECTOR_IMAGE_PULL_POLICY', type: oneOf(['Always', 'IfNotPresent', 'Never'] as const), default: d.imagePullPolicy, doc: 'their pull policy' }),
   caAddr: setting({ name: 'WEFT_CA_ADDR', type: str('URL'), default: d.caAddr, doc: 'handed to the proxy as its `WEFT_CA_ADDR`' }),
+  destinationAddr: setting({ name: 'WEFT_DESTINATION_ADDR', type: str('host:port'), default: d.destinationAddr, doc: 'handed to the proxy as its `WEFT_DESTINATION_ADDR`: where it asks for endpoints (it holds no API credentials)' }),
+  destinationIdentity: setting({ name: 'WEFT_DESTINATION_IDENTITY', type: str('SPIFFE ID'), default: d.destinationIdentity, defaultDoc: "(none: the proxy's default)", doc: 'handed to the proxy as its `WEFT_DESTINATION_IDENTITY` when set' }),
   trustDomain: setting({ name: 'WEFT_TRUST_DOMAIN', type: str('DNS name'), default: d.trustDomain, doc: 'handed to the proxy as its `WEFT_TRUST_DOMAIN`' }),
   trustAnchorsFile: setting({ name: 'WEFT_INJECTOR_TRUST_ANCHORS_FILE', type: str('path'), default: d.trustAnchorsFile, doc: "the trust anchors PEM written into each proxy's `WEFT_TRUST_ANCHORS` (re-read when it changes)" }),
   nativeSidecars: setting({ name: 'WEFT_INJECTOR_NATIVE_SIDECARS', type: bool(), default: d.nativeSidecars, doc: 'the proxy as a native sidecar (an init container with `restartPolicy: Always`, Kubernetes >= 1.29)' }),
@@ -117,6 +125,8 @@ export function readInjectorSettings(r: ConfigReader): InjectorSettings {
     image: v.image,
     imagePullPolicy: v.imagePullPolicy,
     caAddr: v.caAddr,
+    destinationAddr: v.destinationAddr,
+    destinationIdentity: v.destinationIdentity,
     trustDomain: v.trustDomain,
     trustAnchorsFile: v.trustAnchorsFile,
     trustAnchors: undefined,

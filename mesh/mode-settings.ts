@@ -1,6 +1,6 @@
 // The settings rows of the mode plumbing (mesh/plumbing.ts) that `weft proxy` and `weft gateway`
 // share, kept apart from the plumbing itself so that reading them loads no discovery or CA client.
-import { int, oneOf, optional, pemCertificates, setting, str, type ConfigReader, type SettingsValues } from '../lib/config.js';
+import { durationMs, int, oneOf, optional, pemCertificates, setting, str, type ConfigReader, type SettingsValues } from '../lib/config.js';
 import { isWeftError } from '../lib/errors.js';
 import { formatIdentity } from '../lib/identity.js';
 
@@ -26,6 +26,29 @@ export const MESH_MODE_SETTINGS = {
   }),
   trustAnchorsFile: setting({ name: 'WEFT_TRUST_ANCHORS_FILE', type: str('path'), default: '/var/run/weft/trust/roots.pem', mode: 'kubernetes', doc: 'trust anchors (PEM) read from a file, re-read before each certificate request; used only when `WEFT_TRUST_ANCHORS` is unset (the gateway mounts it this way, or a hand-written pod)' }),
   tokenFile: setting({ name: 'WEFT_TOKEN_FILE', type: str('path'), default: '/var/run/secrets/weft.dev/serviceaccount/token', mode: 'kubernetes', doc: 'projected service-account token, audience `weft-ca`' }),
+  destinationAddr: setting({
+    name: 'WEFT_DESTINATION_ADDR',
+    type: str('host:port'),
+    default: '',
+    defaultDoc: '(none: read the API server with the pod\'s own credentials)',
+    mode: 'kubernetes',
+    doc: '`weft destination` (host:port), asked for endpoints and addresses over mutual TLS, so the process needs no API credentials; the injector sets it for every sidecar (`weft-destination.<weft namespace>.svc:8086`). Empty: the process watches the API server itself (the gateway, with its own RBAC)',
+  }),
+  destinationIdentity: setting({
+    name: 'WEFT_DESTINATION_IDENTITY',
+    type: optional(str('SPIFFE ID')),
+    default: undefined,
+    defaultDoc: '`spiffe://<trust domain>/ns/weft-system/sa/weft-destination`',
+    mode: 'kubernetes',
+    doc: "the identity `weft destination`'s certificate must carry; another one is refused (`WEFT_ERR_PEER_IDENTITY`)",
+  }),
+  negativeTtlMs: setting({
+    name: 'WEFT_DISCOVERY_NEGATIVE_TTL_MS',
+    type: durationMs({ min: 0 }),
+    default: 30_000,
+    mode: 'kubernetes',
+    doc: 'with `WEFT_DESTINATION_ADDR`: how long a name that is not a service (and an address lookup) is believed before asking `weft destination` again',
+  }),
 } as const;
 
 /** Local mode: the CA directory the process signs its own leaf from, and the endpoints file. */
@@ -43,6 +66,12 @@ export interface KubernetesModeSettings {
   readonly trustAnchors: string | undefined;
   readonly trustAnchorsFile: string;
   readonly tokenFile: string;
+  /** host:port of `weft destination`; '' means "watch the API server directly". */
+  readonly destinationAddr: string;
+  /** The identity `weft destination` must present (set when destinationAddr is). */
+  readonly destinationIdentity: string;
+  /** The negative cache's TTL (and the address lookups' cache). */
+  readonly negativeTtlMs: number;
 }
 
 /** The mode settings both the proxy's and the gateway's configs carry (each config extends it). */
@@ -60,12 +89,20 @@ export interface MeshModeSettings {
 }
 
 /** The local and kubernetes blocks of MeshModeSettings from the parsed rows: only the active mode's is set. */
-export function meshModeBlocks(v: SettingsValues<typeof MESH_MODE_SETTINGS>): Pick<MeshModeSettings, 'local' | 'kubernetes'> {
+export function meshModeBlocks(v: SettingsValues<typeof MESH_MODE_SETTINGS>, trustDomain = 'cluster.local'): Pick<MeshModeSettings, 'local' | 'kubernetes'> {
   return {
     local: v.mode === 'local' ? { caDir: v.caDir, endpointsFile: v.endpointsFile } : undefined,
     kubernetes:
       v.mode === 'kubernetes'
-        ? { caAddr: v.caAddr, trustAnchors: v.trustAnchors, trustAnchorsFile: v.trustAnchorsFile, tokenFile: v.tokenFile }
+        ? {
+            caAddr: v.caAddr,
+            trustAnchors: v.trustAnchors,
+            trustAnchorsFile: v.trustAnchorsFile,
+            tokenFile: v.tokenFile,
+            destinationAddr: v.destinationAddr,
+            destinationIdentity: v.destinationIdentity ?? `spiffe://${trustDomain}/ns/weft-system/sa/weft-destination`,
+            negativeTtlMs: v.negativeTtlMs,
+          }
         : undefined,
   };
 }

@@ -5,6 +5,7 @@ import type { Registry } from 'prom-client';
 import { LocalEndpointSource } from './discovery/local-endpoint-source.js';
 import { LocalIdentityProvider } from './identity/local-identity.js';
 import { KubeEndpointSource } from './discovery/kube-endpoint-source.js';
+import { RemoteEndpointSource } from './discovery/remote-endpoint-source.js';
 import { CaClientIdentityProvider } from './identity/ca-client.js';
 import { kubeConnectionFromEnv } from '../lib/kube/config.js';
 import { KubeClient } from '../lib/kube/client.js';
@@ -20,6 +21,7 @@ export type { MeshModeSettings } from './mode-settings.js';
 export interface MeshPlumbing {
   readonly source: EndpointSource;
   readonly identity: IdentityProvider;
+  /** The API client when the process watches the API server itself (no WEFT_DESTINATION_ADDR). */
   readonly kubeClient: KubeClient | undefined;
 }
 
@@ -36,10 +38,7 @@ export async function buildMeshPlumbing(
     return { source: local, identity, kubeClient: undefined };
   }
   if (settings.kubernetes) {
-    const kubeClient = new KubeClient(await kubeConnectionFromEnv(deps.env));
-    const source = new KubeEndpointSource({ client: kubeClient, trustDomain: settings.trustDomain, log, registry, namespace: settings.namespace });
-    // Not awaited: /ready says "endpoints not loaded" until the API server has answered.
-    source.start().catch((err: unknown) => log.error({ err: (err as Error).message }, 'discovery failed to start'));
+    const k = settings.kubernetes;
     const identity = new CaClientIdentityProvider({
       caAddr: settings.kubernetes.caAddr,
       trustAnchors: settings.kubernetes.trustAnchors,
@@ -51,6 +50,13 @@ export async function buildMeshPlumbing(
     });
     // A SIGTERM while still waiting for the first certificate ends the wait (and the start).
     deps.shutdown.addEventListener('abort', () => identity.close(), { once: true });
+    // With a destination service the process holds no API credentials at all (docs/destination.md).
+    const kubeClient = k.destinationAddr === '' ? new KubeClient(await kubeConnectionFromEnv(deps.env)) : undefined;
+    const source = kubeClient
+      ? new KubeEndpointSource({ client: kubeClient, trustDomain: settings.trustDomain, log, registry, namespace: settings.namespace })
+      : new RemoteEndpointSource({ address: k.destinationAddr, serverIdentity: k.destinationIdentity, identity, log, registry, negativeTtlMs: k.negativeTtlMs });
+    // Not awaited: /ready says "endpoints not loaded" until discovery has answered.
+    source.start().catch((err: unknown) => log.error({ err: (err as Error).message }, 'discovery failed to start'));
     return { source, identity, kubeClient };
   }
   throw new WeftError('WEFT_ERR_CONFIG', `WEFT_MODE=${settings.mode} has no settings`);

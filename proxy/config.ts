@@ -1,6 +1,6 @@
 // `weft proxy`'s settings table (rendered into docs/sidecar-config.md) and the parser that turns
 // its environment into a frozen ProxyConfig, listing every problem at once.
-import { ConfigReader, durationMs, bool, hostPort, list, oneOf, optional, port, setting, str, type HostPort } from '../lib/config.js';
+import { ConfigReader, durationMs, bool, hostPort, int, list, oneOf, optional, port, setting, str, type HostPort } from '../lib/config.js';
 import { LOG_LEVELS } from '../lib/logger.js';
 import { ADMIN_PORT, INBOUND_PORT, OUTBOUND_PORT } from '../lib/ports.js';
 import { MESH_MODE_SETTINGS, identityFrom, meshModeBlocks, type MeshModeSettings } from '../mesh/mode-settings.js';
@@ -32,6 +32,12 @@ export const PROXY_SETTINGS = {
   shutdownGraceMs: setting({ name: 'WEFT_SHUTDOWN_GRACE_MS', type: durationMs({ min: 0 }), default: 30_000, doc: 'how long SIGTERM waits for in-flight requests' }),
   connectTimeoutMs: setting({ name: 'WEFT_CONNECT_TIMEOUT_MS', type: durationMs({ min: 1 }), default: 3_000, doc: 'dialling a peer sidecar or the app' }),
   discoveryWaitMs: setting({ name: 'WEFT_DISCOVERY_WAIT_MS', type: durationMs({ min: 1 }), default: 5_000, doc: "how long a request waits for discovery's first answer about its service before it fails" }),
+  maxServices: setting({
+    name: 'WEFT_MAX_SERVICES',
+    type: int({ min: 1 }),
+    default: 50,
+    doc: 'most services the proxy keeps watched at once; a new one evicts the least recently used idle one (counted in `weft_discovery_evictions_total`)',
+  }),
   detectTimeoutMs: setting({
     name: 'WEFT_DETECT_TIMEOUT_MS',
     type: durationMs({ min: 1 }),
@@ -55,6 +61,9 @@ export const PROXY_SETTINGS = {
   trustAnchors: MESH_MODE_SETTINGS.trustAnchors,
   trustAnchorsFile: MESH_MODE_SETTINGS.trustAnchorsFile,
   tokenFile: MESH_MODE_SETTINGS.tokenFile,
+  destinationAddr: MESH_MODE_SETTINGS.destinationAddr,
+  destinationIdentity: MESH_MODE_SETTINGS.destinationIdentity,
+  negativeTtlMs: MESH_MODE_SETTINGS.negativeTtlMs,
 } as const;
 
 /** Everything `weft proxy` needs, parsed (the mode fields are the gateway's too). */
@@ -74,6 +83,8 @@ export interface ProxyConfig extends MeshModeSettings {
   readonly shutdownGraceMs: number;
   readonly connectTimeoutMs: number;
   readonly discoveryWaitMs: number;
+  /** Most services watched at once (least recently used idle ones are evicted). */
+  readonly maxServices: number;
   /** How long the outbound side waits for an app's first bytes before treating the stream as opaque TCP. */
   readonly detectTimeoutMs: number;
   readonly appProbes: string | undefined;
@@ -112,13 +123,14 @@ export function parseProxyConfig(env: Readonly<Record<string, string | undefined
     shutdownGraceMs: v.shutdownGraceMs,
     connectTimeoutMs: v.connectTimeoutMs,
     discoveryWaitMs: v.discoveryWaitMs,
+    maxServices: v.maxServices,
     detectTimeoutMs: v.detectTimeoutMs,
     certLifetimeHours: v.certLifetimeHours,
     appProbes: v.appProbes,
     accessLog: v.accessLog,
     podLabels: parseLabels(v.podLabels, c),
     defaultInboundPolicy: v.defaultInboundPolicy,
-    ...meshModeBlocks(v),
+    ...meshModeBlocks(v, v.trustDomain),
   };
   const ports = [v.inbound.port, v.outbound.port, v.admin.port, ...upstreams.map((u) => u.listen.port)].filter((p) => p !== 0);
   if (new Set(ports).size !== ports.length) c.problem(`listener ports collide: ${ports.join(', ')}`);

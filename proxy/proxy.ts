@@ -2,7 +2,7 @@
 // source and an identity provider, and drains them on shutdown.
 import type { Server } from 'node:net';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Registry } from 'prom-client';
+import { Counter, type Registry } from 'prom-client';
 import { startAdminServer } from '../lib/admin-server.js';
 import { OutboundProxy } from './outbound/server.js';
 import { InboundProxy } from './inbound/server.js';
@@ -58,7 +58,8 @@ export async function startProxy(config: ProxyConfig, deps: ProxyDeps): Promise<
   const metrics = createProxyMetrics(deps.registry);
   const recorder = new ExchangeRecorder(metrics, deps.log, now, config.accessLog);
   const drain = new Drain();
-  const balancers = new ServiceBalancers(deps.source, { random: deps.random ?? Math.random });
+  const evictions = new Counter({ name: 'weft_discovery_evictions_total', help: 'Services dropped to stay within WEFT_MAX_SERVICES (least recently used first)', registers: [deps.registry] });
+  const balancers = new ServiceBalancers(deps.source, { random: deps.random ?? Math.random, maxServices: config.maxServices, onEvict: () => evictions.inc() });
   let context: tls.SecureContext | undefined;
   const onMaterial = (material: TlsMaterial): void => {
     context = clientSecureContext(material);

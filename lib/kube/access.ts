@@ -5,9 +5,10 @@
 
 /**
  * A weft process that talks to the API server under its own identity. The injector is not one:
- * the webhook's path tells it whether the namespace is labelled, so it calls no API.
+ * the webhook's path tells it whether the namespace is labelled, so it calls no API. Nor is the
+ * proxy: it asks `weft destination` and holds no API credentials.
  */
-export type Component = 'ca' | 'proxy' | 'gateway';
+export type Component = 'ca' | 'destination' | 'gateway';
 
 /** Kubernetes API verbs weft uses. */
 export type Verb = 'get' | 'list' | 'watch' | 'create' | 'update' | 'patch' | 'delete';
@@ -38,13 +39,14 @@ export interface KubeAccess {
 }
 
 /** The service account a component runs as, relative to weft's namespace. */
-export const COMPONENT_SERVICE_ACCOUNTS: Readonly<Record<Exclude<Component, 'proxy'>, string>> = {
+export const COMPONENT_SERVICE_ACCOUNTS: Readonly<Record<Component, string>> = {
   ca: 'weft-ca',
+  destination: 'weft-destination',
   gateway: 'weft-gateway',
 };
 
-// The sidecar's Kubernetes discovery (mesh/discovery/kube-endpoint-source.ts), shared by the
-// proxy and the gateway.
+// The gateway's own Kubernetes discovery (mesh/discovery/kube-endpoint-source.ts: per-service
+// watches, a GET per pod for its service account).
 const DISCOVERY: readonly Omit<KubeAccess, 'component'>[] = [
   { group: 'discovery.k8s.io', resource: 'endpointslices', verbs: ['get', 'list', 'watch'], scope: 'cluster', why: 'discovers the ready endpoints of each service it calls' },
   { group: '', resource: 'services', verbs: ['get', 'list', 'watch'], scope: 'cluster', why: 'maps service ports to target ports' },
@@ -58,7 +60,10 @@ export const KUBE_ACCESS: readonly KubeAccess[] = [
   { component: 'ca', group: '', resource: 'secrets', verbs: ['get', 'update'], scope: 'release', names: ['<ca-secret>'], generatedTrustOnly: true, why: 'reads and renews its generated issuer' },
   { component: 'ca', group: '', resource: 'configmaps', verbs: ['create'], scope: 'release', generatedTrustOnly: true, why: 'publishes the generated root as weft-trust-anchors' },
   { component: 'ca', group: '', resource: 'configmaps', verbs: ['get', 'update'], scope: 'release', names: ['weft-trust-anchors'], generatedTrustOnly: true, why: 'keeps weft-trust-anchors in step with its root' },
-  ...DISCOVERY.map((d) => ({ ...d, component: 'proxy' as const })),
+  // weft destination: three cluster-wide list-and-watch loops (destination/cluster-index.ts), no GET.
+  { component: 'destination', group: 'discovery.k8s.io', resource: 'endpointslices', verbs: ['list', 'watch'], scope: 'cluster', why: 'serves the endpoints of every service proxies ask for' },
+  { component: 'destination', group: '', resource: 'services', verbs: ['list', 'watch'], scope: 'cluster', why: 'maps service ports to target ports and ClusterIPs to services' },
+  { component: 'destination', group: '', resource: 'pods', verbs: ['list', 'watch'], scope: 'cluster', why: "learns each endpoint's service account (identity), IPs and meshed flag" },
   ...DISCOVERY.map((d) => ({ ...d, component: 'gateway' as const })),
   { component: 'gateway', group: 'gateway.networking.k8s.io', resource: 'gateways', verbs: ['get', 'list', 'watch'], scope: 'cluster', why: 'reads its listeners' },
   { component: 'gateway', group: 'gateway.networking.k8s.io', resource: 'httproutes', verbs: ['get', 'list', 'watch'], scope: 'cluster', why: 'reads its routes' },

@@ -110,13 +110,29 @@ export class ServiceBalancers {
   readonly #now: () => number;
   readonly #byKey = new Map<string, ServiceBalancer>();
   readonly #observe: ReleaseObserver | undefined;
+  readonly #maxServices: number;
+  readonly #onEvict: ((ref: ServiceRef) => void) | undefined;
 
-  /** `observe` is told how every picked request ended (failure accrual, latency scoring). */
-  constructor(source: EndpointSource, opts: { random?: () => number; now?: () => number; observe?: ReleaseObserver } = {}) {
+  /**
+   * `observe` is told how every picked request ended (failure accrual, latency scoring).
+   * `maxServices` bounds the services held at once: a new one evicts the least recently used
+   * service with nothing in flight (told to `onEvict`), so made-up Hosts cannot grow it without end.
+   */
+  constructor(
+    source: EndpointSource,
+    opts: { random?: () => number; now?: () => number; observe?: ReleaseObserver; maxServices?: number; onEvict?: (ref: ServiceRef) => void } = {},
+  ) {
     this.#source = source;
     this.#random = opts.random ?? Math.random;
     this.#now = opts.now ?? Date.now;
     this.#observe = opts.observe;
+    this.#maxServices = opts.maxServices ?? Infinity;
+    this.#onEvict = opts.onEvict;
+  }
+
+  /** Services held now. */
+  get size(): number {
+    return this.#byKey.size;
   }
 
   /** The balancer of a service, subscribing on first use. */
@@ -124,6 +140,7 @@ export class ServiceBalancers {
     const key = serviceKey(ref);
     let balancer = this.#byKey.get(key);
     if (!balancer) {
+      if (this.#byKey.size >= this.#maxServices) this.#evictOne();
       const created = new ServiceBalancer(ref, this.#random, this.#now(), this.#observe);
       this.#byKey.set(key, created);
       created.unsubscribe = this.#source.watch(ref, (snapshot) => created.update(snapshot));
@@ -131,6 +148,16 @@ export class ServiceBalancers {
     }
     balancer.lastUsedMs = this.#now();
     return balancer;
+  }
+
+  /** Drops the least recently used service with nothing in flight (a scan: only on a new service at the cap). */
+  #evictOne(): void {
+    let oldest: [string, ServiceBalancer] | undefined;
+    for (const entry of this.#byKey) if (!entry[1].busy() && (!oldest || entry[1].lastUsedMs < oldest[1].lastUsedMs)) oldest = entry;
+    if (!oldest) return;
+    oldest[1].unsubscribe();
+    this.#byKey.delete(oldest[0]);
+    this.#onEvict?.(oldest[1].ref);
   }
 
   /** Unsubscribes services not used for `idleMs` and with nothing in flight. */

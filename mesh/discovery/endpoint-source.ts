@@ -17,16 +17,29 @@ export interface Endpoint {
   readonly port: number;
   /** The identity the pod's sidecar must present: its service account's SPIFFE URI. */
   readonly identity: string;
-  /** Only ready endpoints get new requests. */
+  /**
+   * Only ready endpoints get new requests. A source sets it for the terminating-but-serving
+   * endpoints too when no endpoint is ready (the terminating fallback, as kube-proxy does).
+   */
   readonly ready: boolean;
   /** Pod name, for logs and /debug/endpoints. */
   readonly podName?: string;
+  /** EndpointSlice condition `serving` (unset: the source does not say; treat as `ready`). */
+  readonly serving?: boolean;
+  /** EndpointSlice condition `terminating` (the pod is shutting down). */
+  readonly terminating?: boolean;
+  /** True when the pod runs a weft sidecar (annotation `weft.dev/injected`); unset: unknown. */
+  readonly meshed?: boolean;
+  /** Pod ports that skip protocol detection (`config.weft.dev/opaque-ports` on the pod or the Service). */
+  readonly opaquePorts?: readonly number[];
 }
 
 /** A complete view of one service port: undefined endpoints means the service does not exist. */
 export interface ServiceSnapshot {
   readonly ref: ServiceRef;
   readonly endpoints: readonly Endpoint[] | undefined;
+  /** Service ports that skip protocol detection (`config.weft.dev/opaque-ports` on the Service). */
+  readonly opaquePorts?: readonly number[];
 }
 
 /** The mesh endpoint that owns an address, found by EndpointSource.endpointAt. */
@@ -36,7 +49,20 @@ export interface AddressOwner {
   readonly podName?: string;
   /** A service (with its service port) that has this endpoint, for metrics and logs. */
   readonly service?: ServiceRef;
+  /** True when the pod runs a weft sidecar; false: a pod outside the mesh; unset: unknown. */
+  readonly meshed?: boolean;
+  /** Pod ports that skip protocol detection (`config.weft.dev/opaque-ports`). */
+  readonly opaquePorts?: readonly number[];
 }
+
+/**
+ * What discovery knows of an address an app dialled (EndpointSource.resolveAddress): a Service's
+ * ClusterIP, a pod (meshed or not), or nothing (outside the cluster as far as discovery knows).
+ */
+export type AddressInfo =
+  | { readonly kind: 'service'; readonly service: ServiceRef; readonly opaquePorts?: readonly number[] }
+  | { readonly kind: 'pod'; readonly owner: AddressOwner }
+  | { readonly kind: 'unknown' };
 
 /** Where endpoints come from. Implementations: LocalEndpointSource (file), the kubernetes one. */
 export interface EndpointSource {
@@ -54,6 +80,12 @@ export interface EndpointSource {
    * `port`. Optional: a source without it leaves such traffic outside the mesh.
    */
   endpointAt?(address: string, port: number): AddressOwner | undefined;
+  /**
+   * Asks discovery about an address (a ClusterIP or a pod IP) and the port dialled. Optional; the
+   * Kubernetes mode's remote source asks the destination service (one round trip, then cached).
+   * Never rejects: a failure to ask answers `unknown`.
+   */
+  resolveAddress?(address: string, port: number): Promise<AddressInfo>;
   /** Stops every watch. */
   close(): Promise<void>;
 }

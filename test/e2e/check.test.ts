@@ -75,7 +75,7 @@ t.test('a healthy cluster passes every check and exits 0', async (t) => {
   t.equal(r.code, 0, `exit 0 (stderr: ${r.stderr})`);
   const notPassed = r.results.filter((x) => x.status !== 'pass');
   t.same(notPassed, [], 'nothing warns or fails');
-  for (const id of ['api-reachable', 'kubernetes-version', 'native-sidecars', 'rbac-weft-ca', 'rbac-weft-gateway', 'rbac-proxies-in-shop', 'ca-ready', 'root-expiry', 'issuer-expiry', 'issuer-chain', 'injector-ready', 'webhook-config', 'webhook-cabundle', 'webhook-reachable', 'gateway-ready', 'trust-bundle-shop', 'injected-shop', 'proxies-ready-shop', 'certificates-shop']) {
+  for (const id of ['api-reachable', 'kubernetes-version', 'native-sidecars', 'rbac-weft-ca', 'rbac-weft-gateway', 'rbac-weft-destination', 'ca-ready', 'root-expiry', 'issuer-expiry', 'issuer-chain', 'injector-ready', 'webhook-config', 'webhook-cabundle', 'webhook-reachable', 'gateway-ready', 'trust-bundle-shop', 'injected-shop', 'proxies-ready-shop', 'certificates-shop']) {
     t.equal(byId(r.results, id)?.status, 'pass', `${id} passes`);
   }
   t.match(byId(r.results, 'certificates-shop')?.message, 'all 2 proxy certificates are valid', "the real proxies' certificates were read through pods/proxy");

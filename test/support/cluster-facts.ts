@@ -53,7 +53,7 @@ export const POD_NAMES = ['web-7d9f8b6c5-abcde', 'web-7d9f8b6c5-fghij'] as const
 /** Every access review the chart's RBAC answers with allowed for weft-ca, weft-gateway and the proxies of shop. */
 export function allowedAccess(): AccessReviewFact[] {
   const out: AccessReviewFact[] = [];
-  const subjects = [['weft-ca', 'ca'], ['weft-gateway', 'gateway'], ['proxies in shop', 'proxy']] as const;
+  const subjects = [['weft-ca', 'ca'], ['weft-destination', 'destination'], ['weft-gateway', 'gateway']] as const;
   for (const [subject, component] of subjects) {
     for (const row of KUBE_ACCESS.filter((r) => r.component === component && r.scope !== 'gateway-tls')) {
       for (const verb of row.verbs) out.push({ subject, row, verb, ...(row.scope === 'release' ? { namespace: NS } : {}), allowed: true });

@@ -1,6 +1,7 @@
 // A Kubernetes-mode mesh for e2e tests: the test API server (in the test process), a real
-// `weft ca` process, and real `weft proxy` processes in kubernetes mode on their own loopback
-// addresses, each with a projected-style token file and the trust anchors the CA published.
+// `weft ca` process, a real `weft destination` (the only reader of Services, EndpointSlices and
+// Pods), and real `weft proxy` processes in kubernetes mode on their own loopback addresses, each
+// with a projected-style token file and the trust anchors the CA published, and no API credentials.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile, readFile } from 'node:fs/promises';
 import { openSync, closeSync } from 'node:fs';
@@ -33,6 +34,12 @@ export class KubeMesh {
   readonly #procs: KubeProcess[] = [];
   caUrl = '';
   rootsFile = '';
+  #caAddress = '';
+  /** The running `weft destination`, started by the first startProxy (or startDestination). */
+  destination: KubeProcess | undefined;
+  #destinationStart: Promise<KubeProcess> | undefined;
+  /** host:port of its API. */
+  destinationAddr = '';
 
   private constructor(api: TestApiServer, dir: string) {
     this.api = api;
@@ -99,6 +106,7 @@ export class KubeMesh {
       ...env,
     }, `http://${address}:7020`);
     await this.#ready(proc, 'weft ca');
+    this.#caAddress = address;
     this.caUrl = `https://${address}:8443`;
     const cm = this.api.get('v1', 'ConfigMap', 'weft-system', 'weft-trust-anchors');
     const roots = (cm?.['data'] as Record<string, string> | undefined)?.['roots.pem'];
@@ -108,12 +116,45 @@ export class KubeMesh {
     return proc;
   }
 
-  /** Registers the Pod object (as the kubelet would report it). */
-  addPod(pod: KubePod): KubeObject {
+  /**
+   * Starts `weft destination` beside the CA (API on 8086, admin on 7021 of the same address) under
+   * its own service account weft-system/weft-destination, and waits for /ready.
+   */
+  async startDestination(env: Record<string, string> = {}): Promise<KubeProcess> {
+    if (!this.#caAddress) throw new Error('start the CA first: the destination gets its certificate from it');
+    // A pod-bound token is only good while its pod exists.
+    this.api.apply({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'weft-destination-0', namespace: 'weft-system', labels: { app: 'weft-destination' } },
+      spec: { serviceAccountName: 'weft-destination', containers: [{ name: 'destination', image: 'weft' }] },
+      status: { phase: 'Running', podIP: this.#caAddress, podIPs: [{ ip: this.#caAddress }] },
+    });
+    const tokenFile = join(this.dir, 'weft-destination.token');
+    await writeFile(tokenFile, this.api.issueToken({ namespace: 'weft-system', serviceAccount: 'weft-destination', audiences: ['weft-ca'], pod: { name: 'weft-destination-0' } }));
+    const proc = this.#spawn('weft-destination', ['destination'], {
+      KUBECONFIG: await this.kubeconfigFor('weft-system', 'weft-destination', 'weft-destination'),
+      WEFT_POD_NAMESPACE: 'weft-system',
+      WEFT_DESTINATION_LISTEN_ADDR: `${this.#caAddress}:8086`,
+      WEFT_ADMIN_ADDR: `${this.#caAddress}:7021`,
+      WEFT_CA_ADDR: this.caUrl,
+      WEFT_TRUST_ANCHORS_FILE: this.rootsFile,
+      WEFT_TOKEN_FILE: tokenFile,
+      ...env,
+    }, `http://${this.#caAddress}:7021`);
+    await this.#ready(proc, 'weft destination');
+    this.destination = proc;
+    this.destinationAddr = `${this.#caAddress}:8086`;
+    return proc;
+  }
+
+  /** Registers the Pod object (as the kubelet would report it); `meshed` adds the injector's annotation. */
+  addPod(pod: KubePod & { readonly meshed?: boolean; readonly annotations?: Record<string, string> }): KubeObject {
+    const annotations = { ...(pod.meshed === false ? {} : { 'weft.dev/injected': 'true' }), ...pod.annotations };
     return this.api.apply({
       apiVersion: 'v1',
       kind: 'Pod',
-      metadata: { name: pod.name, namespace: this.namespace, labels: { app: pod.name.replace(/-\d+$/, '') } },
+      metadata: { name: pod.name, namespace: this.namespace, labels: { app: pod.name.replace(/-\d+$/, '') }, annotations },
       spec: { serviceAccountName: pod.serviceAccount, containers: [{ name: 'app', image: 'echo', ports: [{ name: 'http', containerPort: 8080 }] }] },
       status: { phase: 'Running', podIP: pod.address, podIPs: [{ ip: pod.address }], conditions: [{ type: 'Ready', status: 'True' }] },
     });
@@ -129,8 +170,11 @@ export class KubeMesh {
     });
   }
 
-  /** Writes the service's one EndpointSlice (what the EndpointSlice controller would). */
-  setEndpoints(service: string, pods: readonly (KubePod & { ready?: boolean })[], sliceName = `${service}-abcde`): void {
+  /**
+   * Writes the service's one EndpointSlice (what the EndpointSlice controller would). `terminating`
+   * marks a pod shutting down: not ready, still serving unless `ready: false` says otherwise.
+   */
+  setEndpoints(service: string, pods: readonly (KubePod & { ready?: boolean; terminating?: boolean })[], sliceName = `${service}-abcde`): void {
     this.api.apply({
       apiVersion: 'discovery.k8s.io/v1',
       kind: 'EndpointSlice',
@@ -143,20 +187,27 @@ export class KubeMesh {
       ports: [{ name: 'http', port: 8080, protocol: 'TCP' }],
       endpoints: pods.map((p) => ({
         addresses: [p.address],
-        conditions: { ready: p.ready ?? true, serving: p.ready ?? true, terminating: false },
+        conditions: p.terminating ? { ready: false, serving: p.ready ?? true, terminating: true } : { ready: p.ready ?? true, serving: p.ready ?? true, terminating: false },
         nodeName: 'node-1',
         targetRef: { kind: 'Pod', name: p.name, namespace: this.namespace, uid: this.api.get('v1', 'Pod', this.namespace, p.name)?.metadata.uid ?? '' },
       })),
     });
   }
 
-  /** Starts `weft proxy` in kubernetes mode for a pod and waits for /ready. */
+  /**
+   * Starts `weft proxy` in kubernetes mode for a pod and waits for /ready. It gets no API
+   * credentials (no KUBECONFIG, no service-account token for the API): discovery comes from
+   * `weft destination`, started here on first use.
+   */
   async startProxy(pod: KubePod, extraEnv: Record<string, string> = {}): Promise<KubeProcess> {
+    // Proxies started together share one destination.
+    this.#destinationStart ??= this.startDestination();
+    await this.#destinationStart;
     const tokenFile = join(this.dir, `${pod.name}.token`);
     await writeFile(tokenFile, this.api.issueToken({ namespace: this.namespace, serviceAccount: pod.serviceAccount, audiences: ['weft-ca'], pod: { name: pod.name } }));
     const proc = this.#spawn(pod.name, ['proxy'], {
       WEFT_MODE: 'kubernetes',
-      KUBECONFIG: await this.kubeconfigFor(this.namespace, pod.serviceAccount, pod.name),
+      WEFT_DESTINATION_ADDR: this.destinationAddr,
       ...podProxyEnv({ name: pod.name, address: pod.address, namespace: this.namespace, serviceAccount: pod.serviceAccount }),
       WEFT_CA_ADDR: this.caUrl,
       // As the injector writes it: the PEM itself in the env; the file must not be needed.

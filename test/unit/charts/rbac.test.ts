@@ -13,22 +13,19 @@ interface Rule { apiGroups?: string[]; resources?: string[]; verbs?: string[]; r
 interface Obj { kind: string; metadata: { name: string; namespace?: string }; rules?: Rule[]; roleRef?: { kind: string; name: string }; subjects?: { kind: string; name: string; namespace?: string }[] }
 
 /** "component scope group resource verb name" for every permission the rendered chart grants. */
-function granted(values: Record<string, unknown>): { grants: Set<string>; proxySubjects: string[] } {
+function granted(values: Record<string, unknown>): { grants: Set<string> } {
   const objs = chart.render({ values: chart.values(values), namespace: NS }).flatMap((f) => f.documents as unknown as Obj[]);
   const roles = new Map(objs.filter((o) => o.kind === 'Role' || o.kind === 'ClusterRole').map((o) => [`${o.kind}/${o.metadata.namespace ?? ''}/${o.metadata.name}`, o]));
   const grants = new Set<string>();
-  const proxySubjects: string[] = [];
   for (const b of objs.filter((o) => o.kind === 'RoleBinding' || o.kind === 'ClusterRoleBinding')) {
     const scope = b.kind === 'ClusterRoleBinding' ? 'cluster' : (b.metadata.namespace ?? '?');
     const role = roles.get(`${b.roleRef?.kind}/${b.roleRef?.kind === 'Role' ? b.metadata.namespace : ''}/${b.roleRef?.name}`);
     if (!role) throw new Error(`${b.kind} ${b.metadata.name} binds a role the chart does not define`);
     for (const s of b.subjects ?? []) {
       let component: string;
+      // Only weft's own ServiceAccounts: no group (system:serviceaccounts) gains anything from the chart.
       if (s.kind === 'ServiceAccount' && s.namespace === NS) component = s.name.replace(/^weft-/, '');
-      else if (s.kind === 'Group' && /^system:serviceaccounts(:|$)/.test(s.name)) {
-        component = 'proxy';
-        proxySubjects.push(s.name);
-      } else throw new Error(`unexpected subject ${JSON.stringify(s)}`);
+      else throw new Error(`unexpected subject ${JSON.stringify(s)}`);
       for (const r of role.rules ?? []) {
         for (const g of r.apiGroups ?? []) for (const res of r.resources ?? []) for (const v of r.verbs ?? []) {
           for (const n of r.resourceNames ?? ['*']) grants.add(`${component} ${scope} ${g} ${res} ${v} ${n}`);
@@ -36,7 +33,7 @@ function granted(values: Record<string, unknown>): { grants: Set<string>; proxyS
       }
     }
   }
-  return { grants, proxySubjects };
+  return { grants };
 }
 
 /** The same strings, from lib/kube/access.ts, for the given trust mode and TLS Secrets. */
@@ -57,21 +54,19 @@ function expected(opts: { generatedTrust: boolean; caSecret: string; tlsSecrets:
 const sorted = (s: Set<string>): string[] => [...s].sort();
 
 t.test('with default values the chart grants exactly the table (generated trust)', async (t) => {
-  const { grants, proxySubjects } = granted({});
+  const { grants } = granted({});
   t.same(sorted(grants), sorted(expected({ generatedTrust: true, caSecret: 'weft-ca-issuer', tlsSecrets: [], gateway: true })));
-  t.same(proxySubjects, ['system:serviceaccounts']);
+  t.notOk([...grants].some((g) => g.startsWith('proxy ')), 'proxies are granted nothing');
 });
 
-t.test('with supplied trust, TLS Secrets and proxy namespaces the chart still grants exactly the table', async (t) => {
+t.test('with supplied trust and TLS Secrets the chart still grants exactly the table', async (t) => {
   const tlsSecrets = [{ namespace: 'edge', name: 'api-tls' }, { namespace: NS, name: 'www-tls' }];
   const pem = '-----BEGIN CERTIFICATE-----\nAA\n-----END CERTIFICATE-----\n';
-  const { grants, proxySubjects } = granted({
+  const { grants } = granted({
     identity: { trustAnchorsPEM: pem, issuer: { existingSecret: 'issuer' } },
     gateway: { tlsSecrets },
-    proxy: { rbac: { namespaces: ['shop', 'payments'] } },
   });
   t.same(sorted(grants), sorted(expected({ generatedTrust: false, caSecret: 'weft-ca-issuer', tlsSecrets, gateway: true })));
-  t.same(proxySubjects, ['system:serviceaccounts:shop', 'system:serviceaccounts:payments']);
   const noGateway = granted({ gateway: { enabled: false } }).grants;
   t.same(sorted(noGateway), sorted(expected({ generatedTrust: true, caSecret: 'weft-ca-issuer', tlsSecrets: [], gateway: false })));
 });
@@ -94,9 +89,11 @@ function componentsOf(file: string): readonly Component[] | 'injector' | 'any' {
   if (file.startsWith('ca/') || file === 'cli/ca.ts') return ['ca'];
   if (file.startsWith('injector/') || file === 'cli/injector.ts' || file === 'cli/inject.ts') return 'injector';
   if (file.startsWith('gateway/') || file === 'cli/gateway.ts') return ['gateway'];
-  if (file.startsWith('proxy/') || file === 'cli/proxy.ts') return ['proxy'];
-  // The mesh core runs inside both the proxy and the gateway.
-  if (file.startsWith('mesh/')) return ['proxy', 'gateway'];
+  if (file.startsWith('destination/') || file === 'cli/destination.ts') return ['destination'];
+  // The proxy holds no API credentials: any call in its code is granted to nobody.
+  if (file.startsWith('proxy/') || file === 'cli/proxy.ts') return [];
+  // Of the mesh core, only the gateway's own discovery (kube-endpoint-source.ts) calls the API.
+  if (file.startsWith('mesh/')) return ['gateway'];
   return 'any';
 }
 
@@ -170,12 +167,11 @@ t.test('every API call in the code is granted to the component that makes it, an
   }
   // The other direction: a granted row whose resource no code touches is a permission to remove.
   const touched = new Set(calls.map((c) => c.resource));
-  const components: Component[] = ['ca', 'proxy', 'gateway'];
+  const components: Component[] = ['ca', 'destination', 'gateway'];
   for (const comp of components) {
     // Shared code (lib/) counts as touching a resource, but only the component's own folders
     // show that its code has landed: until then its rows are checked against the chart only.
-    // The mesh core (discovery) counts as the proxy's own; the gateway's own code is gateway/.
-    const own = calls.filter((c) => { const w = componentsOf(c.file); return w !== 'injector' && w !== 'any' && w.includes(comp) && (w.length === 1 || comp === 'proxy'); });
+    const own = calls.filter((c) => { const w = componentsOf(c.file); return w !== 'injector' && w !== 'any' && w.includes(comp); });
     if (own.length === 0) {
       t.comment(`no API calls found yet in ${comp}'s own code; its rows are checked against the chart only`);
       continue;

@@ -22,7 +22,7 @@ t.test('a healthy cluster passes every check and exits 0', async (t) => {
   const rs = runChecks(healthy, now);
   t.equal(exitStatus(rs), 0);
   t.same(rs.filter((x) => x.status !== 'pass'), [], 'nothing warns or fails');
-  for (const id of ['api-reachable', 'kubernetes-version', 'native-sidecars', 'rbac-weft-ca', 'rbac-weft-gateway', 'rbac-proxies-in-shop', 'ca-ready', 'root-expiry', 'issuer-expiry', 'issuer-chain', 'injector-ready', 'webhook-config', 'webhook-cabundle', 'webhook-reachable', 'gateway-ready', 'trust-bundle-shop', 'injected-shop', 'proxies-ready-shop', 'certificates-shop']) {
+  for (const id of ['api-reachable', 'kubernetes-version', 'native-sidecars', 'rbac-weft-ca', 'rbac-weft-gateway', 'rbac-weft-destination', 'ca-ready', 'root-expiry', 'issuer-expiry', 'issuer-chain', 'injector-ready', 'webhook-config', 'webhook-cabundle', 'webhook-reachable', 'gateway-ready', 'trust-bundle-shop', 'injected-shop', 'proxies-ready-shop', 'certificates-shop']) {
     t.equal(byId(rs, id)?.status, 'pass', `${id} passes`);
   }
   t.match(byId(rs, 'certificates-shop')?.message, 'all 2 proxy certificates are valid');
@@ -145,10 +145,10 @@ t.test("injected pods whose proxy env holds other trust anchors than weft's Conf
 t.test('missing RBAC fails the component that lost it, with the permission and the fix', async (t) => {
   if (!healthy.access.ok) return t.fail('healthy access');
   const tokenReviews = KUBE_ACCESS.find((r) => r.component === 'ca' && r.resource === 'tokenreviews');
-  // The weft-ca binding is gone (nothing allowed); the proxies' role lost endpointslices.
+  // The weft-ca binding is gone (nothing allowed); the destination's role lost endpointslices.
   const access = healthy.access.value.map((a) => ({
     ...a,
-    allowed: a.subject === 'weft-ca' ? false : a.subject === 'proxies in shop' && a.row.resource === 'endpointslices' && a.verb === 'list' ? false : a.allowed,
+    allowed: a.subject === 'weft-ca' ? false : a.subject === 'weft-destination' && a.row.resource === 'endpointslices' && a.verb === 'list' ? false : a.allowed,
   }));
   const rs = runChecks({ ...healthy, access: ok(access) }, now);
   t.equal(exitStatus(rs), 1);
@@ -158,10 +158,10 @@ t.test('missing RBAC fails the component that lost it, with the permission and t
   t.match(ca?.message, 'weft-ca may not: create tokenreviews.authentication.k8s.io');
   t.match(ca?.advice, 'helm upgrade weft charts/weft');
   t.match(ca?.advice, `kubectl auth can-i create tokenreviews.authentication.k8s.io --as=system:serviceaccount:${NS}:weft-ca`);
-  const proxies = byId(rs, 'rbac-proxies-in-shop');
-  t.equal(proxies?.status, 'fail');
-  t.match(proxies?.message, 'list endpointslices.discovery.k8s.io');
-  t.match(proxies?.advice, '--as=system:serviceaccount:shop:default');
+  const destination = byId(rs, 'rbac-weft-destination');
+  t.equal(destination?.status, 'fail');
+  t.match(destination?.message, 'list endpointslices.discovery.k8s.io');
+  t.match(destination?.advice, `--as=system:serviceaccount:${NS}:weft-destination`);
   t.equal(byId(rs, 'rbac-weft-gateway')?.status, 'pass', 'the others are untouched');
 });
 

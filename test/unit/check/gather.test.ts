@@ -51,21 +51,21 @@ t.test('a healthy install reads into facts that pass every check, certificates r
   t.same(pod?.certNotAfter, { ok: true, value: new Date(certExpiry * 1000) }, "the proxy's expiry gauge is read");
   t.equal(pod?.owner, 'deployment/web', 'a ReplicaSet owner is named by its Deployment');
   t.equal(pod?.proxyTrustAnchors, pem(trust.root), "the proxy env's trust anchors are read");
-  t.same(facts.access.ok ? [...new Set(facts.access.value.map((a) => a.subject))] : [], ['weft-ca', 'weft-gateway', 'proxies in shop']);
+  t.same(facts.access.ok ? [...new Set(facts.access.value.map((a) => a.subject))] : [], ['weft-ca', 'weft-destination', 'weft-gateway']);
 });
 
 t.test('a removed binding and a narrowed role fail the component that lost them', async (t) => {
   const { api, gather } = await cluster(t);
   api.delete('rbac.authorization.k8s.io/v1', 'ClusterRoleBinding', undefined, 'weft-ca');
-  const role = api.get('rbac.authorization.k8s.io/v1', 'ClusterRole', undefined, 'weft-proxy') as KubeObject & { rules: { resources: string[] }[] };
+  const role = api.get('rbac.authorization.k8s.io/v1', 'ClusterRole', undefined, 'weft-destination') as KubeObject & { rules: { resources: string[] }[] };
   role.rules = role.rules.filter((r) => !r.resources.includes('endpointslices'));
   api.apply(role);
   const rs = runChecks(await gather(), now);
   t.equal(byId(rs, 'rbac-weft-ca')?.status, 'fail');
   t.match(byId(rs, 'rbac-weft-ca')?.message, 'weft-ca may not: create tokenreviews.authentication.k8s.io');
   t.match(byId(rs, 'rbac-weft-ca')?.advice, `kubectl auth can-i create tokenreviews.authentication.k8s.io --as=system:serviceaccount:${NS}:weft-ca`);
-  t.equal(byId(rs, 'rbac-proxies-in-shop')?.status, 'fail');
-  t.match(byId(rs, 'rbac-proxies-in-shop')?.message, 'list endpointslices.discovery.k8s.io');
+  t.equal(byId(rs, 'rbac-weft-destination')?.status, 'fail');
+  t.match(byId(rs, 'rbac-weft-destination')?.message, 'list endpointslices.discovery.k8s.io');
   t.equal(byId(rs, 'rbac-weft-gateway')?.status, 'pass', 'the others are untouched');
 });
 

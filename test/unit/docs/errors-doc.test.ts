@@ -5,7 +5,7 @@ import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { ERROR_CODES, RETIRED_CODES } from '../../../lib/errors.js';
 
 const ROOT = new URL('../../../', import.meta.url).pathname;
-const PRODUCTION_FOLDERS = ['lib', 'mesh', 'proxy', 'gateway', 'init', 'check', 'ca', 'injector', 'cli'];
+const PRODUCTION_FOLDERS = ['lib', 'mesh', 'proxy', 'gateway', 'init', 'check', 'ca', 'destination', 'injector', 'cli'];
 const doc = readFileSync(`${ROOT}docs/errors.md`, 'utf8');
 const retiredAt = doc.indexOf('\n## Retired');
 const live = retiredAt === -1 ? doc : doc.slice(0, retiredAt);

@@ -4,7 +4,7 @@ import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { ADMIN_PORT, INBOUND_PORT, OUTBOUND_PORT, PROXY_UID, SIDECAR_PORTS } from '../../../lib/ports.js';
 
 const ROOT = new URL('../../../', import.meta.url).pathname;
-const PRODUCTION_FOLDERS = ['lib', 'mesh', 'proxy', 'gateway', 'init', 'check', 'ca', 'injector', 'cli'];
+const PRODUCTION_FOLDERS = ['lib', 'mesh', 'proxy', 'gateway', 'init', 'check', 'ca', 'destination', 'injector', 'cli'];
 
 function sources(dir: string): string[] {
   return readdirSync(dir).flatMap((e) => {

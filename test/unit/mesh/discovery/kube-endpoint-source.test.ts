@@ -74,7 +74,7 @@ t.test('first snapshot: ready endpoints with the target port and the pod identit
   t.ok(r.source.synced, 'synced once the API server answered');
   r.source.watch({ namespace: NS, name: 'orders', port: 80 }, (s) => r.snaps.push(s));
   await until('first snapshot', () => ready(r.latest()).length === 1);
-  t.same(r.latest()?.endpoints, [{ address: '10.1.0.1', port: 8080, identity: 'spiffe://cluster.local/ns/shop/sa/orders', ready: true, podName: 'orders-0' }]);
+  t.same(r.latest()?.endpoints, [{ address: '10.1.0.1', port: 8080, identity: 'spiffe://cluster.local/ns/shop/sa/orders', ready: true, podName: 'orders-0', serving: true, terminating: false }]);
   const unknown: ServiceSnapshot[] = [];
   r.source.watch({ namespace: NS, name: 'orders', port: 81 }, (s) => unknown.push(s));
   t.equal(unknown[0]?.endpoints, undefined, 'a port the Service lacks is an unknown service, at once');

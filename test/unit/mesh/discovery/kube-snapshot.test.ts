@@ -1,6 +1,6 @@
 import t from 'tap';
 import { readFileSync } from 'node:fs';
-import { sameSnapshot, snapshotFromKube, type KubeEndpointSlice, type KubeService, type TargetRef } from '../../../../mesh/discovery/kube-snapshot.js';
+import { parseOpaquePorts, sameSnapshot, snapshotFromKube, type KubeEndpointSlice, type KubeService, type TargetRef } from '../../../../mesh/discovery/kube-snapshot.js';
 
 const fixture = <T>(name: string): T => JSON.parse(readFileSync(new URL(`../../../fixtures/kube/${name}`, import.meta.url), 'utf8')) as T;
 const id = (target: TargetRef, ns: string): string | undefined => (target.name ? `spiffe://cluster.local/ns/${ns}/sa/sa-${target.name}` : undefined);
@@ -25,7 +25,7 @@ t.test('resolves a named target port through the slice port of the same name (do
   const svc = fixture<KubeService>('service-named-port.json');
   const sl = fixture<KubeEndpointSlice>('endpointslice-controller.json');
   const snap = snapshotFromKube({ namespace: 'default', name: 'nginx-service', port: 80 }, svc, [sl], id);
-  t.same(snap.endpoints, [{ address: '10.244.0.5', port: 80, identity: 'spiffe://cluster.local/ns/default/sa/sa-nginx', ready: true, podName: 'nginx' }]);
+  t.same(snap.endpoints, [{ address: '10.244.0.5', port: 80, identity: 'spiffe://cluster.local/ns/default/sa/sa-nginx', ready: true, podName: 'nginx', serving: true, terminating: false }]);
   const other = slice('s', [{ name: 'name-of-service-port', port: 8081 }], [{ ip: '10.0.0.9' }]);
   const named = snapshotFromKube({ namespace: 'default', name: 'nginx-service', port: 80 }, svc, [sl, other], id);
   t.same(named.endpoints?.map((e) => `${e.address}:${e.port}`), ['10.0.0.9:8081', '10.244.0.5:80'], 'each slice carries its own resolved port');
@@ -62,7 +62,7 @@ t.test('a named port a slice lacks cannot be resolved; a numeric targetPort can'
 
 t.test('an endpoint whose pod identity is not known yet is listed but not ready', async (t) => {
   const snap = snapshotFromKube(ref, service([{ port: 80 }]), [slice('a', [{ port: 80 }], [{ ip: '10.0.0.1' }])], () => undefined);
-  t.same(snap.endpoints, [{ address: '10.0.0.1', port: 80, identity: '', ready: false, podName: 'pod-10.0.0.1' }]);
+  t.same(snap.endpoints, [{ address: '10.0.0.1', port: 80, identity: '', ready: false, podName: 'pod-10.0.0.1', serving: true, terminating: false }]);
 });
 
 t.test('sameSnapshot tells pickers apart only when something routing-relevant changed', async (t) => {
@@ -73,4 +73,56 @@ t.test('sameSnapshot tells pickers apart only when something routing-relevant ch
   t.notOk(sameSnapshot(a, c));
   t.notOk(sameSnapshot(undefined, a));
   t.ok(sameSnapshot({ ref, endpoints: undefined }, { ref, endpoints: undefined }));
+});
+
+/** A slice endpoint with explicit conditions. */
+const conditioned = (ip: string, conditions: { ready: boolean; serving: boolean; terminating: boolean }): KubeEndpointSlice => ({
+  metadata: { name: `s-${ip}`, namespace: 'shop' },
+  addressType: 'IPv4',
+  ports: [{ port: 80, protocol: 'TCP' }],
+  endpoints: [{ addresses: [ip], conditions, targetRef: { kind: 'Pod', name: `pod-${ip}`, namespace: 'shop' } }],
+});
+const readyOf = (endpoints: readonly { address: string; ready: boolean }[] | undefined): string[] => (endpoints ?? []).filter((e) => e.ready).map((e) => e.address);
+
+t.test('terminating fallback: with no ready endpoint, terminating-but-serving ones take requests', async (t) => {
+  const draining = conditioned('10.0.0.1', { ready: false, serving: true, terminating: true });
+  const dead = conditioned('10.0.0.2', { ready: false, serving: false, terminating: true });
+  const snap = snapshotFromKube(ref, service([{ port: 80 }]), [draining, dead], id);
+  t.same(readyOf(snap.endpoints), ['10.0.0.1'], 'only the serving one');
+  t.match(snap.endpoints?.[0], { terminating: true, serving: true, ready: true });
+  t.match(snap.endpoints?.[1], { terminating: true, serving: false, ready: false });
+});
+
+t.test('terminating fallback: a ready endpoint wins over terminating-but-serving ones', async (t) => {
+  const draining = conditioned('10.0.0.1', { ready: false, serving: true, terminating: true });
+  const fresh = conditioned('10.0.0.3', { ready: true, serving: true, terminating: false });
+  t.same(readyOf(snapshotFromKube(ref, service([{ port: 80 }]), [draining, fresh], id).endpoints), ['10.0.0.3']);
+});
+
+t.test('terminating fallback: an endpoint whose identity is unknown never takes requests', async (t) => {
+  const draining = conditioned('10.0.0.1', { ready: false, serving: true, terminating: true });
+  t.same(readyOf(snapshotFromKube(ref, service([{ port: 80 }]), [draining], () => undefined).endpoints), []);
+});
+
+t.test('not ready and not terminating is not a fallback (a pod failing its probe)', async (t) => {
+  const failing = conditioned('10.0.0.1', { ready: false, serving: false, terminating: false });
+  t.same(readyOf(snapshotFromKube(ref, service([{ port: 80 }]), [failing], id).endpoints), []);
+});
+
+t.test('the pod lookup may add the meshed flag and opaque ports; the Service annotation lists its own', async (t) => {
+  const svc: KubeService = { metadata: { name: 'db', namespace: 'shop', annotations: { 'config.weft.dev/opaque-ports': '5432, 7000-7002,bad,0' } }, spec: { ports: [{ port: 80 }] } };
+  const snap = snapshotFromKube(ref, svc, [slice('a', [{ port: 80 }], [{ ip: '10.0.0.1' }])], (target, ns) => ({ identity: `spiffe://cluster.local/ns/${ns}/sa/db`, meshed: true, opaquePorts: [3306] }));
+  t.same(snap.opaquePorts, [5432, 7000, 7001, 7002]);
+  t.match(snap.endpoints?.[0], { meshed: true, opaquePorts: [3306], identity: 'spiffe://cluster.local/ns/shop/sa/db', ready: true });
+  const unmeshed = snapshotFromKube(ref, svc, [slice('a', [{ port: 80 }], [{ ip: '10.0.0.1' }])], () => ({ identity: 'spiffe://cluster.local/ns/shop/sa/db', meshed: false }));
+  t.equal(unmeshed.endpoints?.[0]?.meshed, false);
+  t.notOk(sameSnapshot(snap, unmeshed), 'the meshed flag is part of the snapshot');
+});
+
+t.test('parseOpaquePorts reads lists and ranges and skips what is not a port', async (t) => {
+  t.same(parseOpaquePorts('3306'), [3306]);
+  t.same(parseOpaquePorts(' 25 , 8000-8002 '), [25, 8000, 8001, 8002]);
+  t.equal(parseOpaquePorts(''), undefined);
+  t.equal(parseOpaquePorts('x,70000,5-1'), undefined);
+  t.equal(parseOpaquePorts('1-5000'), undefined, 'a range over 1024 ports is refused');
 });
