@@ -26,6 +26,7 @@ COPY gateway gateway
 COPY init init
 COPY check check
 COPY ca ca
+COPY destination destination
 COPY injector injector
 COPY cli cli
 RUN npm run build

@@ -74,7 +74,7 @@ weft --version | grep -E '^weft [0-9]+\.[0-9]+\.[0-9]+'
 
 echo "prod-smoke: weft --help"
 help="$(weft --help)"
-for cmd in up proxy gateway ca init check injector inject await-proxy; do
+for cmd in up proxy gateway ca destination init check injector inject await-proxy; do
   grep -qE "^  $cmd " <<<"$help" || fail "weft --help lists no $cmd subcommand:"$'\n'"$help"
 done
 
@@ -95,6 +95,7 @@ refuses 'WEFT_ERR_CONFIG: invalid configuration' -- proxy
 refuses "$kube_refused" KUBECONFIG="$scratch/kubeconfig" -- gateway
 refuses 'WEFT_ERR_KUBE_CONFIG: no cluster configured' -- gateway
 refuses "$kube_refused" KUBECONFIG="$scratch/kubeconfig" -- ca
+refuses "$kube_refused" KUBECONFIG="$scratch/kubeconfig" -- destination
 refuses "WEFT_ERR_SERVING_CERT: cannot read $scratch/no-tls/tls.crt" WEFT_INJECTOR_TLS_DIR="$scratch/no-tls" -- injector
 refuses "$kube_refused" KUBECONFIG="$scratch/kubeconfig" -- check
 # Nothing listens on port 1: await-proxy gives up after its timeout, with its own message.
