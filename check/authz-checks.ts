@@ -2,16 +2,10 @@
 // one targets at least one meshed pod (docs/policy.md).
 import { parsePolicyObject } from '../mesh/authz/policy.js';
 import { policyTargets } from '../mesh/authz/decide.js';
-import type { Fetched } from './facts.js';
-import type { CheckStatus } from './results.js';
+import type { AuthorizationFacts, Fetched } from './facts.js';
 
-/** The AuthorizationPolicies of the cluster and the meshed pods of their namespaces. */
-export interface AuthorizationFacts {
-  /** Each AuthorizationPolicy object as the API server returned it. */
-  readonly policies: readonly unknown[];
-  /** namespace -> the labels of each pod there that runs a weft proxy. */
-  readonly meshedPods: Readonly<Record<string, readonly { readonly name: string; readonly labels: Readonly<Record<string, string>> }[]>>;
-}
+export type { AuthorizationFacts } from './facts.js';
+import type { CheckStatus } from './results.js';
 
 type Add = (category: string, id: string, status: CheckStatus, message: string, advice?: string) => void;
 

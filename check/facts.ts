@@ -1,7 +1,6 @@
 // What `weft check` learns about a cluster, as plain data: gathered once by check/gather.ts,
 // then judged by the pure checks in check/checks.ts (which tests feed directly).
 import type { KubeAccess } from '../lib/kube/access.js';
-import type { AuthorizationFacts } from './authz-checks.js';
 
 /** Something read from the API server: its value, or why it could not be read. */
 export type Fetched<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly missing: boolean; readonly error: string };
@@ -84,6 +83,14 @@ export interface PodFact {
 export interface NamespaceFact {
   readonly name: string;
   readonly pods: readonly PodFact[];
+}
+
+/** The AuthorizationPolicies of the cluster and the meshed pods of their namespaces. */
+export interface AuthorizationFacts {
+  /** Each AuthorizationPolicy object as the API server returned it. */
+  readonly policies: readonly unknown[];
+  /** namespace -> the labels of each pod there that runs a weft proxy. */
+  readonly meshedPods: Readonly<Record<string, readonly { readonly name: string; readonly labels: Readonly<Record<string, string>> }[]>>;
 }
 
 /** Everything the checks judge. */

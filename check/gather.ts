@@ -6,7 +6,7 @@ import { KubeApiError, type KubeClient } from '../lib/kube/client.js';
 import type { KubeConnection } from '../lib/kube/config.js';
 import { COMPONENT_SERVICE_ACCOUNTS, KUBE_ACCESS, type KubeAccess } from '../lib/kube/access.js';
 import type { AccessReviewFact, ClusterFacts, DeploymentFact, Fetched, NamespaceFact, PodFact, ServingCertFact, VersionFact, WebhookEntryFact } from './facts.js';
-import type { AuthorizationFacts } from './authz-checks.js';
+import type { AuthorizationFacts } from './facts.js';
 
 /** What to look at. */
 export interface GatherOptions {
