@@ -51,7 +51,7 @@ export const PROXY_SETTINGS = {
     type: optional(oneOf(DEFAULT_INBOUND_POLICIES)),
     default: undefined,
     defaultDoc: "(the namespace's default, else `all-unauthenticated`)",
-    doc: 'what the inbound side allows when no ALLOW policy targets the pod (`config.weft.dev/default-inbound-policy`, docs/policy.md)',
+    doc: 'what the inbound side allows when no ALLOW policy targets the pod: all-unauthenticated, all-authenticated, cluster-authenticated or deny (docs/policy.md)',
   }),
   accessLog: setting({ name: 'WEFT_ACCESS_LOG', type: bool(), default: true, doc: 'one log line per request; `false` keeps only the failures (benchmarks)' }),
   certLifetimeHours: MESH_MODE_SETTINGS.certLifetimeHours,
