@@ -1,6 +1,7 @@
 // The checks of `weft check`, as one pure function over gathered facts and the clock: API server
 // and version, RBAC per component, CA and trust expiry, the webhook and its caBundle, and the data
 // plane of every labelled namespace. Every warn and fail says what to do.
+import { authorizationChecks } from './authz-checks.js';
 import { X509Certificate } from 'node:crypto';
 import type { AccessReviewFact, ClusterFacts, DeploymentFact, Fetched, NamespaceFact, PodFact } from './facts.js';
 import type { CheckResult, CheckStatus } from './results.js';
@@ -185,6 +186,7 @@ export function runChecks(facts: ClusterFacts, now: Date): CheckResult[] {
     trustBundleCheck(add, dp, n, ns, weftRoots);
     namespaceChecks(add, dp, n, now);
   }
+  authorizationChecks(add, facts.authorization);
   return out;
 }
 

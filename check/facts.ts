@@ -91,6 +91,14 @@ export interface KindFact extends ReadKind {
   readonly served: boolean;
 }
 
+/** The AuthorizationPolicies of the cluster and the meshed pods of their namespaces. */
+export interface AuthorizationFacts {
+  /** Each AuthorizationPolicy object as the API server returned it. */
+  readonly policies: readonly unknown[];
+  /** namespace -> the labels of each pod there that runs a weft proxy. */
+  readonly meshedPods: Readonly<Record<string, readonly { readonly name: string; readonly labels: Readonly<Record<string, string>> }[]>>;
+}
+
 /** Everything the checks judge. */
 export interface ClusterFacts {
   /** Namespace weft is installed in. */
@@ -112,4 +120,6 @@ export interface ClusterFacts {
   readonly namespaces: Fetched<readonly NamespaceFact[]>;
   /** The kinds weft reads and which of them the API server serves (absent: not gathered). */
   readonly apiKinds?: Fetched<readonly KindFact[]>;
+  /** AuthorizationPolicies and the meshed pods they could target (absent: not gathered). */
+  readonly authorization?: Fetched<AuthorizationFacts>;
 }

@@ -7,6 +7,7 @@ import type { KubeConnection } from '../lib/kube/config.js';
 import { COMPONENT_SERVICE_ACCOUNTS, KUBE_ACCESS, type KubeAccess } from '../lib/kube/access.js';
 import { DISCOVERY_KINDS, GATEWAY_ROUTE_KINDS } from '../lib/kube/kinds.js';
 import type { AccessReviewFact, ClusterFacts, KindFact, DeploymentFact, Fetched, NamespaceFact, PodFact, ServingCertFact, VersionFact, WebhookEntryFact } from './facts.js';
+import type { AuthorizationFacts } from './facts.js';
 
 /** What to look at. */
 export interface GatherOptions {
@@ -134,9 +135,10 @@ export async function gatherFacts(client: KubeClient, opts: GatherOptions): Prom
 
   const access = await accessReviews(client, ns, ca, gateway);
   const apiKinds = await fetched('API discovery', () => servedKinds(client));
+  const authorization = await fetched('the AuthorizationPolicy CRD', () => authorizationFacts(client, namespaces));
   return {
     weftNamespace: ns, server: client.connection.server, version, access, ca, injector, gateway, trustAnchors, issuer,
-    webhook: { config, serving, readyEndpoints, ...(probe ? { probe } : {}) }, namespaces, apiKinds,
+    webhook: { config, serving, readyEndpoints, ...(probe ? { probe } : {}) }, namespaces, apiKinds, authorization,
   };
 }
 
@@ -317,4 +319,20 @@ function probeInjector(url: string, caBundlePem: string, servername: string): Pr
     req.on('error', (err) => resolve({ url, ok: false, error: err.message }));
     req.end();
   });
+}
+
+// Every AuthorizationPolicy, and the meshed pods (those running weft-proxy) of their namespaces:
+// the labelled namespaces' pods are already read; a policy elsewhere costs one pod list.
+async function authorizationFacts(client: KubeClient, namespaces: Fetched<readonly NamespaceFact[]>): Promise<AuthorizationFacts> {
+  const list = await client.request<Json>('GET', '/apis/policy.weft.dev/v1alpha1/authorizationpolicies');
+  const policies = arr(list.items);
+  const meshedPods: Record<string, { name: string; labels: Record<string, string> }[]> = {};
+  for (const n of namespaces.ok ? namespaces.value : []) meshedPods[n.name] = n.pods.filter((p) => p.proxy).map((p) => ({ name: p.name, labels: { ...p.labels } }));
+  for (const p of policies) {
+    const name = text(obj(p.metadata).namespace);
+    if (name === '' || meshedPods[name]) continue;
+    const pods = await client.request<Json>('GET', `/api/v1/namespaces/${encodeURIComponent(name)}/pods`);
+    meshedPods[name] = arr(pods.items).map(podFact).filter((f) => f.proxy).map((f) => ({ name: f.name, labels: { ...f.labels } }));
+  }
+  return { policies, meshedPods };
 }

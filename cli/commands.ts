@@ -10,6 +10,7 @@ export const COMMANDS: Readonly<Record<string, { summary: string; load: () => Pr
   ca: { summary: 'run the certificate authority (POST /v1/certificates, TokenReview of pod tokens)', load: async () => (await import('./ca.js')).caCommand },
   destination: { summary: 'run the discovery service: endpoints and address lookups for proxies over mutual TLS (Kubernetes mode)', load: async () => (await import('./destination.js')).destinationCommand },
   init: { summary: "write the pod's iptables rules that route its TCP through the sidecar", load: async () => (await import('./init.js')).initCommand },
+  authz: { summary: 'explain an authorization decision from a policy file (weft authz explain -f FILE --identity ID --namespace NS --port N [--method M --path P])', load: async () => (await import('./authz.js')).authzCommand },
   check: { summary: 'check a cluster running weft: API, RBAC, CA and expiry, webhook, meshed pods (exit 0 pass, 1 fail, 2 warn)', load: async () => (await import('./check.js')).checkCommand },
   injector: { summary: 'admission webhook that injects the sidecar', load: async () => (await import('./injector.js')).injectorCommand },
   inject: { summary: 'inject the sidecar into Kubernetes YAML, offline', load: async () => (await import('./inject.js')).injectCommand },

@@ -7,6 +7,8 @@ import { startProxy } from '../proxy/proxy.js';
 import { createAppProbeHandler, parseAppProbes } from '../proxy/app-probe.js';
 import { createLogger } from '../lib/logger.js';
 import { buildMeshPlumbing } from '../mesh/plumbing.js';
+import { LocalEndpointSource } from '../mesh/discovery/local-endpoint-source.js';
+import { LocalPolicySource } from '../mesh/authz/local-policy-source.js';
 import { isWeftError } from '../lib/errors.js';
 import { warnUnknownVariables } from './settings.js';
 import type { Command } from './command.js';
@@ -33,7 +35,11 @@ export const proxyCommand: Command = {
     // The kubelet's rewritten probes land here; each replays the app's original probe.
     const probeHandler = createAppProbeHandler({ probes: appProbes, appHost: config.appHost });
     const adminRoutes = new Map([['/app-probe/', (req: IncomingMessage, res: ServerResponse) => probeHandler.handle(req, res)]]);
-    const proxy = await startProxy(config, { log, registry, source, identity, adminRoutes });
+    // Local mode: policies from the mesh file's authorization section (docs/policy.md). Kubernetes
+    // mode has no policy source yet, so nothing is enforced there.
+    const policies = source instanceof LocalEndpointSource && config.local ? new LocalPolicySource(source, log, config.local.endpointsFile) : undefined;
+    if (!policies) log.warn('no authorization policy source in this mode: every authenticated peer is allowed');
+    const proxy = await startProxy(config, { log, registry, source, identity, adminRoutes, ...(policies ? { policies } : {}) });
     if (ctx.shutdown.aborted) return (await proxy.shutdown()) ? 0 : 1;
     await new Promise<void>((resolve) => ctx.shutdown.addEventListener('abort', () => resolve(), { once: true }));
     const clean = await proxy.shutdown();

@@ -11,6 +11,7 @@ import http from 'node:http';
 import type { Writable } from 'node:stream';
 import { parseMeshFile, layoutPods, endpointsFileFor, type MeshFile, type MeshPod } from './up/mesh-file.js';
 import { startDemoApp } from './up/demo-app.js';
+import { checkAuthz } from './up/authz-check.js';
 import { loadOrCreateCaDir } from '../lib/pki/store.js';
 import { x509 } from '../lib/pki/crypto.js';
 import { WeftError, isWeftError } from '../lib/errors.js';
@@ -119,7 +120,9 @@ async function runMesh(ctx: CommandContext, mesh: MeshFile, check: boolean, mesh
       return 1;
     }
     if (check) {
-      const ok = (await checkMesh(out, mesh, pods)) && (await checkGateway(out, mesh));
+      // Every check runs and reports, even after one failed.
+      const results = [await checkMesh(out, mesh, pods), await checkGateway(out, mesh), await checkAuthz(out, mesh, pods)];
+      const ok = results.every(Boolean);
       await stopAll();
       return ok ? 0 : 1;
     }
@@ -203,6 +206,8 @@ function spawnProxy(mesh: MeshFile, pod: MeshPod, caDir: string, endpointsFile: 
     WEFT_POD_NAMESPACE: mesh.namespace,
     WEFT_SERVICE_ACCOUNT: pod.serviceAccount,
     WEFT_APP_HOST: pod.address,
+    // What authorization policies select pods by (docs/policy.md).
+    WEFT_POD_LABELS: `app=${pod.service?.name ?? pod.name}`,
     WEFT_INBOUND_ADDR: `${pod.address}:${INBOUND_PORT}`,
     WEFT_ADMIN_ADDR: `${pod.address}:${ADMIN_PORT}`,
     WEFT_OUTBOUND_ADDR: isClient ? `${mesh.client.outbound.host}:${mesh.client.outbound.port}` : `${pod.address}:${OUTBOUND_PORT}`,
@@ -247,6 +252,11 @@ function printLayout(out: Writable, mesh: MeshFile, running: readonly RunningPod
   lines.push('', 'Try (each request crosses two sidecars over mTLS and lands on a replica picked per request):');
   for (const s of mesh.services) lines.push(`  curl -s -x ${clientUrl} http://${s.name}/`);
   lines.push(`  curl -s http://${running[0]?.pod.address ?? '127.0.0.1'}:${ADMIN_PORT}/metrics | grep weft_responses_total`, '');
+  const first = running.find((r) => r.pod.service);
+  if (mesh.authorization !== undefined && first?.pod.service) {
+    const q = `identity=spiffe://${mesh.trustDomain}/ns/${mesh.namespace}/sa/intruder&port=${first.pod.service.targetPort}&method=GET&path=/admin`;
+    lines.push('Authorization policies (docs/policy.md): would an "intruder" be allowed GET /admin on ' + first.pod.name + '?', `  curl -s 'http://${first.pod.address}:${ADMIN_PORT}/debug/authz?${q}'`, '');
+  }
   if (mesh.gateway) {
     const gw = `http://${mesh.gateway.http.host}:${mesh.gateway.http.port}`;
     lines.push(

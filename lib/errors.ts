@@ -67,6 +67,8 @@ export const ERROR_CODES = {
   WEFT_ERR_MANIFEST: { status: 0, summary: '`weft inject` input is not valid Kubernetes YAML' },
   WEFT_ERR_APP_PROBE_UNKNOWN: { status: 404, summary: 'no original probe is recorded for this /app-probe/<container>/<kind> path' },
   WEFT_ERR_APP_PROBE_FAILED: { status: 503, summary: "the app's original probe, replayed by the proxy, failed" },
+  WEFT_ERR_FORBIDDEN: { status: 403, summary: "an authorization policy (or the pod's default inbound policy) denies this peer this request or connection" },
+  WEFT_ERR_AUTHZ_POLICY: { status: 0, summary: 'an authorization policy is invalid; the last good policies stay' },
   WEFT_ERR_INTERNAL: { status: 500, summary: "a bug in weft itself failed this one request; the process keeps serving" },
 } as const satisfies Record<string, ErrorInfo>;
 

@@ -8,6 +8,7 @@ import type { ServiceRef } from '../mesh/discovery/endpoint-source.js';
 import { HANDSHAKE_SETTINGS, type HandshakeBounds } from '../lib/tls-guard.js';
 import { ALLOW_ALL, EGRESS_MODES, parseEgressPolicy, type EgressPolicy } from '../mesh/egress-policy.js';
 import { TRAFFIC_SETTINGS, trafficSettingsOf, type TrafficSettings } from '../mesh/traffic/traffic-settings.js';
+import { DEFAULT_INBOUND_POLICIES, type DefaultInboundPolicy } from '../mesh/authz/policy.js';
 
 /** An explicit upstream: a local port that always reaches one service. */
 export interface UpstreamPort {
@@ -67,6 +68,14 @@ export const PROXY_SETTINGS = {
   appProbes: setting({ name: 'WEFT_APP_PROBES', type: optional(str('JSON')), default: undefined, doc: "the app's original probes, see \"Probes\" below" }),
   handshakeTimeoutMs: HANDSHAKE_SETTINGS.handshakeTimeoutMs,
   maxPendingHandshakes: HANDSHAKE_SETTINGS.maxPendingHandshakes,
+  podLabels: setting({ name: 'WEFT_POD_LABELS', type: list('key=value'), default: [], doc: "the pod's labels, which authorization policies select pods by (`spec.selector.matchLabels`, docs/policy.md)" }),
+  defaultInboundPolicy: setting({
+    name: 'WEFT_DEFAULT_INBOUND_POLICY',
+    type: optional(oneOf(DEFAULT_INBOUND_POLICIES)),
+    default: undefined,
+    defaultDoc: "(the namespace's default, else `all-unauthenticated`)",
+    doc: 'what the inbound side allows when no ALLOW policy targets the pod: all-unauthenticated, all-authenticated, cluster-authenticated or deny (docs/policy.md)',
+  }),
   accessLog: setting({ name: 'WEFT_ACCESS_LOG', type: bool(), default: true, doc: 'one log line per request; `false` keeps only the failures (benchmarks)' }),
   ...TRAFFIC_SETTINGS,
   certLifetimeHours: MESH_MODE_SETTINGS.certLifetimeHours,
@@ -114,6 +123,10 @@ export interface ProxyConfig extends MeshModeSettings {
   readonly egress: EgressPolicy;
   /** Balancing, retries and timeouts (mesh/traffic). */
   readonly traffic: TrafficSettings;
+  /** The pod's labels, for authorization policy selectors. */
+  readonly podLabels: Readonly<Record<string, string>>;
+  /** The pod's own default inbound policy; undefined inherits the namespace's. */
+  readonly defaultInboundPolicy: DefaultInboundPolicy | undefined;
 }
 
 /** Parses the proxy environment; throws WEFT_ERR_CONFIG naming every bad variable. */
@@ -154,6 +167,8 @@ export function parseProxyConfig(env: Readonly<Record<string, string | undefined
     opaquePorts: parsePortList(v.opaquePorts, 'WEFT_OPAQUE_PORTS', c),
     egress: Array.isArray(egress) ? ALLOW_ALL : egress,
     traffic: trafficSettingsOf(v),
+    podLabels: parseLabels(v.podLabels, c),
+    defaultInboundPolicy: v.defaultInboundPolicy,
     ...meshModeBlocks(v, v.trustDomain),
   };
   const ports = [v.inbound.port, v.outbound.port, v.admin.port, ...upstreams.map((u) => u.listen.port)].filter((p) => p !== 0);
@@ -198,4 +213,15 @@ function parsePortList(entries: readonly string[], name: string, c: ConfigReader
     for (let p = from; p <= to; p++) ports.add(p);
   }
   return ports;
+}
+
+// "app=hello,tier=web": label keys may carry a prefix ("app.kubernetes.io/name").
+function parseLabels(entries: readonly string[], c: ConfigReader): Record<string, string> {
+  const labels: Record<string, string> = {};
+  for (const entry of entries) {
+    const m = /^([A-Za-z0-9][-A-Za-z0-9_./]*)=([-A-Za-z0-9_.]*)$/.exec(entry);
+    if (!m) c.problem(`WEFT_POD_LABELS: ${JSON.stringify(entry)} is not "key=value"`);
+    else labels[m[1] ?? ''] = m[2] ?? '';
+  }
+  return labels;
 }

@@ -27,6 +27,8 @@ import { createOpaqueInbound } from './capture/opaque.js';
 import { Traffic, createTrafficMetrics } from '../mesh/traffic/traffic.js';
 import { balanceOptionsOf, budgetTermsOf, defaultRetryPolicyOf, defaultTimeoutsOf } from '../mesh/traffic/traffic-settings.js';
 import { RoutesFile } from '../mesh/routes/routes-file.js';
+import { InboundAuthz, AUTHZ_DEBUG_PATH } from './inbound/authorize.js';
+import type { PolicySource } from '../mesh/authz/policy-source.js';
 
 /** What the proxy is built from, besides its config. */
 export interface ProxyDeps {
@@ -40,6 +42,8 @@ export interface ProxyDeps {
   readonly timers?: Timers;
   /** Extra admin routes by path prefix (probe replay). */
   readonly adminRoutes?: ReadonlyMap<string, (req: IncomingMessage, res: ServerResponse) => void>;
+  /** Where the inbound side's authorization policies come from; absent: no policy is enforced. */
+  readonly policies?: PolicySource;
   /** Opaque TCP handler for ALPN weft-tcp on the inbound side. */
   readonly onOpaque?: (socket: TLSSocket, peer: string) => void;
 }
@@ -102,6 +106,18 @@ export async function startProxy(config: ProxyConfig, deps: ProxyDeps): Promise<
     onHandshakeFailure: (reason) => metrics.handshakeFailures.inc({ direction: 'outbound', reason }),
   });
 
+  const authz = deps.policies
+    ? new InboundAuthz({
+        source: deps.policies,
+        pod: { namespace: config.namespace, labels: config.podLabels, trustDomain: config.trustDomain, defaultPolicy: config.defaultInboundPolicy },
+        registry: deps.registry,
+        log: deps.log,
+      })
+    : undefined;
+  const adminRoutes = new Map(deps.adminRoutes ?? []);
+  if (authz) adminRoutes.set(AUTHZ_DEBUG_PATH, (req, res) => authz.handleDebug(req, res));
+  const authorize = authz ? authz.check.bind(authz) : undefined;
+
   const admin = await startAdminServer(config.admin, {
     registry: deps.registry,
     readiness: () => {
@@ -109,11 +125,12 @@ export async function startProxy(config: ProxyConfig, deps: ProxyDeps): Promise<
       const leafReason = leaf.reason();
       if (leafReason) reasons.push(leafReason);
       if (!deps.source.synced) reasons.push('endpoints not loaded');
+      if (authz && !authz.loaded) reasons.push('authorization policies not loaded');
       if (drain.draining) reasons.push('shutting down');
       return { ready: reasons.length === 0, reasons };
     },
     debugEndpoints: () => ({ services: balancers.debug() }),
-    ...(deps.adminRoutes ? { routes: deps.adminRoutes } : {}),
+    routes: adminRoutes,
   });
 
   const outbound = new OutboundProxy({
@@ -162,6 +179,7 @@ export async function startProxy(config: ProxyConfig, deps: ProxyDeps): Promise<
       log: deps.log,
       now,
       handshake: config.handshake,
+      ...(authorize ? { authorize } : {}),
       onOpaque:
         deps.onOpaque ??
         createOpaqueInbound({
@@ -172,6 +190,7 @@ export async function startProxy(config: ProxyConfig, deps: ProxyDeps): Promise<
           recorder,
           log: deps.log,
           now,
+          ...(authorize ? { authorize } : {}),
         }),
     },
     material,
@@ -214,6 +233,8 @@ export async function startProxy(config: ProxyConfig, deps: ProxyDeps): Promise<
       routes?.close();
       deps.identity.close();
       leaf.close();
+      authz?.close();
+      await deps.policies?.close();
       await deps.source.close();
       admin.close();
       admin.closeAllConnections();

@@ -3,6 +3,7 @@ import { parse as parseYaml } from 'yaml';
 import { WeftError } from '../../lib/errors.js';
 import { parseHostPort, type HostPort } from '../../lib/config.js';
 import { OUTBOUND_PORT } from '../../lib/ports.js';
+import { meshAuthorization } from './authz-section.js';
 
 /** A demo service of the mesh file. */
 export interface MeshService {
@@ -25,6 +26,8 @@ export interface MeshFile {
   readonly services: readonly MeshService[];
   /** The edge gateway in front of the services, when the file has a `gateway` section. */
   readonly gateway?: MeshGateway;
+  /** The `authorization` section (docs/policy.md), checked, for the endpoints file. */
+  readonly authorization?: unknown;
 }
 
 /** The `gateway` section: where `weft gateway` listens and its route file. */
@@ -112,6 +115,12 @@ export function parseMeshFile(text: string, source: string): MeshFile {
       serviceAccount: typeof g.serviceAccount === 'string' ? g.serviceAccount : 'weft-gateway',
     };
   }
+  let authorization: unknown;
+  try {
+    authorization = meshAuthorization(d.authorization, namespace, source);
+  } catch (err) {
+    problems.push((err as Error).message);
+  }
   const pods = 1 + services.reduce((n, s) => n + s.replicas, 0);
   if (pods > 250) problems.push(`${pods} pods do not fit in ${addressBase}.1-250`);
   if (problems.length > 0) throw new WeftError('WEFT_ERR_MESH_FILE', `${source} is invalid:\n  - ${problems.join('\n  - ')}`);
@@ -124,6 +133,7 @@ export function parseMeshFile(text: string, source: string): MeshFile {
     client: { serviceAccount: clientSa, outbound },
     services,
     ...(gateway ? { gateway } : {}),
+    ...(authorization !== undefined ? { authorization } : {}),
   };
 }
 
@@ -143,6 +153,7 @@ export function layoutPods(mesh: MeshFile): MeshPod[] {
 /** The endpoints file (local mode) describing the mesh's services. */
 export function endpointsFileFor(mesh: MeshFile, pods: readonly MeshPod[]): object {
   return {
+    ...(mesh.authorization !== undefined ? { authorization: mesh.authorization } : {}),
     services: mesh.services.map((service) => ({
       name: service.name,
       namespace: mesh.namespace,

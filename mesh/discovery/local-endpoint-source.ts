@@ -177,6 +177,8 @@ export class LocalEndpointSource implements EndpointSource {
   #file: EndpointsFile | undefined;
   readonly #subscribers = new Map<string, Set<(s: ServiceSnapshot) => void>>();
   readonly #refs = new Map<string, ServiceRef>();
+  readonly #textListeners = new Set<(text: string) => void>();
+  #text: string | undefined;
 
   constructor(path: string, log: Logger, timers: Timers = realTimers) {
     this.#log = log;
@@ -187,7 +189,11 @@ export class LocalEndpointSource implements EndpointSource {
           throw new WeftError('WEFT_ERR_ENDPOINTS_FILE', `cannot read ${path}: ${err.message}`);
         }),
       same: (a, b) => a === b,
-      apply: (text) => this.#install(parseEndpointsFile(text, path)),
+      apply: (text) => {
+        this.#install(parseEndpointsFile(text, path));
+        this.#text = text;
+        for (const listener of this.#textListeners) listener(text);
+      },
       onError: (err, stage) =>
         this.#log.warn(
           { code: 'WEFT_ERR_ENDPOINTS_FILE', err: (err as Error).message },
@@ -207,6 +213,16 @@ export class LocalEndpointSource implements EndpointSource {
   /** The parsed file currently served (for reverse lookups by address). */
   get file(): EndpointsFile | undefined {
     return this.#file;
+  }
+
+  /**
+   * Hands every accepted file's text to `listener` (now, if one is loaded): other sections of the
+   * file (authorization policies) are parsed by their own modules. Returns the unsubscribe.
+   */
+  onText(listener: (text: string) => void): () => void {
+    this.#textListeners.add(listener);
+    if (this.#text !== undefined) listener(this.#text);
+    return () => this.#textListeners.delete(listener);
   }
 
   endpointAt(address: string, port: number): AddressOwner | undefined {
@@ -262,12 +278,14 @@ export class LocalEndpointSource implements EndpointSource {
   async close(): Promise<void> {
     this.#watched.close();
     this.#subscribers.clear();
+    this.#textListeners.clear();
   }
 }
 
 // JSON (what `weft up` writes) needs no YAML parser; the yaml package costs ~8 MB of RSS in
 // every sidecar, so it is loaded only for a file that is not JSON.
-function parseYamlOrJson(text: string): unknown {
+/** Parses JSON, or YAML when the text is not JSON (loading the YAML parser only then). */
+export function parseYamlOrJson(text: string): unknown {
   try {
     return JSON.parse(text) as unknown;
   } catch {

@@ -125,6 +125,8 @@ export interface OpaqueInboundDeps {
   readonly recorder: ExchangeRecorder;
   readonly log: Logger;
   readonly now: () => number;
+  /** The authorization step, once per connection (no method or path); a WeftError refuses it. */
+  readonly authorize?: (peer: string, port: number, method: undefined, path: undefined) => WeftError | undefined;
 }
 
 /**
@@ -149,6 +151,11 @@ export function createOpaqueInbound(deps: OpaqueInboundDeps): (socket: TLSSocket
         }
         exchange.service = `port ${port}`;
         exchange.endpoint = `${deps.appHost}:${port}`;
+        const refused = deps.authorize?.(peer, port, undefined, undefined);
+        if (refused) {
+          fail(refused);
+          return;
+        }
         const app = net.connect({ host: deps.appHost, port, allowHalfOpen: true });
         const timer = setTimeout(
           () => app.destroy(new WeftError('WEFT_ERR_APP_UNREACHABLE', `app port ${port}: no connection within ${deps.connectTimeoutMs} ms`)),

@@ -1,9 +1,11 @@
 // The inbound side, read top to bottom in request order:
 //   listen (7006) -> mutual TLS 1.3 (chain to the trust bundle, unexpired, a weft identity) ->
-//   ALPN (h2 | http/1.1 | weft-tcp) -> read the app port -> forward to the app on WEFT_APP_HOST.
+//   ALPN (h2 | http/1.1 | weft-tcp) -> read the app port -> authorize (policy) -> forward to the app
+//   on WEFT_APP_HOST.
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import http2, { type IncomingHttpHeaders, type ServerHttp2Stream, type ClientHttp2Session } from 'node:http2';
 import tls, { type TLSSocket } from 'node:tls';
+import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { peerIdentity, serverTlsOptions, handshakeFailureReason, unauthorizedReason } from '../../mesh/mesh-tls.js';
 import { forwardHttp1, forwardUpgrade, type Http1Upstream } from '../forward/http1.js';
@@ -35,6 +37,11 @@ export interface InboundDeps {
   readonly handshake?: HandshakeBounds;
   /** Clock of the handshake guard (real unless a test passes a fake). */
   readonly timers?: Timers;
+  /**
+   * The authorization step (docs/policy.md): undefined lets the request through, a WeftError
+   * (WEFT_ERR_FORBIDDEN) answers it. Absent: every authenticated peer is allowed.
+   */
+  readonly authorize?: (peer: string, port: number, method: string | undefined, path: string | undefined) => WeftError | undefined;
   /** Handles an opaque TCP connection (ALPN weft-tcp); absent means refused. */
   readonly onOpaque?: (socket: TLSSocket, peer: string) => void;
 }
@@ -60,6 +67,11 @@ export class InboundProxy {
     this.#deps = deps;
     this.#serve = { drain: deps.drain, recorder: deps.recorder, log: deps.log, now: deps.now };
     const agentOptions: http.AgentOptions & { noDelay: boolean } = { keepAlive: true, maxFreeSockets: 256, scheduling: 'lifo', noDelay: true };
+    // On a loopback app address other than 127.0.0.1 (local mode: each pod has its own) the app
+    // sees its sidecar's connections come from that same address, as a pod's app sees 127.0.0.1,
+    // so an app can tell its own sidecar from any other local client (docs/local-mode.md).
+    const source = appSourceAddress(deps.appHost);
+    if (source) agentOptions.localAddress = source;
     this.#appAgent = new http.Agent(agentOptions);
     // Longer than the client side's 60 s idle close, so the client always hangs up first.
     this.#h1 = http.createServer({ keepAliveTimeout: 75_000 });
@@ -161,14 +173,17 @@ export class InboundProxy {
     return { agent: this.#appAgent, host: this.#deps.appHost, port, what: `app port ${port}`, unreachable: 'WEFT_ERR_APP_UNREACHABLE' };
   }
 
-  // Route: the app port the peer asked for; known at once, so there is nothing to cancel.
+  // Route: the app port the peer asked for, then the authorization policy's answer for this peer,
+  // port, method and path; known at once, so there is nothing to cancel.
   #route(exchange: Exchange, value: string | string[] | undefined, answer: (port: number | WeftError) => void): () => void {
     const port = this.#dstPort(value);
-    if (!(port instanceof WeftError)) {
-      exchange.service = `port ${port}`;
-      exchange.endpoint = `${this.#deps.appHost}:${port}`;
+    if (port instanceof WeftError) {
+      answer(port);
+      return noop;
     }
-    answer(port);
+    exchange.service = `port ${port}`;
+    exchange.endpoint = `${this.#deps.appHost}:${port}`;
+    answer(this.#deps.authorize?.(exchange.peer, port, exchange.method, exchange.path) ?? port);
     return noop;
   }
 
@@ -228,7 +243,10 @@ export class InboundProxy {
     const existing = this.#appSessions.get(port);
     if (existing && !existing.closed && !existing.destroyed) return existing;
     const host = this.#deps.appHost.includes(':') ? `[${this.#deps.appHost}]` : this.#deps.appHost;
-    const session = http2.connect(`http://${host}:${port}`);
+    const source = appSourceAddress(this.#deps.appHost);
+    const session = source
+      ? http2.connect(`http://${host}:${port}`, { createConnection: () => net.connect({ host: this.#deps.appHost, port, localAddress: source }) })
+      : http2.connect(`http://${host}:${port}`);
     const forget = (): void => {
       if (this.#appSessions.get(port) === session) this.#appSessions.delete(port);
     };
@@ -268,3 +286,8 @@ function noPick(): undefined {
 }
 
 function noop(): void {}
+
+/** The source address the inbound side connects to the app from: the app's own loopback address in local mode. */
+export function appSourceAddress(appHost: string): string | undefined {
+  return /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(appHost) && appHost !== '127.0.0.1' ? appHost : undefined;
+}

@@ -139,7 +139,8 @@ async function startWeft(dir: string, name: string, address: string): Promise<Ch
   );
 }
 
-async function startNginx(dir: string, name: string, conf: string, readyUrl: string | undefined): Promise<ChildProcess> {
+/** Starts nginx with `conf` in its own prefix under `dir`; ready when `readyUrl` answers 200. */
+export async function startNginx(dir: string, name: string, conf: string, readyUrl: string | undefined): Promise<ChildProcess> {
   const prefix = join(dir, `nginx-${name}`);
   await mkdir(join(prefix, 'tmp'), { recursive: true });
   const file = join(prefix, 'nginx.conf');
@@ -158,6 +159,11 @@ async function startNginx(dir: string, name: string, conf: string, readyUrl: str
     }
     return true;
   });
+}
+
+/** An nginx app answering 200 "ok" on `listen`. */
+export function appConfAt(listen: string): string {
+  return `  server { listen ${listen}; location / { return 200 "ok\\n"; } }`;
 }
 
 function appConf(_dir: string): string {
@@ -230,7 +236,8 @@ async function writeNginxCerts(dir: string, authority: Authority): Promise<void>
   }
 }
 
-function status(url: string): Promise<number> {
+/** The status of a GET to `url`, 0 when it fails. */
+export function status(url: string): Promise<number> {
   return new Promise((resolve) => {
     const req = http.get(url, { agent: false, timeout: 1000 }, (res) => {
       res.resume();

@@ -7,6 +7,7 @@ import { benchInjector } from './injector.js';
 import { benchCa } from './ca.js';
 import { benchDiscovery } from './discovery.js';
 import { benchTraffic } from './traffic.js';
+import { benchAuthz } from './authz.js';
 
 /** Every section, in the order they run. Add a line for a new section. */
 const SECTIONS: readonly { readonly name: string; readonly run: () => Promise<BenchSection> }[] = [
@@ -16,6 +17,7 @@ const SECTIONS: readonly { readonly name: string; readonly run: () => Promise<Be
   { name: 'ca', run: benchCa },
   { name: 'discovery', run: benchDiscovery },
   { name: 'traffic', run: benchTraffic },
+  { name: 'authz', run: benchAuthz },
 ];
 
 async function main(): Promise<void> {

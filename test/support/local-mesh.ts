@@ -89,9 +89,10 @@ export class LocalMesh {
     return `spiffe://${this.trustDomain}/ns/${this.namespace}/sa/${serviceAccount}`;
   }
 
-  /** Writes the endpoints file atomically (the proxies watch it). */
-  async setServices(services: readonly ServiceSpec[]): Promise<void> {
+  /** Writes the endpoints file atomically (the proxies watch it); `sections` adds top-level sections (authorization). */
+  async setServices(services: readonly ServiceSpec[], sections: Record<string, unknown> = {}): Promise<void> {
     const doc = {
+      ...sections,
       services: services.map((s) => ({
         name: s.name,
         namespace: this.namespace,

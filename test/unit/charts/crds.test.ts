@@ -14,7 +14,8 @@ interface Crd {
 const crds: Crd[] = readdirSync(crdDir).flatMap((f) => parseAllDocuments(readFileSync(`${crdDir}${f}`, 'utf8')).map((d) => d.toJS() as Crd));
 
 t.test('every manifest under crds/ validates against the Kubernetes schemas', async (t) => {
-  t.equal(crds.length, 6, 'six policy kinds');
+  t.equal(crds.filter((c) => c.spec.group === 'weft.dev').length, 6, 'six gateway policy kinds');
+  t.same(crds.filter((c) => c.spec.group === 'policy.weft.dev').map((c) => c.spec.names.kind), ['AuthorizationPolicy'], 'and the authorization kind');
   for (const crd of crds) {
     t.equal(crd.kind, 'CustomResourceDefinition');
     t.same(await manifestProblems(crd as unknown as Record<string, unknown>), [], `${crd.metadata.name} validates`);
@@ -25,7 +26,7 @@ t.test('every manifest under crds/ validates against the Kubernetes schemas', as
 
 t.test('the gateway may read exactly the policy kinds the CRDs define', async (t) => {
   const granted = KUBE_ACCESS.filter((a) => a.component === 'gateway' && a.group === 'weft.dev').map((a) => a.resource).sort();
-  t.same(granted, crds.map((c) => c.spec.names.plural).sort());
+  t.same(granted, crds.filter((c) => c.spec.group === 'weft.dev').map((c) => c.spec.names.plural).sort());
 });
 
 // The API server checks custom objects against openAPIV3Schema; ajv does the same checks offline
@@ -73,4 +74,18 @@ t.test('policies with wrong fields are refused by the API server schema', async 
     t.notOk(v({ apiVersion: 'weft.dev/v1alpha1', kind, metadata: {}, spec }), `${kind} ${JSON.stringify(spec)} refused`);
     t.match(ajv.errorsText(v.errors), message);
   }
+});
+
+t.test('AuthorizationPolicies written as docs/policy.md shows are accepted, and malformed ones refused', async (t) => {
+  const v = schemaOf('AuthorizationPolicy');
+  const ok = (spec: unknown): boolean => v({ apiVersion: 'policy.weft.dev/v1alpha1', kind: 'AuthorizationPolicy', metadata: {}, spec }) as boolean;
+  t.ok(ok({ selector: { matchLabels: { app: 'hello' } }, action: 'ALLOW', rules: [{ from: { serviceAccounts: ['client', 'ops/admin'], principals: ['spiffe://cluster.local/ns/demo/*'] }, to: { paths: ['/admin', '/admin/*'] } }, { to: { notPaths: ['/admin'] } }] }), JSON.stringify(v.errors));
+  t.ok(ok({ action: 'DENY', rules: [{ from: { namespaces: ['sandbox'] } }] }));
+  t.ok(ok({ rules: [{ from: { serviceAccounts: ['orders'] }, to: { ports: [5432] } }] }));
+  t.notOk(ok({ action: 'PERMIT', rules: [] }), 'unknown action');
+  t.notOk(ok({ rules: [{ to: { paths: ['admin'] } }] }), 'a path without /');
+  t.notOk(ok({ rules: [{ to: { ports: [0] } }] }), 'port 0');
+  t.notOk(ok({ rules: [{ from: { principals: ['spiffe://x/*/y'] } }] }), 'a * inside a principal');
+  t.notOk(ok({ rules: [{ when: {} }] }), 'an unknown rule field');
+  t.notOk(ok({ selector: {} }), 'no rules');
 });
