@@ -2,11 +2,11 @@
 // file, YAML or JSON) and answers "would this identity be allowed to call METHOD PATH on a pod
 // with these namespace, labels and port, and by which rule" with the sidecar's own decision.
 import { readFile } from 'node:fs/promises';
-import { parse as parseYaml } from 'yaml';
+import { parseAllDocuments } from 'yaml';
 import { compileAuthorizer } from '../mesh/authz/decide.js';
 import { isDefaultInboundPolicy, parsePolicySection } from '../mesh/authz/policy.js';
 import { meshAuthorization } from './up/authz-section.js';
-import { isWeftError } from '../lib/errors.js';
+import { WeftError, isWeftError } from '../lib/errors.js';
 import type { Command } from './command.js';
 
 const USAGE = 'usage: weft authz explain -f FILE --identity SPIFFE_ID --namespace NS --port PORT [--labels k=v,...] [--method GET --path /x] [--default POLICY] [--trust-domain TD]';
@@ -42,10 +42,11 @@ export const authzCommand: Command = {
     }
     let set;
     try {
-      const doc = parseYaml(await readFile(file, 'utf8')) as { authorization?: unknown; namespace?: unknown } | null;
+      const docs = parseAllDocuments(await readFile(file, 'utf8')).map((d) => d.toJS() as unknown);
+      const doc = docs[0] as { authorization?: unknown; namespace?: unknown } | null | undefined;
       // A mesh file may leave a policy's namespace out: it is the mesh's (weft up's rule).
       const meshNamespace = typeof doc?.namespace === 'string' ? doc.namespace : 'demo';
-      set = parsePolicySection(meshAuthorization(doc?.authorization, meshNamespace, file), file);
+      set = parsePolicySection(meshAuthorization(doc?.authorization ?? kubePolicies(docs, file), meshNamespace, file), file);
     } catch (err) {
       if (!isWeftError(err)) {
         ctx.stderr.write(`weft authz: cannot read ${file}: ${(err as Error).message}\n`);
@@ -65,3 +66,17 @@ export const authzCommand: Command = {
     return d.allowed ? 0 : 1;
   },
 };
+
+// The file as `kubectl apply` takes it: AuthorizationPolicy documents, or a List of them. Anything
+// else is refused by name, never read as "no policies" (a typo must not explain an allow).
+function kubePolicies(docs: readonly unknown[], file: string): { policies: unknown[] } {
+  const policies: unknown[] = [];
+  for (const doc of docs) {
+    if (doc === null || doc === undefined) continue;
+    const o = doc as { kind?: unknown; items?: unknown };
+    if (o.kind === 'List' && Array.isArray(o.items)) policies.push(...(o.items as unknown[]));
+    else if (o.kind === 'AuthorizationPolicy') policies.push(doc);
+    else throw new WeftError('WEFT_ERR_AUTHZ_POLICY', `${file}: neither a mesh file with an authorization section nor AuthorizationPolicy objects (found kind ${JSON.stringify(o.kind)})`);
+  }
+  return { policies };
+}

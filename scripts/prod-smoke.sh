@@ -132,6 +132,19 @@ grep -q 'WEFT_TRUST_ANCHORS' out.yaml || fail "weft inject wrote no trust anchor
 grep -q 'weft.dev/injected' out.yaml || fail "weft inject did not inject:"$'\n'"$(cat out.yaml)"
 grep -q 'weft-init' out.yaml || fail "weft inject added no weft-init"
 
+echo "prod-smoke: weft authz explain"
+cat > policy.yaml <<'YAML'
+apiVersion: policy.weft.dev/v1alpha1
+kind: AuthorizationPolicy
+metadata: {name: admin-only, namespace: demo}
+spec:
+  action: ALLOW
+  rules:
+    - from: {serviceAccounts: [admin]}
+YAML
+weft authz explain -f policy.yaml --identity spiffe://cluster.local/ns/demo/sa/intruder --namespace demo --port 8080 --method GET --path /admin > explain.txt 2>&1 || true
+grep -qi 'den' explain.txt || fail "weft authz explain did not deny an intruder:"$'\n'"$(cat explain.txt)"
+
 echo "prod-smoke: weft up --check"
 weft up --check
 echo "prod-smoke: ok (production install in $scratch: $(du -sh node_modules | cut -f1) of node_modules)"

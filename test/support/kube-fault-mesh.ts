@@ -50,7 +50,10 @@ export async function startFaultMesh(clientEnv: Record<string, string> = {}, hel
     mesh.addService('hello');
     mesh.setEndpoints('hello', [hello[0]]);
     if (helloProxies) for (const pod of hello) apps.push(await startEchoApp({ pod: pod.name, address: pod.address, port: 8080 }));
-    const [clientProxy] = await Promise.all([mesh.startProxy(client, clientEnv), ...(helloProxies ? hello.map((pod) => mesh.startProxy(pod)) : [])]);
+    // Every proxy here watches the API server itself (no weft destination): the faults are aimed at
+    // the client proxy's watch loop, the same WatchLoop weft destination and the gateway run.
+    const direct = { WEFT_DESTINATION_ADDR: '' };
+    const [clientProxy] = await Promise.all([mesh.startProxy(client, { ...direct, ...clientEnv }), ...(helloProxies ? hello.map((pod) => mesh.startProxy(pod, direct)) : [])]);
     if (!clientProxy) throw new Error('no client proxy');
     const call = async (): Promise<string> => {
       const res = await get(`http://${client.address}:7001/who`, { host: 'hello' }, agent).catch((err: Error) => ({ status: 0, headers: { 'weft-error': `unreachable: ${err.message}` }, body: '' }));

@@ -204,9 +204,14 @@ export class KubeMesh {
    * `weft destination`, started here on first use. `wait: false` returns without waiting for /ready.
    */
   async startProxy(pod: KubePod, extraEnv: Record<string, string> = {}, opts: { wait?: boolean } = {}): Promise<KubeProcess> {
-    // Proxies started together share one destination.
-    this.#destinationStart ??= this.startDestination();
-    await this.#destinationStart;
+    // `WEFT_DESTINATION_ADDR: ''` in extraEnv: a proxy that watches the API server itself, with a
+    // kubeconfig for its pod's service account (the API fault tests drive its watch loop).
+    const direct = extraEnv['WEFT_DESTINATION_ADDR'] === '';
+    if (!direct) {
+      // Proxies started together share one destination.
+      this.#destinationStart ??= this.startDestination();
+      await this.#destinationStart;
+    }
     const tokenFile = join(this.dir, `${pod.name}.token`);
     await writeFile(tokenFile, this.api.issueToken({ namespace: this.namespace, serviceAccount: pod.serviceAccount, audiences: ['weft-ca'], pod: { name: pod.name } }));
     const proc = this.#spawn(pod.name, ['proxy'], {
@@ -218,6 +223,7 @@ export class KubeMesh {
       WEFT_TRUST_ANCHORS: await readFile(this.rootsFile, 'utf8'),
       WEFT_TRUST_ANCHORS_FILE: join(this.dir, 'no-roots-file-for-proxies.pem'),
       WEFT_TOKEN_FILE: tokenFile,
+      ...(direct ? { KUBECONFIG: await this.kubeconfigFor(this.namespace, pod.serviceAccount, pod.name) } : {}),
       ...extraEnv,
     }, `http://${pod.address}:7020`);
     if (opts.wait === false) return proc;

@@ -68,7 +68,7 @@ async function rig(t: Test, extra: Extra = {}): Promise<Rig> {
   return { api, loop, changes, state: () => state, count, restarts, relists, clock };
 }
 
-async function until(what: string, check: () => boolean, timeoutMs = 5000): Promise<void> {
+async function until(what: string, check: () => boolean, timeoutMs = 20_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!check()) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
@@ -77,7 +77,7 @@ async function until(what: string, check: () => boolean, timeoutMs = 5000): Prom
 }
 
 /** Waits for `check`, moving the fake clock past each wait shorter than `maxWaitMs` the loop schedules meanwhile. */
-async function driveUntil(r: Rig, what: string, check: () => boolean, maxWaitMs = 1000, timeoutMs = 10_000): Promise<void> {
+async function driveUntil(r: Rig, what: string, check: () => boolean, maxWaitMs = 1000, timeoutMs = 30_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!check()) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
