@@ -24,8 +24,6 @@ t.teardown(async () => {
   await mesh.close();
   await app.close();
 });
-// The CRD is installed (charts/weft/crds/authorization-policies.yaml) before weft destination starts.
-mesh.api.addResource({ group: 'policy.weft.dev', version: 'v1alpha1', resource: 'authorizationpolicies', singular: 'authorizationpolicy', kind: 'AuthorizationPolicy', namespaced: true });
 mesh.api.apply({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: OTHER_NS } });
 await mesh.startCa(`${base}.1`);
 for (const pod of [client, intruder, hello]) mesh.addPod(pod);
