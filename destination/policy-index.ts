@@ -121,9 +121,15 @@ export class PolicyIndex {
 
   #apply(resource: string, change: WatchChange<KubeMetaObject>, set: (o: KubeMetaObject) => void, del: (o: KubeMetaObject) => void): void {
     if (change.kind === 'replace') {
-      if (resource === 'authorizationpolicies') this.#policies.clear();
-      else this.#defaults.clear();
-      for (const o of change.objects) set(o);
+      if (resource === 'authorizationpolicies') {
+        // Invalid objects keep their last good version across a re-list, as on an update.
+        const previous = new Map([...this.#policies].map(([ns, byName]) => [ns, new Map(byName)]));
+        this.#policies.clear();
+        for (const o of change.objects) if (!this.#setPolicy(o)) this.#keep(previous, o);
+      } else {
+        this.#defaults.clear();
+        for (const o of change.objects) set(o);
+      }
       this.#synced.add(resource);
       for (const namespace of this.#subscribers.keys()) this.#publish(namespace);
       return;
@@ -133,14 +139,15 @@ export class PolicyIndex {
     this.#publish(change.object.metadata?.namespace ?? change.object.metadata?.name ?? '');
   }
 
-  #setPolicy(o: KubeMetaObject): void {
+  /** Stores a valid policy; false (logged) when invalid, leaving what was stored under its name. */
+  #setPolicy(o: KubeMetaObject): boolean {
     const problems: string[] = [];
     const parsed = parsePolicyObject({ apiVersion: POLICY_API_VERSION, kind: 'AuthorizationPolicy', metadata: o.metadata, spec: o.spec }, objectKey(o), problems);
     if (!parsed) {
-      // The CRD's schema should stop most of these; one bad object must not drop its neighbours.
-      this.#log.warn({ code: 'WEFT_ERR_AUTHZ_POLICY', policy: objectKey(o), problems }, 'authorization policy refused; not served to proxies');
-      this.#deletePolicy(o);
-      return;
+      // The CRD's schema should stop most of these. One bad object must not drop its neighbours,
+      // and a bad edit of a DENY must not open what it closed: its last good version stays.
+      this.#log.warn({ code: 'WEFT_ERR_AUTHZ_POLICY', policy: objectKey(o), problems }, 'authorization policy refused; its last good version (if any) is served');
+      return false;
     }
     let byName = this.#policies.get(parsed.namespace);
     if (!byName) {
@@ -148,6 +155,20 @@ export class PolicyIndex {
       this.#policies.set(parsed.namespace, byName);
     }
     byName.set(parsed.name, { apiVersion: POLICY_API_VERSION, kind: 'AuthorizationPolicy', metadata: { name: parsed.name, namespace: parsed.namespace }, spec: o.spec });
+    return true;
+  }
+
+  #keep(previous: Map<string, Map<string, PolicyWire['policies'][number]>>, o: KubeMetaObject): void {
+    const namespace = o.metadata?.namespace ?? '';
+    const name = o.metadata?.name ?? '';
+    const good = previous.get(namespace)?.get(name);
+    if (!good) return;
+    let byName = this.#policies.get(namespace);
+    if (!byName) {
+      byName = new Map();
+      this.#policies.set(namespace, byName);
+    }
+    byName.set(name, good);
   }
 
   #deletePolicy(o: KubeMetaObject): void {

@@ -68,6 +68,15 @@ t.test("a proxy gets its own namespace's valid policies and default, and changes
   const set = readPolicyLine(JSON.stringify(got[1]), 'shop');
   t.same(set.policies.map((p) => `${p.namespace}/${p.name}/${p.action}`), ['shop/hello-admin/ALLOW', 'shop/second/DENY'], 'the proxy reads the wire back with the local-mode parser');
   t.same(readPolicyLine(JSON.stringify(got[0]), 'shop').namespaceDefaults, { shop: 'deny' });
+  // A bad edit of the DENY must not open what it closed: its last good version stays, also after a re-list.
+  api.apply(policy('shop', 'second', 'MAYBE'));
+  api.apply(policy('shop', 'third'));
+  await until(() => got.length === 4);
+  t.same(got[3]?.policies.map((p) => `${p.metadata.name}:${String((p.spec as { action: string }).action)}`), ['hello-admin:ALLOW', 'second:DENY', 'third:ALLOW']);
+  api.expireWatches();
+  api.apply(policy('shop', 'fourth'));
+  await until(() => got.length === 5);
+  t.same(got[4]?.policies.map((p) => `${p.metadata.name}:${String((p.spec as { action: string }).action)}`), ['fourth:ALLOW', 'hello-admin:ALLOW', 'second:DENY', 'third:ALLOW']);
   stop();
 });
 
