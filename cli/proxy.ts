@@ -9,6 +9,9 @@ import { createLogger } from '../lib/logger.js';
 import { buildMeshPlumbing } from '../mesh/plumbing.js';
 import { LocalEndpointSource } from '../mesh/discovery/local-endpoint-source.js';
 import { LocalPolicySource } from '../mesh/authz/local-policy-source.js';
+import { RemotePolicySource } from '../mesh/authz/remote-policy-source.js';
+import { RemoteEndpointSource } from '../mesh/discovery/remote-endpoint-source.js';
+import type { PolicySource } from '../mesh/authz/policy-source.js';
 import { isWeftError } from '../lib/errors.js';
 import { warnUnknownVariables } from './settings.js';
 import type { Command } from './command.js';
@@ -35,9 +38,12 @@ export const proxyCommand: Command = {
     // The kubelet's rewritten probes land here; each replays the app's original probe.
     const probeHandler = createAppProbeHandler({ probes: appProbes, appHost: config.appHost });
     const adminRoutes = new Map([['/app-probe/', (req: IncomingMessage, res: ServerResponse) => probeHandler.handle(req, res)]]);
-    // Local mode: policies from the mesh file's authorization section (docs/policy.md). Kubernetes
-    // mode has no policy source yet, so nothing is enforced there.
-    const policies = source instanceof LocalEndpointSource && config.local ? new LocalPolicySource(source, log, config.local.endpointsFile) : undefined;
+    // Local mode: policies from the mesh file's authorization section; Kubernetes mode: from weft
+    // destination, on the discovery connection (docs/policy.md). A proxy that watches the API
+    // server itself has no policy source, so nothing is enforced there.
+    let policies: PolicySource | undefined;
+    if (source instanceof LocalEndpointSource && config.local) policies = new LocalPolicySource(source, log, config.local.endpointsFile);
+    else if (source instanceof RemoteEndpointSource) policies = new RemotePolicySource({ open: (path) => source.openStream(path), log });
     if (!policies) log.warn('no authorization policy source in this mode: every authenticated peer is allowed');
     const proxy = await startProxy(config, { log, registry, source, identity, adminRoutes, ...(policies ? { policies } : {}) });
     if (ctx.shutdown.aborted) return (await proxy.shutdown()) ? 0 : 1;

@@ -1,6 +1,7 @@
 // Composes `weft destination`: its serving certificate from weft ca (like a proxy's), the cluster
-// index (three cluster-wide watches), the watch kinds, and the HTTP/2 API. Start order: index
-// first (so the first proxies find it warm), then the certificate, then the listener.
+// index (three cluster-wide watches), the policy index (two more), the watch kinds, and the
+// HTTP/2 API. Start order: indexes first (so the first proxies find them warm), then the
+// certificate, then the listener.
 import type { Registry } from 'prom-client';
 import type { KubeClient } from '../lib/kube/client.js';
 import type { Logger } from '../lib/logger.js';
@@ -9,6 +10,7 @@ import { CaClientIdentityProvider } from '../mesh/identity/ca-client.js';
 import { ClusterIndex } from './cluster-index.js';
 import { DestinationServer } from './server.js';
 import { endpointsKind, type AnyWatchKind } from './watch-kinds.js';
+import { PolicyIndex, policiesKind } from './policy-index.js';
 import type { DestinationConfig } from './config.js';
 
 export { DESTINATION_SETTINGS, DESTINATION_PORT, parseDestinationConfig, type DestinationConfig } from './config.js';
@@ -35,6 +37,8 @@ export interface DestinationDeps {
 export async function startDestinationService(config: DestinationConfig, deps: DestinationDeps, onIndex?: (index: ClusterIndex) => void): Promise<DestinationService | undefined> {
   const index = new ClusterIndex({ client: deps.client, trustDomain: config.trustDomain, log: deps.log, registry: deps.registry });
   index.start();
+  const policyIndex = new PolicyIndex({ client: deps.client, log: deps.log, registry: deps.registry });
+  policyIndex.start();
   onIndex?.(index);
   const identity = new CaClientIdentityProvider({
     caAddr: config.caAddr,
@@ -50,23 +54,27 @@ export async function startDestinationService(config: DestinationConfig, deps: D
   const material = identity.current();
   if (!material || deps.shutdown.aborted) {
     identity.close();
-    await index.stop();
+    await Promise.all([index.stop(), policyIndex.stop()]);
     return undefined;
   }
   // Adding a kind: build it here and add it to this map (docs/destination.md "Adding a kind").
-  const kinds = new Map<string, AnyWatchKind>([['endpoints', endpointsKind(index)]]);
-  const server = new DestinationServer(material, { kinds, resolve: (a, p) => index.resolve(a, p), ready: () => index.synced }, { log: deps.log, registry: deps.registry });
+  const kinds = new Map<string, AnyWatchKind>([
+    ['endpoints', endpointsKind(index)],
+    ['policies', policiesKind(policyIndex)],
+  ]);
+  const synced = (): boolean => index.synced && policyIndex.synced;
+  const server = new DestinationServer(material, { kinds, resolve: (a, p) => index.resolve(a, p), ready: synced }, { log: deps.log, registry: deps.registry });
   identity.onChange((m) => server.setMaterial(m));
   const address = await server.listen(config.listen);
   deps.log.info({ listen: `${address.host}:${address.port}`, identity: material.identity }, 'destination API listening');
   return {
     index,
     address,
-    ready: () => index.synced,
+    ready: synced,
     async close() {
       identity.close();
       await server.close();
-      await index.stop();
+      await Promise.all([index.stop(), policyIndex.stop()]);
     },
   };
 }

@@ -3,6 +3,7 @@
 // the default with a warning. Every problem is collected, so a pod is never half-configured.
 import { isIP } from 'node:net';
 import { SIDECAR_PORTS as SIDECAR_PORT_NUMBERS } from '../lib/ports.js';
+import { DEFAULT_INBOUND_POLICIES, isDefaultInboundPolicy, type DefaultInboundPolicy } from '../mesh/authz/policy.js';
 import { LOG_LEVELS, isQuantity, quantityValue, type InboundMode, type LogLevel, type ProxyResources } from './settings.js';
 
 /** Prefix of every per-pod setting. */
@@ -18,6 +19,8 @@ export interface PodOverrides {
   readonly opaquePorts?: string;
   readonly logLevel?: LogLevel;
   readonly inboundMode?: InboundMode;
+  /** The pod's default inbound policy (WEFT_DEFAULT_INBOUND_POLICY), over its namespace's. */
+  readonly defaultInboundPolicy?: DefaultInboundPolicy;
   readonly resources: ProxyResources;
 }
 
@@ -40,6 +43,7 @@ export const ANNOTATION_POLICY = {
   'proxy-memory-request': 'reject',
   'proxy-memory-limit': 'reject',
   'inbound-mode': 'reject',
+  'default-inbound-policy': 'reject',
   'log-level': 'warn',
 } as const;
 
@@ -95,6 +99,12 @@ export function parseAnnotations(annotations: Readonly<Record<string, string>>):
   if (mode !== undefined) {
     if (mode === 'strict' || mode === 'permissive') out.inboundMode = mode;
     else bad('inbound-mode', mode, 'must be strict or permissive');
+  }
+
+  const defaultPolicy = get('default-inbound-policy');
+  if (defaultPolicy !== undefined) {
+    if (isDefaultInboundPolicy(defaultPolicy)) out.defaultInboundPolicy = defaultPolicy;
+    else bad('default-inbound-policy', defaultPolicy, `must be one of ${DEFAULT_INBOUND_POLICIES.join(', ')}`);
   }
 
   const level = get('log-level');

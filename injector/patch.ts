@@ -185,7 +185,7 @@ function buildPatch(
 
   const inboundMode = overrides.inboundMode ?? settings.inboundMode;
   const init = initContainer(settings, overrides, inboundMode);
-  const proxy = proxyContainer(settings, overrides, resources, probes);
+  const proxy = proxyContainer(settings, overrides, resources, probes, stringMap(meta?.['labels']));
 
   if (!Array.isArray(spec['initContainers'])) {
     ops.push({ op: 'add', path: '/spec/initContainers', value: settings.nativeSidecars ? [init, proxy] : [init] });
@@ -272,6 +272,7 @@ function proxyContainer(
   o: PodOverrides,
   resources: ProxyResources,
   probes: ReadonlyMap<string, AppProbeSpec>,
+  labels: Readonly<Record<string, string>>,
 ): Obj {
   const env: Obj[] = [
     { name: 'WEFT_MODE', value: 'kubernetes' },
@@ -293,6 +294,11 @@ function proxyContainer(
     env.push({ name: 'WEFT_EGRESS_MODE', value: settings.egressMode });
     env.push({ name: 'WEFT_EGRESS_ALLOW', value: settings.egressAllow.join(',') });
   }
+  // Authorization policies select pods by label (docs/policy.md); the labels at admission are the
+  // ones the pod template gave, and a label edited later needs a restart to be seen.
+  const labelList = Object.keys(labels).sort().map((k) => `${k}=${labels[k] ?? ''}`);
+  if (labelList.length > 0) env.push({ name: 'WEFT_POD_LABELS', value: labelList.join(',') });
+  if (o.defaultInboundPolicy !== undefined) env.push({ name: 'WEFT_DEFAULT_INBOUND_POLICY', value: o.defaultInboundPolicy });
   if (probes.size > 0) env.push({ name: 'WEFT_APP_PROBES', value: JSON.stringify(Object.fromEntries(probes)) });
   const admin = (path: string): Obj => ({ httpGet: { path, port: SIDECAR_PORTS.admin, scheme: 'HTTP' } });
   const c: Obj = {

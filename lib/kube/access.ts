@@ -60,10 +60,12 @@ export const KUBE_ACCESS: readonly KubeAccess[] = [
   { component: 'ca', group: '', resource: 'secrets', verbs: ['get', 'update'], scope: 'release', names: ['<ca-secret>'], generatedTrustOnly: true, why: 'reads and renews its generated issuer' },
   { component: 'ca', group: '', resource: 'configmaps', verbs: ['create'], scope: 'release', generatedTrustOnly: true, why: 'publishes the generated root as weft-trust-anchors' },
   { component: 'ca', group: '', resource: 'configmaps', verbs: ['get', 'update'], scope: 'release', names: ['weft-trust-anchors'], generatedTrustOnly: true, why: 'keeps weft-trust-anchors in step with its root' },
-  // weft destination: three cluster-wide list-and-watch loops (destination/cluster-index.ts), no GET.
+  // weft destination: three cluster-wide list-and-watch loops (destination/cluster-index.ts) and two for policies (destination/policy-index.ts), no GET.
   { component: 'destination', group: 'discovery.k8s.io', resource: 'endpointslices', verbs: ['list', 'watch'], scope: 'cluster', why: 'serves the endpoints of every service proxies ask for' },
   { component: 'destination', group: '', resource: 'services', verbs: ['list', 'watch'], scope: 'cluster', why: 'maps service ports to target ports and ClusterIPs to services' },
   { component: 'destination', group: '', resource: 'pods', verbs: ['list', 'watch'], scope: 'cluster', why: "learns each endpoint's service account (identity), IPs and meshed flag" },
+  { component: 'destination', group: 'policy.weft.dev', resource: 'authorizationpolicies', verbs: ['list', 'watch'], scope: 'cluster', why: "serves each proxy its own namespace's authorization policies" },
+  { component: 'destination', group: '', resource: 'namespaces', verbs: ['list', 'watch'], scope: 'cluster', why: "serves each proxy its namespace's default inbound policy (annotation)" },
   ...DISCOVERY.map((d) => ({ ...d, component: 'gateway' as const })),
   { component: 'gateway', group: 'gateway.networking.k8s.io', resource: 'gateways', verbs: ['get', 'list', 'watch'], scope: 'cluster', why: 'reads its listeners' },
   { component: 'gateway', group: 'gateway.networking.k8s.io', resource: 'httproutes', verbs: ['get', 'list', 'watch'], scope: 'cluster', why: 'reads its routes' },

@@ -306,6 +306,15 @@ export class RemoteEndpointSource implements EndpointSource {
     return session;
   }
 
+  /**
+   * Opens a GET stream on the one mutual-TLS session to weft destination, for other watch kinds
+   * (the remote policy source): one connection and one certificate per proxy. Throws when there is
+   * no certificate yet.
+   */
+  openStream(path: string): ClientHttp2Stream {
+    return this.#connect().request({ ':method': 'GET', ':path': path });
+  }
+
   /** One request/answer exchange on the session. */
   async #get(path: string): Promise<{ status: number; body: string }> {
     const session = this.#connect();

@@ -15,6 +15,8 @@ export interface KubePod {
   readonly name: string;
   readonly address: string;
   readonly serviceAccount: string;
+  /** Its namespace when not the mesh's (startProxy only; register the Pod object yourself). */
+  readonly namespace?: string;
 }
 
 /** A started process with its log. */
@@ -49,6 +51,8 @@ export class KubeMesh {
   static async create(): Promise<KubeMesh> {
     const api = await TestApiServer.start();
     const mesh = new KubeMesh(api, await mkdtemp(join(tmpdir(), 'weft-kube-')));
+    // weft's CRDs as the chart installs them (charts/weft/crds): weft destination watches this one.
+    api.addResource({ group: 'policy.weft.dev', version: 'v1alpha1', resource: 'authorizationpolicies', singular: 'authorizationpolicy', kind: 'AuthorizationPolicy', namespaced: true });
     api.apply({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'weft-system' } });
     api.apply({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: mesh.namespace } });
     return mesh;
@@ -213,11 +217,12 @@ export class KubeMesh {
       await this.#destinationStart;
     }
     const tokenFile = join(this.dir, `${pod.name}.token`);
-    await writeFile(tokenFile, this.api.issueToken({ namespace: this.namespace, serviceAccount: pod.serviceAccount, audiences: ['weft-ca'], pod: { name: pod.name } }));
+    const namespace = pod.namespace ?? this.namespace;
+    await writeFile(tokenFile, this.api.issueToken({ namespace, serviceAccount: pod.serviceAccount, audiences: ['weft-ca'], pod: { name: pod.name } }));
     const proc = this.#spawn(pod.name, ['proxy'], {
       WEFT_MODE: 'kubernetes',
       WEFT_DESTINATION_ADDR: this.destinationAddr,
-      ...podProxyEnv({ name: pod.name, address: pod.address, namespace: this.namespace, serviceAccount: pod.serviceAccount }),
+      ...podProxyEnv({ name: pod.name, address: pod.address, namespace, serviceAccount: pod.serviceAccount }),
       WEFT_CA_ADDR: this.caUrl,
       // As the injector writes it: the PEM itself in the env; the file must not be needed.
       WEFT_TRUST_ANCHORS: await readFile(this.rootsFile, 'utf8'),
