@@ -9,6 +9,7 @@ import { CaClientIdentityProvider } from '../mesh/identity/ca-client.js';
 import { ClusterIndex } from './cluster-index.js';
 import { DestinationServer } from './server.js';
 import { endpointsKind, type AnyWatchKind } from './watch-kinds.js';
+import { routesKind } from './routes-kind.js';
 import type { DestinationConfig } from './config.js';
 
 export { DESTINATION_SETTINGS, DESTINATION_PORT, parseDestinationConfig, type DestinationConfig } from './config.js';
@@ -35,6 +36,8 @@ export interface DestinationDeps {
 export async function startDestinationService(config: DestinationConfig, deps: DestinationDeps, onIndex?: (index: ClusterIndex) => void): Promise<DestinationService | undefined> {
   const index = new ClusterIndex({ client: deps.client, trustDomain: config.trustDomain, log: deps.log, registry: deps.registry });
   index.start();
+  const routes = routesKind({ client: deps.client, log: deps.log, ...index.watchCounters });
+  routes.start();
   onIndex?.(index);
   const identity = new CaClientIdentityProvider({
     caAddr: config.caAddr,
@@ -50,11 +53,11 @@ export async function startDestinationService(config: DestinationConfig, deps: D
   const material = identity.current();
   if (!material || deps.shutdown.aborted) {
     identity.close();
-    await index.stop();
+    await Promise.all([index.stop(), routes.stop()]);
     return undefined;
   }
   // Adding a kind: build it here and add it to this map (docs/destination.md "Adding a kind").
-  const kinds = new Map<string, AnyWatchKind>([['endpoints', endpointsKind(index)]]);
+  const kinds = new Map<string, AnyWatchKind>([['endpoints', endpointsKind(index)], ['routes', routes]]);
   const server = new DestinationServer(material, { kinds, resolve: (a, p) => index.resolve(a, p), ready: () => index.synced }, { log: deps.log, registry: deps.registry });
   identity.onChange((m) => server.setMaterial(m));
   const address = await server.listen(config.listen);
@@ -66,7 +69,7 @@ export async function startDestinationService(config: DestinationConfig, deps: D
     async close() {
       identity.close();
       await server.close();
-      await index.stop();
+      await Promise.all([index.stop(), routes.stop()]);
     },
   };
 }
