@@ -78,10 +78,11 @@ export function compileKubeRoutes(routes: readonly KubeRoute[], callerNamespace:
     const route = visibleTo(raw, callerNamespace);
     if (!route) continue;
     const ns = route.metadata?.namespace ?? '';
-    const name = `${route.kind ?? 'HTTPRoute'} ${ns}/${route.metadata?.name ?? ''}`;
+    const kind = route.kind ?? 'HTTPRoute';
+    const name = `${kind} ${ns}/${route.metadata?.name ?? ''}`;
     let table: MeshRouteTable;
     try {
-      table = parseMeshRoutes(JSON.stringify(route), name, ns);
+      table = parseMeshRoutes(JSON.stringify(route.kind ? route : { ...route, kind }), name, ns);
     } catch (err) {
       onBad(name, err as Error);
       continue;
