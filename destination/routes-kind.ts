@@ -42,8 +42,12 @@ export function routesKind(o: RoutesKindOptions): RoutesKind {
   // Per resource: namespace/name -> trimmed mesh route.
   const held = { HTTPRoute: new Map<string, KubeRoute>(), GRPCRoute: new Map<string, KubeRoute>() };
   const subscribers = new Map<string, { last: string; sends: Set<(v: unknown) => void> }>();
+  // Nothing is sent before both kinds were listed once: a proxy must not take "no routes yet" for
+  // "no routes" (a re-list later keeps serving the routes held).
+  const listed = new Set<string>();
   const wire = (ns: string): { routes: KubeRoute[] } => routesToWire([...held.HTTPRoute.values(), ...held.GRPCRoute.values()], ns);
   const publish = (): void => {
+    if (listed.size < 2) return;
     for (const [ns, entry] of subscribers) {
       const value = wire(ns);
       const text = JSON.stringify(value);
@@ -79,6 +83,11 @@ export function routesKind(o: RoutesKindOptions): RoutesKind {
         relists: o.relists,
         logger: o.log,
         onChange: (c) => apply(kind, c),
+        onSyncedChange: (synced) => {
+          if (!synced || listed.has(kind)) return;
+          listed.add(kind);
+          publish();
+        },
         ...(o.timers ? { timers: o.timers } : {}),
         ...(o.backoff ? { backoff: o.backoff } : {}),
       }),
@@ -95,9 +104,11 @@ export function routesKind(o: RoutesKindOptions): RoutesKind {
         subscribers.set(ns, entry);
       }
       entry.sends.add(send);
-      const value = wire(ns);
-      entry.last = JSON.stringify(value);
-      send(value);
+      if (listed.size === 2) {
+        const value = wire(ns);
+        entry.last = JSON.stringify(value);
+        send(value);
+      }
       const mine = entry;
       return () => {
         mine.sends.delete(send);
