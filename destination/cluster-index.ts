@@ -122,6 +122,8 @@ export class ClusterIndex {
   readonly #listeners = new Set<IndexListener>();
   readonly #synced = new Set<string>();
   readonly #objects: Gauge<'resource'>;
+  /** The restarts and relists counters, shared with the other watch loops of `weft destination`. */
+  readonly watchCounters: { readonly restarts: Counter<'resource' | 'reason'>; readonly relists: Counter<'resource' | 'reason'> };
 
   constructor(opts: ClusterIndexOptions) {
     this.#o = opts;
@@ -131,10 +133,18 @@ export class ClusterIndex {
       labelNames: ['resource', 'reason'] as const,
       registers: [opts.registry],
     });
+    const relists = new Counter({
+      name: 'weft_destination_watch_relists_total',
+      help: 'Full lists against the API server, by resource and reason (initial, expired, retry, recheck, continue-expired)',
+      labelNames: ['resource', 'reason'] as const,
+      registers: [opts.registry],
+    });
+    this.watchCounters = { restarts, relists };
     this.#objects = new Gauge({ name: 'weft_destination_objects', help: 'Objects held in the index, by resource', labelNames: ['resource'] as const, registers: [opts.registry] });
     const common = {
       client: opts.client,
       restarts,
+      relists,
       logger: opts.log,
       ...(opts.timers ? { timers: opts.timers } : {}),
       ...(opts.backoff ? { backoff: opts.backoff } : {}),

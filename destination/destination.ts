@@ -11,6 +11,7 @@ import { ClusterIndex } from './cluster-index.js';
 import { DestinationServer } from './server.js';
 import { endpointsKind, type AnyWatchKind } from './watch-kinds.js';
 import { PolicyIndex, policiesKind } from './policy-index.js';
+import { routesKind } from './routes-kind.js';
 import type { DestinationConfig } from './config.js';
 
 export { DESTINATION_SETTINGS, DESTINATION_PORT, parseDestinationConfig, type DestinationConfig } from './config.js';
@@ -39,6 +40,8 @@ export async function startDestinationService(config: DestinationConfig, deps: D
   index.start();
   const policyIndex = new PolicyIndex({ client: deps.client, log: deps.log, registry: deps.registry });
   policyIndex.start();
+  const routes = routesKind({ client: deps.client, log: deps.log, ...index.watchCounters });
+  routes.start();
   onIndex?.(index);
   const identity = new CaClientIdentityProvider({
     caAddr: config.caAddr,
@@ -54,14 +57,16 @@ export async function startDestinationService(config: DestinationConfig, deps: D
   const material = identity.current();
   if (!material || deps.shutdown.aborted) {
     identity.close();
-    await Promise.all([index.stop(), policyIndex.stop()]);
+    await Promise.all([index.stop(), policyIndex.stop(), routes.stop()]);
     return undefined;
   }
   // Adding a kind: build it here and add it to this map (docs/destination.md "Adding a kind").
   const kinds = new Map<string, AnyWatchKind>([
     ['endpoints', endpointsKind(index)],
     ['policies', policiesKind(policyIndex)],
+    ['routes', routes],
   ]);
+  // Routes do not hold readiness: a proxy without routes behaves as before routes existed.
   const synced = (): boolean => index.synced && policyIndex.synced;
   const server = new DestinationServer(material, { kinds, resolve: (a, p) => index.resolve(a, p), ready: synced }, { log: deps.log, registry: deps.registry });
   identity.onChange((m) => server.setMaterial(m));
@@ -74,7 +79,7 @@ export async function startDestinationService(config: DestinationConfig, deps: D
     async close() {
       identity.close();
       await server.close();
-      await Promise.all([index.stop(), policyIndex.stop()]);
+      await Promise.all([index.stop(), policyIndex.stop(), routes.stop()]);
     },
   };
 }

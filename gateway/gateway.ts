@@ -106,7 +106,13 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
       labelNames: ['resource', 'reason'] as const,
       registers: [deps.registry],
     });
-    kubeRoutes = new KubeRoutes({ client: deps.kubeClient, loader, logger: log, restarts, debounceMs: config.reloadDebounceMs });
+    const relists = new Counter({
+      name: 'weft_gateway_route_watch_relists_total',
+      help: 'Full route lists against the API server, by resource and reason (initial, expired, retry, recheck, continue-expired)',
+      labelNames: ['resource', 'reason'] as const,
+      registers: [deps.registry],
+    });
+    kubeRoutes = new KubeRoutes({ client: deps.kubeClient, loader, logger: log, restarts, relists, debounceMs: config.reloadDebounceMs });
   } else {
     throw new WeftError('WEFT_ERR_CONFIG', 'the gateway has no route source: set WEFT_GATEWAY_ROUTES_FILE, or run in kubernetes mode with an API server');
   }

@@ -27,6 +27,7 @@ import { createOpaqueInbound } from './capture/opaque.js';
 import { Traffic, createTrafficMetrics } from '../mesh/traffic/traffic.js';
 import { balanceOptionsOf, budgetTermsOf, defaultRetryPolicyOf, defaultTimeoutsOf } from '../mesh/traffic/traffic-settings.js';
 import { RoutesFile } from '../mesh/routes/routes-file.js';
+import { RemoteRoutes } from '../mesh/routes/remote-routes.js';
 import { InboundAuthz, AUTHZ_DEBUG_PATH } from './inbound/authorize.js';
 import type { PolicySource } from '../mesh/authz/policy-source.js';
 
@@ -79,6 +80,10 @@ export async function startProxy(config: ProxyConfig, deps: ProxyDeps): Promise<
   // Local mode's mesh routes; a bad file at start stops the proxy with WEFT_ERR_ROUTES_FILE.
   const routes = config.mode === 'local' && config.traffic.routesFile ? new RoutesFile(config.traffic.routesFile, config.namespace, deps.log) : undefined;
   await routes?.start();
+  // Kubernetes mode's mesh routes come from weft destination beside discovery (no API credentials).
+  const k = config.kubernetes;
+  const remoteRoutes = k && k.destinationAddr !== '' ? new RemoteRoutes({ address: k.destinationAddr, serverIdentity: k.destinationIdentity, identity: deps.identity, namespace: config.namespace, log: deps.log }) : undefined;
+  remoteRoutes?.start();
   const evictions = new Counter({ name: 'weft_discovery_evictions_total', help: 'Services dropped to stay within WEFT_MAX_SERVICES (least recently used first)', registers: [deps.registry] });
   const balancers = new ServiceBalancers(deps.source, {
     random,
@@ -148,7 +153,7 @@ export async function startProxy(config: ProxyConfig, deps: ProxyDeps): Promise<
     traffic,
     timers: realTimers,
     random,
-    ...(routes ? { routes } : {}),
+    ...(routes ? { routes } : remoteRoutes ? { routes: remoteRoutes } : {}),
     capture: {
       detectTimeoutMs: config.detectTimeoutMs,
       originalDestination,
@@ -231,6 +236,7 @@ export async function startProxy(config: ProxyConfig, deps: ProxyDeps): Promise<
       clearInterval(sweeper);
       balancers.close();
       routes?.close();
+      remoteRoutes?.close();
       deps.identity.close();
       leaf.close();
       authz?.close();

@@ -32,6 +32,8 @@ export interface KubeRoutesOptions {
   readonly loader: StateLoader;
   readonly logger: Logger;
   readonly restarts: Counter<'resource' | 'reason'>;
+  /** Lists, by resource and reason (WatchLoop's relists counter). */
+  readonly relists?: Counter<'resource' | 'reason'>;
   readonly debounceMs: number;
   /** Certificates can rotate without any route change: re-read referenced Secrets this often. */
   readonly secretRefreshMs?: number;
@@ -84,6 +86,7 @@ export class KubeRoutes {
           else this.#absent.delete(r);
         },
         restarts: this.#o.restarts,
+        ...(this.#o.relists ? { relists: this.#o.relists } : {}),
         resourceLabel: r.resource,
         logger: this.#o.logger,
         timers: this.#timers,

@@ -66,6 +66,9 @@ export const KUBE_ACCESS: readonly KubeAccess[] = [
   { component: 'destination', group: '', resource: 'pods', verbs: ['list', 'watch'], scope: 'cluster', why: "learns each endpoint's service account (identity), IPs and meshed flag" },
   { component: 'destination', group: 'policy.weft.dev', resource: 'authorizationpolicies', verbs: ['list', 'watch'], scope: 'cluster', why: "serves each proxy its own namespace's authorization policies" },
   { component: 'destination', group: '', resource: 'namespaces', verbs: ['list', 'watch'], scope: 'cluster', why: "serves each proxy its namespace's default inbound policy (annotation)" },
+  // weft destination's `routes` kind (destination/routes-kind.ts): mesh routes, list and watch only.
+  { component: 'destination', group: 'gateway.networking.k8s.io', resource: 'httproutes', verbs: ['list', 'watch'], scope: 'cluster', why: 'serves the mesh routes (a Service parentRef) to proxies' },
+  { component: 'destination', group: 'gateway.networking.k8s.io', resource: 'grpcroutes', verbs: ['list', 'watch'], scope: 'cluster', why: 'serves the mesh gRPC routes (a Service parentRef) to proxies' },
   ...DISCOVERY.map((d) => ({ ...d, component: 'gateway' as const })),
   { component: 'gateway', group: 'gateway.networking.k8s.io', resource: 'gateways', verbs: ['get', 'list', 'watch'], scope: 'cluster', why: 'reads its listeners' },
   { component: 'gateway', group: 'gateway.networking.k8s.io', resource: 'httproutes', verbs: ['get', 'list', 'watch'], scope: 'cluster', why: 'reads its routes' },

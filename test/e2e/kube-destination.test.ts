@@ -115,7 +115,8 @@ t.test('300 made-up Hosts: at most 50 services held, repeats answered by the neg
   t.ok(debug.services.length <= 50, `${debug.services.length} services held by the proxy (cap 50)`);
   t.ok(peakWatched <= 50, `at most ${peakWatched} subscriptions open at the proxy at any sample`);
   t.ok(peakOpen <= 50, `at most ${peakOpen} watch streams open at weft destination at any sample`);
-  t.same(mesh.api.requests.slice(apiBefore).filter((r) => !r.startsWith('POST /apis/authentication')), [], 'and no request reached the API server');
+  // The destination's own re-check of GRPCRoute (a kind this API server lacks) runs on its backoff, whatever the proxies ask.
+  t.same(mesh.api.requests.slice(apiBefore).filter((r) => !r.startsWith('POST /apis/authentication') && r !== 'GET /apis/gateway.networking.k8s.io/v1/grpcroutes'), [], 'and no request reached the API server');
   t.match(await call(), /^hello-[01]$/, 'the real service still answers');
 });
 
