@@ -5,7 +5,7 @@
 // `weft init` rules and a real `weft proxy` (UID 7007) in kubernetes mode with no API credentials.
 import t from 'tap';
 import net from 'node:net';
-import { chmodSync, readFileSync } from 'node:fs';
+import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { NetnsLab, netnsUnavailable, type Pod, type RunResult } from '../support/netns.js';
@@ -13,6 +13,7 @@ import { exitOf } from '../support/child-output.js';
 import { KubeMesh } from '../support/kube-mesh.js';
 import { randomBase } from '../support/local-mesh.js';
 import { loadOriginalDstAddon } from '../../proxy/capture/original-dst.js';
+import { makeWebCa } from '../support/web-pki.js';
 
 const main = new URL('../../dist/cli/main.js', import.meta.url).pathname;
 const SUBNET = 62;
@@ -39,6 +40,12 @@ process.stdout.write('listening\\n');
 
 const PLAIN_APP = `
 require('node:http').createServer((req, res) => res.end(JSON.stringify({ who: process.env.WHO, host: req.headers.host, clientId: req.headers['weft-client-id'] || null }))).listen(Number(process.env.PORT), '0.0.0.0');
+process.stdout.write('listening\\n');
+`;
+
+// The outside HTTPS server: its own certificate, from a web CA the mesh knows nothing of.
+const SECURE_APP = `
+require('node:https').createServer({ cert: require('node:fs').readFileSync(process.env.CERT), key: require('node:fs').readFileSync(process.env.KEY) }, (req, res) => res.end('secure hello')).listen(443, '0.0.0.0');
 process.stdout.write('listening\\n');
 `;
 
@@ -142,7 +149,6 @@ t.test('kubernetes mode in network namespaces: outside, no-sidecar, meshed TCP b
   const startSidecar = async (pod: Pod, name: string, serviceAccount: string, extra: Record<string, string> = {}): Promise<void> => {
     await spawnApp(pod, process.execPath, ['-e', POD_RELAY, ...relaySpecs], {}, /relaying/);
     const tokenFile = join(mesh.dir, `${name}.token`);
-    const { writeFileSync } = await import('node:fs');
     writeFileSync(tokenFile, mesh.api.issueToken({ namespace: ns, serviceAccount, audiences: ['weft-ca'], pod: { name } }), { mode: 0o644 });
     const child = pod.spawn('setpriv', ['--reuid=7007', '--regid=7007', '--clear-groups', '--', process.execPath, main, 'proxy'], {
       env: {
@@ -187,6 +193,12 @@ t.test('kubernetes mode in network namespaces: outside, no-sidecar, meshed TCP b
   }
   await spawnApp(db, process.execPath, ['-e', DB_APP], {}, /listening/);
   await spawnApp(outside, process.execPath, ['-e', PLAIN_APP], { WHO: 'outside', PORT: '80' }, /listening/);
+  const webCa = await makeWebCa('outside test CA');
+  const serverCert = await webCa.server(['secure.outside.example']);
+  writeFileSync(join(mesh.dir, 'outside.crt'), serverCert.certPem, { mode: 0o644 });
+  writeFileSync(join(mesh.dir, 'outside.key'), serverCert.keyPem, { mode: 0o644 });
+  writeFileSync(join(mesh.dir, 'outside-ca.pem'), webCa.caPem, { mode: 0o644 });
+  await spawnApp(outside, process.execPath, ['-e', SECURE_APP], { CERT: join(mesh.dir, 'outside.crt'), KEY: join(mesh.dir, 'outside.key') }, /listening/);
   await spawnApp(legacy, process.execPath, ['-e', PLAIN_APP], { WHO: 'legacy', PORT: '8080' }, /listening/);
   await Promise.all([
     startSidecar(client, 'client-0', 'client'),
@@ -202,6 +214,13 @@ t.test('kubernetes mode in network namespaces: outside, no-sidecar, meshed TCP b
       t.match(JSON.parse(r.stdout || '{}'), { who: 'outside', clientId: null });
     }
     t.equal(await metric(client, /^weft_outbound_passthrough_total\{protocol="http",reason="outside-cluster",tls="no"\}/), 2);
+  });
+
+  await t.test("HTTPS to the outside server: curl verifies that server's own certificate", async (t) => {
+    const r = await curl(client, ['--cacert', join(mesh.dir, 'outside-ca.pem'), '--resolve', `secure.outside.example:443:${outside.ip}`, '-w', ' verify=%{ssl_verify_result}', 'https://secure.outside.example/']);
+    t.equal(r.code, 0, r.stderr);
+    t.equal(r.stdout, 'secure hello verify=0');
+    t.equal(await metric(client, /^weft_outbound_passthrough_total\{protocol="tcp",reason="outside-cluster",tls="no"\}/), 1, 'passed through as opaque TCP, counted tls="no"');
   });
 
   await t.test('an in-cluster Service and pod without a sidecar: 200 in plaintext', async (t) => {
