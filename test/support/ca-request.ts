@@ -1,6 +1,6 @@
 // Asks a `weft ca` for a certificate the way a sidecar does, for tests: a fresh P-256 key, a CSR
 // (optionally asking for some identity), the token as bearer, the CA verified by `caPem`.
-import { request } from 'node:https';
+import { Agent, request } from 'node:https';
 import { createCsr } from '../../lib/pki/authority.js';
 import { generateKeyPair } from '../../lib/pki/crypto.js';
 
@@ -22,7 +22,7 @@ export async function requestCertificate(opts: {
   /** false: do not check the CA's serving certificate (a CA whose issuer has expired presents an expired one). */
   verify?: boolean;
   /** false: a new connection for this request alone, as a sidecar renewing makes. */
-  agent?: false;
+  agent?: false | Agent;
 }): Promise<CaAnswer> {
   const body = opts.rawBody ?? JSON.stringify({ csr: await createCsr(await generateKeyPair(), opts.identityHint) });
   return new Promise((resolve, reject) => {
@@ -31,7 +31,7 @@ export async function requestCertificate(opts: {
       ca: opts.caPem,
       ...(opts.verify === false ? { rejectUnauthorized: false } : {}),
       ...(opts.servername ? { servername: opts.servername } : {}),
-      ...(opts.agent === false ? { agent: false } : {}),
+      ...(opts.agent !== undefined ? { agent: opts.agent } : {}),
       headers: {
         'content-type': 'application/json',
         'content-length': Buffer.byteLength(body),
