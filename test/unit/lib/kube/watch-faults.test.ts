@@ -126,11 +126,19 @@ t.test('a list whose headers never come is abandoned at the same bound', async (
 
 t.test('an open watch silent for twice the bookmark interval is taken for dead and resumed; a bookmark keeps it alive', async (t) => {
   const r = await rig(t, { bookmarkIntervalMs: 1000, healthyWatchMs: 100_000 });
+  // The silence bound (2 s) is armed when the client has the response headers and again on every
+  // chunk. The server counting a watch is not the client having its answer: each arming is
+  // awaited as the event it is, or the clock could move before the client starts counting.
+  const isSilenceBound = (s: ScheduledTimer): boolean => s.delayMs === 2000;
+  const opened = r.clock.nextScheduled(isSilenceBound);
   r.loop.start();
-  await until('watching', () => r.loop.synced && r.api.watchCount === 1);
+  await opened;
+  t.equal(r.api.watchCount, 1);
   await r.clock.advance(1500);
+  const rearmed = r.clock.nextScheduled(isSilenceBound);
   r.api.sendBookmarks();
-  await until('the bookmark arrived', () => r.loop.resourceVersion === r.api.resourceVersion && r.clock.pendingDelays().includes(2000));
+  await rearmed;
+  await until('the bookmark applied', () => r.loop.resourceVersion === r.api.resourceVersion);
   await r.clock.advance(1999);
   t.equal(watches(r.api), 1, 'a bookmark 1.5 s in: still the first watch 3.5 s in');
   await r.clock.advance(1);
@@ -211,8 +219,12 @@ t.test('the backoff is reset by a stream healthy for healthyWatchMs, with no eve
   let wait = r.clock.nextScheduled(isBackoff);
   r.api.cutWatches();
   t.equal((await wait).delayMs, 80, 'the fourth failure waits the fourth step (ceiling 160, jitter 0.5)');
+  // The healthy bound starts when the client has the response headers, not when the server counts
+  // the watch: that scheduling is awaited, so the clock never moves before it.
+  const healthyArmed = r.clock.nextScheduled((s) => s.delayMs === 1000);
   await r.clock.advance(80);
-  await until('watching again', () => r.api.watchCount === 1);
+  await healthyArmed;
+  t.equal(r.api.watchCount, 1, 'watching again');
   await r.clock.advance(999);
   t.equal(r.loop.failures, 4);
   await r.clock.advance(1);
