@@ -186,8 +186,11 @@ t.test('keeps the last state while the API server is down, retries with backoff,
 t.test('a server-side watch timeout resumes at once without a re-list', async (t) => {
   // Jitter 0: the watch asks for exactly 1 s.
   const r = await rig(t, { watchTimeoutSeconds: 1, random: () => 0 });
+  // The healthy bound (the watch's full second) is armed when the client has the headers: that
+  // event is awaited, as the server counting the watch comes before it.
+  const opened = r.clock.nextScheduled((s) => s.delayMs === 1000);
   r.loop.start();
-  await until('synced and watching', () => r.loop.synced && r.api.watchCount > 0);
+  await opened;
   // The loop's clock sees the watch last its full second, so its end is a timeout, not a failure.
   await r.clock.advance(1000);
   await until('a closed watch', () => r.api.requests.filter((q) => q.includes('?watch')).length >= 2, 8000);
