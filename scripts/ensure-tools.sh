@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Installs the Debian tools the tests and the benchmark drive for real (iptables, ip, nc, curl, tcpdump,
-# wrk, nginx, setpriv, and gcc for the native addon) when they are missing. Runs before `npm test`
+# wrk, nginx, setpriv, redis-server, chromium, promtool, nghttp, and gcc for the native addon) when they are missing. Runs before `npm test`
 # and `npm run bench`, so both work on a fresh machine; does nothing when everything is there.
 set -euo pipefail
-declare -A pkg=([iptables]=iptables [ip]=iproute2 [nc]=netcat-openbsd [curl]=curl [wrk]=wrk [nginx]=nginx-light [openssl]=openssl [cc]=gcc [setpriv]=util-linux [tcpdump]=tcpdump)
+declare -A pkg=([iptables]=iptables [ip]=iproute2 [nc]=netcat-openbsd [curl]=curl [wrk]=wrk [nginx]=nginx-light [openssl]=openssl [cc]=gcc [setpriv]=util-linux [tcpdump]=tcpdump [redis-server]=redis-server [chromium]=chromium [promtool]=prometheus [nghttp]=nghttp2-client)
 missing=()
 for cmd in "${!pkg[@]}"; do
   command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || missing+=("${pkg[$cmd]}")
