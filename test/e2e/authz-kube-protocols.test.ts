@@ -1,5 +1,5 @@
 // Authorization policy end to end in Kubernetes mode, past plain paths (docs/policy.md): method
-// rules, AUDIT, a gRPC call refused with PERMISSION_DENIED and an opaque TCP connection refused by
+// and path-prefix rules, AUDIT, a gRPC call refused with PERMISSION_DENIED and an opaque TCP connection refused by
 // identity. The policies are AuthorizationPolicy objects in the test API server, served by a real
 // `weft destination` to real `weft proxy` processes that hold no API credentials; the TCP client's
 // certificate comes from the real `weft ca` through the same CSR exchange a sidecar makes.
@@ -156,6 +156,12 @@ t.test('a method rule allows GET and denies POST as written', async (t) => {
   t.equal(post.error, 'WEFT_ERR_FORBIDDEN');
   t.equal((await call(client, 'POST', '/items')).status, 200, 'the client may POST');
   t.equal((await call(client, 'DELETE', '/items')).status, 403, 'nobody may DELETE');
+});
+
+t.test('a path-prefix rule allows under the prefix and denies beside it, also after normalization', async (t) => {
+  t.equal((await call(intruder, 'GET', '/public/index.html')).status, 200);
+  t.equal((await call(intruder, 'GET', '/publicity')).status, 403);
+  t.equal((await call(intruder, 'GET', '/public/../admin')).status, 403, 'dot segments cannot climb out of the prefix');
 });
 
 t.test('a gRPC call is refused with PERMISSION_DENIED, an allowed one answers with the caller identity', async (t) => {
