@@ -28,6 +28,7 @@ import { Traffic, createTrafficMetrics } from '../mesh/traffic/traffic.js';
 import { balanceOptionsOf, budgetTermsOf, defaultRetryPolicyOf, defaultTimeoutsOf } from '../mesh/traffic/traffic-settings.js';
 import { RoutesFile } from '../mesh/routes/routes-file.js';
 import { RemoteRoutes } from '../mesh/routes/remote-routes.js';
+import { RemoteEndpointSource } from '../mesh/discovery/remote-endpoint-source.js';
 import { InboundAuthz, AUTHZ_DEBUG_PATH } from './inbound/authorize.js';
 import type { PolicySource } from '../mesh/authz/policy-source.js';
 
@@ -80,9 +81,11 @@ export async function startProxy(config: ProxyConfig, deps: ProxyDeps): Promise<
   // Local mode's mesh routes; a bad file at start stops the proxy with WEFT_ERR_ROUTES_FILE.
   const routes = config.mode === 'local' && config.traffic.routesFile ? new RoutesFile(config.traffic.routesFile, config.namespace, deps.log) : undefined;
   await routes?.start();
-  // Kubernetes mode's mesh routes come from weft destination beside discovery (no API credentials).
-  const k = config.kubernetes;
-  const remoteRoutes = k && k.destinationAddr !== '' ? new RemoteRoutes({ address: k.destinationAddr, serverIdentity: k.destinationIdentity, identity: deps.identity, namespace: config.namespace, log: deps.log }) : undefined;
+  // Kubernetes mode's mesh routes come from weft destination on discovery's session (no API credentials).
+  const source = deps.source;
+  const remoteRoutes = source instanceof RemoteEndpointSource
+    ? new RemoteRoutes({ open: (path) => source.openStream(path), identity: deps.identity, namespace: config.namespace, log: deps.log })
+    : undefined;
   remoteRoutes?.start();
   const evictions = new Counter({ name: 'weft_discovery_evictions_total', help: 'Services dropped to stay within WEFT_MAX_SERVICES (least recently used first)', registers: [deps.registry] });
   const balancers = new ServiceBalancers(deps.source, {

@@ -10,6 +10,7 @@ import { Counter, Gauge, type Registry } from 'prom-client';
 import { serviceKey, type AddressInfo, type AddressOwner, type EndpointSource, type ServiceRef, type ServiceSnapshot } from './endpoint-source.js';
 import { expectIdentity } from '../mesh-tls.js';
 import { backoffDelayMs, type BackoffPolicy } from '../../lib/backoff.js';
+import { readDestinationLines } from '../destination-stream.js';
 import { realTimers, type TimerHandle, type Timers } from '../../lib/timers.js';
 import type { Logger } from '../../lib/logger.js';
 import type { IdentityProvider } from '../identity/identity-provider.js';
@@ -205,38 +206,26 @@ export class RemoteEndpointSource implements EndpointSource {
     }
     up.stream = stream;
     this.#watched.inc();
-    let buffered = '';
-    let status = 0;
-    stream.setEncoding('utf8');
-    stream.on('response', (headers) => (status = Number(headers[':status'])));
-    stream.on('data', (chunk: string) => {
-      if (status !== 200) {
-        buffered += chunk;
-        return;
-      }
-      buffered += chunk;
-      let nl = buffered.indexOf('\n');
-      while (nl >= 0) {
-        const line = buffered.slice(0, nl);
-        buffered = buffered.slice(nl + 1);
-        nl = buffered.indexOf('\n');
+    readDestinationLines(
+      stream,
+      (line) => {
+        if (up.stream !== stream) return false;
         const snap = readSnapshotLine(line, up.ref);
         if (!snap) {
           this.#o.log.warn({ service: key, line: line.slice(0, 200) }, 'weft destination sent a line that is not a snapshot; ignored');
-          continue;
+          return true;
         }
         up.failures = 0;
         this.#deliver(up, snap);
-        if (up.stream !== stream) return;
-      }
-    });
-    stream.on('error', () => undefined);
-    stream.on('close', () => {
-      if (up.stream !== stream) return; // closed by us
-      up.stream = undefined;
-      this.#watched.dec();
-      this.#retry(up, new Error(status === 200 || status === 0 ? 'stream to weft destination ended' : `weft destination answered ${status}: ${buffered.slice(0, 200)}`));
-    });
+        return up.stream === stream;
+      },
+      (reason) => {
+        if (up.stream !== stream) return; // closed by us
+        up.stream = undefined;
+        this.#watched.dec();
+        this.#retry(up, new Error(reason));
+      },
+    );
   }
 
   #deliver(up: Upstream, snap: ServiceSnapshot): void {
