@@ -4,8 +4,9 @@
 import t from 'tap';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { KubeMesh, type KubePod, type KubeProcess } from '../support/kube-mesh.js';
-import { randomBase, get, metric } from '../support/local-mesh.js';
+import { KubeMesh, type KubePod } from '../support/kube-mesh.js';
+import { randomBase, metric } from '../support/local-mesh.js';
+import { logLines, readyUntil } from '../support/readiness.js';
 import { requestCertificate } from '../support/ca-request.js';
 import { createIssuer, createRoot, type SigningPair } from '../../lib/pki/authority.js';
 import { privateKeyToPem } from '../../lib/pki/crypto.js';
@@ -14,37 +15,6 @@ const HOUR = 3_600_000;
 const base = randomBase();
 const mesh = await KubeMesh.create();
 t.teardown(() => mesh.close());
-
-interface ReadyAnswer {
-  status: number;
-  reasons: string[];
-}
-
-/** Polls the process's /ready until `done` says so. */
-async function readyUntil(proc: KubeProcess, what: string, done: (a: ReadyAnswer) => boolean, timeoutMs: number): Promise<ReadyAnswer> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const res = await get(`${proc.admin}/ready`).catch(() => undefined);
-    const a = res && { status: res.status, reasons: (JSON.parse(res.body) as { reasons: string[] }).reasons };
-    if (a && done(a)) return a;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`${what}: not within ${timeoutMs} ms; its log:\n${(await proc.log()).split('\n').slice(-15).join('\n')}`);
-}
-
-/** The process's log lines whose msg matches, once at least one is written (the log is flushed asynchronously). */
-async function logLines(proc: KubeProcess, msg: RegExp): Promise<Record<string, unknown>[]> {
-  const deadline = Date.now() + 3000;
-  for (;;) {
-    const lines = (await proc.log())
-      .split('\n')
-      .filter((l) => l.startsWith('{'))
-      .map((l) => JSON.parse(l) as Record<string, unknown>)
-      .filter((l) => msg.test(String(l['msg'])));
-    if (lines.length > 0 || Date.now() > deadline) return lines;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 async function writeIssuer(dir: string, root: SigningPair, issuer: SigningPair): Promise<void> {
   await mkdir(dir, { recursive: true });

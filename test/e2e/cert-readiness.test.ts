@@ -4,8 +4,9 @@
 // names another service account than its settings is not ready, and so is such a gateway. (The
 // CA's own readiness: ca-ready.test.ts.)
 import t from 'tap';
-import { KubeMesh, type KubePod, type KubeProcess } from '../support/kube-mesh.js';
-import { randomBase, get, metric } from '../support/local-mesh.js';
+import { KubeMesh, type KubePod } from '../support/kube-mesh.js';
+import { randomBase, metric } from '../support/local-mesh.js';
+import { logLines, readyAnswer, readyUntil } from '../support/readiness.js';
 // The file waits out real certificate lifetimes (about a minute): more than the default timeout.
 t.setTimeout(240_000);
 const base = randomBase();
@@ -14,42 +15,6 @@ t.teardown(() => mesh.close());
 const caAddr = `${base}.1`;
 const caEnv = { WEFT_CA_LEAF_LIFETIME_SECONDS: '20' };
 let ca = await mesh.startCa(caAddr, caEnv);
-
-interface ReadyAnswer {
-  status: number;
-  reasons: string[];
-}
-
-async function ready(admin: string): Promise<ReadyAnswer | undefined> {
-  const res = await get(`${admin}/ready`).catch(() => undefined);
-  if (!res) return undefined;
-  return { status: res.status, reasons: (JSON.parse(res.body) as { reasons: string[] }).reasons };
-}
-
-/** Polls the process's /ready until `done` says so; returns the answer and when it came. */
-async function readyUntil(proc: KubeProcess, what: string, done: (a: ReadyAnswer) => boolean, timeoutMs: number): Promise<ReadyAnswer & { at: number }> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const a = await ready(proc.admin);
-    if (a && done(a)) return { ...a, at: Date.now() };
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`${what}: not within ${timeoutMs} ms; its log:\n${(await proc.log()).split('\n').slice(-15).join('\n')}`);
-}
-
-/** The process's log lines whose msg matches, once at least one is written (the log is flushed asynchronously). */
-async function logLines(proc: KubeProcess, msg: RegExp): Promise<Record<string, unknown>[]> {
-  const deadline = Date.now() + 3000;
-  for (;;) {
-    const lines = (await proc.log())
-      .split('\n')
-      .filter((l) => l.startsWith('{'))
-      .map((l) => JSON.parse(l) as Record<string, unknown>)
-      .filter((l) => msg.test(String(l['msg'])));
-    if (lines.length > 0 || Date.now() > deadline) return lines;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 t.test('a leaf that expires while weft ca is down turns /ready to 503 at its expiry, and back to 200 after renewal', async (t) => {
   const pod: KubePod = { name: 'orders-0', address: `${base}.10`, serviceAccount: 'orders' };
@@ -62,7 +27,7 @@ t.test('a leaf that expires while weft ca is down turns /ready to 503 at its exp
   ca.child.kill('SIGTERM');
   await ca.exited;
   const notAfterMs = (await metric(proxy.admin, 'weft_certificate_expiry_timestamp_seconds')) * 1000;
-  t.equal((await ready(proxy.admin))?.status, 200, 'ready while the leaf is valid, CA or not');
+  t.equal((await readyAnswer(proxy.admin))?.status, 200, 'ready while the leaf is valid, CA or not');
   const down = await readyUntil(proxy, 'not ready after expiry', (a) => a.status === 503, 30_000);
   t.ok(down.at >= notAfterMs, `not before the expiry (${down.at - notAfterMs} ms after notAfter)`);
   t.ok(down.at - notAfterMs < 1500, `at the expiry instant, by a timer (${down.at - notAfterMs} ms after notAfter)`);
