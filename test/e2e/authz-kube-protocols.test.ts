@@ -5,16 +5,13 @@
 // certificate comes from the real `weft ca` through the same CSR exchange a sidecar makes.
 import t from 'tap';
 import http from 'node:http';
-import net from 'node:net';
-import tls from 'node:tls';
 import { readFile } from 'node:fs/promises';
-import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
 import { KubeMesh, type KubePod } from '../support/kube-mesh.js';
 import { randomBase, get, metric } from '../support/local-mesh.js';
 import { startEchoApp } from '../support/echo-app.js';
 import { requestCertificate } from '../support/ca-request.js';
+import { HELLO_RULES, grpcUnaryVia, helloPolicy, startAuthzWorkload, tcpToDatabase } from '../support/authz-workload.js';
 import { createCsr } from '../../lib/pki/authority.js';
 import { generateKeyPair, privateKeyToPem } from '../../lib/pki/crypto.js';
 import type { KubeObject } from '../support/test-apiserver.js';
@@ -26,24 +23,11 @@ const hello: KubePod = { name: 'hello-0', address: `${base}.20`, serviceAccount:
 
 const mesh = await KubeMesh.create();
 const app = await startEchoApp({ pod: hello.name, address: hello.address, port: 8080 });
-// The "database": echoes what it gets, on the pod's port 5432.
-const db = net.createServer((s) => s.pipe(s));
-await new Promise<void>((resolve) => db.listen(5432, hello.address, () => resolve()));
-type Msg = { text: string; pod: string; caller: string };
-const pkg = grpc.loadPackageDefinition(protoLoader.loadSync(fileURLToPath(new URL('../fixtures/echo.proto', import.meta.url)))) as unknown as {
-  weft: { test: { Echo: grpc.ServiceClientConstructor & { service: grpc.ServiceDefinition } } };
-};
-const grpcServer = new grpc.Server();
-grpcServer.addService(pkg.weft.test.Echo.service, {
-  Unary: (call: grpc.ServerUnaryCall<Msg, Msg>, cb: grpc.sendUnaryData<Msg>) => cb(null, { text: call.request.text, pod: hello.name, caller: String(call.metadata.get('weft-client-id')[0] ?? '') }),
-  Chat: (call: grpc.ServerDuplexStream<Msg, Msg>) => call.end(),
-});
-await new Promise<void>((resolve, reject) => grpcServer.bindAsync(`${hello.address}:9090`, grpc.ServerCredentials.createInsecure(), (err) => (err ? reject(err) : resolve())));
+const workload = await startAuthzWorkload(hello.address, hello.name);
 t.teardown(async () => {
   await mesh.close();
   await app.close();
-  db.close();
-  grpcServer.forceShutdown();
+  workload.close();
 });
 
 await mesh.startCa(`${base}.1`);
@@ -66,19 +50,8 @@ mesh.api.apply({
   endpoints: [{ addresses: [hello.address], conditions: { ready: true, serving: true, terminating: false }, targetRef: { kind: 'Pod', name: hello.name, namespace: mesh.namespace } }],
 });
 
-const policy = (name: string, action: string, rules: unknown[]): KubeObject => ({
-  apiVersion: 'policy.weft.dev/v1alpha1',
-  kind: 'AuthorizationPolicy',
-  metadata: { name, namespace: mesh.namespace },
-  spec: { selector: { matchLabels: { app: 'hello' } }, action, rules },
-});
-mesh.api.apply(policy('hello-admin', 'ALLOW', [
-  { from: { serviceAccounts: ['client'] }, to: { paths: ['/admin', '/admin/*'] } },
-  { to: { ports: [8080], paths: ['/public/*'] } },
-  { to: { ports: [8080], methods: ['GET'], paths: ['/items', '/items/*'] } },
-  { from: { serviceAccounts: ['client'] }, to: { ports: [8080], methods: ['POST'], paths: ['/items'] } },
-  { from: { serviceAccounts: ['client'] }, to: { ports: [9090, 5432] } },
-]));
+const policy = (name: string, action: string, rules: unknown[]): KubeObject => helloPolicy(mesh.namespace, name, action, rules);
+mesh.api.apply(policy('hello-admin', 'ALLOW', [...HELLO_RULES]));
 
 const [helloProxy] = await Promise.all([
   mesh.startProxy(hello, { WEFT_POD_LABELS: 'app=hello' }),
@@ -110,18 +83,6 @@ function call(from: KubePod, method: string, path: string): Promise<{ status: nu
   });
 }
 
-function grpcUnary(from: KubePod): Promise<{ code: number; details: string; caller: string }> {
-  const c = new pkg.weft.test.Echo(`${from.address}:9001`, grpc.credentials.createInsecure()) as unknown as grpc.Client & {
-    Unary(m: Partial<Msg>, cb: (err: grpc.ServiceError | null, r?: Msg) => void): void;
-  };
-  return new Promise((resolve) =>
-    c.Unary({ text: 'ping' }, (err, reply) => {
-      c.close();
-      resolve({ code: err?.code ?? grpc.status.OK, details: err?.details ?? '', caller: reply?.caller ?? '' });
-    }),
-  );
-}
-
 /** A workload certificate for `pod`, from the cluster's `weft ca`, with its token bound to that pod. */
 async function certificateFor(pod: KubePod): Promise<{ key: string; cert: string; ca: string }> {
   const keys = await generateKeyPair();
@@ -130,22 +91,6 @@ async function certificateFor(pod: KubePod): Promise<{ key: string; cert: string
   if (answer.status !== 200) throw new Error(`the CA refused ${pod.name}: ${answer.status} ${JSON.stringify(answer.body)}`);
   const { certificate, chain, trustBundle } = answer.body as { certificate: string; chain: string; trustBundle: string };
   return { key: await privateKeyToPem(keys.privateKey), cert: certificate + chain, ca: trustBundle };
-}
-
-/** Opens opaque TCP to the hello pod's port 5432 with `material` (mTLS, ALPN weft-tcp) and returns what echoed back. */
-function tcpWith(material: { key: string; cert: string; ca: string }): Promise<string> {
-  return new Promise((resolve) => {
-    const socket = tls.connect({ host: hello.address, port: 7006, key: material.key, cert: material.cert, ca: material.ca, ALPNProtocols: ['weft-tcp'], checkServerIdentity: () => undefined });
-    let echoed = '';
-    socket.on('secureConnect', () => socket.write('WEFT-TCP 5432\nhello db'));
-    socket.on('data', (d: Buffer) => {
-      echoed += d.toString();
-      if (echoed === 'hello db') socket.end();
-    });
-    socket.on('error', () => undefined);
-    socket.on('close', () => resolve(echoed));
-    setTimeout(() => socket.destroy(), 5000).unref();
-  });
 }
 
 t.test('a method rule allows GET and denies POST as written', async (t) => {
@@ -165,19 +110,19 @@ t.test('a path-prefix rule allows under the prefix and denies beside it, also af
 });
 
 t.test('a gRPC call is refused with PERMISSION_DENIED, an allowed one answers with the caller identity', async (t) => {
-  const denied = await grpcUnary(intruder);
+  const denied = await grpcUnaryVia(intruder.address);
   t.equal(denied.code, grpc.status.PERMISSION_DENIED);
   t.match(denied.details, /WEFT_ERR_FORBIDDEN/);
-  const allowed = await grpcUnary(client);
+  const allowed = await grpcUnaryVia(client.address);
   t.equal(allowed.code, grpc.status.OK);
   t.equal(allowed.caller, mesh.identity('client'));
 });
 
 t.test('an opaque TCP connection with a denied identity is refused; an allowed one pipes', async (t) => {
   const before = await metric(helloProxy.admin, 'weft_authz_decisions_total', { decision: 'deny' });
-  t.equal(await tcpWith(await certificateFor(intruder)), '', 'nothing echoed: the connection was closed');
+  t.equal(await tcpToDatabase(hello.address, await certificateFor(intruder)), '', 'nothing echoed: the connection was closed');
   t.equal(await metric(helloProxy.admin, 'weft_authz_decisions_total', { decision: 'deny' }), before + 1);
-  t.equal(await tcpWith(await certificateFor(client)), 'hello db');
+  t.equal(await tcpToDatabase(hello.address, await certificateFor(client)), 'hello db');
 });
 
 t.test('AUDIT lets the request through, counts and logs it', async (t) => {

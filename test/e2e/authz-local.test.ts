@@ -3,13 +3,10 @@
 // section and change under running connections. HTTP/1.1, gRPC and opaque TCP are each refused.
 import t from 'tap';
 import http from 'node:http';
-import net from 'node:net';
-import tls from 'node:tls';
-import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
 import { LocalMesh, randomBase, get, metric, type PodSpec, type ServiceSpec } from '../support/local-mesh.js';
 import { startEchoApp } from '../support/echo-app.js';
+import { HELLO_RULES, grpcUnaryVia, helloPolicy as policyFor, startAuthzWorkload, tcpToDatabase } from '../support/authz-workload.js';
 import { issueMaterial } from '../../lib/pki/leaf.js';
 
 const base = randomBase();
@@ -23,39 +20,15 @@ const services: ServiceSpec[] = [
 
 const mesh = await LocalMesh.create();
 const app = await startEchoApp({ pod: hello.name, address: hello.address, port: 8080 });
-// The "database": echoes what it gets, on the pod's port 5432.
-const db = net.createServer((s) => s.pipe(s));
-await new Promise<void>((resolve) => db.listen(5432, hello.address, () => resolve()));
-type Msg = { text: string; pod: string; caller: string };
-const pkg = grpc.loadPackageDefinition(protoLoader.loadSync(fileURLToPath(new URL('../fixtures/echo.proto', import.meta.url)))) as unknown as {
-  weft: { test: { Echo: grpc.ServiceClientConstructor & { service: grpc.ServiceDefinition } } };
-};
-const grpcServer = new grpc.Server();
-grpcServer.addService(pkg.weft.test.Echo.service, {
-  Unary: (call: grpc.ServerUnaryCall<Msg, Msg>, cb: grpc.sendUnaryData<Msg>) => cb(null, { text: call.request.text, pod: hello.name, caller: String(call.metadata.get('weft-client-id')[0] ?? '') }),
-  Chat: (call: grpc.ServerDuplexStream<Msg, Msg>) => call.end(),
-});
-await new Promise<void>((resolve, reject) => grpcServer.bindAsync(`${hello.address}:9090`, grpc.ServerCredentials.createInsecure(), (err) => (err ? reject(err) : resolve())));
+const workload = await startAuthzWorkload(hello.address, hello.name);
 t.teardown(async () => {
   await mesh.close();
   await app.close();
-  db.close();
-  grpcServer.forceShutdown();
+  workload.close();
 });
 
-const policy = (name: string, action: string, rules: unknown[]): unknown => ({
-  apiVersion: 'policy.weft.dev/v1alpha1',
-  kind: 'AuthorizationPolicy',
-  metadata: { name, namespace: mesh.namespace },
-  spec: { selector: { matchLabels: { app: 'hello' } }, action, rules },
-});
-const helloPolicy = policy('hello-admin', 'ALLOW', [
-  { from: { serviceAccounts: ['client'] }, to: { paths: ['/admin', '/admin/*'] } },
-  { to: { ports: [8080], paths: ['/public/*'] } },
-  { to: { ports: [8080], methods: ['GET'], paths: ['/items', '/items/*'] } },
-  { from: { serviceAccounts: ['client'] }, to: { ports: [8080], methods: ['POST'], paths: ['/items'] } },
-  { from: { serviceAccounts: ['client'] }, to: { ports: [9090, 5432] } },
-]);
+const policy = (name: string, action: string, rules: unknown[]): unknown => policyFor(mesh.namespace, name, action, rules);
+const helloPolicy = policy('hello-admin', 'ALLOW', [...HELLO_RULES]);
 
 await mesh.setServices(services, { authorization: { policies: [helloPolicy] } });
 const helloProxy = await mesh.startProxy(hello, {
@@ -100,33 +73,12 @@ function call(from: PodSpec, method: string, path: string, agent: http.Agent | f
   });
 }
 
-function grpcUnary(from: PodSpec): Promise<{ code: number; details: string; caller: string }> {
-  const c = new pkg.weft.test.Echo(`${from.address}:9001`, grpc.credentials.createInsecure()) as unknown as grpc.Client & {
-    Unary(m: Partial<Msg>, cb: (err: grpc.ServiceError | null, r?: Msg) => void): void;
-  };
-  return new Promise((resolve) =>
-    c.Unary({ text: 'ping' }, (err, reply) => {
-      c.close();
-      resolve({ code: err?.code ?? grpc.status.OK, details: err?.details ?? '', caller: reply?.caller ?? '' });
-    }),
-  );
-}
+const grpcUnary = (from: PodSpec): ReturnType<typeof grpcUnaryVia> => grpcUnaryVia(from.address);
 
 /** Opens opaque TCP to the hello pod's port 5432 as `serviceAccount` (mTLS, ALPN weft-tcp) and returns what echoed back. */
 async function tcpAs(serviceAccount: string): Promise<string> {
   const material = await issueMaterial({ authority: mesh.authority, identity: mesh.identity(serviceAccount), now: new Date() });
-  return new Promise((resolve) => {
-    const socket = tls.connect({ host: hello.address, port: 7006, key: material.keyPem, cert: material.certChainPem, ca: material.trustBundlePem, ALPNProtocols: ['weft-tcp'], checkServerIdentity: () => undefined });
-    let echoed = '';
-    socket.on('secureConnect', () => socket.write('WEFT-TCP 5432\nhello db'));
-    socket.on('data', (d: Buffer) => {
-      echoed += d.toString();
-      if (echoed === 'hello db') socket.end();
-    });
-    socket.on('error', () => undefined);
-    socket.on('close', () => resolve(echoed));
-    setTimeout(() => socket.destroy(), 5000).unref();
-  });
+  return tcpToDatabase(hello.address, { key: material.keyPem, cert: material.certChainPem, ca: material.trustBundlePem });
 }
 
 t.test('intruder gets 403 WEFT_ERR_FORBIDDEN on /admin while the client gets 200; the denial is counted and logged with its identity', async (t) => {
