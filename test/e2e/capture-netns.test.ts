@@ -3,14 +3,11 @@
 // app, and a third namespace with a plaintext client. Where namespaces are forbidden the test
 // says why and fails.
 import t from 'tap';
-import { chmodSync, mkdtempSync, rmSync, writeFileSync, readdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
-import { NetnsLab, netnsUnavailable, type Pod, type RunResult } from '../support/netns.js';
-import { exitOf } from '../support/child-output.js';
-import { loadOrCreateCaDir } from '../../lib/pki/store.js';
-import { loadOriginalDstAddon } from '../../proxy/capture/original-dst.js';
+import type { Pod, RunResult } from '../support/netns.js';
+import { openCaptureLab, readableLocalCa } from '../support/capture-lab.js';
 
 const main = new URL('../../dist/cli/main.js', import.meta.url).pathname;
 const SUBNET = 13;
@@ -41,35 +38,11 @@ interface Sidecar {
 }
 
 t.test('capture in network namespaces: mesh by name and by IP, strict/permissive, probes, opaque TCP', async (t) => {
-  const why = await netnsUnavailable();
-  if (why) {
-    t.fail(`network namespaces are not usable here, so capture cannot be tested end to end: ${why}`);
-    return;
-  }
-  const addon = loadOriginalDstAddon();
-  if (addon instanceof Error) {
-    t.fail(`the SO_ORIGINAL_DST addon is not available (npm run build:native): ${addon.message}`);
-    return;
-  }
+  const opened = await openCaptureLab(t, 'capture', 'cap', SUBNET);
+  if (!opened) return;
   t.setTimeout(110_000);
-
-  const lab = new NetnsLab('cap', SUBNET);
-  const children: ChildProcess[] = [];
-  const dir = mkdtempSync(join(tmpdir(), 'weft-capture-'));
-  t.teardown(async () => {
-    for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
-    // The namespaces can only go once nothing runs in them.
-    await Promise.all(children.map(exitOf));
-    await lab.delete();
-    rmSync(dir, { recursive: true, force: true });
-  });
-
-  // Local-mode material, readable by UID 7007 (test files only).
-  const caDir = join(dir, 'ca');
-  await loadOrCreateCaDir(caDir, 'cluster.local', new Date());
-  chmodSync(dir, 0o755);
-  chmodSync(caDir, 0o755);
-  for (const f of readdirSync(caDir)) chmodSync(join(caDir, f), 0o644);
+  const { lab, children, dir } = opened;
+  const caDir = await readableLocalCa(dir);
 
   const client = await lab.pod('client', 2);
   const server = await lab.pod('server', 3);

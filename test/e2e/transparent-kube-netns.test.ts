@@ -8,11 +8,11 @@ import net from 'node:net';
 import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
-import { NetnsLab, netnsUnavailable, type Pod, type RunResult } from '../support/netns.js';
+import type { Pod, RunResult } from '../support/netns.js';
+import { openCaptureLab } from '../support/capture-lab.js';
 import { exitOf } from '../support/child-output.js';
 import { KubeMesh } from '../support/kube-mesh.js';
 import { randomBase } from '../support/local-mesh.js';
-import { loadOriginalDstAddon } from '../../proxy/capture/original-dst.js';
 import { makeWebCa } from '../support/web-pki.js';
 
 const main = new URL('../../dist/cli/main.js', import.meta.url).pathname;
@@ -58,28 +58,15 @@ setTimeout(() => { process.stdout.write(JSON.stringify({ error: 'no banner' }));
 `;
 
 t.test('kubernetes mode in network namespaces: outside, no-sidecar, meshed TCP by ClusterIP and pod IP, opaque ports', async (t) => {
-  const why = await netnsUnavailable();
-  if (why) {
-    t.fail(`network namespaces are not usable here: ${why}`);
-    return;
-  }
-  const addon = loadOriginalDstAddon();
-  if (addon instanceof Error) {
-    t.fail(`the SO_ORIGINAL_DST addon is not available (npm run build:native): ${addon.message}`);
-    return;
-  }
-  t.setTimeout(150_000);
-  const lab = new NetnsLab('tpk', SUBNET);
-  const children: ChildProcess[] = [];
   const relays: net.Server[] = [];
   const mesh = await KubeMesh.create();
-  t.teardown(async () => {
-    for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
-    await Promise.all(children.map(exitOf));
+  const opened = await openCaptureLab(t, 'transparent capture in Kubernetes mode', 'tpk', SUBNET, async () => {
     for (const r of relays) r.close();
-    await lab.delete();
     await mesh.close();
   });
+  if (!opened) return;
+  t.setTimeout(150_000);
+  const { lab, children } = opened;
   chmodSync(mesh.dir, 0o755);
   const base = randomBase();
   await mesh.startCa(`${base}.1`);

@@ -3,15 +3,13 @@
 // 7007) beside unmodified apps, and an "outside" namespace with plain HTTP, HTTPS and TCP servers
 // that are not in the mesh. Where namespaces are forbidden the test says why and fails.
 import t from 'tap';
-import { chmodSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
-import { NetnsLab, netnsUnavailable, type Pod, type RunResult } from '../support/netns.js';
+import type { Pod, RunResult } from '../support/netns.js';
+import { openCaptureLab, readableLocalCa } from '../support/capture-lab.js';
 import { exitOf, waitForOutput } from '../support/child-output.js';
 import { makeWebCa } from '../support/web-pki.js';
-import { loadOrCreateCaDir } from '../../lib/pki/store.js';
-import { loadOriginalDstAddon } from '../../proxy/capture/original-dst.js';
 
 const main = new URL('../../dist/cli/main.js', import.meta.url).pathname;
 const SUBNET = 61;
@@ -59,33 +57,11 @@ interface Sidecar {
 }
 
 t.test('transparent capture: outside destinations, meshed TCP by ClusterIP and pod IP, egress policy, opaque ports', async (t) => {
-  const why = await netnsUnavailable();
-  if (why) {
-    t.fail(`network namespaces are not usable here, so transparent capture cannot be tested end to end: ${why}`);
-    return;
-  }
-  const addon = loadOriginalDstAddon();
-  if (addon instanceof Error) {
-    t.fail(`the SO_ORIGINAL_DST addon is not available (npm run build:native): ${addon.message}`);
-    return;
-  }
+  const opened = await openCaptureLab(t, 'transparent capture', 'tp', SUBNET);
+  if (!opened) return;
   t.setTimeout(150_000);
-
-  const lab = new NetnsLab('tp', SUBNET);
-  const children: ChildProcess[] = [];
-  const dir = mkdtempSync(join(tmpdir(), 'weft-transparent-'));
-  t.teardown(async () => {
-    for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
-    await Promise.all(children.map(exitOf));
-    await lab.delete();
-    rmSync(dir, { recursive: true, force: true });
-  });
-
-  const caDir = join(dir, 'ca');
-  await loadOrCreateCaDir(caDir, 'cluster.local', new Date());
-  chmodSync(dir, 0o755);
-  chmodSync(caDir, 0o755);
-  for (const f of readdirSync(caDir)) chmodSync(join(caDir, f), 0o644);
+  const { lab, children, dir } = opened;
+  const caDir = await readableLocalCa(dir);
   const webCa = await makeWebCa('outside test CA');
   const serverCert = await webCa.server(['secure.outside.example']);
   writeFileSync(join(dir, 'outside.crt'), serverCert.certPem, { mode: 0o644 });
