@@ -5,9 +5,8 @@
 import t from 'tap';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { ChildProcess } from 'node:child_process';
-import type { Pod, RunResult } from '../support/netns.js';
-import { openCaptureLab, readableLocalCa } from '../support/capture-lab.js';
+import type { Pod } from '../support/netns.js';
+import { curlIn, metricIn, openCaptureLab, readableLocalCa, spawnSidecar, waitSidecarReady, type Sidecar } from '../support/capture-lab.js';
 
 const main = new URL('../../dist/cli/main.js', import.meta.url).pathname;
 const SUBNET = 13;
@@ -31,11 +30,6 @@ net.createServer((s) => { let b = ''; s.on('data', (d) => { b += d; const i = b.
 net.createServer((s) => { s.end('HELLO banner\\n'); s.on('error', () => {}); }).listen(7778, '0.0.0.0');
 process.stdout.write('listening\\n');
 `;
-
-interface Sidecar {
-  readonly child: ChildProcess;
-  readonly logs: string[];
-}
 
 t.test('capture in network namespaces: mesh by name and by IP, strict/permissive, probes, opaque TCP', async (t) => {
   const opened = await openCaptureLab(t, 'capture', 'cap', SUBNET);
@@ -65,46 +59,23 @@ t.test('capture in network namespaces: mesh by name and by IP, strict/permissive
     t.equal(r.code, 0, `weft init (${mode}) in ${pod.netns}: ${r.stderr}`);
   };
   // The proxy itself has no inbound mode: strict or permissive is only in the rules weft init wrote.
-  const startSidecar = (pod: Pod, serviceAccount: string, extra: Record<string, string> = {}): Sidecar => {
-    const child = pod.spawn('setpriv', ['--reuid=7007', '--regid=7007', '--clear-groups', '--', process.execPath, main, 'proxy'], {
-      env: {
-        PATH: process.env.PATH,
-        WEFT_MODE: 'local',
-        WEFT_CA_DIR: caDir,
-        WEFT_ENDPOINTS_FILE: endpointsFile,
-        WEFT_POD_NAMESPACE: 'shop',
-        WEFT_SERVICE_ACCOUNT: serviceAccount,
-        WEFT_POD_NAME: `${serviceAccount}-0`,
-        WEFT_LOG_LEVEL: 'info',
-        WEFT_SHUTDOWN_GRACE_MS: '500',
-        // What the injector passes for a readiness probe rewritten to /app-probe/app/readiness.
-        WEFT_APP_PROBES: JSON.stringify({ 'app/readiness': { httpGet: { path: '/healthz', port: 8080, scheme: 'HTTP' } } }),
-        ...extra,
-      },
+  const startSidecar = (pod: Pod, serviceAccount: string, extra: Record<string, string> = {}): Sidecar =>
+    spawnSidecar(opened, pod, {
+      WEFT_MODE: 'local',
+      WEFT_CA_DIR: caDir,
+      WEFT_ENDPOINTS_FILE: endpointsFile,
+      WEFT_POD_NAMESPACE: 'shop',
+      WEFT_SERVICE_ACCOUNT: serviceAccount,
+      WEFT_POD_NAME: `${serviceAccount}-0`,
+      WEFT_LOG_LEVEL: 'info',
+      WEFT_SHUTDOWN_GRACE_MS: '500',
+      // What the injector passes for a readiness probe rewritten to /app-probe/app/readiness.
+      WEFT_APP_PROBES: JSON.stringify({ 'app/readiness': { httpGet: { path: '/healthz', port: 8080, scheme: 'HTTP' } } }),
+      ...extra,
     });
-    children.push(child);
-    const logs: string[] = [];
-    child.stdout?.on('data', (d: Buffer) => logs.push(d.toString()));
-    child.stderr?.on('data', (d: Buffer) => logs.push(d.toString()));
-    return { child, logs };
-  };
-  const curl = (pod: Pod, args: string[]): Promise<RunResult> =>
-    pod.exec('curl', ['-sS', '--max-time', '5', ...args], { timeoutMs: 8_000 });
-  const waitReady = async (pod: Pod, sidecar: Sidecar): Promise<void> => {
-    const deadline = Date.now() + 40_000;
-    while (Date.now() < deadline) {
-      const r = await curl(pod, ['-o', '/dev/null', '-w', '%{http_code}', 'http://127.0.0.1:7020/ready']);
-      if (r.stdout === '200') return;
-      if (sidecar.child.exitCode !== null) break;
-      await new Promise((res) => setTimeout(res, 200));
-    }
-    throw new Error(`sidecar in ${pod.netns} not ready:\n${sidecar.logs.join('')}`);
-  };
-  const metric = async (pod: Pod, pattern: RegExp): Promise<number> => {
-    const r = await curl(pod, ['http://127.0.0.1:7020/metrics']);
-    const line = r.stdout.split('\n').find((l) => pattern.test(l));
-    return line === undefined ? 0 : Number(line.slice(line.lastIndexOf(' ') + 1));
-  };
+  const curl = curlIn;
+  const waitReady = waitSidecarReady;
+  const metric = metricIn;
 
   await init(client, 'strict');
   await init(server, 'strict');

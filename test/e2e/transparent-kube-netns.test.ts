@@ -8,8 +8,8 @@ import net from 'node:net';
 import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
-import type { Pod, RunResult } from '../support/netns.js';
-import { openCaptureLab } from '../support/capture-lab.js';
+import type { Pod } from '../support/netns.js';
+import { curlIn, metricIn, openCaptureLab, spawnSidecar, waitSidecarReady } from '../support/capture-lab.js';
 import { exitOf } from '../support/child-output.js';
 import { KubeMesh } from '../support/kube-mesh.js';
 import { randomBase } from '../support/local-mesh.js';
@@ -137,39 +137,23 @@ t.test('kubernetes mode in network namespaces: outside, no-sidecar, meshed TCP b
     await spawnApp(pod, process.execPath, ['-e', POD_RELAY, ...relaySpecs], {}, /relaying/);
     const tokenFile = join(mesh.dir, `${name}.token`);
     writeFileSync(tokenFile, mesh.api.issueToken({ namespace: ns, serviceAccount, audiences: ['weft-ca'], pod: { name } }), { mode: 0o644 });
-    const child = pod.spawn('setpriv', ['--reuid=7007', '--regid=7007', '--clear-groups', '--', process.execPath, main, 'proxy'], {
-      env: {
-        PATH: process.env.PATH,
-        WEFT_MODE: 'kubernetes',
-        WEFT_DESTINATION_ADDR: mesh.destinationAddr,
-        WEFT_CA_ADDR: mesh.caUrl,
-        WEFT_TRUST_ANCHORS: roots,
-        WEFT_TOKEN_FILE: tokenFile,
-        WEFT_POD_NAME: name,
-        WEFT_POD_NAMESPACE: ns,
-        WEFT_SERVICE_ACCOUNT: serviceAccount,
-        WEFT_SHUTDOWN_GRACE_MS: '500',
-        ...extra,
-      },
+    const sidecar = spawnSidecar(opened, pod, {
+      WEFT_MODE: 'kubernetes',
+      WEFT_DESTINATION_ADDR: mesh.destinationAddr,
+      WEFT_CA_ADDR: mesh.caUrl,
+      WEFT_TRUST_ANCHORS: roots,
+      WEFT_TOKEN_FILE: tokenFile,
+      WEFT_POD_NAME: name,
+      WEFT_POD_NAMESPACE: ns,
+      WEFT_SERVICE_ACCOUNT: serviceAccount,
+      WEFT_SHUTDOWN_GRACE_MS: '500',
+      ...extra,
     });
-    children.push(child);
-    const lines: string[] = [];
-    logs.set(name, lines);
-    child.stdout?.on('data', (d: Buffer) => lines.push(d.toString()));
-    child.stderr?.on('data', (d: Buffer) => lines.push(d.toString()));
-    const deadline = Date.now() + 40_000;
-    while (Date.now() < deadline) {
-      if ((await curl(pod, ['-o', '/dev/null', '-w', '%{http_code}', 'http://127.0.0.1:7020/ready'])).stdout === '200') return;
-      if (child.exitCode !== null) break;
-      await new Promise((res) => setTimeout(res, 200));
-    }
-    throw new Error(`sidecar ${name} not ready:\n${lines.join('')}`);
+    logs.set(name, sidecar.logs);
+    await waitSidecarReady(pod, sidecar, name);
   };
-  const curl = (pod: Pod, args: string[]): Promise<RunResult> => pod.exec('curl', ['-sS', '--max-time', '5', ...args], { timeoutMs: 8_000 });
-  const metric = async (pod: Pod, pattern: RegExp): Promise<number> => {
-    const line = (await curl(pod, ['http://127.0.0.1:7020/metrics'])).stdout.split('\n').find((l) => pattern.test(l));
-    return line === undefined ? 0 : Number(line.slice(line.lastIndexOf(' ') + 1));
-  };
+  const curl = curlIn;
+  const metric = metricIn;
   t.teardown(() => {
     if (!t.passing()) for (const [name, lines] of logs) t.comment(`${name} sidecar:\n${lines.join('').slice(-5000)}`);
   });

@@ -5,9 +5,8 @@
 import t from 'tap';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { ChildProcess } from 'node:child_process';
 import type { Pod, RunResult } from '../support/netns.js';
-import { openCaptureLab, readableLocalCa } from '../support/capture-lab.js';
+import { curlIn, metricIn, openCaptureLab, readableLocalCa, spawnSidecar, waitSidecarReady, type Sidecar } from '../support/capture-lab.js';
 import { exitOf, waitForOutput } from '../support/child-output.js';
 import { makeWebCa } from '../support/web-pki.js';
 
@@ -50,11 +49,6 @@ s.once('data', (d) => { process.stdout.write(JSON.stringify({ ms: Number(process
 s.on('error', (e) => { process.stdout.write(JSON.stringify({ error: e.message })); });
 setTimeout(() => { process.stdout.write(JSON.stringify({ error: 'no banner' })); process.exit(0); }, 5000).unref();
 `;
-
-interface Sidecar {
-  readonly child: ChildProcess;
-  readonly logs: string[];
-}
 
 t.test('transparent capture: outside destinations, meshed TCP by ClusterIP and pod IP, egress policy, opaque ports', async (t) => {
   const opened = await openCaptureLab(t, 'transparent capture', 'tp', SUBNET);
@@ -101,41 +95,20 @@ t.test('transparent capture: outside destinations, meshed TCP by ClusterIP and p
       app.once('exit', (code) => reject(new Error(`app in ${pod.netns} exited ${code}: ${err}`)));
     });
   };
-  const startSidecar = (pod: Pod, serviceAccount: string, extra: Record<string, string> = {}): Sidecar => {
-    const child = pod.spawn('setpriv', ['--reuid=7007', '--regid=7007', '--clear-groups', '--', process.execPath, main, 'proxy'], {
-      env: {
-        PATH: process.env.PATH,
-        WEFT_MODE: 'local',
-        WEFT_CA_DIR: caDir,
-        WEFT_ENDPOINTS_FILE: endpointsFile,
-        WEFT_POD_NAMESPACE: 'shop',
-        WEFT_SERVICE_ACCOUNT: serviceAccount,
-        WEFT_POD_NAME: `${serviceAccount}-${pod.ip}`,
-        WEFT_SHUTDOWN_GRACE_MS: '500',
-        ...extra,
-      },
+  const startSidecar = (pod: Pod, serviceAccount: string, extra: Record<string, string> = {}): Sidecar =>
+    spawnSidecar(opened, pod, {
+      WEFT_MODE: 'local',
+      WEFT_CA_DIR: caDir,
+      WEFT_ENDPOINTS_FILE: endpointsFile,
+      WEFT_POD_NAMESPACE: 'shop',
+      WEFT_SERVICE_ACCOUNT: serviceAccount,
+      WEFT_POD_NAME: `${serviceAccount}-${pod.ip}`,
+      WEFT_SHUTDOWN_GRACE_MS: '500',
+      ...extra,
     });
-    children.push(child);
-    const logs: string[] = [];
-    child.stdout?.on('data', (d: Buffer) => logs.push(d.toString()));
-    child.stderr?.on('data', (d: Buffer) => logs.push(d.toString()));
-    return { child, logs };
-  };
-  const curl = (pod: Pod, args: string[]): Promise<RunResult> => pod.exec('curl', ['-sS', '--max-time', '5', ...args], { timeoutMs: 8_000 });
-  const waitReady = async (pod: Pod, sidecar: Sidecar): Promise<void> => {
-    const deadline = Date.now() + 40_000;
-    while (Date.now() < deadline) {
-      if ((await curl(pod, ['-o', '/dev/null', '-w', '%{http_code}', 'http://127.0.0.1:7020/ready'])).stdout === '200') return;
-      if (sidecar.child.exitCode !== null) break;
-      await new Promise((res) => setTimeout(res, 200));
-    }
-    throw new Error(`sidecar in ${pod.netns} not ready:\n${sidecar.logs.join('')}`);
-  };
-  const metric = async (pod: Pod, pattern: RegExp): Promise<number> => {
-    const r = await curl(pod, ['http://127.0.0.1:7020/metrics']);
-    const line = r.stdout.split('\n').find((l) => pattern.test(l));
-    return line === undefined ? 0 : Number(line.slice(line.lastIndexOf(' ') + 1));
-  };
+  const curl = curlIn;
+  const waitReady = waitSidecarReady;
+  const metric = metricIn;
   const nc = (pod: Pod, input: string, host: string, port: number): Promise<RunResult> =>
     pod.exec('sh', ['-c', `printf '${input}' | nc -N -w 5 ${host} ${port}`], { timeoutMs: 10_000 });
   const firstByte = async (pod: Pod, host: string, port: number): Promise<{ ms?: number; data?: string; error?: string }> =>

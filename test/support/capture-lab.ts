@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import type { Test } from 'tap';
-import { NetnsLab, netnsUnavailable } from './netns.js';
+import { NetnsLab, netnsUnavailable, type Pod, type RunResult } from './netns.js';
 import { exitOf } from './child-output.js';
 import { loadOriginalDstAddon } from '../../proxy/capture/original-dst.js';
 import { loadOrCreateCaDir } from '../../lib/pki/store.js';
@@ -55,4 +55,44 @@ export async function readableLocalCa(dir: string): Promise<string> {
   chmodSync(caDir, 0o755);
   for (const f of readdirSync(caDir)) chmodSync(join(caDir, f), 0o644);
   return caDir;
+}
+
+/** A `weft proxy` running in a pod as UID 7007 (the UID `weft init` exempts), with its output. */
+export interface Sidecar {
+  readonly child: ChildProcess;
+  readonly logs: string[];
+}
+
+const WEFT_MAIN = new URL('../../dist/cli/main.js', import.meta.url).pathname;
+
+/** Starts `weft proxy` in `pod` as UID 7007 with `env` (PATH added); killed at the lab's teardown. */
+export function spawnSidecar(opened: CaptureLab, pod: Pod, env: Record<string, string>): Sidecar {
+  const child = pod.spawn('setpriv', ['--reuid=7007', '--regid=7007', '--clear-groups', '--', process.execPath, WEFT_MAIN, 'proxy'], { env: { PATH: process.env.PATH, ...env } });
+  opened.children.push(child);
+  const logs: string[] = [];
+  child.stdout?.on('data', (d: Buffer) => logs.push(d.toString()));
+  child.stderr?.on('data', (d: Buffer) => logs.push(d.toString()));
+  return { child, logs };
+}
+
+/** curl inside a pod, bounded. */
+export function curlIn(pod: Pod, args: string[]): Promise<RunResult> {
+  return pod.exec('curl', ['-sS', '--max-time', '5', ...args], { timeoutMs: 8_000 });
+}
+
+/** Waits for the pod's sidecar to answer /ready 200; throws with its output if it exits or takes 40 s. */
+export async function waitSidecarReady(pod: Pod, sidecar: Sidecar, name = pod.netns): Promise<void> {
+  const deadline = Date.now() + 40_000;
+  while (Date.now() < deadline) {
+    if ((await curlIn(pod, ['-o', '/dev/null', '-w', '%{http_code}', 'http://127.0.0.1:7020/ready'])).stdout === '200') return;
+    if (sidecar.child.exitCode !== null) break;
+    await new Promise((res) => setTimeout(res, 200));
+  }
+  throw new Error(`sidecar ${name} not ready:\n${sidecar.logs.join('')}`);
+}
+
+/** The value of the first line of the pod sidecar's /metrics matching `pattern` (0 when none does). */
+export async function metricIn(pod: Pod, pattern: RegExp): Promise<number> {
+  const line = (await curlIn(pod, ['http://127.0.0.1:7020/metrics'])).stdout.split('\n').find((l) => pattern.test(l));
+  return line === undefined ? 0 : Number(line.slice(line.lastIndexOf(' ') + 1));
 }
