@@ -131,11 +131,14 @@ export class DashboardData {
     while (this.#history.length > 2 && ms - (this.#history[1]?.ms ?? ms) >= this.#windowMs) this.#history.shift();
     if (previous) {
       const step = goldenMetrics(this.#names, scrapes, previous.scrapes, (ms - previous.ms) / 1000);
-      for (const s of step.services) {
-        const points = this.#series.get(s.service) ?? [];
-        points.push({ t: ms / 1000, rps: s.rps ?? 0, successRate: s.successRate, p99Ms: s.p99Ms });
+      // A service seen once keeps a point per step, 0 rps when idle, so its line stays continuous.
+      const active = new Map(step.services.map((s) => [s.service, s]));
+      for (const name of new Set([...this.#series.keys(), ...active.keys()])) {
+        const s = active.get(name);
+        const points = this.#series.get(name) ?? [];
+        points.push({ t: ms / 1000, rps: s?.rps ?? 0, successRate: s?.successRate ?? null, p99Ms: s?.p99Ms ?? null });
         if (points.length > 120) points.shift();
-        this.#series.set(s.service, points);
+        this.#series.set(name, points);
       }
     }
   }

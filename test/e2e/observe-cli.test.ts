@@ -97,6 +97,13 @@ t.test('weft tap shows only the filtered requests, with no Authorization or API-
   t.ok(lines.every((l) => l.pod.startsWith('hello-') && l.status === 200));
   t.match(lines[0]?.headers, { authorization: '[redacted]', 'x-api-key': '[redacted]', cookie: '[redacted]' });
   t.notMatch(run.stdout, /secret-/, 'no credential value is printed');
+  // The table form, as a person reads it: one line per request, the same redaction.
+  const table = runWeft(['tap', '-f', mesh.meshFile, '--service', 'greeter', '--max', '1']);
+  await table.waitFor(/tapping 1 sidecar\(s\): greeter-0/);
+  await mesh.send('greeter', '/line', secrets);
+  const line = await table.done;
+  t.match(line.stdout, /^inbound +greeter-0 GET \/line 200 [\d.]+ms peer=spiffe:\/\/cluster\.local\/ns\/demo\/sa\/client service=port 8080 .*authorization=\[redacted\]/);
+  t.notMatch(line.stdout, /secret-/);
 });
 
 t.test('the admin tap refuses a bad filter; recent failures name the weft code', async (t) => {
