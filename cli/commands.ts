@@ -14,5 +14,9 @@ export const COMMANDS: Readonly<Record<string, { summary: string; load: () => Pr
   check: { summary: 'check a cluster running weft: API, RBAC, CA and expiry, webhook, meshed pods (exit 0 pass, 1 fail, 2 warn)', load: async () => (await import('./check.js')).checkCommand },
   injector: { summary: 'admission webhook that injects the sidecar', load: async () => (await import('./injector.js')).injectorCommand },
   inject: { summary: 'inject the sidecar into Kubernetes YAML, offline', load: async () => (await import('./inject.js')).injectCommand },
+  stat: { summary: 'golden metrics per service and edge of the local mesh (weft stat [-f mesh.yaml] [--window 5s|0] [-o json])', load: async () => (await import('./stat.js')).statCommand },
+  top: { summary: 'the busiest paths of the local mesh now (weft top [--window 5s] [--rows 10])', load: async () => (await import('./top.js')).topCommand },
+  tap: { summary: 'live stream of requests matching a filter (weft tap [--service S] [--path /p] [--status 5xx]), headers redacted', load: async () => (await import('./tap.js')).tapCommand },
+  dashboard: { summary: 'web dashboard of the local mesh: service graph, golden metrics, endpoints and recent failures (weft dashboard [--listen 127.0.0.1:7099])', load: async () => (await import('./dashboard.js')).dashboardCommand },
   'await-proxy': { summary: 'wait for the local proxy to be ready (postStart hook)', load: async () => (await import('./await-proxy.js')).awaitProxyCommand },
 };

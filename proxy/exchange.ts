@@ -1,7 +1,13 @@
 // One request/response as the proxy saw it, and the recorder that turns a finished exchange
 // into metrics and exactly one access-log line.
+import type { IncomingHttpHeaders } from 'node:http';
 import type { Logger } from '../lib/logger.js';
 import type { ProxyMetrics } from './metrics.js';
+
+/** Told of every finished exchange (the tap and the recent-failures ring, proxy/tap/). */
+export interface ExchangeObserver {
+  finished(exchange: Exchange): void;
+}
 
 /** What a proxy knows about one request; filled in along the path, recorded once at the end. */
 export interface Exchange {
@@ -24,6 +30,8 @@ export interface Exchange {
   errorCode: string;
   responseMs: number;
   finished: boolean;
+  /** The request's headers as received (HTTP only); read by the tap, redacted there. */
+  headers: IncomingHttpHeaders | undefined;
 }
 
 /** Starts an exchange record. */
@@ -31,7 +39,7 @@ export function startExchange(
   fields: Pick<Exchange, 'direction' | 'protocol' | 'method' | 'authority' | 'path'>,
   nowMs: number,
 ): Exchange {
-  return { ...fields, service: '', peer: '', endpoint: '', reason: '', startedMs: nowMs, status: 0, errorCode: '', responseMs: 0, finished: false };
+  return { ...fields, service: '', peer: '', endpoint: '', reason: '', startedMs: nowMs, status: 0, errorCode: '', responseMs: 0, finished: false, headers: undefined };
 }
 
 /** Records finished exchanges: counters, the latency histogram and the access log. */
@@ -45,9 +53,11 @@ export class ExchangeRecorder {
   readonly #log: Logger;
   readonly #now: () => number;
   readonly #accessLog: boolean;
+  readonly #observer: ExchangeObserver | undefined;
 
-  constructor(metrics: ProxyMetrics, log: Logger, now: () => number, accessLog = true) {
+  constructor(metrics: ProxyMetrics, log: Logger, now: () => number, accessLog = true, observer?: ExchangeObserver) {
     this.#metrics = metrics;
+    this.#observer = observer;
     this.#log = log;
     this.#now = now;
     this.#accessLog = accessLog;
@@ -88,6 +98,7 @@ export class ExchangeRecorder {
       this.#responseChildren.set(responseKey, responses);
     }
     responses.inc();
+    this.#observer?.finished(exchange);
     // Failures are always logged; successes only when the access log is on.
     if (!this.#accessLog && !exchange.errorCode) return;
     const durationMs = this.#now() - exchange.startedMs;

@@ -31,6 +31,11 @@ import { RemoteRoutes } from '../mesh/routes/remote-routes.js';
 import { RemoteEndpointSource } from '../mesh/discovery/remote-endpoint-source.js';
 import { InboundAuthz, AUTHZ_DEBUG_PATH } from './inbound/authorize.js';
 import type { PolicySource } from '../mesh/authz/policy-source.js';
+import { TapHub } from './tap/tap-hub.js';
+import { tapRoutes } from './tap/tap-admin.js';
+
+// Recent failures kept for /debug/recent-failures (a few KB each at most, headers left out).
+const RECENT_FAILURES = 100;
 
 /** What the proxy is built from, besides its config. */
 export interface ProxyDeps {
@@ -66,7 +71,8 @@ const UNUSED_SERVICE_MS = 10 * 60_000;
 export async function startProxy(config: ProxyConfig, deps: ProxyDeps): Promise<RunningProxy> {
   const now = deps.now ?? (() => performance.now());
   const metrics = createProxyMetrics(deps.registry);
-  const recorder = new ExchangeRecorder(metrics, deps.log, now, config.accessLog);
+  const tap = new TapHub(now, Date.now, RECENT_FAILURES);
+  const recorder = new ExchangeRecorder(metrics, deps.log, now, config.accessLog, tap);
   const drain = new Drain();
   const random = deps.random ?? Math.random;
   const traffic = new Traffic({
@@ -123,6 +129,7 @@ export async function startProxy(config: ProxyConfig, deps: ProxyDeps): Promise<
       })
     : undefined;
   const adminRoutes = new Map(deps.adminRoutes ?? []);
+  for (const [path, handler] of tapRoutes(tap)) adminRoutes.set(path, handler);
   if (authz) adminRoutes.set(AUTHZ_DEBUG_PATH, (req, res) => authz.handleDebug(req, res));
   const authorize = authz ? authz.check.bind(authz) : undefined;
 

@@ -190,6 +190,7 @@ export class InboundProxy {
   #onHttp1(req: IncomingMessage, res: ServerResponse): void {
     const peer = this.#peers.get(req.socket) ?? '';
     const exchange = this.#start('http/1.1', req.method ?? 'GET', req.headers.host ?? '', req.url ?? '', peer);
+    exchange.headers = req.headers;
     if (this.#deps.drain.draining) res.setHeader('connection', 'close');
     serve<number>(this.#serve, {
       exchange,
@@ -207,6 +208,7 @@ export class InboundProxy {
   #onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     const peer = this.#peers.get(req.socket) ?? '';
     const exchange = this.#start('websocket', req.method ?? 'GET', req.headers.host ?? '', req.url ?? '', peer);
+    exchange.headers = req.headers;
     serve<number>(this.#serve, {
       exchange,
       route: (answer) => this.#route(exchange, req.headers[DST_PORT_HEADER], answer),
@@ -224,6 +226,7 @@ export class InboundProxy {
     const socket = stream.session?.socket;
     const peer = (socket && this.#peers.get(socket)) || peerFromSession(stream) || '';
     const exchange = this.#start('h2', String(headers[':method'] ?? ''), String(headers[':authority'] ?? ''), String(headers[':path'] ?? ''), peer);
+    exchange.headers = headers;
     stream.on('error', noop);
     serve<number>(this.#serve, {
       exchange,

@@ -239,6 +239,7 @@ export class OutboundProxy {
       { direction: 'outbound', protocol: 'http/1.1', method: req.method ?? 'GET', authority: req.headers.host ?? '', path: req.url ?? '' },
       this.#deps.now(),
     );
+    exchange.headers = req.headers;
     if (this.#deps.drain.draining) res.setHeader('connection', 'close');
     serve<Target>(this.#serve, {
       exchange,
@@ -273,6 +274,7 @@ export class OutboundProxy {
       { direction: 'outbound', protocol: 'websocket', method: req.method ?? 'GET', authority: req.headers.host ?? '', path: req.url ?? '' },
       this.#deps.now(),
     );
+    exchange.headers = req.headers;
     serve<Target>(this.#serve, {
       exchange,
       route: (answer) => this.#router.route(this.#captured.get(req.socket), req.headers.host, undefined, fixed, 'http', answer),
@@ -298,6 +300,7 @@ export class OutboundProxy {
       { direction: 'outbound', protocol: 'h2', method: String(headers[':method'] ?? ''), authority: authority ?? '', path: String(headers[':path'] ?? '') },
       this.#deps.now(),
     );
+    exchange.headers = headers;
     stream.on('error', noop);
     serve<Target>(this.#serve, {
       exchange,

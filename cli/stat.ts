@@ -1,0 +1,59 @@
+// `weft stat`: the golden metrics of every service and edge of a local mesh, read from its
+// sidecars' admin ports, over a window (two scrapes) or since the sidecars started (--window 0).
+import { meshTargets } from './observe/targets.js';
+import { parseObserveArgs } from './observe/args.js';
+import { scrapeAll } from './observe/admin-client.js';
+import { goldenMetrics } from './observe/golden.js';
+import { num, percent, renderTable } from './observe/table.js';
+import { WeftError, isWeftError } from '../lib/errors.js';
+import { realTimers } from '../lib/timers.js';
+import { waitWindow } from './observe/window.js';
+import type { Command } from './command.js';
+
+const USAGE = 'usage: weft stat [-f mesh.yaml] [--window 5s|0] [-o table|json]';
+
+/** The `weft stat` subcommand. */
+export const statCommand: Command = {
+  summary: 'golden metrics per service and edge of the local mesh',
+  async run(ctx) {
+    const args = parseObserveArgs(ctx.argv, ['file', 'window', 'output'], { windowMs: 5000 });
+    if (typeof args === 'string') {
+      ctx.stderr.write(`weft stat: ${args}; ${USAGE}\n`);
+      return 2;
+    }
+    try {
+      const { names, targets } = await meshTargets(args.file);
+      const first = await scrapeAll(targets);
+      if (first.scrapes.length === 0) throw new WeftError('WEFT_ERR_ADMIN_UNREACHABLE', `no sidecar answered: ${first.errors.join('; ')}`);
+      for (const e of first.errors) ctx.stderr.write(`weft stat: warning: ${e}\n`);
+      let now = first.scrapes;
+      let before;
+      if (args.windowMs > 0) {
+        ctx.stderr.write(`weft stat: measuring for ${args.windowMs / 1000}s\n`);
+        await waitWindow(realTimers, args.windowMs, ctx.shutdown);
+        before = first.scrapes;
+        now = (await scrapeAll(targets)).scrapes;
+      }
+      const stat = goldenMetrics(names, now, before, args.windowMs / 1000);
+      if (args.output === 'json') {
+        ctx.stdout.write(JSON.stringify(stat, null, 2) + '\n');
+        return 0;
+      }
+      const over = before ? `last ${args.windowMs / 1000}s` : 'since the sidecars started';
+      ctx.stdout.write(`Services (${over}):\n`);
+      ctx.stdout.write(
+        renderTable(
+          ['SERVICE', 'PODS', 'REQUESTS', 'SUCCESS', 'RPS', 'P50', 'P95', 'P99', 'MTLS'],
+          stat.services.map((s) => [s.service, String(s.pods), String(s.requests), percent(s.successRate), num(s.rps, 2), num(s.p50Ms, 1, 'ms'), num(s.p95Ms, 1, 'ms'), num(s.p99Ms, 1, 'ms'), percent(s.mtlsShare)]),
+        ),
+      );
+      ctx.stdout.write(`\nEdges (caller -> service, ${over}):\n`);
+      ctx.stdout.write(renderTable(['FROM', 'TO', 'REQUESTS', 'SUCCESS', 'RPS', 'MTLS'], stat.edges.map((e) => [e.from, e.to, String(e.requests), percent(e.successRate), num(e.rps, 2), percent(e.mtlsShare)])));
+      return 0;
+    } catch (err) {
+      if (!isWeftError(err)) throw err;
+      ctx.stderr.write(`weft stat: ${err.code}: ${err.message}\n`);
+      return err.code === 'WEFT_ERR_MESH_FILE' ? 2 : 1;
+    }
+  },
+};
