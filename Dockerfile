@@ -4,7 +4,13 @@
 # CI cannot run Docker here; scripts/prod-smoke.sh builds and runs the same runtime file list
 # (dist/, production node_modules, the native addon, examples/) on every CI run.
 
-ARG NODE_IMAGE=node:20-bookworm-slim
+# Node 24 LTS on Debian bookworm, slim variant, pinned by the digest of its multi-platform image index
+# (linux/amd64, linux/arm64, linux/ppc64le), so a rebuild gets the same bytes until this line changes.
+# Source: docker-library/repo-info (the Docker official images' published metadata), file
+# repos/node/remote/24-bookworm-slim.md at commit e2e97043fc3e24482c19623a66ea8fc74d2546e0:
+# `node:24-bookworm-slim` = node@sha256:a9f5f7c9..., NODE_VERSION=24.19.0 (built 2026-08-25).
+# To move on: take the newer index digest from that file and keep the tag beside it for readers.
+ARG NODE_IMAGE=node:24-bookworm-slim@sha256:a9f5f7c91a432850b2a8a7797adf5eadb6c733ceed61167806cee7ea7fbc29df
 
 # ---- build: compile TypeScript and the SO_ORIGINAL_DST addon ----
 FROM ${NODE_IMAGE} AS build

@@ -23,6 +23,8 @@ export const CA_SETTINGS = {
   trustAnchorsFile: setting({ name: 'WEFT_TRUST_ANCHORS_FILE', type: str('path'), default: '/var/run/weft/trust/roots.pem', doc: 'the trust anchors that go with a mounted issuer' }),
   generate: setting({ name: 'WEFT_CA_GENERATE', type: bool(), default: true, doc: 'with nothing mounted: keep the root and issuer in a Secret, creating them when missing' }),
   secretName: setting({ name: 'WEFT_CA_SECRET', type: str('name'), default: 'weft-ca-issuer', doc: 'that Secret (generated mode)' }),
+  helmRelease: setting({ name: 'WEFT_CA_HELM_RELEASE', type: optional(str('name')), default: undefined, defaultDoc: '(none)', doc: "the Helm release that installed weft; the Secret and ConfigMap the CA creates then carry Helm's ownership metadata for it (label `app.kubernetes.io/managed-by=Helm`, annotations `meta.helm.sh/release-name` and `-namespace`), so a later `helm upgrade` with supplied trust adopts them (docs/rotate-trust.md)" }),
+  helmReleaseNamespace: setting({ name: 'WEFT_CA_HELM_RELEASE_NAMESPACE', type: optional(str('DNS label')), default: undefined, defaultDoc: "(the CA's namespace)", doc: "that release's namespace" }),
   trustAnchorsConfigMap: setting({ name: 'WEFT_TRUST_ANCHORS_CONFIGMAP', type: str('name'), default: 'weft-trust-anchors', doc: 'the ConfigMap (key `roots.pem`) the generated root is published in' }),
   audience: setting({ name: 'WEFT_CA_TOKEN_AUDIENCE', type: str(), default: 'weft-ca', doc: 'the audience a pod token must carry' }),
   leafLifetimeHours: setting({ name: 'WEFT_CA_LEAF_LIFETIME_HOURS', type: int({ min: 1, max: 24 * 365 }, 'hours'), default: 24, doc: 'lifetime of the leaves it issues' }),
@@ -52,6 +54,8 @@ export interface CaConfig {
   readonly generate: boolean;
   readonly secretName: string;
   readonly trustAnchorsConfigMap: string;
+  /** The Helm release the created Secret and ConfigMap are marked for; namespace undefined: the CA's. */
+  readonly helmRelease: { readonly name: string; readonly namespace: string | undefined } | undefined;
   readonly audience: string;
   readonly leafLifetimeHours: number;
   readonly rootLifetimeHours: number;
@@ -81,6 +85,7 @@ export function parseCaConfig(env: Readonly<Record<string, string | undefined>>)
     generate: v.generate,
     secretName: v.secretName,
     trustAnchorsConfigMap: v.trustAnchorsConfigMap,
+    helmRelease: v.helmRelease === undefined ? undefined : { name: v.helmRelease, namespace: v.helmReleaseNamespace },
     audience: v.audience,
     // Seconds win: they exist so tests and short-lived setups can shorten leaves below an hour.
     leafLifetimeHours: v.leafLifetimeSeconds !== undefined ? v.leafLifetimeSeconds / 3600 : v.leafLifetimeHours,

@@ -11,6 +11,7 @@ import { isKubeStatus, resourcePath, type KubeClient } from '../lib/kube/client.
 import type { Logger } from '../lib/logger.js';
 import type { TimerHandle, Timers } from '../lib/timers.js';
 import { SECRET_KEYS, materialFromPem, publishTrustAnchors, type CaMaterial } from './material.js';
+import { ownerMetadata, withOwner, type OwnerMetadata } from './ownership.js';
 import { decideIssuer } from './issuer-rotation.js';
 
 const HOUR_MS = 3_600_000;
@@ -22,6 +23,8 @@ export interface GeneratedTrustOptions {
   readonly secretName: string;
   /** The trust-anchors ConfigMap; undefined publishes none. */
   readonly configMapName: string | undefined;
+  /** Labels and annotations of a Secret or ConfigMap it re-creates (default: weft-ca's own). */
+  readonly owner?: OwnerMetadata;
   readonly trustDomain: string;
   /** Lifetime of a renewed issuer (clamped to the root's). */
   readonly issuerLifetimeHours: number;
@@ -117,7 +120,7 @@ export class GeneratedTrust {
       await this.#renew(secret, { cert: rootCert, key: await privateKeyFromPem(rootKey) }, root, issuerCert);
     }
     if (o.configMapName) {
-      const outcome = await publishTrustAnchors(o.client, o.namespace, o.configMapName, o.current().trustBundlePem);
+      const outcome = await publishTrustAnchors(o.client, o.namespace, o.configMapName, o.current().trustBundlePem, o.owner ?? ownerMetadata(undefined));
       if (outcome === 'created') o.log.warn({ configMap: `${o.namespace}/${o.configMapName}` }, 'trust-anchors ConfigMap was missing; re-created');
     }
     return decision.kind === 'keep' ? Math.min(o.intervalMs, Math.max(0, decision.renewAtMs - now)) : o.intervalMs;
@@ -135,7 +138,7 @@ export class GeneratedTrust {
     }
     o.log.warn({ secret: `${o.namespace}/${o.secretName}` }, 'CA Secret was deleted; re-creating it from the material in memory');
     const body: SecretObject = {
-      metadata: { name: o.secretName, namespace: o.namespace, labels: { 'app.kubernetes.io/managed-by': 'weft-ca' } },
+      metadata: { name: o.secretName, namespace: o.namespace, ...withOwner(undefined, o.owner ?? ownerMetadata(undefined)) },
       type: 'kubernetes.io/tls',
       data: this.#lastData,
     };

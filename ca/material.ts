@@ -10,6 +10,7 @@ import { authorityFromPem, generateAuthorityPem } from '../lib/pki/store.js';
 import { x509 } from '../lib/pki/crypto.js';
 import { WeftError } from '../lib/errors.js';
 import { isKubeStatus, resourcePath, type KubeClient } from '../lib/kube/client.js';
+import { ownerMetadata, withOwner, type OwnerMetadata } from './ownership.js';
 
 /** The authority `weft ca` signs with, plus the PEM it hands out. */
 export interface CaMaterial {
@@ -116,6 +117,8 @@ export async function loadOrCreateSecretMaterial(opts: {
   namespace: string;
   secretName: string;
   configMapName: string | undefined;
+  /** Labels and annotations of the Secret and ConfigMap it creates (default: weft-ca's own). */
+  owner?: OwnerMetadata;
   trustDomain: string;
   now: Date;
   lifetimes?: { rootHours: number; issuerHours: number };
@@ -123,6 +126,7 @@ export async function loadOrCreateSecretMaterial(opts: {
   onGenerated?: () => void;
 }): Promise<CaMaterial> {
   const secretPath = resourcePath({ group: '', version: 'v1', resource: 'secrets', namespace: opts.namespace, name: opts.secretName });
+  const owner = opts.owner ?? ownerMetadata(undefined);
   let secret: SecretObject | undefined;
   try {
     secret = await opts.client.request<SecretObject>('GET', secretPath);
@@ -134,7 +138,7 @@ export async function loadOrCreateSecretMaterial(opts: {
     const body = {
       apiVersion: 'v1',
       kind: 'Secret',
-      metadata: { name: opts.secretName, namespace: opts.namespace, labels: { 'app.kubernetes.io/managed-by': 'weft-ca' } },
+      metadata: { name: opts.secretName, namespace: opts.namespace, ...withOwner(undefined, owner) },
       type: 'kubernetes.io/tls',
       data: {
         [SECRET_KEYS.cert]: b64(pem.issuerCert),
@@ -160,15 +164,24 @@ export async function loadOrCreateSecretMaterial(opts: {
     throw new WeftError('WEFT_ERR_CA_MATERIAL', `Secret ${opts.namespace}/${opts.secretName} lacks ${[!cert && SECRET_KEYS.cert, !key && SECRET_KEYS.key, !root && SECRET_KEYS.root].filter(Boolean).join(', ')}`);
   }
   const material = await materialFromPem({ issuerCertPem: cert, issuerKeyPem: key, trustAnchorsPem: root, source: `Secret ${opts.namespace}/${opts.secretName}` });
-  if (opts.configMapName) await publishTrustAnchors(opts.client, opts.namespace, opts.configMapName, material.trustBundlePem);
+  if (opts.configMapName) await publishTrustAnchors(opts.client, opts.namespace, opts.configMapName, material.trustBundlePem, owner);
   return material;
 }
 
-/** Creates or updates the trust-anchors ConfigMap so it holds `roots`; says which it did. */
-export async function publishTrustAnchors(client: KubeClient, namespace: string, name: string, roots: string): Promise<'unchanged' | 'created' | 'updated'> {
+/**
+ * Creates or updates the trust-anchors ConfigMap so it holds `roots`, with the owner's labels and
+ * annotations laid over those it has; says which it did.
+ */
+export async function publishTrustAnchors(
+  client: KubeClient,
+  namespace: string,
+  name: string,
+  roots: string,
+  owner: OwnerMetadata = ownerMetadata(undefined),
+): Promise<'unchanged' | 'created' | 'updated'> {
   const path = resourcePath({ group: '', version: 'v1', resource: 'configmaps', namespace, name });
   for (let attempt = 0; attempt < 5; attempt++) {
-    let existing: { metadata?: { resourceVersion?: string }; data?: Record<string, string> } | undefined;
+    let existing: { metadata?: { resourceVersion?: string; labels?: Record<string, string>; annotations?: Record<string, string> }; data?: Record<string, string> } | undefined;
     try {
       existing = await client.request('GET', path);
     } catch (err) {
@@ -181,7 +194,8 @@ export async function publishTrustAnchors(client: KubeClient, namespace: string,
       metadata: {
         name,
         namespace,
-        labels: { 'app.kubernetes.io/managed-by': 'weft-ca' },
+        // An update keeps the labels and annotations others put there (a PUT replaces them all).
+        ...withOwner(existing?.metadata, owner),
         ...(existing?.metadata?.resourceVersion ? { resourceVersion: existing.metadata.resourceVersion } : {}),
       },
       data: { ...(existing?.data ?? {}), [TRUST_ANCHORS_KEY]: roots },

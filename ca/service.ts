@@ -7,6 +7,7 @@ import type { Logger } from '../lib/logger.js';
 import type { Registry } from 'prom-client';
 import type { KubeClient } from '../lib/kube/client.js';
 import { loadOrCreateSecretMaterial, readMountedMaterial, type CaMaterial } from './material.js';
+import { ownerMetadata } from './ownership.js';
 import { issueServingMaterial } from './serving.js';
 import { startCaServer, type CaServer } from './server.js';
 import { KubeTokenReviewer, type TokenReviewer } from './token-review.js';
@@ -58,6 +59,7 @@ export interface CaService {
 /** Loads the material (retrying while the API server is unreachable), then serves. */
 export async function startCaService(config: CaConfig, deps: CaServiceDeps): Promise<CaService | undefined> {
   const namespace = config.namespace ?? deps.client.connection.namespace;
+  const owner = ownerMetadata(config.helmRelease === undefined ? undefined : { name: config.helmRelease.name, namespace: config.helmRelease.namespace ?? namespace });
   const log = deps.log;
   const timers = deps.timers ?? realTimers;
   // The mounted files in force, when the material came from them (compared on reload).
@@ -76,6 +78,7 @@ export async function startCaService(config: CaConfig, deps: CaServiceDeps): Pro
           namespace,
           secretName: config.secretName,
           configMapName: config.trustAnchorsConfigMap,
+          owner,
           trustDomain: config.trustDomain,
           now: new Date(timers.now()),
           lifetimes: { rootHours: config.rootLifetimeHours, issuerHours: config.issuerLifetimeHours },
@@ -170,6 +173,7 @@ export async function startCaService(config: CaConfig, deps: CaServiceDeps): Pro
       namespace,
       secretName: config.secretName,
       configMapName: config.trustAnchorsConfigMap,
+      owner,
       trustDomain: config.trustDomain,
       issuerLifetimeHours: config.issuerLifetimeHours,
       intervalMs: config.reloadIntervalMs,

@@ -32,8 +32,10 @@ export function gatewayKindsCheck(facts: ClusterFacts): CheckResult[] {
   const absent = k.value.filter((x) => x.optional && x.readers.includes('gateway') && !x.served);
   if (absent.length === 0) return [{ id: 'gateway-kinds', category, status: 'pass', message: 'the API server serves every kind the gateway reads' }];
   const advice: string[] = [];
-  if (absent.some((x) => x.group === 'gateway.networking.k8s.io')) advice.push('for Gateway, HTTPRoute and ReferenceGrant (v1beta1), install the Gateway API standard-channel CRDs');
-  if (absent.some((x) => x.group === 'weft.dev')) advice.push("for weft's policy kinds, install the chart's CRDs (charts/weft/crds)");
+  if (absent.some((x) => x.group === 'gateway.networking.k8s.io')) {
+    advice.push('for Gateway, HTTPRoute and ReferenceGrant (v1beta1), install the Gateway API standard-channel CRDs (v1.0 or newer), a prerequisite of the gateway the chart does not install (docs/install.md)');
+  }
+  if (absent.some((x) => x.group === 'weft.dev')) advice.push("for weft's policy kinds, install the chart with crds.install=true (the default), which renders them");
   advice.push('nothing to do if you do not use them: the gateway serves what exists and picks a kind up when it is installed');
   return [{
     id: 'gateway-kinds',

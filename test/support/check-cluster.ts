@@ -30,7 +30,9 @@ export function installHealthyWeft(api: TestApiServer, trust: Trust, pods: reado
   const { serving, webhookRoot, root, issuer } = trust;
   const webhookSecret = { data: { 'tls.crt': b64(serving.certChainPem), 'tls.key': b64(serving.keyPem), 'ca.crt': b64(pem(webhookRoot)) } };
   const rendered = chart.render({
-    values: chart.values(),
+    // The gateway on (off by default), so its checks have something to judge; the CRD objects left
+    // out, since their kinds are added above (the test API server serves no CustomResourceDefinition).
+    values: chart.values({ gateway: { enabled: true }, crds: { install: false } }),
     namespace: NS,
     // An upgrade: the chart reuses the webhook Secret it finds.
     lookup: (_v, kind, ns, name) => (kind === 'Secret' && ns === NS && name === 'weft-injector-tls' ? webhookSecret : undefined),

@@ -51,7 +51,7 @@ export class KubeMesh {
   static async create(): Promise<KubeMesh> {
     const api = await TestApiServer.start();
     const mesh = new KubeMesh(api, await mkdtemp(join(tmpdir(), 'weft-kube-')));
-    // weft's CRDs as the chart installs them (charts/weft/crds): weft destination watches this one.
+    // weft's CRDs as the chart installs them (crds.install): weft destination watches this one.
     api.addResource({ group: 'policy.weft.dev', version: 'v1alpha1', resource: 'authorizationpolicies', singular: 'authorizationpolicy', kind: 'AuthorizationPolicy', namespaced: true });
     api.apply({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'weft-system' } });
     api.apply({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: mesh.namespace } });

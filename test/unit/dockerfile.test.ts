@@ -1,6 +1,8 @@
 // The container image and its stand-in on CI (scripts/prod-smoke.sh): what they build, copy and run.
 import t from 'tap';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 const root = new URL('../../', import.meta.url);
 const dockerfile = readFileSync(new URL('Dockerfile', root), 'utf8');
@@ -86,4 +88,57 @@ t.test('scripts/prod-smoke.sh starts every subcommand and refuses a missing modu
 t.test('CI prints the wall time of npm test on its own line', async (t) => {
   t.match(ci, /echo "ci: npm test took \$\(\( \$\(date \+%s\) - test_start \)\) s"/);
   t.match(ci, /status=0\nnpm test \|\| status=\$\?/, 'printed even when the suite fails');
+});
+
+t.test('every stage is node:24 bookworm-slim pinned by an image-index digest whose source the Dockerfile names', async (t) => {
+  const arg = /^ARG NODE_IMAGE=(\S+)$/m.exec(dockerfile)?.[1] ?? '';
+  t.match(arg, /^node:24-bookworm-slim@sha256:[0-9a-f]{64}$/, 'tag for readers, digest for the bytes');
+  const froms = [...dockerfile.matchAll(/^FROM\s+(\S+)/gm)].map((m) => m[1]);
+  t.same(froms, ['${NODE_IMAGE}', '${NODE_IMAGE}', '${NODE_IMAGE}'], 'no stage uses another base');
+  const digest = arg.split('@')[1]?.slice('sha256:'.length, 'sha256:'.length + 8) ?? 'none';
+  t.match(dockerfile, /docker-library\/repo-info/, 'says where the digest came from');
+  t.match(dockerfile, /repos\/node\/remote\/24-bookworm-slim\.md at commit [0-9a-f]{40}/, 'the file and the commit it was read at');
+  t.match(dockerfile, new RegExp(`node@sha256:${digest}`), 'the comment quotes the digest the ARG uses');
+});
+
+/** The build context Docker would send: every tracked or built file under the repository, minus .dockerignore. */
+function dockerContext(): string[] {
+  const patterns = readFileSync(new URL('.dockerignore', root), 'utf8')
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '' && !l.startsWith('#'));
+  // Docker matches each pattern (Go filepath.Match, `**` for any depth) against the path and each
+  // of its parent directories, in order, a `!` pattern taking a path back in.
+  const rules = patterns.map((p) => {
+    const keep = p.startsWith('!');
+    const body = (keep ? p.slice(1) : p).replace(/^\/+|\/+$/g, '');
+    const source = body
+      .split('')
+      .map((c, i, all) => (c === '*' ? (all[i + 1] === '*' || all[i - 1] === '*' ? (all[i - 1] === '*' ? '' : '.*') : '[^/]*') : c === '?' ? '[^/]' : c.replace(/[.+^${}()|[\]\\]/g, '\\$&')))
+      .join('');
+    return { keep, regex: new RegExp(`^${source}$`) };
+  });
+  const excluded = (path: string): boolean => {
+    const parts = path.split('/');
+    let out = false;
+    for (const rule of rules) {
+      for (let i = 1; i <= parts.length; i++) if (rule.regex.test(parts.slice(0, i).join('/'))) out = !rule.keep;
+    }
+    return out;
+  };
+  const files = readdirSync(root, { recursive: true, withFileTypes: true })
+    .filter((d) => d.isFile())
+    .map((d) => relative(fileURLToPath(root), join(d.parentPath, d.name)))
+    .filter((p) => !p.startsWith('node_modules/'));
+  return files.filter((p) => !excluded(p));
+}
+
+t.test('the build context (.dockerignore applied) holds no test, bench or built file, and everything the Dockerfile copies', async (t) => {
+  const context = dockerContext();
+  t.ok(context.length > 100, `${context.length} files in the context`);
+  t.same(context.filter((p) => /^(test|dist|dist-test|build|node_modules|coverage|\.tap|\.git)\//.test(p) || /(^|\/)bench\//.test(p)), [], 'no test/ (support and bench included), no local build');
+  // Each source of a COPY without --from must reach the build, or `docker build` fails.
+  const sources = [...dockerfile.matchAll(/^COPY (?!--from)(.+) \S+$/gm)].flatMap((m) => (m[1] ?? '').split(' '));
+  t.ok(sources.length >= 10, `${sources.length} COPY sources`);
+  for (const source of sources) t.ok(context.some((p) => p === source || p.startsWith(`${source.replace(/\/$/, '')}/`)), `${source} is in the context`);
 });

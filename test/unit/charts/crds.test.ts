@@ -1,19 +1,36 @@
+// weft's CRDs, rendered from the chart's templates (crds.install): Kubernetes-valid, kept on uninstall,
+// matching what the gateway may read, and their schemas accept what the docs show and refuse the rest.
 import t from 'tap';
-import { readFileSync, readdirSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { Ajv } from 'ajv';
-import { parseAllDocuments } from 'yaml';
+import { ChartRenderer } from '../../support/helm-template.js';
 import { manifestProblems } from '../../support/kube-schemas.js';
 import { KUBE_ACCESS } from '../../../lib/kube/access.js';
 
-const crdDir = new URL('../../../charts/weft/crds/', import.meta.url).pathname;
+const chartDir = new URL('../../../charts/weft/', import.meta.url).pathname;
+const chart = new ChartRenderer(chartDir);
 interface Crd {
   kind: string;
-  metadata: { name: string };
+  metadata: { name: string; labels?: Record<string, string>; annotations?: Record<string, string> };
   spec: { group: string; names: { kind: string; plural: string }; versions: { name: string; storage: boolean; schema: { openAPIV3Schema: Record<string, unknown> } }[] };
 }
-const crds: Crd[] = readdirSync(crdDir).flatMap((f) => parseAllDocuments(readFileSync(`${crdDir}${f}`, 'utf8')).map((d) => d.toJS() as Crd));
+const renderCrds = (values: Record<string, unknown>): Crd[] =>
+  chart.render({ values: chart.values(values) }).flatMap((f) => f.documents as unknown as Crd[]).filter((d) => d.kind === 'CustomResourceDefinition');
+const crds: Crd[] = renderCrds({});
 
-t.test('every manifest under crds/ validates against the Kubernetes schemas', async (t) => {
+t.test('the CRDs are templates: installed and upgraded with the release, kept on uninstall, left out with crds.install=false', async (t) => {
+  t.notOk(existsSync(`${chartDir}crds`), 'no crds/ folder (Helm installs it on first install only and never upgrades it)');
+  t.equal(crds.length, 7, 'rendered by default');
+  for (const crd of crds) {
+    t.equal(crd.metadata.annotations?.['helm.sh/resource-policy'], 'keep', `${crd.metadata.name}: helm uninstall leaves it and its objects`);
+    t.equal(crd.metadata.labels?.['app.kubernetes.io/managed-by'], 'Helm', `${crd.metadata.name}: carries the chart's labels`);
+    t.equal(crd.metadata.labels?.['app.kubernetes.io/part-of'], 'weft');
+  }
+  t.same(renderCrds({ crds: { install: false } }), [], 'crds.install=false renders none');
+  t.equal(renderCrds({ gateway: { enabled: true } }).length, 7, 'the same with the gateway on');
+});
+
+t.test('every CRD the chart renders validates against the Kubernetes schemas', async (t) => {
   t.equal(crds.filter((c) => c.spec.group === 'weft.dev').length, 6, 'six gateway policy kinds');
   t.same(crds.filter((c) => c.spec.group === 'policy.weft.dev').map((c) => c.spec.names.kind), ['AuthorizationPolicy'], 'and the authorization kind');
   for (const crd of crds) {

@@ -55,8 +55,10 @@ const sorted = (s: Set<string>): string[] => [...s].sort();
 
 t.test('with default values the chart grants exactly the table (generated trust)', async (t) => {
   const { grants } = granted({});
-  t.same(sorted(grants), sorted(expected({ generatedTrust: true, caSecret: 'weft-ca-issuer', tlsSecrets: [], gateway: true })));
+  t.same(sorted(grants), sorted(expected({ generatedTrust: true, caSecret: 'weft-ca-issuer', tlsSecrets: [], gateway: false })), 'the gateway is off by default');
   t.notOk([...grants].some((g) => g.startsWith('proxy ')), 'proxies are granted nothing');
+  const withGateway = granted({ gateway: { enabled: true } }).grants;
+  t.same(sorted(withGateway), sorted(expected({ generatedTrust: true, caSecret: 'weft-ca-issuer', tlsSecrets: [], gateway: true })));
 });
 
 t.test('with supplied trust and TLS Secrets the chart still grants exactly the table', async (t) => {
@@ -64,7 +66,7 @@ t.test('with supplied trust and TLS Secrets the chart still grants exactly the t
   const pem = '-----BEGIN CERTIFICATE-----\nAA\n-----END CERTIFICATE-----\n';
   const { grants } = granted({
     identity: { trustAnchorsPEM: pem, issuer: { existingSecret: 'issuer' } },
-    gateway: { tlsSecrets },
+    gateway: { enabled: true, tlsSecrets },
   });
   t.same(sorted(grants), sorted(expected({ generatedTrust: false, caSecret: 'weft-ca-issuer', tlsSecrets, gateway: true })));
   const noGateway = granted({ gateway: { enabled: false } }).grants;
@@ -72,7 +74,7 @@ t.test('with supplied trust and TLS Secrets the chart still grants exactly the t
 });
 
 t.test('no rule uses wildcards, and nothing may read every Secret', async (t) => {
-  const { grants } = granted({ gateway: { tlsSecrets: [{ namespace: 'edge', name: 'api-tls' }] } });
+  const { grants } = granted({ gateway: { enabled: true, tlsSecrets: [{ namespace: 'edge', name: 'api-tls' }] } });
   for (const g of grants) {
     const [, , group, resource, verb, name] = g.split(' ');
     t.not(group, '*', g);

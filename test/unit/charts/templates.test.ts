@@ -104,7 +104,7 @@ function env(dep: Doc | undefined, name: string): string | undefined {
 }
 
 t.test('weft Deployments: 2 replicas, spread, budgets, probes, resources and the restricted security context', async (t) => {
-  const files = chart.render({ values: chart.values() });
+  const files = chart.render({ values: chart.values({ gateway: { enabled: true } }) });
   for (const name of ['weft-ca', 'weft-injector', 'weft-gateway']) {
     const dep = find(files, 'Deployment', name);
     t.ok(dep, `${name} exists`);
@@ -183,11 +183,12 @@ t.test('a user-supplied webhook Secret is mounted and its CA becomes the caBundl
   t.equal(find(files, 'Deployment', 'weft-injector')?.spec.template.spec.volumes[0].secret.secretName, 'injector-cert');
 });
 
-t.test('the gateway: a LoadBalancer Service, and an HPA that takes over replicas when enabled', async (t) => {
-  const plain = chart.render({ values: chart.values() });
+t.test('the gateway: off by default; when enabled a LoadBalancer Service, and an HPA that takes over replicas when enabled', async (t) => {
+  t.notOk(docs(chart.render({ values: chart.values() })).some((d) => d.metadata?.name?.startsWith('weft-gateway')), 'no gateway object by default');
+  const plain = chart.render({ values: chart.values({ gateway: { enabled: true } }) });
   t.equal(find(plain, 'Service', 'weft-gateway')?.spec.type, 'LoadBalancer');
   t.notOk(find(plain, 'HorizontalPodAutoscaler', 'weft-gateway'));
-  const scaled = chart.render({ values: chart.values({ gateway: { autoscaling: { enabled: true, minReplicas: 3, maxReplicas: 9 } } }) });
+  const scaled = chart.render({ values: chart.values({ gateway: { enabled: true, autoscaling: { enabled: true, minReplicas: 3, maxReplicas: 9 } } }) });
   const hpa = find(scaled, 'HorizontalPodAutoscaler', 'weft-gateway');
   t.same([hpa?.spec.minReplicas, hpa?.spec.maxReplicas], [3, 9]);
   t.equal(find(scaled, 'Deployment', 'weft-gateway')?.spec.replicas, undefined, 'replicas left to the HPA');
@@ -197,7 +198,7 @@ t.test('the gateway: a LoadBalancer Service, and an HPA that takes over replicas
 
 t.test('the proxy-facing settings use the names in docs/sidecar-config.md', async (t) => {
   const contract = readFileSync(new URL('../../../docs/sidecar-config.md', import.meta.url), 'utf8');
-  const files = chart.render({ values: chart.values() });
+  const files = chart.render({ values: chart.values({ gateway: { enabled: true } }) });
   const gw = find(files, 'Deployment', 'weft-gateway')?.spec.template.spec.containers[0].env as { name: string }[];
   for (const { name } of gw.filter((e) => !e.name.startsWith('WEFT_GATEWAY_'))) t.match(contract, `\`${name}\``, `${name} is a documented proxy variable`);
   t.equal(env(find(files, 'Deployment', 'weft-injector'), 'WEFT_CA_ADDR'), 'https://weft-ca.weft-system.svc:8443', 'the CA address DESIGN.md names');
@@ -211,7 +212,7 @@ t.test('every WEFT_* variable the chart sets is one the code reads', async (t) =
   const root = new URL('../../../', import.meta.url).pathname;
   const walk = (d: string): string[] => ls(d).flatMap((e) => (statSync(`${d}/${e}`).isDirectory() ? walk(`${d}/${e}`) : e.endsWith('.ts') ? [`${d}/${e}`] : []));
   const code = PRODUCTION_FOLDERS.flatMap((d) => walk(`${root}${d}`)).map((f) => readFileSync(f, 'utf8')).join('\n');
-  const files = chart.render({ values: chart.values({ gateway: { tlsSecrets: [{ namespace: 'a', name: 'b' }] } }) });
+  const files = chart.render({ values: chart.values({ gateway: { enabled: true, tlsSecrets: [{ namespace: 'a', name: 'b' }] } }) });
   const names = new Set(docs(files).filter((d) => d.kind === 'Deployment').flatMap((d) => (d.spec.template.spec.containers[0].env as { name: string }[]).map((e) => e.name)));
   t.ok(names.size > 30, `${names.size} variables`);
   for (const name of names) {

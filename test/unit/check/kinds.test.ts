@@ -43,7 +43,7 @@ t.test("ReferenceGrant and weft's policy kinds absent: a warning that lists them
   t.match(r?.message, /jwtpolicies\.weft\.dev\/v1alpha1/);
   t.notMatch(r?.message, /httproutes/, 'served kinds are not listed');
   t.match(r?.advice, /Gateway API standard-channel CRDs/);
-  t.match(r?.advice, /charts\/weft\/crds/);
+  t.match(r?.advice, /crds\.install=true/);
   t.equal(rs.find((x) => x.id === 'api-kinds')?.status, 'pass', 'nothing required is missing');
   t.equal(exitStatus(rs), 2, 'warnings only: exit 2');
 });
@@ -52,7 +52,8 @@ t.test('an Ingress-only cluster warns about the Gateway API; a cluster without I
   const r = gatewayKindsCheck(facts({ ok: true, value: kinds((k) => k.group === 'gateway.networking.k8s.io') }))[0];
   t.equal(r?.status, 'warn');
   t.match(r?.message, /gateways\.gateway\.networking\.k8s\.io\/v1, httproutes\.gateway\.networking\.k8s\.io\/v1, referencegrants/);
-  t.notMatch(r?.advice, /charts\/weft\/crds/, 'no advice for what is installed');
+  t.match(r?.advice, /Gateway API standard-channel CRDs \(v1\.0 or newer\), a prerequisite of the gateway the chart does not install \(docs\/install\.md\)/);
+  t.notMatch(r?.advice, /crds\.install/, 'no advice for what is installed');
   const noIngress = gatewayKindsCheck(facts({ ok: true, value: kinds((k) => k.resource === 'ingresses') }))[0];
   t.match(noIngress, { status: 'warn', message: /ingresses\.networking\.k8s\.io\/v1/ });
 });

@@ -25,7 +25,7 @@ function deployments(files: readonly RenderedFile[]): Deployment[] {
 const COMPONENT_OF: Readonly<Record<string, string>> = { 'weft-ca': 'ca', 'weft-destination': 'destination', 'weft-injector': 'injector', 'weft-gateway': 'gateway' };
 
 t.test('each weft Deployment sets only variables its own component reads (or weft check reads from its spec)', async (t) => {
-  const files = chart.render({ values: chart.values({ gateway: { tlsSecrets: [{ namespace: 'a', name: 'b' }] } }) });
+  const files = chart.render({ values: chart.values({ gateway: { enabled: true, tlsSecrets: [{ namespace: 'a', name: 'b' }] } }) });
   const found = deployments(files);
   t.same(found.map((d) => d.metadata.name).sort(), Object.keys(COMPONENT_OF).sort(), 'the four weft Deployments');
   for (const d of found) {
