@@ -101,6 +101,13 @@ refuses "$kube_refused" KUBECONFIG="$scratch/kubeconfig" -- check
 # Nothing listens on port 1: await-proxy gives up after its timeout, with its own message.
 refuses 'weft await-proxy: http://127.0.0.1:1/ready was not ready within 1 s' -- await-proxy --url http://127.0.0.1:1/ready --timeout-seconds 1
 
+# The observation commands read the mesh file `weft up` ran; without one they refuse with its code.
+no_mesh="WEFT_ERR_MESH_FILE: cannot read $scratch/no-mesh.yaml"
+refuses "$no_mesh" -- stat -f "$scratch/no-mesh.yaml"
+refuses "$no_mesh" -- top -f "$scratch/no-mesh.yaml"
+refuses "$no_mesh" -- tap -f "$scratch/no-mesh.yaml"
+refuses "$no_mesh" -- dashboard -f "$scratch/no-mesh.yaml"
+
 echo "prod-smoke: weft check --help"
 weft check --help | grep -q '^usage: weft check' || fail "weft check --help printed no usage"
 
