@@ -12,6 +12,8 @@ export interface ProxyMetrics {
   readonly latency: PlainHistogram;
   readonly openConnections: Gauge<'direction'>;
   readonly connections: Counter<'direction'>;
+  /** Connections that closed without sending a byte (TCP health checks, port scans): no request. */
+  readonly emptyConnections: Counter<'direction'>;
   readonly handshakeFailures: Counter<'direction' | 'reason'>;
   readonly certificateExpiry: Gauge;
   /** Outbound traffic forwarded unchanged outside the mesh (no mTLS added), by protocol and reason. */
@@ -37,6 +39,12 @@ export function createProxyMetrics(registry: Registry): ProxyMetrics {
     connections: new Counter({
       name: 'weft_connections_total',
       help: 'Connections accepted, by direction.',
+      labelNames: ['direction'],
+      registers,
+    }),
+    emptyConnections: new Counter({
+      name: 'weft_empty_connections_total',
+      help: 'Connections that closed without sending a byte (TCP health checks, port scans), by direction; not requests.',
       labelNames: ['direction'],
       registers,
     }),
