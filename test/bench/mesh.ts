@@ -72,9 +72,21 @@ export async function benchMesh(): Promise<BenchSection> {
     const undiciClient = await startUndiciFloor(dir, 'client', `${NET}.6:7001`, `${NET}.7:7006`);
     children.push(undiciClient, undiciServer);
     const pid = (c: ChildProcess): number[] => [c.pid ?? 0];
+    // WEFT_BENCH_BEFORE=<a weft dist/cli/main.js>: the same pair from another build (the branch's
+    // base, say) in this run, so a change is measured against its own before in one run.
+    const before = process.env.WEFT_BENCH_BEFORE;
+    const beforePair: ChildProcess[] = [];
+    if (before) {
+      const moved = { services: [{ ...endpoints.services[0], endpoints: [{ address: `${NET}.9`, identity: 'spiffe://cluster.local/ns/bench/sa/server', podName: 'server' }] }] };
+      await writeFile(join(dir, 'endpoints-before.json'), JSON.stringify(moved));
+      children.push(await startAppAt(dir, `${NET}.9:8080`));
+      beforePair.push(await startWeft(dir, 'client', `${NET}.8`, before, 'endpoints-before.json'), await startWeft(dir, 'server', `${NET}.9`, before, 'endpoints-before.json'));
+      children.push(...beforePair);
+    }
     const contenders: Contender[] = [
       { name: 'app', url: `http://${APP}/`, headers: {}, sides: async () => [] },
       { name: 'weft', url: `http://${NET}.1:7001/`, headers: { Host: 'bench.bench' }, sides: async () => [pid(weftClient), pid(weftServer)] },
+      ...beforePair.map(() => ({ name: 'weft before', url: `http://${NET}.8:7001/`, headers: { Host: 'bench.bench' }, sides: async () => beforePair.map(pid) })).slice(0, 1),
       { name: 'nginx', url: `http://${NET}.3:7001/`, headers: {}, sides: async () => [await childPids(nginxClient.pid ?? 0), await childPids(nginxServer.pid ?? 0)] },
       { name: 'undici floor', url: `http://${NET}.6:7001/`, headers: {}, sides: async () => [pid(undiciClient), pid(undiciServer)] },
       { name: 'bare 1-hop', url: floorUrl, headers: {}, sides: async () => [pid(floor)] },
@@ -159,10 +171,10 @@ export async function benchMesh(): Promise<BenchSection> {
   }
 }
 
-async function startWeft(dir: string, name: string, address: string): Promise<ChildProcess> {
+async function startWeft(dir: string, name: string, address: string, main = MAIN, endpointsFile = 'endpoints.json'): Promise<ChildProcess> {
   return startProcess(
     process.execPath,
-    [...(process.env.WEFT_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean), MAIN, 'proxy'],
+    [...(process.env.WEFT_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean), main, 'proxy'],
     {
       PATH: process.env.PATH,
       WEFT_MODE: 'local',
@@ -174,7 +186,7 @@ async function startWeft(dir: string, name: string, address: string): Promise<Ch
       WEFT_OUTBOUND_ADDR: `${address}:7001`,
       WEFT_ADMIN_ADDR: `${address}:7020`,
       WEFT_CA_DIR: join(dir, 'ca'),
-      WEFT_ENDPOINTS_FILE: join(dir, 'endpoints.json'),
+      WEFT_ENDPOINTS_FILE: join(dir, endpointsFile),
       ...(process.env.MALLOC_ARENA_MAX ? { MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX } : {}),
       WEFT_LOG_LEVEL: 'warn',
     },
@@ -196,6 +208,11 @@ async function startUndiciFloor(dir: string, side: 'client' | 'server', listen: 
       sock.on('error', () => resolve(false));
     });
   });
+}
+
+// The same nginx app on another address (the 'before' pair's server pod needs its own).
+async function startAppAt(dir: string, listen: string): Promise<ChildProcess> {
+  return startNginx(dir, `app-${listen.replace(/[.:]/g, '-')}`, appConfAt(listen), `http://${listen}/`);
 }
 
 /** Starts nginx with `conf` in its own prefix under `dir`; ready when `readyUrl` answers 200. */
