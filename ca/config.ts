@@ -3,7 +3,7 @@
 import { ConfigReader, bool, durationMs, hostPort, int, list, oneOf, optional, setting, str, type HostPort } from '../lib/config.js';
 import { LOG_LEVELS } from '../lib/logger.js';
 import { ADMIN_PORT } from '../lib/ports.js';
-import { GENERATED_LIFETIMES } from '../lib/pki/store.js';
+import { GENERATED_LIFETIMES } from '../lib/pki/lifetimes.js';
 import { DEFAULT_MAX_IN_FLIGHT } from './shedding.js';
 import { handshakeSettings, type HandshakeBounds } from '../lib/tls-guard.js';
 

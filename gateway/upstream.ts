@@ -15,8 +15,13 @@ export interface UpstreamHead {
 
 /** Opens one request to an endpoint's sidecar; the caller writes the body and reads the response. */
 export function openMeshRequest(pool: PeerPool, endpoint: Endpoint, head: UpstreamHead): ClientRequest {
-  const headers: OutgoingHttpHeaders = { ...head.headers, [DST_PORT_HEADER]: String(endpoint.port) };
-  // Only the receiving sidecar may set the client identity; an outside client must not forge it.
-  delete headers[CLIENT_ID_HEADER];
+  // One copy per attempt (the head is reused by retries and mirrors), filled in one pass: no
+  // spread-then-add and no delete, which would each move the object to a new hidden class.
+  const headers: OutgoingHttpHeaders = {};
+  for (const name in head.headers) {
+    // Only the receiving sidecar may set the client identity; an outside client must not forge it.
+    if (name !== CLIENT_ID_HEADER) headers[name] = head.headers[name];
+  }
+  headers[DST_PORT_HEADER] = String(endpoint.port);
   return request({ agent: pool.http1(endpoint), host: endpoint.address, port: endpoint.port, method: head.method, path: head.path, headers, setHost: false });
 }

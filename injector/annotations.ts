@@ -18,6 +18,8 @@ export interface PodOverrides {
   /** Ports whose outbound streams skip protocol detection (WEFT_OPAQUE_PORTS). */
   readonly opaquePorts?: string;
   readonly logLevel?: LogLevel;
+  /** The pod's access log for successful requests (WEFT_ACCESS_LOG), over the mesh-wide default. */
+  readonly accessLog?: boolean;
   readonly inboundMode?: InboundMode;
   /** The pod's default inbound policy (WEFT_DEFAULT_INBOUND_POLICY), over its namespace's. */
   readonly defaultInboundPolicy?: DefaultInboundPolicy;
@@ -45,6 +47,7 @@ export const ANNOTATION_POLICY = {
   'inbound-mode': 'reject',
   'default-inbound-policy': 'reject',
   'log-level': 'warn',
+  'access-log': 'warn',
 } as const;
 
 /** Ports the sidecar itself owns; upstreams may not take them. */
@@ -115,6 +118,12 @@ export function parseAnnotations(annotations: Readonly<Record<string, string>>):
         `annotation ${CONFIG_PREFIX}log-level=${JSON.stringify(level)} is not one of ${LOG_LEVELS.join(', ')}; the default level is used`,
       );
     }
+  }
+
+  const accessLog = get('access-log');
+  if (accessLog !== undefined) {
+    if (accessLog === 'true' || accessLog === 'false') out.accessLog = accessLog === 'true';
+    else warnings.push(`annotation ${CONFIG_PREFIX}access-log=${JSON.stringify(accessLog)} is not true or false; the default is used`);
   }
 
   const resources: { -readonly [K in keyof ProxyResources]: string } = {};

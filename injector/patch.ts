@@ -287,6 +287,8 @@ function proxyContainer(
     { name: 'WEFT_TOKEN_FILE', value: PATHS.tokenFile },
   ];
   if (settings.destinationIdentity !== '') env.push({ name: 'WEFT_DESTINATION_IDENTITY', value: settings.destinationIdentity });
+  // Written only when on: the proxy's own default is off.
+  if (o.accessLog ?? settings.accessLog) env.push({ name: 'WEFT_ACCESS_LOG', value: 'true' });
   if (o.upstreams !== undefined) env.push({ name: 'WEFT_UPSTREAMS', value: o.upstreams });
   if (o.opaquePorts !== undefined) env.push({ name: 'WEFT_OPAQUE_PORTS', value: o.opaquePorts });
   // The mesh-wide egress policy (Helm proxy.egress); the proxy's default `allow` is not written.

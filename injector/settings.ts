@@ -46,6 +46,8 @@ export interface InjectorSettings {
   readonly nativeSidecars: boolean;
   readonly inboundMode: InboundMode;
   readonly logLevel: LogLevel;
+  /** The proxies' access log for successful requests (WEFT_ACCESS_LOG), mesh-wide; a pod's annotation overrides it. */
+  readonly accessLog: boolean;
   readonly proxyResources: ProxyResources;
   readonly initResources: ProxyResources;
   /** Lifetime asked for the projected `weft-ca` token. */
@@ -68,6 +70,7 @@ export const DEFAULT_SETTINGS: InjectorSettings = {
   nativeSidecars: true,
   inboundMode: 'strict',
   logLevel: 'info',
+  accessLog: false,
   proxyResources: { cpuRequest: '10m', memoryRequest: '32Mi', memoryLimit: '256Mi' },
   initResources: { cpuRequest: '10m', memoryRequest: '16Mi', cpuLimit: '100m', memoryLimit: '64Mi' },
   tokenExpirationSeconds: 3600,
@@ -103,6 +106,7 @@ export const INJECTOR_POD_DEFAULT_SETTINGS = {
   nativeSidecars: setting({ name: 'WEFT_INJECTOR_NATIVE_SIDECARS', type: bool(), default: d.nativeSidecars, doc: 'the proxy as a native sidecar (an init container with `restartPolicy: Always`, Kubernetes >= 1.29)' }),
   inboundMode: setting({ name: 'WEFT_INJECTOR_INBOUND_MODE', type: oneOf(['strict', 'permissive'] as const), default: d.inboundMode, doc: 'default inbound mode of `weft init` (`config.weft.dev/inbound-mode`)' }),
   proxyLogLevel: setting({ name: 'WEFT_INJECTOR_PROXY_LOG_LEVEL', type: oneOf(LOG_LEVELS), default: d.logLevel, doc: 'default proxy log level (`config.weft.dev/log-level`)' }),
+  proxyAccessLog: setting({ name: 'WEFT_INJECTOR_PROXY_ACCESS_LOG', type: bool(), default: d.accessLog, doc: "mesh-wide default of the proxies' access log for successful requests (Helm `proxy.accessLog`; `config.weft.dev/access-log` per pod)" }),
   proxyCpuRequest: resource('WEFT_INJECTOR_PROXY', 'CPU_REQUEST', d.proxyResources.cpuRequest, 'the proxy: CPU request'),
   proxyCpuLimit: resource('WEFT_INJECTOR_PROXY', 'CPU_LIMIT', d.proxyResources.cpuLimit, 'the proxy: CPU limit'),
   proxyMemoryRequest: resource('WEFT_INJECTOR_PROXY', 'MEMORY_REQUEST', d.proxyResources.memoryRequest, 'the proxy: memory request'),
@@ -144,6 +148,7 @@ export function readInjectorSettings(r: ConfigReader): InjectorSettings {
     nativeSidecars: v.nativeSidecars,
     inboundMode: v.inboundMode,
     logLevel: v.proxyLogLevel,
+    accessLog: v.proxyAccessLog,
     proxyResources: resources(v.proxyCpuRequest, v.proxyCpuLimit, v.proxyMemoryRequest, v.proxyMemoryLimit),
     initResources: resources(v.initCpuRequest, v.initCpuLimit, v.initMemoryRequest, v.initMemoryLimit),
     tokenExpirationSeconds: v.tokenExpirationSeconds,

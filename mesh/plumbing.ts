@@ -3,7 +3,6 @@
 // so both read the same settings the same way.
 import type { Registry } from 'prom-client';
 import { LocalEndpointSource } from './discovery/local-endpoint-source.js';
-import { LocalIdentityProvider } from './identity/local-identity.js';
 import { KubeEndpointSource } from './discovery/kube-endpoint-source.js';
 import { RemoteEndpointSource } from './discovery/remote-endpoint-source.js';
 import { CaClientIdentityProvider } from './identity/ca-client.js';
@@ -34,6 +33,8 @@ export async function buildMeshPlumbing(
   if (settings.local) {
     const local = new LocalEndpointSource(settings.local.endpointsFile, log);
     await local.start();
+    // Loaded here only: it builds certificates with @peculiar/x509, which kubernetes mode never needs.
+    const { LocalIdentityProvider } = await import('./identity/local-identity.js');
     const identity = new LocalIdentityProvider({ caDir: settings.local.caDir, identity: settings.identity, lifetimeHours: settings.certLifetimeHours, log });
     return { source: local, identity, kubeClient: undefined };
   }

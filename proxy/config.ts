@@ -76,7 +76,7 @@ export const PROXY_SETTINGS = {
     defaultDoc: "(the namespace's default, else `all-unauthenticated`)",
     doc: 'what the inbound side allows when no ALLOW policy targets the pod: all-unauthenticated, all-authenticated, cluster-authenticated or deny (docs/policy.md)',
   }),
-  accessLog: setting({ name: 'WEFT_ACCESS_LOG', type: bool(), default: true, doc: 'one log line per request; `false` keeps only the failures (benchmarks)' }),
+  accessLog: setting({ name: 'WEFT_ACCESS_LOG', type: bool(), default: false, doc: 'one log line per successful request too (failures are always logged); off by default: the line costs CPU on every request (`config.weft.dev/access-log`, Helm `proxy.accessLog`)' }),
   ...TRAFFIC_SETTINGS,
   certLifetimeHours: MESH_MODE_SETTINGS.certLifetimeHours,
   caDir: MESH_MODE_SETTINGS.caDir,
@@ -113,7 +113,7 @@ export interface ProxyConfig extends MeshModeSettings {
   /** How long the outbound side waits for an app's first bytes before treating the stream as opaque TCP. */
   readonly detectTimeoutMs: number;
   readonly appProbes: string | undefined;
-  /** One access-log line per request (on by default; off for benchmarks). */
+  /** One access-log line per successful request as well as per failure (off by default). */
   readonly accessLog: boolean;
   /** Bounds of the inbound listener's TLS handshakes. */
   readonly handshake: HandshakeBounds;

@@ -39,17 +39,30 @@ export function startExchange(
   fields: Pick<Exchange, 'direction' | 'protocol' | 'method' | 'authority' | 'path'>,
   nowMs: number,
 ): Exchange {
-  return { ...fields, service: '', peer: '', endpoint: '', reason: '', startedMs: nowMs, status: 0, errorCode: '', responseMs: 0, finished: false, headers: undefined };
+  // Every field named in one literal, in one order: all records share one hidden class. A spread
+  // here gave each record its own map (a migration per request and megamorphic reads after).
+  return {
+    direction: fields.direction,
+    protocol: fields.protocol,
+    method: fields.method,
+    authority: fields.authority,
+    path: fields.path,
+    service: '',
+    peer: '',
+    endpoint: '',
+    reason: '',
+    startedMs: nowMs,
+    status: 0,
+    errorCode: '',
+    responseMs: 0,
+    finished: false,
+    headers: undefined,
+  };
 }
 
 /** Records finished exchanges: counters, the latency histogram and the access log. */
 export class ExchangeRecorder {
   readonly #metrics: ProxyMetrics;
-  // prom-client hashes a label object on every call; a request's label set repeats, so the
-  // bound children are kept (bounded by services x peers x statuses, as the series are).
-  readonly #requestChildren = new Map<string, { inc(): void }>();
-  readonly #responseChildren = new Map<string, { inc(): void }>();
-  readonly #latencyChildren = new Map<string, { observe(v: number): void }>();
   readonly #log: Logger;
   readonly #now: () => number;
   readonly #accessLog: boolean;
@@ -68,14 +81,12 @@ export class ExchangeRecorder {
     if (exchange.responseMs !== 0) return;
     exchange.status = status;
     exchange.responseMs = this.#now();
+    const direction = exchange.direction;
     const service = exchange.service || 'unknown';
-    const key = `${exchange.direction}|${service}`;
-    let child = this.#latencyChildren.get(key);
-    if (!child) {
-      child = this.#metrics.latency.labels({ direction: exchange.direction, service });
-      this.#latencyChildren.set(key, child);
-    }
-    child.observe((exchange.responseMs - exchange.startedMs) / 1000);
+    // Plain rows (request-series.ts): a request's label set repeats, so its row is found by a key
+    // and the labels object is built once per series, not once per request.
+    const row = this.#metrics.latency.row(`${direction}|${service}`, () => ({ direction, service }));
+    this.#metrics.latency.observe(row, (exchange.responseMs - exchange.startedMs) / 1000);
   }
 
   /** Records the exchange once; later calls are ignored. */
@@ -83,21 +94,14 @@ export class ExchangeRecorder {
     if (exchange.finished) return;
     exchange.finished = true;
     if (errorCode && !exchange.errorCode) exchange.errorCode = errorCode;
-    const labels = { direction: exchange.direction, service: exchange.service || 'unknown', peer: exchange.peer || 'none' };
-    const requestKey = `${labels.direction}|${labels.service}|${labels.peer}`;
-    let requests = this.#requestChildren.get(requestKey);
-    if (!requests) {
-      requests = this.#metrics.requests.labels(labels);
-      this.#requestChildren.set(requestKey, requests);
-    }
-    requests.inc();
-    const responseKey = `${requestKey}|${exchange.status}|${exchange.errorCode}`;
-    let responses = this.#responseChildren.get(responseKey);
-    if (!responses) {
-      responses = this.#metrics.responses.labels({ ...labels, status: String(exchange.status || 0), error_code: exchange.errorCode || '' });
-      this.#responseChildren.set(responseKey, responses);
-    }
-    responses.inc();
+    const direction = exchange.direction;
+    const service = exchange.service || 'unknown';
+    const peer = exchange.peer || 'none';
+    const requestKey = `${direction}|${service}|${peer}`;
+    this.#metrics.requests.row(requestKey, () => ({ direction, service, peer })).value += 1;
+    const status = exchange.status;
+    const code = exchange.errorCode;
+    this.#metrics.responses.row(`${requestKey}|${status}|${code}`, () => ({ direction, service, peer, status: String(status || 0), error_code: code || '' })).value += 1;
     this.#observer?.finished(exchange);
     // Failures are always logged; successes only when the access log is on.
     if (!this.#accessLog && !exchange.errorCode) return;

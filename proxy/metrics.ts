@@ -1,13 +1,19 @@
 // The proxy's Prometheus metrics, registered on a registry the command creates and passes in.
-import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { Counter, Gauge, type Registry } from 'prom-client';
+import { PlainCounter, PlainHistogram } from './request-series.js';
 
 /** Every metric the proxy records. */
 export interface ProxyMetrics {
-  readonly requests: Counter<'direction' | 'service' | 'peer'>;
-  readonly responses: Counter<'direction' | 'service' | 'peer' | 'status' | 'error_code'>;
-  readonly latency: Histogram<'direction' | 'service'>;
+  /** weft_requests_total{direction,service,peer}: plain rows, published at scrape time. */
+  readonly requests: PlainCounter;
+  /** weft_responses_total{direction,service,peer,status,error_code}. */
+  readonly responses: PlainCounter;
+  /** weft_response_latency_seconds{direction,service}. */
+  readonly latency: PlainHistogram;
   readonly openConnections: Gauge<'direction'>;
   readonly connections: Counter<'direction'>;
+  /** Connections that closed without sending a byte (TCP health checks, port scans): no request. */
+  readonly emptyConnections: Counter<'direction'>;
   readonly handshakeFailures: Counter<'direction' | 'reason'>;
   readonly certificateExpiry: Gauge;
   /** Outbound traffic forwarded unchanged outside the mesh (no mTLS added), by protocol and reason. */
@@ -20,25 +26,10 @@ export interface ProxyMetrics {
 export function createProxyMetrics(registry: Registry): ProxyMetrics {
   const registers = [registry];
   return {
-    requests: new Counter({
-      name: 'weft_requests_total',
-      help: 'Requests received, by direction (inbound/outbound), service and peer identity.',
-      labelNames: ['direction', 'service', 'peer'],
-      registers,
-    }),
-    responses: new Counter({
-      name: 'weft_responses_total',
-      help: 'Responses sent, by direction, service, peer identity, status and weft error code.',
-      labelNames: ['direction', 'service', 'peer', 'status', 'error_code'],
-      registers,
-    }),
-    latency: new Histogram({
-      name: 'weft_response_latency_seconds',
-      help: 'Time from request received to response headers sent.',
-      labelNames: ['direction', 'service'],
-      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
-      registers,
-    }),
+    // The per-request series: updated on every request, so kept off prom-client until a scrape.
+    requests: new PlainCounter(registry, 'weft_requests_total', 'Requests received, by direction (inbound/outbound), service and peer identity.', ['direction', 'service', 'peer']),
+    responses: new PlainCounter(registry, 'weft_responses_total', 'Responses sent, by direction, service, peer identity, status and weft error code.', ['direction', 'service', 'peer', 'status', 'error_code']),
+    latency: new PlainHistogram(registry, 'weft_response_latency_seconds', 'Time from request received to response headers sent.', [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]),
     openConnections: new Gauge({
       name: 'weft_open_connections',
       help: 'Connections currently open, by direction (inbound mTLS, outbound from the app).',
@@ -48,6 +39,12 @@ export function createProxyMetrics(registry: Registry): ProxyMetrics {
     connections: new Counter({
       name: 'weft_connections_total',
       help: 'Connections accepted, by direction.',
+      labelNames: ['direction'],
+      registers,
+    }),
+    emptyConnections: new Counter({
+      name: 'weft_empty_connections_total',
+      help: 'Connections that closed without sending a byte (TCP health checks, port scans), by direction; not requests.',
       labelNames: ['direction'],
       registers,
     }),

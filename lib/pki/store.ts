@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { createIssuer, createRoot, type Authority } from './authority.js';
 import { privateKeyFromPem, privateKeyToPem, x509 } from './crypto.js';
 import { WeftError } from '../errors.js';
+import { GENERATED_LIFETIMES } from './lifetimes.js';
 
 /** File names inside a CA directory (also the Secret's keys). */
 export const CA_FILES = {
@@ -15,8 +16,7 @@ export const CA_FILES = {
 } as const;
 
 /** Lifetimes used when a CA directory is created from nothing (defined with the CA's settings). */
-/** Lifetimes of a generated root and issuer (the CA's defaults; `weft up` uses them too). */
-export const GENERATED_LIFETIMES = { rootHours: 10 * 365 * 24, issuerHours: 365 * 24 } as const;
+export { GENERATED_LIFETIMES };
 
 /** PEM text of an authority, as stored. */
 export interface AuthorityPem {

@@ -5,10 +5,10 @@
 // honoured (no request before it).
 import { readFile } from 'node:fs/promises';
 import { request } from 'node:https';
-import { X509Certificate, createPublicKey } from 'node:crypto';
+import { X509Certificate } from 'node:crypto';
 import { Counter, type Registry } from 'prom-client';
-import { createCsr } from '../../lib/pki/authority.js';
-import { generateKeyPair, privateKeyToPem } from '../../lib/pki/crypto.js';
+// node:crypto only: a proxy in kubernetes mode never loads @peculiar/x509 (lib/pki/csr-build.ts).
+import { makeKeyAndCsr } from '../../lib/pki/csr-build.js';
 import { WeftError, isWeftError } from '../../lib/errors.js';
 import { identityFromSubjectAltName } from '../../lib/identity.js';
 import type { Logger } from '../../lib/logger.js';
@@ -135,8 +135,8 @@ export class CaClientIdentityProvider implements IdentityProvider {
         throw fail(`cannot read the token ${this.#o.tokenFile}: ${err.message}`, err);
       }),
     ]);
-    const keys = await generateKeyPair();
-    const body = JSON.stringify({ csr: await createCsr(keys, this.#o.expectedIdentity) });
+    const keys = await makeKeyAndCsr(this.#o.expectedIdentity);
+    const body = JSON.stringify({ csr: keys.csrPem });
     const url = new URL('/v1/certificates', this.#o.caAddr);
     const answer = await new Promise<{ status: number; retryAfter: string | undefined; body: CaAnswer }>((resolve, reject) => {
       const req = request(url, {
@@ -179,14 +179,14 @@ export class CaClientIdentityProvider implements IdentityProvider {
       throw fail(`the certificate from ${url.origin} does not parse: ${(err as Error).message}`, err);
     }
     // The leaf must be for our key, or TLS would fail on every handshake.
-    const ours = createPublicKey(await privateKeyToPem(keys.privateKey)).export({ format: 'jwk' });
+    const ours = keys.publicKey.export({ format: 'jwk' });
     const theirs = leaf.publicKey.export({ format: 'jwk' });
     if (ours.x !== theirs.x || ours.y !== theirs.y) throw fail(`the certificate from ${url.origin} is not for the key this proxy sent`);
     const identity = identityFromSubjectAltName(leaf.subjectAltName);
     if (!identity) throw fail(`the certificate from ${url.origin} carries no weft identity`);
     return {
       identity,
-      keyPem: await privateKeyToPem(keys.privateKey),
+      keyPem: keys.keyPem,
       certChainPem: certificate.trimEnd() + '\n' + chain.trimEnd() + '\n',
       trustBundlePem: trustBundle,
       notBefore: new Date(leaf.validFrom),

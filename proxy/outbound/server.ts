@@ -143,6 +143,13 @@ export class OutboundProxy {
     const original = capture && !fixed ? this.#originalOf(socket, capture) : undefined;
     let captured: Captured | undefined;
     const onDetected = (detection: Detection): void => {
+      // A TCP health check or a port scan: closed before its first byte, it asked for nothing, so
+      // it is counted as a connection (weft_empty_connections_total), never as a failed request.
+      if (detection.ended && detection.head.length === 0) {
+        metrics.emptyConnections.inc({ direction: 'outbound' });
+        socket.destroy();
+        return;
+      }
       if (socket.destroyed) return;
       if (detection.protocol === 'opaque' && capture && this.#onOpaque(socket, detection, fixed, captured ?? original)) return;
       replay(socket, detection);

@@ -2,10 +2,11 @@
 // and an nginx pair doing the same job (plain HTTP in, mutual TLS 1.3 between the two,
 // keep-alive upstreams), at 16 and 64 connections, all on loopback in one run.
 import { mkdtemp, mkdir, writeFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { tmpdir, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import http from 'node:http';
+import { connect } from 'node:net';
 import type { ChildProcess } from 'node:child_process';
 import { generateAuthorityPem, authorityFromPem, CA_FILES } from '../../lib/pki/store.js';
 import { generateKeyPair, privateKeyToPem, x509, ECDSA_SHA256, randomSerial } from '../../lib/pki/crypto.js';
@@ -16,6 +17,7 @@ import { WEFT_MAIN } from '../support/local-mesh.js';
 
 const MAIN = WEFT_MAIN;
 const FLOOR_MAIN = fileURLToPath(new URL('./node-floor-main.js', import.meta.url));
+const UNDICI_FLOOR_MAIN = fileURLToPath(new URL('./undici-floor-main.js', import.meta.url));
 const NET = '127.0.77';
 const APP = `${NET}.2:8080`;
 const SECONDS = Number(process.env.WEFT_BENCH_SECONDS ?? '8');
@@ -25,9 +27,20 @@ interface Contender {
   readonly name: string;
   readonly url: string;
   readonly headers: Record<string, string>;
-  /** PIDs whose RSS and CPU are the proxies' cost (empty for the app alone). */
-  readonly pids: () => Promise<number[]>;
+  /** Per proxy (client side, server side), the PIDs whose RSS and CPU are its cost (none for the app alone). */
+  readonly sides: () => Promise<number[][]>;
 }
+
+/** One contender's figures at one connection count. */
+interface Measured {
+  readonly wrk: WrkResult;
+  /** CPU microseconds per request, per side. */
+  readonly cpuUsPerReq: number[];
+  /** Peak RSS (VmHWM) in MB after the run, per side. */
+  readonly peakRssMb: number[];
+}
+
+const sum = <T>(xs: readonly T[], f: (x: T) => number): number => xs.reduce((n, x) => n + f(x), 0);
 
 /** Runs the data-plane benchmark and returns its section. */
 export async function benchMesh(): Promise<BenchSection> {
@@ -55,58 +68,101 @@ export async function benchMesh(): Promise<BenchSection> {
     const floorUrl = `http://${NET}.5:7001/`;
     const floor = await startProcess(process.execPath, [FLOOR_MAIN, `${NET}.5`, '7001', `${NET}.2`, '8080'], { PATH: process.env.PATH }, async () => (await status(floorUrl)) === 200);
     children.push(floor);
-    const nginxWorkers = async (): Promise<number[]> => [...(await childPids(nginxClient.pid ?? 0)), ...(await childPids(nginxServer.pid ?? 0))];
+    const undiciServer = await startUndiciFloor(dir, 'server', `${NET}.7:7006`, APP);
+    const undiciClient = await startUndiciFloor(dir, 'client', `${NET}.6:7001`, `${NET}.7:7006`);
+    children.push(undiciClient, undiciServer);
+    const pid = (c: ChildProcess): number[] => [c.pid ?? 0];
+    // WEFT_BENCH_BEFORE=<a weft dist/cli/main.js>: the same pair from another build (the branch's
+    // base, say) in this run, so a change is measured against its own before in one run.
+    const before = process.env.WEFT_BENCH_BEFORE;
+    const beforePair: ChildProcess[] = [];
+    if (before) {
+      const moved = { services: [{ ...endpoints.services[0], endpoints: [{ address: `${NET}.9`, identity: 'spiffe://cluster.local/ns/bench/sa/server', podName: 'server' }] }] };
+      await writeFile(join(dir, 'endpoints-before.json'), JSON.stringify(moved));
+      children.push(await startAppAt(dir, `${NET}.9:8080`));
+      beforePair.push(await startWeft(dir, 'client', `${NET}.8`, before, 'endpoints-before.json'), await startWeft(dir, 'server', `${NET}.9`, before, 'endpoints-before.json'));
+      children.push(...beforePair);
+    }
     const contenders: Contender[] = [
-      { name: 'app', url: `http://${APP}/`, headers: {}, pids: async () => [] },
-      { name: 'weft', url: `http://${NET}.1:7001/`, headers: { Host: 'bench.bench' }, pids: async () => [weftClient.pid ?? 0, weftServer.pid ?? 0] },
-      { name: 'nginx', url: `http://${NET}.3:7001/`, headers: {}, pids: nginxWorkers },
-      { name: 'floor', url: floorUrl, headers: {}, pids: async () => [floor.pid ?? 0] },
+      { name: 'app', url: `http://${APP}/`, headers: {}, sides: async () => [] },
+      { name: 'weft', url: `http://${NET}.1:7001/`, headers: { Host: 'bench.bench' }, sides: async () => [pid(weftClient), pid(weftServer)] },
+      ...beforePair.map(() => ({ name: 'weft before', url: `http://${NET}.8:7001/`, headers: { Host: 'bench.bench' }, sides: async () => beforePair.map(pid) })).slice(0, 1),
+      { name: 'nginx', url: `http://${NET}.3:7001/`, headers: {}, sides: async () => [await childPids(nginxClient.pid ?? 0), await childPids(nginxServer.pid ?? 0)] },
+      { name: 'undici floor', url: `http://${NET}.6:7001/`, headers: {}, sides: async () => [pid(undiciClient), pid(undiciServer)] },
+      { name: 'bare 1-hop', url: floorUrl, headers: {}, sides: async () => [pid(floor)] },
     ];
-    const results = new Map<string, { wrk: WrkResult; cpu: number }>();
+    const loadBefore = loadavg();
+    const idle = new Map<string, number[]>();
+    for (const c of contenders) idle.set(c.name, await Promise.all((await c.sides()).map(async (g) => sum(await Promise.all(g.map(processUsage)), (u) => u.rssMb))));
+    const results = new Map<string, Measured>();
     for (const connections of CONNECTIONS) {
       for (const c of contenders) {
         await runWrk(c.url, { connections, seconds: 2, headers: c.headers }); // warm-up: pools, JIT
-        const pids = await c.pids();
-        const before = await Promise.all(pids.map(processUsage));
+        const sides = await c.sides();
+        const before = await Promise.all(sides.map((g) => Promise.all(g.map(processUsage))));
         const wrk = await runWrk(c.url, { connections, seconds: SECONDS, headers: c.headers });
-        const after = await Promise.all(pids.map(processUsage));
-        const cpu = after.reduce((n, u, i) => n + u.cpuSeconds - (before[i]?.cpuSeconds ?? 0), 0);
-        results.set(`${c.name}@${connections}`, { wrk, cpu });
+        const after = await Promise.all(sides.map((g) => Promise.all(g.map(processUsage))));
+        const requests = wrk.requestsPerSec * SECONDS;
+        const cpuUsPerReq = after.map((g, i) => ((sum(g, (u) => u.cpuSeconds) - sum(before[i] ?? [], (u) => u.cpuSeconds)) / requests) * 1e6);
+        const peakRssMb = after.map((g) => sum(g, (u) => u.peakRssMb));
+        results.set(`${c.name}@${connections}`, { wrk, cpuUsPerReq, peakRssMb });
       }
     }
-    const weftPeak = await Promise.all([weftClient.pid ?? 0, weftServer.pid ?? 0].map(processUsage));
-    const nginxPeak = await Promise.all((await nginxWorkers()).map(processUsage));
+    const loadAfter = loadavg();
 
     const rows: BenchRow[] = [];
+    const table: string[][] = [];
+    const f = (n: number | undefined): string => (n === undefined || Number.isNaN(n) ? '-' : n >= 100 ? n.toFixed(0) : n.toFixed(1));
+    const times = (a: number, b: number): string => (Number.isNaN(a) ? '-' : `${(a / b).toFixed(2)}x`);
     for (const connections of CONNECTIONS) {
-      const app = results.get(`app@${connections}`);
-      const weft = results.get(`weft@${connections}`);
-      const nginx = results.get(`nginx@${connections}`);
-      const floorResult = results.get(`floor@${connections}`);
-      if (!app || !weft || !nginx || !floorResult) continue;
+      const get = (name: string): Measured | undefined => results.get(`${name}@${connections}`);
+      const app = get('app');
+      const weft = get('weft');
+      const nginx = get('nginx');
+      const undici = get('undici floor');
+      const bare = get('bare 1-hop');
+      if (!app || !weft || !nginx || !undici || !bare) continue;
+      const pair = (m: Measured): number => sum(m.cpuUsPerReq, (x) => x);
+      for (const c of contenders) {
+        const m = get(c.name);
+        if (!m) continue;
+        const [idleC, idleS] = idle.get(c.name) ?? [];
+        const cpu = m.cpuUsPerReq.length > 0 ? pair(m) : NaN;
+        table.push([c.name, String(connections), f(m.wrk.requestsPerSec), m.wrk.p50Ms.toFixed(2), m.wrk.p99Ms.toFixed(2), f(m.cpuUsPerReq[0]), f(m.cpuUsPerReq[1]), f(cpu), times(cpu, pair(nginx)), times(cpu, pair(undici)), `${f(idleC)}/${f(idleS)}`, `${f(m.peakRssMb[0])}/${f(m.peakRssMb[1])}`]);
+      }
       rows.push({ figure: `app direct: requests/s @${connections}`, weft: app.wrk.requestsPerSec });
-      // Reference, not weft: one bare Node HTTP hop (weft's pair is two hops plus TLS).
-      rows.push({ figure: `bare Node 1-hop proxy req/s @${connections}`, weft: floorResult.wrk.requestsPerSec, baseline: nginx.wrk.requestsPerSec });
-      rows.push({ figure: `bare Node 1-hop CPU s/10k @${connections}`, weft: (floorResult.cpu / (floorResult.wrk.requestsPerSec * SECONDS)) * 10_000, baseline: (nginx.cpu / (nginx.wrk.requestsPerSec * SECONDS)) * 10_000 });
+      const floorRatio = pair(weft) / pair(undici);
+      rows.push({ figure: `pair CPU us/req vs undici floor @${connections}`, weft: pair(weft), baseline: pair(undici), goal: '<= 1.25x floor', met: floorRatio <= 1.25 });
       const ratio = weft.wrk.requestsPerSec / nginx.wrk.requestsPerSec;
       rows.push({ figure: `pair requests/s @${connections}`, weft: weft.wrk.requestsPerSec, baseline: nginx.wrk.requestsPerSec, goal: '>= 0.5x', met: ratio >= 0.5 });
       rows.push({ figure: `pair p50 ms @${connections}`, weft: weft.wrk.p50Ms, baseline: nginx.wrk.p50Ms });
       rows.push({ figure: `pair p99 ms @${connections}`, weft: weft.wrk.p99Ms, baseline: nginx.wrk.p99Ms, goal: '<= 2x', met: weft.wrk.p99Ms <= 2 * nginx.wrk.p99Ms });
-      rows.push({ figure: `pair CPU s per 10k req @${connections}`, weft: (weft.cpu / (weft.wrk.requestsPerSec * SECONDS)) * 10_000, baseline: (nginx.cpu / (nginx.wrk.requestsPerSec * SECONDS)) * 10_000 });
+      rows.push({ figure: `pair CPU us/req @${connections}`, weft: pair(weft), baseline: pair(nginx) });
       rows.push({ figure: `pair errors+non2xx @${connections}`, weft: weft.wrk.errors + weft.wrk.non2xx, baseline: nginx.wrk.errors + nginx.wrk.non2xx });
     }
-    const maxWeft = Math.max(...weftPeak.map((u) => u.peakRssMb));
-    rows.push({ figure: 'client proxy peak RSS MB', weft: weftPeak[0]?.peakRssMb ?? NaN, baseline: nginxPeak[0]?.peakRssMb ?? NaN, goal: '< 80 MB', met: (weftPeak[0]?.peakRssMb ?? Infinity) < 80 });
-    rows.push({ figure: 'server proxy peak RSS MB', weft: weftPeak[1]?.peakRssMb ?? NaN, baseline: nginxPeak[1]?.peakRssMb ?? NaN, goal: '< 80 MB', met: (weftPeak[1]?.peakRssMb ?? Infinity) < 80 });
+    const [weftIdleC = NaN, weftIdleS = NaN] = idle.get('weft') ?? [];
+    const [nginxIdleC, nginxIdleS] = idle.get('nginx') ?? [];
+    const weftPeak = results.get(`weft@${CONNECTIONS[CONNECTIONS.length - 1]}`)?.peakRssMb ?? [];
+    const nginxPeak = results.get(`nginx@${CONNECTIONS[CONNECTIONS.length - 1]}`)?.peakRssMb ?? [];
+    rows.push({ figure: 'client proxy idle RSS MB', weft: weftIdleC, baseline: nginxIdleC, goal: '<= 60 MB', met: weftIdleC <= 60 });
+    rows.push({ figure: 'server proxy idle RSS MB', weft: weftIdleS, baseline: nginxIdleS, goal: '<= 60 MB', met: weftIdleS <= 60 });
+    rows.push({ figure: 'client proxy peak RSS MB', weft: weftPeak[0] ?? NaN, baseline: nginxPeak[0], goal: '<= 100 MB', met: (weftPeak[0] ?? Infinity) <= 100 });
+    rows.push({ figure: 'server proxy peak RSS MB', weft: weftPeak[1] ?? NaN, baseline: nginxPeak[1], goal: '<= 100 MB', met: (weftPeak[1] ?? Infinity) <= 100 });
     return {
       title: 'data plane: wrk -> client proxy -> mTLS 1.3 -> server proxy -> app (loopback, 2 cores shared by wrk, app and both proxies)',
       baselineName: 'nginx 1.22 pair',
       rows,
+      table: {
+        head: ['contender', 'conns', 'req/s', 'p50 ms', 'p99 ms', 'CPU us/req client', 'server', 'pair', 'x nginx', 'x floor', 'idle RSS MB c/s', 'peak RSS MB c/s'],
+        rows: table,
+      },
       notes: [
         `${SECONDS} s per run after a 2 s warm-up; app = nginx returning a 3-byte body (1 worker); each nginx proxy runs 1 worker, as each weft proxy is one process.`,
-        'access logs off on both sides (weft: WEFT_ACCESS_LOG=false; nginx: access_log off); keep-alive upstreams on both; nginx checks the peer chain and name, weft the chain and SPIFFE identity.',
-        `largest weft proxy peak RSS ${maxWeft.toFixed(1)} MB; nginx RSS is per worker process (its master adds ~1-2 MB).`,
-        "'bare Node 1-hop' rows are a reference, not weft: the smallest Node proxy (plain HTTP, one hop, no TLS, routing or metrics) against the nginx pair; weft's pair is two such hops plus TLS, so Node's own HTTP stack bounds it near half that figure.",
+        `load average (1/5/15 min) at start ${loadBefore.map((x) => x.toFixed(2)).join(' ')}, at end ${loadAfter.map((x) => x.toFixed(2)).join(' ')}; absolute figures drift with the machine's load, ratios within one run do not.`,
+        'weft runs with its defaults (access log as configured by default); nginx: access_log off; keep-alive upstreams everywhere; nginx checks the peer chain and name, weft the chain and SPIFFE identity.',
+        "'undici floor' is the floor row: the smallest Node pair doing the same job (node:http in, undici Pool over mutual TLS 1.3 with the same certificates, node:https + undici Pool to the app); 'x floor' is each row's pair CPU per request against it.",
+        'CPU us/req from /proc utime+stime over the measured run; nginx figures are its worker processes; peak RSS is VmHWM after that row\'s run, idle RSS VmRSS before any load.',
+        "'bare 1-hop' is one plain-HTTP Node hop (no TLS), a reference for Node's HTTP stack alone.",
       ],
     };
   } finally {
@@ -115,10 +171,10 @@ export async function benchMesh(): Promise<BenchSection> {
   }
 }
 
-async function startWeft(dir: string, name: string, address: string): Promise<ChildProcess> {
+async function startWeft(dir: string, name: string, address: string, main = MAIN, endpointsFile = 'endpoints.json'): Promise<ChildProcess> {
   return startProcess(
     process.execPath,
-    [...(process.env.WEFT_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean), MAIN, 'proxy'],
+    [...(process.env.WEFT_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean), main, 'proxy'],
     {
       PATH: process.env.PATH,
       WEFT_MODE: 'local',
@@ -130,13 +186,33 @@ async function startWeft(dir: string, name: string, address: string): Promise<Ch
       WEFT_OUTBOUND_ADDR: `${address}:7001`,
       WEFT_ADMIN_ADDR: `${address}:7020`,
       WEFT_CA_DIR: join(dir, 'ca'),
-      WEFT_ENDPOINTS_FILE: join(dir, 'endpoints.json'),
-      WEFT_ACCESS_LOG: 'false',
+      WEFT_ENDPOINTS_FILE: join(dir, endpointsFile),
       ...(process.env.MALLOC_ARENA_MAX ? { MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX } : {}),
       WEFT_LOG_LEVEL: 'warn',
     },
     async () => (await status(`http://${address}:7020/ready`)) === 200,
   );
+}
+
+/** Starts one side of the undici floor pair with the nginx leaves (same authority as weft's). */
+async function startUndiciFloor(dir: string, side: 'client' | 'server', listen: string, upstream: string): Promise<ChildProcess> {
+  const args = [UNDICI_FLOOR_MAIN, side, listen, upstream, join(dir, `nginx-${side}.pem`), join(dir, `nginx-${side}.key`), join(dir, 'ca', 'root.pem')];
+  return startProcess(process.execPath, args, { PATH: process.env.PATH }, async () => {
+    if (side === 'client') return (await status(`http://${listen}/`)) === 200;
+    return new Promise<boolean>((resolve) => {
+      const [host = '', port = '0'] = listen.split(':');
+      const sock = connect(Number(port), host, () => {
+        sock.destroy();
+        resolve(true);
+      });
+      sock.on('error', () => resolve(false));
+    });
+  });
+}
+
+// The same nginx app on another address (the 'before' pair's server pod needs its own).
+async function startAppAt(dir: string, listen: string): Promise<ChildProcess> {
+  return startNginx(dir, `app-${listen.replace(/[.:]/g, '-')}`, appConfAt(listen), `http://${listen}/`);
 }
 
 /** Starts nginx with `conf` in its own prefix under `dir`; ready when `readyUrl` answers 200. */

@@ -22,6 +22,8 @@ export interface BenchSection {
   readonly rows: readonly BenchRow[];
   /** Free-form notes printed under the table (what limits a figure, the setup). */
   readonly notes?: readonly string[];
+  /** A second table printed under the first, one row per contender (the mesh section's per-row columns). */
+  readonly table?: { readonly head: readonly string[]; readonly rows: readonly (readonly string[])[] };
 }
 
 /** Renders a section as an aligned text table with a weft/baseline ratio column. */
@@ -39,6 +41,12 @@ export function renderSection(section: BenchSection): string {
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: string[]): string => cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ').trimEnd();
   const out = [`== ${section.title}`, line(head), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)];
+  if (section.table) {
+    const t = section.table;
+    const w = t.head.map((h, i) => Math.max(h.length, ...t.rows.map((r) => (r[i] ?? '').length)));
+    const tline = (cells: readonly string[]): string => cells.map((c, i) => c.padEnd(w[i] ?? 0)).join('  ').trimEnd();
+    out.push('', tline(t.head), tline(w.map((n) => '-'.repeat(n))), ...t.rows.map(tline));
+  }
   for (const note of section.notes ?? []) out.push(`   ${note}`);
   return out.join('\n') + '\n';
 }

@@ -50,8 +50,9 @@ await mesh.setServices([
 ]);
 // These tests check per-request spreading by load; latency steering (on by default, which follows
 // the luck of a loaded machine's timing) is tested in mesh-resilience.test.ts.
-const clientProxy = await mesh.startProxy(client, { WEFT_UPSTREAMS: 'echo-grpc:9090@9001', WEFT_BALANCE_EWMA: 'false' });
-const helloProxies = await Promise.all(hello.map((pod) => mesh.startProxy(pod)));
+// The access log is off by default; these tests read its lines, so it is turned on.
+const clientProxy = await mesh.startProxy(client, { WEFT_UPSTREAMS: 'echo-grpc:9090@9001', WEFT_BALANCE_EWMA: 'false', WEFT_ACCESS_LOG: 'true' });
+const helloProxies = await Promise.all(hello.map((pod) => mesh.startProxy(pod, { WEFT_ACCESS_LOG: 'true' })));
 await mesh.startProxy(grpcPod);
 const outbound = `http://${client.address}:7001`;
 

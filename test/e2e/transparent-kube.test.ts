@@ -30,7 +30,8 @@ mesh.setEndpoints('legacy', [legacy]);
 apps.push(await startEchoApp({ pod: hello.name, address: hello.address, port: 8080 }));
 // The legacy pod has no sidecar: its app listens on the pod address itself.
 apps.push(await startEchoApp({ pod: legacy.name, address: legacy.address, port: 8080 }));
-const [clientProxy] = await Promise.all([mesh.startProxy(client), mesh.startProxy(hello)]);
+// The access log (off by default) is on: a test reads why a request left the mesh from it.
+const [clientProxy] = await Promise.all([mesh.startProxy(client, { WEFT_ACCESS_LOG: 'true' }), mesh.startProxy(hello)]);
 const outbound = `http://${client.address}:7001`;
 
 t.test('HTTP to a meshed pod by IP is mTLS to its sidecar: the app sees the caller identity', async (t) => {

@@ -120,7 +120,8 @@ t.test('transparent capture: outside destinations, meshed TCP by ClusterIP and p
   }
   await startApp(outside, OUTSIDE_APP, { CERT: join(dir, 'outside.crt'), KEY: join(dir, 'outside.key') });
   await startApp(db, DB_APP);
-  const clientSidecar = startSidecar(client, 'web');
+  // The access log (off by default) is on: a test reads why a request left the mesh from it.
+  const clientSidecar = startSidecar(client, 'web', { WEFT_ACCESS_LOG: 'true' });
   const dbSidecar = startSidecar(db, 'db');
   // Its own opaque-port list (what the injector renders from config.weft.dev/opaque-ports on the pod).
   const egressSidecar = startSidecar(egressClient, 'web', { WEFT_EGRESS_MODE: 'registry-only', WEFT_EGRESS_ALLOW: 'www.outside.example,secure.outside.example', WEFT_OPAQUE_PORTS: '7779' });

@@ -47,7 +47,7 @@ t.test('a table whose markers are missing from the doc is an error, not a silent
 });
 
 t.test('a changed table makes the checked-in doc stale', async (t) => {
-  const stale = doc.replace('| `WEFT_ACCESS_LOG` | bool | `true` |', '| `WEFT_ACCESS_LOG` | bool | `false` |');
+  const stale = doc.replace('| `WEFT_ACCESS_LOG` | bool | `false` |', '| `WEFT_ACCESS_LOG` | bool | `true` |');
   t.not(stale, doc, 'the row is there to change');
   t.not(renderSettingsDoc(stale), stale, 'rendering puts the code\'s default back');
 });
