@@ -57,7 +57,7 @@ export const upCommand: Command = {
   async run(ctx) {
     const args = parseArgs(ctx.argv);
     if (typeof args === 'string') {
-      ctx.stderr.write(`weft up: ${args}\n`);
+      ctx.stderr.write(`weft up: WEFT_ERR_USAGE: ${args}\n`);
       return 2;
     }
     let mesh: MeshFile;

@@ -240,6 +240,8 @@ function initContainer(settings: InjectorSettings, o: PodOverrides, inboundMode:
     { name: 'WEFT_OUTBOUND_PORT', value: String(SIDECAR_PORTS.outbound) },
     { name: 'WEFT_ADMIN_PORT', value: String(SIDECAR_PORTS.admin) },
     { name: 'WEFT_INBOUND_MODE', value: inboundMode },
+    // The signal that this is the pod's init container: weft init changes rules only then (or with --apply).
+    { name: 'WEFT_INIT_APPLY', value: 'true' },
   ];
   if (o.skipInboundPorts !== undefined) env.push({ name: 'WEFT_SKIP_INBOUND_PORTS', value: o.skipInboundPorts });
   if (o.skipOutboundPorts !== undefined) env.push({ name: 'WEFT_SKIP_OUTBOUND_PORTS', value: o.skipOutboundPorts });
