@@ -12,6 +12,9 @@ export function version(): string {
   return pkg.version;
 }
 
+// A child of `weft up` whose parent died has this long to drain before it exits regardless.
+const PARENT_GONE_EXIT_MS = 3000;
+
 // Long-running servers: a stray rejection must cost at most the request it belonged to.
 const SERVERS: ReadonlySet<string> = new Set(['proxy', 'gateway']);
 
@@ -87,6 +90,14 @@ async function main(argv: string[]): Promise<number> {
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+  // Started by `weft up` with an IPC channel: when the channel closes, weft up is gone (even by
+  // SIGKILL), so stop as on SIGTERM, and leave within a bound even if draining hangs.
+  if (process.channel !== undefined) {
+    process.once('disconnect', () => {
+      controller.abort('parent gone');
+      setTimeout(() => process.exit(1), PARENT_GONE_EXIT_MS).unref();
+    });
+  }
   const command = await entry.load();
   return command.run({
     argv: rest,

@@ -7,11 +7,14 @@ import { mkdir, readFile, writeFile, rename } from 'node:fs/promises';
 import { openSync, closeSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import http from 'node:http';
+import type http from 'node:http';
 import type { Writable } from 'node:stream';
 import { parseMeshFile, layoutPods, endpointsFileFor, type MeshFile, type MeshPod } from './up/mesh-file.js';
 import { startDemoApp } from './up/demo-app.js';
 import { checkAuthz } from './up/authz-check.js';
+import { explain, httpGet, waitReady, type ChildPart } from './up/health.js';
+import { checkAddressesFree } from './up/port-holder.js';
+import type { HostPort } from '../lib/config.js';
 import { loadOrCreateCaDir } from '../lib/pki/store.js';
 import { x509 } from '../lib/pki/crypto.js';
 import { WeftError, isWeftError } from '../lib/errors.js';
@@ -43,12 +46,10 @@ function parseArgs(argv: readonly string[]): UpArgs | string {
   return { file, check };
 }
 
-/** A started pod: its sidecar process and its app. */
-interface RunningPod {
+/** A started pod: its sidecar process (a ChildPart) and its app. */
+interface RunningPod extends ChildPart {
   readonly pod: MeshPod;
-  readonly proxy: ChildProcess;
   readonly app?: http.Server;
-  exited: boolean;
 }
 
 /** The `weft up` subcommand. */
@@ -70,52 +71,68 @@ export const upCommand: Command = {
       ctx.stderr.write(`weft up: ${err.code}: ${err.message}\n`);
       return 2;
     }
-    return runMesh(ctx, mesh, args.check, dirname(resolve(args.file)));
+    // Paths in a mesh file are relative to it; the built-in example keeps its state in the working directory.
+    const meshDir = dirname(resolve(args.file));
+    return runMesh(ctx, mesh, args.check, meshDir, args.file === DEFAULT_FILE ? process.cwd() : meshDir);
   },
 };
 
-async function runMesh(ctx: CommandContext, mesh: MeshFile, check: boolean, meshDir: string): Promise<number> {
+// Every address a part of the mesh will listen on, with whose it is, for the check before the start.
+function addressesOf(mesh: MeshFile, pods: readonly MeshPod[], gatewayPod: MeshPod | undefined): { address: HostPort; what: string }[] {
+  const out: { address: HostPort; what: string }[] = [];
+  for (const pod of pods) {
+    out.push({ address: { host: pod.address, port: ADMIN_PORT }, what: `admin of ${pod.name}` });
+    out.push({ address: { host: pod.address, port: INBOUND_PORT }, what: `inbound of ${pod.name}` });
+    out.push({ address: pod.service ? { host: pod.address, port: OUTBOUND_PORT } : mesh.client.outbound, what: `outbound of ${pod.name}` });
+    if (pod.service) out.push({ address: { host: pod.address, port: pod.service.targetPort }, what: `app of ${pod.name}` });
+  }
+  if (mesh.gateway && gatewayPod) {
+    out.push({ address: mesh.gateway.http, what: 'the gateway' });
+    out.push({ address: { host: gatewayPod.address, port: ADMIN_PORT }, what: 'admin of the gateway' });
+  }
+  return out;
+}
+
+async function runMesh(ctx: CommandContext, mesh: MeshFile, check: boolean, meshDir: string, pathsDir: string): Promise<number> {
   const out = ctx.stdout;
-  const stateDir = resolve(mesh.stateDir);
-  const caDir = resolve(mesh.caDir);
+  const stateDir = resolve(pathsDir, mesh.stateDir);
+  const caDir = resolve(pathsDir, mesh.caDir);
+  const pods = layoutPods(mesh);
+  const gatewayPod = gatewayPodFor(mesh);
+  await checkAddressesFree(addressesOf(mesh, pods, gatewayPod));
   await mkdir(join(stateDir, 'logs'), { recursive: true });
   const ca = await loadOrCreateCaDir(caDir, mesh.trustDomain, new Date());
   const root = new x509.X509Certificate(ca.rootCert);
-  const pods = layoutPods(mesh);
-  const gatewayPod = gatewayPodFor(mesh);
   const endpointsFile = join(stateDir, 'endpoints.json');
   await writeFile(`${endpointsFile}.tmp`, JSON.stringify(withGateway(endpointsFileFor(mesh, pods), mesh, gatewayPod), null, 2));
   await rename(`${endpointsFile}.tmp`, endpointsFile);
 
   const running: RunningPod[] = [];
+  let stopping = false;
   const stopAll = async (): Promise<void> => {
-    for (const r of running) if (!r.exited) r.proxy.kill('SIGTERM');
+    stopping = true;
+    for (const r of running) if (r.exit === undefined) r.process.kill('SIGTERM');
     await Promise.all(running.map((r) => waitExit(r, 10_000)));
     await Promise.all(running.map((r) => new Promise<void>((done) => (r.app ? r.app.close(() => done()) : done()))));
   };
   try {
     for (const pod of pods) {
       const app = pod.service ? await startDemoApp({ service: pod.service.name, pod: pod.name, address: pod.address, port: pod.service.targetPort }) : undefined;
-      const proxy = spawnProxy(mesh, pod, caDir, endpointsFile, join(stateDir, 'logs', `${pod.name}.log`));
-      const r: RunningPod = { pod, proxy, exited: false, ...(app ? { app } : {}) };
-      proxy.once('exit', () => {
-        r.exited = true;
-      });
-      running.push(r);
+      const logFile = join(stateDir, 'logs', `${pod.name}.log`);
+      running.push(track({ name: pod.name, pod, process: spawnProxy(mesh, pod, caDir, endpointsFile, logFile), admin: { host: pod.address, port: ADMIN_PORT }, logFile, ...(app ? { app } : {}) }));
     }
     if (mesh.gateway && gatewayPod) {
-      const proxy = spawnGateway(mesh, gatewayPod, resolve(meshDir, mesh.gateway.routes), caDir, endpointsFile, join(stateDir, 'logs', `${gatewayPod.name}.log`));
-      const r: RunningPod = { pod: gatewayPod, proxy, exited: false };
-      proxy.once('exit', () => {
-        r.exited = true;
-      });
-      running.push(r);
+      const logFile = join(stateDir, 'logs', `${gatewayPod.name}.log`);
+      const proc = spawnGateway(mesh, gatewayPod, resolve(meshDir, mesh.gateway.routes), caDir, endpointsFile, logFile);
+      running.push(track({ name: gatewayPod.name, pod: gatewayPod, process: proc, admin: { host: gatewayPod.address, port: ADMIN_PORT }, logFile }));
     }
-    const ready = await waitReady(running, READY_TIMEOUT_MS, ctx.shutdown);
+    const notReady = await waitReady(running, READY_TIMEOUT_MS, ctx.shutdown, (ms) => new Promise((done) => setTimeout(done, ms)), Date.now);
+    const ready = running.filter((r) => !notReady.includes(r));
     const clientUrl = `http://${mesh.client.outbound.host}:${mesh.client.outbound.port}`;
     printLayout(out, mesh, running, caDir, stateDir, clientUrl, root);
     out.write(`${healthLine(ready, running, root)}\n`);
     if (ready.length < running.length) {
+      for (const { part, reason } of await explain(notReady)) out.write(`  ${part.name}: ${reason}\n    log: ${part.logFile}\n`);
       await stopAll();
       return 1;
     }
@@ -130,8 +147,9 @@ async function runMesh(ctx: CommandContext, mesh: MeshFile, check: boolean, mesh
     await new Promise<void>((done) => {
       if (ctx.shutdown.aborted) done();
       ctx.shutdown.addEventListener('abort', () => done(), { once: true });
-      for (const r of running) r.proxy.once('exit', (code) => {
-        if (!ctx.shutdown.aborted) out.write(`proxy of ${r.pod.name} exited (${code}); see ${join(stateDir, 'logs', `${r.pod.name}.log`)}\n`);
+      // Only an exit nobody asked for is news; a stop (Ctrl-C reaches the children too) is not.
+      for (const r of running) r.process.once('exit', () => {
+        if (!ctx.shutdown.aborted && !stopping) out.write(`${r.pod.name} stopped on its own (${r.exit ?? '?'}); see ${r.logFile}\n`);
       });
     });
     out.write('stopping: draining sidecars...\n');
@@ -142,6 +160,23 @@ async function runMesh(ctx: CommandContext, mesh: MeshFile, check: boolean, mesh
     await stopAll();
     throw err;
   }
+}
+
+// Records the part's exit (status or signal) on it, for health and for the stop.
+function track(r: RunningPod): RunningPod {
+  r.process.once('exit', (code, signal) => {
+    r.exit = code !== null ? `status ${code}` : `signal ${signal ?? '?'}`;
+  });
+  return r;
+}
+
+// The children's stdout and stderr go to their log; the IPC channel is how they notice that weft
+// up is gone (cli/main.ts stops a child whose channel closes), even after a SIGKILL.
+function spawnChild(args: readonly string[], env: Record<string, string>, logFile: string): ChildProcess {
+  const fd = openSync(logFile, 'a');
+  const child = spawn(process.execPath, [MAIN, ...args], { env, stdio: ['ignore', fd, fd, 'ipc'] });
+  closeSync(fd);
+  return child;
 }
 
 // The edge gateway: the last address of the pod range, its route file from the mesh file.
@@ -173,10 +208,7 @@ function spawnGateway(mesh: MeshFile, pod: MeshPod, routes: string, caDir: strin
     WEFT_ENDPOINTS_FILE: endpointsFile,
     WEFT_SHUTDOWN_GRACE_MS: '5000',
   };
-  const fd = openSync(logFile, 'a');
-  const child = spawn(process.execPath, [MAIN, 'gateway'], { env, stdio: ['ignore', fd, fd] });
-  closeSync(fd);
-  return child;
+  return spawnChild(['gateway'], env, logFile);
 }
 
 // Through the gateway: the demo key gets an answer from hello over mTLS; no key gets 401.
@@ -215,25 +247,7 @@ function spawnProxy(mesh: MeshFile, pod: MeshPod, caDir: string, endpointsFile: 
     WEFT_ENDPOINTS_FILE: endpointsFile,
     WEFT_SHUTDOWN_GRACE_MS: '5000',
   };
-  const fd = openSync(logFile, 'a');
-  const child = spawn(process.execPath, [MAIN, 'proxy'], { env, stdio: ['ignore', fd, fd] });
-  closeSync(fd);
-  return child;
-}
-
-async function waitReady(running: readonly RunningPod[], timeoutMs: number, abort: AbortSignal): Promise<RunningPod[]> {
-  const deadline = Date.now() + timeoutMs;
-  const ready = new Set<RunningPod>();
-  while (Date.now() < deadline && ready.size < running.length && !abort.aborted) {
-    await Promise.all(
-      running.filter((r) => !ready.has(r) && !r.exited).map(async (r) => {
-        if ((await httpGet(`http://${r.pod.address}:${ADMIN_PORT}/ready`)).status === 200) ready.add(r);
-      }),
-    );
-    if (running.every((r) => ready.has(r) || r.exited)) break;
-    await new Promise((done) => setTimeout(done, 150));
-  }
-  return running.filter((r) => ready.has(r));
+  return spawnChild(['proxy'], env, logFile);
 }
 
 function printLayout(out: Writable, mesh: MeshFile, running: readonly RunningPod[], caDir: string, stateDir: string, clientUrl: string, root: x509.X509Certificate): void {
@@ -243,11 +257,11 @@ function printLayout(out: Writable, mesh: MeshFile, running: readonly RunningPod
     `  CA        ${caDir} (root expires ${root.notAfter.toISOString().slice(0, 10)})`,
     `  logs      ${join(stateDir, 'logs')}`,
     '',
-    `  pod                 address         app     admin`,
+    `  pod                 address         app     admin                              pid`,
   ];
   for (const r of running) {
     const app = r.pod.service ? `:${r.pod.service.targetPort}` : '-';
-    lines.push(`  ${r.pod.name.padEnd(19)} ${r.pod.address.padEnd(15)} ${app.padEnd(7)} http://${r.pod.address}:${ADMIN_PORT}/ready`);
+    lines.push(`  ${r.pod.name.padEnd(19)} ${r.pod.address.padEnd(15)} ${app.padEnd(7)} ${`http://${r.pod.address}:${ADMIN_PORT}/ready`.padEnd(34)} ${r.process.pid ?? '-'}`);
   }
   lines.push('', 'Try (each request crosses two sidecars over mTLS and lands on a replica picked per request):');
   for (const s of mesh.services) lines.push(`  curl -s -x ${clientUrl} http://${s.name}/`);
@@ -304,26 +318,13 @@ async function checkMesh(out: Writable, mesh: MeshFile, pods: readonly MeshPod[]
   return ok;
 }
 
-function httpGet(url: string, host?: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
-  return new Promise((done) => {
-    const req = http.get(url, { headers: { ...headers, ...(host ? { host } : {}) }, timeout: 2000, agent: false }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (d: string) => (body += d));
-      res.on('end', () => done({ status: res.statusCode ?? 0, body }));
-    });
-    req.on('timeout', () => req.destroy());
-    req.on('error', () => done({ status: 0, body: '' }));
-  });
-}
-
 function waitExit(r: RunningPod, timeoutMs: number): Promise<void> {
-  if (r.exited) return Promise.resolve();
+  if (r.exit !== undefined) return Promise.resolve();
   return new Promise((done) => {
     const timer = setTimeout(() => {
-      r.proxy.kill('SIGKILL');
+      r.process.kill('SIGKILL');
     }, timeoutMs);
-    r.proxy.once('exit', () => {
+    r.process.once('exit', () => {
       clearTimeout(timer);
       done();
     });

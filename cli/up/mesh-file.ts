@@ -1,7 +1,7 @@
 // Parses the `weft up` mesh file (pure) and lays out its pods on loopback addresses.
 import { parse as parseYaml } from 'yaml';
 import { WeftError } from '../../lib/errors.js';
-import { parseHostPort, type HostPort } from '../../lib/config.js';
+import { editDistance, parseHostPort, type HostPort } from '../../lib/config.js';
 import { OUTBOUND_PORT } from '../../lib/ports.js';
 import { meshAuthorization } from './authz-section.js';
 
@@ -50,6 +50,32 @@ export interface MeshPod {
 const hostPortText = (v: unknown): string => (typeof v === 'string' || typeof v === 'number' ? String(v) : JSON.stringify(v));
 const LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 
+/** The fields each part of the mesh file may have; anything else is a slip and is refused. */
+export const MESH_FIELDS = {
+  top: ['trustDomain', 'namespace', 'caDir', 'stateDir', 'addressBase', 'client', 'services', 'gateway', 'authorization'],
+  client: ['serviceAccount', 'outbound'],
+  service: ['name', 'serviceAccount', 'replicas', 'port', 'targetPort'],
+  gateway: ['http', 'routes', 'serviceAccount'],
+} as const;
+
+/** One problem per unknown key of `obj`, with the nearest known field when one is close. */
+export function unknownFields(obj: unknown, known: readonly string[], at: string): string[] {
+  if (obj === null || typeof obj !== 'object' || Array.isArray(obj)) return [];
+  const out: string[] = [];
+  for (const key of Object.keys(obj)) {
+    if (known.includes(key)) continue;
+    let best: string | undefined;
+    let bestDistance = Infinity;
+    for (const k of known) {
+      const d = editDistance(key.toLowerCase(), k.toLowerCase());
+      if (d < bestDistance) [best, bestDistance] = [k, d];
+    }
+    const hint = best !== undefined && bestDistance <= Math.max(2, Math.floor(key.length / 3)) ? `; did you mean ${JSON.stringify(best)}?` : `; known fields: ${known.join(', ')}`;
+    out.push(`${at}${key}: unknown field${hint}`);
+  }
+  return out;
+}
+
 /** Parses the mesh file text; every problem is listed at once (WEFT_ERR_MESH_FILE). */
 export function parseMeshFile(text: string, source: string): MeshFile {
   let doc: unknown;
@@ -62,7 +88,7 @@ export function parseMeshFile(text: string, source: string): MeshFile {
     throw new WeftError('WEFT_ERR_MESH_FILE', `${source}: expected a mapping at the top`);
   }
   const d = doc as Record<string, unknown>;
-  const problems: string[] = [];
+  const problems: string[] = [...unknownFields(d, MESH_FIELDS.top, ''), ...unknownFields(d.client, MESH_FIELDS.client, 'client.')];
   const str = (key: string, fallback: string): string => {
     const v = d[key];
     if (v === undefined) return fallback;
@@ -90,6 +116,7 @@ export function parseMeshFile(text: string, source: string): MeshFile {
     d.services.forEach((raw: unknown, i: number) => {
       const s = (raw ?? {}) as Record<string, unknown>;
       const at = `services[${i}]`;
+      problems.push(...unknownFields(s, MESH_FIELDS.service, `${at}.`));
       const name = typeof s.name === 'string' ? s.name : '';
       if (!LABEL.test(name)) problems.push(`${at}.name: ${JSON.stringify(s.name)} is not a DNS-1123 label`);
       if (services.some((x) => x.name === name)) problems.push(`${at}.name: ${name} is listed twice`);
@@ -106,6 +133,7 @@ export function parseMeshFile(text: string, source: string): MeshFile {
   let gateway: MeshGateway | undefined;
   if (d.gateway !== undefined) {
     const g = (d.gateway ?? {}) as Record<string, unknown>;
+    problems.push(...unknownFields(g, MESH_FIELDS.gateway, 'gateway.'));
     const http = parseHostPort(g.http === undefined || g.http === null ? '127.0.0.1:8080' : hostPortText(g.http), '127.0.0.1');
     if (typeof http === 'string') problems.push(`gateway.http: ${http}`);
     if (typeof g.routes !== 'string' || g.routes === '') problems.push('gateway.routes: expected the path of a route file');
