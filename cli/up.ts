@@ -11,6 +11,7 @@ import type http from 'node:http';
 import type { Writable } from 'node:stream';
 import { parseMeshFile, layoutPods, endpointsFileFor, type MeshFile, type MeshPod } from './up/mesh-file.js';
 import { startDemoApp } from './up/demo-app.js';
+import { OWN_APP_HOST, startOwnApp, waitListening } from './up/own-app.js';
 import { checkAuthz } from './up/authz-check.js';
 import { explain, httpGet, waitReady, type ChildPart } from './up/health.js';
 import { checkAddressesFree } from './up/port-holder.js';
@@ -84,7 +85,9 @@ function addressesOf(mesh: MeshFile, pods: readonly MeshPod[], gatewayPod: MeshP
     out.push({ address: { host: pod.address, port: ADMIN_PORT }, what: `admin of ${pod.name}` });
     out.push({ address: { host: pod.address, port: INBOUND_PORT }, what: `inbound of ${pod.name}` });
     out.push({ address: pod.service ? { host: pod.address, port: OUTBOUND_PORT } : mesh.client.outbound, what: `outbound of ${pod.name}` });
-    if (pod.service) out.push({ address: { host: pod.address, port: pod.service.targetPort }, what: `app of ${pod.name}` });
+    // Your app at an address is yours to run; your command's port must be free, like a demo app's.
+    if (pod.service?.command !== undefined) out.push({ address: { host: OWN_APP_HOST, port: pod.service.targetPort }, what: `your app of ${pod.name}` });
+    else if (pod.service && !pod.service.address) out.push({ address: { host: pod.address, port: pod.service.targetPort }, what: `app of ${pod.name}` });
   }
   if (mesh.gateway && gatewayPod) {
     out.push({ address: mesh.gateway.http, what: 'the gateway' });
@@ -108,16 +111,24 @@ async function runMesh(ctx: CommandContext, mesh: MeshFile, check: boolean, mesh
   await rename(`${endpointsFile}.tmp`, endpointsFile);
 
   const running: RunningPod[] = [];
+  // Your own apps (a service's `command`), each through its keeper; stopped after the sidecars.
+  const ownApps: OwnApp[] = [];
   let stopping = false;
   const stopAll = async (): Promise<void> => {
     stopping = true;
     for (const r of running) if (r.exit === undefined) r.process.kill('SIGTERM');
     await Promise.all(running.map((r) => waitExit(r, 10_000)));
+    for (const a of ownApps) if (a.exit === undefined) a.process.kill('SIGTERM');
+    await Promise.all(ownApps.map((a) => waitExit(a, 10_000)));
     await Promise.all(running.map((r) => new Promise<void>((done) => (r.app ? r.app.close(() => done()) : done()))));
   };
   try {
     for (const pod of pods) {
-      const app = pod.service ? await startDemoApp({ service: pod.service.name, pod: pod.name, address: pod.address, port: pod.service.targetPort }) : undefined;
+      if (pod.service?.command !== undefined) {
+        const logFile = join(stateDir, 'logs', `${pod.name}-app.log`);
+        ownApps.push(track({ name: `${pod.name} (your app)`, process: startOwnApp(pod.service.command, pod.service.targetPort, meshDir, logFile), logFile }));
+      }
+      const app = pod.service && !isOwnApp(pod.service) ? await startDemoApp({ service: pod.service.name, pod: pod.name, address: pod.address, port: pod.service.targetPort }) : undefined;
       const logFile = join(stateDir, 'logs', `${pod.name}.log`);
       running.push(track({ name: pod.name, pod, process: spawnProxy(mesh, pod, caDir, endpointsFile, logFile), admin: { host: pod.address, port: ADMIN_PORT }, logFile, ...(app ? { app } : {}) }));
     }
@@ -128,10 +139,19 @@ async function runMesh(ctx: CommandContext, mesh: MeshFile, check: boolean, mesh
     }
     const notReady = await waitReady(running, READY_TIMEOUT_MS, ctx.shutdown, (ms) => new Promise((done) => setTimeout(done, ms)), Date.now);
     const ready = running.filter((r) => !notReady.includes(r));
+    const sleep = (ms: number): Promise<void> => new Promise((done) => setTimeout(done, ms));
+    const appsDown: OwnApp[] = [];
+    for (const a of ownApps) {
+      const pod = pods.find((p) => a.name.startsWith(`${p.name} `));
+      const address = { host: OWN_APP_HOST, port: pod?.service?.targetPort ?? 0 };
+      if (!(await waitListening(address, () => a.exit !== undefined, READY_TIMEOUT_MS, sleep, Date.now))) appsDown.push(a);
+    }
     const clientUrl = `http://${mesh.client.outbound.host}:${mesh.client.outbound.port}`;
     printLayout(out, mesh, running, caDir, stateDir, clientUrl, root);
     out.write(`${healthLine(ready, running, root)}\n`);
-    if (ready.length < running.length) {
+    if (appsDown.length > 0) out.write(`apps: DEGRADED: ${ownApps.length - appsDown.length}/${ownApps.length} of your apps listen\n`);
+    for (const a of appsDown) out.write(`  ${a.name}: ${a.exit !== undefined ? `exited (${a.exit})` : 'does not listen on its targetPort'}\n    log: ${a.logFile}\n`);
+    if (ready.length < running.length || appsDown.length > 0) {
       for (const { part, reason } of await explain(notReady)) out.write(`  ${part.name}: ${reason}\n    log: ${part.logFile}\n`);
       await stopAll();
       return 1;
@@ -162,8 +182,21 @@ async function runMesh(ctx: CommandContext, mesh: MeshFile, check: boolean, mesh
   }
 }
 
+/** A process weft up started and tracks: its exit (status or signal) is recorded on it. */
+interface Tracked {
+  readonly name: string;
+  readonly process: ChildProcess;
+  readonly logFile: string;
+  exit?: string;
+}
+
+/** A service's own app, run through the keeper. */
+type OwnApp = Tracked;
+
+const isOwnApp = (s: { readonly command?: string; readonly address?: HostPort }): boolean => s.command !== undefined || s.address !== undefined;
+
 // Records the part's exit (status or signal) on it, for health and for the stop.
-function track(r: RunningPod): RunningPod {
+function track<T extends Tracked>(r: T): T {
   r.process.once('exit', (code, signal) => {
     r.exit = code !== null ? `status ${code}` : `signal ${signal ?? '?'}`;
   });
@@ -237,7 +270,8 @@ function spawnProxy(mesh: MeshFile, pod: MeshPod, caDir: string, endpointsFile: 
     WEFT_POD_NAME: pod.name,
     WEFT_POD_NAMESPACE: mesh.namespace,
     WEFT_SERVICE_ACCOUNT: pod.serviceAccount,
-    WEFT_APP_HOST: pod.address,
+    // Demo apps listen on the pod's address; your own app on loopback or where you run it.
+    WEFT_APP_HOST: pod.service?.address?.host ?? (pod.service?.command !== undefined ? OWN_APP_HOST : pod.address),
     // What authorization policies select pods by (docs/policy.md).
     WEFT_POD_LABELS: `app=${pod.service?.name ?? pod.name}`,
     WEFT_INBOUND_ADDR: `${pod.address}:${INBOUND_PORT}`,
@@ -260,7 +294,8 @@ function printLayout(out: Writable, mesh: MeshFile, running: readonly RunningPod
     `  pod                 address         app     admin                              pid`,
   ];
   for (const r of running) {
-    const app = r.pod.service ? `:${r.pod.service.targetPort}` : '-';
+    const s = r.pod.service;
+    const app = s === undefined ? '-' : s.address ? `${s.address.host}:${s.address.port} (yours)` : s.command !== undefined ? `${OWN_APP_HOST}:${s.targetPort} (yours)` : `:${s.targetPort}`;
     lines.push(`  ${r.pod.name.padEnd(19)} ${r.pod.address.padEnd(15)} ${app.padEnd(7)} ${`http://${r.pod.address}:${ADMIN_PORT}/ready`.padEnd(34)} ${r.process.pid ?? '-'}`);
   }
   lines.push('', 'Try (each request crosses two sidecars over mTLS and lands on a replica picked per request):');
@@ -295,7 +330,7 @@ async function checkMesh(out: Writable, mesh: MeshFile, pods: readonly MeshPod[]
   let ok = true;
   const clientId = `spiffe://${mesh.trustDomain}/ns/${mesh.namespace}/sa/${mesh.client.serviceAccount}`;
   for (const service of mesh.services) {
-    if (service.replicas === 0) continue;
+    if (service.replicas === 0 || isOwnApp(service)) continue;
     const seen = new Map<string, number>();
     let failures = 0;
     const n = service.replicas * 10;
@@ -318,7 +353,7 @@ async function checkMesh(out: Writable, mesh: MeshFile, pods: readonly MeshPod[]
   return ok;
 }
 
-function waitExit(r: RunningPod, timeoutMs: number): Promise<void> {
+function waitExit(r: Tracked, timeoutMs: number): Promise<void> {
   if (r.exit !== undefined) return Promise.resolve();
   return new Promise((done) => {
     const timer = setTimeout(() => {

@@ -12,6 +12,10 @@ export interface MeshService {
   readonly replicas: number;
   readonly port: number;
   readonly targetPort: number;
+  /** Your own app: a shell command `weft up` runs (listening on 127.0.0.1:targetPort, PORT set). */
+  readonly command?: string;
+  /** Your own app, already running at this address; targetPort is its port. */
+  readonly address?: HostPort;
 }
 
 /** The parsed mesh file. */
@@ -54,7 +58,7 @@ const LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 export const MESH_FIELDS = {
   top: ['trustDomain', 'namespace', 'caDir', 'stateDir', 'addressBase', 'client', 'services', 'gateway', 'authorization'],
   client: ['serviceAccount', 'outbound'],
-  service: ['name', 'serviceAccount', 'replicas', 'port', 'targetPort'],
+  service: ['name', 'serviceAccount', 'replicas', 'port', 'targetPort', 'command', 'address'],
   gateway: ['http', 'routes', 'serviceAccount'],
 } as const;
 
@@ -128,7 +132,8 @@ export function parseMeshFile(text: string, source: string): MeshFile {
         if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > 65535) problems.push(`${at}.${k}: expected a port number`);
       }
       const serviceAccount = typeof s.serviceAccount === 'string' ? s.serviceAccount : name;
-      services.push({ name, serviceAccount, replicas: Number(replicas), port: Number(port), targetPort: Number(targetPort) });
+      const own = ownApp(s, at, problems);
+      services.push({ name, serviceAccount, replicas: Number(replicas), port: Number(port), targetPort: own.address?.port ?? Number(targetPort), ...own });
     });
   let gateway: MeshGateway | undefined;
   if (d.gateway !== undefined) {
@@ -163,6 +168,24 @@ export function parseMeshFile(text: string, source: string): MeshFile {
     ...(gateway ? { gateway } : {}),
     ...(authorization !== undefined ? { authorization } : {}),
   };
+}
+
+// A service's own app: `command` (run by weft up) or `address` (run by you), one replica.
+function ownApp(s: Record<string, unknown>, at: string, problems: string[]): { command?: string; address?: HostPort } {
+  if (s.command === undefined && s.address === undefined) return {};
+  if (s.command !== undefined && s.address !== undefined) problems.push(`${at}: command and address exclude each other (weft up runs your command, or you run the app at address)`);
+  if ((s.replicas ?? 1) !== 1) problems.push(`${at}.replicas: a service with its own command or address has one replica`);
+  if (s.command !== undefined) {
+    if (typeof s.command !== 'string' || s.command.trim() === '') problems.push(`${at}.command: expected a shell command`);
+    return typeof s.command === 'string' ? { command: s.command } : {};
+  }
+  const parsed = parseHostPort(hostPortText(s.address), '127.0.0.1');
+  if (typeof parsed === 'string') {
+    problems.push(`${at}.address: ${parsed}`);
+    return {};
+  }
+  if (s.targetPort !== undefined && s.targetPort !== parsed.port) problems.push(`${at}.targetPort: ${JSON.stringify(s.targetPort)} differs from the port of address ${parsed.port}; leave targetPort out`);
+  return { address: parsed };
 }
 
 /** Lays the pods out: the client at .1, then each service's replicas in order. */

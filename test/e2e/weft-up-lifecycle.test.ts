@@ -4,6 +4,8 @@
 // piped stop says nothing alarming.
 import t from 'tap';
 import { spawn, type ChildProcess } from 'node:child_process';
+import http from 'node:http';
+import { connect } from 'node:net';
 import { mkdtemp, writeFile, rm, readFile, stat } from 'node:fs/promises';
 import { existsSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -142,4 +144,47 @@ t.test('a misspelled mesh-file field fails with the nearest name and no stack tr
   t.equal(await r.exit, 2);
   t.match(r.stderr(), /^weft up: WEFT_ERR_MESH_FILE: .*typo\.yaml is invalid:\n {2}- services\[0\]\.replica: unknown field; did you mean "replicas"\?/);
   t.notMatch(r.stderr(), STACK);
+});
+
+t.test('your own apps: a command weft up runs and an address you run, each behind a sidecar; SIGKILL stops the command too', async (t) => {
+  const b = randomBase();
+  // The app "you" run, on an address of your choosing.
+  const yours = http.createServer((_req, res) => res.end('from the address app\n'));
+  await new Promise<void>((resolve) => yours.listen(0, `${b}.240`, resolve));
+  t.teardown(() => yours.close());
+  const yoursPort = (yours.address() as { port: number }).port;
+  const file = join(dir, 'own.yaml');
+  const cmdPort = 20000 + Math.floor(Math.random() * 20000);
+  await writeFile(
+    file,
+    `addressBase: "${b}"\ncaDir: ca\nstateDir: state-own\nclient:\n  outbound: "${b}.249:7001"\nservices:\n` +
+      `  - name: cmd\n    command: node -e "require('http').createServer((q, s) => s.end('from the command app ' + process.env.PORT + '\\\\n')).listen(process.env.PORT, process.env.HOST)"\n    targetPort: ${cmdPort}\n` +
+      `  - { name: addr, address: "${b}.240:${yoursPort}" }\n`,
+  );
+  const own = up(file);
+  t.teardown(() => {
+    if (own.child.exitCode === null) own.child.kill('SIGKILL');
+  });
+  await waitForOutput(own.child, own.stdout, /Ctrl-C stops everything/, 60_000);
+  const via = (host: string): Promise<string> =>
+    new Promise((resolve) => {
+      http.get({ host: `${b}.249`, port: 7001, path: '/', headers: { host } }, (res) => {
+        let body = '';
+        res.on('data', (d: Buffer) => (body += d.toString()));
+        res.on('end', () => resolve(body));
+      }).on('error', (e) => resolve(`error ${e.message}`));
+    });
+  t.equal(await via('cmd'), `from the command app ${cmdPort}\n`, 'the command app answers through the mesh, PORT set');
+  t.equal(await via('addr'), 'from the address app\n', 'the app at an address answers through the mesh');
+  own.child.kill('SIGKILL');
+  await own.exit;
+  const listening = (): Promise<boolean> =>
+    new Promise((resolve) => {
+      const s = connect({ host: '127.0.0.1', port: cmdPort });
+      s.once('connect', () => (s.destroy(), resolve(true)));
+      s.once('error', () => resolve(false));
+    });
+  const deadline = Date.now() + 5000;
+  while ((await listening()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  t.notOk(await listening(), 'the command app is gone within 5 s of weft up being killed');
 });

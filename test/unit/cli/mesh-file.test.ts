@@ -55,3 +55,13 @@ t.test('a misspelled field anywhere is refused with the nearest known name', asy
 t.test('an unknown field with no near name lists the known ones', async (t) => {
   t.throws(() => parseMeshFile('services: [{ name: web }]\ncolour: blue\n', 'm.yaml'), { message: /colour: unknown field; known fields: trustDomain, namespace/ });
 });
+
+t.test('your own app: command keeps targetPort, address sets it; one replica; not both', async (t) => {
+  const mesh = parseMeshFile('services:\n  - { name: mine, command: "node app.js", targetPort: 9000 }\n  - { name: theirs, address: "127.0.0.1:3000" }\n', 'm.yaml');
+  t.match(mesh.services[0], { command: 'node app.js', targetPort: 9000 });
+  t.match(mesh.services[1], { address: { host: '127.0.0.1', port: 3000 }, targetPort: 3000 });
+  t.match(JSON.stringify(endpointsFileFor(mesh, layoutPods(mesh))), '"targetPort":3000', 'the endpoints file sends the sidecar to your port');
+  t.throws(() => parseMeshFile('services:\n  - { name: x, command: "a", address: "127.0.0.1:1" }\n', 'm.yaml'), { message: /command and address exclude each other/ });
+  t.throws(() => parseMeshFile('services:\n  - { name: x, command: "a", replicas: 2 }\n', 'm.yaml'), { message: /services\[0\]\.replicas: a service with its own command or address has one replica/ });
+  t.throws(() => parseMeshFile('services:\n  - { name: x, address: "127.0.0.1:1", targetPort: 2 }\n', 'm.yaml'), { message: /targetPort: 2 differs from the port of address 1/ });
+});
