@@ -22,7 +22,7 @@ execFileSync('openssl', [
 ], { stdio: 'ignore' });
 
 function start(env: Record<string, string>): { child: ChildProcess; stdout: () => string; stderr: () => string; exit: Promise<number | null> } {
-  const child = spawn(process.execPath, [WEFT_MAIN, 'injector'], { env: { PATH: process.env['PATH'] ?? '', ...env } });
+  const child = spawn(process.execPath, [WEFT_MAIN, 'injector'], { env: { PATH: process.env['PATH'] ?? '', WEFT_ADMIN_ADDR: `${host}:0`, ...env } });
   let out = '';
   let err = '';
   child.stdout?.on('data', (c: Buffer) => (out += c.toString()));
