@@ -1,7 +1,7 @@
 // `weft <command> --help` and `weft help <command>`: usage, examples and the environment each
 // subcommand reads, the environment rendered from the settings tables so it cannot drift from the code.
 import { editDistance, type Setting, type SettingsTable } from '../lib/config.js';
-import { ADMIN_PORT } from '../lib/ports.js';
+import { ADMIN_PORT, INBOUND_PORT, OUTBOUND_PORT } from '../lib/ports.js';
 import { COMPONENT_SETTINGS } from './settings.js';
 
 /** What `--help` says about one subcommand. */
@@ -29,7 +29,7 @@ export const COMMAND_HELP: Readonly<Record<string, CommandHelp>> = {
   },
   proxy: {
     usage: ['weft proxy'],
-    about: 'Runs the sidecar proxy: outbound balancing on 7001, inbound mutual TLS on 7006, admin on 7020.\nAll settings come from the environment (the injector writes them into the pod).',
+    about: `Runs the sidecar proxy: outbound balancing on ${OUTBOUND_PORT}, inbound mutual TLS on ${INBOUND_PORT}, admin on ${ADMIN_PORT}.\nAll settings come from the environment (the injector writes them into the pod).`,
     examples: ['WEFT_MODE=local WEFT_CA_DIR=.weft/ca WEFT_ENDPOINTS_FILE=.weft/endpoints.json \\\n    WEFT_POD_NAME=web-0 WEFT_SERVICE_ACCOUNT=web weft proxy'],
     settings: ['proxy'],
   },
