@@ -21,7 +21,7 @@ export const authzCommand: Command = {
       const key = rest[i] ?? '';
       const value = rest[i + 1];
       if (!key.startsWith('-') || value === undefined) {
-        ctx.stderr.write(`weft authz: ${JSON.stringify(key)} needs a value\n${USAGE}\n`);
+        ctx.stderr.write(`weft authz: WEFT_ERR_USAGE: ${JSON.stringify(key)} needs a value\n${USAGE}\n`);
         return 2;
       }
       opts.set(key.replace(/^-+/, ''), value);
@@ -32,7 +32,7 @@ export const authzCommand: Command = {
     const port = Number(opts.get('port'));
     const defaultPolicy = opts.get('default');
     if (verb !== 'explain' || !file || !identity || !namespace || !Number.isInteger(port) || port < 1 || port > 65535 || (defaultPolicy !== undefined && !isDefaultInboundPolicy(defaultPolicy))) {
-      ctx.stderr.write(`weft authz: ${USAGE}\n`);
+      ctx.stderr.write(`weft authz: WEFT_ERR_USAGE: explain needs -f, --identity, --namespace and --port\n${USAGE}\n`);
       return 2;
     }
     const labels: Record<string, string> = {};
@@ -49,7 +49,7 @@ export const authzCommand: Command = {
       set = parsePolicySection(meshAuthorization(doc?.authorization ?? kubePolicies(docs, file), meshNamespace, file), file);
     } catch (err) {
       if (!isWeftError(err)) {
-        ctx.stderr.write(`weft authz: cannot read ${file}: ${(err as Error).message}\n`);
+        ctx.stderr.write(`weft authz: WEFT_ERR_FILE: cannot read ${file}: ${(err as Error).message}\n`);
         return 2;
       }
       ctx.stderr.write(`weft authz: ${err.code}: ${err.message}\n`);

@@ -27,7 +27,7 @@ export const awaitProxyCommand: Command = {
     });
     const timeoutMs = Number(values['timeout-seconds']) * 1000;
     if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) {
-      ctx.stderr.write(`weft await-proxy: --timeout-seconds ${JSON.stringify(values['timeout-seconds'])} is not a positive number\n`);
+      ctx.stderr.write(`weft await-proxy: WEFT_ERR_USAGE: --timeout-seconds ${JSON.stringify(values['timeout-seconds'])} is not a positive number\n`);
       return 2;
     }
     const deadline = Date.now() + timeoutMs;
@@ -35,7 +35,7 @@ export const awaitProxyCommand: Command = {
       if (await probe(values.url)) return 0;
       await new Promise((r) => setTimeout(r, 200));
     }
-    ctx.stderr.write(`weft await-proxy: ${values.url} was not ready within ${values['timeout-seconds']} s\n`);
+    ctx.stderr.write(`weft await-proxy: WEFT_ERR_NOT_READY: ${values.url} was not ready within ${values['timeout-seconds']} s\n`);
     return 1;
   },
 };

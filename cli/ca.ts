@@ -1,6 +1,7 @@
 // `weft ca`: the certificate authority service. Parses its environment, connects to the API
 // server, serves the certificate API and the admin port until SIGTERM.
-import { Registry, collectDefaultMetrics } from 'prom-client';
+import { Registry } from 'prom-client';
+import { registerProcessMetrics } from '../lib/process-metrics.js';
 import { parseCaConfig, startCaService, type CaService } from '../ca/service.js';
 import { kubeConnectionFromEnv } from '../lib/kube/config.js';
 import { KubeClient } from '../lib/kube/client.js';
@@ -25,7 +26,7 @@ export const caCommand: Command = {
     const log = createLogger({ level: config.logLevel, name: 'weft-ca', pod: config.podName || undefined });
     warnUnknownVariables(ctx.env, log);
     const registry = new Registry();
-    collectDefaultMetrics({ register: registry });
+    registerProcessMetrics(registry);
     const client = new KubeClient(await kubeConnectionFromEnv(ctx.env));
     let service: CaService | undefined;
     const admin = await startAdminServer(config.admin, {

@@ -44,7 +44,7 @@ export const checkCommand: Command = {
         strict: true,
       }));
     } catch (err) {
-      ctx.stderr.write(`weft check: ${(err as Error).message}\n\n${USAGE}`);
+      ctx.stderr.write(`weft check: WEFT_ERR_USAGE: ${(err as Error).message}\n\n${USAGE}`);
       return 3;
     }
     if (values.help) {
@@ -58,7 +58,7 @@ export const checkCommand: Command = {
     if (!Number.isInteger(port) || port < 1 || port > 65535) problems.push(`--proxy-admin-port ${JSON.stringify(values['proxy-admin-port'])} is not a port`);
     if (values['injector-url'] !== undefined && !/^https:\/\/[^/]+/.test(values['injector-url'])) problems.push(`--injector-url ${JSON.stringify(values['injector-url'])} is not an https:// URL`);
     if (problems.length > 0) {
-      ctx.stderr.write(`weft check: ${problems.join('; ')}\n\n${USAGE}`);
+      ctx.stderr.write(`weft check: WEFT_ERR_USAGE: ${problems.join('; ')}\n\n${USAGE}`);
       return 3;
     }
     let client: KubeClient;

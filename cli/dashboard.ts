@@ -18,12 +18,12 @@ export const dashboardCommand: Command = {
   async run(ctx) {
     const args = parseObserveArgs(ctx.argv, ['file', 'listen', 'window'], { windowMs: 60_000 });
     if (typeof args === 'string') {
-      ctx.stderr.write(`weft dashboard: ${args}; ${USAGE}\n`);
+      ctx.stderr.write(`weft dashboard: WEFT_ERR_USAGE: ${args}; ${USAGE}\n`);
       return 2;
     }
     const listen = parseHostPort(args.listen, '127.0.0.1');
     if (typeof listen === 'string' || args.windowMs < PAGE_REFRESH_MS) {
-      ctx.stderr.write(`weft dashboard: ${typeof listen === 'string' ? `--listen: ${listen}` : `--window must be at least ${PAGE_REFRESH_MS / 1000}s`}; ${USAGE}\n`);
+      ctx.stderr.write(`weft dashboard: WEFT_ERR_USAGE: ${typeof listen === 'string' ? `--listen: ${listen}` : `--window must be at least ${PAGE_REFRESH_MS / 1000}s`}; ${USAGE}\n`);
       return 2;
     }
     let data: DashboardData | undefined;

@@ -1,7 +1,8 @@
 // `weft destination`: the discovery service of Kubernetes mode. Parses its environment, connects
 // to the API server with its own service account, serves discovery to the proxies over mutual TLS
 // and the admin port until SIGTERM.
-import { Registry, collectDefaultMetrics } from 'prom-client';
+import { Registry } from 'prom-client';
+import { registerProcessMetrics } from '../lib/process-metrics.js';
 import { parseDestinationConfig, startDestinationService, type DestinationService } from '../destination/destination.js';
 import type { ClusterIndex } from '../destination/cluster-index.js';
 import { kubeConnectionFromEnv } from '../lib/kube/config.js';
@@ -27,7 +28,7 @@ export const destinationCommand: Command = {
     const log = createLogger({ level: config.logLevel, name: 'weft-destination', pod: config.podName || undefined });
     warnUnknownVariables(ctx.env, log);
     const registry = new Registry();
-    collectDefaultMetrics({ register: registry });
+    registerProcessMetrics(registry);
     const client = new KubeClient(await kubeConnectionFromEnv(ctx.env));
     let index: ClusterIndex | undefined;
     let service: DestinationService | undefined;

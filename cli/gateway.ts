@@ -1,6 +1,7 @@
 // `weft gateway`: the edge gateway (the sidecar program in gateway mode). Parses its
 // environment, builds the endpoint source and identity of its mode, runs until SIGTERM, drains.
-import { Registry, collectDefaultMetrics } from 'prom-client';
+import { Registry } from 'prom-client';
+import { registerProcessMetrics } from '../lib/process-metrics.js';
 import { parseGatewayConfig } from '../gateway/config.js';
 import { startGateway } from '../gateway/gateway.js';
 import { createLogger } from '../lib/logger.js';
@@ -24,7 +25,7 @@ export const gatewayCommand: Command = {
     const log = createLogger({ level: config.logLevel, name: 'weft-gateway', pod: config.podName || undefined });
     warnUnknownVariables(ctx.env, log);
     const registry = new Registry();
-    collectDefaultMetrics({ register: registry });
+    registerProcessMetrics(registry);
     const { source, identity, kubeClient } = await buildMeshPlumbing(config, { env: ctx.env, log, registry, shutdown: ctx.shutdown });
     let gateway;
     try {

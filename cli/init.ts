@@ -149,6 +149,12 @@ export const initCommand: Command = {
       return 0;
     }
 
+    if (!options.apply) {
+      throw new WeftError(
+        'WEFT_ERR_INIT_REFUSED',
+        "not changing any rule: weft init rewrites the nat table of the network namespace it runs in, so it does so only in a pod's init container (the injector sets WEFT_INIT_APPLY=true) or with --apply; weft init --dry-run prints the rules",
+      );
+    }
     const v4Tools = find(4);
     if (!v4Tools) {
       throw new WeftError(

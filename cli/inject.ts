@@ -45,7 +45,7 @@ export const injectCommand: Command = {
         allowPositionals: false,
       }).values;
     } catch (err) {
-      ctx.stderr.write(`weft inject: ${(err as Error).message}\n${USAGE}`);
+      ctx.stderr.write(`weft inject: WEFT_ERR_USAGE: ${(err as Error).message}\n${USAGE}`);
       return 2;
     }
     if (args.help) {
@@ -53,7 +53,7 @@ export const injectCommand: Command = {
       return 0;
     }
     if (args.file === undefined) {
-      ctx.stderr.write(`weft inject: -f <file> is required (use -f - for stdin)\n${USAGE}`);
+      ctx.stderr.write(`weft inject: WEFT_ERR_USAGE: -f <file> is required (use -f - for stdin)\n${USAGE}`);
       return 2;
     }
     const env: Record<string, string | undefined> = { ...ctx.env };
@@ -78,7 +78,7 @@ export const injectCommand: Command = {
     try {
       text = args.file === '-' ? await readAll(ctx.stdin) : await readFile(args.file, 'utf8');
     } catch (err) {
-      ctx.stderr.write(`weft inject: cannot read ${args.file}: ${(err as Error).message}\n`);
+      ctx.stderr.write(`weft inject: WEFT_ERR_FILE: cannot read ${args.file}: ${(err as Error).message}\n`);
       return 1;
     }
     try {

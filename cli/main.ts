@@ -2,7 +2,8 @@
 // The `weft` executable: the one place that reads process.env, installs signal handlers and exits.
 import { readFileSync } from 'node:fs';
 import { COMMANDS } from './commands.js';
-import { isWeftError } from '../lib/errors.js';
+import { WeftError } from '../lib/errors.js';
+import { describeFailure, formatFailure } from './failure.js';
 import { createLogger } from '../lib/logger.js';
 
 /** The package version, read from package.json beside the build. */
@@ -10,6 +11,9 @@ export function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
   return pkg.version;
 }
+
+// A child of `weft up` whose parent died has this long to drain before it exits regardless.
+const PARENT_GONE_EXIT_MS = 3000;
 
 // Long-running servers: a stray rejection must cost at most the request it belonged to.
 const SERVERS: ReadonlySet<string> = new Set(['proxy', 'gateway']);
@@ -27,8 +31,35 @@ function keepServingOnRejection(name: string): void {
 }
 
 function usage(): string {
-  const rows = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(10)} ${c.summary}`);
-  return `usage: weft <command> [options]\n\ncommands:\n${rows.join('\n')}\n\n  --version  print the version\n`;
+  const rows = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(12)} ${c.summary}`);
+  return `usage: weft <command> [options]\n\ncommands:\n${rows.join('\n')}\n\n  --version    print the version\n\nweft help <command> (or weft <command> --help) shows a command's usage, examples and environment.\n`;
+}
+
+// `--help` / `-h` anywhere before a `--` asks for help; no command runs then.
+function wantsHelp(args: readonly string[]): boolean {
+  for (const a of args) {
+    if (a === '--') return false;
+    if (a === '--help' || a === '-h') return true;
+  }
+  return false;
+}
+
+/** Prints one command's help, or a coded error naming the nearest command. */
+async function printHelp(name: string): Promise<number> {
+  const { COMMAND_HELP, renderCommandHelp } = await import('./help.js');
+  const entry = COMMANDS[name];
+  const help = COMMAND_HELP[name];
+  if (!entry || !help) return unknownCommand(name);
+  process.stdout.write(renderCommandHelp(name, entry.summary, help));
+  return 0;
+}
+
+async function unknownCommand(name: string): Promise<number> {
+  const { didYouMean } = await import('./help.js');
+  const near = didYouMean(name, Object.keys(COMMANDS));
+  const hint = near === undefined ? '' : `; did you mean "${near}"?`;
+  process.stderr.write(`weft: WEFT_ERR_USAGE: unknown command ${JSON.stringify(name)}${hint} (weft --help lists the commands)\n`);
+  return 2;
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -37,14 +68,16 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`weft ${version()}\n`);
     return 0;
   }
+  if (name === 'help' && rest[0] !== undefined) return printHelp(rest[0]);
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
     process.stdout.write(usage());
     return name === undefined ? 2 : 0;
   }
   const entry = COMMANDS[name];
-  if (!entry) {
-    process.stderr.write(`weft: unknown command ${JSON.stringify(name)}\n\n${usage()}`);
-    return 2;
+  if (!entry) return unknownCommand(name);
+  if (wantsHelp(rest)) return printHelp(name);
+  if (entry.takesArguments === false && rest.length > 0) {
+    throw new WeftError('WEFT_ERR_USAGE', `unexpected argument ${JSON.stringify(rest[0])}: weft ${name} reads its settings from the environment (weft help ${name} lists them)`);
   }
   if (SERVERS.has(name)) keepServingOnRejection(name);
   const controller = new AbortController();
@@ -57,6 +90,14 @@ async function main(argv: string[]): Promise<number> {
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+  // Started by `weft up` with an IPC channel: when the channel closes, weft up is gone (even by
+  // SIGKILL), so stop as on SIGTERM, and leave within a bound even if draining hangs.
+  if (process.channel !== undefined) {
+    process.once('disconnect', () => {
+      controller.abort('parent gone');
+      setTimeout(() => process.exit(1), PARENT_GONE_EXIT_MS).unref();
+    });
+  }
   const command = await entry.load();
   return command.run({
     argv: rest,
@@ -68,6 +109,13 @@ async function main(argv: string[]): Promise<number> {
   });
 }
 
+// A reader that went away (`weft up | head`) is no failure of the command: later output is dropped.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code !== 'EPIPE') throw err;
+  process.stdout.write = () => true;
+});
+
+const commandName = process.argv[2] !== undefined && COMMANDS[process.argv[2]] !== undefined ? `weft ${process.argv[2]}` : 'weft';
 main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;
@@ -75,8 +123,8 @@ main(process.argv.slice(2)).then(
     setImmediate(() => process.exit(code));
   },
   (err: unknown) => {
-    if (isWeftError(err)) process.stderr.write(`weft: ${err.code}: ${err.message}\n`);
-    else process.stderr.write(`weft: unexpected error: ${(err as Error).stack ?? String(err)}\n`);
-    process.exit(1);
+    const failure = describeFailure(err);
+    process.stderr.write(formatFailure(commandName, failure));
+    process.exit(failure.exit);
   },
 );

@@ -1,7 +1,8 @@
 // `weft proxy`: the sidecar. Parses its environment, builds the endpoint source and identity
 // provider of its mode, runs until SIGTERM, drains, exits 0.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { Registry, collectDefaultMetrics } from 'prom-client';
+import { Registry } from 'prom-client';
+import { registerProcessMetrics } from '../lib/process-metrics.js';
 import { parseProxyConfig } from '../proxy/config.js';
 import { startProxy } from '../proxy/proxy.js';
 import { createAppProbeHandler, parseAppProbes } from '../proxy/app-probe.js';
@@ -33,7 +34,7 @@ export const proxyCommand: Command = {
     const log = createLogger({ level: config.logLevel, name: 'weft-proxy', pod: config.podName });
     warnUnknownVariables(ctx.env, log);
     const registry = new Registry();
-    collectDefaultMetrics({ register: registry });
+    registerProcessMetrics(registry);
     const { source, identity } = await buildMeshPlumbing(config, { env: ctx.env, log, registry, shutdown: ctx.shutdown });
     // The kubelet's rewritten probes land here; each replays the app's original probe.
     const probeHandler = createAppProbeHandler({ probes: appProbes, appHost: config.appHost });

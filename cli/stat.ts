@@ -18,7 +18,7 @@ export const statCommand: Command = {
   async run(ctx) {
     const args = parseObserveArgs(ctx.argv, ['file', 'window', 'output'], { windowMs: 5000 });
     if (typeof args === 'string') {
-      ctx.stderr.write(`weft stat: ${args}; ${USAGE}\n`);
+      ctx.stderr.write(`weft stat: WEFT_ERR_USAGE: ${args}; ${USAGE}\n`);
       return 2;
     }
     try {

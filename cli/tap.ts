@@ -17,7 +17,7 @@ export const tapCommand: Command = {
   async run(ctx) {
     const args = parseObserveArgs(ctx.argv, ['file', 'service', 'path', 'status', 'direction', 'max', 'output'], { windowMs: 0 });
     if (typeof args === 'string') {
-      ctx.stderr.write(`weft tap: ${args}; ${USAGE}\n`);
+      ctx.stderr.write(`weft tap: WEFT_ERR_USAGE: ${args}; ${USAGE}\n`);
       return 2;
     }
     try {

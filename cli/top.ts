@@ -54,7 +54,7 @@ export const topCommand: Command = {
   async run(ctx) {
     const args = parseObserveArgs(ctx.argv, ['file', 'window', 'rows', 'service', 'path', 'status', 'output'], { windowMs: 5000 });
     if (typeof args === 'string') {
-      ctx.stderr.write(`weft top: ${args}; ${USAGE}\n`);
+      ctx.stderr.write(`weft top: WEFT_ERR_USAGE: ${args}; ${USAGE}\n`);
       return 2;
     }
     try {

@@ -7,11 +7,15 @@ import { mkdir, readFile, writeFile, rename } from 'node:fs/promises';
 import { openSync, closeSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import http from 'node:http';
+import type http from 'node:http';
 import type { Writable } from 'node:stream';
 import { parseMeshFile, layoutPods, endpointsFileFor, type MeshFile, type MeshPod } from './up/mesh-file.js';
 import { startDemoApp } from './up/demo-app.js';
+import { OWN_APP_HOST, startOwnApp, waitListening } from './up/own-app.js';
 import { checkAuthz } from './up/authz-check.js';
+import { explain, httpGet, waitReady, type ChildPart } from './up/health.js';
+import { checkAddressesFree } from './up/port-holder.js';
+import type { HostPort } from '../lib/config.js';
 import { loadOrCreateCaDir } from '../lib/pki/store.js';
 import { x509 } from '../lib/pki/crypto.js';
 import { WeftError, isWeftError } from '../lib/errors.js';
@@ -43,12 +47,10 @@ function parseArgs(argv: readonly string[]): UpArgs | string {
   return { file, check };
 }
 
-/** A started pod: its sidecar process and its app. */
-interface RunningPod {
+/** A started pod: its sidecar process (a ChildPart) and its app. */
+interface RunningPod extends ChildPart {
   readonly pod: MeshPod;
-  readonly proxy: ChildProcess;
   readonly app?: http.Server;
-  exited: boolean;
 }
 
 /** The `weft up` subcommand. */
@@ -57,7 +59,7 @@ export const upCommand: Command = {
   async run(ctx) {
     const args = parseArgs(ctx.argv);
     if (typeof args === 'string') {
-      ctx.stderr.write(`weft up: ${args}\n`);
+      ctx.stderr.write(`weft up: WEFT_ERR_USAGE: ${args}\n`);
       return 2;
     }
     let mesh: MeshFile;
@@ -70,52 +72,87 @@ export const upCommand: Command = {
       ctx.stderr.write(`weft up: ${err.code}: ${err.message}\n`);
       return 2;
     }
-    return runMesh(ctx, mesh, args.check, dirname(resolve(args.file)));
+    // Paths in a mesh file are relative to it; the built-in example keeps its state in the working directory.
+    const meshDir = dirname(resolve(args.file));
+    return runMesh(ctx, mesh, args.check, meshDir, args.file === DEFAULT_FILE ? process.cwd() : meshDir);
   },
 };
 
-async function runMesh(ctx: CommandContext, mesh: MeshFile, check: boolean, meshDir: string): Promise<number> {
+// Every address a part of the mesh will listen on, with whose it is, for the check before the start.
+function addressesOf(mesh: MeshFile, pods: readonly MeshPod[], gatewayPod: MeshPod | undefined): { address: HostPort; what: string }[] {
+  const out: { address: HostPort; what: string }[] = [];
+  for (const pod of pods) {
+    out.push({ address: { host: pod.address, port: ADMIN_PORT }, what: `admin of ${pod.name}` });
+    out.push({ address: { host: pod.address, port: INBOUND_PORT }, what: `inbound of ${pod.name}` });
+    out.push({ address: pod.service ? { host: pod.address, port: OUTBOUND_PORT } : mesh.client.outbound, what: `outbound of ${pod.name}` });
+    // Your app at an address is yours to run; your command's port must be free, like a demo app's.
+    if (pod.service?.command !== undefined) out.push({ address: { host: OWN_APP_HOST, port: pod.service.targetPort }, what: `your app of ${pod.name}` });
+    else if (pod.service && !pod.service.address) out.push({ address: { host: pod.address, port: pod.service.targetPort }, what: `app of ${pod.name}` });
+  }
+  if (mesh.gateway && gatewayPod) {
+    out.push({ address: mesh.gateway.http, what: 'the gateway' });
+    out.push({ address: { host: gatewayPod.address, port: ADMIN_PORT }, what: 'admin of the gateway' });
+  }
+  return out;
+}
+
+async function runMesh(ctx: CommandContext, mesh: MeshFile, check: boolean, meshDir: string, pathsDir: string): Promise<number> {
   const out = ctx.stdout;
-  const stateDir = resolve(mesh.stateDir);
-  const caDir = resolve(mesh.caDir);
+  const stateDir = resolve(pathsDir, mesh.stateDir);
+  const caDir = resolve(pathsDir, mesh.caDir);
+  const pods = layoutPods(mesh);
+  const gatewayPod = gatewayPodFor(mesh);
+  await checkAddressesFree(addressesOf(mesh, pods, gatewayPod));
   await mkdir(join(stateDir, 'logs'), { recursive: true });
   const ca = await loadOrCreateCaDir(caDir, mesh.trustDomain, new Date());
   const root = new x509.X509Certificate(ca.rootCert);
-  const pods = layoutPods(mesh);
-  const gatewayPod = gatewayPodFor(mesh);
   const endpointsFile = join(stateDir, 'endpoints.json');
   await writeFile(`${endpointsFile}.tmp`, JSON.stringify(withGateway(endpointsFileFor(mesh, pods), mesh, gatewayPod), null, 2));
   await rename(`${endpointsFile}.tmp`, endpointsFile);
 
   const running: RunningPod[] = [];
+  // Your own apps (a service's `command`), each through its keeper; stopped after the sidecars.
+  const ownApps: OwnApp[] = [];
+  let stopping = false;
   const stopAll = async (): Promise<void> => {
-    for (const r of running) if (!r.exited) r.proxy.kill('SIGTERM');
+    stopping = true;
+    for (const r of running) if (r.exit === undefined) r.process.kill('SIGTERM');
     await Promise.all(running.map((r) => waitExit(r, 10_000)));
+    for (const a of ownApps) if (a.exit === undefined) a.process.kill('SIGTERM');
+    await Promise.all(ownApps.map((a) => waitExit(a, 10_000)));
     await Promise.all(running.map((r) => new Promise<void>((done) => (r.app ? r.app.close(() => done()) : done()))));
   };
   try {
     for (const pod of pods) {
-      const app = pod.service ? await startDemoApp({ service: pod.service.name, pod: pod.name, address: pod.address, port: pod.service.targetPort }) : undefined;
-      const proxy = spawnProxy(mesh, pod, caDir, endpointsFile, join(stateDir, 'logs', `${pod.name}.log`));
-      const r: RunningPod = { pod, proxy, exited: false, ...(app ? { app } : {}) };
-      proxy.once('exit', () => {
-        r.exited = true;
-      });
-      running.push(r);
+      if (pod.service?.command !== undefined) {
+        const logFile = join(stateDir, 'logs', `${pod.name}-app.log`);
+        ownApps.push(track({ name: `${pod.name} (your app)`, process: startOwnApp(pod.service.command, pod.service.targetPort, meshDir, logFile), logFile }));
+      }
+      const app = pod.service && !isOwnApp(pod.service) ? await startDemoApp({ service: pod.service.name, pod: pod.name, address: pod.address, port: pod.service.targetPort }) : undefined;
+      const logFile = join(stateDir, 'logs', `${pod.name}.log`);
+      running.push(track({ name: pod.name, pod, process: spawnProxy(mesh, pod, caDir, endpointsFile, logFile), admin: { host: pod.address, port: ADMIN_PORT }, logFile, ...(app ? { app } : {}) }));
     }
     if (mesh.gateway && gatewayPod) {
-      const proxy = spawnGateway(mesh, gatewayPod, resolve(meshDir, mesh.gateway.routes), caDir, endpointsFile, join(stateDir, 'logs', `${gatewayPod.name}.log`));
-      const r: RunningPod = { pod: gatewayPod, proxy, exited: false };
-      proxy.once('exit', () => {
-        r.exited = true;
-      });
-      running.push(r);
+      const logFile = join(stateDir, 'logs', `${gatewayPod.name}.log`);
+      const proc = spawnGateway(mesh, gatewayPod, resolve(meshDir, mesh.gateway.routes), caDir, endpointsFile, logFile);
+      running.push(track({ name: gatewayPod.name, pod: gatewayPod, process: proc, admin: { host: gatewayPod.address, port: ADMIN_PORT }, logFile }));
     }
-    const ready = await waitReady(running, READY_TIMEOUT_MS, ctx.shutdown);
+    const notReady = await waitReady(running, READY_TIMEOUT_MS, ctx.shutdown, (ms) => new Promise((done) => setTimeout(done, ms)), Date.now);
+    const ready = running.filter((r) => !notReady.includes(r));
+    const sleep = (ms: number): Promise<void> => new Promise((done) => setTimeout(done, ms));
+    const appsDown: OwnApp[] = [];
+    for (const a of ownApps) {
+      const pod = pods.find((p) => a.name.startsWith(`${p.name} `));
+      const address = { host: OWN_APP_HOST, port: pod?.service?.targetPort ?? 0 };
+      if (!(await waitListening(address, () => a.exit !== undefined, READY_TIMEOUT_MS, sleep, Date.now))) appsDown.push(a);
+    }
     const clientUrl = `http://${mesh.client.outbound.host}:${mesh.client.outbound.port}`;
     printLayout(out, mesh, running, caDir, stateDir, clientUrl, root);
     out.write(`${healthLine(ready, running, root)}\n`);
-    if (ready.length < running.length) {
+    if (appsDown.length > 0) out.write(`apps: DEGRADED: ${ownApps.length - appsDown.length}/${ownApps.length} of your apps listen\n`);
+    for (const a of appsDown) out.write(`  ${a.name}: ${a.exit !== undefined ? `exited (${a.exit})` : 'does not listen on its targetPort'}\n    log: ${a.logFile}\n`);
+    if (ready.length < running.length || appsDown.length > 0) {
+      for (const { part, reason } of await explain(notReady)) out.write(`  ${part.name}: ${reason}\n    log: ${part.logFile}\n`);
       await stopAll();
       return 1;
     }
@@ -130,8 +167,9 @@ async function runMesh(ctx: CommandContext, mesh: MeshFile, check: boolean, mesh
     await new Promise<void>((done) => {
       if (ctx.shutdown.aborted) done();
       ctx.shutdown.addEventListener('abort', () => done(), { once: true });
-      for (const r of running) r.proxy.once('exit', (code) => {
-        if (!ctx.shutdown.aborted) out.write(`proxy of ${r.pod.name} exited (${code}); see ${join(stateDir, 'logs', `${r.pod.name}.log`)}\n`);
+      // Only an exit nobody asked for is news; a stop (Ctrl-C reaches the children too) is not.
+      for (const r of running) r.process.once('exit', () => {
+        if (!ctx.shutdown.aborted && !stopping) out.write(`${r.pod.name} stopped on its own (${r.exit ?? '?'}); see ${r.logFile}\n`);
       });
     });
     out.write('stopping: draining sidecars...\n');
@@ -142,6 +180,36 @@ async function runMesh(ctx: CommandContext, mesh: MeshFile, check: boolean, mesh
     await stopAll();
     throw err;
   }
+}
+
+/** A process weft up started and tracks: its exit (status or signal) is recorded on it. */
+interface Tracked {
+  readonly name: string;
+  readonly process: ChildProcess;
+  readonly logFile: string;
+  exit?: string;
+}
+
+/** A service's own app, run through the keeper. */
+type OwnApp = Tracked;
+
+const isOwnApp = (s: { readonly command?: string; readonly address?: HostPort }): boolean => s.command !== undefined || s.address !== undefined;
+
+// Records the part's exit (status or signal) on it, for health and for the stop.
+function track<T extends Tracked>(r: T): T {
+  r.process.once('exit', (code, signal) => {
+    r.exit = code !== null ? `status ${code}` : `signal ${signal ?? '?'}`;
+  });
+  return r;
+}
+
+// The children's stdout and stderr go to their log; the IPC channel is how they notice that weft
+// up is gone (cli/main.ts stops a child whose channel closes), even after a SIGKILL.
+function spawnChild(args: readonly string[], env: Record<string, string>, logFile: string): ChildProcess {
+  const fd = openSync(logFile, 'a');
+  const child = spawn(process.execPath, [MAIN, ...args], { env, stdio: ['ignore', fd, fd, 'ipc'] });
+  closeSync(fd);
+  return child;
 }
 
 // The edge gateway: the last address of the pod range, its route file from the mesh file.
@@ -173,10 +241,7 @@ function spawnGateway(mesh: MeshFile, pod: MeshPod, routes: string, caDir: strin
     WEFT_ENDPOINTS_FILE: endpointsFile,
     WEFT_SHUTDOWN_GRACE_MS: '5000',
   };
-  const fd = openSync(logFile, 'a');
-  const child = spawn(process.execPath, [MAIN, 'gateway'], { env, stdio: ['ignore', fd, fd] });
-  closeSync(fd);
-  return child;
+  return spawnChild(['gateway'], env, logFile);
 }
 
 // Through the gateway: the demo key gets an answer from hello over mTLS; no key gets 401.
@@ -205,7 +270,8 @@ function spawnProxy(mesh: MeshFile, pod: MeshPod, caDir: string, endpointsFile: 
     WEFT_POD_NAME: pod.name,
     WEFT_POD_NAMESPACE: mesh.namespace,
     WEFT_SERVICE_ACCOUNT: pod.serviceAccount,
-    WEFT_APP_HOST: pod.address,
+    // Demo apps listen on the pod's address; your own app on loopback or where you run it.
+    WEFT_APP_HOST: pod.service?.address?.host ?? (pod.service?.command !== undefined ? OWN_APP_HOST : pod.address),
     // What authorization policies select pods by (docs/policy.md).
     WEFT_POD_LABELS: `app=${pod.service?.name ?? pod.name}`,
     WEFT_INBOUND_ADDR: `${pod.address}:${INBOUND_PORT}`,
@@ -215,25 +281,7 @@ function spawnProxy(mesh: MeshFile, pod: MeshPod, caDir: string, endpointsFile: 
     WEFT_ENDPOINTS_FILE: endpointsFile,
     WEFT_SHUTDOWN_GRACE_MS: '5000',
   };
-  const fd = openSync(logFile, 'a');
-  const child = spawn(process.execPath, [MAIN, 'proxy'], { env, stdio: ['ignore', fd, fd] });
-  closeSync(fd);
-  return child;
-}
-
-async function waitReady(running: readonly RunningPod[], timeoutMs: number, abort: AbortSignal): Promise<RunningPod[]> {
-  const deadline = Date.now() + timeoutMs;
-  const ready = new Set<RunningPod>();
-  while (Date.now() < deadline && ready.size < running.length && !abort.aborted) {
-    await Promise.all(
-      running.filter((r) => !ready.has(r) && !r.exited).map(async (r) => {
-        if ((await httpGet(`http://${r.pod.address}:${ADMIN_PORT}/ready`)).status === 200) ready.add(r);
-      }),
-    );
-    if (running.every((r) => ready.has(r) || r.exited)) break;
-    await new Promise((done) => setTimeout(done, 150));
-  }
-  return running.filter((r) => ready.has(r));
+  return spawnChild(['proxy'], env, logFile);
 }
 
 function printLayout(out: Writable, mesh: MeshFile, running: readonly RunningPod[], caDir: string, stateDir: string, clientUrl: string, root: x509.X509Certificate): void {
@@ -243,11 +291,12 @@ function printLayout(out: Writable, mesh: MeshFile, running: readonly RunningPod
     `  CA        ${caDir} (root expires ${root.notAfter.toISOString().slice(0, 10)})`,
     `  logs      ${join(stateDir, 'logs')}`,
     '',
-    `  pod                 address         app     admin`,
+    `  pod                 address         app     admin                              pid`,
   ];
   for (const r of running) {
-    const app = r.pod.service ? `:${r.pod.service.targetPort}` : '-';
-    lines.push(`  ${r.pod.name.padEnd(19)} ${r.pod.address.padEnd(15)} ${app.padEnd(7)} http://${r.pod.address}:${ADMIN_PORT}/ready`);
+    const s = r.pod.service;
+    const app = s === undefined ? '-' : s.address ? `${s.address.host}:${s.address.port} (yours)` : s.command !== undefined ? `${OWN_APP_HOST}:${s.targetPort} (yours)` : `:${s.targetPort}`;
+    lines.push(`  ${r.pod.name.padEnd(19)} ${r.pod.address.padEnd(15)} ${app.padEnd(7)} ${`http://${r.pod.address}:${ADMIN_PORT}/ready`.padEnd(34)} ${r.process.pid ?? '-'}`);
   }
   lines.push('', 'Try (each request crosses two sidecars over mTLS and lands on a replica picked per request):');
   for (const s of mesh.services) lines.push(`  curl -s -x ${clientUrl} http://${s.name}/`);
@@ -281,7 +330,7 @@ async function checkMesh(out: Writable, mesh: MeshFile, pods: readonly MeshPod[]
   let ok = true;
   const clientId = `spiffe://${mesh.trustDomain}/ns/${mesh.namespace}/sa/${mesh.client.serviceAccount}`;
   for (const service of mesh.services) {
-    if (service.replicas === 0) continue;
+    if (service.replicas === 0 || isOwnApp(service)) continue;
     const seen = new Map<string, number>();
     let failures = 0;
     const n = service.replicas * 10;
@@ -304,26 +353,13 @@ async function checkMesh(out: Writable, mesh: MeshFile, pods: readonly MeshPod[]
   return ok;
 }
 
-function httpGet(url: string, host?: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
-  return new Promise((done) => {
-    const req = http.get(url, { headers: { ...headers, ...(host ? { host } : {}) }, timeout: 2000, agent: false }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (d: string) => (body += d));
-      res.on('end', () => done({ status: res.statusCode ?? 0, body }));
-    });
-    req.on('timeout', () => req.destroy());
-    req.on('error', () => done({ status: 0, body: '' }));
-  });
-}
-
-function waitExit(r: RunningPod, timeoutMs: number): Promise<void> {
-  if (r.exited) return Promise.resolve();
+function waitExit(r: Tracked, timeoutMs: number): Promise<void> {
+  if (r.exit !== undefined) return Promise.resolve();
   return new Promise((done) => {
     const timer = setTimeout(() => {
-      r.proxy.kill('SIGKILL');
+      r.process.kill('SIGKILL');
     }, timeoutMs);
-    r.proxy.once('exit', () => {
+    r.process.once('exit', () => {
       clearTimeout(timer);
       done();
     });

@@ -46,6 +46,8 @@ export interface CaptureOptions {
   readonly ipv6: Ipv6Setting;
   /** Print the rules instead of applying them. */
   readonly dryRun: boolean;
+  /** Change the rules: set by the injector in the pod's init container, or --apply by a person. */
+  readonly apply: boolean;
 }
 
 /** `weft init`'s settings table (rendered into docs/sidecar-config.md): each variable and the flag that overrides it. */
@@ -60,6 +62,7 @@ export const INIT_SETTINGS = {
   skipOutboundCidrs: setting({ name: 'WEFT_SKIP_OUTBOUND_CIDRS', flag: '--skip-outbound-cidrs', type: list('CIDR'), default: [], doc: 'outbound destination networks left alone (each family uses its own)' }),
   ipv6: setting({ name: 'WEFT_IPV6', flag: '--ipv6', type: oneOf(['auto', 'on', 'off'] as const), default: 'auto', doc: '`auto`: ip6tables rules when the pod has IPv6 and ip6tables exists; `on`: required; `off`' }),
   dryRun: setting({ name: 'WEFT_DRY_RUN', flag: '--dry-run', type: bool(), default: false, doc: 'print the rules, change nothing' }),
+  apply: setting({ name: 'WEFT_INIT_APPLY', flag: '--apply', type: bool(), default: false, doc: "change the rules of the network namespace weft init runs in; the injector sets it in the pod's init container, and without it (or --dry-run) weft init refuses" }),
 } as const;
 
 /** A setting's key in CaptureOptions. */
@@ -107,6 +110,7 @@ export function parseCaptureOptions(
   const inboundMode = read('inboundMode', INIT_SETTINGS.inboundMode);
   const ipv6 = read('ipv6', INIT_SETTINGS.ipv6);
   const dryRun = read('dryRun', INIT_SETTINGS.dryRun);
+  const apply = read('apply', INIT_SETTINGS.apply);
 
   const ranges = (setting: 'skipInboundPorts' | 'skipOutboundPorts'): PortRange[] => {
     const out: PortRange[] = [];
@@ -139,7 +143,7 @@ export function parseCaptureOptions(
   reader.done();
   return Object.freeze({
     proxyUid, inboundPort, outboundPort, adminPort, inboundMode,
-    skipInboundPorts, skipOutboundPorts, skipOutboundCidrs, ipv6, dryRun,
+    skipInboundPorts, skipOutboundPorts, skipOutboundCidrs, ipv6, dryRun, apply,
   });
 }
 
@@ -359,7 +363,7 @@ export function captureSource(
       problems.push(`unknown argument ${JSON.stringify(arg)}`);
       continue;
     }
-    if (setting === 'dryRun' && eq === -1) {
+    if ((setting === 'dryRun' || setting === 'apply') && eq === -1) {
       source[flag] = 'true';
       continue;
     }

@@ -2,7 +2,7 @@
 // patching core for a Pod CREATE, and builds the response (uid echoed, JSONPatch base64).
 import { WeftError } from '../lib/errors.js';
 import { isObject } from './json-patch.js';
-import { planInjection, type NamespaceInjection } from './patch.js';
+import { SKIPPED_KEY, annotationOps, planInjection, type NamespaceInjection, type SkipReason } from './patch.js';
 import type { InjectorSettings } from './settings.js';
 
 /** What happened to one review; the label of the reviews metric. */
@@ -16,6 +16,8 @@ export interface ReviewAnswer {
   readonly detail: string;
   /** Bytes of the JSON patch (0 when none). */
   readonly patchBytes: number;
+  /** For a skipped pod: why, as a stable word (the log's rate limit is per reason). */
+  readonly skipReason?: SkipReason;
 }
 
 /** The AdmissionReview we answer with. */
@@ -130,8 +132,14 @@ export function answerReview(body: unknown, settings: InjectorSettings, namespac
   const result = planInjection({ pod: review.object, namespace: review.namespace, namespaceInjection, settings });
   const warnings = result.warnings.length > 0 ? { warnings: result.warnings } : {};
   switch (result.kind) {
-    case 'skipped':
-      return { body: { ...base, response: { uid: review.uid, allowed: true, ...warnings } }, outcome: 'skipped', detail: result.reason, patchBytes: 0 };
+    case 'skipped': {
+      if (!result.annotate) return { body: { ...base, response: { uid: review.uid, allowed: true, ...warnings } }, outcome: 'skipped', detail: result.reason, patchBytes: 0, skipReason: result.code };
+      // The pod asked for the mesh and did not get it: the reason goes on the pod, for kubectl describe.
+      const meta = isObject(review.object) && isObject(review.object['metadata']) ? review.object['metadata'] : undefined;
+      const json = JSON.stringify(annotationOps(meta, { [SKIPPED_KEY]: `${result.code}: ${result.reason}` }));
+      const patch = Buffer.from(json).toString('base64');
+      return { body: { ...base, response: { uid: review.uid, allowed: true, patchType: 'JSONPatch', patch, ...warnings } }, outcome: 'skipped', detail: result.reason, patchBytes: json.length, skipReason: result.code };
+    }
     case 'rejected':
       return {
         body: {

@@ -4,10 +4,12 @@ import { ConfigReader, hostPort, oneOf, setting, str, type HostPort } from '../l
 import { LOG_LEVELS } from '../lib/logger.js';
 import { INJECTOR_POD_DEFAULT_SETTINGS } from './settings.js';
 import { HANDSHAKE_SETTINGS } from '../lib/tls-guard.js';
+import { ADMIN_PORT } from '../lib/ports.js';
 
 /** The webhook server's own variables (`weft injector` only; `weft inject` has no server). */
 export const INJECTOR_SERVER_SETTINGS = {
   listen: setting({ name: 'WEFT_INJECTOR_ADDR', type: hostPort('0.0.0.0'), default: { host: '0.0.0.0', port: 8443 }, doc: 'the HTTPS admission webhook' }),
+  admin: setting({ name: 'WEFT_ADMIN_ADDR', type: hostPort('0.0.0.0'), default: { host: '0.0.0.0', port: ADMIN_PORT }, doc: 'plain HTTP `/live`, `/ready`, `/metrics` (for Prometheus without the webhook\'s TLS)' }),
   tlsDir: setting({ name: 'WEFT_INJECTOR_TLS_DIR', type: str('path'), default: '/var/run/weft/injector-tls', doc: 'its serving certificate (`tls.crt`, `tls.key`), reloaded when it changes' }),
   logLevel: setting({ name: 'WEFT_LOG_LEVEL', type: oneOf(LOG_LEVELS), default: 'info', doc: "pino level of the injector's own log" }),
   podName: setting({ name: 'WEFT_POD_NAME', type: str('DNS name'), default: '', defaultDoc: '(none)', doc: 'downward API `metadata.name`; the `pod` field of every log line' }),
@@ -21,6 +23,8 @@ export const INJECTOR_SETTINGS = { ...INJECTOR_SERVER_SETTINGS, ...INJECTOR_POD_
 /** The webhook server's own settings. */
 export interface InjectorServerConfig {
   readonly listen: HostPort;
+  /** The plain admin listener: /live, /ready, /metrics. */
+  readonly admin: HostPort;
   readonly tlsDir: string;
   readonly logLevel: string;
   /** The pod's name for log lines; '' when unset. */

@@ -10,6 +10,11 @@ import type { InjectorSettings, ProxyResources } from './settings.js';
 export const INJECT_KEY = 'weft.dev/inject';
 /** Annotation the injector adds; a pod carrying it is never injected again. */
 export const INJECTED_KEY = 'weft.dev/injected';
+/** Annotation the injector puts on a pod that asked to be meshed but was not, saying why. */
+export const SKIPPED_KEY = 'weft.dev/inject-skipped';
+
+/** Why a pod was left alone, as a stable word for logs and metrics. */
+export type SkipReason = 'already-injected' | 'disabled' | 'namespace-not-enabled' | 'host-network' | 'weft-component' | 'name-taken';
 /** Label marking weft's own pods (the chart sets it, value `weft`, on every weft workload). */
 export const PART_OF_LABEL = 'app.kubernetes.io/part-of';
 /** The chart's component label on weft's own pods; its webhooks' objectSelector skips them too. */
@@ -43,7 +48,14 @@ export interface InjectionInput {
 
 /** The outcome: left alone (with why), refused (with why), or the patch to apply. */
 export type InjectionResult =
-  | { readonly kind: 'skipped'; readonly reason: string; readonly warnings: readonly string[] }
+  | {
+      readonly kind: 'skipped';
+      readonly reason: string;
+      readonly code: SkipReason;
+      /** The pod was in scope (its namespace or its own annotation asked for weft): say why on it. */
+      readonly annotate: boolean;
+      readonly warnings: readonly string[];
+    }
   | {
       readonly kind: 'rejected';
       readonly message: string;
@@ -96,32 +108,36 @@ export function planInjection(input: InjectionInput): InjectionResult {
   const spec = pod['spec'];
   const annotations = stringMap(meta?.['annotations']);
   const labels = stringMap(meta?.['labels']);
-  const skip = (reason: string): InjectionResult => ({ kind: 'skipped', reason: `pod ${who} ${reason}`, warnings });
-
-  if (INJECTED_KEY in annotations) return skip(`already carries annotation ${INJECTED_KEY}`);
   const podSays = annotations[INJECT_KEY];
+  // Only a pod that asked for the mesh (by its namespace or itself) gets the annotation: the
+  // others, every pod of every other namespace, are left byte for byte as they came.
+  const inScope = podSays === 'enabled' || (input.namespaceInjection === 'enabled' && podSays !== 'disabled');
+  const skip = (code: SkipReason, reason: string, annotate = inScope): InjectionResult => ({ kind: 'skipped', reason: `pod ${who} ${reason}`, code, annotate, warnings });
+
+  if (INJECTED_KEY in annotations) return skip('already-injected', `already carries annotation ${INJECTED_KEY}`, false);
   if (podSays !== undefined && podSays !== 'enabled' && podSays !== 'disabled') {
     warnings.push(`annotation ${INJECT_KEY}=${JSON.stringify(podSays)} is neither enabled nor disabled and was ignored`);
   }
-  if (podSays === 'disabled') return skip(`has annotation ${INJECT_KEY}: disabled`);
+  if (podSays === 'disabled') return skip('disabled', `has annotation ${INJECT_KEY}: disabled`, input.namespaceInjection === 'enabled');
   if (podSays !== 'enabled' && input.namespaceInjection !== 'enabled') {
-    return skip(`is in namespace ${input.namespace || '<none>'}, which is not labelled ${INJECT_KEY}=enabled, and has no annotation ${INJECT_KEY}: enabled`);
+    return skip('namespace-not-enabled', `is in namespace ${input.namespace || '<none>'}, which is not labelled ${INJECT_KEY}=enabled, and has no annotation ${INJECT_KEY}: enabled`);
   }
   if (spec['hostNetwork'] === true) {
     if (podSays === 'enabled') warnings.push(`pod ${who} asks for injection but uses hostNetwork; it was not injected`);
-    return skip('uses hostNetwork: capturing its traffic would capture the node\'s');
+    return skip('host-network', 'uses hostNetwork: capturing its traffic would capture the node\'s');
   }
-  if (labels[PART_OF_LABEL] === 'weft') return skip(`is part of weft itself (label ${PART_OF_LABEL}=weft)`);
-  if (COMPONENT_LABEL in labels) return skip(`is part of weft itself (label ${COMPONENT_LABEL})`);
+  // weft's own pods are never touched, not even annotated.
+  if (labels[PART_OF_LABEL] === 'weft') return skip('weft-component', `is part of weft itself (label ${PART_OF_LABEL}=weft)`, false);
+  if (COMPONENT_LABEL in labels) return skip('weft-component', `is part of weft itself (label ${COMPONENT_LABEL})`, false);
 
   const containers = objects(spec['containers']);
   const initContainers = objects(spec['initContainers']);
   const volumes = objects(spec['volumes']);
   const taken = [...containers, ...initContainers].map((c) => c['name']);
   for (const name of [NAMES.init, NAMES.proxy]) {
-    if (taken.includes(name)) return skip(`already has a container named ${name}`);
+    if (taken.includes(name)) return skip('name-taken', `already has a container named ${name}`);
   }
-  if (volumes.some((v) => v['name'] === NAMES.tokenVolume)) return skip(`already has a volume named ${NAMES.tokenVolume}`);
+  if (volumes.some((v) => v['name'] === NAMES.tokenVolume)) return skip('name-taken', `already has a volume named ${NAMES.tokenVolume}`);
   if (settings.trustAnchors === undefined || settings.trustAnchors.trim() === '') {
     // A proxy without trust anchors can never get a certificate: refuse rather than admit a pod
     // that would never become ready.
@@ -214,10 +230,15 @@ function buildPatch(
   if (!settings.nativeSidecars && typeof first === 'string' && !('kubectl.kubernetes.io/default-container' in annotations)) {
     added['kubectl.kubernetes.io/default-container'] = first;
   }
-  if (meta === undefined) ops.push({ op: 'add', path: '/metadata', value: { annotations: added } });
-  else if (!isObject(meta['annotations'])) ops.push({ op: 'add', path: '/metadata/annotations', value: added });
-  else for (const [k, v] of Object.entries(added)) ops.push({ op: 'add', path: pointer('metadata', 'annotations', k), value: v });
+  ops.push(...annotationOps(meta, added));
   return { patch: ops, notes };
+}
+
+/** The JSON patch operations that add `added` to a pod's annotations, whatever of metadata exists. */
+export function annotationOps(meta: Readonly<Record<string, unknown>> | undefined, added: Readonly<Record<string, string>>): PatchOperation[] {
+  if (meta === undefined) return [{ op: 'add', path: '/metadata', value: { annotations: added } }];
+  if (!isObject(meta['annotations'])) return [{ op: 'add', path: '/metadata/annotations', value: added }];
+  return Object.entries(added).map(([k, v]) => ({ op: 'add', path: pointer('metadata', 'annotations', k), value: v }));
 }
 
 function resourceBlock(res: ProxyResources): Obj {
@@ -240,6 +261,8 @@ function initContainer(settings: InjectorSettings, o: PodOverrides, inboundMode:
     { name: 'WEFT_OUTBOUND_PORT', value: String(SIDECAR_PORTS.outbound) },
     { name: 'WEFT_ADMIN_PORT', value: String(SIDECAR_PORTS.admin) },
     { name: 'WEFT_INBOUND_MODE', value: inboundMode },
+    // The signal that this is the pod's init container: weft init changes rules only then (or with --apply).
+    { name: 'WEFT_INIT_APPLY', value: 'true' },
   ];
   if (o.skipInboundPorts !== undefined) env.push({ name: 'WEFT_SKIP_INBOUND_PORTS', value: o.skipInboundPorts });
   if (o.skipOutboundPorts !== undefined) env.push({ name: 'WEFT_SKIP_OUTBOUND_PORTS', value: o.skipOutboundPorts });

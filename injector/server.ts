@@ -11,6 +11,7 @@ import type { ServingCert } from './serving-cert.js';
 import type { InjectorSettings } from './settings.js';
 import { DEFAULT_HANDSHAKE_BOUNDS, guardHandshakes, type HandshakeBounds } from '../lib/tls-guard.js';
 import { realTimers, type Timers } from '../lib/timers.js';
+import { SkipLogLimiter } from './skip-log.js';
 
 /** What the server needs; everything is made by the command and passed in. */
 export interface InjectorServerOptions {
@@ -22,7 +23,7 @@ export interface InjectorServerOptions {
   readonly registry: Registry;
   /** Bounds of the webhook listener's TLS handshakes (defaults: WEFT_TLS_* settings' defaults). */
   readonly handshake?: HandshakeBounds;
-  /** Clock of the handshake guard. */
+  /** Clock of the handshake guard and of the skip log's rate limit. */
   readonly timers?: Timers;
 }
 
@@ -61,6 +62,8 @@ export async function startInjectorServer(opts: InjectorServerOptions): Promise<
     registers: [opts.registry],
   });
   let settings = opts.settings;
+  const timers = opts.timers ?? realTimers;
+  const skips = new SkipLogLimiter();
   for (const r of ['injected', 'skipped', 'rejected', 'ignored', 'malformed']) reviews.inc({ result: r }, 0);
 
   const app: FastifyInstance<HttpsServer> = Fastify({
@@ -120,8 +123,12 @@ export async function startInjectorServer(opts: InjectorServerOptions): Promise<
       const answer = answerReview(req.body, settings, namespaceInjection);
       duration.observe(Number(process.hrtime.bigint() - start) / 1e9);
       reviews.inc({ result: answer.outcome });
-      if (answer.patchBytes > 0) patchBytes.observe(answer.patchBytes);
-      logDecision(req.log, answer.outcome, answer.body.response.uid, answer.detail);
+      if (answer.outcome === 'injected') patchBytes.observe(answer.patchBytes);
+      if (answer.skipReason !== undefined) {
+        // Every skip at info with its reason, at most SKIP_LOG_LIMIT lines per reason and window.
+        const d = skips.admit(answer.skipReason, timers.now());
+        if (d.log) req.log.info({ uid: answer.body.response.uid, outcome: 'skipped', reason: answer.skipReason, annotated: answer.patchBytes > 0, suppressed: d.suppressed }, answer.detail);
+      } else logDecision(req.log, answer.outcome, answer.body.response.uid, answer.detail);
       return answer.body;
     };
   // Two webhooks share this server: one whose namespaceSelector already matched the label, and

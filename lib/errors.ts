@@ -14,6 +14,10 @@ export interface ErrorInfo {
 export const ERROR_CODES = {
   WEFT_ERR_CONFIG: { status: 0, summary: 'configuration is invalid; every problem is listed at once' },
   WEFT_ERR_MESH_FILE: { status: 0, summary: 'the `weft up` mesh file is missing or invalid' },
+  WEFT_ERR_USAGE: { status: 0, summary: 'a `weft` command was given an unknown command, flag or argument' },
+  WEFT_ERR_INIT_REFUSED: { status: 0, summary: '`weft init` will not change rules outside a pod\'s init container without --apply' },
+  WEFT_ERR_LISTEN: { status: 0, summary: 'a weft process cannot listen on its address (in use, not a local address, or not permitted)' },
+  WEFT_ERR_FILE: { status: 0, summary: 'a file a weft command was pointed at cannot be read' },
   WEFT_ERR_CA_MATERIAL: { status: 0, summary: 'the CA directory or Secret holds no usable root/issuer' },
   WEFT_ERR_IDENTITY_INVALID: { status: 400, summary: 'an identity is not a spiffe://<td>/ns/<ns>/sa/<sa> URI' },
   WEFT_ERR_CSR_MALFORMED: { status: 400, summary: 'the CSR is not a PEM or DER PKCS#10 request' },

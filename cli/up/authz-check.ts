@@ -10,6 +10,8 @@ export async function checkAuthz(out: Writable, mesh: MeshFile, pods: readonly M
   let ok = true;
   const id = (sa: string): string => `spiffe://${mesh.trustDomain}/ns/${mesh.namespace}/sa/${sa}`;
   for (const service of mesh.services) {
+    // Your own app answers as it likes; the checks read the demo app's answer.
+    if (service.command !== undefined || service.address !== undefined) continue;
     const pod = pods.find((p) => p.service?.name === service.name);
     if (!pod) continue;
     // Straight to the app, past the sidecar, claiming to be the client.

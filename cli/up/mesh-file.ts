@@ -1,7 +1,7 @@
 // Parses the `weft up` mesh file (pure) and lays out its pods on loopback addresses.
 import { parse as parseYaml } from 'yaml';
 import { WeftError } from '../../lib/errors.js';
-import { parseHostPort, type HostPort } from '../../lib/config.js';
+import { editDistance, parseHostPort, type HostPort } from '../../lib/config.js';
 import { OUTBOUND_PORT } from '../../lib/ports.js';
 import { meshAuthorization } from './authz-section.js';
 
@@ -12,6 +12,10 @@ export interface MeshService {
   readonly replicas: number;
   readonly port: number;
   readonly targetPort: number;
+  /** Your own app: a shell command `weft up` runs (listening on 127.0.0.1:targetPort, PORT set). */
+  readonly command?: string;
+  /** Your own app, already running at this address; targetPort is its port. */
+  readonly address?: HostPort;
 }
 
 /** The parsed mesh file. */
@@ -50,6 +54,32 @@ export interface MeshPod {
 const hostPortText = (v: unknown): string => (typeof v === 'string' || typeof v === 'number' ? String(v) : JSON.stringify(v));
 const LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 
+/** The fields each part of the mesh file may have; anything else is a slip and is refused. */
+export const MESH_FIELDS = {
+  top: ['trustDomain', 'namespace', 'caDir', 'stateDir', 'addressBase', 'client', 'services', 'gateway', 'authorization'],
+  client: ['serviceAccount', 'outbound'],
+  service: ['name', 'serviceAccount', 'replicas', 'port', 'targetPort', 'command', 'address'],
+  gateway: ['http', 'routes', 'serviceAccount'],
+} as const;
+
+/** One problem per unknown key of `obj`, with the nearest known field when one is close. */
+export function unknownFields(obj: unknown, known: readonly string[], at: string): string[] {
+  if (obj === null || typeof obj !== 'object' || Array.isArray(obj)) return [];
+  const out: string[] = [];
+  for (const key of Object.keys(obj)) {
+    if (known.includes(key)) continue;
+    let best: string | undefined;
+    let bestDistance = Infinity;
+    for (const k of known) {
+      const d = editDistance(key.toLowerCase(), k.toLowerCase());
+      if (d < bestDistance) [best, bestDistance] = [k, d];
+    }
+    const hint = best !== undefined && bestDistance <= Math.max(2, Math.floor(key.length / 3)) ? `; did you mean ${JSON.stringify(best)}?` : `; known fields: ${known.join(', ')}`;
+    out.push(`${at}${key}: unknown field${hint}`);
+  }
+  return out;
+}
+
 /** Parses the mesh file text; every problem is listed at once (WEFT_ERR_MESH_FILE). */
 export function parseMeshFile(text: string, source: string): MeshFile {
   let doc: unknown;
@@ -62,7 +92,7 @@ export function parseMeshFile(text: string, source: string): MeshFile {
     throw new WeftError('WEFT_ERR_MESH_FILE', `${source}: expected a mapping at the top`);
   }
   const d = doc as Record<string, unknown>;
-  const problems: string[] = [];
+  const problems: string[] = [...unknownFields(d, MESH_FIELDS.top, ''), ...unknownFields(d.client, MESH_FIELDS.client, 'client.')];
   const str = (key: string, fallback: string): string => {
     const v = d[key];
     if (v === undefined) return fallback;
@@ -90,6 +120,7 @@ export function parseMeshFile(text: string, source: string): MeshFile {
     d.services.forEach((raw: unknown, i: number) => {
       const s = (raw ?? {}) as Record<string, unknown>;
       const at = `services[${i}]`;
+      problems.push(...unknownFields(s, MESH_FIELDS.service, `${at}.`));
       const name = typeof s.name === 'string' ? s.name : '';
       if (!LABEL.test(name)) problems.push(`${at}.name: ${JSON.stringify(s.name)} is not a DNS-1123 label`);
       if (services.some((x) => x.name === name)) problems.push(`${at}.name: ${name} is listed twice`);
@@ -101,11 +132,13 @@ export function parseMeshFile(text: string, source: string): MeshFile {
         if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > 65535) problems.push(`${at}.${k}: expected a port number`);
       }
       const serviceAccount = typeof s.serviceAccount === 'string' ? s.serviceAccount : name;
-      services.push({ name, serviceAccount, replicas: Number(replicas), port: Number(port), targetPort: Number(targetPort) });
+      const own = ownApp(s, at, problems);
+      services.push({ name, serviceAccount, replicas: Number(replicas), port: Number(port), targetPort: own.address?.port ?? Number(targetPort), ...own });
     });
   let gateway: MeshGateway | undefined;
   if (d.gateway !== undefined) {
     const g = (d.gateway ?? {}) as Record<string, unknown>;
+    problems.push(...unknownFields(g, MESH_FIELDS.gateway, 'gateway.'));
     const http = parseHostPort(g.http === undefined || g.http === null ? '127.0.0.1:8080' : hostPortText(g.http), '127.0.0.1');
     if (typeof http === 'string') problems.push(`gateway.http: ${http}`);
     if (typeof g.routes !== 'string' || g.routes === '') problems.push('gateway.routes: expected the path of a route file');
@@ -135,6 +168,24 @@ export function parseMeshFile(text: string, source: string): MeshFile {
     ...(gateway ? { gateway } : {}),
     ...(authorization !== undefined ? { authorization } : {}),
   };
+}
+
+// A service's own app: `command` (run by weft up) or `address` (run by you), one replica.
+function ownApp(s: Record<string, unknown>, at: string, problems: string[]): { command?: string; address?: HostPort } {
+  if (s.command === undefined && s.address === undefined) return {};
+  if (s.command !== undefined && s.address !== undefined) problems.push(`${at}: command and address exclude each other (weft up runs your command, or you run the app at address)`);
+  if ((s.replicas ?? 1) !== 1) problems.push(`${at}.replicas: a service with its own command or address has one replica`);
+  if (s.command !== undefined) {
+    if (typeof s.command !== 'string' || s.command.trim() === '') problems.push(`${at}.command: expected a shell command`);
+    return typeof s.command === 'string' ? { command: s.command } : {};
+  }
+  const parsed = parseHostPort(hostPortText(s.address), '127.0.0.1');
+  if (typeof parsed === 'string') {
+    problems.push(`${at}.address: ${parsed}`);
+    return {};
+  }
+  if (s.targetPort !== undefined && s.targetPort !== parsed.port) problems.push(`${at}.targetPort: ${JSON.stringify(s.targetPort)} differs from the port of address ${parsed.port}; leave targetPort out`);
+  return { address: parsed };
 }
 
 /** Lays the pods out: the client at .1, then each service's replicas in order. */

@@ -55,7 +55,7 @@ t.test('capture in network namespaces: mesh by name and by IP, strict/permissive
   );
 
   const init = async (pod: Pod, mode: 'strict' | 'permissive'): Promise<void> => {
-    const r = await pod.exec(process.execPath, [main, 'init', '--inbound-mode', mode]);
+    const r = await pod.exec(process.execPath, [main, 'init', '--apply', '--inbound-mode', mode]);
     t.equal(r.code, 0, `weft init (${mode}) in ${pod.netns}: ${r.stderr}`);
   };
   // The proxy itself has no inbound mode: strict or permissive is only in the rules weft init wrote.

@@ -149,6 +149,7 @@ t.test('weft injector: half-open connections destroyed at its bound, the cap clo
     env: {
       PATH: process.env['PATH'] ?? '',
       WEFT_INJECTOR_ADDR: `${host}:0`,
+      WEFT_ADMIN_ADDR: `${host}:0`,
       WEFT_INJECTOR_TLS_DIR: dir,
       WEFT_INJECTOR_TRUST_ANCHORS_FILE: join(dir, 'tls.crt'),
       WEFT_TLS_HANDSHAKE_TIMEOUT_MS: '2000',

@@ -39,7 +39,7 @@ t.test('bad settings exit 2 listing every problem', async (t) => {
 t.test('missing iptables is a clear coded error', async (t) => {
   const empty = mkdtempSync(join(tmpdir(), 'weft-nopath-'));
   t.teardown(() => rmSync(empty, { recursive: true, force: true }));
-  const r = await run(process.execPath, [main, 'init'], { env: { PATH: empty } });
+  const r = await run(process.execPath, [main, 'init', '--apply'], { env: { PATH: empty } });
   t.equal(r.code, 1);
   t.match(r.stderr, /WEFT_ERR_CAPTURE_TOOLS: iptables-save and iptables-restore are not on PATH/);
 });
@@ -61,7 +61,22 @@ t.test('in a network namespace', async (t) => {
     return weftLines(r.stdout);
   };
 
-  const first = await inNs([process.execPath, main, 'init', '--skip-inbound-ports', '9090', '--skip-outbound-cidrs', '10.96.0.0/12']);
+  // A bare weft init (no --apply, not told by the injector it is a pod's init container) refuses
+  // and changes no rule; so does WEFT_INIT_APPLY=false. The injector's WEFT_INIT_APPLY=true applies.
+  const bare = await inNs([process.execPath, main, 'init']);
+  t.equal(bare.code, 2, bare.stderr);
+  t.match(bare.stderr, /^weft init: WEFT_ERR_INIT_REFUSED: not changing any rule: .*--apply.*--dry-run/);
+  t.notMatch(bare.stderr, /\n\s+at /, 'no stack trace');
+  t.same(await save(), [], 'a bare weft init leaves the nat table untouched');
+  t.same(await save('ip6tables-save'), [], 'and the IPv6 one');
+  const no = await inNs([process.execPath, main, 'init'], { PATH: process.env.PATH, WEFT_INIT_APPLY: 'false' });
+  t.equal(no.code, 2, no.stderr);
+  t.same(await save(), [], 'WEFT_INIT_APPLY=false changes nothing either');
+  const byInjector = await inNs([process.execPath, main, 'init', '--inbound-mode', 'permissive'], { PATH: process.env.PATH, WEFT_INIT_APPLY: 'true' });
+  t.equal(byInjector.code, 0, byInjector.stderr);
+  t.ok((await save()).includes('-A OUTPUT -j WEFT_OUTPUT'), 'WEFT_INIT_APPLY=true (what the injector sets) applies');
+
+  const first = await inNs([process.execPath, main, 'init', '--apply', '--skip-inbound-ports', '9090', '--skip-outbound-cidrs', '10.96.0.0/12']);
   t.equal(first.code, 0, first.stderr);
   t.match(first.stdout, /IPv4 nat rules applied \(strict inbound\)/);
   const once = await save();
@@ -74,7 +89,7 @@ t.test('in a network namespace', async (t) => {
   t.ok(once.some((l) => /^-A WEFT_OUTPUT -d 10\.96\.0\.0\/12 .*-j RETURN$/.test(l)));
 
   // Idempotent: a second run leaves exactly the same table (no second jump, no doubled rules).
-  const second = await inNs([process.execPath, main, 'init', '--skip-inbound-ports', '9090', '--skip-outbound-cidrs', '10.96.0.0/12']);
+  const second = await inNs([process.execPath, main, 'init', '--apply', '--skip-inbound-ports', '9090', '--skip-outbound-cidrs', '10.96.0.0/12']);
   t.equal(second.code, 0, second.stderr);
   t.same(await save(), once, 'running twice leaves the same rules');
 
@@ -85,7 +100,7 @@ t.test('in a network namespace', async (t) => {
   t.notOk(v6.some((l) => l.includes('10.96.0.0')));
 
   // Switching to permissive is a re-run: the inbound redirect goes, outbound stays, jumps stay single.
-  const permissive = await inNs([process.execPath, main, 'init', '--inbound-mode', 'permissive']);
+  const permissive = await inNs([process.execPath, main, 'init', '--apply', '--inbound-mode', 'permissive']);
   t.equal(permissive.code, 0, permissive.stderr);
   const after = await save();
   t.notOk(after.some((l) => l.includes('--to-ports 7006')), 'no inbound redirect');
@@ -94,7 +109,7 @@ t.test('in a network namespace', async (t) => {
   t.ok(after.some((l) => l.includes('--to-ports 7001')));
 
   // Without root the kernel refuses, and weft init says what it needs.
-  const denied = await inNs(['setpriv', '--reuid=7007', '--regid=7007', '--clear-groups', process.execPath, main, 'init']);
+  const denied = await inNs(['setpriv', '--reuid=7007', '--regid=7007', '--clear-groups', process.execPath, main, 'init', '--apply']);
   t.equal(denied.code, 1);
   t.match(denied.stderr, /WEFT_ERR_CAPTURE_DENIED: .*needs root with NET_ADMIN and NET_RAW/);
 });

@@ -22,7 +22,7 @@ execFileSync('openssl', [
 ], { stdio: 'ignore' });
 
 function start(env: Record<string, string>): { child: ChildProcess; stdout: () => string; stderr: () => string; exit: Promise<number | null> } {
-  const child = spawn(process.execPath, [WEFT_MAIN, 'injector'], { env: { PATH: process.env['PATH'] ?? '', ...env } });
+  const child = spawn(process.execPath, [WEFT_MAIN, 'injector'], { env: { PATH: process.env['PATH'] ?? '', WEFT_ADMIN_ADDR: `${host}:0`, ...env } });
   let out = '';
   let err = '';
   child.stdout?.on('data', (c: Buffer) => (out += c.toString()));
@@ -81,7 +81,7 @@ t.test('a missing certificate or a bad setting stops it at start with the code',
   t.equal(await noCert.exit, 1);
   t.match(noCert.stderr(), /WEFT_ERR_SERVING_CERT: cannot read .*absent\/tls\.crt/);
   const badEnv = start({ WEFT_INJECTOR_ADDR: 'nowhere:port', WEFT_INJECTOR_TLS_DIR: dir, WEFT_INJECTOR_INBOUND_MODE: 'loose' });
-  t.equal(await badEnv.exit, 1);
+  t.equal(await badEnv.exit, 2, "a bad setting is bad input: exit 2, as for the other servers");
   t.match(badEnv.stderr(), /WEFT_ERR_CONFIG/);
   t.match(badEnv.stderr(), /WEFT_INJECTOR_ADDR="nowhere:port"/);
   t.match(badEnv.stderr(), /WEFT_INJECTOR_INBOUND_MODE="loose" must be one of strict, permissive/);

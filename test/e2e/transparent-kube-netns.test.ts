@@ -159,7 +159,7 @@ t.test('kubernetes mode in network namespaces: outside, no-sidecar, meshed TCP b
   });
 
   for (const pod of [client, db, egress]) {
-    const r = await pod.exec(process.execPath, [main, 'init', '--inbound-mode', 'strict']);
+    const r = await pod.exec(process.execPath, [main, 'init', '--apply', '--inbound-mode', 'strict']);
     t.equal(r.code, 0, `weft init in ${pod.netns}: ${r.stderr}`);
   }
   await spawnApp(db, process.execPath, ['-e', DB_APP], {}, /listening/);

@@ -115,7 +115,7 @@ t.test('transparent capture: outside destinations, meshed TCP by ClusterIP and p
     JSON.parse((await pod.exec(process.execPath, ['-e', FIRST_BYTE, host, String(port)], { timeoutMs: 10_000 })).stdout || '{}') as { ms?: number; data?: string; error?: string };
 
   for (const pod of [client, db, egressClient]) {
-    const r = await pod.exec(process.execPath, [main, 'init', '--inbound-mode', 'strict']);
+    const r = await pod.exec(process.execPath, [main, 'init', '--apply', '--inbound-mode', 'strict']);
     t.equal(r.code, 0, `weft init in ${pod.netns}: ${r.stderr}`);
   }
   await startApp(outside, OUTSIDE_APP, { CERT: join(dir, 'outside.crt'), KEY: join(dir, 'outside.key') });

@@ -2,6 +2,7 @@ import t from 'tap';
 import { readFileSync } from 'node:fs';
 import { parseMeshFile, layoutPods, endpointsFileFor } from '../../../cli/up/mesh-file.js';
 import { parseEndpointsFile, snapshotFor } from '../../../mesh/discovery/local-endpoint-source.js';
+import type { WeftError } from '../../../lib/errors.js';
 
 t.test('the shipped example parses and lays out pods on their own loopback addresses', async (t) => {
   const text = readFileSync(new URL('../../../examples/local-mesh.yaml', import.meta.url), 'utf8');
@@ -32,4 +33,35 @@ t.test('an optional gateway section names its listener and route file', async (t
   t.same(m.gateway, { http: { host: '127.0.0.1', port: 9080 }, routes: 'r.yaml', serviceAccount: 'weft-gateway' });
   t.throws(() => parseMeshFile('services: [{ name: a }]\ngateway: { http: "x:y" }\n', 'm.yaml'), /gateway\.http: .*gateway\.routes: expected/s);
   t.equal(parseMeshFile('services: [{ name: a }]\n', 'm.yaml').gateway, undefined);
+});
+
+t.test('a misspelled field anywhere is refused with the nearest known name', async (t) => {
+  const text = 'namespce: demo\nclient: { serviceAcount: c }\nservices:\n  - { name: web, replica: 2 }\ngateway: { http: 8080, routes: r.yaml, rotues: x }\n';
+  const err = (() => {
+    try {
+      parseMeshFile(text, 'mesh.yaml');
+      return undefined;
+    } catch (e) {
+      return e as WeftError;
+    }
+  })();
+  t.equal(err?.code, 'WEFT_ERR_MESH_FILE');
+  t.match(err?.message, 'namespce: unknown field; did you mean "namespace"?');
+  t.match(err?.message, 'client.serviceAcount: unknown field; did you mean "serviceAccount"?');
+  t.match(err?.message, 'services[0].replica: unknown field; did you mean "replicas"?');
+  t.match(err?.message, 'gateway.rotues: unknown field; did you mean "routes"?');
+});
+
+t.test('an unknown field with no near name lists the known ones', async (t) => {
+  t.throws(() => parseMeshFile('services: [{ name: web }]\ncolour: blue\n', 'm.yaml'), { message: /colour: unknown field; known fields: trustDomain, namespace/ });
+});
+
+t.test('your own app: command keeps targetPort, address sets it; one replica; not both', async (t) => {
+  const mesh = parseMeshFile('services:\n  - { name: mine, command: "node app.js", targetPort: 9000 }\n  - { name: theirs, address: "127.0.0.1:3000" }\n', 'm.yaml');
+  t.match(mesh.services[0], { command: 'node app.js', targetPort: 9000 });
+  t.match(mesh.services[1], { address: { host: '127.0.0.1', port: 3000 }, targetPort: 3000 });
+  t.match(JSON.stringify(endpointsFileFor(mesh, layoutPods(mesh))), '"targetPort":3000', 'the endpoints file sends the sidecar to your port');
+  t.throws(() => parseMeshFile('services:\n  - { name: x, command: "a", address: "127.0.0.1:1" }\n', 'm.yaml'), { message: /command and address exclude each other/ });
+  t.throws(() => parseMeshFile('services:\n  - { name: x, command: "a", replicas: 2 }\n', 'm.yaml'), { message: /services\[0\]\.replicas: a service with its own command or address has one replica/ });
+  t.throws(() => parseMeshFile('services:\n  - { name: x, address: "127.0.0.1:1", targetPort: 2 }\n', 'm.yaml'), { message: /targetPort: 2 differs from the port of address 1/ });
 });

@@ -36,7 +36,7 @@ t.test('defaults follow docs/sidecar-config.md', async (t) => {
     { ...o },
     {
       proxyUid: 7007, inboundPort: 7006, outboundPort: 7001, adminPort: 7020, inboundMode: 'strict',
-      skipInboundPorts: [], skipOutboundPorts: [], skipOutboundCidrs: [], ipv6: 'auto', dryRun: false,
+      skipInboundPorts: [], skipOutboundPorts: [], skipOutboundCidrs: [], ipv6: 'auto', dryRun: false, apply: false,
     },
   );
   t.ok(Object.isFrozen(o));

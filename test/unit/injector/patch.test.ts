@@ -100,7 +100,7 @@ t.test('what is added in native-sidecar mode', async (t) => {
     capabilities: { add: ['NET_ADMIN', 'NET_RAW'], drop: ['ALL'] },
   });
   t.same(weftInit['args'], ['init']);
-  t.match(env(weftInit), { WEFT_PROXY_UID: '7007', WEFT_INBOUND_MODE: 'strict', WEFT_ADMIN_PORT: '7020' });
+  t.match(env(weftInit), { WEFT_PROXY_UID: '7007', WEFT_INBOUND_MODE: 'strict', WEFT_ADMIN_PORT: '7020', WEFT_INIT_APPLY: 'true' });
   const proxy = init[1] ?? {};
   t.equal(proxy['restartPolicy'], 'Always');
   t.same(proxy['startupProbe'], { httpGet: { path: '/ready', port: 7020, scheme: 'HTTP' }, periodSeconds: 1, timeoutSeconds: 1, failureThreshold: 120 });
