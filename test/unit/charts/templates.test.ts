@@ -2,7 +2,6 @@ import t, { type Test } from 'tap';
 import { PRODUCTION_FOLDERS } from '../../support/source-tree.js';
 import { readFileSync, readdirSync } from 'node:fs';
 import { parse } from 'yaml';
-import { ChartRenderer } from '../../support/helm-template.js';
 import { manifestProblems } from '../../support/kube-schemas.js';
 import { CHART_DIR, env, find, helmTemplate, type Doc, type Rendered } from './helm.js';
 import { makeTestPki } from '../../support/pki.js';
@@ -153,20 +152,6 @@ t.test('the webhook: selectors, sideEffects, failurePolicy from values, and a ca
   const only = find(ignore, 'MutatingWebhookConfiguration', 'weft-injector')?.webhooks as Doc[];
   t.equal(only.length, 1, 'podOptIn false drops the second webhook');
   t.equal(only[0]?.failurePolicy, 'Ignore');
-});
-
-// `helm template` has no cluster, so Helm's lookup always answers nothing there: this one case
-// keeps the project's renderer (test/support/helm-template.ts), which can answer a lookup.
-t.test('an upgrade reuses the webhook certificate it made before (lookup), so the caBundle stays', async (t) => {
-  const chart = new ChartRenderer(chartDir);
-  const previous = { data: { 'tls.crt': 'Y3J0', 'tls.key': 'a2V5', 'ca.crt': 'Y2E=' } };
-  const files = chart.render({
-    values: chart.values(),
-    lookup: (apiVersion, kind, namespace, name) => (apiVersion === 'v1' && kind === 'Secret' && namespace === 'weft-system' && name === 'weft-injector-tls' ? previous : undefined),
-  });
-  const rendered: Rendered = { text: '', docs: files.flatMap((f) => f.documents as Doc[]), sources: [] };
-  t.same(find(rendered, 'Secret', 'weft-injector-tls')?.data, previous.data);
-  t.equal((find(rendered, 'MutatingWebhookConfiguration', 'weft-injector')?.webhooks as Doc[])[0]?.clientConfig.caBundle, 'Y2E=');
 });
 
 t.test('a user-supplied webhook Secret is mounted and its CA becomes the caBundle', async (t) => {
