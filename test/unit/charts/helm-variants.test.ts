@@ -103,6 +103,11 @@ const VARIANTS: readonly Variant[] = [
     check: (t, r) => t.same(Object.keys(podSpec(r, 'weft-ca').containers[0].resources), ['requests'], 'a null deletes the default limits (Helm, not a merge)'),
   },
   ...VARIANTS_PART2,
+  {
+    name: 'monitoring: monitors, alerts and dashboard',
+    values: { monitoring: { podMonitor: { enabled: true }, serviceMonitor: { enabled: true }, prometheusRule: { enabled: true }, dashboard: { enabled: true } } },
+    check: (t, r) => t.equal(r.docs.filter((d) => String(d.apiVersion).startsWith('monitoring.coreos.com/')).length, 4, 'two PodMonitors, a ServiceMonitor, a PrometheusRule'),
+  },
 ];
 
 t.test(`the pinned Helm runs: ${helmVersion()}`, async (t) => {

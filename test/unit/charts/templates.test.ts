@@ -3,6 +3,7 @@ import { PRODUCTION_FOLDERS } from '../../support/source-tree.js';
 import { readFileSync, readdirSync } from 'node:fs';
 import { parse } from 'yaml';
 import { manifestProblems } from '../../support/kube-schemas.js';
+import { monitoringProblems } from './monitoring-schemas.js';
 import { CHART_DIR, env, find, helmTemplate, type Doc, type Rendered } from './helm.js';
 import { makeTestPki } from '../../support/pki.js';
 import { privateKeyToPem } from '../../../lib/pki/crypto.js';
@@ -64,7 +65,7 @@ t.test('the chart README lists every value', async (t) => {
 async function renderAndValidate(t: Test, name: string, values: Record<string, unknown>): Promise<Rendered> {
   const r = helmTemplate(values);
   for (const [i, doc] of r.docs.entries()) {
-    const problems = await manifestProblems(doc);
+    const problems = String(doc.apiVersion).startsWith('monitoring.coreos.com/') ? monitoringProblems(doc) : await manifestProblems(doc);
     t.same(problems, [], `${name}: ${r.sources[i] ?? ''} ${String(doc.kind)} validates against the Kubernetes schemas`);
   }
   return r;
