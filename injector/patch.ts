@@ -3,6 +3,7 @@
 import { checkResources, parseAnnotations, type PodOverrides } from './annotations.js';
 import { isObject, pointer, type PatchOperation } from './json-patch.js';
 import { rewriteProbes, type AppProbeSpec } from './probes.js';
+import { pullSecretOps } from './pull-secrets.js';
 import { PROXY_UID, SIDECAR_PORTS } from '../lib/ports.js';
 import type { InjectorSettings, ProxyResources } from './settings.js';
 
@@ -223,6 +224,8 @@ function buildPatch(
   ];
   if (!Array.isArray(spec['volumes'])) ops.push({ op: 'add', path: '/spec/volumes', value: newVolumes });
   else for (const v of newVolumes) ops.push({ op: 'add', path: '/spec/volumes/-', value: v });
+  // weft-init and weft-proxy use the weft image, which may live in a private registry.
+  ops.push(...pullSecretOps(spec, settings.imagePullSecrets));
 
   const added: Record<string, string> = { [INJECTED_KEY]: settings.nativeSidecars ? 'native-sidecar' : 'container' };
   const first = Array.isArray(spec['containers']) && isObject(spec['containers'][0]) ? spec['containers'][0]['name'] : undefined;

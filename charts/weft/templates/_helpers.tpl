@@ -1,9 +1,24 @@
 {{/* Names, labels and shared pod settings of the weft chart. Object names are fixed (weft-ca,
 weft-injector, weft-gateway) because proxies and docs name them: one weft per cluster. */}}
 
-{{/* The image reference of every weft container. */}}
+{{/* The image reference of every weft container: repository@digest when image.digest is set or
+the tag is itself a digest (repository:sha256:... is not a valid reference), else repository:tag. */}}
 {{- define "weft.image" -}}
-{{ .Values.image.repository }}:{{ .Values.image.tag | default .Chart.AppVersion }}
+{{- $img := .Values.image -}}
+{{- $tag := $img.tag | default .Chart.AppVersion -}}
+{{- if $img.digest -}}
+{{ $img.repository }}@{{ $img.digest }}
+{{- else if hasPrefix "sha256:" $tag -}}
+{{ $img.repository }}@{{ $tag }}
+{{- else -}}
+{{ $img.repository }}:{{ $tag }}
+{{- end -}}
+{{- end -}}
+
+{{/* Label keys the chart sets itself; commonLabels and podLabels may not set them (a selector
+label cannot change after install, and a duplicate key is an invalid manifest). */}}
+{{- define "weft.reservedLabels" -}}
+app.kubernetes.io/name,app.kubernetes.io/instance,app.kubernetes.io/version,app.kubernetes.io/managed-by,app.kubernetes.io/part-of,app.kubernetes.io/component,helm.sh/chart,weft.dev/component
 {{- end -}}
 
 {{/* Labels on every object; pass (dict "root" $ "component" "ca"). */}}
@@ -53,8 +68,19 @@ seccompProfile:
   type: RuntimeDefault
 {{- end -}}
 
-{{/* Spread replicas across nodes and zones; preferred, so a one-node cluster still schedules. */}}
-{{- define "weft.spread" -}}
+{{/* Where one component's pods run; pass (dict "root" $ "component" "ca" "values" .Values.ca). Its values
+(priorityClassName, affinity, topologySpreadConstraints, nodeSelector, tolerations) win; empty
+affinity and spread mean the defaults: spread over nodes and zones and prefer one pod per node,
+both preferred, so a one-node cluster still schedules. */}}
+{{- define "weft.scheduling" -}}
+{{- $v := .values -}}
+{{- with $v.priorityClassName }}
+priorityClassName: {{ . }}
+{{- end }}
+{{- if $v.topologySpreadConstraints }}
+topologySpreadConstraints:
+  {{- toYaml $v.topologySpreadConstraints | nindent 2 }}
+{{- else }}
 topologySpreadConstraints:
   - maxSkew: 1
     topologyKey: kubernetes.io/hostname
@@ -68,6 +94,11 @@ topologySpreadConstraints:
     labelSelector:
       matchLabels:
         {{- include "weft.selectorLabels" . | nindent 8 }}
+{{- end }}
+{{- if $v.affinity }}
+affinity:
+  {{- toYaml $v.affinity | nindent 2 }}
+{{- else }}
 affinity:
   podAntiAffinity:
     preferredDuringSchedulingIgnoredDuringExecution:
@@ -77,6 +108,15 @@ affinity:
           labelSelector:
             matchLabels:
               {{- include "weft.selectorLabels" . | nindent 14 }}
+{{- end }}
+{{- with $v.nodeSelector }}
+nodeSelector:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with $v.tolerations }}
+tolerations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
 {{- end -}}
 
 {{/* Probes on /live and /ready; pass (dict "port" <port name> "scheme" "HTTP"|"HTTPS"). */}}

@@ -118,6 +118,14 @@ export function callBuiltin(name: string, a: TValue[], lookup: LookupFn): TValue
       return a[0] !== a[1];
     case 'int':
       return Math.trunc(Number(a[0]));
+    case 'gt':
+      return Number(a[0]) > Number(a[1]);
+    case 'hasPrefix':
+      return s(1).startsWith(s(0));
+    case 'splitList':
+      return s(1).split(s(0));
+    case 'has':
+      return Array.isArray(a[1]) && a[1].includes(a[0]);
     case 'index': {
       let v = a[0];
       for (const k of a.slice(1)) v = fieldOf(v, str(k));

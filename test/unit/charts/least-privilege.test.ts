@@ -3,20 +3,19 @@
 // weft's own components gains any access; meshed proxies cannot read a Pod; each weft component
 // may do exactly the rows of lib/kube/access.ts (the API calls its code makes), no more.
 import t from 'tap';
-import { ChartRenderer } from '../../support/helm-template.js';
+import { helmTemplate } from './helm.js';
 import { TestApiServer, type KubeObject, type RequestAttributes } from '../../support/test-apiserver.js';
 import { CHART_RESOURCES, rbacAuthorizer } from '../../support/rbac-authorizer.js';
 import { COMPONENT_SERVICE_ACCOUNTS, KUBE_ACCESS, type Component } from '../../../lib/kube/access.js';
 
 const NS = 'weft-system';
-const chart = new ChartRenderer(new URL('../../../charts/weft', import.meta.url).pathname);
 const api = await TestApiServer.start();
 t.teardown(() => api.stop());
 for (const def of CHART_RESOURCES) api.addResource(def);
 api.apply({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: NS } });
 // The gateway on, so its grants are judged too; the CRDs left out: the test API server serves no
 // CustomResourceDefinition kind, and they grant nothing.
-for (const doc of chart.render({ values: chart.values({ gateway: { enabled: true }, crds: { install: false } }), namespace: NS }).flatMap((f) => f.documents) as KubeObject[]) api.apply(doc);
+for (const doc of helmTemplate({ gateway: { enabled: true }, crds: { install: false } }, { namespace: NS }).docs as KubeObject[]) api.apply(doc);
 const allowed = rbacAuthorizer(api);
 
 /** The user a pod's service-account token authenticates as. */
@@ -100,7 +99,7 @@ t.test('weft destination may list and watch what it indexes, and get no single o
 });
 
 t.test("the injector points every proxy at the weft-destination Service and its ServiceAccount's identity", async (t) => {
-  const docs = chart.render({ values: chart.values(), namespace: NS }).flatMap((f) => f.documents) as (KubeObject & { spec?: Record<string, unknown> })[];
+  const docs = helmTemplate({}, { namespace: NS }).docs as (KubeObject & { spec?: Record<string, unknown> })[];
   const injector = docs.find((d) => d.kind === 'Deployment' && d.metadata.name === 'weft-injector');
   const containers = ((injector?.spec?.['template'] as { spec?: { containers?: { env?: { name: string; value?: string }[] }[] } } | undefined)?.spec?.containers ?? []);
   const env = Object.fromEntries((containers[0]?.env ?? []).map((e) => [e.name, e.value]));

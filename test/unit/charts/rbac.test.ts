@@ -2,11 +2,10 @@ import t from 'tap';
 import { PRODUCTION_FOLDERS } from '../../support/source-tree.js';
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { ChartRenderer } from '../../support/helm-template.js';
+import { helmTemplate } from './helm.js';
 import { KUBE_ACCESS, type Component } from '../../../lib/kube/access.js';
 
 const root = new URL('../../../', import.meta.url).pathname;
-const chart = new ChartRenderer(`${root}charts/weft`);
 const NS = 'weft-system';
 
 interface Rule { apiGroups?: string[]; resources?: string[]; verbs?: string[]; resourceNames?: string[] }
@@ -14,7 +13,7 @@ interface Obj { kind: string; metadata: { name: string; namespace?: string }; ru
 
 /** "component scope group resource verb name" for every permission the rendered chart grants. */
 function granted(values: Record<string, unknown>): { grants: Set<string> } {
-  const objs = chart.render({ values: chart.values(values), namespace: NS }).flatMap((f) => f.documents as unknown as Obj[]);
+  const objs = helmTemplate(values, { namespace: NS }).docs as unknown as Obj[];
   const roles = new Map(objs.filter((o) => o.kind === 'Role' || o.kind === 'ClusterRole').map((o) => [`${o.kind}/${o.metadata.namespace ?? ''}/${o.metadata.name}`, o]));
   const grants = new Set<string>();
   for (const b of objs.filter((o) => o.kind === 'RoleBinding' || o.kind === 'ClusterRoleBinding')) {

@@ -2,13 +2,13 @@ import t, { type Test } from 'tap';
 import { PRODUCTION_FOLDERS } from '../../support/source-tree.js';
 import { readFileSync, readdirSync } from 'node:fs';
 import { parse } from 'yaml';
-import { ChartRenderer, type RenderedFile } from '../../support/helm-template.js';
 import { manifestProblems } from '../../support/kube-schemas.js';
+import { monitoringProblems } from './monitoring-schemas.js';
+import { CHART_DIR, env, find, helmTemplate, type Doc, type Rendered } from './helm.js';
 import { makeTestPki } from '../../support/pki.js';
 import { privateKeyToPem } from '../../../lib/pki/crypto.js';
 
-const chartDir = new URL('../../../charts/weft/', import.meta.url).pathname;
-const chart = new ChartRenderer(chartDir);
+const chartDir = `${CHART_DIR}/`;
 const templates = readdirSync(`${chartDir}templates`).map((f) => readFileSync(`${chartDir}templates/${f}`, 'utf8'));
 const defaults = parse(readFileSync(`${chartDir}values.yaml`, 'utf8')) as Record<string, unknown>;
 
@@ -62,22 +62,16 @@ t.test('the chart README lists every value', async (t) => {
   for (const path of valuePaths(defaults)) t.match(readme, `| \`${path}\` |`, `${path} is documented`);
 });
 
-async function renderAndValidate(t: Test, name: string, values: Record<string, unknown>): Promise<RenderedFile[]> {
-  const files = chart.render({ values: chart.values(values) });
-  for (const f of files) {
-    for (const doc of f.documents) {
-      const problems = await manifestProblems(doc);
-      t.same(problems, [], `${name}: ${f.template} ${String(doc.kind)} validates against the Kubernetes schemas`);
-    }
+async function renderAndValidate(t: Test, name: string, values: Record<string, unknown>): Promise<Rendered> {
+  const r = helmTemplate(values);
+  for (const [i, doc] of r.docs.entries()) {
+    const problems = String(doc.apiVersion).startsWith('monitoring.coreos.com/') ? monitoringProblems(doc) : await manifestProblems(doc);
+    t.same(problems, [], `${name}: ${r.sources[i] ?? ''} ${String(doc.kind)} validates against the Kubernetes schemas`);
   }
-  return files;
+  return r;
 }
 
-// Rendered manifests are untyped YAML; the tests read them loosely and assert on the values.
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-type Doc = Record<string, any>;
-const docs = (files: RenderedFile[]): Doc[] => files.flatMap((f) => f.documents as Doc[]);
-const find = (files: RenderedFile[], kind: string, name: string): Doc | undefined => docs(files).find((d) => d.kind === kind && d.metadata?.name === name);
+const docs = (r: Rendered): readonly Doc[] => r.docs;
 
 t.test('the default render and each example render to valid Kubernetes objects', async (t) => {
   await renderAndValidate(t, 'defaults', {});
@@ -99,12 +93,8 @@ t.test('the default render and each example render to valid Kubernetes objects',
   t.equal(env(find(supplied, 'Deployment', 'weft-ca'), 'WEFT_CA_GENERATE'), 'false');
 });
 
-function env(dep: Doc | undefined, name: string): string | undefined {
-  return (dep?.spec?.template?.spec?.containers?.[0]?.env as { name: string; value?: string }[] | undefined)?.find((e) => e.name === name)?.value;
-}
-
 t.test('weft Deployments: 2 replicas, spread, budgets, probes, resources and the restricted security context', async (t) => {
-  const files = chart.render({ values: chart.values({ gateway: { enabled: true } }) });
+  const files = helmTemplate({ gateway: { enabled: true } });
   for (const name of ['weft-ca', 'weft-injector', 'weft-gateway']) {
     const dep = find(files, 'Deployment', name);
     t.ok(dep, `${name} exists`);
@@ -140,7 +130,7 @@ t.test('weft Deployments: 2 replicas, spread, budgets, probes, resources and the
 });
 
 t.test('the webhook: selectors, sideEffects, failurePolicy from values, and a caBundle matching its Secret', async (t) => {
-  const files = chart.render({ values: chart.values() });
+  const files = helmTemplate();
   const mwc = find(files, 'MutatingWebhookConfiguration', 'weft-injector');
   const [ns, pod] = mwc?.webhooks as Doc[];
   t.equal(ns?.failurePolicy, 'Fail');
@@ -159,51 +149,41 @@ t.test('the webhook: selectors, sideEffects, failurePolicy from values, and a ca
   const secret = find(files, 'Secret', 'weft-injector-tls');
   t.equal(ns?.clientConfig.caBundle, secret?.data['ca.crt'], 'caBundle is the CA of the serving Secret');
 
-  const ignore = chart.render({ values: chart.values({ injector: { webhook: { failurePolicy: 'Ignore', podOptIn: false } } }) });
+  const ignore = helmTemplate({ injector: { webhook: { failurePolicy: 'Ignore', podOptIn: false } } });
   const only = find(ignore, 'MutatingWebhookConfiguration', 'weft-injector')?.webhooks as Doc[];
   t.equal(only.length, 1, 'podOptIn false drops the second webhook');
   t.equal(only[0]?.failurePolicy, 'Ignore');
 });
 
-t.test('an upgrade reuses the webhook certificate it made before (lookup), so the caBundle stays', async (t) => {
-  const previous = { data: { 'tls.crt': 'Y3J0', 'tls.key': 'a2V5', 'ca.crt': 'Y2E=' } };
-  const files = chart.render({
-    values: chart.values(),
-    lookup: (apiVersion, kind, namespace, name) => (apiVersion === 'v1' && kind === 'Secret' && namespace === 'weft-system' && name === 'weft-injector-tls' ? previous : undefined),
-  });
-  t.same(find(files, 'Secret', 'weft-injector-tls')?.data, previous.data);
-  t.equal((find(files, 'MutatingWebhookConfiguration', 'weft-injector')?.webhooks as Doc[])[0]?.clientConfig.caBundle, 'Y2E=');
-});
-
 t.test('a user-supplied webhook Secret is mounted and its CA becomes the caBundle', async (t) => {
   const pem = (await makeTestPki()).authority.root.toString('pem');
-  const files = chart.render({ values: chart.values({ injector: { tls: { existingSecret: 'injector-cert', caBundlePEM: pem } } }) });
+  const files = helmTemplate({ injector: { tls: { existingSecret: 'injector-cert', caBundlePEM: pem } } });
   t.notOk(find(files, 'Secret', 'weft-injector-tls'), 'no generated Secret');
   t.equal((find(files, 'MutatingWebhookConfiguration', 'weft-injector')?.webhooks as Doc[])[0]?.clientConfig.caBundle, Buffer.from(pem).toString('base64'));
   t.equal(find(files, 'Deployment', 'weft-injector')?.spec.template.spec.volumes[0].secret.secretName, 'injector-cert');
 });
 
 t.test('the gateway: off by default; when enabled a LoadBalancer Service, and an HPA that takes over replicas when enabled', async (t) => {
-  t.notOk(docs(chart.render({ values: chart.values() })).some((d) => d.metadata?.name?.startsWith('weft-gateway')), 'no gateway object by default');
-  const plain = chart.render({ values: chart.values({ gateway: { enabled: true } }) });
+  t.notOk(docs(helmTemplate()).some((d) => d.metadata?.name?.startsWith('weft-gateway')), 'no gateway object by default');
+  const plain = helmTemplate({ gateway: { enabled: true } });
   t.equal(find(plain, 'Service', 'weft-gateway')?.spec.type, 'LoadBalancer');
   t.notOk(find(plain, 'HorizontalPodAutoscaler', 'weft-gateway'));
-  const scaled = chart.render({ values: chart.values({ gateway: { enabled: true, autoscaling: { enabled: true, minReplicas: 3, maxReplicas: 9 } } }) });
+  const scaled = helmTemplate({ gateway: { enabled: true, autoscaling: { enabled: true, minReplicas: 3, maxReplicas: 9 } } });
   const hpa = find(scaled, 'HorizontalPodAutoscaler', 'weft-gateway');
   t.same([hpa?.spec.minReplicas, hpa?.spec.maxReplicas], [3, 9]);
   t.equal(find(scaled, 'Deployment', 'weft-gateway')?.spec.replicas, undefined, 'replicas left to the HPA');
-  const off = chart.render({ values: chart.values({ gateway: { enabled: false } }) });
+  const off = helmTemplate({ gateway: { enabled: false } });
   t.notOk(docs(off).some((d) => d.metadata?.name?.startsWith('weft-gateway')), 'gateway.enabled false removes every gateway object');
 });
 
 t.test('the proxy-facing settings use the names in docs/sidecar-config.md', async (t) => {
   const contract = readFileSync(new URL('../../../docs/sidecar-config.md', import.meta.url), 'utf8');
-  const files = chart.render({ values: chart.values({ gateway: { enabled: true } }) });
+  const files = helmTemplate({ gateway: { enabled: true } });
   const gw = find(files, 'Deployment', 'weft-gateway')?.spec.template.spec.containers[0].env as { name: string }[];
   for (const { name } of gw.filter((e) => !e.name.startsWith('WEFT_GATEWAY_'))) t.match(contract, `\`${name}\``, `${name} is a documented proxy variable`);
   t.equal(env(find(files, 'Deployment', 'weft-injector'), 'WEFT_CA_ADDR'), 'https://weft-ca.weft-system.svc:8443', 'the CA address DESIGN.md names');
   t.equal(env(find(files, 'Deployment', 'weft-injector'), 'WEFT_INJECTOR_NATIVE_SIDECARS'), 'true', 'native sidecars on 1.30');
-  const old = chart.render({ values: chart.values(), kubeVersion: 'v1.28.9' });
+  const old = helmTemplate({}, { kubeVersion: 'v1.28.9' });
   t.equal(env(find(old, 'Deployment', 'weft-injector'), 'WEFT_INJECTOR_NATIVE_SIDECARS'), 'false', 'a first container on 1.28');
 });
 
@@ -212,7 +192,7 @@ t.test('every WEFT_* variable the chart sets is one the code reads', async (t) =
   const root = new URL('../../../', import.meta.url).pathname;
   const walk = (d: string): string[] => ls(d).flatMap((e) => (statSync(`${d}/${e}`).isDirectory() ? walk(`${d}/${e}`) : e.endsWith('.ts') ? [`${d}/${e}`] : []));
   const code = PRODUCTION_FOLDERS.flatMap((d) => walk(`${root}${d}`)).map((f) => readFileSync(f, 'utf8')).join('\n');
-  const files = chart.render({ values: chart.values({ gateway: { enabled: true, tlsSecrets: [{ namespace: 'a', name: 'b' }] } }) });
+  const files = helmTemplate({ gateway: { enabled: true, tlsSecrets: [{ namespace: 'a', name: 'b' }] } });
   const names = new Set(docs(files).filter((d) => d.kind === 'Deployment').flatMap((d) => (d.spec.template.spec.containers[0].env as { name: string }[]).map((e) => e.name)));
   t.ok(names.size > 30, `${names.size} variables`);
   for (const name of names) {
@@ -224,10 +204,10 @@ t.test('every WEFT_* variable the chart sets is one the code reads', async (t) =
 });
 
 t.test('the egress policy values reach the injector, which writes them into every proxy', async (t) => {
-  const plain = chart.render({ values: chart.values() });
+  const plain = helmTemplate();
   t.equal(env(find(plain, 'Deployment', 'weft-injector'), 'WEFT_INJECTOR_EGRESS_MODE'), 'allow', 'allow by default');
   t.equal(env(find(plain, 'Deployment', 'weft-injector'), 'WEFT_INJECTOR_EGRESS_ALLOW'), '');
-  const files = chart.render({ values: chart.values({ proxy: { egress: { mode: 'registry-only', allow: ['api.example.com', '*.partner.io', '10.0.0.0/8'] } } }) });
+  const files = helmTemplate({ proxy: { egress: { mode: 'registry-only', allow: ['api.example.com', '*.partner.io', '10.0.0.0/8'] } } });
   t.equal(env(find(files, 'Deployment', 'weft-injector'), 'WEFT_INJECTOR_EGRESS_MODE'), 'registry-only');
   t.equal(env(find(files, 'Deployment', 'weft-injector'), 'WEFT_INJECTOR_EGRESS_ALLOW'), 'api.example.com,*.partner.io,10.0.0.0/8');
 });

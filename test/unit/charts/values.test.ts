@@ -2,7 +2,7 @@ import t from 'tap';
 import { readFileSync, readdirSync } from 'node:fs';
 import { Ajv, type ErrorObject } from 'ajv';
 import { parse } from 'yaml';
-import { ChartRenderer } from '../../support/helm-template.js';
+import { chartValues } from './helm.js';
 import { makeTestPki } from '../../support/pki.js';
 import { privateKeyToPem } from '../../../lib/pki/crypto.js';
 
@@ -11,7 +11,6 @@ const schema = JSON.parse(readFileSync(`${chartDir}values.schema.json`, 'utf8'))
 // strict mode also refuses a schema with unknown keywords or contradictions.
 const ajv = new Ajv({ allErrors: true, strict: true, strictTypes: false, allowUnionTypes: true });
 const validate = ajv.compile(schema);
-const chart = new ChartRenderer(chartDir);
 
 /** The errors Helm would print, as "path: message". */
 function problems(values: unknown): string[] {
@@ -34,7 +33,7 @@ t.test('every example values file validates once merged over the defaults', asyn
   for (const file of examples) {
     const overrides = parse(readFileSync(`${chartDir}examples/${file}`, 'utf8')) as Record<string, unknown>;
     t.same(problems(overrides), [], `${file} alone`);
-    t.same(problems(chart.values(overrides)), [], `${file} merged`);
+    t.same(problems(chartValues(overrides)), [], `${file} merged`);
   }
 });
 
@@ -43,9 +42,9 @@ t.test('user-supplied trust validates: root with an issuer Secret, or root with 
   const root = pki.authority.root.toString('pem');
   const issuer = pki.authority.issuer.cert.toString('pem');
   const key = await privateKeyToPem(pki.authority.issuer.key);
-  t.same(problems(chart.values({ identity: { trustAnchorsPEM: root, issuer: { existingSecret: 'weft-issuer' } } })), []);
+  t.same(problems(chartValues({ identity: { trustAnchorsPEM: root, issuer: { existingSecret: 'weft-issuer' } } })), []);
   t.same(
-    problems(chart.values({ identity: { trustAnchorsPEM: `${root}\n${root}`, issuer: { certPEM: issuer, keyPEM: key } } })),
+    problems(chartValues({ identity: { trustAnchorsPEM: `${root}\n${root}`, issuer: { certPEM: issuer, keyPEM: key } } })),
     [],
     'a bundle of two roots (mid-rotation) with issuer PEMs',
   );
@@ -76,7 +75,7 @@ const WRONG: readonly { why: string; values: Record<string, unknown>; path: RegE
 
 t.test('wrong values fail with a message naming the value', async (t) => {
   for (const w of WRONG) {
-    const found = problems(chart.values(w.values));
+    const found = problems(chartValues(w.values));
     t.ok(found.length > 0, `${w.why} fails`);
     const hit = found.find((p) => w.path.test(p.split(': ')[0] ?? '') && w.message.test(p));
     t.ok(hit, `${w.why}: a message at ${w.path} saying ${w.message} (got ${found.join('; ')})`);
