@@ -7,6 +7,7 @@ import { NO_POLICIES, type EffectivePolicies, type PolicedExchange } from './pol
 import type { GatewayRequest, GatewayResponse } from './respond.js';
 import type { FilterSpec, HeaderModifier } from './routes/resources.js';
 import type { Protocol, ResolvedBackend, RouteDecision } from './routes/route-table.js';
+import type { SocketScope } from './routes/listener-scope.js';
 import type { GatewayState } from './state.js';
 
 /** A route lookup that found a rule. */
@@ -19,6 +20,8 @@ export type MirrorFilter = Extract<FilterSpec, { type: 'RequestMirror' }>;
 /** One request on its way through the steps; fields are filled in request order. */
 export interface Exchange extends PolicedExchange {
   readonly protocol: Protocol;
+  /** The listeners of the socket the request arrived on. */
+  readonly scope: SocketScope;
   readonly req: GatewayRequest;
   readonly res: GatewayResponse;
   /** performance.now() at arrival. */
@@ -59,14 +62,15 @@ export interface Exchange extends PolicedExchange {
 const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({});
 
 /** Opens the exchange of one request against `state` (undefined before the first configuration). */
-export function openExchange(protocol: Protocol, req: GatewayRequest, res: GatewayResponse, state: GatewayState | undefined, started: number): Exchange {
+export function openExchange(scope: SocketScope, req: GatewayRequest, res: GatewayResponse, state: GatewayState | undefined, started: number): Exchange {
   const headers = req.headers as IncomingHttpHeaders & { ':authority'?: string };
   const url = req.url ?? '/';
   const q = url.indexOf('?');
   const path = q >= 0 ? url.slice(0, q) : url;
   const search = q >= 0 ? url.slice(q) : '';
   return {
-    protocol,
+    protocol: scope.protocol,
+    scope,
     req,
     res,
     started,

@@ -22,6 +22,7 @@ import { policySteps } from './policies/policy-set.js';
 import { RateLimiter } from './policies/rate-limit.js';
 import { refuse, type GatewayRequest, type GatewayResponse } from './respond.js';
 import type { Protocol } from './routes/route-table.js';
+import { DEFAULT_SCOPES, type SocketScope } from './routes/listener-scope.js';
 import type { GatewayState } from './state.js';
 import { applyFilters, chooseBackend } from './steps/filters.js';
 import { forward } from './steps/forward.js';
@@ -165,12 +166,12 @@ export class GatewayHandler {
     return this.#state;
   }
 
-  /** Entry point for both sockets. */
-  handle(protocol: Protocol, req: GatewayRequest, res: GatewayResponse): void {
+  /** Entry point for every socket: its scope, or a protocol for that protocol's shared socket. */
+  handle(socket: Protocol | SocketScope, req: GatewayRequest, res: GatewayResponse): void {
     const started = performance.now();
     this.#o.drain.begin();
     if (this.#o.drain.draining && 'shouldKeepAlive' in res) res.shouldKeepAlive = false;
-    const x = openExchange(protocol, req, res, this.#state, started);
+    const x = openExchange(typeof socket === 'string' ? DEFAULT_SCOPES[socket] : socket, req, res, this.#state, started);
     res.once('close', () => {
       // A pick the chain never forwarded (the client left first) ends here; forward's own
       // release, when it ran, came first and wins.

@@ -181,13 +181,14 @@ export class GatewayMesh {
       const log = await readFile(proc.logFile, 'utf8').catch(() => '');
       const line = log.split('\n').find((l) => l.includes('"gateway started"'));
       if (line) {
-        const j = JSON.parse(line) as { admin: { port: number }; http?: { port: number }; https?: { port: number } };
+        const j = JSON.parse(line) as { admin: { port: number }; http?: { port: number }; https?: { port: number }; listeners?: { name: string; port: number }[] };
         return {
           proc,
           address,
           http: `http://${address}:${j.http?.port ?? 0}`,
           httpsPort: j.https?.port ?? 0,
           admin: `http://${address}:${j.admin.port}`,
+          listeners: new Map((j.listeners ?? []).map((l) => [l.name, l.port])),
           log: () => readFile(proc.logFile, 'utf8'),
           stop: () => stopProc(proc),
         };
@@ -231,6 +232,8 @@ export interface GatewayProc {
   readonly http: string;
   readonly httpsPort: number;
   readonly admin: string;
+  /** Ports of the dedicated listener sockets (WEFT_GATEWAY_LISTENER_ADDRS), by name ("http:8080"). */
+  readonly listeners: ReadonlyMap<string, number>;
   log(): Promise<string>;
   stop(): Promise<void>;
 }

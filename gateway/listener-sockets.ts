@@ -1,0 +1,124 @@
+// The gateway's sockets: the shared plain and TLS ones and one per dedicated listener
+// (WEFT_GATEWAY_LISTENER_ADDRS), each handing its requests to the handler with its scope.
+import http from 'node:http';
+import http2 from 'node:http2';
+import type { Server } from 'node:net';
+import { Counter, type Registry } from 'prom-client';
+import type { HostPort } from '../lib/config.js';
+import type { Logger } from '../lib/logger.js';
+import { realTimers } from '../lib/timers.js';
+import { guardHandshakes, type HandshakeBounds, type HandshakeGuard } from '../lib/tls-guard.js';
+import type { GatewayHandler } from './handler.js';
+import { socketScopes, type DedicatedSocket, type SocketScope } from './routes/listener-scope.js';
+
+/** What the sockets are opened with. */
+export interface SocketOptions {
+  readonly http: HostPort | undefined;
+  readonly https: HostPort | undefined;
+  readonly dedicated: readonly DedicatedSocket[];
+  readonly handshake: HandshakeBounds;
+  readonly handler: GatewayHandler;
+  readonly registry: Registry;
+  readonly log: Logger;
+}
+
+/** A listening socket and what it serves. */
+export interface OpenSocket {
+  /** "http", "https", or the dedicated socket's "http:8080[:ns/name]". */
+  readonly name: string;
+  readonly scope: SocketScope;
+  readonly server: Server;
+  readonly address: HostPort;
+}
+
+/** The open sockets; close() stops accepting, closeIdle()/closeAll() end plain connections. */
+export interface GatewaySockets {
+  readonly sockets: readonly OpenSocket[];
+  close(): void;
+  closeIdle(): void;
+  closeAll(): void;
+}
+
+/** Opens every socket; a socket that cannot listen fails the start. */
+export async function openSockets(o: SocketOptions): Promise<GatewaySockets> {
+  const scopes = socketScopes(o.dedicated);
+  const plain: http.Server[] = [];
+  const guards: HandshakeGuard[] = [];
+  const sockets: OpenSocket[] = [];
+  let failures: Counter<'direction' | 'reason'> | undefined;
+  const open = async (name: string, scope: SocketScope, addr: HostPort): Promise<void> => {
+    let server: Server;
+    if (scope.protocol === 'HTTP') {
+      const s = http.createServer({ keepAliveTimeout: 65_000 }, (req, res) => o.handler.handle(scope, req, res));
+      plain.push(s);
+      server = s;
+    } else {
+      const s = tlsServer(o.handler, scope);
+      // Handshakes are bounded in time and number; failures are counted by reason and summarized.
+      failures ??= new Counter({
+        name: 'weft_tls_handshake_failures_total',
+        help: 'Failed TLS handshakes on the HTTPS listener, by reason (handshake_timeout, too_many_handshakes, ...)',
+        labelNames: ['direction', 'reason'] as const,
+        registers: [o.registry],
+      });
+      const counter = failures;
+      guards.push(guardHandshakes(s, { ...o.handshake, listener: name, timers: realTimers, log: o.log, onFailure: (reason) => counter.inc({ direction: 'inbound', reason }) }));
+      server = s;
+    }
+    await listen(server, addr);
+    sockets.push({ name, scope, server, address: addressOf(server) });
+  };
+  if (o.http) await open('http', scopes.http, o.http);
+  if (o.https) await open('https', scopes.https, o.https);
+  for (const [i, d] of o.dedicated.entries()) {
+    const scope = scopes.dedicated[i];
+    if (scope) await open(`${d.protocol.toLowerCase()}:${d.port}${d.gateway ? `:${d.gateway}` : ''}`, scope, d.address);
+  }
+  return {
+    sockets,
+    close: () => {
+      for (const s of sockets) s.server.close();
+      for (const g of guards) g.close();
+    },
+    closeIdle: () => {
+      for (const s of plain) s.closeIdleConnections();
+    },
+    closeAll: () => {
+      for (const s of plain) s.closeAllConnections();
+    },
+  };
+}
+
+// TLS with the certificate chosen per connection by SNI; HTTP/2 and HTTP/1.1 by ALPN.
+function tlsServer(handler: GatewayHandler, scope: SocketScope): http2.Http2SecureServer {
+  const server = http2.createSecureServer({
+    allowHTTP1: true,
+    ALPNProtocols: ['h2', 'http/1.1'],
+    // From the state in force at the handshake.
+    SNICallback: (servername, cb) => {
+      const state = handler.state;
+      const cert = state?.table.certificateFor(servername || undefined);
+      const ctx = cert && state?.contexts.get(cert);
+      if (ctx) cb(null, ctx);
+      else cb(new Error(`no certificate for ${JSON.stringify(servername)}`));
+    },
+    // Asked of every client but only required where a listener sets frontendValidation;
+    // the handler checks the chain against that listener's CA.
+    requestCert: true,
+    rejectUnauthorized: false,
+  });
+  server.on('request', (req, res) => handler.handle(scope, req, res));
+  return server;
+}
+
+function addressOf(server: Server): HostPort {
+  const a = server.address();
+  return typeof a === 'object' && a ? { host: a.address, port: a.port } : { host: '', port: 0 };
+}
+
+function listen(server: Server, addr: HostPort): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(addr.port, addr.host, () => resolve());
+  });
+}
