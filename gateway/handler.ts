@@ -27,6 +27,7 @@ import type { GatewayState } from './state.js';
 import { applyFilters, chooseBackend } from './steps/filters.js';
 import { forward } from './steps/forward.js';
 import { checkTls, matchRoute, readHost } from './steps/match.js';
+import { corsFilter } from './steps/cors-filter.js';
 
 /** What the handler is built from; the command wires real ones, tests their own. */
 export interface GatewayHandlerOptions {
@@ -74,6 +75,7 @@ export function gatewaySteps(o: GatewayHandlerOptions, limiter: RateLimiter, ans
     { name: 'read host', run: readHost },
     { name: 'check TLS', run: checkTls(o.clock) },
     { name: 'match route', run: matchRoute(o.trustedProxies) },
+    { name: 'CORS filter', run: corsFilter },
     ...policySteps({ clock: o.clock, readyReplicas: o.readyReplicas, limiter }),
     { name: 'apply filters', run: applyFilters(o.random) },
     { name: 'choose backend', run: chooseBackend(o.random) },
