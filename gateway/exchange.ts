@@ -8,6 +8,13 @@ import type { GatewayRequest, GatewayResponse } from './respond.js';
 import type { FilterSpec, HeaderModifier } from './routes/resources.js';
 import type { Protocol, ResolvedBackend, RouteDecision } from './routes/route-table.js';
 import type { SocketScope } from './routes/listener-scope.js';
+import type { Duplex } from 'node:stream';
+
+/** The raw socket and first bytes of an HTTP/1.1 upgrade request. */
+export interface UpgradeSocket {
+  readonly socket: Duplex;
+  readonly head: Buffer;
+}
 import type { GatewayState } from './state.js';
 
 /** A route lookup that found a rule. */
@@ -57,12 +64,14 @@ export interface Exchange extends PolicedExchange {
   code: ErrorCode | undefined;
   /** The policy that refused it, if any. */
   policy: string | undefined;
+  /** An HTTP/1.1 upgrade (WebSocket): its raw socket; undefined for every other request. */
+  readonly upgrade: UpgradeSocket | undefined;
 }
 
 const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({});
 
 /** Opens the exchange of one request against `state` (undefined before the first configuration). */
-export function openExchange(scope: SocketScope, req: GatewayRequest, res: GatewayResponse, state: GatewayState | undefined, started: number): Exchange {
+export function openExchange(scope: SocketScope, req: GatewayRequest, res: GatewayResponse, state: GatewayState | undefined, started: number, upgrade?: UpgradeSocket): Exchange {
   const headers = req.headers as IncomingHttpHeaders & { ':authority'?: string };
   const url = req.url ?? '/';
   const q = url.indexOf('?');
@@ -99,6 +108,7 @@ export function openExchange(scope: SocketScope, req: GatewayRequest, res: Gatew
     backend: '-',
     code: undefined,
     policy: undefined,
+    upgrade,
   };
 }
 

@@ -3,6 +3,9 @@
 // JWT -> rate limit -> body limit -> filters (redirect, header modifiers, rewrite, mirror) ->
 // weighted backend -> pick endpoint (waiting for discovery if need be) -> forward. The handler owns what
 // surrounds the steps: the exchange, the drain count, error answers, metrics and the access log.
+import { ServerResponse, type IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { WeftError } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
 import { realTimers, type Timers } from '../lib/timers.js';
@@ -169,11 +172,11 @@ export class GatewayHandler {
   }
 
   /** Entry point for every socket: its scope, or a protocol for that protocol's shared socket. */
-  handle(socket: Protocol | SocketScope, req: GatewayRequest, res: GatewayResponse): void {
+  handle(socket: Protocol | SocketScope, req: GatewayRequest, res: GatewayResponse, upgrade?: { socket: Duplex; head: Buffer }): void {
     const started = performance.now();
     this.#o.drain.begin();
     if (this.#o.drain.draining && 'shouldKeepAlive' in res) res.shouldKeepAlive = false;
-    const x = openExchange(typeof socket === 'string' ? DEFAULT_SCOPES[socket] : socket, req, res, this.#state, started);
+    const x = openExchange(typeof socket === 'string' ? DEFAULT_SCOPES[socket] : socket, req, res, this.#state, started, upgrade);
     res.once('close', () => {
       // A pick the chain never forwarded (the client left first) ends here; forward's own
       // release, when it ran, came first and wins.
@@ -182,6 +185,20 @@ export class GatewayHandler {
       this.#finish(x);
     });
     runSteps(this.#steps, x, this.#end);
+  }
+
+  /**
+   * Entry point for an HTTP/1.1 upgrade (WebSocket) on a plain socket: the same steps, with a
+   * response object on the raw socket for refusals and redirects, until the backend switches protocols.
+   */
+  handleUpgrade(socket: Protocol | SocketScope, req: IncomingMessage, raw: Duplex, head: Buffer): void {
+    const res = new ServerResponse(req);
+    res.assignSocket(raw as Socket);
+    // An answer other than 101 ends the connection: no server reads another request from it.
+    res.shouldKeepAlive = false;
+    res.once('finish', () => raw.end());
+    raw.on('error', () => raw.destroy());
+    this.handle(socket, req, res, { socket: raw, head });
   }
 
   /** The one place a refusal becomes a response: the code (and policy) noted, then answered. */

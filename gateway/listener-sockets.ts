@@ -3,6 +3,7 @@
 import http from 'node:http';
 import http2 from 'node:http2';
 import type { Server } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { Counter, type Registry } from 'prom-client';
 import type { HostPort } from '../lib/config.js';
 import type { Logger } from '../lib/logger.js';
@@ -50,6 +51,8 @@ export async function openSockets(o: SocketOptions): Promise<GatewaySockets> {
     let server: Server;
     if (scope.protocol === 'HTTP') {
       const s = http.createServer({ keepAliveTimeout: 65_000 }, (req, res) => o.handler.handle(scope, req, res));
+      // WebSocket (and any HTTP/1.1 upgrade) runs the same steps, then joins the sockets.
+      s.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => o.handler.handleUpgrade(scope, req, socket, head));
       plain.push(s);
       server = s;
     } else {

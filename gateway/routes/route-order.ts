@@ -3,7 +3,20 @@
 import { hostSpecificity } from './hostnames.js';
 import { prefixMatches, trimTrailingSlash } from './paths.js';
 import type { RouteMatch } from './resources.js';
-import type { RouteRequest } from './route-table.js';
+
+/** What the table needs to know about a request. */
+export interface RouteRequest {
+  /** Lowercase, without port. */
+  readonly host: string;
+  /** The port the Host / :authority names, if any (it chooses among the listener ports a socket serves). */
+  readonly port?: number;
+  /** The path without the query string, as sent. */
+  readonly path: string;
+  readonly method: string;
+  /** Lowercase header names (node's IncomingMessage.headers shape). */
+  readonly headers: Readonly<Record<string, string | readonly string[] | undefined>>;
+  readonly query: URLSearchParams;
+}
 
 /** What precedence compares of a table entry. */
 export interface Ranked {

@@ -4,7 +4,7 @@ import type { ServiceRef } from '../../mesh/discovery/endpoint-source.js';
 import { routeRetryPolicy } from '../../mesh/traffic/route-retry.js';
 import type { RetryPolicy } from '../../mesh/traffic/retry-policy.js';
 import { hostSpecificity, ingressHostMatches, intersectHostnames, servedHostMatches, gatewayHostMatches } from './hostnames.js';
-import { compareEntries, matches } from './route-order.js';
+import { compareEntries, matches, type RouteRequest } from './route-order.js';
 import type { ObjectCondition } from './conditions.js';
 import { DEFAULT_SCOPES, type Protocol, type SocketScope } from './listener-scope.js';
 import {
@@ -21,6 +21,7 @@ import {
 
 export type { Protocol } from './listener-scope.js';
 export { compareEntries, matches } from './route-order.js';
+export type { RouteRequest } from './route-order.js';
 
 /** The listener a request entered through (for redirect ports, metrics and policy attachment). */
 export interface ListenerRef {
@@ -72,20 +73,6 @@ interface Entry {
 /** Entries of one protocol by listener port, each list in precedence order. */
 type PortEntries = ReadonlyMap<number, readonly Entry[]>;
 const NO_ROUTE: RouteDecision = Object.freeze({ kind: 'no-route' });
-
-/** What the table needs to know about a request. */
-export interface RouteRequest {
-  /** Lowercase, without port. */
-  readonly host: string;
-  /** The port the Host / :authority names, if any (it chooses among the listener ports a socket serves). */
-  readonly port?: number;
-  /** The path without the query string, as sent. */
-  readonly path: string;
-  readonly method: string;
-  /** Lowercase header names (node's IncomingMessage.headers shape). */
-  readonly headers: Readonly<Record<string, string | readonly string[] | undefined>>;
-  readonly query: URLSearchParams;
-}
 
 /** The outcome of a lookup. */
 export type RouteDecision =

@@ -7,6 +7,7 @@ import { openSync, closeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import http from 'node:http';
+import { WebSocketServer } from 'ws';
 import { loadOrCreateCaDir } from '../../lib/pki/store.js';
 import { podProxyEnv, WEFT_MAIN } from './local-mesh.js';
 
@@ -267,6 +268,10 @@ async function startEcho(service: string, pod: string, address: string, received
     });
   });
   server.keepAliveTimeout = 80_000;
+  // WebSocket echo: each message comes back prefixed with the pod's name.
+  const wss = new WebSocketServer({ noServer: true });
+  server.on('upgrade', (req, socket, head) => wss.handleUpgrade(req, socket, head, (ws) => ws.on('message', (m: Buffer) => ws.send(`${pod}: ${m.toString()}`))));
+  server.on('close', () => wss.close());
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(APP_PORT, address, () => resolve());
