@@ -7,6 +7,7 @@ import { ADMIN_PORT, INBOUND_PORT } from '../lib/ports.js';
 import { MESH_MODE_SETTINGS, identityFrom, meshModeBlocks, type MeshModeSettings } from '../mesh/mode-settings.js';
 import type { ServiceRef } from '../mesh/discovery/endpoint-source.js';
 import { parseCidr, type Cidr } from './policies/cidr.js';
+import { parseDedicatedSocket, type DedicatedSocket } from './routes/listener-scope.js';
 
 /** A listener address, or `off` (undefined) to disable that listener. */
 function listenerOrOff(defaultHost: string): SettingType<HostPort | undefined> {
@@ -58,6 +59,13 @@ export const GATEWAY_SETTINGS = {
   }),
   http: setting({ name: 'WEFT_GATEWAY_HTTP_ADDR', type: listenerOrOff('0.0.0.0'), default: { host: '0.0.0.0', port: 8080 }, doc: 'plain HTTP listener; `off` disables it' }),
   https: setting({ name: 'WEFT_GATEWAY_HTTPS_ADDR', type: listenerOrOff('0.0.0.0'), default: { host: '0.0.0.0', port: 8443 }, doc: 'TLS listener (HTTP/2 and HTTP/1.1 by ALPN); `off` disables it' }),
+  listenerAddrs: setting({
+    name: 'WEFT_GATEWAY_LISTENER_ADDRS',
+    type: list('http|https:<listener port>[:<namespace>/<gateway>]=<host>:<port>'),
+    default: [],
+    defaultDoc: '(none: every listener on the two shared sockets)',
+    doc: 'dedicated sockets: `http:8080=0.0.0.0:9080` serves the HTTP listeners of port 8080 (of one Gateway when `:ns/name` is given) on their own socket; the shared sockets then leave them out',
+  }),
   admin: setting({ name: 'WEFT_ADMIN_ADDR', type: hostPort('0.0.0.0'), default: { host: '0.0.0.0', port: ADMIN_PORT }, doc: '`/live`, `/ready`, `/metrics`, `/debug/endpoints`' }),
   selfService: setting({
     name: 'WEFT_GATEWAY_SERVICE',
@@ -99,6 +107,8 @@ export interface GatewayConfig extends MeshModeSettings {
   readonly http: HostPort | undefined;
   /** TLS listener (HTTP/1.1 and HTTP/2 by ALPN); undefined when disabled. */
   readonly https: HostPort | undefined;
+  /** Listener ports (of every Gateway, or of one) served on sockets of their own. */
+  readonly listenerSockets: readonly DedicatedSocket[];
   readonly admin: HostPort;
   readonly routesFile: string;
   /** The gateway's own Service, whose ready endpoints are the replicas sharing rate limits. */
@@ -130,6 +140,20 @@ export function parseGatewayConfig(env: Readonly<Record<string, string | undefin
     }
     return [p];
   });
+  const listenerSockets = v.listenerAddrs.flatMap((raw) => {
+    const d = parseDedicatedSocket(raw, '0.0.0.0');
+    if (typeof d === 'string') {
+      c.problem(`WEFT_GATEWAY_LISTENER_ADDRS: ${d}`);
+      return [];
+    }
+    return [d];
+  });
+  const keys = new Set<string>();
+  for (const d of listenerSockets) {
+    const key = `${d.protocol.toLowerCase()}:${d.port}${d.gateway === undefined ? '' : `:${d.gateway}`}`;
+    if (keys.has(key)) c.problem(`WEFT_GATEWAY_LISTENER_ADDRS: ${key} is given twice`);
+    keys.add(key);
+  }
   const config: GatewayConfig = {
     mode,
     logLevel: v.logLevel,
@@ -139,6 +163,7 @@ export function parseGatewayConfig(env: Readonly<Record<string, string | undefin
     namespace: v.namespace,
     http: v.http,
     https: v.https,
+    listenerSockets,
     admin: v.admin,
     routesFile: v.routesFile,
     selfService: { name: v.selfService.name, namespace: v.selfService.namespace ?? v.namespace, port: v.selfService.port },

@@ -7,6 +7,14 @@ import { NO_POLICIES, type EffectivePolicies, type PolicedExchange } from './pol
 import type { GatewayRequest, GatewayResponse } from './respond.js';
 import type { FilterSpec, HeaderModifier } from './routes/resources.js';
 import type { Protocol, ResolvedBackend, RouteDecision } from './routes/route-table.js';
+import type { SocketScope } from './routes/listener-scope.js';
+import type { Duplex } from 'node:stream';
+
+/** The raw socket and first bytes of an HTTP/1.1 upgrade request. */
+export interface UpgradeSocket {
+  readonly socket: Duplex;
+  readonly head: Buffer;
+}
 import type { GatewayState } from './state.js';
 
 /** A route lookup that found a rule. */
@@ -19,6 +27,8 @@ export type MirrorFilter = Extract<FilterSpec, { type: 'RequestMirror' }>;
 /** One request on its way through the steps; fields are filled in request order. */
 export interface Exchange extends PolicedExchange {
   readonly protocol: Protocol;
+  /** The listeners of the socket the request arrived on. */
+  readonly scope: SocketScope;
   readonly req: GatewayRequest;
   readonly res: GatewayResponse;
   /** performance.now() at arrival. */
@@ -54,19 +64,22 @@ export interface Exchange extends PolicedExchange {
   code: ErrorCode | undefined;
   /** The policy that refused it, if any. */
   policy: string | undefined;
+  /** An HTTP/1.1 upgrade (WebSocket): its raw socket; undefined for every other request. */
+  readonly upgrade: UpgradeSocket | undefined;
 }
 
 const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({});
 
 /** Opens the exchange of one request against `state` (undefined before the first configuration). */
-export function openExchange(protocol: Protocol, req: GatewayRequest, res: GatewayResponse, state: GatewayState | undefined, started: number): Exchange {
+export function openExchange(scope: SocketScope, req: GatewayRequest, res: GatewayResponse, state: GatewayState | undefined, started: number, upgrade?: UpgradeSocket): Exchange {
   const headers = req.headers as IncomingHttpHeaders & { ':authority'?: string };
   const url = req.url ?? '/';
   const q = url.indexOf('?');
   const path = q >= 0 ? url.slice(0, q) : url;
   const search = q >= 0 ? url.slice(q) : '';
   return {
-    protocol,
+    protocol: scope.protocol,
+    scope,
     req,
     res,
     started,
@@ -95,6 +108,7 @@ export function openExchange(protocol: Protocol, req: GatewayRequest, res: Gatew
     backend: '-',
     code: undefined,
     policy: undefined,
+    upgrade,
   };
 }
 

@@ -2,9 +2,8 @@
 // it is not ready) -> identity and discovery -> route file (validated, hot-reloaded) -> the
 // HTTP and HTTPS listeners (TLS by SNI, HTTP/2 by ALPN) -> GatewayHandler (route, policies,
 // filters) -> mTLS into the mesh through the sidecar's balancers and peer pool.
-import http, { type IncomingMessage, type ServerResponse } from 'node:http';
-import http2 from 'node:http2';
-import type { Server } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import type { SecureContext } from 'node:tls';
 import { Counter, type Registry } from 'prom-client';
 import { startAdminServer } from '../lib/admin-server.js';
@@ -18,7 +17,7 @@ import type { Logger } from '../lib/logger.js';
 import type { HostPort } from '../lib/config.js';
 import type { GatewayConfig } from './config.js';
 import { WeftError } from '../lib/errors.js';
-import { guardHandshakes, type HandshakeGuard } from '../lib/tls-guard.js';
+import { openSockets } from './listener-sockets.js';
 import { createGatewayMetrics } from './metrics.js';
 import { Traffic, createTrafficMetrics } from '../mesh/traffic/traffic.js';
 import { DEFAULT_TRAFFIC_SETTINGS, budgetTermsOf } from '../mesh/traffic/traffic-settings.js';
@@ -45,7 +44,13 @@ export interface GatewayDeps {
 
 /** A running gateway. */
 export interface RunningGateway {
-  readonly addresses: { readonly admin: HostPort; readonly http?: HostPort; readonly https?: HostPort };
+  readonly addresses: {
+    readonly admin: HostPort;
+    readonly http?: HostPort;
+    readonly https?: HostPort;
+    /** The dedicated listener sockets (WEFT_GATEWAY_LISTENER_ADDRS), by name "http:8080[:ns/gateway]". */
+    readonly listeners: readonly { readonly name: string; readonly host: string; readonly port: number }[];
+  };
   /** Stops accepting, lets in-flight requests finish within the grace, closes all. True if all finished. */
   shutdown(): Promise<boolean>;
 }
@@ -151,58 +156,16 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
   // Not awaited: /ready says "routes not loaded" until every collection is listed and built.
   kubeRoutes?.start();
 
-  const servers: Server[] = [];
-  let httpServer: http.Server | undefined;
-  let httpsServer: http2.Http2SecureServer | undefined;
-  let guard: HandshakeGuard | undefined;
-  if (config.http) {
-    httpServer = http.createServer({ keepAliveTimeout: 65_000 }, (req, res) => handler.handle('HTTP', req, res));
-    await listen(httpServer, config.http);
-    servers.push(httpServer);
-  }
-  if (config.https) {
-    httpsServer = http2.createSecureServer({
-      allowHTTP1: true,
-      ALPNProtocols: ['h2', 'http/1.1'],
-      // The certificate is chosen per connection by SNI from the state in force at the handshake.
-      SNICallback: (servername, cb) => {
-        const state = handler.state;
-        const cert = state?.table.certificateFor(servername || undefined);
-        const ctx = cert && state?.contexts.get(cert);
-        if (ctx) cb(null, ctx);
-        else cb(new Error(`no certificate for ${JSON.stringify(servername)}`));
-      },
-      // Asked of every client but only required where a listener sets frontendValidation;
-      // the handler checks the chain against that listener's CA.
-      requestCert: true,
-      rejectUnauthorized: false,
-    });
-    httpsServer.on('request', (req, res) => handler.handle('HTTPS', req, res));
-    // Handshakes are bounded in time and number; failures are counted by reason and summarized.
-    const handshakeFailures = new Counter({
-      name: 'weft_tls_handshake_failures_total',
-      help: 'Failed TLS handshakes on the HTTPS listener, by reason (handshake_timeout, too_many_handshakes, ...)',
-      labelNames: ['direction', 'reason'] as const,
-      registers: [deps.registry],
-    });
-    guard = guardHandshakes(httpsServer, {
-      ...config.handshake,
-      listener: 'https',
-      timers: realTimers,
-      log,
-      onFailure: (reason) => handshakeFailures.inc({ direction: 'inbound', reason }),
-    });
-    await listen(httpsServer, config.https);
-    servers.push(httpsServer);
-  }
-  const addressOf = (server: Server): HostPort => {
-    const a = server.address();
-    return typeof a === 'object' && a ? { host: a.address, port: a.port } : { host: '', port: 0 };
-  };
+  const sockets = await openSockets({ http: config.http, https: config.https, dedicated: config.listenerSockets, handshake: config.handshake, handler, registry: deps.registry, log });
+  const addressOf = (name: string): HostPort | undefined => sockets.sockets.find((s) => s.name === name)?.address;
+  const httpAddr = addressOf('http');
+  const httpsAddr = addressOf('https');
+  const listeners = sockets.sockets.filter((s) => !s.scope.shared).map((s) => ({ name: s.name, host: s.address.host, port: s.address.port }));
   const addresses = {
-    admin: addressOf(admin),
-    ...(httpServer ? { http: addressOf(httpServer) } : {}),
-    ...(httpsServer ? { https: addressOf(httpsServer) } : {}),
+    admin: { host: (admin.address() as AddressInfo).address, port: (admin.address() as AddressInfo).port },
+    ...(httpAddr ? { http: httpAddr } : {}),
+    ...(httpsAddr ? { https: httpsAddr } : {}),
+    listeners,
   };
   log.info({ identity: config.identity, ...addresses, routes: config.routesFile || 'kubernetes' }, 'gateway started');
 
@@ -212,12 +175,11 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
       log.info({ inflight: drain.inflight, graceMs: config.shutdownGraceMs }, 'draining');
       routes?.close();
       await kubeRoutes?.stop();
-      for (const s of servers) s.close();
-      guard?.close();
-      httpServer?.closeIdleConnections();
+      sockets.close();
+      sockets.closeIdle();
       const clean = await drain.drain(config.shutdownGraceMs);
       if (!clean) log.warn({ inflight: drain.inflight }, 'grace period over; closing the rest');
-      httpServer?.closeAllConnections();
+      sockets.closeAll();
       stopSelfWatch();
       pool.close();
       balancers.close();
@@ -229,11 +191,4 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
       return clean;
     },
   };
-}
-
-function listen(server: Server, addr: HostPort): Promise<void> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(addr.port, addr.host, () => resolve());
-  });
 }

@@ -3,6 +3,9 @@
 // JWT -> rate limit -> body limit -> filters (redirect, header modifiers, rewrite, mirror) ->
 // weighted backend -> pick endpoint (waiting for discovery if need be) -> forward. The handler owns what
 // surrounds the steps: the exchange, the drain count, error answers, metrics and the access log.
+import { ServerResponse, type IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { WeftError } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
 import { realTimers, type Timers } from '../lib/timers.js';
@@ -22,10 +25,12 @@ import { policySteps } from './policies/policy-set.js';
 import { RateLimiter } from './policies/rate-limit.js';
 import { refuse, type GatewayRequest, type GatewayResponse } from './respond.js';
 import type { Protocol } from './routes/route-table.js';
+import { DEFAULT_SCOPES, type SocketScope } from './routes/listener-scope.js';
 import type { GatewayState } from './state.js';
 import { applyFilters, chooseBackend } from './steps/filters.js';
 import { forward } from './steps/forward.js';
 import { checkTls, matchRoute, readHost } from './steps/match.js';
+import { corsFilter } from './steps/cors-filter.js';
 
 /** What the handler is built from; the command wires real ones, tests their own. */
 export interface GatewayHandlerOptions {
@@ -73,6 +78,7 @@ export function gatewaySteps(o: GatewayHandlerOptions, limiter: RateLimiter, ans
     { name: 'read host', run: readHost },
     { name: 'check TLS', run: checkTls(o.clock) },
     { name: 'match route', run: matchRoute(o.trustedProxies) },
+    { name: 'CORS filter', run: corsFilter },
     ...policySteps({ clock: o.clock, readyReplicas: o.readyReplicas, limiter }),
     { name: 'apply filters', run: applyFilters(o.random) },
     { name: 'choose backend', run: chooseBackend(o.random) },
@@ -165,12 +171,12 @@ export class GatewayHandler {
     return this.#state;
   }
 
-  /** Entry point for both sockets. */
-  handle(protocol: Protocol, req: GatewayRequest, res: GatewayResponse): void {
+  /** Entry point for every socket: its scope, or a protocol for that protocol's shared socket. */
+  handle(socket: Protocol | SocketScope, req: GatewayRequest, res: GatewayResponse, upgrade?: { socket: Duplex; head: Buffer }): void {
     const started = performance.now();
     this.#o.drain.begin();
     if (this.#o.drain.draining && 'shouldKeepAlive' in res) res.shouldKeepAlive = false;
-    const x = openExchange(protocol, req, res, this.#state, started);
+    const x = openExchange(typeof socket === 'string' ? DEFAULT_SCOPES[socket] : socket, req, res, this.#state, started, upgrade);
     res.once('close', () => {
       // A pick the chain never forwarded (the client left first) ends here; forward's own
       // release, when it ran, came first and wins.
@@ -179,6 +185,20 @@ export class GatewayHandler {
       this.#finish(x);
     });
     runSteps(this.#steps, x, this.#end);
+  }
+
+  /**
+   * Entry point for an HTTP/1.1 upgrade (WebSocket) on a plain socket: the same steps, with a
+   * response object on the raw socket for refusals and redirects, until the backend switches protocols.
+   */
+  handleUpgrade(socket: Protocol | SocketScope, req: IncomingMessage, raw: Duplex, head: Buffer): void {
+    const res = new ServerResponse(req);
+    res.assignSocket(raw as Socket);
+    // An answer other than 101 ends the connection: no server reads another request from it.
+    res.shouldKeepAlive = false;
+    res.once('finish', () => raw.end());
+    raw.on('error', () => raw.destroy());
+    this.handle(socket, req, res, { socket: raw, head });
   }
 
   /** The one place a refusal becomes a response: the code (and policy) noted, then answered. */

@@ -1,78 +1,11 @@
-// CorsPolicy: its parser, its step, and the CORS decisions: whether an Origin is allowed, the
-// preflight answer and the headers added to an actual response.
+// CorsPolicy: its parser and its step; the CORS decisions it shares with the Gateway API `CORS`
+// filter are in cors-core.ts, and applyCors is the one step both run.
 import type { FieldReader, Json } from '../routes/field-reader.js';
 import { answer, CONTINUE, refusal, type StepResult } from '../chain.js';
 import { firstValue, type Named, type PolicyExchange, type PolicyModule } from './policy.js';
+import { actualResponseHeaders, isPreflight, originProblem, preflightResponse, type CorsConfig } from './cors-core.js';
 
-/** A parsed CorsPolicy. */
-export interface CorsConfig {
-  /** "*", exact origins, or "https://*.example.com" patterns. */
-  readonly allowOrigins: readonly string[];
-  readonly allowMethods: readonly string[];
-  /** Lowercase; "*" allows any requested header. */
-  readonly allowHeaders: readonly string[];
-  readonly exposeHeaders: readonly string[];
-  readonly allowCredentials: boolean;
-  readonly maxAgeSeconds: number;
-}
-
-/** True when the Origin is allowed by the policy. */
-export function originAllowed(cfg: CorsConfig, origin: string): boolean {
-  return cfg.allowOrigins.some((o) => {
-    if (o === '*') return true;
-    const star = o.indexOf('://*.');
-    if (star >= 0) {
-      const scheme = o.slice(0, star + 3);
-      const suffix = o.slice(star + 4); // ".example.com[:port]"
-      return origin.startsWith(scheme) && origin.endsWith(suffix) && origin.length > scheme.length + suffix.length;
-    }
-    return o === origin;
-  });
-}
-
-/** True for a CORS preflight (OPTIONS with Origin and Access-Control-Request-Method). */
-export function isPreflight(method: string, headers: Readonly<Record<string, string | string[] | undefined>>): boolean {
-  return method === 'OPTIONS' && typeof headers.origin === 'string' && typeof headers['access-control-request-method'] === 'string';
-}
-
-/** The edge's answer to a preflight: 204 with the allow headers, or 403 when not allowed. */
-export function preflightResponse(
-  cfg: CorsConfig,
-  origin: string,
-  requestMethod: string,
-  requestHeaders: string | undefined,
-): { status: number; headers: Record<string, string> } {
-  const vary = { vary: 'Origin, Access-Control-Request-Method, Access-Control-Request-Headers' };
-  if (!originAllowed(cfg, origin)) return { status: 403, headers: vary };
-  const method = requestMethod.toUpperCase();
-  if (!cfg.allowMethods.includes('*') && !cfg.allowMethods.includes(method) && !['GET', 'HEAD', 'POST'].includes(method)) return { status: 403, headers: vary };
-  const asked = (requestHeaders ?? '').split(',').map((h) => h.trim().toLowerCase()).filter((h) => h !== '');
-  if (!cfg.allowHeaders.includes('*') && asked.some((h) => !cfg.allowHeaders.includes(h))) return { status: 403, headers: vary };
-  // No spreads: this runs per request, and the fields keep the order clients always saw.
-  const headers: Record<string, string> = {
-    vary: vary.vary,
-    'access-control-allow-origin': allowOriginValue(cfg, origin),
-    'access-control-allow-methods': cfg.allowMethods.includes('*') ? method : cfg.allowMethods.join(', '),
-  };
-  if (asked.length > 0) headers['access-control-allow-headers'] = cfg.allowHeaders.includes('*') ? asked.join(', ') : cfg.allowHeaders.join(', ');
-  if (cfg.allowCredentials) headers['access-control-allow-credentials'] = 'true';
-  headers['access-control-max-age'] = String(cfg.maxAgeSeconds);
-  return { status: 204, headers };
-}
-
-/** Headers added to an actual (non-preflight) response for an allowed Origin; {} otherwise. */
-export function actualResponseHeaders(cfg: CorsConfig, origin: string | undefined): Record<string, string> {
-  if (origin === undefined || !originAllowed(cfg, origin)) return {};
-  const headers: Record<string, string> = { 'access-control-allow-origin': allowOriginValue(cfg, origin), vary: 'Origin' };
-  if (cfg.exposeHeaders.length > 0) headers['access-control-expose-headers'] = cfg.exposeHeaders.join(', ');
-  if (cfg.allowCredentials) headers['access-control-allow-credentials'] = 'true';
-  return headers;
-}
-
-// With credentials the browser refuses "*", so the origin is echoed instead.
-function allowOriginValue(cfg: CorsConfig, origin: string): string {
-  return cfg.allowOrigins.includes('*') && !cfg.allowCredentials ? '*' : origin;
-}
+export { actualResponseHeaders, isPreflight, originAllowed, preflightResponse, type CorsConfig } from './cors-core.js';
 
 /** Reads a CorsPolicy spec. */
 export function parseCorsPolicy(spec: Json, r: FieldReader): CorsConfig | undefined {
@@ -80,7 +13,8 @@ export function parseCorsPolicy(spec: Json, r: FieldReader): CorsConfig | undefi
   const allowOrigins = r.strs(spec, 'allowOrigins', 'spec');
   if (allowOrigins.length === 0) r.problem('spec.allowOrigins', 'needs at least one origin ("*" for any)');
   allowOrigins.forEach((o, i) => {
-    if (o !== '*' && !/^https?:\/\/(\*\.)?[^/*]+$/.test(o)) r.problem(`spec.allowOrigins[${i}]`, `${JSON.stringify(o)} is not "*", an origin like https://app.example.com, or https://*.example.com`);
+    const p = originProblem(o);
+    if (p) r.problem(`spec.allowOrigins[${i}]`, p);
   });
   const allowCredentials = r.bool(spec, 'allowCredentials', 'spec') ?? false;
   const cfg: CorsConfig = {
@@ -94,17 +28,25 @@ export function parseCorsPolicy(spec: Json, r: FieldReader): CorsConfig | undefi
   return cfg;
 }
 
-/** Answers a preflight at the edge; for other requests, notes the headers every answer carries. */
-export function corsStep(x: PolicyExchange, policy: Named<CorsConfig>): StepResult {
+/**
+ * The one CORS step (CorsPolicy and the `CORS` filter): answers a preflight at the edge (or
+ * refuses it 403); for other requests, notes the headers every answer carries.
+ */
+export function applyCors(x: PolicyExchange, cfg: CorsConfig, name: string): StepResult {
   const headers = x.req.headers;
   const origin = firstValue(headers.origin);
   if (isPreflight(x.req.method ?? '', headers)) {
-    const a = preflightResponse(policy.value, origin ?? '', firstValue(headers['access-control-request-method']) ?? '', firstValue(headers['access-control-request-headers']));
-    if (a.status !== 204) return refusal('WEFT_ERR_CORS_REJECTED', `preflight from ${origin} refused`, a.headers, policy.name);
-    return answer(204, a.headers);
+    const a = preflightResponse(cfg, origin ?? '', firstValue(headers['access-control-request-method']) ?? '', firstValue(headers['access-control-request-headers']));
+    if (a.status === 403) return refusal('WEFT_ERR_CORS_REJECTED', `preflight from ${origin} refused`, a.headers, name);
+    return answer(a.status, a.headers);
   }
-  x.corsHeaders = actualResponseHeaders(policy.value, origin);
+  x.corsHeaders = actualResponseHeaders(cfg, origin);
   return CONTINUE;
+}
+
+/** CorsPolicy's step. */
+export function corsStep(x: PolicyExchange, policy: Named<CorsConfig>): StepResult {
+  return applyCors(x, policy.value, policy.name);
 }
 
 /** The CorsPolicy kind. */

@@ -4,6 +4,7 @@ import type { FieldReader, Json } from './field-reader.js';
 import { hostnameProblem } from './hostnames.js';
 import type { ObjectMeta } from './object-meta.js';
 import { pathProblem } from './paths.js';
+import { readCorsFilter, type CorsConfig } from '../policies/cors-core.js';
 
 /** A valid HTTP header (and query parameter) name: an RFC 9110 token. */
 export const HEADER_NAME = /^[A-Za-z0-9!#$%&'*+\-.^_`|~]{1,256}$/;
@@ -43,7 +44,8 @@ export type FilterSpec =
       readonly statusCode: number;
     }
   | { readonly type: 'URLRewrite'; readonly hostname?: string; readonly path?: PathModifier }
-  | { readonly type: 'RequestMirror'; readonly backend: BackendRefSpec; readonly percent: number };
+  | { readonly type: 'RequestMirror'; readonly backend: BackendRefSpec; readonly percent: number }
+  | { readonly type: 'CORS'; readonly cors: CorsConfig };
 
 function readHeaderModifier(r: FieldReader, f: Json, path: string): HeaderModifier {
   const names = new Set<string>();
@@ -91,12 +93,12 @@ export function readFilters(r: FieldReader, meta: ObjectMeta, parent: Json, path
     const fp = `${path}.filters[${i}]`;
     const type = r.str(f, 'type', fp, {
       required: true,
-      oneOf: ['RequestHeaderModifier', 'ResponseHeaderModifier', 'RequestRedirect', 'URLRewrite', 'RequestMirror', 'ExtensionRef'],
+      oneOf: ['RequestHeaderModifier', 'ResponseHeaderModifier', 'RequestRedirect', 'URLRewrite', 'RequestMirror', 'CORS', 'ExtensionRef'],
     });
     if (!type) return;
     counts.set(type, (counts.get(type) ?? 0) + 1);
     if (type !== 'RequestMirror' && (counts.get(type) ?? 0) > 1) r.problem(fp, `${type} may appear only once per rule`);
-    const key = type === 'URLRewrite' ? 'urlRewrite' : type.charAt(0).toLowerCase() + type.slice(1);
+    const key = type === 'URLRewrite' ? 'urlRewrite' : type === 'CORS' ? 'cors' : type.charAt(0).toLowerCase() + type.slice(1);
     const body = type === 'ExtensionRef' ? undefined : r.obj(f, key, fp, true);
     if (type === 'ExtensionRef') {
       r.problem(fp, 'ExtensionRef filters are not supported; attach weft.dev policies with targetRef instead');
@@ -105,6 +107,11 @@ export function readFilters(r: FieldReader, meta: ObjectMeta, parent: Json, path
     if (!body) return;
     const bp = `${fp}.${key}`;
     switch (type) {
+      case 'CORS':
+        // Preflights are answered before a backend is chosen, so only a rule can carry it.
+        if (path.includes('backendRefs')) r.problem(fp, 'a CORS filter belongs on the rule, not on a backendRef');
+        else out.push({ type, cors: readCorsFilter(r, body, bp) });
+        return;
       case 'RequestHeaderModifier':
       case 'ResponseHeaderModifier':
         out.push({ type, modifier: readHeaderModifier(r, body, bp) });

@@ -4,8 +4,9 @@ import type { ServiceRef } from '../../mesh/discovery/endpoint-source.js';
 import { routeRetryPolicy } from '../../mesh/traffic/route-retry.js';
 import type { RetryPolicy } from '../../mesh/traffic/retry-policy.js';
 import { hostSpecificity, ingressHostMatches, intersectHostnames, servedHostMatches, gatewayHostMatches } from './hostnames.js';
-import { prefixMatches, trimTrailingSlash } from './paths.js';
+import { compareEntries, matches, type RouteRequest } from './route-order.js';
 import type { ObjectCondition } from './conditions.js';
+import { DEFAULT_SCOPES, type Protocol, type SocketScope } from './listener-scope.js';
 import {
   GATEWAY_API_GROUP,
   WEFT_CLASS,
@@ -18,7 +19,9 @@ import {
   type RouteMatch,
 } from './resources.js';
 
-export type Protocol = 'HTTP' | 'HTTPS';
+export type { Protocol } from './listener-scope.js';
+export { compareEntries, matches } from './route-order.js';
+export type { RouteRequest } from './route-order.js';
 
 /** The listener a request entered through (for redirect ports, metrics and policy attachment). */
 export interface ListenerRef {
@@ -61,21 +64,15 @@ interface Entry {
   readonly match: RouteMatch;
   readonly rule: CompiledRule;
   readonly listener: ListenerRef;
+  /** "namespace/name" of the listener's Gateway; undefined for Ingress. */
+  readonly gatewayKey: string | undefined;
   readonly createdMs: number;
   readonly order: number;
 }
 
-/** What the table needs to know about a request. */
-export interface RouteRequest {
-  /** Lowercase, without port. */
-  readonly host: string;
-  /** The path without the query string, as sent. */
-  readonly path: string;
-  readonly method: string;
-  /** Lowercase header names (node's IncomingMessage.headers shape). */
-  readonly headers: Readonly<Record<string, string | readonly string[] | undefined>>;
-  readonly query: URLSearchParams;
-}
+/** Entries of one protocol by listener port, each list in precedence order. */
+type PortEntries = ReadonlyMap<number, readonly Entry[]>;
+const NO_ROUTE: RouteDecision = Object.freeze({ kind: 'no-route' });
 
 /** The outcome of a lookup. */
 export type RouteDecision =
@@ -100,29 +97,50 @@ export interface CertEntry {
 
 /** The compiled, immutable table. */
 export class RouteTable {
-  readonly #entries: ReadonlyMap<Protocol, readonly Entry[]>;
+  readonly #entries: ReadonlyMap<Protocol, PortEntries>;
   readonly #certs: readonly CertEntry[];
   /** Non-fatal findings (a route attached nowhere, an unresolved backend) for the log. */
   readonly warnings: readonly string[];
 
-  constructor(entries: ReadonlyMap<Protocol, readonly Entry[]>, certs: readonly CertEntry[], warnings: readonly string[]) {
+  constructor(entries: ReadonlyMap<Protocol, PortEntries>, certs: readonly CertEntry[], warnings: readonly string[]) {
     this.#entries = entries;
     this.#certs = certs;
     this.warnings = warnings;
   }
 
-  /** Finds the highest-precedence rule matching the request on a socket of `protocol`. */
-  lookup(protocol: Protocol, req: RouteRequest): RouteDecision {
-    for (const e of this.#entries.get(protocol) ?? []) {
+  /**
+   * Finds the highest-precedence rule matching the request among the listeners of `scope` (by
+   * default the shared socket of `protocol`): the listener port is the Host's when the socket
+   * serves that port, else the socket's own.
+   */
+  lookup(protocol: Protocol, req: RouteRequest, scope: SocketScope = DEFAULT_SCOPES[protocol]): RouteDecision {
+    const byPort = this.#entries.get(protocol);
+    if (byPort === undefined) return NO_ROUTE;
+    const port = this.listenerPort(protocol, req.port, scope);
+    const claims = scope.shared && scope.claimed.size > 0 ? scope.claimed : undefined;
+    if (claims?.has(String(port))) return NO_ROUTE;
+    for (const e of byPort.get(port) ?? []) {
+      if (scope.gateway !== undefined && e.gatewayKey !== scope.gateway) continue;
+      if (claims !== undefined && e.gatewayKey !== undefined && claims.has(`${port} ${e.gatewayKey}`)) continue;
       const hostOk = e.ingressHost ? e.host === '*' || ingressHostMatches(e.host, req.host) : servedHostMatches(e.host, req.host);
       if (hostOk && matches(e.match, req)) return { kind: 'matched', rule: e.rule, listener: e.listener, match: e.match };
     }
-    return { kind: 'no-route' };
+    return NO_ROUTE;
   }
 
-  /** True when some rule on this socket serves the host at all (404 "no listener" vs. no rule). */
+  /** The listener port a request on `scope` belongs to: the Host's port when a shared socket serves it, else the socket's. */
+  listenerPort(protocol: Protocol, hostPort: number | undefined, scope: SocketScope): number {
+    if (!scope.shared || hostPort === undefined || hostPort === scope.port) return scope.port;
+    const served = this.#entries.get(protocol)?.has(hostPort) === true && !scope.claimed.has(String(hostPort));
+    return served ? hostPort : scope.port;
+  }
+
+  /** True when some rule of this protocol serves the host at all (404 "no listener" vs. no rule). */
   servesHost(protocol: Protocol, host: string): boolean {
-    return (this.#entries.get(protocol) ?? []).some((e) => (e.ingressHost ? e.host === '*' || ingressHostMatches(e.host, host) : servedHostMatches(e.host, host)));
+    for (const list of this.#entries.get(protocol)?.values() ?? []) {
+      if (list.some((e) => (e.ingressHost ? e.host === '*' || ingressHostMatches(e.host, host) : servedHostMatches(e.host, host)))) return true;
+    }
+    return false;
   }
 
   /** The certificates of the HTTPS socket, most specific first. */
@@ -142,75 +160,31 @@ export class RouteTable {
   /** Every mesh service the table can send to (backends and mirrors), deduplicated. */
   services(): ServiceRef[] {
     const out = new Map<string, ServiceRef>();
-    for (const list of this.#entries.values()) {
-      for (const e of list) {
-        for (const b of e.rule.backends) if (b.kind === 'service') out.set(`${b.ref.namespace}/${b.ref.name}:${b.ref.port}`, b.ref);
-        for (const f of e.rule.filters) {
-          const ref = f.type === 'RequestMirror' ? mirrorTarget(f.backend) : undefined;
-          if (ref) out.set(`${ref.namespace}/${ref.name}:${ref.port}`, ref);
-        }
+    for (const e of this.#allEntries()) {
+      for (const b of e.rule.backends) if (b.kind === 'service') out.set(`${b.ref.namespace}/${b.ref.name}:${b.ref.port}`, b.ref);
+      for (const f of e.rule.filters) {
+        const ref = f.type === 'RequestMirror' ? mirrorTarget(f.backend) : undefined;
+        if (ref) out.set(`${ref.namespace}/${ref.name}:${ref.port}`, ref);
       }
     }
     return [...out.values()];
   }
 
-  /** Number of rules per socket (for logs). */
+  /** Number of rules of a protocol, every listener port together (for logs). */
   size(protocol: Protocol): number {
-    return this.#entries.get(protocol)?.length ?? 0;
+    let n = 0;
+    for (const list of this.#entries.get(protocol)?.values() ?? []) n += list.length;
+    return n;
   }
-}
 
-function headerValue(headers: RouteRequest['headers'], name: string): string | undefined {
-  const v = headers[name];
-  return Array.isArray(v) ? v.join(',') : (v as string | undefined);
-}
-
-/** True when every condition of one HTTPRouteMatch holds (AND within a match). */
-export function matches(m: RouteMatch, req: RouteRequest): boolean {
-  const p = m.path;
-  if (p.type === 'Exact' ? req.path !== p.value : p.type === 'PathPrefix' ? !prefixMatches(p.value, req.path) : !p.regex?.test(req.path)) return false;
-  if (m.method !== undefined && m.method !== req.method) return false;
-  for (const h of m.headers) {
-    const v = headerValue(req.headers, h.name);
-    if (v === undefined || (h.type === 'Exact' ? v !== h.value : !h.regex?.test(v))) return false;
+  /** The listener ports that have rules, per protocol (for logs and the startup line). */
+  ports(protocol: Protocol): number[] {
+    return [...(this.#entries.get(protocol)?.keys() ?? [])].sort((a, b) => a - b);
   }
-  for (const q of m.queryParams) {
-    // Repeated parameters: the first value counts.
-    const v = req.query.get(q.name);
-    if (v === null || (q.type === 'Exact' ? v !== q.value : !q.regex?.test(v))) return false;
+
+  *#allEntries(): Iterable<Entry> {
+    for (const byPort of this.#entries.values()) for (const list of byPort.values()) yield* list;
   }
-  return true;
-}
-
-// Path class: Exact beats RegularExpression beats PathPrefix (the regex rank is ours: the spec
-// leaves it to the implementation; this is Envoy Gateway's order).
-function pathRank(m: RouteMatch): [number, number] {
-  const p = m.path;
-  if (p.type === 'Exact') return [3, p.value.length];
-  if (p.type === 'RegularExpression') return [2, p.value.length];
-  return [1, trimTrailingSlash(p.value).length];
-}
-
-/** Precedence order of the spec; negative when a comes first. */
-export function compareEntries(a: Entry, b: Entry): number {
-  const [ah, al] = hostSpecificity(a.host);
-  const [bh, bl] = hostSpecificity(b.host);
-  if (ah !== bh) return bh - ah;
-  if (al !== bl) return bl - al;
-  const [ap, apl] = pathRank(a.match);
-  const [bp, bpl] = pathRank(b.match);
-  if (ap !== bp) return bp - ap;
-  if (apl !== bpl) return bpl - apl;
-  const am = a.match.method ? 1 : 0;
-  const bm = b.match.method ? 1 : 0;
-  if (am !== bm) return bm - am;
-  if (a.match.headers.length !== b.match.headers.length) return b.match.headers.length - a.match.headers.length;
-  if (a.match.queryParams.length !== b.match.queryParams.length) return b.match.queryParams.length - a.match.queryParams.length;
-  if (a.createdMs !== b.createdMs) return a.createdMs - b.createdMs;
-  const an = `${a.rule.route.namespace}/${a.rule.route.name}`;
-  const bn = `${b.rule.route.namespace}/${b.rule.route.name}`;
-  if (an !== bn) return an < bn ? -1 : 1;
-  return a.order - b.order;
 }
 
 /** Says why a certificate (PEM cert, key, client CA) cannot be served, or undefined when it can. */
@@ -232,10 +206,16 @@ export function compileRouteTable(res: ResourceSet, checkCert?: CertCheck): { ta
     else degraded.set(meta, { kind, reasons: [`${path}: ${message}`] });
   };
   const warnings: string[] = [];
-  const entries = new Map<Protocol, Entry[]>([
-    ['HTTP', []],
-    ['HTTPS', []],
+  const entries = new Map<Protocol, Map<number, Entry[]>>([
+    ['HTTP', new Map()],
+    ['HTTPS', new Map()],
   ]);
+  const push = (protocol: Protocol, port: number, e: Entry): void => {
+    const byPort = entries.get(protocol);
+    const list = byPort?.get(port);
+    if (list) list.push(e);
+    else byPort?.set(port, [e]);
+  };
   const certs: CertEntry[] = [];
   let order = 0;
   const where = (meta: ObjectMeta, path: string): string => `${meta.place.file}: document ${meta.place.doc} (${meta.place.what}): ${path}`;
@@ -375,7 +355,8 @@ export function compileRouteTable(res: ResourceSet, checkCert?: CertCheck): { ta
       for (const a of attached) {
         for (const host of a.hosts) {
           for (const match of rule.matches) {
-            entries.get(a.listener.protocol)?.push({ host, ingressHost: false, match, rule: compiled, listener: a.listener, createdMs: route.meta.createdMs, order: order++ });
+            const gatewayKey = a.listener.gateway ? `${a.listener.gateway.namespace}/${a.listener.gateway.name}` : undefined;
+            push(a.listener.protocol, a.listener.port, { host, ingressHost: false, match, rule: compiled, listener: a.listener, gatewayKey, createdMs: route.meta.createdMs, order: order++ });
           }
         }
       }
@@ -386,7 +367,7 @@ export function compileRouteTable(res: ResourceSet, checkCert?: CertCheck): { ta
     const add = (host: string, match: RouteMatch, rule: CompiledRule): void => {
       for (const protocol of ['HTTP', 'HTTPS'] as const) {
         const listener: ListenerRef = { name: 'ingress', port: protocol === 'HTTP' ? 80 : 443, protocol };
-        entries.get(protocol)?.push({ host, ingressHost: true, match, rule, listener, createdMs: ing.meta.createdMs, order: order++ });
+        push(protocol, listener.port, { host, ingressHost: true, match, rule, listener, gatewayKey: undefined, createdMs: ing.meta.createdMs, order: order++ });
       }
     };
     const ruleFor = (index: number, b: BackendRefSpec): CompiledRule => {
@@ -404,7 +385,7 @@ export function compileRouteTable(res: ResourceSet, checkCert?: CertCheck): { ta
     }
     if (ing.defaultBackend) add('*', { path: { type: 'PathPrefix', value: '/' }, headers: [], queryParams: [] }, ruleFor(-1, ing.defaultBackend));
   }
-  for (const list of entries.values()) list.sort(compareEntries);
+  for (const byPort of entries.values()) for (const list of byPort.values()) list.sort(compareEntries);
   const conditions = [...degraded].map(([meta, d]): ObjectCondition => ({
     kind: d.kind,
     namespace: meta.namespace,

@@ -21,6 +21,7 @@ import type { Endpoint } from '../../mesh/discovery/endpoint-source.js';
 import { serviceKey } from '../../mesh/discovery/endpoint-source.js';
 import type { Traffic } from '../../mesh/traffic/traffic.js';
 import { methodRetryable, type AttemptFailure } from '../../mesh/traffic/retry-policy.js';
+import { forwardUpgrade } from './upgrade.js';
 
 /** What forwarding needs from the gateway; the handler passes its own pick and error answer. */
 export interface ForwardDeps {
@@ -58,6 +59,7 @@ export function forward(deps: ForwardDeps): Step<Exchange> {
     const peer = req.socket?.remoteAddress ?? '';
     addForwardedHeaders(x.headers, { peer, trustedPeer: anyContains(deps.trustedProxies, peer), proto: x.protocol === 'HTTPS' ? 'https' : 'http', host: x.host });
     x.headers.host = x.upstreamHost;
+    if (x.upgrade) return forwardUpgrade(deps, x, x.upgrade);
     const head = { method: req.method ?? 'GET', path: x.upstreamPath + x.upstreamSearch, headers: x.headers as OutgoingHttpHeaders };
     let upstream = openMeshRequest(deps.pool, endpoint, head);
     // A pooled connection the peer closed just as it was reused fails before any response:

@@ -8,6 +8,7 @@ import { clientIp, type Cidr } from '../policies/cidr.js';
 import { firstValue } from '../policies/policy.js';
 import { endToEndHeaders } from '../../mesh/headers.js';
 import { normalizeHost } from '../routes/hostnames.js';
+import { authorityPort } from '../routes/listener-scope.js';
 
 /** Refuses a request before any configuration or without a host; notes the host otherwise. */
 export function readHost(x: Exchange): StepResult {
@@ -42,7 +43,8 @@ export function matchRoute(trustedProxies: readonly Cidr[]): Step<Exchange> {
   return (x) => {
     const state = stateOf(x);
     const req = x.req;
-    const decision = state.table.lookup(x.protocol, { host: x.host, path: x.path, method: req.method ?? 'GET', headers: req.headers, query: x.query });
+    const port = authorityPort(x.authority);
+    const decision = state.table.lookup(x.protocol, { host: x.host, port, path: x.path, method: req.method ?? 'GET', headers: req.headers, query: x.query }, x.scope);
     if (decision.kind === 'no-route') return refusal('WEFT_ERR_NO_ROUTE', `no route for ${x.host}${x.path}`);
     x.match = decision;
     x.route = decision.rule.route.label;

@@ -7,6 +7,7 @@ import { openSync, closeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import http from 'node:http';
+import { WebSocketServer } from 'ws';
 import { loadOrCreateCaDir } from '../../lib/pki/store.js';
 import { podProxyEnv, WEFT_MAIN } from './local-mesh.js';
 
@@ -181,13 +182,14 @@ export class GatewayMesh {
       const log = await readFile(proc.logFile, 'utf8').catch(() => '');
       const line = log.split('\n').find((l) => l.includes('"gateway started"'));
       if (line) {
-        const j = JSON.parse(line) as { admin: { port: number }; http?: { port: number }; https?: { port: number } };
+        const j = JSON.parse(line) as { admin: { port: number }; http?: { port: number }; https?: { port: number }; listeners?: { name: string; port: number }[] };
         return {
           proc,
           address,
           http: `http://${address}:${j.http?.port ?? 0}`,
           httpsPort: j.https?.port ?? 0,
           admin: `http://${address}:${j.admin.port}`,
+          listeners: new Map((j.listeners ?? []).map((l) => [l.name, l.port])),
           log: () => readFile(proc.logFile, 'utf8'),
           stop: () => stopProc(proc),
         };
@@ -231,6 +233,8 @@ export interface GatewayProc {
   readonly http: string;
   readonly httpsPort: number;
   readonly admin: string;
+  /** Ports of the dedicated listener sockets (WEFT_GATEWAY_LISTENER_ADDRS), by name ("http:8080"). */
+  readonly listeners: ReadonlyMap<string, number>;
   log(): Promise<string>;
   stop(): Promise<void>;
 }
@@ -264,6 +268,10 @@ async function startEcho(service: string, pod: string, address: string, received
     });
   });
   server.keepAliveTimeout = 80_000;
+  // WebSocket echo: each message comes back prefixed with the pod's name.
+  const wss = new WebSocketServer({ noServer: true });
+  server.on('upgrade', (req, socket, head) => wss.handleUpgrade(req, socket, head, (ws) => ws.on('message', (m: Buffer) => ws.send(`${pod}: ${m.toString()}`))));
+  server.on('close', () => wss.close());
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(APP_PORT, address, () => resolve());

@@ -141,6 +141,7 @@ t.test('the steps run in request order', async (t) => {
     'read host',
     'check TLS',
     'match route',
+    'CORS filter',
     'IpAccessPolicy',
     'CorsPolicy',
     'ApiKeyPolicy',

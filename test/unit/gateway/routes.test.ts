@@ -166,14 +166,15 @@ spec:
   t.same(parsed.problems, []);
   const { table, problems } = compileRouteTable(parsed.resources);
   t.same(problems, []);
-  const hit = (host: string) => {
-    const d = table.lookup('HTTP', req(host, '/'));
+  const hit = (host: string, port?: number) => {
+    const d = table.lookup('HTTP', req(host, '/', port === undefined ? {} : { port }));
     return d.kind === 'matched' ? d.rule.route.label : 'none';
   };
   t.equal(hit('sel.test'), 'team-a/r1/0', 'Selector listener admits the labelled namespace');
   t.equal(hit('same.test'), 'infra/r3/0', 'Same listener admits its own namespace only');
-  t.equal(hit('x.all.test'), 'team-b/r2/0', 'port 8080 parentRef attaches to the All listener');
-  t.equal(hit('other.test'), 'none', 'a route hostname outside the listener hostname is not served');
+  t.equal(hit('x.all.test', 8080), 'team-b/r2/0', 'port 8080 parentRef attaches to the All listener');
+  t.equal(hit('x.all.test'), 'none', 'a Host without port belongs to the shared socket\'s port 80, not to the 8080 listener');
+  t.equal(hit('other.test', 8080), 'none', 'a route hostname outside the listener hostname is not served');
   const d = table.lookup('HTTP', req('same.test', '/'));
   t.equal(d.kind === 'matched' && d.rule.backends[0]?.kind, 'service', 'ReferenceGrant allows the cross-namespace backend');
   t.ok(table.warnings.some((w) => w.includes('HTTPRoute infra/r4 parentRefs[0]: Gateway infra/missing')), 'a route whose Gateway is missing is reported');
