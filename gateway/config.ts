@@ -7,6 +7,7 @@ import { ADMIN_PORT, INBOUND_PORT } from '../lib/ports.js';
 import { MESH_MODE_SETTINGS, identityFrom, meshModeBlocks, type MeshModeSettings } from '../mesh/mode-settings.js';
 import type { ServiceRef } from '../mesh/discovery/endpoint-source.js';
 import { parseCidr, type Cidr } from './policies/cidr.js';
+import { STATUS_SETTINGS, type StatusConfig } from './status/status-settings.js';
 
 /** A listener address, or `off` (undefined) to disable that listener. */
 function listenerOrOff(defaultHost: string): SettingType<HostPort | undefined> {
@@ -85,6 +86,7 @@ export const GATEWAY_SETTINGS = {
   destinationAddr: MESH_MODE_SETTINGS.destinationAddr,
   destinationIdentity: MESH_MODE_SETTINGS.destinationIdentity,
   negativeTtlMs: MESH_MODE_SETTINGS.negativeTtlMs,
+  ...STATUS_SETTINGS,
 } as const;
 
 /**
@@ -112,6 +114,8 @@ export interface GatewayConfig extends MeshModeSettings {
   readonly shutdownGraceMs: number;
   /** Bounds of the TLS listener's handshakes. */
   readonly handshake: HandshakeBounds;
+  /** Gateway API status writing (kubernetes mode). */
+  readonly status: StatusConfig;
 }
 
 /** Parses the environment; throws WEFT_ERR_CONFIG listing every problem. */
@@ -150,6 +154,7 @@ export function parseGatewayConfig(env: Readonly<Record<string, string | undefin
     discoveryWaitMs: v.discoveryWaitMs,
     shutdownGraceMs: v.shutdownGraceMs,
     handshake: { handshakeTimeoutMs: v.handshakeTimeoutMs, maxPendingHandshakes: v.maxPendingHandshakes },
+    status: { write: v.statusWrite, lease: v.statusLease, leaseMs: v.statusLeaseMs, addresses: v.statusAddresses },
     certLifetimeHours: v.certLifetimeHours,
     ...meshModeBlocks(v, v.trustDomain),
   };

@@ -28,6 +28,7 @@ import { KubeRoutes } from './sources/kube-routes.js';
 import type { KubeClient } from '../lib/kube/client.js';
 import { LeafReadiness } from '../mesh/identity/leaf-readiness.js';
 import { realTimers, type Timers } from '../lib/timers.js';
+import { startStatusWriting } from './status/status-writing.js';
 
 /** What the gateway is built from besides its config. */
 export interface GatewayDeps {
@@ -93,7 +94,11 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
       random: deps.random ?? Math.random,
     }),
   });
-  const loader = new StateLoader({ log, metrics, apply: (s) => handler.setState(s) });
+  // Kubernetes mode without a routes file: one replica at a time writes Gateway API status.
+  const status = !config.routesFile && deps.kubeClient && config.status.write
+    ? startStatusWriting({ client: deps.kubeClient, config: config.status, namespace: config.namespace, podName: config.podName, selfService: config.selfService, timers: deps.timers ?? realTimers, log })
+    : undefined;
+  const loader = new StateLoader({ log, metrics, apply: (s) => handler.setState(s), onStatus: (s) => status?.update(s) });
   // A routes file wins in either mode; without one (kubernetes mode only) the API server is the source.
   let routes: RouteFile | undefined;
   let kubeRoutes: KubeRoutes | undefined;
@@ -212,6 +217,7 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
       log.info({ inflight: drain.inflight, graceMs: config.shutdownGraceMs }, 'draining');
       routes?.close();
       await kubeRoutes?.stop();
+      await status?.stop();
       for (const s of servers) s.close();
       guard?.close();
       httpServer?.closeIdleConnections();

@@ -11,7 +11,8 @@ import { realTimers, type Timers } from '../../lib/timers.js';
 import { WatchedFile } from '../../lib/watched-file.js';
 import { buildState, type GatewayState } from '../state.js';
 import type { GatewayMetrics } from '../metrics.js';
-import { parseDocuments, readResources, type ParsedResources } from '../routes/resources.js';
+import { parseDocuments, readResources, type ParsedResources, type ResourceSet } from '../routes/resources.js';
+import type { StatusSource } from '../status/gateway-status.js';
 import { objectLabel, type ObjectCondition } from '../routes/conditions.js';
 import { ObjectAdmission, type RawObject } from './object-admission.js';
 
@@ -24,14 +25,22 @@ export class StateLoader {
   readonly #log: Logger;
   readonly #metrics: GatewayMetrics;
   readonly #apply: (state: GatewayState) => void;
+  readonly #onStatus: ((source: StatusSource) => void) | undefined;
+  #statusSource: StatusSource | undefined;
   #generation = 0;
   #lastHash = '';
   readonly #admission = new ObjectAdmission();
 
-  constructor(opts: { log: Logger; metrics: GatewayMetrics; apply: (state: GatewayState) => void }) {
+  constructor(opts: { log: Logger; metrics: GatewayMetrics; apply: (state: GatewayState) => void; onStatus?: (source: StatusSource) => void }) {
     this.#log = opts.log;
     this.#metrics = opts.metrics;
     this.#apply = opts.apply;
+    this.#onStatus = opts.onStatus;
+  }
+
+  /** What the status of the objects in force is computed from (undefined before the first load). */
+  get statusSource(): StatusSource | undefined {
+    return this.#statusSource;
   }
 
   /**
@@ -70,8 +79,11 @@ export class StateLoader {
 
   #perObject(objects: readonly RawObject[], source: string, hash: string): void {
     const readText = (p: string): string => readFileSync(p, 'utf8');
+    let resources: ResourceSet | undefined;
     const build = (set: readonly RawObject[]): GatewayState => {
-      const result = buildState(readResources(set, source), source, this.#generation + 1, readText, { perObject: true });
+      const parsed = readResources(set, source);
+      resources = parsed.resources;
+      const result = buildState(parsed, source, this.#generation + 1, readText, { perObject: true });
       // Per object, a build always gives a state; the guard keeps the types honest.
       if ('problems' in result) throw new Error(`cluster objects refused: ${result.problems.join('; ')}`);
       return result.state;
@@ -99,6 +111,11 @@ export class StateLoader {
     }
     this.#lastHash = hash;
     this.#commit(state, source, this.#admission.freshWarnings(state.warnings));
+    // Status is judged on what serves (`resources`) and on the versions as written (`objects`).
+    if (resources) {
+      this.#statusSource = { resources, conditions: state.conditions, objects };
+      this.#onStatus?.(this.#statusSource);
+    }
   }
 
   // `identity` is what "unchanged" is judged by: the same input is not built twice.
