@@ -8,11 +8,13 @@ import { buildMeshPlumbing } from '../mesh/plumbing.js';
 import { isWeftError } from '../lib/errors.js';
 import { warnUnknownVariables } from './settings.js';
 import type { Command } from './command.js';
+import { runGatewayStatus } from './gateway-status.js';
 
 /** The `weft gateway` subcommand. */
 export const gatewayCommand: Command = {
   summary: 'run the edge gateway (Gateway API / Ingress routes, API policies, mTLS into the mesh)',
   async run(ctx) {
+    if (ctx.argv[0] === 'status') return runGatewayStatus(ctx, ctx.argv.slice(1));
     let config;
     try {
       config = parseGatewayConfig(ctx.env);

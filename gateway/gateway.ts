@@ -29,6 +29,7 @@ import type { KubeClient } from '../lib/kube/client.js';
 import { LeafReadiness } from '../mesh/identity/leaf-readiness.js';
 import { realTimers, type Timers } from '../lib/timers.js';
 import { startStatusWriting } from './status/status-writing.js';
+import { computeStatuses, type StatusSource } from './status/gateway-status.js';
 
 /** What the gateway is built from besides its config. */
 export interface GatewayDeps {
@@ -137,6 +138,8 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
     debugEndpoints: () => ({ services: balancers.debug(), replicas, generation: loader.generation }),
     // What the route source found: kinds the API server does not serve and each object left out whole or in part.
     routes: new Map([
+      // The Gateway API status of what serves, as kubernetes mode writes it (`weft gateway status` prints it).
+      ['/debug/status', (_req: IncomingMessage, res: ServerResponse) => sendStatus(res, loader.statusSource, listenerHosts)],
       [
         '/debug/routes',
         (_req: IncomingMessage, res: ServerResponse) => {
@@ -157,6 +160,7 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
   kubeRoutes?.start();
 
   const servers: Server[] = [];
+  const listenerHosts: string[] = [];
   let httpServer: http.Server | undefined;
   let httpsServer: http2.Http2SecureServer | undefined;
   let guard: HandshakeGuard | undefined;
@@ -209,6 +213,7 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
     ...(httpServer ? { http: addressOf(httpServer) } : {}),
     ...(httpsServer ? { https: addressOf(httpsServer) } : {}),
   };
+  for (const a of [addresses.http, addresses.https]) if (a && !listenerHosts.includes(a.host)) listenerHosts.push(a.host);
   log.info({ identity: config.identity, ...addresses, routes: config.routesFile || 'kubernetes' }, 'gateway started');
 
   return {
@@ -235,6 +240,12 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
       return clean;
     },
   };
+}
+
+function sendStatus(res: ServerResponse, source: StatusSource | undefined, addresses: readonly string[]): void {
+  const body = `${JSON.stringify({ statuses: source ? computeStatuses({ ...source, addresses }) : [] }, null, 2)}\n`;
+  res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+  res.end(body);
 }
 
 function listen(server: Server, addr: HostPort): Promise<void> {
