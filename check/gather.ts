@@ -232,7 +232,7 @@ async function accessReviews(
           spec: {
             user: a.user,
             groups: a.groups,
-            resourceAttributes: { verb: a.verb, group: a.row.group, resource: a.row.resource, ...(a.namespace ? { namespace: a.namespace } : {}), ...(a.name ? { name: a.name } : {}) },
+            resourceAttributes: { verb: a.verb, group: a.row.group, ...subresourceOf(a.row.resource), ...(a.namespace ? { namespace: a.namespace } : {}), ...(a.name ? { name: a.name } : {}) },
           },
         });
       } catch (err) {
@@ -335,4 +335,10 @@ async function authorizationFacts(client: KubeClient, namespaces: Fetched<readon
     meshedPods[name] = arr(pods.items).map(podFact).filter((f) => f.proxy).map((f) => ({ name: f.name, labels: { ...f.labels } }));
   }
   return { policies, meshedPods };
+}
+
+// A row's "gateways/status" is resource "gateways", subresource "status" in a SubjectAccessReview.
+function subresourceOf(resource: string): { resource: string; subresource?: string } {
+  const [main = resource, sub] = resource.split('/');
+  return sub === undefined ? { resource: main } : { resource: main, subresource: sub };
 }

@@ -14,7 +14,7 @@ export interface CommandEntry {
 export const COMMANDS: Readonly<Record<string, CommandEntry>> = {
   up: { summary: 'run the whole mesh on loopback (CA, demo services with sidecars); --check to verify and exit', load: async () => (await import('./up.js')).upCommand },
   proxy: { summary: 'run the sidecar proxy (inbound mTLS, outbound balancing, admin)', takesArguments: false, load: async () => (await import('./proxy.js')).proxyCommand },
-  gateway: { summary: 'run the edge gateway (Gateway API / Ingress routes, API policies, mTLS into the mesh)', takesArguments: false, load: async () => (await import('./gateway.js')).gatewayCommand },
+  gateway: { summary: 'run the edge gateway (Gateway API / Ingress routes, API policies, mTLS into the mesh); weft gateway status prints its route status', load: async () => (await import('./gateway.js')).gatewayCommand },
   ca: { summary: 'run the certificate authority (POST /v1/certificates, TokenReview of pod tokens)', takesArguments: false, load: async () => (await import('./ca.js')).caCommand },
   destination: { summary: 'run the discovery service: endpoints and address lookups for proxies over mutual TLS (Kubernetes mode)', takesArguments: false, load: async () => (await import('./destination.js')).destinationCommand },
   init: { summary: "write the pod's iptables rules that route its TCP through the sidecar", load: async () => (await import('./init.js')).initCommand },

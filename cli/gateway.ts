@@ -6,14 +6,18 @@ import { parseGatewayConfig } from '../gateway/config.js';
 import { startGateway } from '../gateway/gateway.js';
 import { createLogger } from '../lib/logger.js';
 import { buildMeshPlumbing } from '../mesh/plumbing.js';
-import { isWeftError } from '../lib/errors.js';
+import { WeftError, isWeftError } from '../lib/errors.js';
 import { warnUnknownVariables } from './settings.js';
 import type { Command } from './command.js';
+import { runGatewayStatus } from './gateway-status.js';
 
 /** The `weft gateway` subcommand. */
 export const gatewayCommand: Command = {
   summary: 'run the edge gateway (Gateway API / Ingress routes, API policies, mTLS into the mesh)',
   async run(ctx) {
+    if (ctx.argv[0] === 'status') return runGatewayStatus(ctx, ctx.argv.slice(1));
+    // The server itself reads only the environment; `status` is its one subcommand.
+    if (ctx.argv.length > 0) throw new WeftError('WEFT_ERR_USAGE', `unexpected argument ${JSON.stringify(ctx.argv[0])}: weft gateway reads its settings from the environment (weft help gateway lists them); weft gateway status prints a running gateway's route status`);
     let config;
     try {
       config = parseGatewayConfig(ctx.env);

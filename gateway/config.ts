@@ -8,6 +8,7 @@ import { MESH_MODE_SETTINGS, identityFrom, meshModeBlocks, type MeshModeSettings
 import type { ServiceRef } from '../mesh/discovery/endpoint-source.js';
 import { parseCidr, type Cidr } from './policies/cidr.js';
 import { parseDedicatedSocket, type DedicatedSocket } from './routes/listener-scope.js';
+import { STATUS_SETTINGS, type StatusConfig } from './status/status-settings.js';
 
 /** A listener address, or `off` (undefined) to disable that listener. */
 function listenerOrOff(defaultHost: string): SettingType<HostPort | undefined> {
@@ -93,6 +94,7 @@ export const GATEWAY_SETTINGS = {
   destinationAddr: MESH_MODE_SETTINGS.destinationAddr,
   destinationIdentity: MESH_MODE_SETTINGS.destinationIdentity,
   negativeTtlMs: MESH_MODE_SETTINGS.negativeTtlMs,
+  ...STATUS_SETTINGS,
 } as const;
 
 /**
@@ -122,6 +124,8 @@ export interface GatewayConfig extends MeshModeSettings {
   readonly shutdownGraceMs: number;
   /** Bounds of the TLS listener's handshakes. */
   readonly handshake: HandshakeBounds;
+  /** Gateway API status writing (kubernetes mode). */
+  readonly status: StatusConfig;
 }
 
 /** Parses the environment; throws WEFT_ERR_CONFIG listing every problem. */
@@ -175,6 +179,7 @@ export function parseGatewayConfig(env: Readonly<Record<string, string | undefin
     discoveryWaitMs: v.discoveryWaitMs,
     shutdownGraceMs: v.shutdownGraceMs,
     handshake: { handshakeTimeoutMs: v.handshakeTimeoutMs, maxPendingHandshakes: v.maxPendingHandshakes },
+    status: { write: v.statusWrite, lease: v.statusLease, leaseMs: v.statusLeaseMs, addresses: v.statusAddresses },
     certLifetimeHours: v.certLifetimeHours,
     ...meshModeBlocks(v, v.trustDomain),
   };

@@ -27,6 +27,8 @@ import { KubeRoutes } from './sources/kube-routes.js';
 import type { KubeClient } from '../lib/kube/client.js';
 import { LeafReadiness } from '../mesh/identity/leaf-readiness.js';
 import { realTimers, type Timers } from '../lib/timers.js';
+import { startStatusWriting } from './status/status-writing.js';
+import { computeStatuses, type StatusSource } from './status/gateway-status.js';
 
 /** What the gateway is built from besides its config. */
 export interface GatewayDeps {
@@ -98,7 +100,11 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
       random: deps.random ?? Math.random,
     }),
   });
-  const loader = new StateLoader({ log, metrics, apply: (s) => handler.setState(s) });
+  // Kubernetes mode without a routes file: one replica at a time writes Gateway API status.
+  const status = !config.routesFile && deps.kubeClient && config.status.write
+    ? startStatusWriting({ client: deps.kubeClient, config: config.status, namespace: config.namespace, podName: config.podName, selfService: config.selfService, timers: deps.timers ?? realTimers, log })
+    : undefined;
+  const loader = new StateLoader({ log, metrics, apply: (s) => handler.setState(s), onStatus: (s) => status?.update(s) });
   // A routes file wins in either mode; without one (kubernetes mode only) the API server is the source.
   let routes: RouteFile | undefined;
   let kubeRoutes: KubeRoutes | undefined;
@@ -137,6 +143,8 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
     debugEndpoints: () => ({ services: balancers.debug(), replicas, generation: loader.generation }),
     // What the route source found: kinds the API server does not serve and each object left out whole or in part.
     routes: new Map([
+      // The Gateway API status of what serves, as kubernetes mode writes it (`weft gateway status` prints it).
+      ['/debug/status', (_req: IncomingMessage, res: ServerResponse) => sendStatus(res, loader.statusSource, listenerHosts)],
       [
         '/debug/routes',
         (_req: IncomingMessage, res: ServerResponse) => {
@@ -156,6 +164,7 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
   // Not awaited: /ready says "routes not loaded" until every collection is listed and built.
   kubeRoutes?.start();
 
+  const listenerHosts: string[] = [];
   const sockets = await openSockets({ http: config.http, https: config.https, dedicated: config.listenerSockets, handshake: config.handshake, handler, registry: deps.registry, log });
   const addressOf = (name: string): HostPort | undefined => sockets.sockets.find((s) => s.name === name)?.address;
   const httpAddr = addressOf('http');
@@ -167,6 +176,7 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
     ...(httpsAddr ? { https: httpsAddr } : {}),
     listeners,
   };
+  for (const a of [addresses.http, addresses.https]) if (a && !listenerHosts.includes(a.host)) listenerHosts.push(a.host);
   log.info({ identity: config.identity, ...addresses, routes: config.routesFile || 'kubernetes' }, 'gateway started');
 
   return {
@@ -175,6 +185,7 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
       log.info({ inflight: drain.inflight, graceMs: config.shutdownGraceMs }, 'draining');
       routes?.close();
       await kubeRoutes?.stop();
+      await status?.stop();
       sockets.close();
       sockets.closeIdle();
       const clean = await drain.drain(config.shutdownGraceMs);
@@ -191,4 +202,10 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
       return clean;
     },
   };
+}
+
+function sendStatus(res: ServerResponse, source: StatusSource | undefined, addresses: readonly string[]): void {
+  const body = `${JSON.stringify({ statuses: source ? computeStatuses({ ...source, addresses }) : [] }, null, 2)}\n`;
+  res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+  res.end(body);
 }

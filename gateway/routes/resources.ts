@@ -51,6 +51,11 @@ export interface ParsedResources {
   readonly problems: readonly string[];
   /** One Rejected condition per object left out (what kubernetes mode reports per object). */
   readonly conditions: readonly ObjectCondition[];
+  /**
+   * The problems that belong to no object (a YAML syntax error, a document that is not an object
+   * or names no kind or name): these refuse a route file whole, since what they meant is unknown.
+   */
+  readonly fileProblems: readonly string[];
 }
 
 const NAME = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
@@ -60,6 +65,12 @@ const NAME = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
  * YAML syntax error is reported and skipped; the others keep their document numbers.
  */
 export function parseResources(text: string, file: string, defaultNamespace = 'default'): ParsedResources {
+  const { objects, syntaxErrors } = parseDocuments(text);
+  return readResources(objects, file, { defaultNamespace, syntaxErrors });
+}
+
+/** The plain objects of a multi-document YAML text (undefined where a document has a syntax error) and those errors by document index. */
+export function parseDocuments(text: string): { objects: unknown[]; syntaxErrors: ReadonlyMap<number, readonly string[]> } {
   const docs = parseAllDocuments(text);
   const list = Array.isArray(docs) ? docs : [docs];
   const syntaxErrors = new Map<number, readonly string[]>();
@@ -68,7 +79,7 @@ export function parseResources(text: string, file: string, defaultNamespace = 'd
     syntaxErrors.set(i, d.errors.map((e) => e.message.split('\n')[0] ?? e.message));
     return undefined;
   });
-  return readResources(objects, file, { defaultNamespace, syntaxErrors });
+  return { objects, syntaxErrors };
 }
 
 /** How readResources reads a set. */
@@ -100,6 +111,7 @@ export function readResources(objects: readonly unknown[], source: string, opts:
   };
   const seen = new Map<string, number>();
   const conditions: ObjectCondition[] = [];
+  const fileProblems: string[] = [];
   // Another class's Gateways, and routes attached only to them, belong to another controller: not judged.
   const foreign = foreignGateways(objects, defaultNamespace);
   objects.forEach((value, i) => {
@@ -108,11 +120,13 @@ export function readResources(objects: readonly unknown[], source: string, opts:
     const syntax = opts.syntaxErrors?.get(i);
     if (syntax) {
       for (const e of syntax) problems.add(basic, '(yaml)', e);
+      fileProblems.push(...problems.forDoc(docNo).map((p) => `${file}: document ${docNo}: ${p}`));
       return;
     }
     if (value === null || value === undefined) return; // an empty document between separators
     if (typeof value !== 'object' || Array.isArray(value)) {
       problems.add(basic, '(root)', 'a document must be a Kubernetes object');
+      fileProblems.push(`${file}: document ${docNo}: (root): a document must be a Kubernetes object`);
       return;
     }
     const obj = value as Json;
@@ -130,9 +144,9 @@ export function readResources(objects: readonly unknown[], source: string, opts:
     else if (kind && name) {
       const generation = typeof md.generation === 'number' ? md.generation : undefined;
       conditions.push({ kind, namespace, name, ...(generation === undefined ? {} : { generation }), type: 'Rejected', reasons: r.problems });
-    }
+    } else fileProblems.push(...r.problems.map((p) => `${file}: document ${docNo} (${place.what}): ${p}`));
   });
-  return { resources: out, problems: problems.items, conditions };
+  return { resources: out, problems: problems.items, conditions, fileProblems };
 }
 
 /** The resource lists readResources fills. */

@@ -8,7 +8,9 @@ import { objectLabel, type ObjectCondition } from '../routes/conditions.js';
 export type RawObject = Record<string, unknown>;
 
 /** "Kind namespace/name" of a raw object, as objectLabel names its conditions. */
-export function rawLabel(o: RawObject): string {
+export function rawLabel(value: unknown): string {
+  // A route file may hold empty documents (null): they get a label no object has.
+  const o = (value !== null && typeof value === 'object' ? value : {}) as RawObject;
   const md = (o.metadata !== null && typeof o.metadata === 'object' ? o.metadata : {}) as Record<string, unknown>;
   const kind = typeof o.kind === 'string' ? o.kind : '?';
   const namespace = typeof md.namespace === 'string' ? md.namespace : 'default';
@@ -70,3 +72,4 @@ export class ObjectAdmission {
     return out;
   }
 }
+

@@ -1,6 +1,7 @@
 // Hot reload of the route file: watches its directory (editors and `mv` replace the file), waits
-// for writes to settle, builds the new state off to the side and hands it over only when it is
-// valid. A bad file is refused with every problem logged; the running state stays.
+// for writes to settle, builds the new state off to the side and hands it over. Objects are judged
+// one at a time: a bad one is left out alone (its last accepted version keeps serving) with its
+// reasons; only a file that cannot be read as objects at all is refused whole.
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
@@ -10,7 +11,8 @@ import { realTimers, type Timers } from '../../lib/timers.js';
 import { WatchedFile } from '../../lib/watched-file.js';
 import { buildState, type GatewayState } from '../state.js';
 import type { GatewayMetrics } from '../metrics.js';
-import { parseResources, readResources, type ParsedResources } from '../routes/resources.js';
+import { parseDocuments, readResources, type ParsedResources, type ResourceSet } from '../routes/resources.js';
+import type { StatusSource } from '../status/gateway-status.js';
 import { objectLabel, type ObjectCondition } from '../routes/conditions.js';
 import { ObjectAdmission, type RawObject } from './object-admission.js';
 
@@ -23,19 +25,40 @@ export class StateLoader {
   readonly #log: Logger;
   readonly #metrics: GatewayMetrics;
   readonly #apply: (state: GatewayState) => void;
+  readonly #onStatus: ((source: StatusSource) => void) | undefined;
+  #statusSource: StatusSource | undefined;
   #generation = 0;
   #lastHash = '';
   readonly #admission = new ObjectAdmission();
 
-  constructor(opts: { log: Logger; metrics: GatewayMetrics; apply: (state: GatewayState) => void }) {
+  constructor(opts: { log: Logger; metrics: GatewayMetrics; apply: (state: GatewayState) => void; onStatus?: (source: StatusSource) => void }) {
     this.#log = opts.log;
     this.#metrics = opts.metrics;
     this.#apply = opts.apply;
+    this.#onStatus = opts.onStatus;
   }
 
-  /** Applies the route file `text` (from `source`) and returns undefined, or returns every problem and applies nothing. */
+  /** What the status of the objects in force is computed from (undefined before the first load). */
+  get statusSource(): StatusSource | undefined {
+    return this.#statusSource;
+  }
+
+  /**
+   * Applies the route file `text` (from `source`) per object, as loadCluster does, and returns
+   * undefined; a file with a problem that belongs to no object (a YAML syntax error, a document
+   * without kind or name) is refused whole: every problem is returned and nothing applied.
+   */
   load(text: string, source: string): string[] | undefined {
-    return this.#load(text, source, () => parseResources(text, source));
+    const hash = createHash('sha256').update(text).digest('hex');
+    if (hash === this.#lastHash) return undefined;
+    const { objects, syntaxErrors } = parseDocuments(text);
+    const parsed = readResources(objects, source, { syntaxErrors });
+    if (parsed.fileProblems.length > 0) {
+      this.#metrics.reloads.inc({ result: 'rejected' });
+      return [...parsed.problems];
+    }
+    this.#perObject(objects as RawObject[], source, hash);
+    return undefined;
   }
 
   /** As load, for plain objects (the API server's), read without a detour through text. */
@@ -51,25 +74,36 @@ export class StateLoader {
   loadCluster(objects: readonly RawObject[], source: string): void {
     const hash = createHash('sha256').update(JSON.stringify(objects)).digest('hex');
     if (hash === this.#lastHash) return;
+    this.#perObject(objects, source, hash);
+  }
+
+  #perObject(objects: readonly RawObject[], source: string, hash: string): void {
     const readText = (p: string): string => readFileSync(p, 'utf8');
+    let resources: ResourceSet | undefined;
     const build = (set: readonly RawObject[]): GatewayState => {
-      const result = buildState(readResources(set, source), source, this.#generation + 1, readText, { perObject: true });
+      const parsed = readResources(set, source);
+      resources = parsed.resources;
+      const result = buildState(parsed, source, this.#generation + 1, readText, { perObject: true });
       // Per object, a build always gives a state; the guard keeps the types honest.
       if ('problems' in result) throw new Error(`cluster objects refused: ${result.problems.join('; ')}`);
       return result.state;
     };
-    let state = build(objects);
+    let set: readonly RawObject[] = objects;
+    let state = build(set);
     const rejected = state.conditions.filter((c) => c.type === 'Rejected');
     const swap = this.#admission.substitute(objects, rejected);
+    let replaced: ReadonlySet<string> = new Set();
     if (swap) {
-      const again = build(swap.objects);
-      const stillBad = new Set(again.conditions.filter((c) => c.type === 'Rejected').map(objectLabel));
-      const conditions: ObjectCondition[] = [
-        ...rejected.map((c) => (swap.replaced.has(objectLabel(c)) && !stillBad.has(objectLabel(c)) ? { ...c, servingPrevious: true } : c)),
-        ...again.conditions.filter((c) => c.type !== 'Rejected'),
-      ];
-      state = { ...again, conditions };
+      set = swap.objects;
+      replaced = swap.replaced;
+      state = build(set);
     }
+    const stillBad = new Set(state.conditions.filter((c) => c.type === 'Rejected').map(objectLabel));
+    const conditions: ObjectCondition[] = [
+      ...rejected.map((c) => (replaced.has(objectLabel(c)) && !stillBad.has(objectLabel(c)) ? { ...c, servingPrevious: true } : c)),
+      ...state.conditions.filter((c) => c.type !== 'Rejected'),
+    ];
+    state = { ...state, conditions };
     this.#admission.remember(objects, rejected);
     for (const c of this.#admission.fresh(state.conditions)) {
       const what = c.type === 'Rejected' ? (c.servingPrevious ? 'rejected; its previous version keeps serving' : 'rejected; it is not served') : 'served in part';
@@ -77,6 +111,11 @@ export class StateLoader {
     }
     this.#lastHash = hash;
     this.#commit(state, source, this.#admission.freshWarnings(state.warnings));
+    // Status is judged on what serves (`resources`) and on the versions as written (`objects`).
+    if (resources) {
+      this.#statusSource = { resources, conditions: state.conditions, objects };
+      this.#onStatus?.(this.#statusSource);
+    }
   }
 
   // `identity` is what "unchanged" is judged by: the same input is not built twice.

@@ -119,7 +119,9 @@ export function forward(deps: ForwardDeps): Step<Exchange> {
       return [mreq];
     });
 
-    const timeoutMs = minPositive(rule.requestTimeoutMs, rule.backendTimeoutMs) ?? (deps.defaultTimeoutMs > 0 ? deps.defaultTimeoutMs : undefined);
+    // A rule that sets timeouts decides alone: `request: 0s` means none, not the default.
+    const ruleTimed = rule.requestTimeoutMs !== undefined || rule.backendTimeoutMs !== undefined;
+    const timeoutMs = ruleTimed ? minPositive(rule.requestTimeoutMs, rule.backendTimeoutMs) : deps.defaultTimeoutMs > 0 ? deps.defaultTimeoutMs : undefined;
     const timers = deps.timers;
     let timer: ReturnType<Timers['setTimeout']> | undefined;
     // Set once the client is gone or the timeout fired: nothing is retried after that.

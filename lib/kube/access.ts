@@ -78,5 +78,12 @@ export const KUBE_ACCESS: readonly KubeAccess[] = [
   ...(['apikeypolicies', 'jwtpolicies', 'ratelimitpolicies', 'corspolicies', 'ipaccesspolicies', 'bodylimitpolicies'] as const).map((resource) => ({
     component: 'gateway' as const, group: 'weft.dev', resource, verbs: ['get', 'list', 'watch'] as const, scope: 'cluster' as const, why: 'reads the API policies attached to its routes',
   })),
+  // Gateway API status (gateway/status/): one replica at a time, elected by a Lease.
+  { component: 'gateway', group: 'coordination.k8s.io', resource: 'leases', verbs: ['create'], scope: 'release', why: 'creates the status Lease that elects the replica writing Gateway API status' },
+  { component: 'gateway', group: 'coordination.k8s.io', resource: 'leases', verbs: ['get', 'update'], scope: 'release', names: ['weft-gateway-status'], why: 'holds or watches for the status Lease' },
+  { component: 'gateway', group: 'gateway.networking.k8s.io', resource: 'gateways/status', verbs: ['update'], scope: 'cluster', why: "writes its Gateways' status (Accepted, Programmed, listeners, addresses)" },
+  { component: 'gateway', group: 'gateway.networking.k8s.io', resource: 'httproutes/status', verbs: ['update'], scope: 'cluster', why: "writes its routes' status (Accepted, ResolvedRefs per parentRef)" },
+  { component: 'gateway', group: 'gateway.networking.k8s.io', resource: 'gatewayclasses', verbs: ['get'], scope: 'cluster', names: ['weft'], why: 'reads GatewayClass weft to accept it' },
+  { component: 'gateway', group: 'gateway.networking.k8s.io', resource: 'gatewayclasses/status', verbs: ['update'], scope: 'cluster', names: ['weft'], why: 'marks GatewayClass weft Accepted' },
   { component: 'gateway', group: '', resource: 'secrets', verbs: ['get'], scope: 'gateway-tls', names: ['<tls-secret>'], why: 'reads by name the public TLS certificates it is told to serve' },
 ];

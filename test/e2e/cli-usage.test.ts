@@ -58,6 +58,7 @@ const BAD: readonly { name: string; args: string[]; env?: NodeJS.ProcessEnv; cod
   { name: 'proxy', args: [], env: { WEFT_MODE: 'bogus' }, code: 'WEFT_ERR_CONFIG' },
   { name: 'proxy', args: ['--port', '1'], code: 'WEFT_ERR_USAGE' },
   { name: 'gateway', args: [], env: { WEFT_MODE: 'bogus' }, code: 'WEFT_ERR_CONFIG' },
+  { name: 'gateway', args: ['--bogus'], code: 'WEFT_ERR_USAGE' },
   { name: 'ca', args: [], code: 'WEFT_ERR_KUBE_CONFIG' },
   { name: 'ca', args: ['-v'], code: 'WEFT_ERR_USAGE' },
   { name: 'destination', args: [], code: 'WEFT_ERR_KUBE_CONFIG' },

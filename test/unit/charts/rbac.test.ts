@@ -112,8 +112,8 @@ function callsIn(file: string, src: string): Call[] {
   const calls: Call[] = [];
   for (const m of src.matchAll(/['"`]\/api\/v1\/(?:namespaces\/(?:\$\{[^}]+\}|[^/'"`]+)\/)?([a-z]+)/g)) calls.push({ file, resource: m[1] as string, text: m[0] });
   for (const m of src.matchAll(/['"`]\/apis\/([a-z0-9.-]+)\/v[0-9a-z]+\/(?:namespaces\/(?:\$\{[^}]+\}|[^/'"`]+)\/)?([a-z]+)/g)) calls.push({ file, resource: m[2] as string, text: m[0] });
-  // lib/kube's resourcePath({ group, version, resource }) shape.
-  for (const m of src.matchAll(/\bresource:\s*['"]([a-z]+)['"]/g)) calls.push({ file, resource: m[1] as string, text: m[0] });
+  // lib/kube's resourcePath({ group, version, resource[, subresource] }) shape.
+  for (const m of src.matchAll(/\bresource:\s*['"]([a-z]+)['"](?:,\s*subresource:\s*['"]([a-z]+)['"])?/g)) calls.push({ file, resource: m[2] ? `${m[1]}/${m[2]}` : (m[1] as string), text: m[0] });
   for (const m of src.matchAll(/\.(create|read|replace|patch|delete|list)(Namespaced)?([A-Z][A-Za-z]+?)(ForAllNamespaces)?\(/g)) {
     const resource = KIND_TO_RESOURCE[m[3] as string];
     if (resource) calls.push({ file, resource, verb: METHOD_VERB[m[1] as string], text: m[0] });

@@ -12,6 +12,7 @@ import { parseResources } from '../../../gateway/routes/resources.js';
 import { RouteFile, StateLoader } from '../../../gateway/sources/route-file.js';
 import { createGatewayMetrics } from '../../../gateway/metrics.js';
 import { createLogger } from '../../../lib/logger.js';
+import type { GatewayState } from '../../../gateway/state.js';
 
 t.test('every policy kind is registered with its parser and its step', async (t) => {
   t.same([...POLICY_REGISTRY.keys()].sort(), [...POLICY_KINDS].sort(), 'the registry holds exactly the documented kinds');
@@ -71,16 +72,35 @@ t.test('an unknown policy kind is refused with its document and the known kinds'
   t.equal(set.size, 0, 'nothing is attached');
 });
 
-t.test('a route file with an unknown policy kind fails to load with WEFT_ERR_GATEWAY_FILE', async (t) => {
+t.test('a route file with an unknown policy kind rejects that policy alone (as in kubernetes mode); the routes serve', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'weft-registry-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   const file = join(dir, 'u.yaml');
-  await writeFile(file, UNKNOWN);
+  const route = (name: string): string => `---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: { name: ${name}, namespace: d }
+spec: { parentRefs: [{ name: edge }], hostnames: [${name}.test], rules: [{ backendRefs: [{ name: b, port: 80 }] }] }
+`;
+  const gateway = `---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: { name: edge, namespace: d }
+spec: { gatewayClassName: weft, listeners: [{ name: http, port: 80, protocol: HTTP }] }
+`;
+  await writeFile(file, UNKNOWN + gateway + route('r') + route('other'));
   const logger = createLogger({ level: 'silent', name: 'test' });
-  const applied: unknown[] = [];
+  const applied: GatewayState[] = [];
   const loader = new StateLoader({ log: logger, metrics: createGatewayMetrics(new Registry()), apply: (s) => applied.push(s) });
   const routes = new RouteFile(file, { log: logger, loader, debounceMs: 10 });
   t.teardown(() => routes.close());
-  await t.rejects(routes.start(), { code: 'WEFT_ERR_GATEWAY_FILE', message: /TeapotPolicy is not a policy kind \(ApiKeyPolicy, JwtPolicy, RateLimitPolicy, CorsPolicy, IpAccessPolicy, BodyLimitPolicy\)/ });
-  t.same(applied, [], 'no state is applied');
+  await routes.start();
+  const state = applied[0];
+  const served = (host: string): boolean => state?.table.lookup('HTTP', { host, path: '/', method: 'GET', headers: {}, query: new URLSearchParams() }).kind === 'matched';
+  t.match(state?.conditions, [
+    { kind: 'TeapotPolicy', name: 'tea', type: 'Rejected', reasons: [/TeapotPolicy is not a policy kind \(ApiKeyPolicy, JwtPolicy, RateLimitPolicy, CorsPolicy, IpAccessPolicy, BodyLimitPolicy\)/] },
+  ]);
+  t.equal(state?.conditions.length, 1);
+  t.ok(served('r.test'), 'the targeted route serves (the policy is not attached)');
+  t.ok(served('other.test'), 'the other route serves');
 });

@@ -1,0 +1,97 @@
+// The status core: each Gateway, listener and HTTPRoute parentRef gets the Gateway API condition
+// and reason its situation calls for, with observedGeneration, from plain objects.
+import t from 'tap';
+import { computeStatuses, type ObjectStatus } from '../../../../gateway/status/gateway-status.js';
+import { readResources } from '../../../../gateway/routes/resources.js';
+import { buildState } from '../../../../gateway/state.js';
+
+const GW = 'gateway.networking.k8s.io/v1';
+const gateway = {
+  apiVersion: GW,
+  kind: 'Gateway',
+  metadata: { name: 'edge', namespace: 'shop', generation: 3 },
+  spec: {
+    gatewayClassName: 'weft',
+    listeners: [
+      { name: 'http', port: 80, protocol: 'HTTP', hostname: '*.example.com' },
+      { name: 'same', port: 80, protocol: 'HTTP', hostname: '*.example.com' },
+      { name: 'https', port: 443, protocol: 'HTTPS', hostname: 'secure.example.com', tls: { certificateRefs: [{ name: 'missing' }] } },
+    ],
+  },
+};
+const route = (name: string, spec: Record<string, unknown>, generation = 1): Record<string, unknown> => ({ apiVersion: GW, kind: 'HTTPRoute', metadata: { name, namespace: 'shop', generation }, spec });
+const backend = { backendRefs: [{ name: 'web', port: 80 }] };
+
+function statuses(objects: Record<string, unknown>[]): ObjectStatus[] {
+  const raw: unknown[] = objects;
+  const parsed = readResources(raw, 'test');
+  const built = buildState(parsed, 'test', 1, () => '', { perObject: true });
+  if ('problems' in built) throw new Error('unexpected');
+  return computeStatuses({ resources: parsed.resources, conditions: built.state.conditions, objects: raw, addresses: ['10.0.0.7'] });
+}
+
+const find = (all: ObjectStatus[], kind: string, name: string): ObjectStatus | undefined => all.find((s) => s.kind === kind && s.name === name);
+type Parent = { parentRef: Record<string, unknown>; conditions: { type: string; status: string; reason: string; observedGeneration?: number }[] };
+const parents = (s: ObjectStatus | undefined): Parent[] => (s?.status.parents ?? []) as Parent[];
+const reason = (p: Parent | undefined, type: string): string => `${p?.conditions.find((c) => c.type === type)?.status} ${p?.conditions.find((c) => c.type === type)?.reason}`;
+
+t.test('each parentRef of a route gets the reason of its situation', async (t) => {
+  const all = statuses([
+    gateway,
+    route('ok', { parentRefs: [{ name: 'edge', sectionName: 'http' }], hostnames: ['a.example.com'], rules: [backend] }, 4),
+    route('no-parent', { parentRefs: [{ name: 'nowhere' }, { name: 'edge', sectionName: 'nope' }], rules: [backend] }),
+    route('other-host', { parentRefs: [{ name: 'edge', sectionName: 'http' }], hostnames: ['a.other.org'], rules: [backend] }),
+    route('cross-ns', { parentRefs: [{ name: 'edge' }], hostnames: ['b.example.com'], rules: [{ backendRefs: [{ name: 'db', namespace: 'vault', port: 80 }] }] }),
+    route('bad-kind', { parentRefs: [{ name: 'edge' }], hostnames: ['c.example.com'], rules: [{ backendRefs: [{ group: 'example.com', kind: 'Bucket', name: 'b' }] }] }),
+    route('unsupported', { parentRefs: [{ name: 'edge' }], rules: [{ filters: [{ type: 'ExtensionRef', extensionRef: { group: 'example.com', kind: 'Magic', name: 'm' } }], ...backend }] }, 7),
+  ]);
+  const ok = parents(find(all, 'HTTPRoute', 'ok'));
+  t.same(ok[0]?.parentRef, { group: 'gateway.networking.k8s.io', kind: 'Gateway', namespace: 'shop', name: 'edge', sectionName: 'http' }, 'the parentRef is echoed with defaults');
+  t.equal(reason(ok[0], 'Accepted'), 'True Accepted');
+  t.equal(reason(ok[0], 'ResolvedRefs'), 'True ResolvedRefs');
+  t.equal(ok[0]?.conditions[0]?.observedGeneration, 4, 'observedGeneration is the route generation');
+  const np = parents(find(all, 'HTTPRoute', 'no-parent'));
+  t.equal(reason(np[0], 'Accepted'), 'False NoMatchingParent', 'a Gateway that does not exist');
+  t.equal(reason(np[1], 'Accepted'), 'False NoMatchingParent', 'a sectionName no listener has');
+  t.equal(reason(parents(find(all, 'HTTPRoute', 'other-host'))[0], 'Accepted'), 'False NoMatchingListenerHostname');
+  t.equal(reason(parents(find(all, 'HTTPRoute', 'cross-ns'))[0], 'ResolvedRefs'), 'False RefNotPermitted');
+  t.equal(reason(parents(find(all, 'HTTPRoute', 'cross-ns'))[0], 'Accepted'), 'True Accepted', 'an unresolved backend does not stop acceptance');
+  t.equal(reason(parents(find(all, 'HTTPRoute', 'bad-kind'))[0], 'ResolvedRefs'), 'False InvalidKind');
+  const un = parents(find(all, 'HTTPRoute', 'unsupported'));
+  t.equal(reason(un[0], 'Accepted'), 'False UnsupportedValue', 'a rejected route says why, alone');
+  t.match(un[0]?.conditions[0], { observedGeneration: 7, message: /ExtensionRef filters are not supported/ });
+});
+
+t.test('a Gateway reports its listeners, conflicts, unresolved certificates and attached routes', async (t) => {
+  const other = { ...gateway, metadata: { name: 'private', namespace: 'team' }, spec: { gatewayClassName: 'weft', listeners: [{ name: 'http', port: 80, protocol: 'HTTP', allowedRoutes: { namespaces: { from: 'Same' } } }] } };
+  const all = statuses([
+    gateway,
+    other,
+    route('a', { parentRefs: [{ name: 'edge', sectionName: 'http' }], hostnames: ['a.example.com'], rules: [backend] }),
+    route('b', { parentRefs: [{ name: 'edge', sectionName: 'http' }], hostnames: ['b.example.com'], rules: [backend] }),
+    route('denied', { parentRefs: [{ name: 'private', namespace: 'team' }], rules: [backend] }),
+  ]);
+  const g = find(all, 'Gateway', 'edge');
+  t.same(g?.status.addresses, [{ type: 'IPAddress', value: '10.0.0.7' }]);
+  t.match(g?.status.conditions, [{ type: 'Accepted', status: 'True', observedGeneration: 3 }, { type: 'Programmed', status: 'True' }]);
+  const listeners = g?.status.listeners as { name: string; attachedRoutes: number; conditions: { type: string; status: string; reason: string }[] }[];
+  const l = (name: string, type: string): string => {
+    const c = listeners.find((x) => x.name === name)?.conditions.find((x) => x.type === type);
+    return `${c?.status} ${c?.reason}`;
+  };
+  t.equal(listeners.find((x) => x.name === 'http')?.attachedRoutes, 2, 'two routes attach to the http listener');
+  t.equal(l('http', 'Conflicted'), 'True HostnameConflict', 'two listeners with one port and hostname conflict');
+  t.equal(l('https', 'Conflicted'), 'False NoConflicts');
+  t.equal(l('https', 'ResolvedRefs'), 'False InvalidCertificateRef', 'a missing certificate Secret');
+  t.equal(l('https', 'Programmed'), 'False Invalid');
+  t.equal(l('http', 'Programmed'), 'True Programmed');
+  t.equal(reason(parents(find(all, 'HTTPRoute', 'denied'))[0], 'Accepted'), 'False NotAllowedByListeners', 'allowedRoutes from Same refuses another namespace');
+});
+
+t.test('a rejected Gateway is not accepted, with its reasons; another class is left alone', async (t) => {
+  const bad = { ...gateway, spec: { gatewayClassName: 'weft', listeners: [{ name: 'x', port: 80, protocol: 'HTTP', weight: 1 }] } };
+  const foreign = { ...gateway, metadata: { name: 'theirs', namespace: 'shop' }, spec: { gatewayClassName: 'other', listeners: [{ name: 'x', port: 80, protocol: 'TLS' }] } };
+  const all = statuses([bad, foreign]);
+  t.match(find(all, 'Gateway', 'edge')?.status.conditions, [{ type: 'Accepted', status: 'False', reason: 'Invalid', message: /weight: unknown field/ }, { type: 'Programmed', status: 'False' }]);
+  t.equal(find(all, 'Gateway', 'theirs'), undefined);
+});
