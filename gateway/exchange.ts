@@ -8,6 +8,7 @@ import type { GatewayRequest, GatewayResponse } from './respond.js';
 import type { FilterSpec, HeaderModifier } from './routes/resources.js';
 import type { Protocol, ResolvedBackend, RouteDecision } from './routes/route-table.js';
 import type { GatewayState } from './state.js';
+import { NO_CONSUMERS } from './consumers/directory.js';
 
 /** A route lookup that found a rule. */
 export type Matched = Extract<RouteDecision, { kind: 'matched' }>;
@@ -81,6 +82,8 @@ export function openExchange(protocol: Protocol, req: GatewayRequest, res: Gatew
     policies: NO_POLICIES,
     client: req.socket?.remoteAddress ?? '',
     consumer: undefined,
+    consumers: state?.consumers ?? NO_CONSUMERS,
+    account: undefined,
     headers: {},
     upstreamSearch: search,
     corsHeaders: NO_HEADERS,

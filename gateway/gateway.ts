@@ -24,7 +24,8 @@ import { Traffic, createTrafficMetrics } from '../mesh/traffic/traffic.js';
 import { DEFAULT_TRAFFIC_SETTINGS, budgetTermsOf } from '../mesh/traffic/traffic-settings.js';
 import { GatewayHandler } from './handler.js';
 import { RouteFile, StateLoader } from './sources/route-file.js';
-import { KubeRoutes } from './sources/kube-routes.js';
+import { KubeRoutes, ROUTE_RESOURCES } from './sources/kube-routes.js';
+import { CONSUMER_KEY_SECRETS } from './consumers/key-secrets.js';
 import type { KubeClient } from '../lib/kube/client.js';
 import { LeafReadiness } from '../mesh/identity/leaf-readiness.js';
 import { realTimers, type Timers } from '../lib/timers.js';
@@ -112,7 +113,9 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
       labelNames: ['resource', 'reason'] as const,
       registers: [deps.registry],
     });
-    kubeRoutes = new KubeRoutes({ client: deps.kubeClient, loader, logger: log, restarts, relists, debounceMs: config.reloadDebounceMs });
+    // Consumers' key Secrets are watched with the routes, so a rotated key applies like a route edit.
+    const resources = config.consumerKeySecrets ? [...ROUTE_RESOURCES, CONSUMER_KEY_SECRETS] : ROUTE_RESOURCES;
+    kubeRoutes = new KubeRoutes({ client: deps.kubeClient, loader, logger: log, restarts, relists, debounceMs: config.reloadDebounceMs, resources });
   } else {
     throw new WeftError('WEFT_ERR_CONFIG', 'the gateway has no route source: set WEFT_GATEWAY_ROUTES_FILE, or run in kubernetes mode with an API server');
   }

@@ -1,6 +1,6 @@
 // The gateway's request path as one ordered list of steps, read top to bottom in request order:
 // read host -> TLS name and client certificate -> match route -> IP list -> CORS -> API key ->
-// JWT -> rate limit -> body limit -> filters (redirect, header modifiers, rewrite, mirror) ->
+// JWT -> rate limit -> body limit -> plan quota -> filters (redirect, header modifiers, rewrite, mirror) ->
 // weighted backend -> pick endpoint (waiting for discovery if need be) -> forward. The handler owns what
 // surrounds the steps: the exchange, the drain count, error answers, metrics and the access log.
 import { WeftError } from '../lib/errors.js';
@@ -26,6 +26,8 @@ import type { GatewayState } from './state.js';
 import { applyFilters, chooseBackend } from './steps/filters.js';
 import { forward } from './steps/forward.js';
 import { checkTls, matchRoute, readHost } from './steps/match.js';
+import { quotaStep, type QuotaCounter } from './quota/quota-step.js';
+import { SlidingWindowQuota } from './quota/sliding-window.js';
 
 /** What the handler is built from; the command wires real ones, tests their own. */
 export interface GatewayHandlerOptions {
@@ -51,6 +53,8 @@ export interface GatewayHandlerOptions {
   readonly timers?: Timers;
   /** The retry engine for rules with an HTTPRoute `retry` (budgets, counters). */
   readonly traffic?: Traffic;
+  /** Counts consumers' plan quotas (default: in this process). */
+  readonly quota?: QuotaCounter;
 }
 
 /** A step with the name tests and logs know it by. */
@@ -74,6 +78,7 @@ export function gatewaySteps(o: GatewayHandlerOptions, limiter: RateLimiter, ans
     { name: 'check TLS', run: checkTls(o.clock) },
     { name: 'match route', run: matchRoute(o.trustedProxies) },
     ...policySteps({ clock: o.clock, readyReplicas: o.readyReplicas, limiter }),
+    { name: 'plan quota', run: quotaStep(o.quota ?? new SlidingWindowQuota(), o.clock) },
     { name: 'apply filters', run: applyFilters(o.random) },
     { name: 'choose backend', run: chooseBackend(o.random) },
     { name: 'pick endpoint', run: (x) => pickStep(queue, o.balancers, x) },

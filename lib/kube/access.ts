@@ -79,4 +79,6 @@ export const KUBE_ACCESS: readonly KubeAccess[] = [
     component: 'gateway' as const, group: 'weft.dev', resource, verbs: ['get', 'list', 'watch'] as const, scope: 'cluster' as const, why: 'reads the API policies attached to its routes',
   })),
   { component: 'gateway', group: '', resource: 'secrets', verbs: ['get'], scope: 'gateway-tls', names: ['<tls-secret>'], why: 'reads by name the public TLS certificates it is told to serve' },
+  { component: 'gateway', group: 'weft.dev', resource: 'consumers', verbs: ['get', 'list', 'watch'], scope: 'cluster', why: 'reads the consumers of its APIs and their credentials' },
+  { component: 'gateway', group: 'weft.dev', resource: 'plans', verbs: ['get', 'list', 'watch'], scope: 'cluster', why: "reads the plans whose quotas it counts" },
 ];

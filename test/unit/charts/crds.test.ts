@@ -14,7 +14,7 @@ interface Crd {
 const crds: Crd[] = readdirSync(crdDir).flatMap((f) => parseAllDocuments(readFileSync(`${crdDir}${f}`, 'utf8')).map((d) => d.toJS() as Crd));
 
 t.test('every manifest under crds/ validates against the Kubernetes schemas', async (t) => {
-  t.equal(crds.filter((c) => c.spec.group === 'weft.dev').length, 6, 'six gateway policy kinds');
+  t.equal(crds.filter((c) => c.spec.group === 'weft.dev').length, 8, 'six gateway policy kinds, Consumer and Plan');
   t.same(crds.filter((c) => c.spec.group === 'policy.weft.dev').map((c) => c.spec.names.kind), ['AuthorizationPolicy'], 'and the authorization kind');
   for (const crd of crds) {
     t.equal(crd.kind, 'CustomResourceDefinition');
