@@ -1,6 +1,7 @@
 // `weft gateway`'s settings table (rendered into docs/sidecar-config.md) and the parser that turns
 // its environment into a frozen GatewayConfig, listing every problem at once.
 import { handshakeSettings, type HandshakeBounds } from '../lib/tls-guard.js';
+import { QUOTA_SETTINGS, quotaSettingsOf, type QuotaSettings } from './quota/quota-settings.js';
 import { bool, ConfigReader, durationMs, hostPort, list, oneOf, port, setting, str, SettingProblem, type HostPort, type SettingType } from '../lib/config.js';
 import { LOG_LEVELS } from '../lib/logger.js';
 import { ADMIN_PORT, INBOUND_PORT } from '../lib/ports.js';
@@ -67,6 +68,7 @@ export const GATEWAY_SETTINGS = {
   }),
   trustedProxies: setting({ name: 'WEFT_GATEWAY_TRUSTED_PROXIES', type: list('CIDR'), default: [], doc: 'networks whose `X-Forwarded-For`/`Forwarded` are believed (a load balancer in front)' }),
   defaultTimeoutMs: setting({ name: 'WEFT_GATEWAY_DEFAULT_TIMEOUT_MS', type: durationMs({ min: 0 }), default: 60_000, doc: 'request timeout when a rule sets none (`0`: none)' }),
+  ...QUOTA_SETTINGS,
   consumerKeySecrets: setting({
     name: 'WEFT_GATEWAY_CONSUMER_KEY_SECRETS',
     type: bool(),
@@ -114,6 +116,8 @@ export interface GatewayConfig extends MeshModeSettings {
   readonly reloadDebounceMs: number;
   /** Kubernetes mode: watch Secrets labelled weft.dev/consumer-keys for consumers' key hashes. */
   readonly consumerKeySecrets: boolean;
+  /** Where plan quotas are counted. */
+  readonly quota: QuotaSettings;
   readonly peerPort: number;
   readonly connectTimeoutMs: number;
   readonly discoveryWaitMs: number;
@@ -154,6 +158,7 @@ export function parseGatewayConfig(env: Readonly<Record<string, string | undefin
     defaultTimeoutMs: v.defaultTimeoutMs,
     reloadDebounceMs: v.reloadDebounceMs,
     consumerKeySecrets: v.consumerKeySecrets,
+    quota: quotaSettingsOf(v, (m) => c.problem(m)),
     peerPort: v.peerPort,
     connectTimeoutMs: v.connectTimeoutMs,
     discoveryWaitMs: v.discoveryWaitMs,

@@ -26,6 +26,7 @@ import { GatewayHandler } from './handler.js';
 import { RouteFile, StateLoader } from './sources/route-file.js';
 import { KubeRoutes, ROUTE_RESOURCES } from './sources/kube-routes.js';
 import { CONSUMER_KEY_SECRETS } from './consumers/key-secrets.js';
+import { buildQuotaBackend } from './quota/quota-backend.js';
 import type { KubeClient } from '../lib/kube/client.js';
 import { LeafReadiness } from '../mesh/identity/leaf-readiness.js';
 import { realTimers, type Timers } from '../lib/timers.js';
@@ -72,7 +73,9 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
     metrics.readyReplicas.set(replicas);
   });
 
+  const quota = buildQuotaBackend(config.quota, { registry: deps.registry, log, timers: deps.timers ?? realTimers });
   const handler = new GatewayHandler({
+    quota: quota.backend,
     logger: log,
     metrics,
     balancers,
@@ -229,6 +232,7 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
       await deps.source.close();
       admin.close();
       admin.closeAllConnections();
+      await quota.close();
       return clean;
     },
   };

@@ -26,7 +26,7 @@ import type { GatewayState } from './state.js';
 import { applyFilters, chooseBackend } from './steps/filters.js';
 import { forward } from './steps/forward.js';
 import { checkTls, matchRoute, readHost } from './steps/match.js';
-import { quotaStep, type QuotaCounter } from './quota/quota-step.js';
+import { quotaStep, type QuotaBackend } from './quota/quota-step.js';
 import { SlidingWindowQuota } from './quota/sliding-window.js';
 
 /** What the handler is built from; the command wires real ones, tests their own. */
@@ -54,7 +54,7 @@ export interface GatewayHandlerOptions {
   /** The retry engine for rules with an HTTPRoute `retry` (budgets, counters). */
   readonly traffic?: Traffic;
   /** Counts consumers' plan quotas (default: in this process). */
-  readonly quota?: QuotaCounter;
+  readonly quota?: QuotaBackend;
 }
 
 /** A step with the name tests and logs know it by. */
@@ -78,7 +78,7 @@ export function gatewaySteps(o: GatewayHandlerOptions, limiter: RateLimiter, ans
     { name: 'check TLS', run: checkTls(o.clock) },
     { name: 'match route', run: matchRoute(o.trustedProxies) },
     ...policySteps({ clock: o.clock, readyReplicas: o.readyReplicas, limiter }),
-    { name: 'plan quota', run: quotaStep(o.quota ?? new SlidingWindowQuota(), o.clock) },
+    { name: 'plan quota', run: quotaStep(o.quota ?? localQuota(), o.clock) },
     { name: 'apply filters', run: applyFilters(o.random) },
     { name: 'choose backend', run: chooseBackend(o.random) },
     { name: 'pick endpoint', run: (x) => pickStep(queue, o.balancers, x) },
@@ -96,6 +96,12 @@ export function gatewaySteps(o: GatewayHandlerOptions, limiter: RateLimiter, ans
       }),
     },
   ];
+}
+
+// The default backend: counts in this process.
+function localQuota(): QuotaBackend {
+  const counter = new SlidingWindowQuota();
+  return { kind: 'local', take: (key, windows, nowMs) => counter.take(key, windows, nowMs) };
 }
 
 /** An endpoint of a service right now, or none (mirrors never wait: no endpoint, no copy). */

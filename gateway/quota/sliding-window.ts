@@ -55,6 +55,25 @@ export function judgeWindow(w: QuotaWindow, counts: ReadonlyMap<number, number>,
   return { held, resetSeconds: Math.max(1, Math.ceil((freeAt - nowMs) / 1000)) };
 }
 
+/**
+ * The verdict of every window from its bucket counts before this request (pure; the Redis
+ * backend judges the counts its script returns with the same function): allowed when every window
+ * holds fewer than its limit; the refusing window is the first full one, shortest first.
+ */
+export function decide(windows: readonly QuotaWindow[], counts: readonly ReadonlyMap<number, number>[], nowMs: number): QuotaDecision {
+  const states: WindowState[] = [];
+  let refusing: WindowState | undefined;
+  for (let i = 0; i < windows.length; i++) {
+    const w = windows[i] as QuotaWindow;
+    const { held, resetSeconds } = judgeWindow(w, counts[i] ?? new Map<number, number>(), nowMs);
+    const ok = held < w.requests;
+    const s: WindowState = { window: w, remaining: ok ? w.requests - held - 1 : 0, resetSeconds };
+    if (!ok && !refusing) refusing = s;
+    states.push(s);
+  }
+  return { allowed: refusing === undefined, windows: states, tightest: refusing ?? tightestOf(states) };
+}
+
 interface KeyWindows {
   /** One map per window of the plan, bucket number -> count. */
   readonly buckets: Map<number, number>[];
@@ -78,20 +97,9 @@ export class SlidingWindowQuota {
       this.#keys.set(key, k);
     }
     k.lastMs = nowMs;
-    const states: WindowState[] = [];
-    let allowed = true;
-    let refusing: WindowState | undefined;
-    for (let i = 0; i < windows.length; i++) {
-      const w = windows[i] as QuotaWindow;
-      const counts = k.buckets[i] as Map<number, number>;
-      prune(counts, w, nowMs);
-      const { held, resetSeconds } = judgeWindow(w, counts, nowMs);
-      const ok = held < w.requests;
-      const s: WindowState = { window: w, remaining: ok ? w.requests - held - 1 : 0, resetSeconds };
-      if (!ok && allowed) refusing = s;
-      allowed &&= ok;
-      states.push(s);
-    }
+    for (let i = 0; i < windows.length; i++) prune(k.buckets[i] as Map<number, number>, windows[i] as QuotaWindow, nowMs);
+    const d = decide(windows, k.buckets, nowMs);
+    const allowed = d.allowed;
     if (allowed) {
       for (let i = 0; i < windows.length; i++) {
         const counts = k.buckets[i] as Map<number, number>;
@@ -100,7 +108,7 @@ export class SlidingWindowQuota {
       }
     }
     this.#sweep(nowMs);
-    return { allowed, windows: states, tightest: refusing ?? tightestOf(states) };
+    return d;
   }
 
   /** What `key` has used in each window now, without taking (usage reports). */
