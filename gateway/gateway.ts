@@ -26,7 +26,7 @@ import { GatewayHandler } from './handler.js';
 import { RouteFile, StateLoader } from './sources/route-file.js';
 import { KubeRoutes, ROUTE_RESOURCES } from './sources/kube-routes.js';
 import { CONSUMER_KEY_SECRETS } from './consumers/key-secrets.js';
-import { buildQuotaBackend } from './quota/quota-backend.js';
+import { buildQuotaBackend, serveUsage } from './quota/quota-backend.js';
 import type { KubeClient } from '../lib/kube/client.js';
 import { LeafReadiness } from '../mesh/identity/leaf-readiness.js';
 import { realTimers, type Timers } from '../lib/timers.js';
@@ -138,6 +138,8 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
     debugEndpoints: () => ({ services: balancers.debug(), replicas, generation: loader.generation }),
     // What the route source found: kinds the API server does not serve and each object left out whole or in part.
     routes: new Map([
+      // Each consumer's use against its plan's windows, from Redis when it counts the quotas.
+      ['/debug/usage', (_req: IncomingMessage, res: ServerResponse) => serveUsage(res, handler.state, quota)],
       [
         '/debug/routes',
         (_req: IncomingMessage, res: ServerResponse) => {

@@ -28,6 +28,7 @@ import { forward } from './steps/forward.js';
 import { checkTls, matchRoute, readHost } from './steps/match.js';
 import { quotaStep, type QuotaBackend } from './quota/quota-step.js';
 import { SlidingWindowQuota } from './quota/sliding-window.js';
+import { consumerLabel, planLabel } from './quota/usage.js';
 
 /** What the handler is built from; the command wires real ones, tests their own. */
 export interface GatewayHandlerOptions {
@@ -214,7 +215,7 @@ export class GatewayHandler {
     const { req, res } = x;
     const ms = performance.now() - x.started;
     const status = res.headersSent ? res.statusCode : 0;
-    this.#o.metrics.requests.inc({ route: x.route, backend: x.backend, code: String(status) });
+    this.#o.metrics.requests.inc({ route: x.route, backend: x.backend, code: String(status), consumer: consumerLabel(x.account, x.consumer), plan: planLabel(x.account) });
     this.#o.metrics.latency.observe({ route: x.route, backend: x.backend }, ms / 1000);
     // Absent fields stay undefined, which the logger leaves out of the line.
     this.#o.logger.info(

@@ -9,6 +9,9 @@ import type { QuotaBackend } from './quota-step.js';
 import type { QuotaSettings } from './quota-settings.js';
 import { RedisQuota } from './redis-quota.js';
 import { SlidingWindowQuota } from './sliding-window.js';
+import { usageReport } from './usage.js';
+import type { ServerResponse } from 'node:http';
+import { NO_CONSUMERS, type ConsumerDirectory } from '../consumers/directory.js';
 
 /** A backend and how to let go of it at shutdown. */
 export interface BuiltQuota {
@@ -17,6 +20,8 @@ export interface BuiltQuota {
   readonly local: SlidingWindowQuota;
   /** The Redis backend, when configured (usage reports read it). */
   readonly redis: RedisQuota | undefined;
+  /** The clock local counts are read with. */
+  readonly now: () => number;
   close(): Promise<void>;
 }
 
@@ -24,7 +29,7 @@ export interface BuiltQuota {
 export function buildQuotaBackend(settings: QuotaSettings, deps: { readonly registry: Registry; readonly log: Logger; readonly timers: Timers }): BuiltQuota {
   const local = new SlidingWindowQuota();
   if (settings.backend === 'local') {
-    return { backend: { kind: 'local', take: (k, w, now) => local.take(k, w, now) }, local, redis: undefined, close: () => Promise.resolve() };
+    return { backend: { kind: 'local', take: (k, w, now) => local.take(k, w, now) }, local, redis: undefined, now: () => deps.timers.now(), close: () => Promise.resolve() };
   }
   const client = new Redis(settings.redisUrl, {
     enableOfflineQueue: false,
@@ -47,9 +52,26 @@ export function buildQuotaBackend(settings: QuotaSettings, deps: { readonly regi
     backend: { kind: 'redis', take: (k, w, now) => redis.take(k, w, now) },
     local,
     redis,
+    now: () => deps.timers.now(),
     close: async () => {
       client.disconnect();
       await Promise.resolve();
     },
   };
+}
+
+/** Answers `/debug/usage` with the usage report of the consumers in force (JSON). */
+export function serveUsage(res: ServerResponse, state: { readonly consumers: ConsumerDirectory } | undefined, quota: BuiltQuota): void {
+  const redis = quota.redis;
+  usageReport(state?.consumers ?? NO_CONSUMERS, (k, w) => Promise.resolve(quota.local.peek(k, w, quota.now())), redis ? (k, w) => redis.peek(k, w) : undefined).then(
+    (report) => {
+      const body = `${JSON.stringify(report, null, 2)}\n`;
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+      res.end(body);
+    },
+    (err: unknown) => {
+      res.writeHead(500, { 'content-type': 'text/plain' });
+      res.end(`usage report failed: ${(err as Error).message}\n`);
+    },
+  );
 }

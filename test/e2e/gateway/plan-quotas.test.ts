@@ -7,6 +7,7 @@ import http from 'node:http';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { GatewayMesh, echoed, request } from '../../support/gateway-mesh.js';
+import { get as plainGet, metric } from '../../support/local-mesh.js';
 import { hashKey } from '../../../gateway/policies/api-key.js';
 
 const doc = (apiVersion: string, kind: string, name: string, spec: string): string => `---
@@ -38,6 +39,9 @@ spec:
   rules: [{ backendRefs: [{ name: app, port: 80 }] }]
 `),
   doc('weft.dev/v1alpha1', 'ApiKeyPolicy', 'keys', `  targetRef: { group: gateway.networking.k8s.io, kind: Gateway, name: edge }
+`),
+  doc('weft.dev/v1alpha1', 'ApiKeyPolicy', 'free-keys', `  targetRef: { group: gateway.networking.k8s.io, kind: HTTPRoute, name: free }
+  consumers: [{ name: legacy, keySha256: ${hashKey('legacy-key')} }]
 `),
   doc('weft.dev/v1alpha1', 'Plan', 'gold', `  limits: [{ requests: 1000, per: day }, { requests: 100, per: minute }]
   routes: [{ name: orders }, { kind: HTTPRoute, name: catalogue }]
@@ -93,5 +97,24 @@ t.test('plan quotas, local backend', async (t) => {
     t.equal(free.status, 200, 'the free route is not in the plan');
     t.equal(free.headers['ratelimit-policy'], undefined, 'and carries no plan headers');
     t.equal((await get('orders.test', '/a', 'alice-key')).status, 429, 'alice is still over on the plan routes');
+    t.equal((await get('free.test', '/', 'legacy-key')).status, 200, "a key of the policy's own list");
+  });
+
+  await t.test('usage: consumer and plan on the request metric (bounded), and /debug/usage against the quotas', async (t) => {
+    const m = (labels: Record<string, string>): Promise<number> => metric(gw.admin, 'weft_gateway_requests_total', labels);
+    t.equal(await m({ consumer: 'alice', plan: 'test/gold', code: '200' }), 101, "alice's 100 on the plan and 1 on the free route");
+    t.equal(await m({ consumer: 'alice', plan: 'test/gold', code: '429' }), 901);
+    t.equal(await m({ consumer: 'bob', plan: 'test/gold', code: '200' }), 1);
+    t.equal(await m({ consumer: 'unknown', plan: '-', code: '200' }), 1, 'a caller that is not a Consumer object folds into one value');
+    t.equal(await m({ consumer: 'legacy' }), 0, 'and is never a label value of its own');
+    const usage = JSON.parse((await plainGet(`${gw.admin}/debug/usage`)).body) as { source: string; consumers: { consumer: string; plan: string; windows: { per: string; limit: number; used: number; remaining: number }[] }[] };
+    t.equal(usage.source, 'local');
+    t.same(usage.consumers.find((c) => c.consumer === 'alice'), {
+      consumer: 'alice',
+      namespace: 'test',
+      plan: 'test/gold',
+      windows: [{ per: 'minute', limit: 100, used: 100, remaining: 0 }, { per: 'day', limit: 1000, used: 100, remaining: 900 }],
+    });
+    t.match(usage.consumers.find((c) => c.consumer === 'bob'), { windows: [{ per: 'minute', used: 1, remaining: 99 }, { per: 'day', used: 1 }] });
   });
 });

@@ -9,7 +9,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { GatewayMesh, request, type GatewayProc } from '../../support/gateway-mesh.js';
-import { metric } from '../../support/local-mesh.js';
+import { get, metric } from '../../support/local-mesh.js';
 import { hashKey } from '../../../gateway/policies/api-key.js';
 
 const doc = (apiVersion: string, kind: string, name: string, spec: string): string => `---
@@ -127,6 +127,9 @@ t.test('redis quota backend', async (t) => {
     const results = await Promise.all(Array.from({ length: 30 }, (_, i) => call(gws[0] as GatewayProc, i, 'alice-key')));
     t.same([...new Set(results.map((r) => r.status))], [429], 'still over after the restart');
     t.equal((await call(gws[0], 0, 'bob-key')).status, 200, 'another consumer is not');
+    const usage = JSON.parse((await get(`${(gws[1] as GatewayProc).admin}/debug/usage`)).body) as { source: string; consumers: { consumer: string; windows: { used: number }[] }[] };
+    t.equal(usage.source, 'redis', 'usage is read from Redis');
+    t.same(usage.consumers.map((c) => [c.consumer, c.windows[0]?.used]), [['alice', 100], ['bob', 1]], "the other replica reports both replicas' use");
   });
 
   await t.test('Redis stopped: requests keep flowing on local counts, and the fallback is counted', async (t) => {
