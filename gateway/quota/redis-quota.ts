@@ -115,7 +115,7 @@ export class RedisQuota {
       const out: number[] = [];
       for (const w of windows) {
         const flat = await this.#bounded(this.#o.redis.hgetall(`weft:quota:{${key}}:${w.name}`));
-        const counts = new Map(Object.entries(flat).map(([b, c]) => [Number(b), Number(c)]));
+        const counts = new Map(Object.entries(flat).map(([b, c]): [number, number] => [Number(b), Number(c)]).sort((a, b) => a[0] - b[0]));
         out.push(judgeWindow(w, counts, now).held);
       }
       return out;
@@ -166,9 +166,10 @@ export function judgeReply(windows: readonly QuotaWindow[], reply: unknown): Quo
   const now = Number(reply[0]);
   const counts = windows.map((_, i) => {
     const flat = reply[i + 1] as unknown[];
-    const m = new Map<number, number>();
-    for (let j = 0; j + 1 < flat.length; j += 2) m.set(Number(flat[j]), Number(flat[j + 1]));
-    return m;
+    const pairs: [number, number][] = [];
+    for (let j = 0; j + 1 < flat.length; j += 2) pairs.push([Number(flat[j]), Number(flat[j + 1])]);
+    // A hash has no order; the judge reads buckets oldest first.
+    return new Map(pairs.sort((a, b) => a[0] - b[0]));
   });
   return decide(windows, counts, now);
 }

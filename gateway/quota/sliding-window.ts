@@ -40,17 +40,19 @@ export function bucketsOf(windowMs: number): { readonly widthMs: number; readonl
 export function judgeWindow(w: QuotaWindow, counts: ReadonlyMap<number, number>, nowMs: number): { readonly held: number; readonly resetSeconds: number } {
   const { widthMs, count } = bucketsOf(w.windowMs);
   const current = Math.floor(nowMs / widthMs);
+  const oldest = current - count;
+  // Only non-empty buckets are stored, in the order they were first counted (oldest first).
   let held = 0;
-  for (let i = current - count; i <= current; i++) held += counts.get(i) ?? 0;
+  for (const [b, c] of counts) if (b >= oldest && b <= current) held += c;
   // Bucket i stops counting at the start of bucket i + K + 1. Below the limit: when the oldest
   // request held stops counting; at it: when enough have stopped counting for one more to fit.
   let need = held < w.requests ? 1 : held - w.requests + 1;
   let freeAt = nowMs + w.windowMs;
-  for (let i = current - count; i <= current && need > 0; i++) {
-    const c = counts.get(i) ?? 0;
-    if (c === 0) continue;
+  for (const [b, c] of counts) {
+    if (need <= 0) break;
+    if (b < oldest || b > current || c === 0) continue;
     need -= c;
-    freeAt = (i + count + 1) * widthMs;
+    freeAt = (b + count + 1) * widthMs;
   }
   return { held, resetSeconds: Math.max(1, Math.ceil((freeAt - nowMs) / 1000)) };
 }
