@@ -2,6 +2,7 @@
 // serves (GET /debug/status) and prints each Gateway, listener and route parent with its conditions.
 import { request } from 'node:http';
 import type { CommandContext } from './command.js';
+import { ADMIN_PORT } from '../lib/ports.js';
 
 interface Cond {
   type: string;
@@ -27,7 +28,7 @@ const USAGE = 'usage: weft gateway status [--admin host:port] [--json]\n';
 
 /** Runs `weft gateway status`; the admin address is --admin, else WEFT_ADMIN_ADDR, else 127.0.0.1:7020. */
 export async function runGatewayStatus(ctx: CommandContext, args: readonly string[]): Promise<number> {
-  let admin = ctx.env['WEFT_ADMIN_ADDR'] ?? '127.0.0.1:7020';
+  let admin = ctx.env['WEFT_ADMIN_ADDR'] ?? `127.0.0.1:${ADMIN_PORT}`;
   let json = false;
   for (let i = 0; i < args.length; i++) {
     const a = args[i];

@@ -36,7 +36,7 @@ export const COMMAND_HELP: Readonly<Record<string, CommandHelp>> = {
   gateway: {
     usage: ['weft gateway', 'weft gateway status [--admin host:port] [--json]'],
     about: 'Runs the edge gateway: Gateway API / Ingress routes (or a route file), API policies, mutual TLS\ninto the mesh. All settings come from the environment. `status` prints the Gateway API status\n(conditions per Gateway, listener and route) of a running gateway, read from its admin port.',
-    examples: ['weft gateway status --admin 127.0.0.1:7020', 'WEFT_MODE=local WEFT_GATEWAY_ROUTES_FILE=routes.yaml WEFT_CA_DIR=.weft/ca \\\n    WEFT_ENDPOINTS_FILE=.weft/endpoints.json weft gateway'],
+    examples: [`weft gateway status --admin 127.0.0.1:${ADMIN_PORT}`, 'WEFT_MODE=local WEFT_GATEWAY_ROUTES_FILE=routes.yaml WEFT_CA_DIR=.weft/ca \\\n    WEFT_ENDPOINTS_FILE=.weft/endpoints.json weft gateway'],
     settings: ['gateway'],
   },
   ca: {

@@ -1,7 +1,8 @@
 // `weft gateway`'s settings table (rendered into docs/sidecar-config.md) and the parser that turns
 // its environment into a frozen GatewayConfig, listing every problem at once.
 import { handshakeSettings, type HandshakeBounds } from '../lib/tls-guard.js';
-import { ConfigReader, durationMs, hostPort, list, oneOf, port, setting, str, SettingProblem, type HostPort, type SettingType } from '../lib/config.js';
+import { QUOTA_SETTINGS, quotaSettingsOf, type QuotaSettings } from './quota/quota-settings.js';
+import { bool, ConfigReader, durationMs, hostPort, list, oneOf, port, setting, str, SettingProblem, type HostPort, type SettingType } from '../lib/config.js';
 import { LOG_LEVELS } from '../lib/logger.js';
 import { ADMIN_PORT, INBOUND_PORT } from '../lib/ports.js';
 import { MESH_MODE_SETTINGS, identityFrom, meshModeBlocks, type MeshModeSettings } from '../mesh/mode-settings.js';
@@ -76,6 +77,13 @@ export const GATEWAY_SETTINGS = {
   }),
   trustedProxies: setting({ name: 'WEFT_GATEWAY_TRUSTED_PROXIES', type: list('CIDR'), default: [], doc: 'networks whose `X-Forwarded-For`/`Forwarded` are believed (a load balancer in front)' }),
   defaultTimeoutMs: setting({ name: 'WEFT_GATEWAY_DEFAULT_TIMEOUT_MS', type: durationMs({ min: 0 }), default: 60_000, doc: 'request timeout when a rule sets none (`0`: none)' }),
+  ...QUOTA_SETTINGS,
+  consumerKeySecrets: setting({
+    name: 'WEFT_GATEWAY_CONSUMER_KEY_SECRETS',
+    type: bool(),
+    default: false,
+    doc: "kubernetes mode: watch Secrets labelled `weft.dev/consumer-keys` in every namespace for consumers' key hashes (needs list and watch on Secrets, which the chart does not grant)",
+  }),
   reloadDebounceMs: setting({ name: 'WEFT_GATEWAY_RELOAD_DEBOUNCE_MS', type: durationMs({ min: 0, max: 60_000 }), default: 100, doc: 'how long writes to the route file must settle before it is reloaded' }),
   peerPort: setting({ name: 'WEFT_PEER_PORT', type: port(), default: INBOUND_PORT, doc: "the sidecars' inbound port" }),
   connectTimeoutMs: setting({ name: 'WEFT_CONNECT_TIMEOUT_MS', type: durationMs({ min: 1 }), default: 3_000, doc: "dialling a backend's sidecar" }),
@@ -118,6 +126,10 @@ export interface GatewayConfig extends MeshModeSettings {
   readonly trustedProxies: readonly Cidr[];
   readonly defaultTimeoutMs: number;
   readonly reloadDebounceMs: number;
+  /** Kubernetes mode: watch Secrets labelled weft.dev/consumer-keys for consumers' key hashes. */
+  readonly consumerKeySecrets: boolean;
+  /** Where plan quotas are counted. */
+  readonly quota: QuotaSettings;
   readonly peerPort: number;
   readonly connectTimeoutMs: number;
   readonly discoveryWaitMs: number;
@@ -174,6 +186,8 @@ export function parseGatewayConfig(env: Readonly<Record<string, string | undefin
     trustedProxies,
     defaultTimeoutMs: v.defaultTimeoutMs,
     reloadDebounceMs: v.reloadDebounceMs,
+    consumerKeySecrets: v.consumerKeySecrets,
+    quota: quotaSettingsOf(v, (m) => c.problem(m)),
     peerPort: v.peerPort,
     connectTimeoutMs: v.connectTimeoutMs,
     discoveryWaitMs: v.discoveryWaitMs,

@@ -16,6 +16,7 @@ export interface UpgradeSocket {
   readonly head: Buffer;
 }
 import type { GatewayState } from './state.js';
+import { NO_CONSUMERS } from './consumers/directory.js';
 
 /** A route lookup that found a rule. */
 export type Matched = Extract<RouteDecision, { kind: 'matched' }>;
@@ -94,6 +95,8 @@ export function openExchange(scope: SocketScope, req: GatewayRequest, res: Gatew
     policies: NO_POLICIES,
     client: req.socket?.remoteAddress ?? '',
     consumer: undefined,
+    consumers: state?.consumers ?? NO_CONSUMERS,
+    account: undefined,
     headers: {},
     upstreamSearch: search,
     corsHeaders: NO_HEADERS,

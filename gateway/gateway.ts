@@ -23,7 +23,9 @@ import { Traffic, createTrafficMetrics } from '../mesh/traffic/traffic.js';
 import { DEFAULT_TRAFFIC_SETTINGS, budgetTermsOf } from '../mesh/traffic/traffic-settings.js';
 import { GatewayHandler } from './handler.js';
 import { RouteFile, StateLoader } from './sources/route-file.js';
-import { KubeRoutes } from './sources/kube-routes.js';
+import { KubeRoutes, ROUTE_RESOURCES } from './sources/kube-routes.js';
+import { CONSUMER_KEY_SECRETS } from './consumers/key-secrets.js';
+import { buildQuotaBackend, serveUsage } from './quota/quota-backend.js';
 import type { KubeClient } from '../lib/kube/client.js';
 import { LeafReadiness } from '../mesh/identity/leaf-readiness.js';
 import { realTimers, type Timers } from '../lib/timers.js';
@@ -78,7 +80,9 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
     metrics.readyReplicas.set(replicas);
   });
 
+  const quota = buildQuotaBackend(config.quota, { registry: deps.registry, log, timers: deps.timers ?? realTimers });
   const handler = new GatewayHandler({
+    quota: quota.backend,
     logger: log,
     metrics,
     balancers,
@@ -123,7 +127,9 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
       labelNames: ['resource', 'reason'] as const,
       registers: [deps.registry],
     });
-    kubeRoutes = new KubeRoutes({ client: deps.kubeClient, loader, logger: log, restarts, relists, debounceMs: config.reloadDebounceMs });
+    // Consumers' key Secrets are watched with the routes, so a rotated key applies like a route edit.
+    const resources = config.consumerKeySecrets ? [...ROUTE_RESOURCES, CONSUMER_KEY_SECRETS] : ROUTE_RESOURCES;
+    kubeRoutes = new KubeRoutes({ client: deps.kubeClient, loader, logger: log, restarts, relists, debounceMs: config.reloadDebounceMs, resources });
   } else {
     throw new WeftError('WEFT_ERR_CONFIG', 'the gateway has no route source: set WEFT_GATEWAY_ROUTES_FILE, or run in kubernetes mode with an API server');
   }
@@ -145,6 +151,8 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
     routes: new Map([
       // The Gateway API status of what serves, as kubernetes mode writes it (`weft gateway status` prints it).
       ['/debug/status', (_req: IncomingMessage, res: ServerResponse) => sendStatus(res, loader.statusSource, listenerHosts)],
+      // Each consumer's use against its plan's windows, from Redis when it counts the quotas.
+      ['/debug/usage', (_req: IncomingMessage, res: ServerResponse) => serveUsage(res, handler.state, quota)],
       [
         '/debug/routes',
         (_req: IncomingMessage, res: ServerResponse) => {
@@ -199,6 +207,7 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
       await deps.source.close();
       admin.close();
       admin.closeAllConnections();
+      await quota.close();
       return clean;
     },
   };

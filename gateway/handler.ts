@@ -1,6 +1,6 @@
 // The gateway's request path as one ordered list of steps, read top to bottom in request order:
-// read host -> TLS name and client certificate -> match route -> IP list -> CORS -> API key ->
-// JWT -> rate limit -> body limit -> filters (redirect, header modifiers, rewrite, mirror) ->
+// read host -> TLS name and client certificate -> match route -> CORS filter -> IP list -> CORS -> API key ->
+// JWT -> rate limit -> body limit -> plan quota -> filters (redirect, header modifiers, rewrite, mirror) ->
 // weighted backend -> pick endpoint (waiting for discovery if need be) -> forward. The handler owns what
 // surrounds the steps: the exchange, the drain count, error answers, metrics and the access log.
 import { ServerResponse, type IncomingMessage } from 'node:http';
@@ -31,6 +31,9 @@ import { applyFilters, chooseBackend } from './steps/filters.js';
 import { forward } from './steps/forward.js';
 import { checkTls, matchRoute, readHost } from './steps/match.js';
 import { corsFilter } from './steps/cors-filter.js';
+import { quotaStep, type QuotaBackend } from './quota/quota-step.js';
+import { SlidingWindowQuota } from './quota/sliding-window.js';
+import { consumerLabel, planLabel } from './quota/usage.js';
 
 /** What the handler is built from; the command wires real ones, tests their own. */
 export interface GatewayHandlerOptions {
@@ -56,6 +59,8 @@ export interface GatewayHandlerOptions {
   readonly timers?: Timers;
   /** The retry engine for rules with an HTTPRoute `retry` (budgets, counters). */
   readonly traffic?: Traffic;
+  /** Counts consumers' plan quotas (default: in this process). */
+  readonly quota?: QuotaBackend;
 }
 
 /** A step with the name tests and logs know it by. */
@@ -80,6 +85,7 @@ export function gatewaySteps(o: GatewayHandlerOptions, limiter: RateLimiter, ans
     { name: 'match route', run: matchRoute(o.trustedProxies) },
     { name: 'CORS filter', run: corsFilter },
     ...policySteps({ clock: o.clock, readyReplicas: o.readyReplicas, limiter }),
+    { name: 'plan quota', run: quotaStep(o.quota ?? localQuota(), o.clock) },
     { name: 'apply filters', run: applyFilters(o.random) },
     { name: 'choose backend', run: chooseBackend(o.random) },
     { name: 'pick endpoint', run: (x) => pickStep(queue, o.balancers, x) },
@@ -97,6 +103,12 @@ export function gatewaySteps(o: GatewayHandlerOptions, limiter: RateLimiter, ans
       }),
     },
   ];
+}
+
+// The default backend: counts in this process.
+function localQuota(): QuotaBackend {
+  const counter = new SlidingWindowQuota();
+  return { kind: 'local', take: (key, windows, nowMs) => counter.take(key, windows, nowMs) };
 }
 
 /** An endpoint of a service right now, or none (mirrors never wait: no endpoint, no copy). */
@@ -223,7 +235,7 @@ export class GatewayHandler {
     const { req, res } = x;
     const ms = performance.now() - x.started;
     const status = res.headersSent ? res.statusCode : 0;
-    this.#o.metrics.requests.inc({ route: x.route, backend: x.backend, code: String(status) });
+    this.#o.metrics.requests.inc({ route: x.route, backend: x.backend, code: String(status), consumer: consumerLabel(x.account, x.consumer), plan: planLabel(x.account) });
     this.#o.metrics.latency.observe({ route: x.route, backend: x.backend }, ms / 1000);
     // Absent fields stay undefined, which the logger leaves out of the line.
     this.#o.logger.info(

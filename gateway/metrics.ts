@@ -3,7 +3,7 @@ import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 
 /** Metric handles used by the request path and the reloader. */
 export interface GatewayMetrics {
-  readonly requests: Counter<'route' | 'backend' | 'code'>;
+  readonly requests: Counter<'route' | 'backend' | 'code' | 'consumer' | 'plan'>;
   readonly latency: Histogram<'route' | 'backend'>;
   readonly rejections: Counter<'route' | 'policy' | 'code'>;
   readonly reloads: Counter<'result'>;
@@ -16,8 +16,8 @@ export function createGatewayMetrics(registry: Registry): GatewayMetrics {
   return {
     requests: new Counter({
       name: 'weft_gateway_requests_total',
-      help: 'Requests answered by the gateway, by route, backend and status code',
-      labelNames: ['route', 'backend', 'code'],
+      help: 'Requests answered by the gateway, by route, backend, status code, consumer (a Consumer object; unknown: any other named caller; -: none) and plan',
+      labelNames: ['route', 'backend', 'code', 'consumer', 'plan'],
       registers: [registry],
     }),
     latency: new Histogram({

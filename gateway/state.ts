@@ -6,11 +6,14 @@ import { compileRouteTable, type CertCheck, type CertEntry, type RouteTable } fr
 import type { ObjectCondition } from './routes/conditions.js';
 import type { ParsedResources } from './routes/resources.js';
 import { compilePolicies, type PolicySet, type ReadText } from './policies/policy-set.js';
+import { compileConsumers, CONSUMER_KINDS, type ConsumerDirectory } from './consumers/directory.js';
 
 /** Everything a request reads, immutable once built. */
 export interface GatewayState {
   readonly table: RouteTable;
   readonly policies: PolicySet;
+  /** Consumers, their keys and plans (Consumer and Plan objects). */
+  readonly consumers: ConsumerDirectory;
   /** SNI -> secure context, built once per certificate. */
   readonly contexts: ReadonlyMap<CertEntry, SecureContext>;
   readonly warnings: readonly string[];
@@ -32,7 +35,9 @@ export interface BuildOptions {
 /** Builds a state from read route objects (see readResources), or returns every problem. */
 export function buildState(parsed: ParsedResources, file: string, generation: number, readText: ReadText, opts: BuildOptions = {}): { state: GatewayState } | { problems: readonly string[] } {
   const conditions: ObjectCondition[] = [...parsed.conditions];
-  const policies = compilePolicies(parsed.resources.policies, readText, conditions);
+  const docs = parsed.resources.policies;
+  const policies = compilePolicies(docs.filter((d) => !CONSUMER_KINDS.includes(d.kind)), readText, conditions);
+  const consumers = compileConsumers(docs.filter((d) => CONSUMER_KINDS.includes(d.kind)), parsed.resources.secrets, conditions);
   // Policy problems were recorded through the document readers into the same list.
   const problems = [...parsed.problems];
   // Each distinct certificate gets one secure context; one that node cannot load leaves out only
@@ -59,5 +64,5 @@ export function buildState(parsed: ParsedResources, file: string, generation: nu
     else problems.push(`${file}: certificate for ${c.label} was not loaded`);
   }
   if (problems.length > 0 && !opts.perObject) return { problems };
-  return { state: { table: compiled.table, policies, contexts, warnings: compiled.table.warnings, conditions, generation } };
+  return { state: { table: compiled.table, policies, consumers, contexts, warnings: compiled.table.warnings, conditions, generation } };
 }

@@ -63,6 +63,7 @@ export const ERROR_CODES = {
   WEFT_ERR_IP_DENIED: { status: 403, summary: "the client's address is denied by an IP access policy" },
   WEFT_ERR_CORS_REJECTED: { status: 403, summary: 'the CORS preflight asks for an origin, method or header the policy does not allow' },
   WEFT_ERR_RATE_LIMITED: { status: 429, summary: 'the rate limit for this consumer, client, route or header value is used up' },
+  WEFT_ERR_QUOTA_UNAVAILABLE: { status: 503, summary: "the plan quota backend (Redis) cannot answer and the gateway is set to fail closed" },
   WEFT_ERR_BODY_TOO_LARGE: { status: 413, summary: 'the request body is larger than the body limit policy allows' },
   WEFT_ERR_ADMISSION_REVIEW: { status: 400, summary: 'the body sent to the injector is not a valid admission.k8s.io/v1 AdmissionReview' },
   WEFT_ERR_INJECT_NO_TRUST_ANCHORS: { status: 500, summary: 'the injector has no trust anchors to give the proxy, so it refuses to inject' },

@@ -37,7 +37,8 @@ export function parseApiKeyPolicy(spec: Json, r: FieldReader): ApiKeyConfig | un
   const query = r.str(spec, 'queryParam', 'spec');
   if (header !== undefined && query !== undefined) r.problem('spec', 'set header or queryParam, not both');
   const consumers = new Map<string, string>();
-  r.objs(spec, 'consumers', 'spec', { required: true }).forEach((c, i) => {
+  // Without its own list the policy accepts the keys of Consumer objects only.
+  r.objs(spec, 'consumers', 'spec').forEach((c, i) => {
     const name = r.str(c, 'name', `spec.consumers[${i}]`, { required: true });
     const hash = r.str(c, 'keySha256', `spec.consumers[${i}]`, { required: true });
     if (hash !== undefined && !/^[0-9a-f]{64}$/.test(hash)) r.problem(`spec.consumers[${i}].keySha256`, 'must be 64 lowercase hex characters (sha256 of the key)');
@@ -68,7 +69,13 @@ export function apiKeyStep(x: PolicyExchange, policy: Named<ApiKeyConfig>): Step
     const s = rest.toString();
     x.upstreamSearch = s === '' ? '' : `?${s}`;
   }
-  const result = checkApiKey(cfg, presented);
+  let result = checkApiKey(cfg, presented);
+  // Not one of the policy's own keys: a Consumer object's (inline or from its Secrets), if any.
+  const account = !result.ok && result.reason === 'unknown' && presented !== undefined ? x.consumers.byKeyHash.get(hashKey(presented)) : undefined;
+  if (account) {
+    x.account = account;
+    result = { ok: true, consumer: account.name };
+  }
   if (!result.ok) {
     const where = 'header' in cfg.source ? `header="${cfg.source.header}"` : `query="${cfg.source.query}"`;
     const challenge = `ApiKey realm="weft", ${where}${result.reason === 'unknown' ? ', error="invalid_key"' : ''}`;

@@ -3,6 +3,7 @@
 // exp/nbf with clock skew, allowed algorithms; then the required claims and scopes (jwt-claims.ts).
 import { createLocalJWKSet, createRemoteJWKSet, jwtVerify, type JSONWebKeySet, type JWTPayload } from 'jose';
 import type { FieldReader, Json } from '../routes/field-reader.js';
+import { consumerOfClaims } from '../consumers/directory.js';
 import { CONTINUE, refusal, wait, type StepResult } from '../chain.js';
 import { checkClaims, readClaimHeaders, readClaimRules, type ClaimRules } from './jwt-claims.js';
 import { firstValue, type Named, type PolicyEnv, type PolicyExchange, type PolicyModule, type ReadText } from './policy.js';
@@ -155,6 +156,12 @@ export function jwtStep(x: PolicyExchange, policy: Named<JwtVerifier>, env: Poli
       }
       if (!result.ok) {
         return refusal('WEFT_ERR_UNAUTHORIZED', `bearer token refused: ${result.reason}`, { 'www-authenticate': `Bearer realm="weft", error="invalid_token"` }, policy.name);
+      }
+      // A Consumer object that maps the token's subject or a claim names the consumer (and its plan).
+      const account = x.account ?? (x.consumers.consumers.length > 0 ? consumerOfClaims(x.consumers, result.claims) : undefined);
+      if (account) {
+        x.account = account;
+        x.consumer = account.name;
       }
       if (result.consumer !== undefined && x.consumer === undefined) x.consumer = result.consumer;
       Object.assign(x.headers, result.headers);

@@ -4,6 +4,7 @@ import type { FieldReader, Json } from '../routes/field-reader.js';
 import type { HeaderMap } from '../routes/filters.js';
 import type { GatewayRequest } from '../respond.js';
 import type { StepResult } from '../chain.js';
+import type { Consumer, ConsumerDirectory } from '../consumers/directory.js';
 
 /** A policy value with the "Kind ns/name" it came from. */
 export interface Named<T> {
@@ -25,6 +26,10 @@ export interface PolicyExchange {
   readonly client: string;
   /** Who the API key or token named; rate limits count per consumer. */
   consumer: string | undefined;
+  /** The configuration's Consumer objects (keys from Secrets, JWT subject and claim mappings). */
+  readonly consumers: ConsumerDirectory;
+  /** The Consumer object the key or token belongs to, when one does (its plan's quotas apply). */
+  account: Consumer | undefined;
   /** Headers sent upstream (hop-by-hop ones already gone). */
   headers: HeaderMap;
   /** The query string sent upstream ("" or "?..."). */

@@ -19,6 +19,8 @@ export interface RouteResource {
   readonly version: string;
   readonly resource: string;
   readonly kind: string;
+  /** Only objects with these labels (the Secrets that hold consumers' key hashes). */
+  readonly labelSelector?: string;
 }
 
 /** Everything the gateway reads from the API server (one list, shared with `weft check`). */
@@ -88,6 +90,7 @@ export class KubeRoutes {
         restarts: this.#o.restarts,
         ...(this.#o.relists ? { relists: this.#o.relists } : {}),
         resourceLabel: r.resource,
+        ...(r.labelSelector ? { labelSelector: r.labelSelector } : {}),
         logger: this.#o.logger,
         timers: this.#timers,
       });
@@ -178,7 +181,10 @@ export class KubeRoutes {
   snapshot(secrets: readonly Obj[] = []): Record<string, unknown>[] {
     const docs: Record<string, unknown>[] = [];
     const secretResource: RouteResource = { group: '', version: 'v1', resource: 'secrets', kind: 'Secret' };
-    const all: [RouteResource, ReadonlyMap<string, Obj>][] = [...this.#caches, [secretResource, new Map(secrets.map((o, i) => [String(i), o]))]];
+    // A referenced Secret that is watched too (labelled for consumer keys) is read once.
+    const watched = new Set([...this.#caches].filter(([r]) => r.kind === 'Secret').flatMap(([, c]) => [...c.values()].map((o) => `${o.metadata?.namespace}/${o.metadata?.name}`)));
+    const fetched = secrets.filter((o) => !watched.has(`${o.metadata?.namespace}/${o.metadata?.name}`));
+    const all: [RouteResource, ReadonlyMap<string, Obj>][] = [...this.#caches, [secretResource, new Map(fetched.map((o, i) => [String(i), o]))]];
     for (const [r, cache] of all) {
       const apiVersion = r.group === '' ? r.version : `${r.group}/${r.version}`;
       const sorted = [...cache.entries()].sort(([a], [b]) => (a < b ? -1 : 1));

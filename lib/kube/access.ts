@@ -86,4 +86,6 @@ export const KUBE_ACCESS: readonly KubeAccess[] = [
   { component: 'gateway', group: 'gateway.networking.k8s.io', resource: 'gatewayclasses', verbs: ['get'], scope: 'cluster', names: ['weft'], why: 'reads GatewayClass weft to accept it' },
   { component: 'gateway', group: 'gateway.networking.k8s.io', resource: 'gatewayclasses/status', verbs: ['update'], scope: 'cluster', names: ['weft'], why: 'marks GatewayClass weft Accepted' },
   { component: 'gateway', group: '', resource: 'secrets', verbs: ['get'], scope: 'gateway-tls', names: ['<tls-secret>'], why: 'reads by name the public TLS certificates it is told to serve' },
+  { component: 'gateway', group: 'weft.dev', resource: 'consumers', verbs: ['get', 'list', 'watch'], scope: 'cluster', why: 'reads the consumers of its APIs and their credentials' },
+  { component: 'gateway', group: 'weft.dev', resource: 'plans', verbs: ['get', 'list', 'watch'], scope: 'cluster', why: "reads the plans whose quotas it counts" },
 ];

@@ -20,18 +20,18 @@ const crds: Crd[] = renderCrds({});
 
 t.test('the CRDs are templates: installed and upgraded with the release, kept on uninstall, left out with crds.install=false', async (t) => {
   t.notOk(existsSync(`${chartDir}crds`), 'no crds/ folder (Helm installs it on first install only and never upgrades it)');
-  t.equal(crds.length, 7, 'rendered by default');
+  t.equal(crds.length, 9, 'rendered by default');
   for (const crd of crds) {
     t.equal(crd.metadata.annotations?.['helm.sh/resource-policy'], 'keep', `${crd.metadata.name}: helm uninstall leaves it and its objects`);
     t.equal(crd.metadata.labels?.['app.kubernetes.io/managed-by'], 'Helm', `${crd.metadata.name}: carries the chart's labels`);
     t.equal(crd.metadata.labels?.['app.kubernetes.io/part-of'], 'weft');
   }
   t.same(renderCrds({ crds: { install: false } }), [], 'crds.install=false renders none');
-  t.equal(renderCrds({ gateway: { enabled: true } }).length, 7, 'the same with the gateway on');
+  t.equal(renderCrds({ gateway: { enabled: true } }).length, 9, 'the same with the gateway on');
 });
 
 t.test('every CRD the chart renders validates against the Kubernetes schemas', async (t) => {
-  t.equal(crds.filter((c) => c.spec.group === 'weft.dev').length, 6, 'six gateway policy kinds');
+  t.equal(crds.filter((c) => c.spec.group === 'weft.dev').length, 8, 'six gateway policy kinds, Consumer and Plan');
   t.same(crds.filter((c) => c.spec.group === 'policy.weft.dev').map((c) => c.spec.names.kind), ['AuthorizationPolicy'], 'and the authorization kind');
   for (const crd of crds) {
     t.equal(crd.kind, 'CustomResourceDefinition');

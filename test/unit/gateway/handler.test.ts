@@ -148,6 +148,7 @@ t.test('the steps run in request order', async (t) => {
     'JwtPolicy',
     'RateLimitPolicy',
     'BodyLimitPolicy',
+    'plan quota',
     'apply filters',
     'choose backend',
     'pick endpoint',

@@ -1,5 +1,6 @@
 // JwtPolicy's claim and scope requirements: the parser's problems, the pure matcher over a table
 // of payloads, the verifier's 403-shaped result, and the step dropping client-sent claim headers.
+import { NO_CONSUMERS } from '../../../gateway/consumers/directory.js';
 import t from 'tap';
 import { SignJWT, exportJWK, generateKeyPair } from 'jose';
 import { checkClaims, readClaimHeaders, readClaimRules, tokenScopes, type ClaimRules } from '../../../gateway/policies/jwt-claims.js';
@@ -140,6 +141,8 @@ t.test('the JWT step drops client copies of claim headers and refuses a missing 
       req: { headers: token ? { authorization: `Bearer ${token}` } : {} },
       headers: { ...headers },
       consumer: undefined,
+      consumers: NO_CONSUMERS,
+      account: undefined,
     } as unknown as PolicyExchange;
     const w = jwtStep(x, { name: 'JwtPolicy d/j', value: v }, env) as Wait;
     return { result: await w.until, x };
