@@ -5,7 +5,8 @@ import { isObject, pointer, type PatchOperation } from './json-patch.js';
 import { rewriteProbes, type AppProbeSpec } from './probes.js';
 import { pullSecretOps } from './pull-secrets.js';
 import { PROXY_UID, SIDECAR_PORTS } from '../lib/ports.js';
-import type { InjectorSettings, ProxyResources } from './settings.js';
+import { quantityValue, type InjectorSettings, type ProxyResources } from './settings.js';
+import { sidecarNodeOptions } from '../lib/node-options.js';
 
 /** Label on a namespace, and annotation on a pod, that turn injection on or off. */
 export const INJECT_KEY = 'weft.dev/inject';
@@ -313,6 +314,9 @@ function proxyContainer(
     { name: 'WEFT_TOKEN_FILE', value: PATHS.tokenFile },
   ];
   if (settings.destinationIdentity !== '') env.push({ name: 'WEFT_DESTINATION_IDENTITY', value: settings.destinationIdentity });
+  // V8's heap bounded by the proxy's memory limit (lib/node-options.ts).
+  const memoryLimit = resources.memoryLimit;
+  env.push({ name: 'NODE_OPTIONS', value: sidecarNodeOptions(memoryLimit === undefined ? undefined : quantityValue(memoryLimit)) });
   // Written only when on: the proxy's own default is off.
   if (o.accessLog ?? settings.accessLog) env.push({ name: 'WEFT_ACCESS_LOG', value: 'true' });
   if (o.upstreams !== undefined) env.push({ name: 'WEFT_UPSTREAMS', value: o.upstreams });
