@@ -123,7 +123,9 @@ t.test('output piped into a reader that goes away (EPIPE) is no crash; the stop 
 t.test('DEGRADED names each failing part, its reason and its log', async (t) => {
   const b = randomBase();
   const bad = join(dir, 'degraded.yaml');
-  await writeFile(join(dir, 'bad-routes.yaml'), 'apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: { name: r }\nspec: { rules: [ { backendRefs: 7 } ] }\n');
+  // A file that cannot be read as objects at all (a bad object alone would be rejected alone and
+  // the gateway would serve the rest): the gateway refuses to start.
+  await writeFile(join(dir, 'bad-routes.yaml'), 'apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: { name: r\nspec: [\n');
   await writeFile(bad, `addressBase: "${b}"\ncaDir: ca\nstateDir: state-degraded\nclient:\n  outbound: "${b}.249:7001"\nservices:\n  - { name: hello, replicas: 1 }\ngateway:\n  http: "${b}.248:8080"\n  routes: bad-routes.yaml\n`);
   const d = up(bad);
   t.teardown(() => {
