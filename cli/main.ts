@@ -110,21 +110,42 @@ async function main(argv: string[]): Promise<number> {
 }
 
 // A reader that went away (`weft up | head`) is no failure of the command: later output is dropped.
+let stdoutGone = false;
+const FLUSH_WAIT_MS = 5000;
 process.stdout.on('error', (err: NodeJS.ErrnoException) => {
   if (err.code !== 'EPIPE') throw err;
+  stdoutGone = true;
   process.stdout.write = () => true;
 });
 
+/**
+ * Leaves once everything written to stdout and stderr has been handed to the OS (a pipe may take
+ * writes asynchronously: exiting at once cut `weft inject`'s YAML short), and even if a stray
+ * handle (a watcher, a timer) is still open.
+ */
+function exitAfterFlush(code: number): void {
+  process.exitCode = code;
+  if (stdoutGone) {
+    process.exit(code);
+    return;
+  }
+  let pending = 2;
+  const done = (): void => {
+    pending -= 1;
+    if (pending === 0) process.exit(code);
+  };
+  process.stdout.write('', done);
+  process.stderr.write('', done);
+  // A reader that neither reads nor closes must not keep weft from leaving.
+  setTimeout(() => process.exit(code), FLUSH_WAIT_MS).unref();
+}
+
 const commandName = process.argv[2] !== undefined && COMMANDS[process.argv[2]] !== undefined ? `weft ${process.argv[2]}` : 'weft';
 main(process.argv.slice(2)).then(
-  (code) => {
-    process.exitCode = code;
-    // Let stdout drain, then leave even if a stray handle (a watcher, a timer) is still open.
-    setImmediate(() => process.exit(code));
-  },
+  (code) => exitAfterFlush(code),
   (err: unknown) => {
     const failure = describeFailure(err);
     process.stderr.write(formatFailure(commandName, failure));
-    process.exit(failure.exit);
+    exitAfterFlush(failure.exit);
   },
 );
