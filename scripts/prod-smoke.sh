@@ -99,7 +99,7 @@ refuses "$kube_refused" KUBECONFIG="$scratch/kubeconfig" -- destination
 refuses "WEFT_ERR_SERVING_CERT: cannot read $scratch/no-tls/tls.crt" WEFT_INJECTOR_TLS_DIR="$scratch/no-tls" -- injector
 refuses "$kube_refused" KUBECONFIG="$scratch/kubeconfig" -- check
 # Nothing listens on port 1: await-proxy gives up after its timeout, with its own message.
-refuses 'weft await-proxy: http://127.0.0.1:1/ready was not ready within 1 s' -- await-proxy --url http://127.0.0.1:1/ready --timeout-seconds 1
+refuses 'weft await-proxy: WEFT_ERR_NOT_READY: http://127.0.0.1:1/ready was not ready within 1 s' -- await-proxy --url http://127.0.0.1:1/ready --timeout-seconds 1
 
 # The observation commands read the mesh file `weft up` ran; without one they refuse with its code.
 no_mesh="WEFT_ERR_MESH_FILE: cannot read $scratch/no-mesh.yaml"
@@ -109,7 +109,7 @@ refuses "$no_mesh" -- tap -f "$scratch/no-mesh.yaml"
 refuses "$no_mesh" -- dashboard -f "$scratch/no-mesh.yaml"
 
 echo "prod-smoke: weft check --help"
-weft check --help | grep -q '^usage: weft check' || fail "weft check --help printed no usage"
+weft check --help | grep -q '^  weft check ' || fail "weft check --help printed no usage"
 
 # Only the dry run: `weft init` without it rewrites this machine's own nat table.
 echo "prod-smoke: weft init --dry-run"
