@@ -193,7 +193,7 @@ export async function startCaServer(opts: CaServerOptions): Promise<CaServer> {
       issued.inc();
       opts.log.info({ identity: outcome.identity, serial: leaf.serialNumber, notAfter: leaf.notAfter.toISOString() }, 'certificate issued');
       const answer: CertificateResponse = {
-        certificate: leaf.toString('pem') + '\n',
+        certificate: leaf.pem + '\n',
         chain: material.chainPem,
         trustBundle: material.trustBundlePem,
         identity: outcome.identity,

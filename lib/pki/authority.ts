@@ -1,9 +1,10 @@
 // The issuing core: creates the root and issuer, and signs pod leaves for a proven identity.
 // No I/O: keys, certificates, the clock and the random source come in as arguments.
-import { webcrypto } from 'node:crypto';
+import { createPublicKey, KeyObject, verify } from 'node:crypto';
 import { ECDSA_SHA256, generateKeyPair, randomSerial, x509 } from './crypto.js';
 import { WeftError } from '../errors.js';
 import { checkCsrDer, csrPemToDer } from './csr-der.js';
+import { certificatePem, leafTbs, signTbs, subjectNameDer } from './leaf-der.js';
 
 /** A certificate with the private key that signs with it. */
 export interface SigningPair {
@@ -70,69 +71,99 @@ export async function createIssuer(opts: {
   return { cert, key: keys.privateKey };
 }
 
+/** A CSR that passed every check: all the CA takes from it is the key. */
+export interface CheckedCsr {
+  /** The requester's SubjectPublicKeyInfo, DER. */
+  readonly spki: Uint8Array;
+}
+
+/** A signed pod leaf. */
+export interface IssuedLeaf {
+  readonly der: Uint8Array;
+  /** PEM without a trailing newline. */
+  readonly pem: string;
+  /** The serial as lowercase hex. */
+  readonly serialNumber: string;
+  /** As written in the certificate (whole seconds). */
+  readonly notBefore: Date;
+  readonly notAfter: Date;
+}
+
 /**
- * Parses and checks a PKCS#10 CSR: it must be well-formed, self-signed correctly and carry a
- * P-256 key. Whatever names it asks for are ignored: the identity comes from the caller.
+ * Parses and checks a PKCS#10 CSR: it must be strict DER, carry a P-256 key and be signed by that
+ * key. Whatever names it asks for are ignored: the identity comes from the caller.
  */
-export async function parseCsr(input: string | Uint8Array): Promise<x509.Pkcs10CertificateRequest> {
-  // Strict DER first: the x509 parser below is BER-lenient and would read what OpenSSL refuses.
+export async function parseCsr(input: string | Uint8Array): Promise<CheckedCsr> {
   const der = typeof input === 'string' ? csrPemToDer(input) : input;
-  checkCsrDer(der);
-  let csr: x509.Pkcs10CertificateRequest;
+  const parts = checkCsrDer(der);
+  if (!parts.p256) throw otherKeyRefusal(der);
+  let key: KeyObject;
+  try {
+    key = createPublicKey({ key: Buffer.from(parts.spki), format: 'der', type: 'spki' });
+  } catch (err) {
+    // The DER is right but the point is not on the curve: no signature by it can be checked.
+    throw new WeftError('WEFT_ERR_CSR_SIGNATURE', `CSR signature cannot be checked: its key is not a P-256 point (${(err as Error).message})`);
+  }
+  if (!verify('sha256', parts.info, { key, dsaEncoding: 'der' }, parts.signature)) {
+    throw new WeftError('WEFT_ERR_CSR_SIGNATURE', 'CSR signature does not verify against its own key');
+  }
+  return { spki: parts.spki };
+}
+
+/** Names a key weft does not accept, through @peculiar/x509's reader (rare path: refusals only). */
+function otherKeyRefusal(der: Uint8Array): WeftError {
   let algorithm: EcKeyAlgorithm;
   try {
-    csr = new x509.Pkcs10CertificateRequest(Buffer.from(der));
+    algorithm = new x509.Pkcs10CertificateRequest(Buffer.from(der)).publicKey.algorithm as EcKeyAlgorithm;
   } catch (err) {
-    throw new WeftError('WEFT_ERR_CSR_MALFORMED', `CSR is malformed: ${(err as Error).message}`, { cause: err });
+    return new WeftError('WEFT_ERR_CSR_KEY_TYPE', `CSR key cannot be read: ${(err as Error).message}; only ECDSA P-256 is accepted`, { cause: err });
   }
-  try {
-    algorithm = csr.publicKey.algorithm as EcKeyAlgorithm;
-  } catch (err) {
-    throw new WeftError('WEFT_ERR_CSR_KEY_TYPE', `CSR key cannot be read: ${(err as Error).message}; only ECDSA P-256 is accepted`, { cause: err });
-  }
-  if (algorithm.name !== 'ECDSA' || algorithm.namedCurve !== 'P-256') {
-    const what = algorithm.namedCurve ? `${algorithm.name} ${algorithm.namedCurve}` : algorithm.name;
-    throw new WeftError('WEFT_ERR_CSR_KEY_TYPE', `CSR key is ${what}; only ECDSA P-256 is accepted`);
-  }
-  let valid = false;
-  try {
-    valid = await csr.verify();
-  } catch (err) {
-    throw new WeftError('WEFT_ERR_CSR_SIGNATURE', `CSR signature cannot be checked: ${(err as Error).message}`);
-  }
-  if (!valid) throw new WeftError('WEFT_ERR_CSR_SIGNATURE', 'CSR signature does not verify against its own key');
-  return csr;
+  const what = algorithm.namedCurve ? `${algorithm.name} ${algorithm.namedCurve}` : algorithm.name;
+  return new WeftError('WEFT_ERR_CSR_KEY_TYPE', `CSR key is ${what}; only ECDSA P-256 is accepted`);
+}
+
+/** What every leaf of one issuer shares, worked out once per issuer. */
+interface IssuerParts {
+  readonly name: Uint8Array;
+  readonly authorityKeyId: Uint8Array;
+  readonly key: KeyObject;
+}
+
+const issuerParts = new WeakMap<SigningPair, IssuerParts>();
+
+async function partsOf(issuer: SigningPair): Promise<IssuerParts> {
+  const known = issuerParts.get(issuer);
+  if (known) return known;
+  const parts: IssuerParts = {
+    name: subjectNameDer(new Uint8Array(issuer.cert.rawData)),
+    authorityKeyId: new Uint8Array((await x509.AuthorityKeyIdentifierExtension.create(issuer.cert)).rawData),
+    key: KeyObject.from(issuer.key),
+  };
+  issuerParts.set(issuer, parts);
+  return parts;
 }
 
 /** Signs a leaf for `identity` over the CSR's key: URI SAN only, client and server auth. */
 export async function issueLeaf(opts: {
   issuer: SigningPair;
-  csr: x509.Pkcs10CertificateRequest;
+  csr: CheckedCsr;
   identity: string;
   now: Date;
   lifetimeHours?: number;
   random?: (bytes: Uint8Array) => Uint8Array;
-}): Promise<x509.X509Certificate> {
+}): Promise<IssuedLeaf> {
+  const parts = await partsOf(opts.issuer);
   const lifetimeMs = (opts.lifetimeHours ?? DEFAULT_LEAF_LIFETIME_HOURS) * HOUR_MS;
-  const publicKey = await opts.csr.publicKey.export(webcrypto as unknown as Crypto);
-  return x509.X509CertificateGenerator.create({
-    serialNumber: randomSerial(opts.random),
-    subject: '',
-    issuer: opts.issuer.cert.subject,
-    notBefore: new Date(opts.now.getTime() - BACKDATE_MS),
-    notAfter: clamp(new Date(opts.now.getTime() + lifetimeMs), opts.issuer.cert.notAfter),
-    publicKey,
-    signingKey: opts.issuer.key,
-    signingAlgorithm: ECDSA_SHA256,
-    extensions: [
-      new x509.BasicConstraintsExtension(false, undefined, true),
-      new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
-      new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth]),
-      // Critical because the subject is empty (RFC 5280 4.2.1.6, SPIFFE X509-SVID).
-      new x509.SubjectAlternativeNameExtension([{ type: 'url', value: opts.identity }], true),
-      await x509.AuthorityKeyIdentifierExtension.create(opts.issuer.cert),
-    ],
-  });
+  const notBefore = wholeSeconds(new Date(opts.now.getTime() - BACKDATE_MS));
+  const notAfter = wholeSeconds(clamp(new Date(opts.now.getTime() + lifetimeMs), opts.issuer.cert.notAfter));
+  const serialNumber = randomSerial(opts.random);
+  const tbs = leafTbs({ serialHex: serialNumber, issuerName: parts.name, authorityKeyId: parts.authorityKeyId, notBefore, notAfter, spki: opts.csr.spki, identity: opts.identity });
+  const der = signTbs(tbs, parts.key);
+  return { der, pem: certificatePem(der), serialNumber, notBefore, notAfter };
+}
+
+function wholeSeconds(d: Date): Date {
+  return new Date(Math.floor(d.getTime() / 1000) * 1000);
 }
 
 /** Makes a CSR for a key; the CA ignores its names, so it carries the identity only as a hint. */

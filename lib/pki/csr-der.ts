@@ -4,12 +4,26 @@ import { WeftError } from '../errors.js';
 
 /** One DER element: its tag byte and where its contents sit in the input. */
 export interface DerElement {
+  /** Offset of the identifier octet: where the whole element starts. */
+  readonly at: number;
   /** The identifier octet (class, constructed bit, tag number < 31). */
   readonly tag: number;
   /** Offset of the first content byte. */
   readonly start: number;
   /** Offset just past the last content byte. */
   readonly end: number;
+}
+
+/** What the CA needs of a checked request, as views into its DER. */
+export interface CsrParts {
+  /** The whole certificationRequestInfo element: the bytes the signature covers. */
+  readonly info: Uint8Array;
+  /** The whole SubjectPublicKeyInfo element, copied as-is into the certificate. */
+  readonly spki: Uint8Array;
+  /** The ECDSA-Sig-Value (DER SEQUENCE of r and s) inside the signature BIT STRING. */
+  readonly signature: Uint8Array;
+  /** False when the key is not P-256: the caller names the key and refuses it. */
+  readonly p256: boolean;
 }
 
 /** Universal tags the CSR grammar uses. */
@@ -60,7 +74,7 @@ export function readElement(der: Uint8Array, at: number, limit: number, what: st
     start += octets;
   }
   if (start + length > limit) throw malformed(`${what}: length ${length} runs past its container`);
-  return { tag, start, end: start + length };
+  return { at, tag, start, end: start + length };
 }
 
 function expectTag(el: DerElement, tag: number, what: string): DerElement {
@@ -154,8 +168,9 @@ function hex(n: number): string {
  * ECDSA-Sig-Value inside the signature of a P-256 request (other keys are left to the caller to
  * name and refuse). Throws WEFT_ERR_CSR_MALFORMED (structure),
  * WEFT_ERR_CSR_KEY_TYPE (key parameters) or WEFT_ERR_CSR_SIGNATURE (signature algorithm).
+ * The signature itself is not verified here.
  */
-export function checkCsrDer(der: Uint8Array): void {
+export function checkCsrDer(der: Uint8Array): CsrParts {
   if (der.length === 0) throw malformed('empty');
   const top = expectTag(readElement(der, 0, der.length, 'CertificationRequest'), TAG.sequence, 'CertificationRequest');
   if (top.end !== der.length) throw malformed(`${der.length - top.end} trailing bytes after the request`);
@@ -180,7 +195,9 @@ export function checkCsrDer(der: Uint8Array): void {
   const [sigOid, sigParams, ...sigMore] = children(der, sigAlg, 'signatureAlgorithm');
   if (!sigOid || sigMore.length > 0) throw malformed('signatureAlgorithm must hold an OID and at most its parameters');
   expectTag(sigOid, TAG.oid, 'signatureAlgorithm.algorithm');
-  if (!p256) return;
+  const infoBytes = der.subarray(info.at, info.end);
+  const spkiBytes = der.subarray(spki.at, spki.end);
+  if (!p256) return { info: infoBytes, spki: spkiBytes, signature: new Uint8Array(0), p256 };
   if (contentHex(der, sigOid) !== OID.ecdsaWithSha256 || sigParams) {
     throw new WeftError('WEFT_ERR_CSR_SIGNATURE', 'CSR signature algorithm is not ecdsa-with-SHA256 (without parameters)');
   }
@@ -195,7 +212,9 @@ export function checkCsrDer(der: Uint8Array): void {
     expectTag(n, TAG.integer, `signature ${name}`);
     if (((der[n.start] ?? 0) & 0x80) !== 0 || n.end - n.start > 33) throw malformed(`signature ${name}: not a positive 256-bit integer`);
   }
+  return { info: infoBytes, spki: spkiBytes, signature: der.subarray(sig.start + 1, sig.end), p256 };
 }
+
 
 /** An EC key must name its curve by OID (RFC 5480 namedCurve); P-256 points are 65 octets. True for P-256. */
 function checkKey(der: Uint8Array, spki: DerElement): boolean {

@@ -23,7 +23,7 @@ export async function issueMaterial(opts: {
   return {
     identity: opts.identity,
     keyPem: await privateKeyToPem(keys.privateKey),
-    certChainPem: leaf.toString('pem') + '\n' + opts.authority.issuer.cert.toString('pem') + '\n',
+    certChainPem: leaf.pem + '\n' + opts.authority.issuer.cert.toString('pem') + '\n',
     trustBundlePem: opts.authority.root.toString('pem') + '\n',
     notBefore: leaf.notBefore,
     notAfter: leaf.notAfter,

@@ -17,7 +17,7 @@ t.test('issues a leaf that chains root -> issuer -> leaf with the SPIFFE URI SAN
 
   const nodeRoot = new NodeX509(root.cert.toString('pem'));
   const nodeIssuer = new NodeX509(issuer.cert.toString('pem'));
-  const nodeLeaf = new NodeX509(leaf.toString('pem'));
+  const nodeLeaf = new NodeX509(leaf.pem);
   t.ok(nodeIssuer.verify(nodeRoot.publicKey), 'issuer signed by root');
   t.ok(nodeLeaf.verify(nodeIssuer.publicKey), 'leaf signed by issuer');
   t.ok(nodeLeaf.checkIssued(nodeIssuer), 'leaf names the issuer');
@@ -54,7 +54,7 @@ t.test('signs the identity given, whatever the CSR asks for', async (t) => {
   const issuer = await createIssuer({ root, trustDomain: td, now, lifetimeHours: 50 });
   const csr = await parseCsr(await createCsr(await generateKeyPair(), 'spiffe://cluster.local/ns/kube-system/sa/admin'));
   const leaf = await issueLeaf({ issuer, csr, identity, now });
-  t.equal(new NodeX509(leaf.toString('pem')).subjectAltName, `URI:${identity}`);
+  t.equal(new NodeX509(leaf.pem).subjectAltName, `URI:${identity}`);
 });
 
 t.test('refuses a CSR that is not PEM or not PKCS#10', async (t) => {
