@@ -4,7 +4,7 @@ import { createPublicKey, KeyObject, verify } from 'node:crypto';
 import { ECDSA_SHA256, generateKeyPair, randomSerial, x509 } from './crypto.js';
 import { WeftError } from '../errors.js';
 import { checkCsrDer, csrPemToDer } from './csr-der.js';
-import { certificatePem, leafTbs, signTbs, subjectNameDer } from './leaf-der.js';
+import { BACKDATE_MS, DEFAULT_LEAF_LIFETIME_HOURS, leafIssuer, signLeaf, type IssuedLeaf, type LeafIssuer } from './leaf-issuer.js';
 
 /** A certificate with the private key that signs with it. */
 export interface SigningPair {
@@ -19,10 +19,7 @@ export interface Authority {
 }
 
 const HOUR_MS = 3_600_000;
-/** Leaves are backdated by this much so a peer whose clock runs a little behind accepts them. */
-export const BACKDATE_MS = 60_000;
-/** Default leaf lifetime (DESIGN.md: 24 h). */
-export const DEFAULT_LEAF_LIFETIME_HOURS = 24;
+export { BACKDATE_MS, DEFAULT_LEAF_LIFETIME_HOURS, type IssuedLeaf };
 
 /** Creates a self-signed root (trust anchor). */
 export async function createRoot(opts: { trustDomain: string; now: Date; lifetimeHours: number }): Promise<SigningPair> {
@@ -77,18 +74,6 @@ export interface CheckedCsr {
   readonly spki: Uint8Array;
 }
 
-/** A signed pod leaf. */
-export interface IssuedLeaf {
-  readonly der: Uint8Array;
-  /** PEM without a trailing newline. */
-  readonly pem: string;
-  /** The serial as lowercase hex. */
-  readonly serialNumber: string;
-  /** As written in the certificate (whole seconds). */
-  readonly notBefore: Date;
-  readonly notAfter: Date;
-}
-
 /**
  * Parses and checks a PKCS#10 CSR: it must be strict DER, carry a P-256 key and be signed by that
  * key. Whatever names it asks for are ignored: the identity comes from the caller.
@@ -122,48 +107,23 @@ function otherKeyRefusal(der: Uint8Array): WeftError {
   return new WeftError('WEFT_ERR_CSR_KEY_TYPE', `CSR key is ${what}; only ECDSA P-256 is accepted`);
 }
 
-/** What every leaf of one issuer shares, worked out once per issuer. */
-interface IssuerParts {
-  readonly name: Uint8Array;
-  readonly authorityKeyId: Uint8Array;
-  readonly key: KeyObject;
-}
-
-const issuerParts = new WeakMap<SigningPair, IssuerParts>();
-
-async function partsOf(issuer: SigningPair): Promise<IssuerParts> {
-  const known = issuerParts.get(issuer);
-  if (known) return known;
-  const parts: IssuerParts = {
-    name: subjectNameDer(new Uint8Array(issuer.cert.rawData)),
-    authorityKeyId: new Uint8Array((await x509.AuthorityKeyIdentifierExtension.create(issuer.cert)).rawData),
-    key: KeyObject.from(issuer.key),
-  };
-  issuerParts.set(issuer, parts);
-  return parts;
-}
+const leafIssuers = new WeakMap<SigningPair, LeafIssuer>();
 
 /** Signs a leaf for `identity` over the CSR's key: URI SAN only, client and server auth. */
-export async function issueLeaf(opts: {
+export function issueLeaf(opts: {
   issuer: SigningPair;
   csr: CheckedCsr;
   identity: string;
   now: Date;
   lifetimeHours?: number;
   random?: (bytes: Uint8Array) => Uint8Array;
-}): Promise<IssuedLeaf> {
-  const parts = await partsOf(opts.issuer);
-  const lifetimeMs = (opts.lifetimeHours ?? DEFAULT_LEAF_LIFETIME_HOURS) * HOUR_MS;
-  const notBefore = wholeSeconds(new Date(opts.now.getTime() - BACKDATE_MS));
-  const notAfter = wholeSeconds(clamp(new Date(opts.now.getTime() + lifetimeMs), opts.issuer.cert.notAfter));
-  const serialNumber = randomSerial(opts.random);
-  const tbs = leafTbs({ serialHex: serialNumber, issuerName: parts.name, authorityKeyId: parts.authorityKeyId, notBefore, notAfter, spki: opts.csr.spki, identity: opts.identity });
-  const der = signTbs(tbs, parts.key);
-  return { der, pem: certificatePem(der), serialNumber, notBefore, notAfter };
-}
-
-function wholeSeconds(d: Date): Date {
-  return new Date(Math.floor(d.getTime() / 1000) * 1000);
+}): IssuedLeaf {
+  let issuer = leafIssuers.get(opts.issuer);
+  if (!issuer) {
+    issuer = leafIssuer(new Uint8Array(opts.issuer.cert.rawData), KeyObject.from(opts.issuer.key), opts.issuer.cert.notAfter);
+    leafIssuers.set(opts.issuer, issuer);
+  }
+  return signLeaf({ issuer, spki: opts.csr.spki, identity: opts.identity, now: opts.now, lifetimeHours: opts.lifetimeHours, random: opts.random });
 }
 
 /** Makes a CSR for a key; the CA ignores its names, so it carries the identity only as a hint. */

@@ -29,11 +29,4 @@ export async function privateKeyFromPem(pem: string): Promise<CryptoKey> {
   return await webcrypto.subtle.importKey('pkcs8', der, P256, true, ['sign']);
 }
 
-/** Random positive 128-bit serial as hex; the source is injectable for tests. */
-export function randomSerial(random: (bytes: Uint8Array) => Uint8Array = (b) => webcrypto.getRandomValues(b)): string {
-  const bytes = random(new Uint8Array(16));
-  // Clear the top bit so the DER INTEGER stays positive, and keep the first byte non-zero
-  // so the serial keeps its full length.
-  bytes[0] = ((bytes[0] ?? 0) & 0x7f) | 0x01;
-  return Buffer.from(bytes).toString('hex');
-}
+export { randomSerial } from './serial.js';

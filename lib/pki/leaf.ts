@@ -13,7 +13,7 @@ export async function issueMaterial(opts: {
 }): Promise<TlsMaterial> {
   const keys = await generateKeyPair();
   const csr = await parseCsr(await createCsr(keys, opts.identity));
-  const leaf = await issueLeaf({
+  const leaf = issueLeaf({
     issuer: opts.authority.issuer,
     csr,
     identity: opts.identity,

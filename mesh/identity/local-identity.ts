@@ -1,8 +1,7 @@
 // Local mode's identity: the proxy signs its own leaf with the issuer in the local CA directory
 // (what `weft ca` does in a cluster), keeps the key in memory and renews on schedule.
-import { authorityFromPem } from '../../lib/pki/store.js';
-import { readCaDir } from '../../lib/pki/store.js';
-import { issueMaterial } from '../../lib/pki/leaf.js';
+import { readCaDir } from '../../lib/pki/ca-dir.js';
+import { issueLocalMaterial } from '../../lib/pki/local-material.js';
 import { RenewalScheduler } from './renewal.js';
 import { WeftError } from '../../lib/errors.js';
 import { realTimers, type Timers } from '../../lib/timers.js';
@@ -61,8 +60,8 @@ export class LocalIdentityProvider implements IdentityProvider {
   async #issue(): Promise<TlsMaterial> {
     const pem = await readCaDir(this.#opts.caDir);
     if (!pem) throw new WeftError('WEFT_ERR_CA_MATERIAL', `CA directory ${this.#opts.caDir} is empty; run \`weft up\` or create it`);
-    return issueMaterial({
-      authority: await authorityFromPem(pem),
+    return issueLocalMaterial({
+      pem,
       identity: this.#opts.identity,
       now: new Date(this.#timers.now()),
       lifetimeHours: this.#opts.lifetimeHours,
