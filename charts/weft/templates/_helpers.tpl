@@ -174,6 +174,17 @@ readinessProbe:
       fieldPath: spec.serviceAccountName
 {{- end -}}
 
+{{/* The Secret the injector serves its webhook certificate from: cert-manager's own (a name of its
+own, so that switching provider never has Helm delete the Secret cert-manager just wrote), the
+user's, or the one the chart generates. */}}
+{{- define "weft.injectorTlsSecret" -}}
+{{- if eq .Values.injector.tls.provider "cert-manager" -}}
+weft-injector-cert
+{{- else -}}
+{{- .Values.injector.tls.existingSecret | default "weft-injector-tls" -}}
+{{- end -}}
+{{- end -}}
+
 {{/* Namespaces the webhook never sees: kube-system, weft's own, and the configured ones. */}}
 {{- define "weft.excludedNamespaces" -}}
 - kube-system

@@ -4,11 +4,12 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AccessControl } from './access-control.js';
 import type { Faults, RequestRecord } from './faults.js';
+import { FieldOwners, managerOf } from './field-owners.js';
 import { serveList } from './list.js';
 import type { ObjectStore } from './object-store.js';
 import { BUILTIN_RESOURCES, keyOf, notFound, str, StatusError, type KubeObject, type ResourceDef } from './resources.js';
 import type { WatchHub } from './watch-hub.js';
-import { applyPatch, parseBody, sendJson } from './wire.js';
+import { applyPatch, parseBody, parseObjectBody, sendJson } from './wire.js';
 
 /** What the router answers from. */
 export interface RouterDeps {
@@ -31,6 +32,8 @@ export class ApiRouter {
   readonly #store: ObjectStore;
   readonly #watches: WatchHub;
   readonly #access: AccessControl;
+  /** Field ownership for server-side apply. */
+  readonly fieldOwners = new FieldOwners();
 
   constructor(deps: RouterDeps) {
     this.#deps = deps;
@@ -142,25 +145,58 @@ export class ApiRouter {
       case 'watch':
         this.#watches.serve(res, def, ns, q);
         return;
-      case 'create':
+      case 'create': {
         if (def.namespaced && ns === undefined) throw new StatusError(404, 'NotFound', 'the server could not find the requested resource', {});
-        sendJson(res, 201, this.#store.create(def, parseBody(body) as KubeObject, { keepStatus: false, ...(ns === undefined ? {} : { namespace: ns }) }));
+        const created = this.#store.create(def, parseObjectBody(body, req.headers['content-type']), { keepStatus: false, ...(ns === undefined ? {} : { namespace: ns }) });
+        this.fieldOwners.recordWrite(managerOf(q.get('fieldManager'), req.headers['user-agent']), undefined, created);
+        sendJson(res, 201, created);
         return;
-      case 'update':
-        sendJson(res, 200, this.#store.update(def, parseBody(body) as KubeObject, subresource === 'status' ? 'status' : 'main', ns, name));
+      }
+      case 'update': {
+        const before = this.#store.bucket(def).get(keyOf(def, ns, name ?? ''));
+        const updated = this.#store.update(def, parseObjectBody(body, req.headers['content-type']), subresource === 'status' ? 'status' : 'main', ns, name);
+        this.fieldOwners.recordWrite(managerOf(q.get('fieldManager'), req.headers['user-agent']), before, updated);
+        sendJson(res, 200, updated);
         return;
+      }
       case 'patch': {
         const existing = this.#store.bucket(def).get(keyOf(def, ns, name ?? ''));
+        const contentType = req.headers['content-type'] ?? '';
+        if (contentType.split(';')[0]?.trim() === 'application/apply-patch+yaml') {
+          sendJson(res, existing ? 200 : 201, this.#serverSideApply(def, ns, name ?? '', existing, body, q));
+          return;
+        }
         if (!existing) throw notFound(def, name ?? '');
-        const patched = applyPatch(existing, req.headers['content-type'] ?? '', body);
+        const patched = applyPatch(existing, contentType, body);
         patched.metadata.resourceVersion = patched.metadata.resourceVersion ?? undefined;
-        sendJson(res, 200, this.#store.update(def, patched, subresource === 'status' ? 'status' : 'main', ns, name));
+        const updated = this.#store.update(def, patched, subresource === 'status' ? 'status' : 'main', ns, name);
+        this.fieldOwners.recordWrite(managerOf(q.get('fieldManager'), req.headers['user-agent']), existing, updated);
+        sendJson(res, 200, updated);
         return;
       }
       case 'delete':
         sendJson(res, 200, this.#store.delete(def, ns, name ?? ''));
         return;
     }
+  }
+
+  /** A server-side apply: creates the object when it is missing, else applies with field ownership. */
+  #serverSideApply(def: ResourceDef, ns: string | undefined, name: string, existing: KubeObject | undefined, body: Buffer, q: URLSearchParams): KubeObject {
+    const manager = q.get('fieldManager');
+    if (manager === null || manager === '') {
+      throw new StatusError(422, 'Invalid', 'PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required value: is required for apply patch');
+    }
+    // Clients send apply configurations as JSON (which is YAML); block-style YAML is not read here.
+    const config = parseBody(body) as KubeObject;
+    if (!config || typeof config !== 'object' || typeof config.metadata !== 'object') throw new StatusError(400, 'BadRequest', 'the apply configuration has no metadata');
+    if (config.metadata.name !== name) throw new StatusError(400, 'BadRequest', `the name of the object (${String(config.metadata.name)}) does not match the name on the URL (${name})`);
+    if (!existing) {
+      const created = this.#store.create(def, config, { keepStatus: false, ...(ns === undefined ? {} : { namespace: ns }) });
+      this.fieldOwners.recordApplyCreate(manager, created, config);
+      return created;
+    }
+    const next = this.fieldOwners.apply(existing, config, manager, q.get('force') === 'true');
+    return this.#store.update(def, next, 'main', ns, name);
   }
 
   #parsePath(path: string): { group: string; version: string; namespace?: string; resource: string; name?: string; subresource?: string } | undefined {

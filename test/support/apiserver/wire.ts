@@ -1,6 +1,7 @@
 // The test API server's wire helpers: JSON request bodies, JSON responses, and the patch types.
 import type { ServerResponse } from 'node:http';
 import fastJsonPatch from 'fast-json-patch';
+import { decodeProtobufObject, PROTOBUF_MEDIA_TYPE } from './protobuf.js';
 import { clone, StatusError, type KubeObject } from './resources.js';
 
 /** A JSON request body; 400 with the real server's message when it does not parse. */
@@ -10,6 +11,16 @@ export function parseBody(body: Buffer): unknown {
   } catch (err) {
     throw new StatusError(400, 'BadRequest', `the object provided is unrecognized (must be of type Object): couldn't get version/kind; json parse error: ${(err as Error).message}`);
   }
+}
+
+/** An object body in the request's media type: JSON, or Kubernetes protobuf (typed client-go clients, Helm's release record). */
+export function parseObjectBody(body: Buffer, contentType: string | undefined): KubeObject {
+  const type = (contentType ?? '').split(';')[0]?.trim() ?? '';
+  if (type === PROTOBUF_MEDIA_TYPE) return decodeProtobufObject(body);
+  if (type !== '' && type !== 'application/json' && type !== '*/*') {
+    throw new StatusError(415, 'UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: application/json, ${PROTOBUF_MEDIA_TYPE}`);
+  }
+  return parseBody(body) as KubeObject;
 }
 
 /** Answers with JSON, as the real server does (no caching). */

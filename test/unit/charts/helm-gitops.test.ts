@@ -32,6 +32,19 @@ t.test('with injector.tls.existingSecret (e.g. cert-manager) the render is fully
   t.equal(helmTemplate(values).text, helmTemplate(values).text);
 });
 
+t.test('with injector.tls.provider cert-manager the render is byte-identical and holds no generated material', async (t) => {
+  for (const values of [{ injector: { tls: { provider: 'cert-manager' } } }, { injector: { tls: { provider: 'cert-manager', certManager: { issuerName: 'corp-ca', issuerKind: 'ClusterIssuer' } } } }]) {
+    const a = helmTemplate(values);
+    const b = helmTemplate(values);
+    t.equal(a.text, b.text, `${JSON.stringify(values)}: byte-identical`);
+    t.notOk(a.docs.some((d) => d.kind === 'Secret'), 'no Secret rendered');
+    t.notMatch(a.text, /caBundle:|BEGIN CERTIFICATE|tls\.key/, 'no certificate, key or caBundle in the output');
+    t.ok(find(a, 'Certificate', 'weft-injector'), 'the Certificate cert-manager issues from');
+  }
+  // The check can fail: the default mode's two renders differ.
+  t.not(helmTemplate({}).text, helmTemplate({}).text, 'provider helm renders a fresh pair each time');
+});
+
 t.test("the generated caBundle signs the serving certificate, which names the injector's Service", async (t) => {
   for (const ns of ['weft-system', 'mesh']) {
     const r = helmTemplate({}, { namespace: ns });

@@ -7,6 +7,7 @@ import { manifestProblems } from '../../support/kube-schemas.js';
 import { makeTestPki } from '../../support/pki.js';
 import { privateKeyToPem } from '../../../lib/pki/crypto.js';
 import { CHART_DIR, env, find, helmLint, helmTemplate, helmVersion, type Doc, type Rendered, type Variant } from './helm.js';
+import { certManagerProblems } from './cert-manager-schemas.js';
 import { monitoringProblems } from './monitoring-schemas.js';
 import { VARIANTS_PART2 } from './variants-values.js';
 
@@ -52,6 +53,34 @@ const VARIANTS: readonly Variant[] = [
     name: 'webhook certificate from an existing Secret',
     values: { injector: { tls: { existingSecret: 'injector-cert', caBundlePEM: rootPem } } },
     check: (t, r) => t.notOk(find(r, 'Secret', 'weft-injector-tls'), 'no generated Secret'),
+  },
+  {
+    name: 'webhook certificate from cert-manager, self-signed CA chain',
+    values: { injector: { tls: { provider: 'cert-manager' } } },
+    check: (t, r) => {
+      t.notOk(r.docs.some((d) => d.kind === 'Secret'), 'no Secret in the render: nothing generated');
+      const wh = find(r, 'MutatingWebhookConfiguration', 'weft-injector');
+      t.equal(wh?.metadata.annotations['cert-manager.io/inject-ca-from'], 'weft-system/weft-injector', 'cainjector fills the caBundle from the Certificate');
+      for (const w of wh?.webhooks as Doc[]) t.notOk('caBundle' in w.clientConfig, `${String(w.name)}: no caBundle in the render`);
+      const cert = find(r, 'Certificate', 'weft-injector');
+      t.same(cert?.spec.dnsNames, ['weft-injector', 'weft-injector.weft-system', 'weft-injector.weft-system.svc', 'weft-injector.weft-system.svc.cluster.local']);
+      t.same(cert?.spec.issuerRef, { name: 'weft-injector-ca', kind: 'Issuer', group: 'cert-manager.io' });
+      t.equal(find(r, 'Issuer', 'weft-injector-ca')?.spec.ca.secretName, find(r, 'Certificate', 'weft-injector-ca')?.spec.secretName, 'the CA Issuer signs with the CA Certificate');
+      t.ok(find(r, 'Certificate', 'weft-injector-ca')?.spec.isCA);
+      t.same(find(r, 'Issuer', 'weft-injector-selfsigned')?.spec, { selfSigned: {} });
+      const volume = (podSpec(r, 'weft-injector').volumes as Doc[]).find((v) => v.name === 'tls');
+      t.equal(volume?.secret.secretName, cert?.spec.secretName, 'the injector serves the Secret cert-manager writes');
+    },
+  },
+  {
+    name: 'webhook certificate from cert-manager, your ClusterIssuer',
+    values: { injector: { tls: { provider: 'cert-manager', certManager: { issuerName: 'corp-ca', issuerKind: 'ClusterIssuer', duration: '720h', renewBefore: '240h' } } } },
+    check: (t, r) => {
+      t.notOk(r.docs.some((d) => d.kind === 'Issuer'), 'no Issuer of its own');
+      const cert = find(r, 'Certificate', 'weft-injector');
+      t.same(cert?.spec.issuerRef, { name: 'corp-ca', kind: 'ClusterIssuer', group: 'cert-manager.io' });
+      t.match(cert?.spec, { duration: '720h', renewBefore: '240h' });
+    },
   },
   { name: 'sidecars as first containers', values: { injector: { sidecarMode: 'container' } }, check: (t, r) => t.equal(env(find(r, 'Deployment', 'weft-injector'), 'WEFT_INJECTOR_NATIVE_SIDECARS'), 'false') },
   { name: 'Kubernetes 1.28, auto sidecars', values: {}, opts: { kubeVersion: 'v1.28.9' }, check: (t, r) => t.equal(env(find(r, 'Deployment', 'weft-injector'), 'WEFT_INJECTOR_NATIVE_SIDECARS'), 'false') },
@@ -127,7 +156,8 @@ for (const v of VARIANTS) {
     t.ok(r.docs.length > 10, `${r.docs.length} objects`);
     for (const [i, doc] of r.docs.entries()) {
       const where = `${r.sources[i] ?? ''} ${String(doc.kind)} ${String(doc.metadata?.name)}`;
-      const problems = String(doc.apiVersion).startsWith('monitoring.coreos.com/') ? monitoringProblems(doc) : await manifestProblems(doc);
+      const api = String(doc.apiVersion);
+      const problems = api.startsWith('monitoring.coreos.com/') ? monitoringProblems(doc) : api.startsWith('cert-manager.io/') ? certManagerProblems(doc) : await manifestProblems(doc);
       t.same(problems, [], `${where} validates against its schema`);
     }
     v.check?.(t, r);

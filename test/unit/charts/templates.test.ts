@@ -3,6 +3,7 @@ import { PRODUCTION_FOLDERS } from '../../support/source-tree.js';
 import { readFileSync, readdirSync } from 'node:fs';
 import { parse } from 'yaml';
 import { manifestProblems } from '../../support/kube-schemas.js';
+import { certManagerProblems } from './cert-manager-schemas.js';
 import { monitoringProblems } from './monitoring-schemas.js';
 import { CHART_DIR, env, find, helmTemplate, type Doc, type Rendered } from './helm.js';
 import { makeTestPki } from '../../support/pki.js';
@@ -65,7 +66,8 @@ t.test('the chart README lists every value', async (t) => {
 async function renderAndValidate(t: Test, name: string, values: Record<string, unknown>): Promise<Rendered> {
   const r = helmTemplate(values);
   for (const [i, doc] of r.docs.entries()) {
-    const problems = String(doc.apiVersion).startsWith('monitoring.coreos.com/') ? monitoringProblems(doc) : await manifestProblems(doc);
+    const api = String(doc.apiVersion);
+    const problems = api.startsWith('monitoring.coreos.com/') ? monitoringProblems(doc) : api.startsWith('cert-manager.io/') ? certManagerProblems(doc) : await manifestProblems(doc);
     t.same(problems, [], `${name}: ${r.sources[i] ?? ''} ${String(doc.kind)} validates against the Kubernetes schemas`);
   }
   return r;
