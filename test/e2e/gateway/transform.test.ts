@@ -156,6 +156,21 @@ t.test('an invalid JSON request body is refused 400 WEFT_ERR_BODY_NOT_JSON', asy
   t.equal(res.headers['weft-error'], 'WEFT_ERR_BODY_NOT_JSON');
 });
 
+t.test('a client that leaves in the middle of a JSON body costs only its own request', async (t) => {
+  const pid = gw.proc.child.pid;
+  await new Promise<void>((resolve) => {
+    const req = http.request(`${gw.http}/gone`, { method: 'POST', headers: { host: 'edit.test', 'content-type': 'application/json', 'content-length': '500' }, agent: false });
+    req.on('error', () => resolve());
+    req.write('{"half":', () => setImmediate(() => req.destroy()));
+    req.on('close', () => resolve());
+  });
+  const next = await request(`${gw.http}/after`, { method: 'POST', headers: { host: 'edit.test', 'content-type': 'application/json' }, body: '{"password":"p"}' });
+  t.equal(next.status, 200, 'the gateway answers the next request');
+  t.same(JSON.parse(asEdited(next.body).body ?? 'null'), {}, 'and still edits bodies');
+  t.equal(gw.proc.child.pid, pid);
+  t.notOk(gw.proc.exited, 'the gateway process is still running');
+});
+
 t.test('bodies that are not JSON, or compressed, pass as sent', async (t) => {
   const text = '{"password":"kept"}';
   const plain = await request(`${gw.http}/text`, { method: 'POST', headers: { host: 'edit.test', 'content-type': 'text/plain' }, body: text });
