@@ -5,7 +5,7 @@ import type { HeaderMap } from '../routes/filters.js';
 import type { GatewayRequest } from '../respond.js';
 import type { StepResult } from '../chain.js';
 import type { Consumer, ConsumerDirectory } from '../consumers/directory.js';
-import type { TransformConfig } from './transform.js';
+import type { TransformConfig } from '../transform/transform-config.js';
 
 /** A policy value with the "Kind ns/name" it came from. */
 export interface Named<T> {

@@ -5,20 +5,9 @@ import { CONTINUE, type StepResult } from '../chain.js';
 import type { Named, PolicyExchange, PolicyModule } from './policy.js';
 import { parsePointer, type JsonEdit, type Pointer } from '../transform/json-edit.js';
 import { editQuery, hasQueryEdits, type QueryEdits } from '../transform/query-edit.js';
+import type { BodyEdits, TransformConfig } from '../transform/transform-config.js';
 
-/** The JSON body edits of one direction and the largest body they are applied to. */
-export interface BodyEdits {
-  readonly maxBytes: number;
-  readonly edits: readonly JsonEdit[];
-}
-
-/** A parsed TransformPolicy. */
-export interface TransformConfig {
-  /** Undefined when the policy edits no query parameter. */
-  readonly query: QueryEdits | undefined;
-  readonly requestBody: BodyEdits | undefined;
-  readonly responseBody: BodyEdits | undefined;
-}
+export type { BodyEdits, TransformConfig } from '../transform/transform-config.js';
 
 /** The body cap when a policy sets none: a JSON body is held whole while it is edited. */
 export const DEFAULT_TRANSFORM_MAX_BYTES = 1024 * 1024;

@@ -5,7 +5,7 @@
 import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
 import type { GatewayResponse } from '../respond.js';
 import type { HeaderMap } from '../routes/filters.js';
-import type { BodyEdits } from '../policies/transform.js';
+import type { BodyEdits } from './transform-config.js';
 import { firstValue } from '../policies/policy.js';
 import { applyJsonEdits, isJsonMediaType, isPlainEncoding } from './json-edit.js';
 
