@@ -67,6 +67,8 @@ export interface Exchange extends PolicedExchange {
   policy: string | undefined;
   /** An HTTP/1.1 upgrade (WebSocket): its raw socket; undefined for every other request. */
   readonly upgrade: UpgradeSocket | undefined;
+  /** The request body as edited by a TransformPolicy, sent instead of the client's stream. */
+  requestBody: Buffer | undefined;
 }
 
 const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({});
@@ -102,6 +104,7 @@ export function openExchange(scope: SocketScope, req: GatewayRequest, res: Gatew
     corsHeaders: NO_HEADERS,
     limitHeaders: NO_HEADERS,
     bodyLimit: undefined,
+    transform: undefined,
     upstreamPath: path,
     upstreamHost: '',
     responseMods: [],
@@ -112,6 +115,7 @@ export function openExchange(scope: SocketScope, req: GatewayRequest, res: Gatew
     code: undefined,
     policy: undefined,
     upgrade,
+    requestBody: undefined,
   };
 }
 

@@ -1,7 +1,7 @@
 // The gateway's request path as one ordered list of steps, read top to bottom in request order:
 // read host -> TLS name and client certificate -> match route -> CORS filter -> IP list -> CORS -> API key ->
-// JWT -> rate limit -> body limit -> plan quota -> filters (redirect, header modifiers, rewrite, mirror) ->
-// weighted backend -> pick endpoint (waiting for discovery if need be) -> forward. The handler owns what
+// JWT -> rate limit -> body limit -> transform (query) -> plan quota -> filters (redirect, header modifiers, rewrite, mirror) ->
+// weighted backend -> transform (JSON request body) -> pick endpoint (waiting for discovery if need be) -> forward. The handler owns what
 // surrounds the steps: the exchange, the drain count, error answers, metrics and the access log.
 import { ServerResponse, type IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
@@ -34,6 +34,7 @@ import { corsFilter } from './steps/cors-filter.js';
 import { quotaStep, type QuotaBackend } from './quota/quota-step.js';
 import { SlidingWindowQuota } from './quota/sliding-window.js';
 import { consumerLabel, planLabel } from './quota/usage.js';
+import { transformRequestBody } from './transform/request-body.js';
 
 /** What the handler is built from; the command wires real ones, tests their own. */
 export interface GatewayHandlerOptions {
@@ -88,6 +89,7 @@ export function gatewaySteps(o: GatewayHandlerOptions, limiter: RateLimiter, ans
     { name: 'plan quota', run: quotaStep(o.quota ?? localQuota(), o.clock) },
     { name: 'apply filters', run: applyFilters(o.random) },
     { name: 'choose backend', run: chooseBackend(o.random) },
+    { name: 'transform request body', run: transformRequestBody },
     { name: 'pick endpoint', run: (x) => pickStep(queue, o.balancers, x) },
     {
       name: 'forward',
@@ -100,6 +102,10 @@ export function gatewaySteps(o: GatewayHandlerOptions, limiter: RateLimiter, ans
         ...(o.traffic ? { traffic: o.traffic } : {}),
         respondError: (x, r) => answers.respondError(x, r),
         failed: (x, err) => answers.failed(x, err),
+        notEdited: (x, reason) => {
+          o.metrics.bodyNotEdited.inc({ route: x.route, reason });
+          o.logger.warn({ route: x.route, policy: x.transform?.name, reason }, 'response body sent unmodified');
+        },
       }),
     },
   ];

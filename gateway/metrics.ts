@@ -9,6 +9,8 @@ export interface GatewayMetrics {
   readonly reloads: Counter<'result'>;
   readonly generation: Gauge;
   readonly readyReplicas: Gauge;
+  /** Response bodies a TransformPolicy would edit that went out unmodified. */
+  readonly bodyNotEdited: Counter<'route' | 'reason'>;
 }
 
 /** Registers the gateway metrics on `registry`. */
@@ -36,5 +38,11 @@ export function createGatewayMetrics(registry: Registry): GatewayMetrics {
     reloads: new Counter({ name: 'weft_gateway_config_reloads_total', help: 'Route file loads, by result', labelNames: ['result'], registers: [registry] }),
     generation: new Gauge({ name: 'weft_gateway_config_generation', help: 'Generation of the route file in force', registers: [registry] }),
     readyReplicas: new Gauge({ name: 'weft_gateway_ready_replicas', help: 'Ready gateway replicas seen in its own endpoints (rate limit divisor)', registers: [registry] }),
+    bodyNotEdited: new Counter({
+      name: 'weft_gateway_body_not_edited_total',
+      help: 'JSON response bodies a TransformPolicy would edit that went out unmodified, by route and reason (over-cap, not-json)',
+      labelNames: ['route', 'reason'],
+      registers: [registry],
+    }),
   };
 }

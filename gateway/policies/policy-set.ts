@@ -13,13 +13,14 @@ import { ipAccessPolicy, type IpAccessConfig } from './ip-access.js';
 import { jwtPolicy, type JwtVerifier } from './jwt.js';
 import type { Named, PolicyEnv, PolicyExchange, PolicyModule, ReadText } from './policy.js';
 import { rateLimitPolicy, type RateLimitConfig } from './rate-limit.js';
+import { transformPolicy, type TransformConfig } from './transform.js';
 
 export type { Named, ReadText } from './policy.js';
 export type { IpAccessConfig } from './ip-access.js';
 export type { RateLimitConfig } from './rate-limit.js';
 
 /** Every policy kind, in the order messages list them. */
-export const POLICY_KINDS = ['ApiKeyPolicy', 'JwtPolicy', 'RateLimitPolicy', 'CorsPolicy', 'IpAccessPolicy', 'BodyLimitPolicy'] as const;
+export const POLICY_KINDS = ['ApiKeyPolicy', 'JwtPolicy', 'RateLimitPolicy', 'CorsPolicy', 'IpAccessPolicy', 'BodyLimitPolicy', 'TransformPolicy'] as const;
 /** One of POLICY_KINDS. */
 export type PolicyKind = (typeof POLICY_KINDS)[number];
 
@@ -32,7 +33,7 @@ export interface RegisteredPolicy {
 
 /** Kind -> module; parsing dispatches here, so a new kind is one module and one line. */
 export const POLICY_REGISTRY: ReadonlyMap<string, RegisteredPolicy> = new Map<string, RegisteredPolicy>(
-  [apiKeyPolicy, jwtPolicy, rateLimitPolicy, corsPolicy, ipAccessPolicy, bodyLimitPolicy].map((m): [string, RegisteredPolicy] => [m.kind, m]),
+  [apiKeyPolicy, jwtPolicy, rateLimitPolicy, corsPolicy, ipAccessPolicy, bodyLimitPolicy, transformPolicy].map((m): [string, RegisteredPolicy] => [m.kind, m]),
 );
 
 /** The policies in force for one request, with their names for metrics and logs. */
@@ -43,17 +44,18 @@ export interface EffectivePolicies {
   readonly jwt: Named<JwtVerifier> | undefined;
   readonly rateLimit: Named<RateLimitConfig> | undefined;
   readonly bodyLimit: Named<BodyLimitConfig> | undefined;
+  readonly transform: Named<TransformConfig> | undefined;
 }
 
 /** No policy at all (a request that matched no route yet). */
-export const NO_POLICIES: EffectivePolicies = Object.freeze({ ipAccess: undefined, cors: undefined, apiKey: undefined, jwt: undefined, rateLimit: undefined, bodyLimit: undefined });
+export const NO_POLICIES: EffectivePolicies = Object.freeze({ ipAccess: undefined, cors: undefined, apiKey: undefined, jwt: undefined, rateLimit: undefined, bodyLimit: undefined, transform: undefined });
 
 /** An exchange that carries the policies in force for it. */
 export interface PolicedExchange extends PolicyExchange {
   readonly policies: EffectivePolicies;
 }
 
-/** The policy steps in request order: IP list, CORS, API key, JWT, rate limit, body limit. */
+/** The policy steps in request order: IP list, CORS, API key, JWT, rate limit, body limit, transform. */
 export function policySteps(env: PolicyEnv): readonly { readonly name: string; readonly run: Step<PolicedExchange> }[] {
   // One call site per kind (no shared dispatcher), so each stays monomorphic on the request path.
   return [
@@ -63,6 +65,7 @@ export function policySteps(env: PolicyEnv): readonly { readonly name: string; r
     { name: jwtPolicy.kind, run: (x) => (x.policies.jwt ? jwtPolicy.step(x, x.policies.jwt, env) : CONTINUE) },
     { name: rateLimitPolicy.kind, run: (x) => (x.policies.rateLimit ? rateLimitPolicy.step(x, x.policies.rateLimit, env) : CONTINUE) },
     { name: bodyLimitPolicy.kind, run: (x) => (x.policies.bodyLimit ? bodyLimitPolicy.step(x, x.policies.bodyLimit, env) : CONTINUE) },
+    { name: transformPolicy.kind, run: (x) => (x.policies.transform ? transformPolicy.step(x, x.policies.transform, env) : CONTINUE) },
   ];
 }
 
@@ -105,6 +108,7 @@ export class PolicySet {
       jwt: pick(jwtPolicy),
       rateLimit: pick(rateLimitPolicy),
       bodyLimit: pick(bodyLimitPolicy),
+      transform: pick(transformPolicy),
     };
     this.#cache.set(key, out);
     return out;

@@ -5,6 +5,7 @@ import type { HeaderMap } from '../routes/filters.js';
 import type { GatewayRequest } from '../respond.js';
 import type { StepResult } from '../chain.js';
 import type { Consumer, ConsumerDirectory } from '../consumers/directory.js';
+import type { TransformConfig } from '../transform/transform-config.js';
 
 /** A policy value with the "Kind ns/name" it came from. */
 export interface Named<T> {
@@ -40,6 +41,8 @@ export interface PolicyExchange {
   limitHeaders: Readonly<Record<string, string>>;
   /** The body limit the forward step enforces while streaming. */
   bodyLimit: Named<{ readonly maxBytes: number }> | undefined;
+  /** The TransformPolicy in force: its body edits are applied by the body steps. */
+  transform: Named<TransformConfig> | undefined;
 }
 
 /** What policy steps share across requests; built once by the handler. */

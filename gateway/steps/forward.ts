@@ -22,6 +22,7 @@ import { serviceKey } from '../../mesh/discovery/endpoint-source.js';
 import type { Traffic } from '../../mesh/traffic/traffic.js';
 import { methodRetryable, type AttemptFailure } from '../../mesh/traffic/retry-policy.js';
 import { forwardUpgrade } from './upgrade.js';
+import { editableResponse, sendEditedResponse, type NotEdited } from '../transform/response-body.js';
 
 /** What forwarding needs from the gateway; the handler passes its own pick and error answer. */
 export interface ForwardDeps {
@@ -40,6 +41,8 @@ export interface ForwardDeps {
   readonly respondError: (x: Exchange, r: Refusal) => void;
   /** A bug: answers this one request and logs. */
   readonly failed: (x: Exchange, err: unknown) => void;
+  /** A response body a TransformPolicy would edit went out unmodified (counted and logged). */
+  readonly notEdited?: (x: Exchange, reason: NotEdited) => void;
 }
 
 /** The forward step; it owns the exchange from here and always answers it, one way or another. */
@@ -71,11 +74,13 @@ export function forward(deps: ForwardDeps): Step<Exchange> {
     const run = rule.retry && deps.traffic ? deps.traffic.run(service, rule.retry) : undefined;
     let current = entry;
     let backoff: ReturnType<Timers['setTimeout']> | undefined;
-    const hasBody = req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined;
-    const kept: Buffer[] = [];
+    // A body a TransformPolicy edited was read already: it is sent (and kept for a retry) whole.
+    const edited = x.requestBody;
+    const hasBody = edited !== undefined || req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined;
+    const kept: Buffer[] = edited ? [edited] : [];
     let keptBytes = 0;
     let overflow = run !== undefined && hasBody && Number(req.headers['content-length'] ?? '0') > run.policy.bufferBytes;
-    if (run && hasBody && !overflow) {
+    if (run && hasBody && !overflow && !edited) {
       req.on('data', (chunk: Buffer) => {
         if (overflow) return;
         keptBytes += chunk.length;
@@ -159,6 +164,12 @@ export function forward(deps: ForwardDeps): Step<Exchange> {
         for (const m of x.responseMods) rh = modifyHeaders(rh, m);
         Object.assign(rh, x.corsHeaders, x.limitHeaders);
         if (res.headersSent) return ures.destroy();
+        const responseEdits = x.transform?.value.responseBody;
+        if (responseEdits && editableResponse(head.method, status, ures.headers)) {
+          ures.on('error', () => res.destroy());
+          ures.on('end', () => done(undefined, status));
+          return sendEditedResponse(ures, res, status, rh, responseEdits, (why) => deps.notEdited?.(x, why), (e) => deps.failed(x, e));
+        }
         try {
           res.writeHead(ures.statusCode ?? 502, rh as OutgoingHttpHeaders);
         } catch (e) {
@@ -195,6 +206,11 @@ export function forward(deps: ForwardDeps): Step<Exchange> {
     };
     wire(upstream);
 
+    if (edited) {
+      for (const m of mirrorReqs) m.end(edited);
+      upstream.end(edited);
+      return HANDED_OVER;
+    }
     // The body streams through: counted (not buffered) when a limit applies, teed to mirrors.
     let body: NodeJS.ReadableStream = req as unknown as NodeJS.ReadableStream;
     if (maxBytes !== undefined) {

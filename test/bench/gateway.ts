@@ -13,6 +13,7 @@ import { makeWebCa } from '../support/web-pki.js';
 import { authorityFromPem, readCaDir } from '../../lib/pki/store.js';
 import { issueMaterial } from '../../lib/pki/leaf.js';
 import { hashKey } from '../../gateway/policies/api-key.js';
+import { quotaRows } from './gateway-quota.js';
 
 const API_KEY = 'bench-key';
 const CONNECTIONS = 32;
@@ -131,6 +132,8 @@ http {
     };
     const w = await measure(gwUrl, gw.proc.child.pid ?? 0);
     const b = await measure(ngUrl, nginx.pid ?? 0);
+    // The consumer path (key + plan quota, local and Redis backends), beside the same nginx run.
+    const quota = await quotaRows({ mesh, certPem: server.certPem, keyPem: server.keyPem, apiKey: API_KEY, measure, warm: (url) => runWrk(url, { connections: 8, seconds: 2, headers, threads: 1 }), durationS: DURATION_S, nginx: b });
     const weft = w.wrk;
     const base = b.wrk;
     const ratio = weft.requestsPerSec / base.requestsPerSec;
@@ -144,12 +147,14 @@ http {
         { figure: 'errors + non-2xx', weft: weft.errors + weft.non2xx, baseline: base.errors + base.non2xx },
         { figure: 'proxy CPU us per request', weft: w.cpuUsPerRequest, baseline: b.cpuUsPerRequest },
         { figure: 'proxy peak RSS MB', weft: w.peakRssMb, baseline: b.peakRssMb },
+        ...quota.rows,
       ],
       notes: [
         `wrk -t1 -c${CONNECTIONS} -d${DURATION_S}s over HTTPS (HTTP/1.1, keep-alive) on loopback; one nginx worker vs one gateway process.`,
         'Both hop into the mesh the same way: mTLS (TLS 1.3) to the backend sidecar on 7006, which forwards to the echo app.',
         'The gateway also checks an API key (sha256), counts a rate limit and writes one access-log line per request; nginx only proxies.',
         'Gateway, sidecar, app, nginx and wrk share the machine\'s cores, so absolute figures are low; the ratio is the figure to read.',
+        ...quota.notes,
       ],
     };
   } finally {

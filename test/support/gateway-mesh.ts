@@ -23,6 +23,8 @@ export interface Echoed {
   readonly host: string;
   readonly headers: Record<string, string | string[] | undefined>;
   readonly bodyBytes: number;
+  /** The body as received, when it was JSON (application/json or +json) of at most 1 MiB. */
+  readonly body?: string;
 }
 
 interface Pod {
@@ -251,12 +253,20 @@ async function stopProc(p: Proc): Promise<void> {
 async function startEcho(service: string, pod: string, address: string, received: Echoed[]): Promise<http.Server> {
   const server = http.createServer((req, res) => {
     let bodyBytes = 0;
-    req.on('data', (c: Buffer) => (bodyBytes += c.length));
+    const keep = /[/+]json\b/.test(req.headers['content-type'] ?? '');
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => {
+      bodyBytes += c.length;
+      if (keep && bodyBytes <= 1024 * 1024) chunks.push(c);
+    });
     req.on('end', () => {
       const url = req.url ?? '/';
       const m = /[?&]status=(\d{3})/.exec(url);
       const delay = /[?&]sleepMs=(\d+)/.exec(url);
+      const download = /[?&]downloadBytes=(\d+)/.exec(url);
+      if (download) return sendBytes(res, Number(download[1]), /[?&]json=1/.test(url) ? 'application/json' : 'application/octet-stream');
       const body: Echoed = { backend: service, pod, method: req.method ?? '', url, host: req.headers.host ?? '', headers: req.headers, bodyBytes };
+      if (keep && bodyBytes <= 1024 * 1024) Object.assign(body, { body: Buffer.concat(chunks).toString('utf8') });
       received.push(body);
       const text = JSON.stringify(body);
       const send = (): void => {
@@ -277,6 +287,25 @@ async function startEcho(service: string, pod: string, address: string, received
     server.listen(APP_PORT, address, () => resolve());
   });
   return server;
+}
+
+// `?downloadBytes=N`: N bytes of "a" streamed with backpressure (never held whole).
+function sendBytes(res: http.ServerResponse, total: number, contentType: string): void {
+  const chunk = Buffer.alloc(64 * 1024, 0x61);
+  res.writeHead(200, { 'content-type': contentType, 'content-length': total });
+  let sent = 0;
+  const pump = (): void => {
+    while (sent < total) {
+      const piece = total - sent >= chunk.length ? chunk : chunk.subarray(0, total - sent);
+      sent += piece.length;
+      if (!res.write(piece)) {
+        res.once('drain', pump);
+        return;
+      }
+    }
+    res.end();
+  };
+  pump();
 }
 
 /** A request with node's http client (fresh connection), resolving status, headers and body text. */

@@ -77,7 +77,7 @@ t.test('an Ingress-only cluster: ready, serving the Ingress, and the Gateway API
   t.equal(await status(gwIngressOnly, 'legacy.test'), 200, 'the Ingress serves');
   t.same((await debugRoutes(gw.admin)).absentKinds.filter((k) => k.startsWith('gateways') || k.startsWith('httproutes') || k.startsWith('referencegrants')), ['gateways.gateway.networking.k8s.io', 'httproutes.gateway.networking.k8s.io', 'referencegrants.gateway.networking.k8s.io'], '/debug/routes lists the absent kinds');
   const log = await gw.log();
-  for (const kind of ['gateways', 'httproutes', 'referencegrants', 'apikeypolicies', 'jwtpolicies', 'ratelimitpolicies', 'corspolicies', 'ipaccesspolicies', 'bodylimitpolicies']) {
+  for (const kind of ['gateways', 'httproutes', 'referencegrants', 'apikeypolicies', 'jwtpolicies', 'ratelimitpolicies', 'corspolicies', 'ipaccesspolicies', 'bodylimitpolicies', 'transformpolicies']) {
     t.equal(log.split('\n').filter((l) => l.includes('does not serve this kind') && l.includes(`"resource":"${kind}"`)).length, 1, `${kind}: said once`);
   }
 

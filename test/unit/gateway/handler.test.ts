@@ -148,9 +148,11 @@ t.test('the steps run in request order', async (t) => {
     'JwtPolicy',
     'RateLimitPolicy',
     'BodyLimitPolicy',
+    'TransformPolicy',
     'plan quota',
     'apply filters',
     'choose backend',
+    'transform request body',
     'pick endpoint',
     'forward',
   ]);

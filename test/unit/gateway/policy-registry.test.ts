@@ -26,7 +26,7 @@ t.test('every policy kind is registered with its parser and its step', async (t)
 
 t.test('the policy steps run in request order, one per kind', async (t) => {
   const names = policySteps({ clock: () => 0, readyReplicas: () => 1, limiter: new RateLimiter() }).map((s) => s.name);
-  t.same(names, ['IpAccessPolicy', 'CorsPolicy', 'ApiKeyPolicy', 'JwtPolicy', 'RateLimitPolicy', 'BodyLimitPolicy']);
+  t.same(names, ['IpAccessPolicy', 'CorsPolicy', 'ApiKeyPolicy', 'JwtPolicy', 'RateLimitPolicy', 'BodyLimitPolicy', 'TransformPolicy']);
 });
 
 t.test('each kind parses through its own module', async (t) => {
@@ -42,11 +42,12 @@ spec: { targetRef: { kind: HTTPRoute, name: r }, ${spec} }
     doc('RateLimitPolicy', 'requests: 3, window: 1s') +
     doc('CorsPolicy', 'allowOrigins: ["*"]') +
     doc('IpAccessPolicy', 'deny: [10.0.0.0/8]') +
-    doc('BodyLimitPolicy', 'maxBytes: 10');
+    doc('BodyLimitPolicy', 'maxBytes: 10') +
+    doc('TransformPolicy', 'query: { remove: [debug] }');
   const parsed = parseResources(text, 'p.yaml');
   const set = compilePolicies(parsed.resources.policies, () => '');
   t.same(parsed.problems, []);
-  t.equal(set.size, 6);
+  t.equal(set.size, 7);
   const p = set.effective(undefined, { kind: 'HTTPRoute', namespace: 'd', name: 'r', rule: 0, label: '' });
   t.equal(p.apiKey?.value.consumers.get('0'.repeat(64)), 'a');
   t.equal(typeof p.jwt?.value.verify, 'function', 'a JwtPolicy parses into a verifier');
@@ -55,6 +56,7 @@ spec: { targetRef: { kind: HTTPRoute, name: r }, ${spec} }
   t.equal(p.ipAccess?.value.deny[0]?.text, '10.0.0.0/8');
   t.equal(p.bodyLimit?.value.maxBytes, 10);
   t.equal(p.bodyLimit?.name, 'BodyLimitPolicy d/p');
+  t.same(p.transform?.value.query?.remove, ['debug']);
 });
 
 const UNKNOWN = `apiVersion: weft.dev/v1alpha1
@@ -63,7 +65,7 @@ metadata: { name: tea, namespace: d }
 spec: { targetRef: { kind: HTTPRoute, name: r } }
 `;
 const UNKNOWN_MESSAGE =
-  'u.yaml: document 1 (TeapotPolicy d/tea): kind: weft.dev/v1alpha1 TeapotPolicy is not a policy kind (ApiKeyPolicy, JwtPolicy, RateLimitPolicy, CorsPolicy, IpAccessPolicy, BodyLimitPolicy)';
+  'u.yaml: document 1 (TeapotPolicy d/tea): kind: weft.dev/v1alpha1 TeapotPolicy is not a policy kind (ApiKeyPolicy, JwtPolicy, RateLimitPolicy, CorsPolicy, IpAccessPolicy, BodyLimitPolicy, TransformPolicy)';
 
 t.test('an unknown policy kind is refused with its document and the known kinds', async (t) => {
   const parsed = parseResources(UNKNOWN, 'u.yaml');
@@ -98,7 +100,7 @@ spec: { gatewayClassName: weft, listeners: [{ name: http, port: 80, protocol: HT
   const state = applied[0];
   const served = (host: string): boolean => state?.table.lookup('HTTP', { host, path: '/', method: 'GET', headers: {}, query: new URLSearchParams() }).kind === 'matched';
   t.match(state?.conditions, [
-    { kind: 'TeapotPolicy', name: 'tea', type: 'Rejected', reasons: [/TeapotPolicy is not a policy kind \(ApiKeyPolicy, JwtPolicy, RateLimitPolicy, CorsPolicy, IpAccessPolicy, BodyLimitPolicy\)/] },
+    { kind: 'TeapotPolicy', name: 'tea', type: 'Rejected', reasons: [/TeapotPolicy is not a policy kind \(ApiKeyPolicy, JwtPolicy, RateLimitPolicy, CorsPolicy, IpAccessPolicy, BodyLimitPolicy, TransformPolicy\)/] },
   ]);
   t.equal(state?.conditions.length, 1);
   t.ok(served('r.test'), 'the targeted route serves (the policy is not attached)');
