@@ -9,6 +9,9 @@ import { createLogger } from '../../../../lib/logger.js';
 import { parseProxyConfig } from '../../../../proxy/config.js';
 import { parseGatewayConfig } from '../../../../gateway/config.js';
 import { isWeftError } from '../../../../lib/errors.js';
+import { withTimeout } from '../../../../proxy/outbound/traffic-step.js';
+import type { ForwardHooks } from '../../../../proxy/forward/http1.js';
+import { FakeTimers } from '../../../support/fake-timers.js';
 
 const WEB = 'spiffe://cluster.local/ns/shop/sa/web';
 const ORDERS = 'spiffe://cluster.local/ns/shop/sa/orders';
@@ -122,4 +125,24 @@ t.test('the bucket setting is refused unless it lists ascending positive numbers
   rec.finish(x);
   const text = await registry.getSingleMetricAsString('weft_response_latency_seconds');
   t.same([...text.matchAll(/le="([^"]+)"/g)].map((m) => m[1]), ['0.005', '0.05', '0.5', '5', '+Inf']);
+});
+
+t.test('a request timeout around the hooks passes the grpc-status on to the record', async (t) => {
+  const { rec, registry } = recorder(WEB);
+  const x = startExchange({ direction: 'outbound', protocol: 'h2', method: 'POST', authority: 'orders', path: '/weft.test.Echo/Unary' }, 0);
+  x.service = 'shop/orders:80';
+  x.peer = ORDERS;
+  const inner: ForwardHooks = {
+    onResponse: (status) => rec.responded(x, status),
+    onGrpcStatus: (value) => {
+      if (typeof value === 'string') x.grpcStatus = value;
+    },
+    onEnd: () => rec.finish(x),
+  };
+  const timers = new FakeTimers();
+  const hooks = withTimeout(inner, 1000, timers, () => undefined);
+  hooks.onResponse(200);
+  hooks.onGrpcStatus?.('13');
+  hooks.onEnd();
+  t.match(await registry.getSingleMetricAsString('weft_responses_total'), 'status_code="200",grpc_status="13",error_code=""} 1');
 });
