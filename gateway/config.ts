@@ -1,5 +1,6 @@
 // `weft gateway`'s settings table (rendered into docs/sidecar-config.md) and the parser that turns
 // its environment into a frozen GatewayConfig, listing every problem at once.
+import { METRICS_SETTINGS } from '../mesh/metrics/vocabulary.js';
 import { handshakeSettings, type HandshakeBounds } from '../lib/tls-guard.js';
 import { QUOTA_SETTINGS, quotaSettingsOf, type QuotaSettings } from './quota/quota-settings.js';
 import { bool, ConfigReader, durationMs, hostPort, list, oneOf, port, setting, str, SettingProblem, type HostPort, type SettingType } from '../lib/config.js';
@@ -77,6 +78,7 @@ export const GATEWAY_SETTINGS = {
   }),
   trustedProxies: setting({ name: 'WEFT_GATEWAY_TRUSTED_PROXIES', type: list('CIDR'), default: [], doc: 'networks whose `X-Forwarded-For`/`Forwarded` are believed (a load balancer in front)' }),
   defaultTimeoutMs: setting({ name: 'WEFT_GATEWAY_DEFAULT_TIMEOUT_MS', type: durationMs({ min: 0 }), default: 60_000, doc: 'request timeout when a rule sets none (`0`: none)' }),
+  latencyBuckets: METRICS_SETTINGS.latencyBuckets,
   ...QUOTA_SETTINGS,
   consumerKeySecrets: setting({
     name: 'WEFT_GATEWAY_CONSUMER_KEY_SECRETS',
@@ -137,6 +139,8 @@ export interface GatewayConfig extends MeshModeSettings {
   /** Bounds of the TLS listener's handshakes. */
   readonly handshake: HandshakeBounds;
   /** Gateway API status writing (kubernetes mode). */
+  /** Upper bounds of the latency histogram's buckets, seconds (WEFT_LATENCY_BUCKETS_SECONDS). */
+  readonly latencyBuckets: readonly number[];
   readonly status: StatusConfig;
 }
 
@@ -189,6 +193,7 @@ export function parseGatewayConfig(env: Readonly<Record<string, string | undefin
     consumerKeySecrets: v.consumerKeySecrets,
     quota: quotaSettingsOf(v, (m) => c.problem(m)),
     peerPort: v.peerPort,
+    latencyBuckets: v.latencyBuckets,
     connectTimeoutMs: v.connectTimeoutMs,
     discoveryWaitMs: v.discoveryWaitMs,
     shutdownGraceMs: v.shutdownGraceMs,

@@ -19,6 +19,7 @@ import type { GatewayConfig } from './config.js';
 import { WeftError } from '../lib/errors.js';
 import { openSockets } from './listener-sockets.js';
 import { createGatewayMetrics } from './metrics.js';
+import { LabelValues } from '../mesh/metrics/vocabulary.js';
 import { Traffic, createTrafficMetrics } from '../mesh/traffic/traffic.js';
 import { DEFAULT_TRAFFIC_SETTINGS, budgetTermsOf } from '../mesh/traffic/traffic-settings.js';
 import { GatewayHandler } from './handler.js';
@@ -62,7 +63,7 @@ export interface RunningGateway {
 /** Starts the gateway. */
 export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Promise<RunningGateway> {
   const log = deps.log;
-  const metrics = createGatewayMetrics(deps.registry);
+  const metrics = createGatewayMetrics(deps.registry, config.latencyBuckets);
   const drain = new Drain();
   const balancers = new ServiceBalancers(deps.source, { random: deps.random ?? Math.random });
   let meshContext: SecureContext | undefined;
@@ -85,6 +86,7 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
     quota: quota.backend,
     logger: log,
     metrics,
+    labels: new LabelValues(config.identity),
     balancers,
     pool,
     discoveryWaitMs: config.discoveryWaitMs,

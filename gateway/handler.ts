@@ -35,6 +35,8 @@ import { quotaStep, type QuotaBackend } from './quota/quota-step.js';
 import { SlidingWindowQuota } from './quota/sliding-window.js';
 import { consumerLabel, planLabel } from './quota/usage.js';
 import { transformRequestBody } from './transform/request-body.js';
+import { recordEdgeRequest } from './request-series.js';
+import { LabelValues } from '../mesh/metrics/vocabulary.js';
 
 /** What the handler is built from; the command wires real ones, tests their own. */
 export interface GatewayHandlerOptions {
@@ -62,6 +64,8 @@ export interface GatewayHandlerOptions {
   readonly traffic?: Traffic;
   /** Counts consumers' plan quotas (default: in this process). */
   readonly quota?: QuotaBackend;
+  /** The metrics' label values (the gateway's own identity, bounds); default: identity unknown. */
+  readonly labels?: LabelValues;
 }
 
 /** A step with the name tests and logs know it by. */
@@ -165,9 +169,11 @@ export class GatewayHandler {
   readonly #steps: readonly Step<Exchange>[];
   readonly #end: ChainEnd<Exchange>;
   #state: GatewayState | undefined;
+  readonly #labels: LabelValues;
 
   constructor(options: GatewayHandlerOptions) {
     this.#o = options;
+    this.#labels = options.labels ?? new LabelValues('');
     this.#end = {
       over: (x) => x.res.writableEnded || x.res.destroyed,
       refused: (x, r) => this.#respondError(x, r),
@@ -241,8 +247,8 @@ export class GatewayHandler {
     const { req, res } = x;
     const ms = performance.now() - x.started;
     const status = res.headersSent ? res.statusCode : 0;
-    this.#o.metrics.requests.inc({ route: x.route, backend: x.backend, code: String(status), consumer: consumerLabel(x.account, x.consumer), plan: planLabel(x.account) });
-    this.#o.metrics.latency.observe({ route: x.route, backend: x.backend }, ms / 1000);
+    this.#o.metrics.requests.inc({ route: x.route, backend: x.backend, status_code: String(status), consumer: consumerLabel(x.account, x.consumer), plan: planLabel(x.account) });
+    recordEdgeRequest(this.#o.metrics, this.#labels, x, status, ms / 1000);
     // Absent fields stay undefined, which the logger leaves out of the line.
     this.#o.logger.info(
       {

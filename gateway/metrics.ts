@@ -1,10 +1,23 @@
-// The gateway's Prometheus metrics, registered on the registry the command passes in.
+// The gateway's Prometheus metrics, registered on the registry the command passes in. The
+// per-request series are the mesh's one vocabulary (mesh/metrics/vocabulary.ts): the same names
+// and labels as the proxy's, direction="inbound" (from the edge).
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { DEFAULT_LATENCY_BUCKETS, LATENCY_LABELS, REQUEST_HELP, REQUEST_LABELS, REQUEST_SERIES, RESPONSE_LABELS } from '../mesh/metrics/vocabulary.js';
+
+type RequestLabel = (typeof REQUEST_LABELS)[number];
+type ResponseLabel = (typeof RESPONSE_LABELS)[number];
+type LatencyLabel = (typeof LATENCY_LABELS)[number];
 
 /** Metric handles used by the request path and the reloader. */
 export interface GatewayMetrics {
-  readonly requests: Counter<'route' | 'backend' | 'code' | 'consumer' | 'plan'>;
-  readonly latency: Histogram<'route' | 'backend'>;
+  /** weft_requests_total, as the proxy's. */
+  readonly meshRequests: Counter<RequestLabel>;
+  /** weft_responses_total, as the proxy's. */
+  readonly meshResponses: Counter<ResponseLabel>;
+  /** weft_response_latency_seconds, as the proxy's. */
+  readonly meshLatency: Histogram<LatencyLabel>;
+  /** weft_gateway_requests_total: the API-management view (consumer, plan, backend). */
+  readonly requests: Counter<'route' | 'backend' | 'status_code' | 'consumer' | 'plan'>;
   readonly rejections: Counter<'route' | 'policy' | 'code'>;
   readonly reloads: Counter<'result'>;
   readonly generation: Gauge;
@@ -13,20 +26,16 @@ export interface GatewayMetrics {
   readonly bodyNotEdited: Counter<'route' | 'reason'>;
 }
 
-/** Registers the gateway metrics on `registry`. */
-export function createGatewayMetrics(registry: Registry): GatewayMetrics {
+/** Registers the gateway metrics on `registry`; `latencyBuckets` from WEFT_LATENCY_BUCKETS_SECONDS. */
+export function createGatewayMetrics(registry: Registry, latencyBuckets: readonly number[] = DEFAULT_LATENCY_BUCKETS): GatewayMetrics {
   return {
+    meshRequests: new Counter({ name: REQUEST_SERIES.requests, help: REQUEST_HELP.requests, labelNames: REQUEST_LABELS, registers: [registry] }),
+    meshResponses: new Counter({ name: REQUEST_SERIES.responses, help: REQUEST_HELP.responses, labelNames: RESPONSE_LABELS, registers: [registry] }),
+    meshLatency: new Histogram({ name: REQUEST_SERIES.latency, help: REQUEST_HELP.latency, labelNames: LATENCY_LABELS, buckets: [...latencyBuckets], registers: [registry] }),
     requests: new Counter({
       name: 'weft_gateway_requests_total',
       help: 'Requests answered by the gateway, by route, backend, status code, consumer (a Consumer object; unknown: any other named caller; -: none) and plan',
-      labelNames: ['route', 'backend', 'code', 'consumer', 'plan'],
-      registers: [registry],
-    }),
-    latency: new Histogram({
-      name: 'weft_gateway_request_duration_seconds',
-      help: 'Time from request start to response end, by route and backend',
-      labelNames: ['route', 'backend'],
-      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      labelNames: ['route', 'backend', 'status_code', 'consumer', 'plan'],
       registers: [registry],
     }),
     rejections: new Counter({

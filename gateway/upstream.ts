@@ -2,8 +2,8 @@
 // the sidecar's peer pool (connections pooled per endpoint identity, the server's identity
 // checked), carrying the app port in weft-dst-port as every sidecar does.
 import { request, type ClientRequest, type OutgoingHttpHeaders } from 'node:http';
-import type { Endpoint } from '../mesh/discovery/endpoint-source.js';
-import { DST_PORT_HEADER, CLIENT_ID_HEADER } from '../mesh/headers.js';
+import { serviceKey, type Endpoint, type ServiceRef } from '../mesh/discovery/endpoint-source.js';
+import { DST_PORT_HEADER, DST_SERVICE_HEADER, CLIENT_ID_HEADER } from '../mesh/headers.js';
 import type { PeerPool } from '../mesh/peer-pool.js';
 
 /** The request line and headers sent to a backend. */
@@ -14,14 +14,16 @@ export interface UpstreamHead {
 }
 
 /** Opens one request to an endpoint's sidecar; the caller writes the body and reads the response. */
-export function openMeshRequest(pool: PeerPool, endpoint: Endpoint, head: UpstreamHead): ClientRequest {
+/** `service` (ns/name:port) is sent in weft-dst-service so that the backend's inbound series name it as the gateway's do. */
+export function openMeshRequest(pool: PeerPool, endpoint: Endpoint, head: UpstreamHead, service?: ServiceRef): ClientRequest {
   // One copy per attempt (the head is reused by retries and mirrors), filled in one pass: no
   // spread-then-add and no delete, which would each move the object to a new hidden class.
   const headers: OutgoingHttpHeaders = {};
   for (const name in head.headers) {
     // Only the receiving sidecar may set the client identity; an outside client must not forge it.
-    if (name !== CLIENT_ID_HEADER) headers[name] = head.headers[name];
+    if (name !== CLIENT_ID_HEADER && name !== DST_SERVICE_HEADER) headers[name] = head.headers[name];
   }
   headers[DST_PORT_HEADER] = String(endpoint.port);
+  if (service) headers[DST_SERVICE_HEADER] = serviceKey(service);
   return request({ agent: pool.http1(endpoint), host: endpoint.address, port: endpoint.port, method: head.method, path: head.path, headers, setHost: false });
 }

@@ -33,6 +33,8 @@ function h2Passes(name: string, value: string | string[]): boolean {
 
 /** Header carrying the app port from the client sidecar to the server sidecar. */
 export const DST_PORT_HEADER = 'weft-dst-port';
+/** Header carrying the destination service (ns/name:port) from the client sidecar, for the inbound side's service label. */
+export const DST_SERVICE_HEADER = 'weft-dst-service';
 /** Header the inbound side sets to the verified client identity. */
 export const CLIENT_ID_HEADER = 'weft-client-id';
 

@@ -1,5 +1,6 @@
 // `weft proxy`'s settings table (rendered into docs/sidecar-config.md) and the parser that turns
 // its environment into a frozen ProxyConfig, listing every problem at once.
+import { METRICS_SETTINGS } from '../mesh/metrics/vocabulary.js';
 import { ConfigReader, durationMs, bool, hostPort, int, list, oneOf, optional, port, setting, str, type HostPort } from '../lib/config.js';
 import { LOG_LEVELS } from '../lib/logger.js';
 import { ADMIN_PORT, INBOUND_PORT, OUTBOUND_PORT } from '../lib/ports.js';
@@ -76,6 +77,7 @@ export const PROXY_SETTINGS = {
     defaultDoc: "(the namespace's default, else `all-unauthenticated`)",
     doc: 'what the inbound side allows when no ALLOW policy targets the pod: all-unauthenticated, all-authenticated, cluster-authenticated or deny (docs/policy.md)',
   }),
+  latencyBuckets: METRICS_SETTINGS.latencyBuckets,
   accessLog: setting({ name: 'WEFT_ACCESS_LOG', type: bool(), default: false, doc: 'one log line per successful request too (failures are always logged); off by default: the line costs CPU on every request (`config.weft.dev/access-log`, Helm `proxy.accessLog`)' }),
   ...TRAFFIC_SETTINGS,
   certLifetimeHours: MESH_MODE_SETTINGS.certLifetimeHours,
@@ -123,6 +125,8 @@ export interface ProxyConfig extends MeshModeSettings {
   readonly egress: EgressPolicy;
   /** Balancing, retries and timeouts (mesh/traffic). */
   readonly traffic: TrafficSettings;
+  /** Upper bounds of the latency histogram's buckets, seconds (WEFT_LATENCY_BUCKETS_SECONDS). */
+  readonly latencyBuckets: readonly number[];
   /** The pod's labels, for authorization policy selectors. */
   readonly podLabels: Readonly<Record<string, string>>;
   /** The pod's own default inbound policy; undefined inherits the namespace's. */
@@ -163,6 +167,7 @@ export function parseProxyConfig(env: Readonly<Record<string, string | undefined
     certLifetimeHours: v.certLifetimeHours,
     appProbes: v.appProbes,
     accessLog: v.accessLog,
+    latencyBuckets: v.latencyBuckets,
     handshake: { handshakeTimeoutMs: v.handshakeTimeoutMs, maxPendingHandshakes: v.maxPendingHandshakes },
     opaquePorts: parsePortList(v.opaquePorts, 'WEFT_OPAQUE_PORTS', c),
     egress: Array.isArray(egress) ? ALLOW_ALL : egress,

@@ -3,6 +3,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Logger } from '../lib/logger.js';
 import type { ProxyMetrics } from './metrics.js';
+import { LabelValues, grpcStatusLabel, requestKey, requestLabels, responseLabels, statusCodeLabel, tlsLabel, type RequestFacts } from '../mesh/metrics/vocabulary.js';
 
 /** Told of every finished exchange (the tap and the recent-failures ring, proxy/tap/). */
 export interface ExchangeObserver {
@@ -23,6 +24,10 @@ export interface Exchange {
   peer: string;
   /** address:port of the chosen endpoint or the app. */
   endpoint: string;
+  /** The mesh route the request matched ('' when none): the route label. */
+  route: string;
+  /** The grpc-status the upstream answered with ('' when not gRPC): the grpc_status label. */
+  grpcStatus: string;
   /** Why an outbound exchange left the mesh (passthrough reason) or was refused; '' otherwise. */
   reason: string;
   readonly startedMs: number;
@@ -50,6 +55,8 @@ export function startExchange(
     service: '',
     peer: '',
     endpoint: '',
+    route: '',
+    grpcStatus: '',
     reason: '',
     startedMs: nowMs,
     status: 0,
@@ -67,9 +74,12 @@ export class ExchangeRecorder {
   readonly #now: () => number;
   readonly #accessLog: boolean;
   readonly #observer: ExchangeObserver | undefined;
+  readonly #labels: LabelValues;
 
-  constructor(metrics: ProxyMetrics, log: Logger, now: () => number, accessLog = true, observer?: ExchangeObserver) {
+  /** `labels` holds the proxy's own identity; without it, its side of each series is unknown. */
+  constructor(metrics: ProxyMetrics, log: Logger, now: () => number, accessLog = true, observer?: ExchangeObserver, labels = new LabelValues('')) {
     this.#metrics = metrics;
+    this.#labels = labels;
     this.#observer = observer;
     this.#log = log;
     this.#now = now;
@@ -82,11 +92,28 @@ export class ExchangeRecorder {
     exchange.status = status;
     exchange.responseMs = this.#now();
     const direction = exchange.direction;
-    const service = exchange.service || 'unknown';
+    const service = this.#labels.service(exchange.service);
+    const route = this.#labels.route(exchange.route);
+    const statusCode = statusCodeLabel(status);
     // Plain rows (request-series.ts): a request's label set repeats, so its row is found by a key
     // and the labels object is built once per series, not once per request.
-    const row = this.#metrics.latency.row(`${direction}|${service}`, () => ({ direction, service }));
+    const row = this.#metrics.latency.row(`${direction}|${service}|${route}|${statusCode}`, () => ({ direction, service, route, status_code: statusCode }));
     this.#metrics.latency.observe(row, (exchange.responseMs - exchange.startedMs) / 1000);
+  }
+
+  // The request's label values: its own side is this proxy, the other is the peer it proved.
+  #facts(exchange: Exchange): RequestFacts {
+    const peer = this.#labels.peer(exchange.peer);
+    const self = this.#labels.self;
+    const inbound = exchange.direction === 'inbound';
+    return {
+      direction: exchange.direction,
+      service: this.#labels.service(exchange.service),
+      route: this.#labels.route(exchange.route),
+      tls: tlsLabel(exchange.peer),
+      src: inbound ? peer : self,
+      dst: inbound ? self : peer,
+    };
   }
 
   /** Records the exchange once; later calls are ignored. */
@@ -94,14 +121,13 @@ export class ExchangeRecorder {
     if (exchange.finished) return;
     exchange.finished = true;
     if (errorCode && !exchange.errorCode) exchange.errorCode = errorCode;
-    const direction = exchange.direction;
-    const service = exchange.service || 'unknown';
-    const peer = exchange.peer || 'none';
-    const requestKey = `${direction}|${service}|${peer}`;
-    this.#metrics.requests.row(requestKey, () => ({ direction, service, peer })).value += 1;
-    const status = exchange.status;
+    const facts = this.#facts(exchange);
+    const key = requestKey(facts);
+    this.#metrics.requests.row(key, () => requestLabels(facts)).value += 1;
+    const statusCode = statusCodeLabel(exchange.status);
+    const grpcStatus = grpcStatusLabel(exchange.grpcStatus);
     const code = exchange.errorCode;
-    this.#metrics.responses.row(`${requestKey}|${status}|${code}`, () => ({ direction, service, peer, status: String(status || 0), error_code: code || '' })).value += 1;
+    this.#metrics.responses.row(`${key}|${statusCode}|${grpcStatus}|${code}`, () => responseLabels(facts, statusCode, grpcStatus, code)).value += 1;
     this.#observer?.finished(exchange);
     // Failures are always logged; successes only when the access log is on.
     if (!this.#accessLog && !exchange.errorCode) return;

@@ -1,15 +1,25 @@
 // The proxy's Prometheus metrics, registered on a registry the command creates and passes in.
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { PlainCounter, PlainHistogram } from './request-series.js';
+import { CONNECTION_DURATION_BUCKETS, DEFAULT_LATENCY_BUCKETS, REQUEST_HELP, REQUEST_LABELS, REQUEST_SERIES, RESPONSE_LABELS } from '../mesh/metrics/vocabulary.js';
+
+/** Labels of the per-connection series. */
+export const CONNECTION_LABELS = ['direction', 'protocol', 'tls'] as const;
 
 /** Every metric the proxy records. */
 export interface ProxyMetrics {
-  /** weft_requests_total{direction,service,peer}: plain rows, published at scrape time. */
+  /** weft_requests_total{REQUEST_LABELS}: plain rows, published at scrape time. */
   readonly requests: PlainCounter;
-  /** weft_responses_total{direction,service,peer,status,error_code}. */
+  /** weft_responses_total{RESPONSE_LABELS}. */
   readonly responses: PlainCounter;
-  /** weft_response_latency_seconds{direction,service}. */
+  /** weft_response_latency_seconds{LATENCY_LABELS}. */
   readonly latency: PlainHistogram;
+  /** weft_tcp_read_bytes_total{direction,protocol,tls}: bytes read from accepted connections. */
+  readonly tcpReadBytes: PlainCounter;
+  /** weft_tcp_write_bytes_total{direction,protocol,tls}: bytes written to accepted connections. */
+  readonly tcpWriteBytes: PlainCounter;
+  /** weft_tcp_connection_duration_seconds{direction,protocol,tls}: accepted connections' lifetimes. */
+  readonly connectionDuration: PlainHistogram;
   readonly openConnections: Gauge<'direction'>;
   readonly connections: Counter<'direction'>;
   /** Connections that closed without sending a byte (TCP health checks, port scans): no request. */
@@ -22,14 +32,18 @@ export interface ProxyMetrics {
   readonly refused: Counter<'protocol' | 'code'>;
 }
 
-/** Registers the proxy metrics on `registry`. */
-export function createProxyMetrics(registry: Registry): ProxyMetrics {
+/** Registers the proxy metrics on `registry`; `latencyBuckets` from WEFT_LATENCY_BUCKETS_SECONDS. */
+export function createProxyMetrics(registry: Registry, latencyBuckets: readonly number[] = DEFAULT_LATENCY_BUCKETS): ProxyMetrics {
   const registers = [registry];
   return {
     // The per-request series: updated on every request, so kept off prom-client until a scrape.
-    requests: new PlainCounter(registry, 'weft_requests_total', 'Requests received, by direction (inbound/outbound), service and peer identity.', ['direction', 'service', 'peer']),
-    responses: new PlainCounter(registry, 'weft_responses_total', 'Responses sent, by direction, service, peer identity, status and weft error code.', ['direction', 'service', 'peer', 'status', 'error_code']),
-    latency: new PlainHistogram(registry, 'weft_response_latency_seconds', 'Time from request received to response headers sent.', [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]),
+    requests: new PlainCounter(registry, REQUEST_SERIES.requests, REQUEST_HELP.requests, REQUEST_LABELS),
+    responses: new PlainCounter(registry, REQUEST_SERIES.responses, REQUEST_HELP.responses, RESPONSE_LABELS),
+    latency: new PlainHistogram(registry, REQUEST_SERIES.latency, REQUEST_HELP.latency, latencyBuckets),
+    // Per connection, at its close: plain rows as well, since a connection may carry one request.
+    tcpReadBytes: new PlainCounter(registry, 'weft_tcp_read_bytes_total', 'Bytes read from accepted connections (app side outbound, peer side inbound), by direction, protocol (http, tcp) and tls.', CONNECTION_LABELS),
+    tcpWriteBytes: new PlainCounter(registry, 'weft_tcp_write_bytes_total', 'Bytes written to accepted connections, by direction, protocol (http, tcp) and tls.', CONNECTION_LABELS),
+    connectionDuration: new PlainHistogram(registry, 'weft_tcp_connection_duration_seconds', 'Lifetime of accepted connections, from accept to close, by direction, protocol (http, tcp) and tls.', CONNECTION_DURATION_BUCKETS),
     openConnections: new Gauge({
       name: 'weft_open_connections',
       help: 'Connections currently open, by direction (inbound mTLS, outbound from the app).',

@@ -12,6 +12,8 @@ import { ServiceBalancers } from '../mesh/balance/service-balancers.js';
 import { clientSecureContext } from '../mesh/mesh-tls.js';
 import { createProxyMetrics } from './metrics.js';
 import { ExchangeRecorder } from './exchange.js';
+import { LabelValues } from '../mesh/metrics/vocabulary.js';
+import type { ConnectionFacts } from './connection-series.js';
 import { Drain } from '../mesh/drain.js';
 import type { ProxyConfig } from './config.js';
 import type { AddressInfo, EndpointSource } from '../mesh/discovery/endpoint-source.js';
@@ -52,7 +54,7 @@ export interface ProxyDeps {
   /** Where the inbound side's authorization policies come from; absent: no policy is enforced. */
   readonly policies?: PolicySource;
   /** Opaque TCP handler for ALPN weft-tcp on the inbound side. */
-  readonly onOpaque?: (socket: TLSSocket, peer: string) => void;
+  readonly onOpaque?: (socket: TLSSocket, peer: string, facts?: ConnectionFacts) => void;
 }
 
 /** A running proxy. */
@@ -70,9 +72,9 @@ const UNUSED_SERVICE_MS = 10 * 60_000;
 /** Starts the proxy: admin first (so /ready says why it is not ready), then outbound, then inbound once a certificate is held. */
 export async function startProxy(config: ProxyConfig, deps: ProxyDeps): Promise<RunningProxy> {
   const now = deps.now ?? (() => performance.now());
-  const metrics = createProxyMetrics(deps.registry);
+  const metrics = createProxyMetrics(deps.registry, config.latencyBuckets);
   const tap = new TapHub(now, Date.now, RECENT_FAILURES);
-  const recorder = new ExchangeRecorder(metrics, deps.log, now, config.accessLog, tap);
+  const recorder = new ExchangeRecorder(metrics, deps.log, now, config.accessLog, tap, new LabelValues(config.identity));
   const drain = new Drain();
   const random = deps.random ?? Math.random;
   const traffic = new Traffic({

@@ -56,6 +56,10 @@ export function serve<T>(deps: ServeDeps, spec: ServeSpec<T>): void {
   };
   const hooks: ForwardHooks = {
     onResponse: (status) => recorder.responded(exchange, status),
+    onGrpcStatus: (value) => {
+      const text = Array.isArray(value) ? value[0] : value;
+      if (text !== undefined) exchange.grpcStatus = text;
+    },
     onEnd: (error) => {
       if (ended) return;
       ended = true;

@@ -71,13 +71,14 @@ export function goldenMetrics(names: MeshNames, now: readonly Scrape[], before: 
       for (const sample of scrape.samples) {
         if (sample.labels.direction !== 'inbound') continue;
         if (sample.name === 'weft_responses_total') {
-          const peer = sample.labels.peer ?? 'none';
-          const failed = isFailure(Number(sample.labels.status ?? 0), sample.labels.error_code ?? '');
-          const from = callerName(names, peer);
+          const grpc = sample.labels.grpc_status ?? '';
+          // A gRPC call answered with a status other than OK failed, whatever its HTTP status.
+          const failed = isFailure(Number(sample.labels.status_code ?? 0), sample.labels.error_code ?? '') || (grpc !== '' && grpc !== '0');
+          const from = callerName(names, sample.labels.src_workload ?? 'unknown', sample.labels.src_namespace ?? 'unknown');
           for (const acc of [getOr(services, service), getOr(edges, `${from}\u0000${service}`)]) {
             acc.requests += s * sample.value;
             if (failed) acc.failures += s * sample.value;
-            if (peer !== 'none' && peer !== '') acc.mtls += s * sample.value;
+            if (sample.labels.tls === 'true') acc.mtls += s * sample.value;
           }
         } else if (sample.name === 'weft_response_latency_seconds_bucket') {
           const le = sample.labels.le === '+Inf' ? Infinity : Number(sample.labels.le);
@@ -142,11 +143,10 @@ function golden(a: Acc, windowSeconds: number, latency: boolean): Golden {
   };
 }
 
-// A caller by its service account: "client", or "other-ns/sa" from another namespace.
-function callerName(names: MeshNames, peer: string): string {
-  const m = /^spiffe:\/\/[^/]+\/ns\/([^/]+)\/sa\/([^/]+)$/.exec(peer);
-  if (!m) return peer === '' || peer === 'none' ? 'unknown' : peer;
-  return m[1] === names.namespace ? (m[2] ?? peer) : `${m[1]}/${m[2]}`;
+// A caller by its workload (service account): "client", or "other-ns/sa" from another namespace.
+function callerName(names: MeshNames, workload: string, namespace: string): string {
+  if (workload === 'unknown') return 'unknown';
+  return namespace === names.namespace ? workload : `${namespace}/${workload}`;
 }
 
 function getOr(map: Map<string, Acc>, key: string): Acc {

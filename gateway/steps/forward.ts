@@ -64,7 +64,7 @@ export function forward(deps: ForwardDeps): Step<Exchange> {
     x.headers.host = x.upstreamHost;
     if (x.upgrade) return forwardUpgrade(deps, x, x.upgrade);
     const head = { method: req.method ?? 'GET', path: x.upstreamPath + x.upstreamSearch, headers: x.headers as OutgoingHttpHeaders };
-    let upstream = openMeshRequest(deps.pool, endpoint, head);
+    let upstream = openMeshRequest(deps.pool, endpoint, head, target.ref);
     // A pooled connection the peer closed just as it was reused fails before any response:
     // a retry-safe request without a body (the mesh's one rule) is sent again, once, on a fresh connection.
     const bodyless = mayResendAfterReset(head.method, req.headers);
@@ -107,7 +107,7 @@ export function forward(deps: ForwardDeps): Step<Exchange> {
         if (gaveUp) return;
         x.entry = next;
         pickedMs = timers.now();
-        upstream = openMeshRequest(deps.pool, next.endpoint, head);
+        upstream = openMeshRequest(deps.pool, next.endpoint, head, target.ref);
         wire(upstream);
         upstream.end(hasBody ? Buffer.concat(kept) : undefined);
       }, verdict.delayMs);
@@ -117,7 +117,7 @@ export function forward(deps: ForwardDeps): Step<Exchange> {
       const ref = mirrorTarget(m.backend);
       const mp = ref ? deps.pickNow(ref) : undefined;
       if (!mp) return [];
-      const mreq = openMeshRequest(deps.pool, mp.endpoint, head);
+      const mreq = openMeshRequest(deps.pool, mp.endpoint, head, ref);
       mreq.on('response', (mres) => mres.resume());
       mreq.on('error', () => undefined); // a mirror's failure never touches the real request
       mreq.on('close', () => mp.release(mreq.destroyed && !mreq.writableFinished ? cancelled() : succeeded()));
@@ -184,7 +184,7 @@ export function forward(deps: ForwardDeps): Step<Exchange> {
       u.on('error', (e: NodeJS.ErrnoException) => {
         if (bodyless && !retried && !gaveUp && u.reusedSocket && !res.headersSent) {
           retried = true;
-          upstream = openMeshRequest(deps.pool, current.endpoint, head);
+          upstream = openMeshRequest(deps.pool, current.endpoint, head, target.ref);
           wire(upstream);
           upstream.end();
           return;

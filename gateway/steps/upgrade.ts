@@ -31,7 +31,7 @@ export function forwardUpgrade(deps: UpgradeDeps, x: Exchange, up: UpgradeSocket
   x.headers.connection = 'upgrade';
   x.headers.upgrade = firstValue(req.headers.upgrade) ?? 'websocket';
   const started = deps.timers.now();
-  const upReq = openMeshRequest(deps.pool, entry.endpoint, { method: req.method ?? 'GET', path: x.upstreamPath + x.upstreamSearch, headers: x.headers });
+  const upReq = openMeshRequest(deps.pool, entry.endpoint, { method: req.method ?? 'GET', path: x.upstreamPath + x.upstreamSearch, headers: x.headers }, x.target?.ref);
   up.socket.on('error', () => upReq.destroy());
   upReq.on('upgrade', (upRes, upSocket, upHead) => {
     // From here the bytes are the application's: the response object lets go of the socket.

@@ -1,6 +1,7 @@
 // Opaque TCP through the mesh (docs/sidecar-config.md "Between sidecars"): the client sidecar opens
 // mTLS with ALPN `weft-tcp` to the peer's inbound port and sends `WEFT-TCP <port>\n`; the server
 // sidecar reads that line and pipes the rest to the app port. Both directions are plain byte pipes.
+import type { ConnectionFacts } from '../connection-series.js';
 import net, { type Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { Duplex } from 'node:stream';
@@ -133,8 +134,8 @@ export interface OpaqueInboundDeps {
  * The inbound side of opaque TCP, for InboundDeps.onOpaque: reads `WEFT-TCP <port>`, connects to
  * the app on that port and pipes. One exchange (protocol tcp) is recorded per connection.
  */
-export function createOpaqueInbound(deps: OpaqueInboundDeps): (socket: TLSSocket, peer: string) => void {
-  return (socket, peer) => {
+export function createOpaqueInbound(deps: OpaqueInboundDeps): (socket: TLSSocket, peer: string, facts?: ConnectionFacts) => void {
+  return (socket, peer, facts) => {
     const exchange = startExchange({ direction: 'inbound', protocol: 'tcp', method: '', authority: '', path: '' }, deps.now());
     exchange.peer = peer;
     // A peer's half-close (its app shut down sending) must not cut the app's answer off.
@@ -149,6 +150,8 @@ export function createOpaqueInbound(deps: OpaqueInboundDeps): (socket: TLSSocket
           fail(new WeftError('WEFT_ERR_BAD_REQUEST', `opaque stream asks for ${port}, the proxy's own port`));
           return;
         }
+        // The preamble is weft's framing: the byte counters count only what the peer's app sent.
+        if (facts) facts.framingRead = formatPreamble(port).length;
         exchange.service = `port ${port}`;
         exchange.endpoint = `${deps.appHost}:${port}`;
         const refused = deps.authorize?.(peer, port, undefined, undefined);

@@ -17,6 +17,8 @@ export interface Http1Upstream extends UpstreamLabel {
 export interface ForwardHooks {
   /** Response headers went out with this status. */
   onResponse(status: number): void;
+  /** The grpc-status the upstream answered with (in its headers or trailers), for the metrics. */
+  onGrpcStatus?(value: string | string[] | undefined): void;
   /** The exchange is over; `error` when it failed (the client may already have its response). */
   onEnd(error?: WeftError | 'client_closed'): void;
 }

@@ -37,6 +37,7 @@ export function forwardHttp2(
       // Trailers-only (a gRPC error, an empty 204): one HEADERS frame, as the upstream sent it.
       // (A stream already answered, by a timeout, takes nothing more.)
       if (!stream.destroyed && !stream.headersSent) stream.respond(response, { endStream: true });
+      hooks.onGrpcStatus?.(headers['grpc-status']);
       hooks.onResponse(status);
       end();
       return;
@@ -47,6 +48,7 @@ export function forwardHttp2(
     up.pipe(stream);
   });
   up.on('trailers', (headers: IncomingHttpHeaders) => {
+    hooks.onGrpcStatus?.(headers['grpc-status']);
     trailers = forwardH2Headers(headers, NO_DROP, {});
   });
   stream.on('wantTrailers', () => {

@@ -126,6 +126,7 @@ export function forwardHttp2Retrying(stream: ServerHttp2Stream, requestHeaders: 
         }
         over = true;
         if (!stream.destroyed) stream.respond(forwardH2Headers(headers, NO_DROP, {}), { endStream: true });
+        hooks.onGrpcStatus?.(grpc);
         hooks.onResponse(status);
         attemptPick.release(succeeded(latencyMs, status));
         end();
@@ -156,6 +157,7 @@ export function forwardHttp2Retrying(stream: ServerHttp2Stream, requestHeaders: 
           return;
         }
         over = true;
+        hooks.onGrpcStatus?.(grpc);
         relay(up, headers, attemptPick, latencyMs, status, undefined, forwardH2Headers(trailers, NO_DROP, {}));
       };
       up.once('data', onData);
@@ -176,7 +178,10 @@ export function forwardHttp2Retrying(stream: ServerHttp2Stream, requestHeaders: 
     stream.respond(forwardH2Headers(headers, NO_DROP, {}), { waitForTrailers: true });
     hooks.onResponse(status);
     if (first) stream.write(first);
-    up.on('trailers', (t: IncomingHttpHeaders) => (trailers = forwardH2Headers(t, NO_DROP, {})));
+    up.on('trailers', (t: IncomingHttpHeaders) => {
+      hooks.onGrpcStatus?.(t['grpc-status']);
+      trailers = forwardH2Headers(t, NO_DROP, {});
+    });
     stream.on('wantTrailers', () => {
       if (trailers && Object.keys(trailers).length > 0) stream.sendTrailers(trailers);
       else stream.close(http2.constants.NGHTTP2_NO_ERROR);

@@ -10,7 +10,8 @@ import type { Duplex } from 'node:stream';
 import { peerIdentity, serverTlsOptions, handshakeFailureReason, unauthorizedReason } from '../../mesh/mesh-tls.js';
 import { forwardHttp1, forwardUpgrade, type Http1Upstream } from '../forward/http1.js';
 import { forwardHttp2 } from '../forward/http2.js';
-import { CLIENT_ID_HEADER, DST_PORT_HEADER, forwardH2Headers, forwardRawHeaders } from '../../mesh/headers.js';
+import { trackConnection, type ConnectionFacts } from '../connection-series.js';
+import { CLIENT_ID_HEADER, DST_PORT_HEADER, DST_SERVICE_HEADER, forwardH2Headers, forwardRawHeaders } from '../../mesh/headers.js';
 import { rescueHttp1, rescueHttp2, rescueUpgrade } from '../../mesh/rescue.js';
 import { serve, type ServeDeps } from '../serve.js';
 import { startExchange, type Exchange, type ExchangeRecorder } from '../exchange.js';
@@ -43,11 +44,11 @@ export interface InboundDeps {
    */
   readonly authorize?: (peer: string, port: number, method: string | undefined, path: string | undefined) => WeftError | undefined;
   /** Handles an opaque TCP connection (ALPN weft-tcp); absent means refused. */
-  readonly onOpaque?: (socket: TLSSocket, peer: string) => void;
+  readonly onOpaque?: (socket: TLSSocket, peer: string, facts?: ConnectionFacts) => void;
 }
 
 // A peer must not choose who the app thinks it is talking to.
-const DROP_FROM_PEER: ReadonlySet<string> = new Set([DST_PORT_HEADER, CLIENT_ID_HEADER]);
+const DROP_FROM_PEER: ReadonlySet<string> = new Set([DST_PORT_HEADER, DST_SERVICE_HEADER, CLIENT_ID_HEADER]);
 
 /** The inbound proxy: mTLS termination in front of the local app. */
 export class InboundProxy {
@@ -128,6 +129,7 @@ export class InboundProxy {
     }
     metrics.connections.inc({ direction: 'inbound' });
     metrics.openConnections.inc({ direction: 'inbound' });
+    const facts = trackConnection(metrics, socket, 'inbound', this.#deps.now);
     this.#sockets.add(socket);
     socket.once('close', () => {
       metrics.openConnections.dec({ direction: 'inbound' });
@@ -141,7 +143,8 @@ export class InboundProxy {
         this.#h2.emit('connection', socket);
         return;
       case 'weft-tcp':
-        if (this.#deps.onOpaque) this.#deps.onOpaque(socket, peer);
+        facts.protocol = 'tcp';
+        if (this.#deps.onOpaque) this.#deps.onOpaque(socket, peer, facts);
         else socket.destroy();
         return;
       default:
@@ -175,13 +178,14 @@ export class InboundProxy {
 
   // Route: the app port the peer asked for, then the authorization policy's answer for this peer,
   // port, method and path; known at once, so there is nothing to cancel.
-  #route(exchange: Exchange, value: string | string[] | undefined, answer: (port: number | WeftError) => void): () => void {
-    const port = this.#dstPort(value);
+  #route(exchange: Exchange, headers: IncomingHttpHeaders, answer: (port: number | WeftError) => void): () => void {
+    const port = this.#dstPort(headers[DST_PORT_HEADER]);
     if (port instanceof WeftError) {
       answer(port);
       return noop;
     }
-    exchange.service = `port ${port}`;
+    // The name the client sidecar routed by, so that both sides' series join on one service label.
+    exchange.service = inboundService(headers[DST_SERVICE_HEADER], port);
     exchange.endpoint = `${this.#deps.appHost}:${port}`;
     answer(this.#deps.authorize?.(exchange.peer, port, exchange.method, exchange.path) ?? port);
     return noop;
@@ -194,7 +198,7 @@ export class InboundProxy {
     if (this.#deps.drain.draining) res.setHeader('connection', 'close');
     serve<number>(this.#serve, {
       exchange,
-      route: (answer) => this.#route(exchange, req.headers[DST_PORT_HEADER], answer),
+      route: (answer) => this.#route(exchange, req.headers, answer),
       pickOf: noPick,
       respond: (error) => rescueHttp1(res, error),
       onClose: (listener) => res.once('close', listener),
@@ -211,7 +215,7 @@ export class InboundProxy {
     exchange.headers = req.headers;
     serve<number>(this.#serve, {
       exchange,
-      route: (answer) => this.#route(exchange, req.headers[DST_PORT_HEADER], answer),
+      route: (answer) => this.#route(exchange, req.headers, answer),
       pickOf: noPick,
       respond: (error) => rescueUpgrade(socket, error),
       onClose: (listener) => socket.once('close', listener),
@@ -230,7 +234,7 @@ export class InboundProxy {
     stream.on('error', noop);
     serve<number>(this.#serve, {
       exchange,
-      route: (answer) => this.#route(exchange, headers[DST_PORT_HEADER], answer),
+      route: (answer) => this.#route(exchange, headers, answer),
       pickOf: noPick,
       respond: (error) => rescueHttp2(stream, error, headers),
       onClose: (listener) => stream.once('close', listener),
@@ -293,4 +297,10 @@ function noop(): void {}
 /** The source address the inbound side connects to the app from: the app's own loopback address in local mode. */
 export function appSourceAddress(appHost: string): string | undefined {
   return /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(appHost) && appHost !== '127.0.0.1' ? appHost : undefined;
+}
+
+/** The service label of an inbound request: the client sidecar's ns/name:port, else "port N" (a gateway or an older client). */
+export function inboundService(value: string | string[] | undefined, port: number): string {
+  const text = Array.isArray(value) ? value[0] : value;
+  return text !== undefined && /^[a-z0-9][-a-z0-9.]{0,252}\/[a-z0-9][-a-z0-9.]{0,252}:\d{1,5}$/.test(text) ? text : `port ${port}`;
 }

@@ -19,7 +19,8 @@ import type { ServiceBalancers } from '../../mesh/balance/service-balancers.js';
 import type { PeerPool } from '../../mesh/peer-pool.js';
 import { forwardHttp1, forwardUpgrade } from '../forward/http1.js';
 import { forwardHttp2 } from '../forward/http2.js';
-import { DST_PORT_HEADER, CLIENT_ID_HEADER, forwardH2Headers, forwardRawHeaders } from '../../mesh/headers.js';
+import { trackConnection } from '../connection-series.js';
+import { DST_PORT_HEADER, DST_SERVICE_HEADER, CLIENT_ID_HEADER, forwardH2Headers, forwardRawHeaders } from '../../mesh/headers.js';
 import { classify, rescueHttp1, rescueHttp2, rescueUpgrade } from '../../mesh/rescue.js';
 import { startExchange, type Exchange, type ExchangeRecorder } from '../exchange.js';
 import { serve, type ServeDeps } from '../serve.js';
@@ -71,7 +72,7 @@ export interface OutboundDeps {
 type Original = Address | WeftError | undefined;
 
 // weft's own headers are set by weft only: an app cannot forge a client identity or a port.
-const DROP_FROM_APP: ReadonlySet<string> = new Set([DST_PORT_HEADER, CLIENT_ID_HEADER]);
+const DROP_FROM_APP: ReadonlySet<string> = new Set([DST_PORT_HEADER, DST_SERVICE_HEADER, CLIENT_ID_HEADER]);
 const NO_DROP: ReadonlySet<string> = new Set();
 // Without capture, detection still ends: a silent client is handed to the HTTP server, whose own
 // timeouts close it.
@@ -133,6 +134,7 @@ export class OutboundProxy {
     const { metrics, capture } = this.#deps;
     metrics.connections.inc({ direction: 'outbound' });
     metrics.openConnections.inc({ direction: 'outbound' });
+    const facts = trackConnection(metrics, socket, 'outbound', this.#deps.now);
     this.#sockets.add(socket);
     socket.once('close', () => {
       metrics.openConnections.dec({ direction: 'outbound' });
@@ -151,7 +153,7 @@ export class OutboundProxy {
         return;
       }
       if (socket.destroyed) return;
-      if (detection.protocol === 'opaque' && capture && this.#onOpaque(socket, detection, fixed, captured ?? original)) return;
+      if (detection.protocol === 'opaque' && capture && this.#onOpaque(socket, detection, fixed, captured ?? original)) return void (facts.protocol = 'tcp');
       replay(socket, detection);
       if (detection.protocol === 'h2') {
         // The h2 session reads what is buffered itself; resuming would drop it.
@@ -266,11 +268,11 @@ export class OutboundProxy {
         const plan = target.rule ? rulePlan(target.rule, this.#deps.traffic, this.#defaultPlan) : this.#defaultPlan;
         if (plan && this.#deps.traffic) {
           // Retries or timeouts apply: attempts are held, retried and timed (mesh/traffic).
-          const step = { traffic: this.#deps.traffic, balancers: this.#deps.balancers, timers: this.#deps.timers ?? realTimers, now: this.#deps.now, upstream: (e: Endpoint) => this.#upstream(e), headers: (e: Endpoint) => forwardRawHeaders(req.rawHeaders, DROP_FROM_APP, [[DST_PORT_HEADER, String(e.port)]]) };
+          const step = { traffic: this.#deps.traffic, balancers: this.#deps.balancers, timers: this.#deps.timers ?? realTimers, now: this.#deps.now, upstream: (e: Endpoint) => this.#upstream(e), headers: (e: Endpoint) => forwardRawHeaders(req.rawHeaders, DROP_FROM_APP, [[DST_PORT_HEADER, String(e.port)], [DST_SERVICE_HEADER, exchange.service]]) };
           forwardRetrying(req, res, retryingSpec(step, plan, exchange, target.service, exchange.service, target.pick), hooks);
           return;
         }
-        const headers = forwardRawHeaders(req.rawHeaders, DROP_FROM_APP, [[DST_PORT_HEADER, String(endpoint.port)]]);
+        const headers = forwardRawHeaders(req.rawHeaders, DROP_FROM_APP, [[DST_PORT_HEADER, String(endpoint.port)], [DST_SERVICE_HEADER, exchange.service]]);
         forwardHttp1(req, res, this.#upstream(endpoint), headers, hooks);
       },
     });
@@ -295,7 +297,7 @@ export class OutboundProxy {
           return;
         }
         const endpoint = describe(exchange, target);
-        const headers = forwardRawHeaders(req.rawHeaders, DROP_FROM_APP, [[DST_PORT_HEADER, String(endpoint.port)]], true);
+        const headers = forwardRawHeaders(req.rawHeaders, DROP_FROM_APP, [[DST_PORT_HEADER, String(endpoint.port)], [DST_SERVICE_HEADER, exchange.service]], true);
         forwardUpgrade(req, socket, head, this.#upstream(endpoint), headers, hooks);
       },
     });
@@ -330,10 +332,10 @@ export class OutboundProxy {
         const sent = !plain && target.rule ? applyRuleHttp2(target.rule, headers) : headers;
         if (!plain && plan?.policy && this.#deps.traffic) {
           // A retry policy applies: attempts are held and retried (gRPC statuses included).
-          forwardHttp2Retrying(stream, headers, h2RetrySpec(this.#h2Step(sent), plan.policy, exchange, target.service, exchange.service, target.pick), hooks);
+          forwardHttp2Retrying(stream, headers, h2RetrySpec(this.#h2Step(sent, exchange.service), plan.policy, exchange, target.service, exchange.service, target.pick), hooks);
           return;
         }
-        const out = plain ? forwardH2Headers(headers, NO_DROP, {}) : forwardH2Headers(sent, DROP_FROM_APP, { [DST_PORT_HEADER]: String(endpoint.port) });
+        const out = plain ? forwardH2Headers(headers, NO_DROP, {}) : forwardH2Headers(sent, DROP_FROM_APP, { [DST_PORT_HEADER]: String(endpoint.port), [DST_SERVICE_HEADER]: exchange.service });
         const label = { what: plain ? `passthrough ${exchange.endpoint}` : endpointName(endpoint), unreachable: 'WEFT_ERR_CONNECT' as const };
         let session: http2.ClientHttp2Session;
         try {
@@ -351,14 +353,14 @@ export class OutboundProxy {
   }
 
   // What the HTTP/2 retry step needs: the pool's sessions and the headers for an endpoint.
-  #h2Step(sent: IncomingHttpHeaders): H2StepDeps {
+  #h2Step(sent: IncomingHttpHeaders, service: string): H2StepDeps {
     return {
       traffic: this.#deps.traffic as Traffic,
       balancers: this.#deps.balancers,
       timers: this.#deps.timers ?? realTimers,
       now: this.#deps.now,
       session: (e: Endpoint) => this.#deps.pool.http2(e),
-      headers: (e: Endpoint) => forwardH2Headers(sent, DROP_FROM_APP, { [DST_PORT_HEADER]: String(e.port) }),
+      headers: (e: Endpoint) => forwardH2Headers(sent, DROP_FROM_APP, { [DST_PORT_HEADER]: String(e.port), [DST_SERVICE_HEADER]: service }),
       label: (e: Endpoint) => ({ what: endpointName(e), unreachable: 'WEFT_ERR_CONNECT' as const }),
     };
   }
@@ -410,6 +412,7 @@ function absoluteToOrigin(req: IncomingMessage): void {
 function describe(exchange: Exchange, target: Target & { kind: 'mesh' }): Endpoint {
   const { endpoint } = target.pick;
   exchange.service = serviceKey(target.service);
+  exchange.route = target.rule?.label ?? '';
   exchange.peer = endpoint.identity;
   exchange.endpoint = `${endpoint.address}:${endpoint.port}`;
   return endpoint;

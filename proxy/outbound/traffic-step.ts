@@ -122,6 +122,9 @@ export function withTimeout(hooks: ForwardHooks, ms: number, timers: Timers, ans
     onResponse: (status) => {
       if (!over) hooks.onResponse(status);
     },
+    onGrpcStatus: (value) => {
+      if (!over) hooks.onGrpcStatus?.(value);
+    },
     onEnd: (error) => {
       if (over) return;
       over = true;

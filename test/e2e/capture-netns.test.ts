@@ -99,8 +99,8 @@ t.test('capture in network namespaces: mesh by name and by IP, strict/permissive
     t.equal(body.remote, '127.0.0.1', 'the server app sees its sidecar as the peer');
     t.equal(body.clientId, WEB_ID, 'the server sidecar verified and passed on the client identity');
     t.equal(body.dstPort, null, 'weft-dst-port was removed before the app');
-    t.equal(await metric(client, new RegExp(`^weft_requests_total\\{direction="outbound",service="shop/orders:80",peer="${ORDERS_ID}"\\}`)), 1);
-    t.equal(await metric(server, new RegExp(`^weft_requests_total\\{direction="inbound",service="port 8080",peer="${WEB_ID}"\\}`)), 1);
+    t.equal(await metric(client, new RegExp(`^weft_requests_total\\{direction="outbound",service="shop/orders:80",route="",tls="true",src_workload="web",src_namespace="shop",dst_workload="orders",dst_namespace="shop"\\}`)), 1);
+    t.equal(await metric(server, new RegExp(`^weft_requests_total\\{direction="inbound",service="shop/orders:80",route="",tls="true",src_workload="web",src_namespace="shop",dst_workload="orders",dst_namespace="shop"\\}`)), 1);
   });
 
   await t.test('the client app calls the server pod by IP and port', async (t) => {
@@ -109,23 +109,23 @@ t.test('capture in network namespaces: mesh by name and by IP, strict/permissive
     const body = JSON.parse(r.stdout || '{}') as { remote?: string; clientId?: string };
     t.equal(body.remote, '127.0.0.1');
     t.equal(body.clientId, WEB_ID);
-    t.equal(await metric(client, new RegExp(`^weft_requests_total\\{direction="outbound",service="shop/orders:80",peer="${ORDERS_ID}"\\}`)), 2);
-    t.equal(await metric(server, new RegExp(`^weft_requests_total\\{direction="inbound",service="port 8080",peer="${WEB_ID}"\\}`)), 2);
+    t.equal(await metric(client, new RegExp(`^weft_requests_total\\{direction="outbound",service="shop/orders:80",route="",tls="true",src_workload="web",src_namespace="shop",dst_workload="orders",dst_namespace="shop"\\}`)), 2);
+    t.equal(await metric(server, new RegExp(`^weft_requests_total\\{direction="inbound",service="shop/orders:80",route="",tls="true",src_workload="web",src_namespace="shop",dst_workload="orders",dst_namespace="shop"\\}`)), 2);
   });
 
   await t.test('a non-HTTP line protocol and a server-speaks-first protocol pass through the mesh', async (t) => {
     const line = await client.exec('sh', ['-c', `printf 'PING hello\\n' | nc -N -w 5 ${server.ip} 7777`], { timeoutMs: 10_000 });
     t.equal(line.stdout, 'PONG hello from 127.0.0.1\n', `through the server sidecar: ${line.stderr}`);
-    t.equal(await metric(client, new RegExp(`^weft_requests_total\\{direction="outbound",service="shop/orders:7777",peer="${ORDERS_ID}"\\}`)), 1);
-    t.equal(await metric(server, new RegExp(`^weft_requests_total\\{direction="inbound",service="port 7777",peer="${WEB_ID}"\\}`)), 1);
+    t.equal(await metric(client, new RegExp(`^weft_requests_total\\{direction="outbound",service="shop/orders:7777",route="",tls="true",src_workload="web",src_namespace="shop",dst_workload="orders",dst_namespace="shop"\\}`)), 1);
+    t.equal(await metric(server, new RegExp(`^weft_requests_total\\{direction="inbound",service="port 7777",route="",tls="true",src_workload="web",src_namespace="shop",dst_workload="orders",dst_namespace="shop"\\}`)), 1);
     // The client sends nothing: after the detect timeout the stream is opaque and the banner comes.
     const banner = await client.exec('sh', ['-c', `nc -w 5 ${server.ip} 7778 < /dev/null`], { timeoutMs: 10_000 });
     t.equal(banner.stdout, 'HELLO banner\n', banner.stderr);
-    t.equal(await metric(server, new RegExp(`^weft_requests_total\\{direction="inbound",service="port 7778",peer="${WEB_ID}"\\}`)), 1);
+    t.equal(await metric(server, new RegExp(`^weft_requests_total\\{direction="inbound",service="port 7778",route="",tls="true",src_workload="web",src_namespace="shop",dst_workload="orders",dst_namespace="shop"\\}`)), 1);
     // Through the explicit upstream port: no original destination needed, the balancer picks.
     const up = await client.exec('sh', ['-c', `printf 'PING upstream\\n' | nc -N -w 5 127.0.0.1 17777`], { timeoutMs: 10_000 });
     t.equal(up.stdout, 'PONG upstream from 127.0.0.1\n', up.stderr);
-    t.equal(await metric(server, new RegExp(`^weft_requests_total\\{direction="inbound",service="port 7777",peer="${WEB_ID}"\\}`)), 2);
+    t.equal(await metric(server, new RegExp(`^weft_requests_total\\{direction="inbound",service="port 7777",route="",tls="true",src_workload="web",src_namespace="shop",dst_workload="orders",dst_namespace="shop"\\}`)), 2);
   });
 
   await t.test('strict: a plaintext client from a third namespace is refused', async (t) => {

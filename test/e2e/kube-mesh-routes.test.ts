@@ -83,7 +83,7 @@ t.test('an HTTPRoute created after the proxies are up: x-canary: 1 reaches v2 on
   t.ok(ms < 3000, `the route applied ${ms} ms after it was created`);
   t.same(new Set(await answers(30, true)), new Set(['hello-v2-0']), 'every request with the header went to v2');
   t.same(new Set(await answers(30, false)), new Set(['hello-0']), "every request without it went to v1 (the other namespace's consumer route did not apply here)");
-  t.ok((await metric(clientProxy.admin, 'weft_responses_total', { direction: 'outbound', status: '200' })) >= 60, 'the client sidecar counted the routed requests');
+  t.ok((await metric(clientProxy.admin, 'weft_responses_total', { direction: 'outbound', status_code: '200' })) >= 60, 'the client sidecar counted the routed requests');
 });
 
 t.test('a weight change is seen within seconds', async (t) => {

@@ -52,7 +52,7 @@ t.test('sidecars get their certificates from weft ca through TokenReview and ser
   const body = JSON.parse(res.body) as { pod: string; caller: string };
   t.equal(body.pod, 'hello-0');
   t.equal(body.caller, mesh.identity('client'), 'the server sidecar saw the client certificate from weft ca');
-  t.ok((await metric(clientProxy.admin, 'weft_responses_total', { direction: 'outbound', status: '200', peer: mesh.identity('hello') })) >= 1, 'the client checked the peer identity from the pod service account');
+  t.ok((await metric(clientProxy.admin, 'weft_responses_total', { direction: 'outbound', status_code: '200', dst_workload: 'hello', dst_namespace: mesh.namespace })) >= 1, 'the client checked the peer identity from the pod service account');
   t.ok((await metric(clientProxy.admin, 'weft_identity_certificate_requests_total', { result: 'issued' })) >= 1);
   t.ok(mesh.api.requests.filter((r) => r === 'POST /apis/authentication.k8s.io/v1/tokenreviews').length >= 4, 'one TokenReview per sidecar at least');
   const debug = JSON.parse((await get(`${clientProxy.admin}/debug/endpoints`)).body) as { services: { endpoints: { identity: string; pod?: string; port: number }[] }[] };

@@ -128,7 +128,7 @@ t.test('a server presenting an identity the endpoint may not have gets 502 WEFT_
   t.match(res.body, new RegExp(`presented ${mesh.identity('hello')}.*must be ${mesh.identity('payments')}`));
   t.equal(app.hits.length, hits, 'the request never reached the app');
   t.equal(await metric(clientProxy.admin, 'weft_tls_handshake_failures_total', { direction: 'outbound', reason: 'wrong_identity' }), before + 1);
-  t.equal(await metric(clientProxy.admin, 'weft_responses_total', { direction: 'outbound', status: '502', error_code: 'WEFT_ERR_PEER_IDENTITY' }), 1);
+  t.equal(await metric(clientProxy.admin, 'weft_responses_total', { direction: 'outbound', status_code: '502', error_code: 'WEFT_ERR_PEER_IDENTITY' }), 1);
   // The right name still works over the same proxies.
   t.equal((await get(`http://${client.address}:7001/`, { host: 'hello' })).status, 200);
 });

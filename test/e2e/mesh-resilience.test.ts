@@ -226,7 +226,7 @@ t.test('the mesh-wide request timeout answers 504 WEFT_ERR_TIMEOUT', async (t) =
   t.ok(answer.ms < 900, `answered in ${answer.ms.toFixed(0)} ms`);
   const fast = await call(clients.timed, 'ok');
   t.equal(fast.status, 200, 'a fast request passes');
-  t.ok((await metric(timed.admin, 'weft_responses_total', { direction: 'outbound', status: '504', error_code: 'WEFT_ERR_TIMEOUT' })) >= 1, 'the timeout is counted with its code');
+  t.ok((await metric(timed.admin, 'weft_responses_total', { direction: 'outbound', status_code: '504', error_code: 'WEFT_ERR_TIMEOUT' })) >= 1, 'the timeout is counted with its code');
 });
 
 t.test('a gRPC call past the request timeout gets DEADLINE_EXCEEDED', async (t) => {

@@ -64,13 +64,13 @@ t.test('a request crosses two sidecars over mutual TLS 1.3 and the app sees the 
   t.equal(body.caller, mesh.identity('client'), 'inbound sidecar vouched for the client identity');
   const served = helloProxies.find((p) => p.pod.name === body.pod);
   t.ok(served, 'a hello sidecar served it');
-  t.ok((await metric(served?.admin ?? '', 'weft_requests_total', { direction: 'inbound', peer: mesh.identity('client') })) >= 1, 'server sidecar counted the inbound request from the client identity');
-  t.ok((await metric(clientProxy.admin, 'weft_responses_total', { direction: 'outbound', service: 'test/hello:80', status: '200', peer: mesh.identity('hello') })) >= 1, 'client sidecar counted the outbound response by peer identity');
+  t.ok((await metric(served?.admin ?? '', 'weft_requests_total', { direction: 'inbound', service: 'test/hello:80', tls: 'true', src_workload: 'client', dst_workload: 'hello' })) >= 1, 'server sidecar counted the inbound request from the client identity');
+  t.ok((await metric(clientProxy.admin, 'weft_responses_total', { direction: 'outbound', service: 'test/hello:80', status_code: '200', src_workload: 'client', dst_workload: 'hello' })) >= 1, 'client sidecar counted the outbound response by the workloads of both identities');
   // One access-log line per request on each side, with what a person needs to follow it.
   const outLine = (await clientProxy.log()).split('\n').map((l) => (l.startsWith('{') ? (JSON.parse(l) as Record<string, unknown>) : {})).find((l) => l.msg === 'request' && l.path === '/hi');
   t.match(outLine, { direction: 'outbound', protocol: 'http/1.1', method: 'GET', authority: 'hello', service: 'test/hello:80', peer: mesh.identity('hello'), status: 200, durationMs: Number });
   const inLine = (await (served?.log() ?? Promise.resolve(''))).split('\n').map((l) => (l.startsWith('{') ? (JSON.parse(l) as Record<string, unknown>) : {})).find((l) => l.msg === 'request' && l.path === '/hi');
-  t.match(inLine, { direction: 'inbound', peer: mesh.identity('client'), service: 'port 8080', status: 200 });
+  t.match(inLine, { direction: 'inbound', peer: mesh.identity('client'), service: 'test/hello:80', status: 200 }, 'the inbound side names the service as the client sidecar routed it');
   // The hop itself: a peer with a valid certificate negotiates TLS 1.3, and TLS 1.2 is refused.
   const material = await issueMaterial({ authority: mesh.authority, identity: mesh.identity('probe'), now: new Date() });
   const socket = tls.connect({ host: hello[0]?.address, port: 7006, key: material.keyPem, cert: material.certChainPem, ca: material.trustBundlePem, checkServerIdentity: () => undefined, ALPNProtocols: ['http/1.1'] });

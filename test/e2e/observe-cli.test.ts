@@ -102,7 +102,7 @@ t.test('weft tap shows only the filtered requests, with no Authorization or API-
   await table.waitFor(/tapping 1 sidecar\(s\): greeter-0/);
   await mesh.send('greeter', '/line', secrets);
   const line = await table.done;
-  t.match(line.stdout, /^inbound +greeter-0 GET \/line 200 [\d.]+ms peer=spiffe:\/\/cluster\.local\/ns\/demo\/sa\/client service=port 8080 .*authorization=\[redacted\]/);
+  t.match(line.stdout, /^inbound +greeter-0 GET \/line 200 [\d.]+ms peer=spiffe:\/\/cluster\.local\/ns\/demo\/sa\/client service=demo\/greeter:\d+ .*authorization=\[redacted\]/);
   t.notMatch(line.stdout, /secret-/);
 });
 

@@ -217,7 +217,7 @@ t.test('kubernetes mode in network namespaces: outside, no-sidecar, meshed TCP b
       const r = await client.exec('sh', ['-c', `printf 'PING kube-secret-one\\nPING kube-secret-two\\n' | nc -N -w 5 ${host} 7777`], { timeoutMs: 10_000 });
       t.equal(r.stdout, 'PONG kube-secret-one\nPONG kube-secret-two\n', `${what}: ${r.stderr}`);
     }
-    t.equal(await metric(db, new RegExp(`^weft_requests_total\\{direction="inbound",service="port 7777",peer="${mesh.identity('client')}"\\}`)), 2);
+    t.equal(await metric(db, new RegExp(`^weft_requests_total\\{direction="inbound",service="port 7777",route="",tls="true",src_workload="client",src_namespace="${mesh.namespace}",dst_workload="db",dst_namespace="${mesh.namespace}"\\}`)), 2);
     await curl(client, ['-H', 'X-Marker: kube-secret-control', `http://${outside.ip}/control`]);
     dump?.kill('SIGINT');
     if (dump) await exitOf(dump);

@@ -40,7 +40,7 @@ t.test('HTTP to a meshed pod by IP is mTLS to its sidecar: the app sees the call
   const body = JSON.parse(res.body) as { pod: string; caller: string | null };
   t.equal(body.pod, 'hello-0');
   t.equal(body.caller, mesh.identity('client'));
-  t.equal(await metric(clientProxy.admin, 'weft_responses_total', { direction: 'outbound', status: '200', peer: mesh.identity('hello') }), 1);
+  t.equal(await metric(clientProxy.admin, 'weft_responses_total', { direction: 'outbound', status_code: '200', dst_workload: 'hello', dst_namespace: mesh.namespace }), 1);
 });
 
 t.test('a Service whose pods have no sidecar: 200 in plaintext, counted as passthrough no-sidecar', async (t) => {

@@ -210,8 +210,8 @@ t.test('transparent capture: outside destinations, meshed TCP by ClusterIP and p
       const banner = await nc(client, `${SECRET} hello\\n`, host, 7778);
       t.equal(banner.stdout, `220 db banner 7778\nBYE ${SECRET} hello\n`, `${what}: server-speaks-first, then the client's bytes back`);
     }
-    t.equal(await metric(db, new RegExp(`^weft_requests_total\\{direction="inbound",service="port 7777",peer="${WEB_ID}"\\}`)), 2, 'both arrived over mTLS with the client identity');
-    t.equal(await metric(client, /^weft_requests_total\{direction="outbound",service="shop\/db:7777",peer="spiffe:\/\/cluster\.local\/ns\/shop\/sa\/db"\}/), 2);
+    t.equal(await metric(db, new RegExp(`^weft_requests_total\\{direction="inbound",service="port 7777",route="",tls="true",src_workload="web",src_namespace="shop",dst_workload="db",dst_namespace="shop"\\}`)), 2, 'both arrived over mTLS with the client identity');
+    t.equal(await metric(client, /^weft_requests_total\{direction="outbound",service="shop\/db:7777",route="",tls="true",src_workload="web",src_namespace="shop",dst_workload="db",dst_namespace="shop"\}/), 2);
     // A positive control in the same capture: plain passthrough HTTP carries its bytes in clear.
     await curl(client, ['-H', `X-Marker: ${SECRET}-control`, `http://${outside.ip}/control`]);
     dump.kill('SIGINT');

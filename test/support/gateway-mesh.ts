@@ -99,6 +99,11 @@ export class GatewayMesh {
     for (const pod of pods) await this.#startProxy(pod);
   }
 
+  /** The loopback addresses of a service's pods (each pod's sidecar admin is on port 7020 there). */
+  podAddresses(service: string): string[] {
+    return this.#pods.filter((p) => p.service === service).map((p) => p.address);
+  }
+
   /** Marks every pod of a service ready or not. */
   async setReady(service: string, ready: boolean): Promise<void> {
     for (const p of this.#pods) if (p.service === service) p.ready = ready;

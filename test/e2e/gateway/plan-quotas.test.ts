@@ -102,10 +102,10 @@ t.test('plan quotas, local backend', async (t) => {
 
   await t.test('usage: consumer and plan on the request metric (bounded), and /debug/usage against the quotas', async (t) => {
     const m = (labels: Record<string, string>): Promise<number> => metric(gw.admin, 'weft_gateway_requests_total', labels);
-    t.equal(await m({ consumer: 'alice', plan: 'test/gold', code: '200' }), 101, "alice's 100 on the plan and 1 on the free route");
-    t.equal(await m({ consumer: 'alice', plan: 'test/gold', code: '429' }), 901);
-    t.equal(await m({ consumer: 'bob', plan: 'test/gold', code: '200' }), 1);
-    t.equal(await m({ consumer: 'unknown', plan: '-', code: '200' }), 1, 'a caller that is not a Consumer object folds into one value');
+    t.equal(await m({ consumer: 'alice', plan: 'test/gold', status_code: '200' }), 101, "alice's 100 on the plan and 1 on the free route");
+    t.equal(await m({ consumer: 'alice', plan: 'test/gold', status_code: '429' }), 901);
+    t.equal(await m({ consumer: 'bob', plan: 'test/gold', status_code: '200' }), 1);
+    t.equal(await m({ consumer: 'unknown', plan: '-', status_code: '200' }), 1, 'a caller that is not a Consumer object folds into one value');
     t.equal(await m({ consumer: 'legacy' }), 0, 'and is never a label value of its own');
     const usage = JSON.parse((await plainGet(`${gw.admin}/debug/usage`)).body) as { source: string; consumers: { consumer: string; plan: string; windows: { per: string; limit: number; used: number; remaining: number }[] }[] };
     t.equal(usage.source, 'local');

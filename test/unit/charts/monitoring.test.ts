@@ -1,6 +1,7 @@
 // The chart's monitoring: the PrometheusRule passes `promtool check rules` and its alerts fire in
 // `promtool test rules`; the Grafana dashboard parses and every query names a metric weft defines;
 // the toggles, NOTES.txt and the production example's injector scrape port.
+import { REQUEST_SERIES } from '../../../mesh/metrics/vocabulary.js';
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -46,6 +47,9 @@ function definedMetrics(): { names: Set<string>; histograms: Set<string> } {
       if (m[1] === 'Histogram') histograms.add(m[2] as string);
     }
   }
+  // The per-request series both the proxy and the gateway register under the vocabulary's names.
+  for (const name of Object.values(REQUEST_SERIES)) names.add(name);
+  histograms.add(REQUEST_SERIES.latency);
   return { names, histograms };
 }
 
@@ -123,9 +127,9 @@ t.test('the alerts fire on the series they watch (promtool test rules)', async (
     tests: [{
       interval: '1m',
       input_series: [
-        { series: 'weft_responses_total{namespace="shop",service="orders",status="200"}', values: '0+60x40' },
-        { series: 'weft_responses_total{namespace="shop",service="orders",status="503"}', values: '0+30x40' },
-        { series: 'weft_responses_total{namespace="shop",service="web",status="200"}', values: '0+60x40' },
+        { series: 'weft_responses_total{namespace="shop",service="orders",status_code="200"}', values: '0+60x40' },
+        { series: 'weft_responses_total{namespace="shop",service="orders",status_code="503"}', values: '0+30x40' },
+        { series: 'weft_responses_total{namespace="shop",service="web",status_code="200"}', values: '0+60x40' },
         { series: 'weft_injector_reviews_total{result="rejected"}', values: '0+1x40' },
         { series: 'weft_injector_reviews_total{result="injected"}', values: '0+5x40' },
         // Expires 10 days after the test's epoch: inside the 30-day warning.

@@ -35,6 +35,10 @@ class FakeResponse extends EventEmitter {
     return this;
   }
 
+  getHeader(name: string): string | undefined {
+    return this.headers[name];
+  }
+
   end(body?: string): this {
     this.body = body ?? '';
     this.writableEnded = true;

@@ -15,15 +15,17 @@ const hello0: ProxyTarget = { pod: 'hello-0', service: 'hello', admin: '127.0.0.
 const hello1: ProxyTarget = { pod: 'hello-1', service: 'hello', admin: '127.0.0.3:7020' };
 const client: ProxyTarget = { pod: 'client', service: 'client', admin: '127.0.0.1:7020' };
 
-function metrics(ok: number, denied: number, gateway: number, buckets: [string, number][]): string {
-  const peer = 'spiffe://cluster.local/ns/demo/sa/client';
+function metrics(ok: number, denied: number, gateway: number, buckets: [string, number][], grpcInternal = 0): string {
+  const from = (workload: string, ns: string): string => `route="",tls="true",src_workload="${workload}",src_namespace="${ns}",dst_workload="hello",dst_namespace="demo"`;
+  const client = from('client', 'demo');
   return [
     '# HELP weft_responses_total x',
-    `weft_responses_total{direction="inbound",service="port 8080",peer="${peer}",status="200",error_code=""} ${ok}`,
-    `weft_responses_total{direction="inbound",service="port 8080",peer="${peer}",status="403",error_code="WEFT_ERR_FORBIDDEN"} ${denied}`,
-    `weft_responses_total{direction="inbound",service="port 8080",peer="spiffe://cluster.local/ns/edge/sa/weft-gateway",status="502",error_code="WEFT_ERR_APP_UNREACHABLE"} ${gateway}`,
-    `weft_responses_total{direction="outbound",service="demo/greeter:80",peer="x",status="200",error_code=""} 99`,
-    ...buckets.map(([le, n]) => `weft_response_latency_seconds_bucket{le="${le}",direction="inbound",service="port 8080"} ${n}`),
+    `weft_responses_total{direction="inbound",service="demo/hello:80",${client},status_code="200",grpc_status="",error_code=""} ${ok}`,
+    `weft_responses_total{direction="inbound",service="demo/hello:80",${client},status_code="403",grpc_status="",error_code="WEFT_ERR_FORBIDDEN"} ${denied}`,
+    `weft_responses_total{direction="inbound",service="demo/hello:80",${from('weft-gateway', 'edge')},status_code="502",grpc_status="",error_code="WEFT_ERR_APP_UNREACHABLE"} ${gateway}`,
+    `weft_responses_total{direction="inbound",service="demo/hello:80",${client},status_code="200",grpc_status="13",error_code=""} ${grpcInternal}`,
+    `weft_responses_total{direction="outbound",service="demo/greeter:80",route="",tls="true",src_workload="hello",src_namespace="demo",dst_workload="greeter",dst_namespace="demo",status_code="200",grpc_status="",error_code=""} 99`,
+    ...buckets.map(([le, n]) => `weft_response_latency_seconds_bucket{le="${le}",direction="inbound",service="demo/hello:80",route="",status_code="200"} ${n}`),
   ].join('\n');
 }
 
@@ -51,6 +53,11 @@ t.test('golden metrics over a window subtract the earlier scrape and give a rate
   const stat = goldenMetrics(names, now, before, 5);
   t.match(stat.services[0], { requests: 10, failures: 0, successRate: 1, rps: 2 });
   t.equal(stat.windowSeconds, 5);
+});
+
+t.test('golden metrics count a gRPC call answered with a status other than OK as failed, though its HTTP status is 200', async (t) => {
+  const stat = goldenMetrics(names, [scrape(hello0, metrics(5, 0, 0, [], 5))], undefined, 0);
+  t.match(stat.services[0], { requests: 10, failures: 5, successRate: 0.5 });
 });
 
 t.test('histogram quantiles interpolate inside the bucket; +Inf answers its lower bound; empty is null', async (t) => {

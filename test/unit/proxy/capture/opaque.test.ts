@@ -116,8 +116,9 @@ t.test('a line protocol crosses client tunnel -> mTLS weft-tcp -> inbound -> app
   t.same(appPeers, ['127.0.0.1'], 'the app saw the sidecar as its peer');
   await new Promise((r) => setTimeout(r, 50));
   const metrics = await registry.getSingleMetricAsString('weft_requests_total');
-  t.match(metrics, `weft_requests_total{direction="outbound",service="shop/db:5432",peer="${serverId}"} 1`);
-  t.match(metrics, `weft_requests_total{direction="inbound",service="port ${appPort}",peer="${clientId}"} 1`);
+  // This recorder knows no identity of its own: its side folds into unknown; the peer's is the identity it proved.
+  t.match(metrics, `weft_requests_total{direction="outbound",service="shop/db:5432",route="",tls="true",src_workload="unknown",src_namespace="unknown",dst_workload="db",dst_namespace="shop"} 1`);
+  t.match(metrics, `weft_requests_total{direction="inbound",service="port ${appPort}",route="",tls="true",src_workload="web",src_namespace="shop",dst_workload="unknown",dst_namespace="unknown"} 1`);
 
   // A peer asking for a reserved port is refused before anything reaches the app.
   const bad = tls.connect({ host: '127.0.0.1', port: inboundPort, secureContext: clientSecureContext(clientMat), ALPNProtocols: ['weft-tcp'], checkServerIdentity: () => undefined });
