@@ -80,6 +80,14 @@ addConsts(['roundtripper'], 'conformance/utils/roundtripper/roundtripper.go');
 
 class Unreadable extends Error {}
 
+/** A `for _, x := range list` loop variable: a status call naming it is one check per element. */
+class RangeOf {
+  readonly items: readonly unknown[];
+  constructor(items: readonly unknown[]) {
+    this.items = items;
+  }
+}
+
 /** Evaluates Go expressions of a test file: literals, composite literals, known constants, local `x := expr`. */
 class Reader {
   readonly toks: Tok[];
@@ -89,6 +97,13 @@ class Reader {
   resolveLocal(name: string, before: number): unknown {
     for (let i = before - 1; i > 0; i--) {
       const t = this.toks[i];
+      if (t?.k === 'id' && t.v === name && this.toks[i + 1]?.v === ':=' && this.toks[i + 2]?.v === 'range') {
+        // `range xs {`: xs is a name (the brace opens the loop body, not a composite literal).
+        const over = this.toks[i + 3];
+        const list = over?.k === 'id' && this.toks[i + 4]?.v === '{' ? this.resolveLocal(over.v, i) : this.expr(i + 3)[0];
+        if (!Array.isArray(list)) throw new Unreadable(`range over ${this.toks[i + 3]?.v ?? ''}, not a list`);
+        return new RangeOf(list);
+      }
       if (t?.k === 'id' && t.v === name && (this.toks[i + 1]?.v === ':=' || this.toks[i + 1]?.v === '=') && this.toks[i - 1]?.v !== '.') {
         return this.expr(i + 2)[0];
       }
@@ -230,22 +245,45 @@ function extract(file: string): Extracted {
   if (ma >= 0) res.manifests = r.expr(ma + 2)[0] as string[];
   const line = (at: number): number => src.slice(0, at).split('\n').length;
 
-  /** The gateway (ns/name) of the gwAddr variable used by the first request call after index i. */
-  const gatewayAfter = (i: number): string | undefined => {
-    for (let j = i; j < toks.length; j++) {
-      const t = toks[j];
-      if (t?.k !== 'id' || !/^(Make\w*Request\w*|SendRPC)$/.test(t.v)) continue;
-      let k = j + 2;
-      let depth = 0;
-      for (; k < toks.length; k++) {
-        const v = toks[k]?.v;
-        if (v === '(' || v === '{') depth++;
-        if (v === ')' || v === '}') { if (depth === 0) break; depth--; }
-        if (depth === 0 && toks[k]?.k === 'id' && /^gwAddr\w*$/.test(toks[k]?.v ?? '')) return gatewayOfAddr(toks[k]?.v ?? '', j);
+  /**
+   * The request call a literal at [start, end) is sent by, and the gateway (ns/name) of the gwAddr
+   * variable that call names: the call the literal is an argument of, else the first one after it.
+   */
+  const callOf = (start: number, end: number): { call?: string; gateway?: string } => {
+    const REQ = /^(Make\w*Request\w*|SendRPC)$/;
+    // An argument: walk back to the unclosed "(" and the name before it.
+    let depth = 0;
+    for (let j = start - 1; j > 0 && j > start - 400; j--) {
+      const v = toks[j]?.v;
+      if (v === ')' || v === '}') depth++;
+      if (v === '(' || v === '{') {
+        if (depth === 0) {
+          if (v === '(' && REQ.test(toks[j - 1]?.v ?? '')) return callAt(j - 1);
+          break;
+        }
+        depth--;
       }
-      return undefined;
     }
-    return undefined;
+    for (let j = end; j < toks.length; j++) if (toks[j]?.k === 'id' && REQ.test(toks[j]?.v ?? '') && toks[j + 1]?.v === '(') return callAt(j);
+    return {};
+  };
+  /** The call at j: its name and the gateway of the gwAddr argument. */
+  const callAt = (j: number): { call?: string; gateway?: string } => {
+    const call = toks[j]?.v ?? '';
+    let depth = 0;
+    for (let k = j + 2; k < toks.length; k++) {
+      const v = toks[k]?.v;
+      if (v === '(' || v === '{') depth++;
+      if (v === ')' || v === '}') {
+        if (depth === 0) break;
+        depth--;
+      }
+      if (depth === 0 && toks[k]?.k === 'id' && /^gwAddr\w*$/.test(v ?? '')) {
+        const gateway = gatewayOfAddr(v ?? '', j);
+        return gateway ? { call, gateway } : { call };
+      }
+    }
+    return { call };
   };
   const gatewayOfAddr = (addrVar: string, before: number): string | undefined => {
     for (let i = before - 1; i > 0; i--) {
@@ -277,8 +315,8 @@ function extract(file: string): Extracted {
       const what = `${res.shortName} ${t.v}.ExpectedResponse at ${file}:${line(t.at)}`;
       try {
         const [v, end] = r.unary(start);
-        const gateway = gatewayAfter(end);
-        const list = (isSlice ? (v as unknown[]) : [v]).map((c) => ({ ...(c as object), line: line(t.at), ...(gateway ? { gateway } : {}) }));
+        const { call, gateway } = callOf(start, end);
+        const list = (isSlice ? (v as unknown[]) : [v]).map((c) => ({ ...(c as object), line: line(t.at), ...(call ? { call } : {}), ...(gateway ? { gateway } : {}) }));
         res.cases.push(...list);
         i = end - 1;
       } catch (e) {
@@ -320,21 +358,25 @@ function extract(file: string): Extracted {
           }
           if (toks[j]?.v === ',') j++;
         }
-        const named: Record<string, unknown> = { check: fn, line: line(t.at) };
-        const own = args.filter((a) => !(typeof a === 'string' && a.startsWith('<')));
-        names.forEach((n, k) => {
-          if (n.startsWith('...')) named[n.slice(3)] = own.slice(k);
-          else if (n !== 'controller') named[n] = own[k];
-        });
-        if (names[0] === 'controller') names.slice(1).forEach((n, k) => (n.startsWith('...') ? (named[n.slice(3)] = own.slice(k)) : (named[n] = own[k])));
-        res.statusChecks.push(named);
+        const own0 = args.filter((a) => !(typeof a === 'string' && a.startsWith('<')));
+        const ranged = own0.findIndex((a) => a instanceof RangeOf);
+        const variants = ranged < 0 ? [own0] : (own0[ranged] as RangeOf).items.map((item) => own0.map((a, k) => (k === ranged ? item : a)));
+        for (const own of variants) {
+          const named: Record<string, unknown> = { check: fn, line: line(t.at) };
+          const fields = names[0] === 'controller' ? names.slice(1) : names;
+          fields.forEach((n, k) => {
+            if (n.startsWith('...')) named[n.slice(3)] = own.slice(k);
+            else named[n] = own[k];
+          });
+          res.statusChecks.push(named);
+        }
       } catch (e) {
         if (!(e instanceof Unreadable)) throw e;
         res.unreadable.push({ what: `${res.shortName} kubernetes.${fn} at ${file}:${line(t.at)}`, reason: e.message });
       }
     }
   }
-  if (res.cases.length === 0 && /Make\w*Request|SendRPC|assertConsistent/.test(src)) {
+  if (res.cases.length === 0 && /Make\w*Request|SendRPC|assertConsistent|WebSocketDialer/.test(src)) {
     res.unreadable.push({ what: `${res.shortName} requests`, reason: 'the test builds its requests from its own case type or code, not from ExpectedResponse literals' });
   }
   return res;
