@@ -30,6 +30,7 @@ import {
   type RoundTrip,
 } from '../../support/conformance-replay.js';
 import { checkStatus, type ObjectStatusJson } from '../../support/conformance-status.js';
+import { replayGrpc, startGrpcEcho, type GrpcCase } from '../../support/grpc-echo-basic.js';
 
 const fixtures = loadFixtures();
 const DOC = new URL('../../../docs/gateway.md', import.meta.url);
@@ -72,41 +73,49 @@ t.test('the upstream HTTPRoute conformance cases pass for every declared feature
 
   // Backends: one echo pod per base Service, behind its own sidecar; ports as the base Services say.
   const seen: EchoSeen[] = [];
-  const services: unknown[] = [];
-  for (const b of BACKENDS) {
-    const address = mesh.address();
-    const pod = `${b.service}-7d9f8c6b5-x${children.length}`;
-    const svc = base.find((o) => o.kind === 'Service' && o.metadata?.name === b.service && o.metadata.namespace === b.namespace);
-    const ports = ((svc?.spec?.ports ?? []) as { port: number; targetPort: number }[]).map((p) => ({ port: p.port, targetPort: p.targetPort }));
-    const h2c = ports.some((p) => p.targetPort === 3001);
-    echoes.push(await startEchoBasic({ namespace: b.namespace, service: b.service, pod, address, port: 3000, ...(h2c ? { h2cPort: 3001 } : {}) }, seen));
-    services.push({ name: b.service, namespace: b.namespace, ports, endpoints: [{ address, identity: `spiffe://cluster.local/ns/${b.namespace}/sa/${b.service}`, ready: true, podName: pod }] });
-    const logFile = join(mesh.dir, `proxy-${pod}.log`);
-    const fd = openSync(logFile, 'a');
-    const env = { PATH: process.env.PATH ?? '', WEFT_MODE: 'local', ...podProxyEnv({ name: pod, address, namespace: b.namespace, serviceAccount: b.service }), WEFT_CA_DIR: mesh.caDir, WEFT_ENDPOINTS_FILE: mesh.endpointsFile, WEFT_LOG_LEVEL: 'warn' };
-    children.push(spawn(process.execPath, [WEFT_MAIN, 'proxy'], { env, stdio: ['ignore', fd, fd] }));
-    closeSync(fd);
-    (services[services.length - 1] as { admin: string }).admin = `http://${address}:7020/ready`;
-  }
-  await writeFile(`${mesh.endpointsFile}.tmp`, JSON.stringify({ services }));
-  await rename(`${mesh.endpointsFile}.tmp`, mesh.endpointsFile);
-  for (const s of services as { admin: string }[]) {
-    const deadline = Date.now() + 20_000;
-    while (!(await fetch(s.admin).then((r) => r.ok, () => false))) {
-      if (Date.now() > deadline) throw new Error(`sidecar not ready: ${s.admin}`);
-      await new Promise((r) => setTimeout(r, 100));
+  const services: { name: string; namespace: string; ports: { port: number; targetPort: number }[]; endpoints: unknown[] }[] = [];
+  const stops: (() => Promise<void>)[] = [];
+  t.teardown(() => Promise.all(stops.map((s) => s())));
+  /** Starts each backend's app (`app`) and sidecar, writes them to the endpoints file, waits for the sidecars. */
+  const addPods = async (list: readonly { namespace: string; service: string }[], app: (pod: { namespace: string; service: string; pod: string; address: string }, h2c: boolean) => Promise<void>): Promise<void> => {
+    const ready: string[] = [];
+    for (const b of list) {
+      const address = mesh.address();
+      const pod = `${b.service}-7d9f8c6b5-x${children.length}`;
+      const svc = base.find((o) => o.kind === 'Service' && o.metadata?.name === b.service && o.metadata.namespace === b.namespace);
+      const ports = ((svc?.spec?.ports ?? []) as { port: number; targetPort: number }[]).map((p) => ({ port: p.port, targetPort: p.targetPort }));
+      await app({ namespace: b.namespace, service: b.service, pod, address }, ports.some((p) => p.targetPort === 3001));
+      services.push({ name: b.service, namespace: b.namespace, ports, endpoints: [{ address, identity: `spiffe://cluster.local/ns/${b.namespace}/sa/${b.service}`, ready: true, podName: pod }] });
+      const fd = openSync(join(mesh.dir, `proxy-${pod}.log`), 'a');
+      const env = { PATH: process.env.PATH ?? '', WEFT_MODE: 'local', ...podProxyEnv({ name: pod, address, namespace: b.namespace, serviceAccount: b.service }), WEFT_CA_DIR: mesh.caDir, WEFT_ENDPOINTS_FILE: mesh.endpointsFile, WEFT_LOG_LEVEL: 'warn' };
+      children.push(spawn(process.execPath, [WEFT_MAIN, 'proxy'], { env, stdio: ['ignore', fd, fd] }));
+      closeSync(fd);
+      ready.push(`http://${address}:7020/ready`);
     }
-  }
+    await writeFile(`${mesh.endpointsFile}.tmp`, JSON.stringify({ services }));
+    await rename(`${mesh.endpointsFile}.tmp`, mesh.endpointsFile);
+    for (const url of ready) {
+      const deadline = Date.now() + 20_000;
+      while (!(await fetch(url).then((r) => r.ok, () => false))) {
+        if (Date.now() > deadline) throw new Error(`sidecar not ready: ${url}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+  };
+  await addPods(BACKENDS, async (pod, h2c) => {
+    echoes.push(await startEchoBasic({ ...pod, port: 3000, ...(h2c ? { h2cPort: 3001 } : {}) }, seen));
+  });
 
   // One dedicated socket per HTTP listener port of every Gateway any test names, so Gateways
   // sharing a port stay apart (upstream gives each Gateway its own address).
   const httpTests = fixtures.tests.filter((x) => !x.shortName.startsWith('GRPC'));
+  const grpcTests = fixtures.tests.filter((x) => x.shortName.startsWith('GRPC'));
   const manifestsOf = (x: ConformanceTest): KubeObject[] => x.manifests.flatMap((m) => readManifest(m));
   const listeners = new Map<string, Listener>();
-  for (const o of [...base, ...httpTests.flatMap(manifestsOf)]) if (o.kind === 'Gateway') for (const l of httpListeners(o)) listeners.set(`${l.gateway}:${l.port}`, l);
+  for (const o of [...base, ...fixtures.tests.flatMap(manifestsOf)]) if (o.kind === 'Gateway') for (const l of httpListeners(o)) listeners.set(`${l.gateway}:${l.port}`, l);
   const gwAddress = mesh.address();
   const routesFile = join(mesh.dir, 'routes.yaml');
-  const fileOf = (objs: KubeObject[]): string => objs.filter((o) => FILE_KINDS.has(o.kind ?? '')).map((o) => stringify(o)).join('---\n');
+  const fileOf = (objs: KubeObject[]): string => objs.filter((o) => FILE_KINDS.has(o.kind ?? '') || o.kind === 'GRPCRoute').map((o) => stringify(o)).join('---\n');
   await writeFile(routesFile, fileOf(base));
   const gw: GatewayProc = await mesh.startGateway(routesFile, {
     WEFT_GATEWAY_LISTENER_ADDRS: [...listeners.values()].map((l) => `http:${l.port}:${l.gateway}=${gwAddress}:0`).join(','),
@@ -116,6 +125,7 @@ t.test('the upstream HTTPRoute conformance cases pass for every declared feature
   const socketOf = (gateway: string, port: number): number | undefined => gw.listeners.get(`http:${port}:${gateway}`);
 
   const statuses = async (): Promise<ObjectStatusJson[]> => (JSON.parse(await (await fetch(`${gw.admin}/debug/status`)).text()) as { statuses: ObjectStatusJson[] }).statuses;
+  let generation = 0;
   /** Waits until the gateway serves exactly this file's routes (the reload is asynchronous). */
   const applied = async (objs: KubeObject[]): Promise<ObjectStatusJson[]> => {
     const want = objs.filter((o) => o.kind === 'HTTPRoute').map((o) => `${o.metadata?.namespace ?? 'default'}/${o.metadata?.name ?? ''}@${o.metadata?.generation ?? ''}`).sort().join(',');
@@ -123,7 +133,8 @@ t.test('the upstream HTTPRoute conformance cases pass for every declared feature
     for (;;) {
       const st = await statuses();
       const got = st.filter((s) => s.kind === 'HTTPRoute').map((s) => `${s.namespace}/${s.name}@${s.generation ?? ''}`).sort().join(',');
-      if (got === want) return st;
+      // Every object carries the load's generation, so a stale status shows an older one.
+      if (got === want && st.every((s) => s.generation === undefined || s.generation === generation)) return st;
       if (Date.now() > deadline) throw new Error(`route file not applied: want ${want}, got ${got}\n${await gw.log()}`);
       await new Promise((r) => setTimeout(r, 50));
     }
@@ -142,7 +153,6 @@ t.test('the upstream HTTPRoute conformance cases pass for every declared feature
     return { diff: compareRoundTrip(c, req, rt), rt };
   };
 
-  let generation = 0;
   /** Writes `objs` as the route file, every HTTPRoute and Gateway at a new generation, and waits for it. */
   const load = async (objs: KubeObject[]): Promise<ObjectStatusJson[]> => {
     generation++;
@@ -229,16 +239,63 @@ t.test('the upstream HTTPRoute conformance cases pass for every declared feature
   const unexpected = [...failing].filter(([name]) => !declared.knownFailures.has(name)).map(([name, f]) => `${name}: ${f.join('; ')}`);
   t.same(unexpected, [], 'every case and status check of every declared-supported test passes (but the known failures)');
   const summary = `${passed} of ${replayed} replayed cases pass`;
-  if (only) {
-    t.comment(`CONFORMANCE_ONLY=${only}: the lists in docs/gateway.md are not checked (${summary})`);
-    return;
+  if (only) t.comment(`CONFORMANCE_ONLY=${only}: the lists in docs/gateway.md are not checked (${summary})`);
+  else {
+    t.same([...declared.knownFailures.keys()].filter((n) => !failing.has(n)), [], 'every known failure in docs/gateway.md still fails (else remove it there)');
+    t.same([...notReplayed.keys()].sort(), [...declared.notReplayed.keys()].sort(), 'docs/gateway.md lists exactly the tests with parts not replayed');
+    t.ok(declared.text.includes(summary), `docs/gateway.md's Conformance section says "${summary}"`);
+    const known = new Set(fixtures.tests.flatMap((x) => x.features));
+    t.same([...declared.supported, ...declared.unsupported.keys()].filter((f) => !known.has(f)), [], 'every declared name is a conformance feature name');
   }
-  t.same([...declared.knownFailures.keys()].filter((n) => !failing.has(n)), [], 'every known failure in docs/gateway.md still fails (else remove it there)');
-  t.same([...notReplayed.keys()].sort(), [...declared.notReplayed.keys()].sort(), 'docs/gateway.md lists exactly the tests with parts not replayed');
-  t.ok(declared.text.includes(summary), `docs/gateway.md's Conformance section says "${summary}"`);
-  const known = new Set(fixtures.tests.flatMap((x) => x.features));
-  t.same([...declared.supported, ...declared.unsupported.keys()].filter((f) => !known.has(f)), [], 'every declared name is a conformance feature name');
+
+  await t.test('the upstream GRPCRoute conformance cases pass when the gateway reads GRPCRoute', async (t) => {
+    // Does this build read GRPCRoute? Load the first GRPC test's objects and ask the gateway.
+    const first = grpcTests[0];
+    if (!first) return t.fail('no GRPCRoute test in the fixtures');
+    const probe = [...base, ...manifestsOf(first)];
+    const st = await load(probe);
+    const log = await gw.log();
+    const refused = /GRPCRoute[^"]*is not a kind the gateway reads|GRPCRoute is not a kind/.test(log);
+    if (!st.some((x) => x.kind === 'GRPCRoute') && refused) {
+      t.plan(0, 'GRPCRoute is not supported by this build');
+      return;
+    }
+    await addPods(GRPC_BACKENDS, async (pod) => {
+      stops.push(await startGrpcEcho({ ...pod, port: 3000 }));
+    });
+    const failuresG: string[] = [];
+    let passedG = 0;
+    let replayedG = 0;
+    for (const test of grpcTests.filter((x) => !only || x.shortName === only)) {
+      const missing = test.features.filter((f) => !declared.supported.has(f));
+      if (missing.length > 0) {
+        t.comment(`unsupported ${test.shortName}: ${missing.map((f) => `${f}: ${declared.unsupported.get(f) ?? '?'}`).join('; ')}`);
+        continue;
+      }
+      await load([...base, ...manifestsOf(test)]);
+      for (const [i, c] of (test.cases as unknown as GrpcCase[]).entries()) {
+        replayedG++;
+        const gatewayName = c.gateway ?? 'gateway-conformance-infra/same-namespace';
+        const ports = [...listeners.values()].filter((l) => l.gateway === gatewayName).map((l) => l.port);
+        const port = ports.includes(80) ? 80 : (ports[0] ?? 80);
+        const socket = socketOf(gatewayName, port);
+        let last: string | undefined = socket === undefined ? `no socket for ${gatewayName}` : undefined;
+        const deadline = Date.now() + 1500;
+        while (socket !== undefined) {
+          last = await replayGrpc(`${gwAddress}:${socket}`, port === 80 ? gwAddress : `${gwAddress}:${port}`, c).catch((e: Error) => `call failed: ${e.message}`);
+          if (!last || Date.now() > deadline) break;
+          await new Promise((r) => setTimeout(r, 100));
+        }
+        if (last) failuresG.push(`${test.shortName} case ${i} ${c.TestCaseName ?? ''} (line ${c.line}): ${last}`);
+        else passedG++;
+      }
+    }
+    t.comment(`GRPCRoute: ${passedG} of ${replayedG} replayed cases pass`);
+    t.same(failuresG, [], 'every case of every declared-supported GRPCRoute test passes');
+  });
 });
+
+const GRPC_BACKENDS = [1, 2, 3].map((n) => ({ namespace: 'gateway-conformance-infra', service: `grpc-infra-backend-v${n}` }));
 
 /** Status-only tests replayed though they name an unsupported feature: their checks concern HTTPRoute status only. */
 const STATUS_ONLY: Record<string, readonly string[]> = { HTTPRouteDisallowedKind: ['TLSRoute'] };
