@@ -1,8 +1,10 @@
 // An echo backend that answers like the Gateway API conformance suite's echo-basic: a JSON body in
 // the shape of upstream's roundtripper.CapturedRequest (path, host, method, proto, headers,
-// namespace, pod, httpPort), the `X-Echo-Set-Header` response headers and the `delay` query.
+// namespace, pod, httpPort), the `X-Echo-Set-Header` response headers, the `delay` query and the
+// WebSocket echo on /ws.
 import http from 'node:http';
 import http2 from 'node:http2';
+import { WebSocketServer } from 'ws';
 
 /** One request an echo backend received (what the mirror checks look for). */
 export interface EchoSeen {
@@ -75,6 +77,13 @@ export interface EchoBasicServer {
 export async function startEchoBasic(pod: EchoBasicPod, seen: EchoSeen[]): Promise<EchoBasicServer> {
   const h1 = http.createServer((req, res) => answer(pod, seen, req, res, `HTTP/${req.httpVersion}`, pod.port));
   h1.keepAliveTimeout = 80_000;
+  // echo-basic's /ws: every message comes back as sent (text as text, binary as binary).
+  const wss = new WebSocketServer({ noServer: true });
+  h1.on('upgrade', (req, socket, head) => {
+    if ((req.url ?? '').split('?')[0] !== '/ws') return socket.destroy();
+    wss.handleUpgrade(req, socket, head, (ws) => ws.on('message', (m: Buffer, isBinary: boolean) => ws.send(m, { binary: isBinary })));
+  });
+  h1.on('close', () => wss.close());
   await new Promise<void>((resolve, reject) => {
     h1.once('error', reject);
     h1.listen(pod.port, pod.address, () => resolve());

@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import http from 'node:http';
 import http2 from 'node:http2';
 import { stringify } from 'yaml';
+import WebSocket from 'ws';
 import { GatewayMesh, WEFT_MAIN, type GatewayProc } from '../../support/gateway-mesh.js';
 import { podProxyEnv } from '../../support/local-mesh.js';
 import { startEchoBasic, type EchoBasicServer, type EchoSeen } from '../../support/echo-basic.js';
@@ -201,6 +202,17 @@ t.test('the upstream HTTPRoute conformance cases pass for every declared feature
         if (diff) testFailures.push(`status after the generation bump ${check.check} (line ${check.line}): ${diff}`);
       }
     }
+    if (test.shortName === 'HTTPRouteBackendProtocolWebSocket') {
+      // Transcribed from the test's code (httproute-backend-protocol-websocket.go:60-105): dial
+      // ws://<gateway>/ws, a text frame and a binary frame must come back unchanged.
+      replayed++;
+      const socket = socketOf('gateway-conformance-infra/same-namespace', 80);
+      const diff = socket === undefined ? 'no socket for same-namespace' : await wsEcho(`ws://${gwAddress}:${socket}/ws`, gwAddress, `ws://gateway/${test.shortName}`);
+      if (diff) testFailures.push(`WebSocket echo: ${diff}`);
+      else passed++;
+      const at = skipped.findIndex((x) => x.includes('requests: the test builds'));
+      if (at >= 0) skipped.splice(at, 1);
+    }
     for (const [i, c0] of test.cases.entries()) {
       const step = STEPS[test.shortName];
       if (step && i === step.beforeCase) st = await load(objs.filter((o) => !(o.kind === step.remove.kind && o.metadata?.namespace === step.remove.namespace && o.metadata.name === step.remove.name)));
@@ -307,6 +319,33 @@ const STATUS_ONLY: Record<string, readonly string[]> = { HTTPRouteDisallowedKind
 const STEPS: Record<string, { beforeCase: number; remove: { kind: string; namespace: string; name: string } }> = {
   HTTPRouteReferenceGrant: { beforeCase: 1, remove: { kind: 'ReferenceGrant', namespace: 'gateway-conformance-web-backend', name: 'reference-grant' } },
 };
+
+/** The WebSocket round trip of HTTPRouteBackendProtocolWebSocket: undefined when both frames come back unchanged. */
+async function wsEcho(url: string, host: string, origin: string): Promise<string | undefined> {
+  const ws = new WebSocket(url, { headers: { host }, origin });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      ws.once('open', () => resolve());
+      ws.once('error', reject);
+      ws.once('unexpected-response', (_req, res) => reject(new Error(`upgrade answered ${res.statusCode ?? 0}`)));
+    });
+    const roundTrip = (data: string | Buffer): Promise<{ data: Buffer; binary: boolean }> =>
+      new Promise((resolve) => {
+        ws.once('message', (m: Buffer, binary: boolean) => resolve({ data: m, binary }));
+        ws.send(data, { binary: typeof data !== 'string' });
+      });
+    const text = await roundTrip('Websocket Support!');
+    if (text.binary || text.data.toString() !== 'Websocket Support!') return `unexpected reply - want: Websocket Support! got: ${text.data.toString()}`;
+    const bytes = Buffer.from([1, 2, 3, 4, 5, 6, 7]);
+    const bin = await roundTrip(bytes);
+    if (!bin.binary || !bin.data.equals(bytes)) return `unexpected binary reply: ${bin.data.toString('hex')}`;
+    return undefined;
+  } catch (e) {
+    return `failed to dial: ${(e as Error).message}`;
+  } finally {
+    ws.close();
+  }
+}
 
 function withRequestId(c: ConformanceCase, id: string): ConformanceCase {
   const add = (p: string): string => `${p}${p.includes('?') ? '&' : '?'}gateway-api-conformance-request-id=${id}`;
