@@ -249,7 +249,7 @@ function extract(file: string): Extracted {
    * The request call a literal at [start, end) is sent by, and the gateway (ns/name) of the gwAddr
    * variable that call names: the call the literal is an argument of, else the first one after it.
    */
-  const callOf = (start: number, end: number): { call?: string; gateway?: string } => {
+  const callOf = (start: number, end: number): { call?: string; gateway?: string; serverName?: string } => {
     const REQ = /^(Make\w*Request\w*|SendRPC)$/;
     // An argument: walk back to the unclosed "(" and the name before it.
     let depth = 0;
@@ -268,9 +268,11 @@ function extract(file: string): Extracted {
     return {};
   };
   /** The call at j: its name and the gateway of the gwAddr argument. */
-  const callAt = (j: number): { call?: string; gateway?: string } => {
+  const callAt = (j: number): { call?: string; gateway?: string; serverName?: string } => {
     const call = toks[j]?.v ?? '';
     let depth = 0;
+    let gateway: string | undefined;
+    let serverName: string | undefined;
     for (let k = j + 2; k < toks.length; k++) {
       const v = toks[k]?.v;
       if (v === '(' || v === '{') depth++;
@@ -278,12 +280,11 @@ function extract(file: string): Extracted {
         if (depth === 0) break;
         depth--;
       }
-      if (depth === 0 && toks[k]?.k === 'id' && /^gwAddr\w*$/.test(v ?? '')) {
-        const gateway = gatewayOfAddr(v ?? '', j);
-        return gateway ? { call, gateway } : { call };
-      }
+      if (depth === 0 && toks[k]?.k === 'id' && /^gwAddr\w*$/.test(v ?? '')) gateway ??= gatewayOfAddr(v ?? '', j);
+      // MakeTLSRequest...(..., serverName, expected): the string literal argument is the SNI.
+      if (depth === 0 && toks[k]?.k === 'str' && call.startsWith('MakeTLS')) serverName = v;
     }
-    return { call };
+    return { call, ...(gateway ? { gateway } : {}), ...(serverName ? { serverName } : {}) };
   };
   const gatewayOfAddr = (addrVar: string, before: number): string | undefined => {
     for (let i = before - 1; i > 0; i--) {
@@ -315,8 +316,8 @@ function extract(file: string): Extracted {
       const what = `${res.shortName} ${t.v}.ExpectedResponse at ${file}:${line(t.at)}`;
       try {
         const [v, end] = r.unary(start);
-        const { call, gateway } = callOf(start, end);
-        const list = (isSlice ? (v as unknown[]) : [v]).map((c) => ({ ...(c as object), line: line(t.at), ...(call ? { call } : {}), ...(gateway ? { gateway } : {}) }));
+        const info = callOf(start, end);
+        const list = (isSlice ? (v as unknown[]) : [v]).map((c) => ({ ...(c as object), line: line(t.at), ...info }));
         res.cases.push(...list);
         i = end - 1;
       } catch (e) {

@@ -40,6 +40,8 @@ export interface ConformanceCase {
   readonly line: number;
   /** The upstream call that sends the case (MakeRequestAndExpectEventuallyConsistentResponse, MakeTLSRequest...). */
   readonly call?: string;
+  /** The TLS server name (SNI) a MakeTLSRequest call sends. */
+  readonly serverName?: string;
   /** namespace/name of the Gateway the upstream test sends this case to, when the converter saw it. */
   readonly gateway?: string;
 }
