@@ -89,8 +89,21 @@ class RangeOf {
 }
 
 /** Evaluates Go expressions of a test file: literals, composite literals, known constants, local `x := expr`. */
+/** A literal reads a loop variable (`tc.host` in `for _, tc := range cases`): evaluate it once per element. */
+class NeedsRange extends Error {
+  readonly variable: string;
+  readonly items: readonly unknown[];
+  constructor(variable: string, items: readonly unknown[]) {
+    super(`loop variable ${variable}`);
+    this.variable = variable;
+    this.items = items;
+  }
+}
+
 class Reader {
   readonly toks: Tok[];
+  /** Loop variables bound to one element while a literal is evaluated per element. */
+  readonly bindings = new Map<string, unknown>();
   constructor(toks: Tok[]) { this.toks = toks; }
 
   /** The latest `name := expr` / `name = expr` before token index `before`, evaluated. */
@@ -150,6 +163,22 @@ class Reader {
       const httpStatus = /^http\.Status(\w+)$/.exec(name);
       if (httpStatus) throw new Unreadable(`HTTP status constant ${name}`);
       if (!name.includes('.')) return [this.resolveLocal(name, i), j];
+      // x.field of a loop variable over a list of struct literals.
+      const [head = '', ...fields] = name.split('.');
+      if (this.bindings.has(head)) {
+        let v: unknown = this.bindings.get(head);
+        for (const f of fields) v = v !== null && typeof v === 'object' ? (v as Record<string, unknown>)[f] : undefined;
+        return [v, j];
+      }
+      if (/^[a-z]/.test(head)) {
+        let local: unknown;
+        try {
+          local = this.resolveLocal(head, i);
+        } catch {
+          throw new Unreadable(`unknown identifier ${name}`);
+        }
+        if (local instanceof RangeOf) throw new NeedsRange(head, local.items);
+      }
       throw new Unreadable(`unknown identifier ${name}`);
     }
     throw new Unreadable(`unexpected ${t.v}`);
@@ -162,6 +191,19 @@ class Reader {
     let type = '';
     while (j < this.toks.length) {
       const v = this.toks[j]?.v ?? '';
+      if (v === 'struct' && this.toks[j + 1]?.v === '{') {
+        // An anonymous struct type: its field list is part of the type, not the literal.
+        let k = j + 1;
+        let d = 0;
+        do {
+          if (this.toks[k]?.v === '{') d++;
+          if (this.toks[k]?.v === '}') d--;
+          k++;
+        } while (d > 0 && k < this.toks.length);
+        type += 'struct{...}';
+        j = k;
+        continue;
+      }
       if (v === '{' && depth === 0) break;
       if (v === '[') depth++;
       if (v === ']') depth--;
@@ -281,8 +323,15 @@ function extract(file: string): Extracted {
         depth--;
       }
       if (depth === 0 && toks[k]?.k === 'id' && /^gwAddr\w*$/.test(v ?? '')) gateway ??= gatewayOfAddr(v ?? '', j);
-      // MakeTLSRequest...(..., serverName, expected): the string literal argument is the SNI.
-      if (depth === 0 && toks[k]?.k === 'str' && call.startsWith('MakeTLS')) serverName = v;
+      // MakeTLSRequest...(..., serverName, expected): the argument before the last is the SNI.
+      if (depth === 0 && v === ',' && call.startsWith('MakeTLS')) {
+        try {
+          const [arg, after] = r.expr(k + 1);
+          if (typeof arg === 'string' && toks[after]?.v === ',') serverName = arg;
+        } catch {
+          // not a value this reader knows (a certificate, nil): not the server name
+        }
+      }
     }
     return { call, ...(gateway ? { gateway } : {}), ...(serverName ? { serverName } : {}) };
   };
@@ -314,14 +363,29 @@ function extract(file: string): Extracted {
       if (toks[i + 3]?.v !== '{') continue;
       const start = isSlice ? i - 2 : i;
       const what = `${res.shortName} ${t.v}.ExpectedResponse at ${file}:${line(t.at)}`;
-      try {
+      const evaluate = (): number => {
         const [v, end] = r.unary(start);
         const info = callOf(start, end);
-        const list = (isSlice ? (v as unknown[]) : [v]).map((c) => ({ ...(c as object), line: line(t.at), ...info }));
-        res.cases.push(...list);
-        i = end - 1;
+        res.cases.push(...(isSlice ? (v as unknown[]) : [v]).map((c) => ({ ...(c as object), line: line(t.at), ...info })));
+        return end;
+      };
+      try {
+        try {
+          i = evaluate() - 1;
+        } catch (e) {
+          if (!(e instanceof NeedsRange)) throw e;
+          // One case per element of the loop the literal sits in.
+          let end = i;
+          for (const item of e.items) {
+            r.bindings.set(e.variable, item);
+            end = evaluate();
+          }
+          r.bindings.delete(e.variable);
+          i = end - 1;
+        }
       } catch (e) {
-        if (!(e instanceof Unreadable)) throw e;
+        r.bindings.clear();
+        if (!(e instanceof Unreadable || e instanceof NeedsRange)) throw e;
         res.unreadable.push({ what, reason: e.message });
       }
       continue;
