@@ -166,8 +166,8 @@ t.test('the upstream HTTPRoute conformance cases pass for every declared feature
     // Upstream's gwAddr carries the listener port unless it is the scheme's own; the Host is that address unless the case sets one.
     const host = req.host || (port === usual ? gwAddress : `${gwAddress}:${port}`);
     const rt =
-      req.protocol === 'H2C_PRIOR_KNOWLEDGE'
-        ? await h2cRoundTrip(`http://${gwAddress}:${socket}`, host, req.method, req.path, req.headers)
+      req.protocol === 'H2C_PRIOR_KNOWLEDGE' || (req.protocol === 'H2' && scheme === 'https')
+        ? await h2RoundTrip(`${scheme}://${gwAddress}:${socket}`, host, req.method, req.path, req.headers, scheme === 'https' ? { servername: c.serverName ?? '', ca: webCa.caPem } : undefined)
         : await h1RoundTrip(gwAddress, socket, host, req, scheme === 'https' ? { servername: c.serverName ?? '', ca: webCa.caPem } : undefined);
     return { diff: compareRoundTrip(c, req, rt), rt };
   };
@@ -434,9 +434,10 @@ function h1RoundTrip(address: string, port: number, host: string, req: ReturnTyp
   });
 }
 
-function h2cRoundTrip(origin: string, host: string, method: string, path: string, headers: Record<string, string>): Promise<RoundTrip> {
+/** One HTTP/2 request: h2c with prior knowledge, or over TLS (ALPN h2) when `tls` is given. */
+function h2RoundTrip(origin: string, host: string, method: string, path: string, headers: Record<string, string>, tls?: { servername: string; ca: string }): Promise<RoundTrip> {
   return new Promise((resolve, reject) => {
-    const session = http2.connect(origin);
+    const session = tls ? http2.connect(origin, { servername: tls.servername, ca: tls.ca, checkServerIdentity: goHostnameCheck }) : http2.connect(origin);
     session.on('error', reject);
     const h: http2.OutgoingHttpHeaders = { ':method': method, ':path': path || '/', ':authority': host };
     for (const [k, v] of Object.entries(headers)) h[k.toLowerCase()] = v;
