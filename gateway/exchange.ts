@@ -9,6 +9,13 @@ import type { FilterSpec, HeaderModifier } from './routes/resources.js';
 import type { Protocol, ResolvedBackend, RouteDecision } from './routes/route-table.js';
 import type { SocketScope } from './routes/listener-scope.js';
 import type { Duplex } from 'node:stream';
+import type { IncomingMessage } from 'node:http';
+
+/**
+ * Sees the backend's response before the forward step writes it (the response cache): true when
+ * it answered the client itself, false to let forward stream the response as usual.
+ */
+export type ResponseTap = (upstream: IncomingMessage) => boolean;
 
 /** The raw socket and first bytes of an HTTP/1.1 upgrade request. */
 export interface UpgradeSocket {
@@ -67,6 +74,8 @@ export interface Exchange extends PolicedExchange {
   policy: string | undefined;
   /** An HTTP/1.1 upgrade (WebSocket): its raw socket; undefined for every other request. */
   readonly upgrade: UpgradeSocket | undefined;
+  /** Set by the cache step: called with the backend's response before forward writes it. */
+  responseTap: ResponseTap | undefined;
 }
 
 const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({});
@@ -112,6 +121,7 @@ export function openExchange(scope: SocketScope, req: GatewayRequest, res: Gatew
     code: undefined,
     policy: undefined,
     upgrade,
+    responseTap: undefined,
   };
 }
 

@@ -31,6 +31,8 @@ import { LeafReadiness } from '../mesh/identity/leaf-readiness.js';
 import { realTimers, type Timers } from '../lib/timers.js';
 import { startStatusWriting } from './status/status-writing.js';
 import { computeStatuses, type StatusSource } from './status/gateway-status.js';
+import { ResponseCaches } from './cache/cache-policy.js';
+import { purgeCache, serveCacheDebug } from './cache/cache-admin.js';
 
 /** What the gateway is built from besides its config. */
 export interface GatewayDeps {
@@ -81,8 +83,11 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
   });
 
   const quota = buildQuotaBackend(config.quota, { registry: deps.registry, log, timers: deps.timers ?? realTimers });
+  // CachePolicy stores outlive reloads; the admin port can purge them by route.
+  const caches = new ResponseCaches();
   const handler = new GatewayHandler({
     quota: quota.backend,
+    caches,
     logger: log,
     metrics,
     balancers,
@@ -153,6 +158,7 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
       ['/debug/status', (_req: IncomingMessage, res: ServerResponse) => sendStatus(res, loader.statusSource, listenerHosts)],
       // Each consumer's use against its plan's windows, from Redis when it counts the quotas.
       ['/debug/usage', (_req: IncomingMessage, res: ServerResponse) => serveUsage(res, handler.state, quota)],
+      ['/debug/cache', (_req: IncomingMessage, res: ServerResponse) => serveCacheDebug(res, caches)],
       [
         '/debug/routes',
         (_req: IncomingMessage, res: ServerResponse) => {
@@ -162,6 +168,7 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
         },
       ],
     ]),
+    postRoutes: new Map([['/debug/cache/purge', (req: IncomingMessage, res: ServerResponse) => purgeCache(req, res, caches)]]),
   });
 
   await deps.identity.start();

@@ -1,7 +1,7 @@
 // The gateway's request path as one ordered list of steps, read top to bottom in request order:
 // read host -> TLS name and client certificate -> match route -> CORS filter -> IP list -> CORS -> API key ->
 // JWT -> rate limit -> body limit -> plan quota -> filters (redirect, header modifiers, rewrite, mirror) ->
-// weighted backend -> pick endpoint (waiting for discovery if need be) -> forward. The handler owns what
+// weighted backend -> response cache (a fresh hit answers here) -> pick endpoint (waiting for discovery if need be) -> forward. The handler owns what
 // surrounds the steps: the exchange, the drain count, error answers, metrics and the access log.
 import { ServerResponse, type IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
@@ -34,6 +34,8 @@ import { corsFilter } from './steps/cors-filter.js';
 import { quotaStep, type QuotaBackend } from './quota/quota-step.js';
 import { SlidingWindowQuota } from './quota/sliding-window.js';
 import { consumerLabel, planLabel } from './quota/usage.js';
+import { cacheStep } from './cache/cache-step.js';
+import { ResponseCaches } from './cache/cache-policy.js';
 
 /** What the handler is built from; the command wires real ones, tests their own. */
 export interface GatewayHandlerOptions {
@@ -61,6 +63,8 @@ export interface GatewayHandlerOptions {
   readonly traffic?: Traffic;
   /** Counts consumers' plan quotas (default: in this process). */
   readonly quota?: QuotaBackend;
+  /** The CachePolicy stores (default: a fresh set; the command shares its own with the admin purge). */
+  readonly caches?: ResponseCaches;
 }
 
 /** A step with the name tests and logs know it by. */
@@ -88,6 +92,7 @@ export function gatewaySteps(o: GatewayHandlerOptions, limiter: RateLimiter, ans
     { name: 'plan quota', run: quotaStep(o.quota ?? localQuota(), o.clock) },
     { name: 'apply filters', run: applyFilters(o.random) },
     { name: 'choose backend', run: chooseBackend(o.random) },
+    { name: 'response cache', run: cacheStep(o.caches ?? new ResponseCaches(), o.clock) },
     { name: 'pick endpoint', run: (x) => pickStep(queue, o.balancers, x) },
     {
       name: 'forward',

@@ -155,6 +155,11 @@ export function forward(deps: ForwardDeps): Step<Exchange> {
           ures.resume();
           return;
         }
+        // The response cache may answer a revalidation's 304 itself, or store what streams past.
+        if (x.responseTap?.(ures)) {
+          ures.on('end', () => done(undefined, status));
+          return;
+        }
         let rh: HeaderMap = endToEndHeaders(ures.headers);
         for (const m of x.responseMods) rh = modifyHeaders(rh, m);
         Object.assign(rh, x.corsHeaders, x.limitHeaders);

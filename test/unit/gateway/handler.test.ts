@@ -151,6 +151,7 @@ t.test('the steps run in request order', async (t) => {
     'plan quota',
     'apply filters',
     'choose backend',
+    'response cache',
     'pick endpoint',
     'forward',
   ]);
