@@ -259,8 +259,17 @@ async function startEcho(service: string, pod: string, address: string, received
       const body: Echoed = { backend: service, pod, method: req.method ?? '', url, host: req.headers.host ?? '', headers: req.headers, bodyBytes };
       received.push(body);
       const text = JSON.stringify(body);
+      // Query parameters resp-<header>=<value> are sent back as response headers (cache tests);
+      // a request whose If-None-Match is the resp-etag asked for gets 304, as an origin answers.
+      const extra: Record<string, string> = {};
+      for (const [k, v] of new URL(url, 'http://echo').searchParams) if (k.startsWith('resp-')) extra[k.slice(5)] = v;
       const send = (): void => {
-        res.writeHead(m ? Number(m[1]) : 200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), 'x-echo-backend': service, 'x-remove-me': 'yes' });
+        if (extra.etag !== undefined && req.headers['if-none-match'] === extra.etag) {
+          res.writeHead(304, extra);
+          res.end();
+          return;
+        }
+        res.writeHead(m ? Number(m[1]) : 200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), 'x-echo-backend': service, 'x-remove-me': 'yes', ...extra });
         res.end(text);
       };
       if (delay) setTimeout(send, Number(delay[1]));
