@@ -9,6 +9,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { GatewayMesh, echoed, request, type GatewayProc } from '../../support/gateway-mesh.js';
 import { hashKey } from '../../../gateway/policies/api-key.js';
+import { metric } from '../../support/local-mesh.js';
 
 const doc = (apiVersion: string, kind: string, name: string, spec: string): string => `---
 apiVersion: ${apiVersion}
@@ -86,6 +87,10 @@ t.test('response caching through the real gateway', async (t) => {
     const ttl = Number(/^weft; hit; ttl=(\d+)$/.exec(String(later?.headers['cache-status']))?.[1]);
     t.ok(ttl + age0 + 1 === 59 || ttl + age0 + 1 === 60, `and the ttl shrinks (ttl ${ttl} + Age ${age0 + 1} is the 60 s of max-age, rounded down)`);
     t.equal(seen('/hits').length, 1, 'still one backend request');
+    t.ok((await metric(gw.admin, 'weft_gateway_requests_total', { route: 'test/cached/0', backend: 'cache' })) >= 99, 'the request metric counts the hits with backend="cache"');
+    const forced = await get('cache.test', path, { 'cache-control': 'no-cache' });
+    t.equal(forced.headers['cache-status'], 'weft; fwd=request; fwd-status=200; stored', 'a request with no-cache goes to the backend');
+    t.equal(seen('/hits').length, 2);
   });
 
   await t.test("Age counts the backend's own Age and Date", async (t) => {
@@ -232,6 +237,7 @@ t.test('response caching through the real gateway', async (t) => {
     const n = (JSON.parse(purged.body) as { purged: number }).purged;
     t.ok(n >= 8, `${n} entries of test/cached purged`);
     const before = seen('/hits').length;
+    t.equal(before, 2);
     t.equal((await get('cache.test', path)).headers['cache-status'], 'weft; fwd=miss; fwd-status=200; stored', 'the next request goes to the backend');
     t.equal(seen('/hits').length, before + 1);
     t.match((await get('small.test', url('/lru-b', { 'cache-control': 'max-age=60' }), { 'x-pad': 'p'.repeat(3000) })).headers['cache-status'], /^weft; hit/, "another route's entries stay");
