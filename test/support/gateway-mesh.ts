@@ -269,6 +269,13 @@ async function startEcho(service: string, pod: string, address: string, received
           res.end();
           return;
         }
+        // resp-transfer-encoding=chunked: no Content-Length, the body in two writes (length unknown ahead).
+        if (extra['transfer-encoding'] === 'chunked') {
+          res.writeHead(m ? Number(m[1]) : 200, { 'content-type': 'application/json', 'x-echo-backend': service, ...extra });
+          res.write(text.slice(0, 10));
+          res.end(text.slice(10));
+          return;
+        }
         res.writeHead(m ? Number(m[1]) : 200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), 'x-echo-backend': service, 'x-remove-me': 'yes', ...extra });
         res.end(text);
       };

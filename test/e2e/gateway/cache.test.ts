@@ -224,6 +224,19 @@ t.test('response caching through the real gateway', async (t) => {
     t.ok(big.body.length > 6000, 'and is answered whole');
     await get('small.test', url('/big', cc), { 'x-pad': 'p'.repeat(6000) });
     t.equal(seen('/big').length, 2, 'it was not stored');
+    // Bodies of unknown length: kept while they stream, stored only when they end within maxEntryBytes.
+    const chunked = { 'cache-control': 'max-age=60', 'transfer-encoding': 'chunked' };
+    const bigChunked = await get('small.test', url('/chunked-big', chunked), { 'x-pad': 'p'.repeat(6000) });
+    t.equal(bigChunked.headers['transfer-encoding'], 'chunked', 'the length was not known ahead');
+    t.equal(bigChunked.headers['cache-status'], 'weft; fwd=miss; fwd-status=200', 'not said to be stored');
+    t.equal(echoed(bigChunked.body)?.headers['x-pad'], 'p'.repeat(6000), 'the client got the whole body');
+    await get('small.test', url('/chunked-big', chunked), { 'x-pad': 'p'.repeat(6000) });
+    t.equal(seen('/chunked-big').length, 2, 'past maxEntryBytes while streaming: not stored');
+    const smallChunked = await get('small.test', url('/chunked-small', chunked));
+    const again = await get('small.test', url('/chunked-small', chunked));
+    t.match(again.headers['cache-status'], /^weft; hit/, 'within maxEntryBytes: stored once it ended');
+    t.equal(again.body, smallChunked.body);
+    t.equal(seen('/chunked-small').length, 1);
   });
 
   await t.test("purge by route on the admin port empties that route's entries only", async (t) => {
