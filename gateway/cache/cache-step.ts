@@ -108,6 +108,7 @@ function responseTap(x: Exchange, c: TapContext): (ures: IncomingMessage) => boo
       e.timing = { initialAgeMs: initialAgeMs(headers, c.requestTimeMs, responseTimeMs), responseTimeMs, lifetimeMs: freshnessLifetimeMs(e.status, e.headers, e.directives, c.cfg.defaultTtlMs).ms };
       c.store.updated(e, c.key);
       ures.resume();
+      if (x.res.writableEnded || x.res.destroyed) return true;
       serveStored(x, e, responseTimeMs, `weft; fwd=${c.fwd}; fwd-status=304`, notModified(x.req.headers, e.headers) ? 304 : e.status);
       return true;
     }

@@ -156,7 +156,14 @@ export function forward(deps: ForwardDeps): Step<Exchange> {
           return;
         }
         // The response cache may answer a revalidation's 304 itself, or store what streams past.
-        if (x.responseTap?.(ures)) {
+        let tapped = false;
+        try {
+          tapped = x.responseTap?.(ures) ?? false;
+        } catch (e) {
+          ures.destroy();
+          return deps.failed(x, e);
+        }
+        if (tapped) {
           ures.on('end', () => done(undefined, status));
           return;
         }
