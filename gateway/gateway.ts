@@ -33,6 +33,7 @@ import { startStatusWriting } from './status/status-writing.js';
 import { computeStatuses, type StatusSource } from './status/gateway-status.js';
 import { ResponseCaches } from './cache/cache-policy.js';
 import { purgeCache, serveCacheDebug } from './cache/cache-admin.js';
+import { registerCacheMetrics } from './cache/cache-metrics.js';
 
 /** What the gateway is built from besides its config. */
 export interface GatewayDeps {
@@ -85,6 +86,7 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
   const quota = buildQuotaBackend(config.quota, { registry: deps.registry, log, timers: deps.timers ?? realTimers });
   // CachePolicy stores outlive reloads; the admin port can purge them by route.
   const caches = new ResponseCaches();
+  registerCacheMetrics(deps.registry, caches);
   const handler = new GatewayHandler({
     quota: quota.backend,
     caches,

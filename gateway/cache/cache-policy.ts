@@ -45,6 +45,18 @@ export function parseCachePolicy(spec: Json, r: FieldReader): CacheConfig | unde
 /** The CachePolicy kind; its work is the cache step's, placed after the filters and backend choice. */
 export const cachePolicy: PolicyModule<CacheConfig> = { kind: 'CachePolicy', parse: parseCachePolicy, step: () => CONTINUE };
 
+/** One store as /debug/cache and the metrics show it. */
+export interface CacheStoreReport {
+  readonly policy: string;
+  readonly entries: number;
+  readonly bytes: number;
+  readonly maxBytes: number;
+  readonly hits: number;
+  readonly misses: number;
+  readonly stores: number;
+  readonly evictions: number;
+}
+
 /** Every CachePolicy's store, by policy name ("CachePolicy ns/name"), for the life of the process. */
 export class ResponseCaches {
   readonly #stores = new Map<string, ResponseStore>();
@@ -69,7 +81,7 @@ export class ResponseCaches {
   }
 
   /** Entries, bytes and evictions per policy (for /debug/cache). */
-  describe(): { policy: string; entries: number; bytes: number; maxBytes: number; evictions: number }[] {
-    return [...this.#stores].map(([policy, s]) => ({ policy, entries: s.entries, bytes: s.bytes, maxBytes: s.maxBytes, evictions: s.evictions }));
+  describe(): CacheStoreReport[] {
+    return [...this.#stores].map(([policy, s]) => ({ policy, entries: s.entries, bytes: s.bytes, maxBytes: s.maxBytes, hits: s.hits, misses: s.misses, stores: s.stores, evictions: s.evictions }));
   }
 }

@@ -58,6 +58,7 @@ export function cacheStep(caches: ResponseCaches, clock: () => number): Step<Exc
       if (freshFor(e.timing, e.directives, reqCc, firstValue(req.headers.pragma), now)) {
         const ttl = Math.floor((e.timing.lifetimeMs - currentAgeMs(e.timing, now)) / 1000);
         x.backend = 'cache';
+        store.hits++;
         serveStored(x, e, now, `weft; hit; ttl=${ttl}`, notModified(req.headers, e.headers) ? 304 : e.status);
         return HANDED_OVER;
       }
@@ -75,6 +76,7 @@ export function cacheStep(caches: ResponseCaches, clock: () => number): Step<Exc
         else delete x.headers['if-modified-since'];
       }
     }
+    store.misses++;
     x.responseTap = responseTap(x, { store, cfg: policy.value, key, fwd, stale, reqCc, requestTimeMs: now, clock });
     return CONTINUE;
   };

@@ -36,6 +36,12 @@ export class ResponseStore {
   #maxBytes: number;
   /** Entries evicted by the byte cap since start. */
   evictions = 0;
+  /** Requests answered from the store (the cache step counts them). */
+  hits = 0;
+  /** Requests the store could not answer without the backend (misses, stale, forced checks). */
+  misses = 0;
+  /** Responses stored. */
+  stores = 0;
 
   constructor(maxBytes: number) {
     this.#maxBytes = maxBytes;
@@ -80,6 +86,7 @@ export class ResponseStore {
     } else {
       slot = { variants: [], bytes: 0 };
     }
+    this.stores++;
     slot.variants.push(entry);
     slot.bytes += entry.bytes;
     this.#bytes += entry.bytes;

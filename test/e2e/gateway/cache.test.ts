@@ -5,6 +5,7 @@
 // over maxEntryBytes, and purge by route on the admin port.
 import t from 'tap';
 import http from 'node:http';
+import http2 from 'node:http2';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { GatewayMesh, echoed, request, type GatewayProc } from '../../support/gateway-mesh.js';
@@ -77,8 +78,10 @@ t.test('response caching through the real gateway', async (t) => {
     t.ok(age0 >= 0 && age0 <= 1, `Age ${age0} right after storing`);
     // Age follows the real clock: ask until it has moved on by a second (at most 3 s).
     let later: Answer | undefined;
+    let polls = 0;
     const deadline = Date.now() + 3000;
     while (Date.now() < deadline) {
+      polls++;
       later = await get('cache.test', path);
       if (Number(later.headers.age) > age0) break;
       await new Promise((r) => setTimeout(r, 100));
@@ -88,6 +91,8 @@ t.test('response caching through the real gateway', async (t) => {
     t.ok(ttl + age0 + 1 === 59 || ttl + age0 + 1 === 60, `and the ttl shrinks (ttl ${ttl} + Age ${age0 + 1} is the 60 s of max-age, rounded down)`);
     t.equal(seen('/hits').length, 1, 'still one backend request');
     t.ok((await metric(gw.admin, 'weft_gateway_requests_total', { route: 'test/cached/0', backend: 'cache' })) >= 99, 'the request metric counts the hits with backend="cache"');
+    t.equal(await metric(gw.admin, 'weft_gateway_cache_requests_total', { policy: 'CachePolicy test/main', result: 'hit' }), 99 + polls, 'the cache metric counts every hit');
+    t.equal(await metric(gw.admin, 'weft_gateway_cache_requests_total', { policy: 'CachePolicy test/main', result: 'miss' }), 1, 'and one miss');
     const forced = await get('cache.test', path, { 'cache-control': 'no-cache' });
     t.equal(forced.headers['cache-status'], 'weft; fwd=request; fwd-status=200; stored', 'a request with no-cache goes to the backend');
     t.equal(seen('/hits').length, 2);
@@ -219,6 +224,8 @@ t.test('response caching through the real gateway', async (t) => {
     t.same([seen('/lru-a').length, seen('/lru-b').length, seen('/lru-c').length], [1, 2, 1]);
     const store = (JSON.parse((await request(`${gw.admin}/debug/cache`)).body) as { stores: { policy: string; bytes: number; maxBytes: number; evictions: number }[] }).stores.find((s) => s.policy === 'CachePolicy test/small');
     t.ok(store && store.bytes <= store.maxBytes && store.evictions >= 2, `the store stays under its cap (${JSON.stringify(store)})`);
+    t.equal(await metric(gw.admin, 'weft_gateway_cache_evictions_total', { policy: 'CachePolicy test/small' }), store?.evictions, 'evictions are a metric');
+    t.equal(await metric(gw.admin, 'weft_gateway_cache_bytes', { policy: 'CachePolicy test/small' }), store?.bytes, 'and the bytes charged');
     const big = await get('small.test', url('/big', cc), { 'x-pad': 'p'.repeat(6000) });
     t.equal(big.headers['cache-status'], 'weft; fwd=miss; fwd-status=200; detail=too-large');
     t.ok(big.body.length > 6000, 'and is answered whole');
@@ -254,6 +261,31 @@ t.test('response caching through the real gateway', async (t) => {
     t.equal((await get('cache.test', path)).headers['cache-status'], 'weft; fwd=miss; fwd-status=200; stored', 'the next request goes to the backend');
     t.equal(seen('/hits').length, before + 1);
     t.match((await get('small.test', url('/lru-b', { 'cache-control': 'max-age=60' }), { 'x-pad': 'p'.repeat(3000) })).headers['cache-status'], /^weft; hit/, "another route's entries stay");
+  });
+
+  await t.test('an HTTP/2 (h2c) client is answered from the same store', async (t) => {
+    const path = url('/h2', { 'cache-control': 'max-age=60', etag: '"h2"' });
+    const h1 = await get('cache.test', path);
+    const session = http2.connect(gw.http);
+    t.teardown(() => session.close());
+    const h2get = (headers: Record<string, string> = {}): Promise<{ status: number; headers: http2.IncomingHttpHeaders; body: string }> =>
+      new Promise((resolve, reject) => {
+        const stream = session.request({ ':path': path, ':authority': 'cache.test', ...headers });
+        let body = '';
+        let head: http2.IncomingHttpHeaders = {};
+        stream.setEncoding('utf8');
+        stream.on('response', (h) => (head = h));
+        stream.on('data', (d: string) => (body += d));
+        stream.on('end', () => resolve({ status: Number(head[':status']), headers: head, body }));
+        stream.on('error', reject);
+      });
+    const hit = await h2get();
+    t.equal(hit.status, 200);
+    t.match(hit.headers['cache-status'], /^weft; hit/);
+    t.equal(hit.body, h1.body);
+    const cond = await h2get({ 'if-none-match': '"h2"' });
+    t.equal(cond.status, 304, 'a conditional h2 request gets 304 from the gateway');
+    t.equal(seen('/h2').length, 1);
   });
 
   await t.test('methods: POST invalidates the stored GET; HEAD is answered from it; Range bypasses', async (t) => {
