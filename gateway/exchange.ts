@@ -9,6 +9,13 @@ import type { FilterSpec, HeaderModifier } from './routes/resources.js';
 import type { Protocol, ResolvedBackend, RouteDecision } from './routes/route-table.js';
 import type { SocketScope } from './routes/listener-scope.js';
 import type { Duplex } from 'node:stream';
+import type { IncomingMessage } from 'node:http';
+
+/**
+ * Sees the backend's response before the forward step writes it (the response cache): true when
+ * it answered the client itself, false to let forward stream the response as usual.
+ */
+export type ResponseTap = (upstream: IncomingMessage) => boolean;
 
 /** The raw socket and first bytes of an HTTP/1.1 upgrade request. */
 export interface UpgradeSocket {
@@ -69,6 +76,8 @@ export interface Exchange extends PolicedExchange {
   readonly upgrade: UpgradeSocket | undefined;
   /** The request body as edited by a TransformPolicy, sent instead of the client's stream. */
   requestBody: Buffer | undefined;
+  /** Set by the cache step: called with the backend's response before forward writes it. */
+  responseTap: ResponseTap | undefined;
 }
 
 const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({});
@@ -116,6 +125,7 @@ export function openExchange(scope: SocketScope, req: GatewayRequest, res: Gatew
     policy: undefined,
     upgrade,
     requestBody: undefined,
+    responseTap: undefined,
   };
 }
 

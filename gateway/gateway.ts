@@ -32,6 +32,9 @@ import { LeafReadiness } from '../mesh/identity/leaf-readiness.js';
 import { realTimers, type Timers } from '../lib/timers.js';
 import { startStatusWriting } from './status/status-writing.js';
 import { computeStatuses, type StatusSource } from './status/gateway-status.js';
+import { ResponseCaches } from './cache/cache-policy.js';
+import { purgeCache, serveCacheDebug } from './cache/cache-admin.js';
+import { registerCacheMetrics } from './cache/cache-metrics.js';
 
 /** What the gateway is built from besides its config. */
 export interface GatewayDeps {
@@ -82,8 +85,12 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
   });
 
   const quota = buildQuotaBackend(config.quota, { registry: deps.registry, log, timers: deps.timers ?? realTimers });
+  // CachePolicy stores outlive reloads; the admin port can purge them by route.
+  const caches = new ResponseCaches();
+  registerCacheMetrics(deps.registry, caches);
   const handler = new GatewayHandler({
     quota: quota.backend,
+    caches,
     logger: log,
     metrics,
     labels: new LabelValues(config.identity),
@@ -155,6 +162,7 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
       ['/debug/status', (_req: IncomingMessage, res: ServerResponse) => sendStatus(res, loader.statusSource, listenerHosts)],
       // Each consumer's use against its plan's windows, from Redis when it counts the quotas.
       ['/debug/usage', (_req: IncomingMessage, res: ServerResponse) => serveUsage(res, handler.state, quota)],
+      ['/debug/cache', (_req: IncomingMessage, res: ServerResponse) => serveCacheDebug(res, caches)],
       [
         '/debug/routes',
         (_req: IncomingMessage, res: ServerResponse) => {
@@ -164,6 +172,7 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
         },
       ],
     ]),
+    postRoutes: new Map([['/debug/cache/purge', (req: IncomingMessage, res: ServerResponse) => purgeCache(req, res, caches)]]),
   });
 
   await deps.identity.start();

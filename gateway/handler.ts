@@ -1,7 +1,7 @@
 // The gateway's request path as one ordered list of steps, read top to bottom in request order:
 // read host -> TLS name and client certificate -> match route -> CORS filter -> IP list -> CORS -> API key ->
 // JWT -> rate limit -> body limit -> transform (query) -> plan quota -> filters (redirect, header modifiers, rewrite, mirror) ->
-// weighted backend -> transform (JSON request body) -> pick endpoint (waiting for discovery if need be) -> forward. The handler owns what
+// weighted backend -> response cache (a fresh hit answers here) -> transform (JSON request body) -> pick endpoint (waiting for discovery if need be) -> forward. The handler owns what
 // surrounds the steps: the exchange, the drain count, error answers, metrics and the access log.
 import { ServerResponse, type IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
@@ -37,6 +37,8 @@ import { consumerLabel, planLabel } from './quota/usage.js';
 import { transformRequestBody } from './transform/request-body.js';
 import { recordEdgeRequest } from './request-series.js';
 import { LabelValues } from '../mesh/metrics/vocabulary.js';
+import { cacheStep } from './cache/cache-step.js';
+import { ResponseCaches } from './cache/cache-policy.js';
 
 /** What the handler is built from; the command wires real ones, tests their own. */
 export interface GatewayHandlerOptions {
@@ -66,6 +68,8 @@ export interface GatewayHandlerOptions {
   readonly quota?: QuotaBackend;
   /** The metrics' label values (the gateway's own identity, bounds); default: identity unknown. */
   readonly labels?: LabelValues;
+  /** The CachePolicy stores (default: a fresh set; the command shares its own with the admin purge). */
+  readonly caches?: ResponseCaches;
 }
 
 /** A step with the name tests and logs know it by. */
@@ -93,6 +97,7 @@ export function gatewaySteps(o: GatewayHandlerOptions, limiter: RateLimiter, ans
     { name: 'plan quota', run: quotaStep(o.quota ?? localQuota(), o.clock) },
     { name: 'apply filters', run: applyFilters(o.random) },
     { name: 'choose backend', run: chooseBackend(o.random) },
+    { name: 'response cache', run: cacheStep(o.caches ?? new ResponseCaches(), o.clock) },
     { name: 'transform request body', run: transformRequestBody },
     { name: 'pick endpoint', run: (x) => pickStep(queue, o.balancers, x) },
     {

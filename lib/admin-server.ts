@@ -17,12 +17,16 @@ export interface AdminDeps {
   readonly debugEndpoints: () => unknown;
   /** Extra handlers by path prefix (e.g. "/app-probe/"). */
   readonly routes?: ReadonlyMap<string, (req: IncomingMessage, res: ServerResponse) => void>;
+  /** Handlers of POST requests by exact path (e.g. "/debug/cache/purge"); every other path is GET-only. */
+  readonly postRoutes?: ReadonlyMap<string, (req: IncomingMessage, res: ServerResponse) => void>;
 }
 
 /** Starts the admin server. */
 export async function startAdminServer(addr: HostPort, deps: AdminDeps): Promise<http.Server> {
   const server = http.createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0] ?? '/';
+    const post = req.method === 'POST' ? deps.postRoutes?.get(path) : undefined;
+    if (post) return post(req, res);
     if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, 'text/plain', 'method not allowed\n');
     if (path === '/live') return send(res, 200, 'text/plain', 'live\n');
     if (path === '/ready') {

@@ -14,13 +14,14 @@ import { jwtPolicy, type JwtVerifier } from './jwt.js';
 import type { Named, PolicyEnv, PolicyExchange, PolicyModule, ReadText } from './policy.js';
 import { rateLimitPolicy, type RateLimitConfig } from './rate-limit.js';
 import { transformPolicy, type TransformConfig } from './transform.js';
+import { cachePolicy, type CacheConfig } from '../cache/cache-policy.js';
 
 export type { Named, ReadText } from './policy.js';
 export type { IpAccessConfig } from './ip-access.js';
 export type { RateLimitConfig } from './rate-limit.js';
 
 /** Every policy kind, in the order messages list them. */
-export const POLICY_KINDS = ['ApiKeyPolicy', 'JwtPolicy', 'RateLimitPolicy', 'CorsPolicy', 'IpAccessPolicy', 'BodyLimitPolicy', 'TransformPolicy'] as const;
+export const POLICY_KINDS = ['ApiKeyPolicy', 'JwtPolicy', 'RateLimitPolicy', 'CorsPolicy', 'IpAccessPolicy', 'BodyLimitPolicy', 'TransformPolicy', 'CachePolicy'] as const;
 /** One of POLICY_KINDS. */
 export type PolicyKind = (typeof POLICY_KINDS)[number];
 
@@ -33,7 +34,7 @@ export interface RegisteredPolicy {
 
 /** Kind -> module; parsing dispatches here, so a new kind is one module and one line. */
 export const POLICY_REGISTRY: ReadonlyMap<string, RegisteredPolicy> = new Map<string, RegisteredPolicy>(
-  [apiKeyPolicy, jwtPolicy, rateLimitPolicy, corsPolicy, ipAccessPolicy, bodyLimitPolicy, transformPolicy].map((m): [string, RegisteredPolicy] => [m.kind, m]),
+  [apiKeyPolicy, jwtPolicy, rateLimitPolicy, corsPolicy, ipAccessPolicy, bodyLimitPolicy, transformPolicy, cachePolicy].map((m): [string, RegisteredPolicy] => [m.kind, m]),
 );
 
 /** The policies in force for one request, with their names for metrics and logs. */
@@ -45,10 +46,12 @@ export interface EffectivePolicies {
   readonly rateLimit: Named<RateLimitConfig> | undefined;
   readonly bodyLimit: Named<BodyLimitConfig> | undefined;
   readonly transform: Named<TransformConfig> | undefined;
+  /** Response caching; run by the cache step after the filters, not among the policy steps. */
+  readonly cache: Named<CacheConfig> | undefined;
 }
 
 /** No policy at all (a request that matched no route yet). */
-export const NO_POLICIES: EffectivePolicies = Object.freeze({ ipAccess: undefined, cors: undefined, apiKey: undefined, jwt: undefined, rateLimit: undefined, bodyLimit: undefined, transform: undefined });
+export const NO_POLICIES: EffectivePolicies = Object.freeze({ ipAccess: undefined, cors: undefined, apiKey: undefined, jwt: undefined, rateLimit: undefined, bodyLimit: undefined, transform: undefined, cache: undefined });
 
 /** An exchange that carries the policies in force for it. */
 export interface PolicedExchange extends PolicyExchange {
@@ -109,6 +112,7 @@ export class PolicySet {
       rateLimit: pick(rateLimitPolicy),
       bodyLimit: pick(bodyLimitPolicy),
       transform: pick(transformPolicy),
+      cache: pick(cachePolicy),
     };
     this.#cache.set(key, out);
     return out;

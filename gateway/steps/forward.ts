@@ -160,6 +160,18 @@ export function forward(deps: ForwardDeps): Step<Exchange> {
           ures.resume();
           return;
         }
+        // The response cache may answer a revalidation's 304 itself, or store what streams past.
+        let tapped = false;
+        try {
+          tapped = x.responseTap?.(ures) ?? false;
+        } catch (e) {
+          ures.destroy();
+          return deps.failed(x, e);
+        }
+        if (tapped) {
+          ures.on('end', () => done(undefined, status));
+          return;
+        }
         let rh: HeaderMap = endToEndHeaders(ures.headers);
         for (const m of x.responseMods) rh = modifyHeaders(rh, m);
         Object.assign(rh, x.corsHeaders, x.limitHeaders);

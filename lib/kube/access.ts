@@ -75,7 +75,7 @@ export const KUBE_ACCESS: readonly KubeAccess[] = [
   { component: 'gateway', group: 'gateway.networking.k8s.io', resource: 'referencegrants', verbs: ['get', 'list', 'watch'], scope: 'cluster', why: 'lets routes use backends and certificates in other namespaces' },
   { component: 'gateway', group: 'networking.k8s.io', resource: 'ingresses', verbs: ['get', 'list', 'watch'], scope: 'cluster', why: 'reads Ingress routes' },
   { component: 'gateway', group: '', resource: 'namespaces', verbs: ['get', 'list', 'watch'], scope: 'cluster', why: "matches listeners' allowedRoutes namespace selectors" },
-  ...(['apikeypolicies', 'jwtpolicies', 'ratelimitpolicies', 'corspolicies', 'ipaccesspolicies', 'bodylimitpolicies', 'transformpolicies'] as const).map((resource) => ({
+  ...(['apikeypolicies', 'jwtpolicies', 'ratelimitpolicies', 'corspolicies', 'ipaccesspolicies', 'bodylimitpolicies', 'transformpolicies', 'cachepolicies'] as const).map((resource) => ({
     component: 'gateway' as const, group: 'weft.dev', resource, verbs: ['get', 'list', 'watch'] as const, scope: 'cluster' as const, why: 'reads the API policies attached to its routes',
   })),
   // Gateway API status (gateway/status/): one replica at a time, elected by a Lease.

@@ -42,6 +42,7 @@ export const GATEWAY_ROUTE_KINDS: readonly ReadKind[] = [
   { group: 'weft.dev', version: 'v1alpha1', resource: 'ipaccesspolicies', kind: 'IpAccessPolicy', readers: ['gateway'], optional: true },
   { group: 'weft.dev', version: 'v1alpha1', resource: 'bodylimitpolicies', kind: 'BodyLimitPolicy', readers: ['gateway'], optional: true },
   { group: 'weft.dev', version: 'v1alpha1', resource: 'transformpolicies', kind: 'TransformPolicy', readers: ['gateway'], optional: true },
+  { group: 'weft.dev', version: 'v1alpha1', resource: 'cachepolicies', kind: 'CachePolicy', readers: ['gateway'], optional: true },
   { group: 'weft.dev', version: 'v1alpha1', resource: 'consumers', kind: 'Consumer', readers: ['gateway'], optional: true },
   { group: 'weft.dev', version: 'v1alpha1', resource: 'plans', kind: 'Plan', readers: ['gateway'], optional: true },
 ];

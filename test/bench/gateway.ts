@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import { writeFile, mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { BenchSection } from './report.js';
+import type { BenchRow, BenchSection } from './report.js';
 import { processUsage, runWrk } from './tools.js';
 import { GatewayMesh } from '../support/gateway-mesh.js';
 import { makeWebCa } from '../support/web-pki.js';
@@ -51,7 +51,7 @@ apiVersion: weft.dev/v1alpha1
 kind: RateLimitPolicy
 metadata: { name: limit, namespace: test }
 spec: { targetRef: { kind: HTTPRoute, name: bench }, requests: 1000000000, window: 1h, key: { type: Consumer } }
----
+${CACHED_ROUTE}---
 apiVersion: v1
 kind: Secret
 metadata: { name: cert, namespace: test }
@@ -90,12 +90,14 @@ pid ${ngDir}/nginx.pid;
 events { worker_connections 1024; }
 http {
   access_log ${ngDir}/logs/access.log;
+  ${nginxCacheZone(ngDir)}
   client_body_temp_path ${ngDir}/body; proxy_temp_path ${ngDir}/proxy; fastcgi_temp_path ${ngDir}/fcgi; uwsgi_temp_path ${ngDir}/uwsgi; scgi_temp_path ${ngDir}/scgi;
   upstream mesh { server ${pod}:7006; keepalive 64; }
   server {
     listen ${ngAddr}:${ngPort} ssl;
     ssl_certificate ${ngDir}/server.crt;
     ssl_certificate_key ${ngDir}/server.key;
+    ${nginxCacheLocation(ngDir)}
     location / {
       proxy_pass https://mesh;
       proxy_http_version 1.1;
@@ -136,6 +138,7 @@ http {
     const quota = await quotaRows({ mesh, certPem: server.certPem, keyPem: server.keyPem, apiKey: API_KEY, measure, warm: (url) => runWrk(url, { connections: 8, seconds: 2, headers, threads: 1 }), durationS: DURATION_S, nginx: b });
     const weft = w.wrk;
     const base = b.wrk;
+    const cacheRows = await benchCacheHit(measure, { gateway: gw.address, gatewayPort: gw.httpsPort, nginx: ngAddr, nginxPort: ngPort, pid: gw.proc.child.pid ?? 0, nginxPid: nginx.pid ?? 0, backendHits: () => mesh.received.filter((r) => r.url.startsWith('/cached')).length });
     const ratio = weft.requestsPerSec / base.requestsPerSec;
     return {
       title: 'edge gateway: TLS termination + API key + rate limit, into the mesh over mTLS',
@@ -148,11 +151,13 @@ http {
         { figure: 'proxy CPU us per request', weft: w.cpuUsPerRequest, baseline: b.cpuUsPerRequest },
         { figure: 'proxy peak RSS MB', weft: w.peakRssMb, baseline: b.peakRssMb },
         ...quota.rows,
+        ...cacheRows,
       ],
       notes: [
         `wrk -t1 -c${CONNECTIONS} -d${DURATION_S}s over HTTPS (HTTP/1.1, keep-alive) on loopback; one nginx worker vs one gateway process.`,
         'Both hop into the mesh the same way: mTLS (TLS 1.3) to the backend sidecar on 7006, which forwards to the echo app.',
         'The gateway also checks an API key (sha256), counts a rate limit and writes one access-log line per request; nginx only proxies.',
+        CACHE_NOTE,
         'Gateway, sidecar, app, nginx and wrk share the machine\'s cores, so absolute figures are low; the ratio is the figure to read.',
         ...quota.notes,
       ],
@@ -164,6 +169,71 @@ http {
     }
     await mesh.close();
   }
+}
+
+// The cache-hit rows: the same load on a route with the same API key and rate limit plus a
+// CachePolicy, every request a hit; nginx answers the same path from its proxy_cache.
+const CACHED_PATH = '/cached?resp-cache-control=max-age%3D3600';
+const CACHED_ROUTE = `---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: { name: bench-cached, namespace: test }
+spec:
+  parentRefs: [{ name: edge }]
+  rules: [{ matches: [{ path: { type: PathPrefix, value: /cached } }], backendRefs: [{ name: bench, port: 80 }] }]
+---
+apiVersion: weft.dev/v1alpha1
+kind: ApiKeyPolicy
+metadata: { name: keys-cached, namespace: test }
+spec: { targetRef: { kind: HTTPRoute, name: bench-cached }, consumers: [{ name: bencher, keySha256: ${hashKey(API_KEY)} }] }
+---
+apiVersion: weft.dev/v1alpha1
+kind: RateLimitPolicy
+metadata: { name: limit-cached, namespace: test }
+spec: { targetRef: { kind: HTTPRoute, name: bench-cached }, requests: 1000000000, window: 1h, key: { type: Consumer } }
+---
+apiVersion: weft.dev/v1alpha1
+kind: CachePolicy
+metadata: { name: cache, namespace: test }
+spec: { targetRef: { kind: HTTPRoute, name: bench-cached } }
+`;
+const CACHE_NOTE = 'Cache-hit rows: a route with the same API key and rate limit plus a CachePolicy, the backend answering max-age=3600; every measured request is a hit (weft: Cache-Status hit, nginx: proxy_cache on the same path, key on the URI).';
+const nginxCacheZone = (ngDir: string): string => `proxy_cache_path ${ngDir}/cache keys_zone=bench:10m;`;
+const nginxCacheLocation = (ngDir: string): string => `location /cached {
+      proxy_cache bench;
+      proxy_cache_key $request_uri;
+      proxy_pass https://mesh;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Host $host;
+      proxy_set_header weft-dst-port 8080;
+      proxy_ssl_certificate ${ngDir}/mesh.crt;
+      proxy_ssl_certificate_key ${ngDir}/mesh.key;
+      proxy_ssl_protocols TLSv1.3;
+    }`;
+
+type Measure = (url: string, pid: number) => Promise<{ wrk: Awaited<ReturnType<typeof runWrk>>; cpuUsPerRequest: number; peakRssMb: number }>;
+
+// Measures the cache-hit path of both after one warm-up that fills each cache.
+async function benchCacheHit(measure: Measure, at: { gateway: string; gatewayPort: number; nginx: string; nginxPort: number; pid: number; nginxPid: number; backendHits: () => number }): Promise<BenchRow[]> {
+  const headers = { Host: 'bench.test', 'x-api-key': API_KEY };
+  const gwUrl = `https://${at.gateway}:${at.gatewayPort}${CACHED_PATH}`;
+  const ngUrl = `https://${at.nginx}:${at.nginxPort}${CACHED_PATH}`;
+  await runWrk(gwUrl, { connections: 8, seconds: 2, headers, threads: 1 });
+  await runWrk(ngUrl, { connections: 8, seconds: 2, headers, threads: 1 });
+  const h0 = at.backendHits();
+  const w = await measure(gwUrl, at.pid);
+  const h1 = at.backendHits();
+  const b = await measure(ngUrl, at.nginxPid);
+  const h2 = at.backendHits();
+  return [
+    { figure: `cache hit requests/s @${CONNECTIONS} conns`, weft: w.wrk.requestsPerSec, baseline: b.wrk.requestsPerSec },
+    { figure: 'cache hit p99 ms', weft: w.wrk.p99Ms, baseline: b.wrk.p99Ms },
+    { figure: 'cache hit errors + non-2xx', weft: w.wrk.errors + w.wrk.non2xx, baseline: b.wrk.errors + b.wrk.non2xx },
+    { figure: 'cache hit proxy CPU us per request', weft: w.cpuUsPerRequest, baseline: b.cpuUsPerRequest },
+    // Shows the measured runs were all hits: no request reached the backend.
+    { figure: 'cache hit backend requests', weft: h1 - h0, baseline: h2 - h1, goal: '0', met: h1 - h0 === 0 },
+  ];
 }
 
 // `node dist-test/test/bench/gateway.js` runs this section alone.

@@ -274,8 +274,24 @@ async function startEcho(service: string, pod: string, address: string, received
       if (keep && bodyBytes <= 1024 * 1024) Object.assign(body, { body: Buffer.concat(chunks).toString('utf8') });
       received.push(body);
       const text = JSON.stringify(body);
+      // Query parameters resp-<header>=<value> are sent back as response headers (cache tests);
+      // a request whose If-None-Match is the resp-etag asked for gets 304, as an origin answers.
+      const extra: Record<string, string> = {};
+      for (const [k, v] of new URL(url, 'http://echo').searchParams) if (k.startsWith('resp-')) extra[k.slice(5)] = v;
       const send = (): void => {
-        res.writeHead(m ? Number(m[1]) : 200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), 'x-echo-backend': service, 'x-remove-me': 'yes' });
+        if (extra.etag !== undefined && req.headers['if-none-match'] === extra.etag) {
+          res.writeHead(304, extra);
+          res.end();
+          return;
+        }
+        // resp-transfer-encoding=chunked: no Content-Length, the body in two writes (length unknown ahead).
+        if (extra['transfer-encoding'] === 'chunked') {
+          res.writeHead(m ? Number(m[1]) : 200, { 'content-type': 'application/json', 'x-echo-backend': service, ...extra });
+          res.write(text.slice(0, 10));
+          res.end(text.slice(10));
+          return;
+        }
+        res.writeHead(m ? Number(m[1]) : 200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), 'x-echo-backend': service, 'x-remove-me': 'yes', ...extra });
         res.end(text);
       };
       if (delay) setTimeout(send, Number(delay[1]));

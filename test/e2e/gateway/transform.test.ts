@@ -61,6 +61,13 @@ spec:
       - { op: remove, path: /headers }
       - { op: rename, from: /backend, path: /service }
       - { op: set, path: /edited, value: true }
+---
+apiVersion: weft.dev/v1alpha1
+kind: CachePolicy
+metadata: { name: edit-cache, namespace: test }
+spec:
+  targetRef: { kind: HTTPRoute, name: edit }
+  defaultTtl: 60s
 `;
 
 const mesh = await GatewayMesh.create();
@@ -128,6 +135,15 @@ t.test('the JSON response body is edited as the client sees it', async (t) => {
   t.equal(got.edited, true, '/edited set');
   t.equal(res.headers['content-length'], String(Buffer.byteLength(res.body)), 'Content-Length is the edited length');
   t.equal(res.headers['x-echo-backend'], 'api', "the backend's other headers pass");
+});
+
+t.test('a route that edits response bodies is not cached: each answer is edited afresh', async (t) => {
+  for (let i = 0; i < 2; i++) {
+    const res = await request(`${gw.http}/cacheable?resp-cache-control=public,max-age=60`, { headers: { host: 'edit.test' } });
+    t.equal(res.status, 200);
+    t.equal(asEdited(res.body).edited, true, `answer ${i + 1} edited`);
+    t.equal(res.headers['cache-status'], 'weft; fwd=bypass; detail=response-transform', `answer ${i + 1} not from cache`);
+  }
 });
 
 t.test('a JSON request body over the cap is refused 413 WEFT_ERR_BODY_TOO_LARGE, declared or chunked', async (t) => {

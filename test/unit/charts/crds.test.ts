@@ -20,18 +20,18 @@ const crds: Crd[] = renderCrds({});
 
 t.test('the CRDs are templates: installed and upgraded with the release, kept on uninstall, left out with crds.install=false', async (t) => {
   t.notOk(existsSync(`${chartDir}crds`), 'no crds/ folder (Helm installs it on first install only and never upgrades it)');
-  t.equal(crds.length, 10, 'rendered by default');
+  t.equal(crds.length, 11, 'rendered by default');
   for (const crd of crds) {
     t.equal(crd.metadata.annotations?.['helm.sh/resource-policy'], 'keep', `${crd.metadata.name}: helm uninstall leaves it and its objects`);
     t.equal(crd.metadata.labels?.['app.kubernetes.io/managed-by'], 'Helm', `${crd.metadata.name}: carries the chart's labels`);
     t.equal(crd.metadata.labels?.['app.kubernetes.io/part-of'], 'weft');
   }
   t.same(renderCrds({ crds: { install: false } }), [], 'crds.install=false renders none');
-  t.equal(renderCrds({ gateway: { enabled: true } }).length, 10, 'the same with the gateway on');
+  t.equal(renderCrds({ gateway: { enabled: true } }).length, 11, 'the same with the gateway on');
 });
 
 t.test('every CRD the chart renders validates against the Kubernetes schemas', async (t) => {
-  t.equal(crds.filter((c) => c.spec.group === 'weft.dev').length, 9, 'seven gateway policy kinds, Consumer and Plan');
+  t.equal(crds.filter((c) => c.spec.group === 'weft.dev').length, 10, 'eight gateway policy kinds, Consumer and Plan');
   t.same(crds.filter((c) => c.spec.group === 'policy.weft.dev').map((c) => c.spec.names.kind), ['AuthorizationPolicy'], 'and the authorization kind');
   for (const crd of crds) {
     t.equal(crd.kind, 'CustomResourceDefinition');
@@ -87,6 +87,8 @@ t.test('policies written as the docs show are accepted', async (t) => {
         responseBody: { maxBytes: 1048576, edits: [{ op: 'remove', path: '/internal' }] },
       },
     ],
+    // docs/caching.md
+    ['CachePolicy', { targetRef: { group: 'gateway.networking.k8s.io', kind: 'HTTPRoute', name: 'catalogue' }, defaultTtl: '60s', maxBytes: 67108864, maxEntryBytes: 1048576, backend: 'memory' }],
   ];
   for (const [kind, spec] of good) {
     const v = schemaOf(kind);
@@ -106,6 +108,8 @@ t.test('policies with wrong fields are refused by the API server schema', async 
     ['TransformPolicy', { targetRef: target, requestBody: { edits: [{ op: 'copy', path: '/a' }] } }, /allowed values/],
     ['TransformPolicy', { targetRef: target, responseBody: { edits: [{ op: 'remove', path: 'a' }] } }, /pattern/],
     ['TransformPolicy', { targetRef: target, requestBody: { maxBytes: 0, edits: [{ op: 'remove', path: '/a' }] } }, />= 1/],
+    ['CachePolicy', { targetRef: target, defaultTtl: '1 minute' }, /pattern/],
+    ['CachePolicy', { targetRef: target, backend: 'redis' }, /allowed values/],
   ];
   for (const [kind, spec, message] of bad) {
     const v = schemaOf(kind);

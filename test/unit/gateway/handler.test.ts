@@ -156,6 +156,7 @@ t.test('the steps run in request order', async (t) => {
     'plan quota',
     'apply filters',
     'choose backend',
+    'response cache',
     'transform request body',
     'pick endpoint',
     'forward',

@@ -65,7 +65,7 @@ metadata: { name: tea, namespace: d }
 spec: { targetRef: { kind: HTTPRoute, name: r } }
 `;
 const UNKNOWN_MESSAGE =
-  'u.yaml: document 1 (TeapotPolicy d/tea): kind: weft.dev/v1alpha1 TeapotPolicy is not a policy kind (ApiKeyPolicy, JwtPolicy, RateLimitPolicy, CorsPolicy, IpAccessPolicy, BodyLimitPolicy, TransformPolicy)';
+  'u.yaml: document 1 (TeapotPolicy d/tea): kind: weft.dev/v1alpha1 TeapotPolicy is not a policy kind (ApiKeyPolicy, JwtPolicy, RateLimitPolicy, CorsPolicy, IpAccessPolicy, BodyLimitPolicy, TransformPolicy, CachePolicy)';
 
 t.test('an unknown policy kind is refused with its document and the known kinds', async (t) => {
   const parsed = parseResources(UNKNOWN, 'u.yaml');
@@ -100,7 +100,7 @@ spec: { gatewayClassName: weft, listeners: [{ name: http, port: 80, protocol: HT
   const state = applied[0];
   const served = (host: string): boolean => state?.table.lookup('HTTP', { host, path: '/', method: 'GET', headers: {}, query: new URLSearchParams() }).kind === 'matched';
   t.match(state?.conditions, [
-    { kind: 'TeapotPolicy', name: 'tea', type: 'Rejected', reasons: [/TeapotPolicy is not a policy kind \(ApiKeyPolicy, JwtPolicy, RateLimitPolicy, CorsPolicy, IpAccessPolicy, BodyLimitPolicy, TransformPolicy\)/] },
+    { kind: 'TeapotPolicy', name: 'tea', type: 'Rejected', reasons: [/TeapotPolicy is not a policy kind \(ApiKeyPolicy, JwtPolicy, RateLimitPolicy, CorsPolicy, IpAccessPolicy, BodyLimitPolicy, TransformPolicy, CachePolicy\)/] },
   ]);
   t.equal(state?.conditions.length, 1);
   t.ok(served('r.test'), 'the targeted route serves (the policy is not attached)');
