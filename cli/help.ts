@@ -76,10 +76,11 @@ export const COMMAND_HELP: Readonly<Record<string, CommandHelp>> = {
     settings: ['init'],
   },
   stat: {
-    usage: ['weft stat [-f mesh.yaml] [--window 5s|0] [-o table|json]'],
-    about: "Golden metrics per service and per edge (caller -> service) of the mesh `weft up` runs from the same\nmesh file: requests, success rate, requests per second, p50/p95/p99 and the share over mTLS, read from\nthe sidecars' admin ports over a window (two scrapes), or since the sidecars started (--window 0).",
-    examples: ['weft stat', 'weft stat -f examples/local-mesh.yaml --window 0 -o json'],
+    usage: ['weft stat [-f mesh.yaml] [--window 5s|0] [-o table|json]', 'weft stat [--kubeconfig FILE] [-n NAMESPACE | -A] [--window 5s|0] [-o table|json]'],
+    about: "Golden metrics per service and per edge (caller -> service) of the mesh `weft up` runs from the same\nmesh file: requests, success rate, requests per second, p50/p95/p99 and the share over mTLS, read from\nthe sidecars' admin ports over a window (two scrapes), or since the sidecars started (--window 0).\nWith --kubeconfig, -n or -A: the meshed pods of a cluster, read through the API server's pods/proxy.",
+    examples: ['weft stat', 'weft stat -f examples/local-mesh.yaml --window 0 -o json', 'weft stat -n shop --window 10s'],
     settings: [],
+    otherEnv: KUBE_ENV,
   },
   top: {
     usage: ['weft top [-f mesh.yaml] [--window 5s] [--rows 10] [--service NAME] [--path /prefix] [--status 5xx] [-o table|json]'],
@@ -94,10 +95,11 @@ export const COMMAND_HELP: Readonly<Record<string, CommandHelp>> = {
     settings: [],
   },
   dashboard: {
-    usage: ['weft dashboard [-f mesh.yaml] [--listen 127.0.0.1:7099] [--window 60s]'],
-    about: 'Serves a web page of the mesh `weft up` runs from the same mesh file: the service graph with\ngolden metrics per service and edge, each service\'s endpoints and its recent failures.',
-    examples: ['weft dashboard', 'weft dashboard --listen 127.0.0.1:8099 --window 30s'],
+    usage: ['weft dashboard [-f mesh.yaml] [--listen 127.0.0.1:7099] [--window 60s]', 'weft dashboard [--kubeconfig FILE] [-n NAMESPACE | -A] [--listen 127.0.0.1:7099] [--window 60s]'],
+    about: 'Serves a web page of the mesh `weft up` runs from the same mesh file: the service graph with\ngolden metrics per service and edge, each service\'s endpoints and its recent failures.\nWith --kubeconfig, -n or -A: the meshed pods of a cluster, read through the API server\'s pods/proxy.',
+    examples: ['weft dashboard', 'weft dashboard --listen 127.0.0.1:8099 --window 30s', 'weft dashboard -n shop'],
     settings: [],
+    otherEnv: KUBE_ENV,
   },
   authz: {
     usage: ['weft authz explain -f FILE --identity SPIFFE_ID --namespace NS --port PORT [--labels k=v,...] [--method GET --path /x] [--default POLICY] [--trust-domain TD]'],

@@ -1,7 +1,7 @@
 // `weft tap`: a live stream of the requests a local mesh's sidecars finish, filtered by service,
 // path prefix, status and direction; credential headers arrive redacted from the proxies.
 import { meshTargets } from './observe/targets.js';
-import { parseObserveArgs } from './observe/args.js';
+import { KUBE_FLAGS, parseObserveArgs } from './observe/args.js';
 import { openTaps } from './observe/admin-client.js';
 import { planTap } from './observe/tap-plan.js';
 import { isWeftError } from '../lib/errors.js';
@@ -15,9 +15,15 @@ const USAGE = 'usage: weft tap [-f mesh.yaml] [--service NAME] [--path /prefix] 
 export const tapCommand: Command = {
   summary: 'live stream of requests matching a filter (service, path, status), headers redacted',
   async run(ctx) {
-    const args = parseObserveArgs(ctx.argv, ['file', 'service', 'path', 'status', 'direction', 'max', 'output'], { windowMs: 0 });
+    const args = parseObserveArgs(ctx.argv, ['file', 'service', 'path', 'status', 'direction', 'max', 'output', ...KUBE_FLAGS], { windowMs: 0 });
     if (typeof args === 'string') {
       ctx.stderr.write(`weft tap: WEFT_ERR_USAGE: ${args}; ${USAGE}\n`);
+      return 2;
+    }
+    if (args.kube) {
+      // Refused up front rather than tried: in a cluster the pods/proxy request reaches the tap from
+      // the API server's address, which the proxy refuses (docs/observability.md, Kubernetes mode).
+      ctx.stderr.write(`weft tap: WEFT_ERR_USAGE: --kubeconfig / -n / -A: weft tap has no Kubernetes mode yet (the proxies' tap answers loopback clients only); use weft stat or weft dashboard; ${USAGE}\n`);
       return 2;
     }
     try {

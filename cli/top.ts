@@ -1,6 +1,6 @@
 // `weft top`: the busiest paths of a local mesh right now, from the sidecars' taps over a window.
 import { meshTargets } from './observe/targets.js';
-import { parseObserveArgs } from './observe/args.js';
+import { KUBE_FLAGS, parseObserveArgs } from './observe/args.js';
 import { openTaps } from './observe/admin-client.js';
 import { planTap } from './observe/tap-plan.js';
 import { num, percent, renderTable } from './observe/table.js';
@@ -52,9 +52,15 @@ export function topRows(events: readonly { event: TapEvent; target: ProxyTarget 
 export const topCommand: Command = {
   summary: 'the busiest paths of the local mesh now',
   async run(ctx) {
-    const args = parseObserveArgs(ctx.argv, ['file', 'window', 'rows', 'service', 'path', 'status', 'output'], { windowMs: 5000 });
+    const args = parseObserveArgs(ctx.argv, ['file', 'window', 'rows', 'service', 'path', 'status', 'output', ...KUBE_FLAGS], { windowMs: 5000 });
     if (typeof args === 'string') {
       ctx.stderr.write(`weft top: WEFT_ERR_USAGE: ${args}; ${USAGE}\n`);
+      return 2;
+    }
+    if (args.kube) {
+      // Refused up front rather than tried: in a cluster the pods/proxy request reaches the tap from
+      // the API server's address, which the proxy refuses (docs/observability.md, Kubernetes mode).
+      ctx.stderr.write(`weft top: WEFT_ERR_USAGE: --kubeconfig / -n / -A: weft top has no Kubernetes mode yet (the proxies' tap answers loopback clients only); use weft stat or weft dashboard; ${USAGE}\n`);
       return 2;
     }
     try {

@@ -24,9 +24,14 @@ export function adminGet(admin: string, path: string): Promise<string> {
   });
 }
 
+/** GETs `path` from a target's admin listener, directly or by the target's own route. */
+export function readAdmin(target: ProxyTarget, path: string): Promise<string> {
+  return target.read ? target.read(path) : adminGet(target.admin, path);
+}
+
 /** Scrapes every target's /metrics; a target that does not answer is reported, the rest kept. */
 export async function scrapeAll(targets: readonly ProxyTarget[]): Promise<{ scrapes: Scrape[]; errors: string[] }> {
-  const results = await Promise.allSettled(targets.map(async (target) => ({ target, samples: parsePromText(await adminGet(target.admin, '/metrics')) })));
+  const results = await Promise.allSettled(targets.map(async (target) => ({ target, samples: parsePromText(await readAdmin(target, '/metrics')) })));
   const scrapes: Scrape[] = [];
   const errors: string[] = [];
   for (const r of results) {

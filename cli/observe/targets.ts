@@ -15,8 +15,10 @@ export interface ProxyTarget {
   readonly pod: string;
   /** The service the pod belongs to; `client` for the client pod. */
   readonly service: string;
-  /** host:port of its admin listener. */
+  /** host:port of its admin listener (in Kubernetes mode, a description of the route to it). */
   readonly admin: string;
+  /** GETs a path of its admin listener when it is not reached directly (Kubernetes mode: pods/proxy). */
+  readonly read?: (path: string) => Promise<string>;
 }
 
 /** The mesh's namespace and trust domain, for naming peers. */

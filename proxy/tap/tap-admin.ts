@@ -1,6 +1,6 @@
 // The admin routes over the tap hub: GET /debug/tap streams matching finished requests as NDJSON,
 // GET /debug/recent-failures answers the failure ring. Both show request details, so both answer
-// loopback clients only (the admin port may listen on the pod address).
+// loopback clients only (the admin port may listen on the pod address), and no relayed request.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { WeftError, isWeftError } from '../../lib/errors.js';
 import { parseTapFilter } from './tap-filter.js';
@@ -69,7 +69,13 @@ function handleRecentFailures(hub: TapHub, req: IncomingMessage, res: ServerResp
 
 function refuse(req: IncomingMessage): WeftError | undefined {
   const from = req.socket.remoteAddress;
-  return isLoopback(from) ? undefined : new WeftError('WEFT_ERR_ADMIN_FORBIDDEN', `${new URL(req.url ?? '/', 'http://admin').pathname} answers loopback clients only, not ${from ?? 'an unknown address'}`);
+  const path = new URL(req.url ?? '/', 'http://admin').pathname;
+  if (!isLoopback(from)) return new WeftError('WEFT_ERR_ADMIN_FORBIDDEN', `${path} answers loopback clients only, not ${from ?? 'an unknown address'}`);
+  // A request a proxy relayed (the API server's pods/proxy, a reverse proxy in the pod) comes from
+  // whoever asked that proxy, not from this host.
+  const relayed = req.headers['x-forwarded-for'] ?? req.headers['forwarded'];
+  if (relayed !== undefined) return new WeftError('WEFT_ERR_ADMIN_FORBIDDEN', `${path} answers loopback clients only, not a request relayed for ${String(relayed)}`);
+  return undefined;
 }
 
 function sendError(res: ServerResponse, error: WeftError): void {

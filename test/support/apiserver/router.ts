@@ -82,7 +82,7 @@ export class ApiRouter {
     if (podProxy && method === 'GET') {
       const [, ns = '', pod = '', port = '', rest = '/'] = podProxy;
       this.#access.authorize(user, 'get', '', 'pods', ns, pod, 'proxy');
-      await this.#proxyToPod(res, ns, pod, Number(port), rest + url.search);
+      await this.#proxyToPod(res, ns, pod, Number(port), rest + url.search, req.socket.remoteAddress ?? '');
       return;
     }
 
@@ -229,8 +229,11 @@ export class ApiRouter {
     return false;
   }
 
-  /** pods/proxy: forwards a GET to the pod's IP (status.podIP) and port, as the real server does. */
-  async #proxyToPod(res: ServerResponse, namespace: string, name: string, port: number, pathAndQuery: string): Promise<void> {
+  /**
+   * pods/proxy: forwards a GET to the pod's IP (status.podIP) and port, as the real server does,
+   * which (Go's httputil.ReverseProxy) adds the caller's address as X-Forwarded-For.
+   */
+  async #proxyToPod(res: ServerResponse, namespace: string, name: string, port: number, pathAndQuery: string, caller: string): Promise<void> {
     const def = this.#store.defByPath('', 'pods');
     const pod = def ? this.#store.bucket(def).get(keyOf(def, namespace, name)) : undefined;
     if (!def || !pod) throw notFound(def ?? BUILTIN_RESOURCES[1] as ResourceDef, name);
@@ -238,7 +241,7 @@ export class ApiRouter {
     if (!ip) throw new StatusError(503, 'ServiceUnavailable', `pod ${namespace}/${name} has no IP`);
     const { request } = await import('node:http');
     await new Promise<void>((resolve) => {
-      const up = request({ host: ip, port, path: pathAndQuery, method: 'GET', timeout: 5000 }, (r) => {
+      const up = request({ host: ip, port, path: pathAndQuery, method: 'GET', timeout: 5000, headers: { 'x-forwarded-for': caller.replace(/^::ffff:/, '') } }, (r) => {
         res.writeHead(r.statusCode ?? 502, { 'Content-Type': r.headers['content-type'] ?? 'text/plain' });
         r.pipe(res);
         r.on('end', resolve);
