@@ -5,6 +5,7 @@ import { WeftError } from '../../lib/errors.js';
 import { ADMIN_PORT } from '../../lib/ports.js';
 import { INJECTED_KEY } from '../../injector/patch.js';
 import type { KubeClient } from '../../lib/kube/client.js';
+import { getOver, portForward } from './kube-port-forward.js';
 import type { Timers } from '../../lib/timers.js';
 import type { MeshNames, ProxyTarget } from './targets.js';
 
@@ -84,6 +85,10 @@ export interface KubeTargetOptions {
   readonly timers: Timers;
 }
 
+// The admin routes that answer loopback clients only: read over a port-forward, which arrives on
+// the pod's loopback, instead of pods/proxy, which the proxy refuses as relayed.
+const LOOPBACK_ONLY = ['/debug/recent-failures', '/debug/tap'];
+
 /** Reads through pods/proxy at once, by default. */
 export const KUBE_READ_CONCURRENCY = 8;
 /** Per-pod bound on one read, by default: an admin port answers from memory. */
@@ -101,16 +106,19 @@ export async function kubeTargets(client: KubeClient, opts: KubeTargetOptions): 
   if (specs.length === 0) throw new WeftError('WEFT_ERR_ADMIN_UNREACHABLE', `no meshed pod (annotation ${INJECTED_KEY}) in ${where} (from ${client.connection.source})`);
   const slot = concurrencyLimit(opts.concurrency);
   const targets = specs.map((s): ProxyTarget => {
-    const base = `/api/v1/namespaces/${encodeURIComponent(s.namespace)}/pods/${encodeURIComponent(s.pod.slice(s.pod.indexOf('/') + 1))}:${s.adminPort}/proxy`;
-    const label = `pod ${s.namespace}/${s.pod.slice(s.pod.indexOf('/') + 1)}`;
+    const name = s.pod.slice(s.pod.indexOf('/') + 1);
+    const label = `pod ${s.namespace}/${name}`;
+    const base = `/api/v1/namespaces/${encodeURIComponent(s.namespace)}/pods/${encodeURIComponent(name)}:${s.adminPort}/proxy`;
+    const readForwarded = async (path: string): Promise<string> => getOver(await portForward(client.connection, s.namespace, name, s.adminPort, opts.timeoutMs, opts.timers), `${label} port-forward `, path, opts.timeoutMs);
     return {
       pod: s.pod,
       service: s.service,
-      admin: `${label} port ${s.adminPort} (pods/proxy)`,
+      admin: `${label} port ${s.adminPort}`,
       read: (path) =>
-        slot(() => client.getText(`${base}${path}`, { timeoutMs: opts.timeoutMs, headersTimeoutMs: opts.timeoutMs, timers: opts.timers })).catch((err: Error) => {
+        slot(() => (LOOPBACK_ONLY.some((p) => path.startsWith(p)) ? readForwarded(path) : client.getText(`${base}${path}`, { timeoutMs: opts.timeoutMs, headersTimeoutMs: opts.timeoutMs, timers: opts.timers }))).catch((err: Error) => {
           throw new WeftError('WEFT_ERR_ADMIN_UNREACHABLE', `${label} unreachable through the API server: ${err.message}`, { cause: err });
         }),
+      connect: () => portForward(client.connection, s.namespace, name, s.adminPort, opts.timeoutMs, opts.timers),
     };
   });
   // Callers in the namespace are named by service account alone; with all namespaces none is.

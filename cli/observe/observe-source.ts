@@ -11,6 +11,8 @@ import { meshTargets, type MeshNames, type ProxyTarget } from './targets.js';
 export interface ObserveSource {
   readonly names: MeshNames;
   readonly targets: readonly ProxyTarget[];
+  /** True in a cluster: a proxy that cannot be read is reported and the others are read (a local mesh is all or none for taps). */
+  readonly partial: boolean;
   /** What was read, for messages: the mesh file or the namespace. */
   readonly where: string;
   /** Releases the API client's sockets (a no-op for a mesh file). */
@@ -21,7 +23,7 @@ export interface ObserveSource {
 export async function observeSource(args: ObserveArgs, env: Readonly<Record<string, string | undefined>>, timers: Timers): Promise<ObserveSource> {
   if (!args.kube) {
     const { names, targets } = await meshTargets(args.file);
-    return { names, targets, where: args.file, close: () => {} };
+    return { names, targets, partial: false, where: args.file, close: () => {} };
   }
   // --kubeconfig FILE is KUBECONFIG=FILE for this command alone.
   const conn = await kubeConnectionFromEnv(args.kubeconfig === '' ? env : { ...env, KUBECONFIG: args.kubeconfig });
@@ -29,7 +31,7 @@ export async function observeSource(args: ObserveArgs, env: Readonly<Record<stri
   const client = new KubeClient(conn);
   try {
     const { names, targets } = await kubeTargets(client, { namespace, concurrency: KUBE_READ_CONCURRENCY, timeoutMs: KUBE_READ_TIMEOUT_MS, timers });
-    return { names, targets, where: namespace === undefined ? 'all namespaces' : `namespace ${namespace}`, close: () => client.close() };
+    return { names, targets, partial: true, where: namespace === undefined ? 'all namespaces' : `namespace ${namespace}`, close: () => client.close() };
   } catch (err) {
     client.close();
     throw err;

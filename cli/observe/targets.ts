@@ -1,6 +1,7 @@
 // Which proxies the observing commands read: in local mode, every sidecar `weft up` starts for a
 // mesh file, found by laying the file's pods out exactly as `weft up` does.
 import { readFile } from 'node:fs/promises';
+import type { Duplex } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { parseMeshFile, layoutPods } from '../up/mesh-file.js';
 import { WeftError } from '../../lib/errors.js';
@@ -19,6 +20,8 @@ export interface ProxyTarget {
   readonly admin: string;
   /** GETs a path of its admin listener when it is not reached directly (Kubernetes mode: pods/proxy). */
   readonly read?: (path: string) => Promise<string>;
+  /** Opens a stream to its admin listener's loopback (Kubernetes mode: a port-forward), for the tap. */
+  readonly connect?: () => Promise<Duplex>;
 }
 
 /** The mesh's namespace and trust domain, for naming peers. */

@@ -50,6 +50,7 @@ mesh.api.apply({
   rules: [
     { apiGroups: [''], resources: ['pods', 'services'], verbs: ['list'] },
     { apiGroups: [''], resources: ['pods/proxy'], verbs: ['get'] },
+    { apiGroups: [''], resources: ['pods/portforward'], verbs: ['create'] },
   ],
 });
 mesh.api.apply({
@@ -165,17 +166,54 @@ t.test("the dashboard's data in Kubernetes mode matches the traffic sent after i
   t.same(view?.stat.edges.map((e) => [e.from, e.to, e.requests]), [['client', 'hello', 5]]);
   t.equal(view?.namespace, 'shop');
   t.match(view?.errors, [/pod shop\/hello-2 unreachable through the API server/]);
-  const drill = (await (await fetch(`${url}api/service/hello`)).json()) as { endpoints: { caller: string; pod: string; ready: boolean }[] };
+  const drill = (await (await fetch(`${url}api/service/hello`)).json()) as { endpoints: { caller: string; pod: string; ready: boolean }[]; failures: { pod: string; path: string; status: number }[] };
   t.same(drill.endpoints.map((e) => [e.caller, e.pod, e.ready]), [['client-0', 'hello-0', true], ['client-0', 'hello-1', true]], "the client's balancer view, read through pods/proxy");
+  // Every 5xx sent to hello in this file (2 + 1 + 1), read over port-forwards from the rings of
+  // hello's pods (inbound) and of the caller client-0 (outbound).
+  t.same(drill.failures.filter((f) => f.pod.startsWith('hello-')).map((f) => f.status).sort(), [500, 500, 500, 503], "hello's pods' recent failures");
+  t.same(drill.failures.filter((f) => f.pod === 'client-0').map((f) => f.status).sort(), [500, 500, 500, 503], "the caller's recent failures towards hello");
+  t.equal(drill.failures.length, 8);
+  t.ok(drill.failures.every((f) => f.path.startsWith('/status')));
 });
 
-t.test('through pods/proxy the tap is refused (the request is relayed), so top and tap have no Kubernetes mode', async (t) => {
+t.test('through pods/proxy the tap is refused (the request is relayed); a port-forward is what reaches it', async (t) => {
   const res = await kubeRequest({ url: mesh.api.url, caPem: mesh.api.caPem, token: 'token-viewer' }, 'GET', '/api/v1/namespaces/shop/pods/hello-0:7020/proxy/debug/tap');
   t.equal(res.status, 403);
   t.match(res.body, { code: 'WEFT_ERR_ADMIN_FORBIDDEN', message: /relayed/ });
-  for (const cmd of ['top', 'tap']) {
-    const run = await runWeft([cmd, ...viewer]).done;
-    t.equal(run.code, 2);
-    t.match(run.stderr, new RegExp(`weft ${cmd}: WEFT_ERR_USAGE: .*no Kubernetes mode yet`));
+  const run = await runWeft(['top', '--kubeconfig', kubeconfigs['no-proxy'] ?? '', '-n', mesh.namespace, '--window', '1s']).done;
+  t.equal(run.code, 1, 'without create pods/portforward no tap opens');
+  t.match(run.stderr, /weft top: WEFT_ERR_ADMIN_UNREACHABLE: port-forward to pod shop\/client-0 port 7020: the API server refused or failed the upgrade \(the user needs create on pods\/portforward\)/);
+});
+
+t.test('weft top -n ranks the paths by the requests sent during its window; the dead pod is a warning', async (t) => {
+  const top = runWeft(['top', ...viewer, '--window', '4s', '-o', 'json']);
+  await top.waitFor(/watching 3 sidecar\(s\) for 4s/);
+  for (let i = 0; i < 5; i++) t.equal(await send(`/a?i=${i}`), 200);
+  for (let i = 0; i < 2; i++) t.equal(await send('/status?code=500'), 500);
+  const run = await top.done;
+  t.equal(run.code, 0, run.stderr);
+  t.match(run.stderr, /weft top: warning: port-forward to pod shop\/hello-2 port 7020: .*ECONNREFUSED/);
+  const rows = (JSON.parse(run.stdout) as { paths: { service: string; method: string; path: string; requests: number; failures: number }[] }).paths;
+  t.same(rows.map((r) => [r.service, r.method, r.path, r.requests, r.failures]), [
+    ['hello', 'GET', '/a', 5, 0],
+    ['hello', 'GET', '/status', 2, 2],
+  ]);
+  t.ok(mesh.api.requests.includes('UPGRADE /api/v1/namespaces/shop/pods/hello-0/portforward'), 'tapped over pods/portforward');
+});
+
+t.test('weft tap -n shows only the filtered requests, with no credential value', async (t) => {
+  const tap = runWeft(['tap', ...viewer, '--service', 'hello', '--path', '/tapme', '-o', 'json', '--max', '3']);
+  await tap.waitFor(/tapping 2 sidecar\(s\): hello-0, hello-1/);
+  const secrets = { host: 'hello', authorization: 'Bearer secret-token-1', 'x-api-key': 'secret-key-2' };
+  for (const path of ['/other', '/tapme/1?api_key=secret-query-3', '/nottapme', '/tapme/2', '/tapme/3']) {
+    t.equal((await get(`http://${client.address}:7001${path}`, secrets, agent)).status, 200);
   }
+  const run = await tap.done;
+  t.equal(run.code, 0, run.stderr);
+  t.match(run.stderr, /weft tap: warning: port-forward to pod shop\/hello-2/);
+  const lines = run.stdout.trim().split('\n').map((l) => JSON.parse(l) as { pod: string; path: string; status: number; headers: Record<string, string> });
+  t.same(lines.map((l) => l.path).sort(), ['/tapme/1?api_key=[redacted]', '/tapme/2', '/tapme/3']);
+  t.ok(lines.every((l) => l.pod.startsWith('hello-') && l.status === 200));
+  t.match(lines.find((l) => l.path.startsWith('/tapme/1'))?.headers, { authorization: '[redacted]', 'x-api-key': '[redacted]' });
+  t.notMatch(run.stdout, /secret-/, 'no credential value is printed');
 });

@@ -1,7 +1,9 @@
 // The HTTP face of the test API server: health and version, discovery, the REST paths of every
 // served type (verbs mapped and authorized as the real server maps them), the review APIs, and
-// pods/proxy. Storage, watches and access control live in their own files.
+// pods/proxy and pods/portforward. Storage, watches and access control live in their own files.
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { portForwardPath, refuseUpgrade, servePortForward } from './port-forward.js';
 import type { AccessControl } from './access-control.js';
 import type { Faults, RequestRecord } from './faults.js';
 import { serveList } from './list.js';
@@ -57,6 +59,27 @@ export class ApiRouter {
         sendJson(res, status.code, status);
       });
     });
+  }
+
+  /** An upgrade request: pods/portforward over WebSocket; anything else is refused with a Status. */
+  upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    try {
+      const url = new URL(req.url ?? '/', 'https://apiserver');
+      this.#deps.requests.push(`UPGRADE ${url.pathname}`);
+      const user = this.#access.authenticate(req);
+      if (!user) throw new StatusError(401, 'Unauthorized', 'Unauthorized');
+      const target = portForwardPath(url);
+      if (!target) throw new StatusError(404, 'NotFound', 'the server could not find the requested resource', {});
+      this.#access.authorize(user, 'create', '', 'pods', target.namespace, target.pod, 'portforward');
+      const def = this.#store.defByPath('', 'pods');
+      const pod = def ? this.#store.bucket(def).get(keyOf(def, target.namespace, target.pod)) : undefined;
+      if (!def || !pod) throw notFound(def ?? (BUILTIN_RESOURCES[1] as ResourceDef), target.pod);
+      const ip = str(pod, 'status', 'podIP');
+      if (!ip) throw new StatusError(400, 'BadRequest', `pod ${target.namespace}/${target.pod} has no IP`);
+      servePortForward(req, socket, head, ip, target.port);
+    } catch (err) {
+      refuseUpgrade(socket, err);
+    }
   }
 
   async #route(req: IncomingMessage, res: ServerResponse, url: URL, body: Buffer, record: RequestRecord): Promise<void> {
