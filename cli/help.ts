@@ -83,16 +83,18 @@ export const COMMAND_HELP: Readonly<Record<string, CommandHelp>> = {
     otherEnv: KUBE_ENV,
   },
   top: {
-    usage: ['weft top [-f mesh.yaml] [--window 5s] [--rows 10] [--service NAME] [--path /prefix] [--status 5xx] [-o table|json]'],
+    usage: ['weft top [-f mesh.yaml | --kubeconfig FILE | -n NAMESPACE | -A] [--window 5s] [--rows 10] [--service NAME] [--path /prefix] [--status 5xx] [-o table|json]'],
     about: "The busiest paths of the mesh now: requests tapped from every sidecar over a window, grouped by\nservice, method and path, with their failures.",
-    examples: ['weft top', 'weft top --service hello --window 10s'],
+    examples: ['weft top', 'weft top --service hello --window 10s', 'weft top -n shop'],
     settings: [],
+    otherEnv: KUBE_ENV,
   },
   tap: {
-    usage: ['weft tap [-f mesh.yaml] [--service NAME] [--path /prefix] [--status 500|5xx] [--direction inbound|outbound] [--max N] [-o table|json]'],
+    usage: ['weft tap [-f mesh.yaml | --kubeconfig FILE | -n NAMESPACE | -A] [--service NAME] [--path /prefix] [--status 500|5xx] [--direction inbound|outbound] [--max N] [-o table|json]'],
     about: 'A live stream of the requests the sidecars finish, matching the filter. Credential headers and\nquery values are always redacted by the sidecars before they leave them. Ctrl-C stops it.',
-    examples: ['weft tap --service hello --status 5xx', 'weft tap --path /api --max 20 -o json'],
+    examples: ['weft tap --service hello --status 5xx', 'weft tap --path /api --max 20 -o json', 'weft tap -n shop --service hello'],
     settings: [],
+    otherEnv: KUBE_ENV,
   },
   dashboard: {
     usage: ['weft dashboard [-f mesh.yaml] [--listen 127.0.0.1:7099] [--window 60s]', 'weft dashboard [--kubeconfig FILE] [-n NAMESPACE | -A] [--listen 127.0.0.1:7099] [--window 60s]'],

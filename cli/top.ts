@@ -50,7 +50,7 @@ export function topRows(events: readonly { event: TapEvent; target: ProxyTarget 
 
 /** The `weft top` subcommand. */
 export const topCommand: Command = {
-  summary: 'the busiest paths of the local mesh now',
+  summary: 'the busiest paths of the local mesh or a cluster now',
   async run(ctx) {
     const args = parseObserveArgs(ctx.argv, ['file', 'window', 'rows', 'service', 'path', 'status', 'output', ...KUBE_FLAGS], { windowMs: 5000 });
     if (typeof args === 'string') {
