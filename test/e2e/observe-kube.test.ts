@@ -5,10 +5,12 @@
 // unreachable; a pod without the injector's annotation is not read.
 import t from 'tap';
 import http from 'node:http';
-import { writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { chromium } from 'playwright-core';
 import { join } from 'node:path';
 import { KubeMesh, type KubePod } from '../support/kube-mesh.js';
-import { randomBase, get } from '../support/local-mesh.js';
+import { randomBase, get, REPO_ROOT } from '../support/local-mesh.js';
 import { startEchoApp, type EchoApp } from '../support/echo-app.js';
 import { runWeft } from '../support/up-mesh.js';
 import { kubeRequest } from '../support/kube-request.js';
@@ -16,6 +18,7 @@ import { CHART_RESOURCES, rbacAuthorizer } from '../support/rbac-authorizer.js';
 import type { MeshStat } from '../../cli/observe/golden.js';
 import type { DashboardView } from '../../cli/observe/dashboard-data.js';
 
+const CHROMIUM = '/usr/bin/chromium';
 const base = randomBase();
 const client: KubePod = { name: 'client-0', address: `${base}.10`, serviceAccount: 'client' };
 const hello: KubePod[] = [0, 1].map((n) => ({ name: `hello-${n}`, address: `${base}.${20 + n}`, serviceAccount: 'hello' }));
@@ -174,6 +177,30 @@ t.test("the dashboard's data in Kubernetes mode matches the traffic sent after i
   t.same(drill.failures.filter((f) => f.pod === 'client-0').map((f) => f.status).sort(), [500, 500, 500, 503], "the caller's recent failures towards hello");
   t.equal(drill.failures.length, 8);
   t.ok(drill.failures.every((f) => f.path.startsWith('/status')));
+
+  // The same page as in local mode, in Debian's chromium: the graph and a drill-down from the table.
+  t.ok(existsSync(CHROMIUM), `${CHROMIUM} is installed`);
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+  t.teardown(() => browser.close());
+  const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+  await page.goto(url);
+  type Graph = { getElementById(id: string): { data(k: string): unknown } };
+  await page.waitForFunction(() => (window as unknown as { weftGraph?: Graph }).weftGraph?.getElementById('hello').data('requests') === 5, undefined, { timeout: 30_000 });
+  const [node, edge] = await page.evaluate(() => {
+    const cy = (window as unknown as { weftGraph: Graph }).weftGraph;
+    return ['hello', 'client->hello'].map((id) => ({ rps: cy.getElementById(id).data('rps'), successRate: cy.getElementById(id).data('successRate') }));
+  });
+  t.equal(node?.successRate, 0.8, 'the hello node: 4 of 5 succeeded');
+  t.equal(edge?.successRate, 0.8, 'the client -> hello edge');
+  t.ok(Number(node?.rps) > 0 && Number(edge?.rps) > 0, `drawn with non-zero rates (${String(node?.rps)}, ${String(edge?.rps)})`);
+  await page.locator('#services tbody tr[data-key="hello"]').click();
+  await page.waitForSelector('#detail[data-loaded="hello"]', { timeout: 15_000 });
+  t.equal(await page.locator('#endpoints tbody tr').count(), 2, "the client's two hello endpoints");
+  t.equal(await page.locator('#failures tbody tr').count(), 8, 'the 8 recent failures');
+  const dir = join(REPO_ROOT, 'test-artifacts');
+  await mkdir(dir, { recursive: true });
+  await page.screenshot({ path: join(dir, 'dashboard-kube.png'), fullPage: true });
+  t.pass(`screenshot saved to ${join(dir, 'dashboard-kube.png')}`);
 });
 
 t.test('through pods/proxy the tap is refused (the request is relayed); a port-forward is what reaches it', async (t) => {
