@@ -14,6 +14,8 @@ import { randomBase, get, REPO_ROOT } from '../support/local-mesh.js';
 import { startEchoApp, type EchoApp } from '../support/echo-app.js';
 import { runWeft } from '../support/up-mesh.js';
 import { kubeRequest } from '../support/kube-request.js';
+import { KubeClient } from '../../lib/kube/client.js';
+import { fromKubeconfigText } from '../../lib/kube/config.js';
 import { CHART_RESOURCES, rbacAuthorizer } from '../support/rbac-authorizer.js';
 import type { MeshStat } from '../../cli/observe/golden.js';
 import type { DashboardView } from '../../cli/observe/dashboard-data.js';
@@ -107,6 +109,26 @@ t.test('weft stat -n counts every request sent, per service and edge, the 500s a
   t.match(table.stdout, /hello\s+2\s+8\s+75\.00%/, 'the table shows the same numbers');
   t.match(table.stdout, /Unreachable \(not counted above\):\n {2}pod shop\/hello-2 unreachable/);
   t.ok(mesh.api.requests.includes(`GET /api/v1/namespaces/shop/pods/hello-0:7020/proxy/metrics`), 'read through pods/proxy');
+});
+
+t.test('a /metrics read through the test API server\'s pods/proxy is timed against a direct read (same run)', async (t) => {
+  const conn = await fromKubeconfigText(mesh.api.kubeconfig('token-viewer', mesh.namespace), 'viewer');
+  const kube = new KubeClient(conn);
+  t.teardown(() => kube.close());
+  const direct = `http://${hello[0]?.address ?? ''}:7020/metrics`;
+  const viaProxy = '/api/v1/namespaces/shop/pods/hello-0:7020/proxy/metrics';
+  // Warm both paths (TLS to the API server, keep-alive) before timing.
+  t.match(await kube.getText(viaProxy), /weft_responses_total/);
+  t.match((await get(direct)).body, /weft_responses_total/);
+  const time = async (read: () => Promise<unknown>): Promise<number> => {
+    const started = performance.now();
+    for (let i = 0; i < 50; i++) await read();
+    return (performance.now() - started) / 50;
+  };
+  const proxied = await time(() => kube.getText(viaProxy));
+  const plain = await time(() => get(direct));
+  t.comment(`one /metrics read: ${proxied.toFixed(2)} ms through the test API server's pods/proxy, ${plain.toFixed(2)} ms direct (mean of 50)`);
+  t.ok(proxied < 250, `a proxied read takes ${proxied.toFixed(2)} ms`);
 });
 
 t.test('weft stat over a window in Kubernetes mode shows the requests sent in it and their rate', async (t) => {
