@@ -1,7 +1,8 @@
-// `weft stat`: the golden metrics of every service and edge of a local mesh, read from its
-// sidecars' admin ports, over a window (two scrapes) or since the sidecars started (--window 0).
-import { meshTargets } from './observe/targets.js';
-import { parseObserveArgs } from './observe/args.js';
+// `weft stat`: the golden metrics of every service and edge of a local mesh (or of a cluster's
+// meshed pods, through the API server), read from the sidecars' admin ports, over a window (two
+// scrapes) or since the sidecars started (--window 0).
+import { observeSource, type ObserveSource } from './observe/observe-source.js';
+import { KUBE_FLAGS, parseObserveArgs } from './observe/args.js';
 import { scrapeAll } from './observe/admin-client.js';
 import { goldenMetrics } from './observe/golden.js';
 import { num, percent, renderTable } from './observe/table.js';
@@ -10,33 +11,42 @@ import { realTimers } from '../lib/timers.js';
 import { waitWindow } from './observe/window.js';
 import type { Command } from './command.js';
 
-const USAGE = 'usage: weft stat [-f mesh.yaml] [--window 5s|0] [-o table|json]';
+const USAGE = 'usage: weft stat [-f mesh.yaml | --kubeconfig FILE | -n NAMESPACE | -A] [--window 5s|0] [-o table|json]';
 
 /** The `weft stat` subcommand. */
 export const statCommand: Command = {
-  summary: 'golden metrics per service and edge of the local mesh',
+  summary: 'golden metrics per service and edge of the local mesh or a cluster',
   async run(ctx) {
-    const args = parseObserveArgs(ctx.argv, ['file', 'window', 'output'], { windowMs: 5000 });
+    const args = parseObserveArgs(ctx.argv, ['file', 'window', 'output', ...KUBE_FLAGS], { windowMs: 5000 });
     if (typeof args === 'string') {
       ctx.stderr.write(`weft stat: WEFT_ERR_USAGE: ${args}; ${USAGE}\n`);
       return 2;
     }
+    let source: ObserveSource | undefined;
     try {
-      const { names, targets } = await meshTargets(args.file);
+      source = await observeSource(args, ctx.env, realTimers);
+      const { names, targets } = source;
       const first = await scrapeAll(targets);
       if (first.scrapes.length === 0) throw new WeftError('WEFT_ERR_ADMIN_UNREACHABLE', `no sidecar answered: ${first.errors.join('; ')}`);
       for (const e of first.errors) ctx.stderr.write(`weft stat: warning: ${e}\n`);
       let now = first.scrapes;
       let before;
+      let unreachable = first.errors;
       if (args.windowMs > 0) {
         ctx.stderr.write(`weft stat: measuring for ${args.windowMs / 1000}s\n`);
         await waitWindow(realTimers, args.windowMs, ctx.shutdown);
-        before = first.scrapes;
-        now = (await scrapeAll(targets)).scrapes;
+        // A pod must answer both scrapes to count: a difference against nothing is no rate.
+        const second = await scrapeAll(targets);
+        const answered = new Set(second.scrapes.map((s) => s.target));
+        const kept = first.scrapes.filter((s) => answered.has(s.target));
+        before = kept;
+        now = second.scrapes.filter((s) => kept.some((k) => k.target === s.target));
+        for (const e of second.errors) if (!unreachable.includes(e)) ctx.stderr.write(`weft stat: warning: ${e}\n`);
+        unreachable = [...new Set([...first.errors, ...second.errors])];
       }
       const stat = goldenMetrics(names, now, before, args.windowMs / 1000);
       if (args.output === 'json') {
-        ctx.stdout.write(JSON.stringify(stat, null, 2) + '\n');
+        ctx.stdout.write(JSON.stringify({ ...stat, unreachable }, null, 2) + '\n');
         return 0;
       }
       const over = before ? `last ${args.windowMs / 1000}s` : 'since the sidecars started';
@@ -49,11 +59,14 @@ export const statCommand: Command = {
       );
       ctx.stdout.write(`\nEdges (caller -> service, ${over}):\n`);
       ctx.stdout.write(renderTable(['FROM', 'TO', 'REQUESTS', 'SUCCESS', 'RPS', 'MTLS'], stat.edges.map((e) => [e.from, e.to, String(e.requests), percent(e.successRate), num(e.rps, 2), percent(e.mtlsShare)])));
+      if (unreachable.length > 0) ctx.stdout.write(`\nUnreachable (not counted above):\n${unreachable.map((e) => `  ${e}\n`).join('')}`);
       return 0;
     } catch (err) {
       if (!isWeftError(err)) throw err;
       ctx.stderr.write(`weft stat: ${err.code}: ${err.message}\n`);
       return err.code === 'WEFT_ERR_MESH_FILE' ? 2 : 1;
+    } finally {
+      source?.close();
     }
   },
 };

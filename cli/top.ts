@@ -1,6 +1,6 @@
 // `weft top`: the busiest paths of a local mesh right now, from the sidecars' taps over a window.
-import { meshTargets } from './observe/targets.js';
-import { parseObserveArgs } from './observe/args.js';
+import { observeSource, type ObserveSource } from './observe/observe-source.js';
+import { KUBE_FLAGS, parseObserveArgs } from './observe/args.js';
 import { openTaps } from './observe/admin-client.js';
 import { planTap } from './observe/tap-plan.js';
 import { num, percent, renderTable } from './observe/table.js';
@@ -11,7 +11,7 @@ import type { TapEvent } from '../proxy/tap/tap-hub.js';
 import type { ProxyTarget } from './observe/targets.js';
 import type { Command } from './command.js';
 
-const USAGE = 'usage: weft top [-f mesh.yaml] [--window 5s] [--rows 10] [--service NAME] [--path /prefix] [--status 5xx] [-o table|json]';
+const USAGE = 'usage: weft top [-f mesh.yaml | --kubeconfig FILE | -n NAMESPACE | -A] [--window 5s] [--rows 10] [--service NAME] [--path /prefix] [--status 5xx] [-o table|json]';
 
 /** One path's row. */
 export interface TopRow {
@@ -50,18 +50,22 @@ export function topRows(events: readonly { event: TapEvent; target: ProxyTarget 
 
 /** The `weft top` subcommand. */
 export const topCommand: Command = {
-  summary: 'the busiest paths of the local mesh now',
+  summary: 'the busiest paths of the local mesh or a cluster now',
   async run(ctx) {
-    const args = parseObserveArgs(ctx.argv, ['file', 'window', 'rows', 'service', 'path', 'status', 'output'], { windowMs: 5000 });
+    const args = parseObserveArgs(ctx.argv, ['file', 'window', 'rows', 'service', 'path', 'status', 'output', ...KUBE_FLAGS], { windowMs: 5000 });
     if (typeof args === 'string') {
       ctx.stderr.write(`weft top: WEFT_ERR_USAGE: ${args}; ${USAGE}\n`);
       return 2;
     }
+    let source: ObserveSource | undefined;
     try {
-      const { targets } = await meshTargets(args.file);
+      source = await observeSource(args, ctx.env, realTimers);
+      const { targets } = source;
       const plan = planTap(args, targets);
       const events: { event: TapEvent; target: ProxyTarget }[] = [];
-      const streams = await openTaps(plan.targets, plan.query, (event, target) => events.push({ event, target }), () => {});
+      // In a cluster a pod that cannot be tapped is reported and the others watched; a local mesh is all or none.
+      const unreachable = source.partial ? (e: Error) => ctx.stderr.write(`weft top: warning: ${e.message}\n`) : undefined;
+      const streams = await openTaps(plan.targets, plan.query, (event, target) => events.push({ event, target }), () => {}, unreachable);
       ctx.stderr.write(`weft top: watching ${streams.length} sidecar(s) for ${args.windowMs / 1000}s\n`);
       await waitWindow(realTimers, args.windowMs, ctx.shutdown);
       for (const s of streams) s.close();
@@ -73,6 +77,8 @@ export const topCommand: Command = {
       if (!isWeftError(err)) throw err;
       ctx.stderr.write(`weft top: ${err.code}: ${err.message}\n`);
       return err.code === 'WEFT_ERR_MESH_FILE' || err.code === 'WEFT_ERR_TAP_FILTER' ? 2 : 1;
+    } finally {
+      source?.close();
     }
   },
 };

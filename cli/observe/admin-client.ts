@@ -24,9 +24,14 @@ export function adminGet(admin: string, path: string): Promise<string> {
   });
 }
 
+/** GETs `path` from a target's admin listener, directly or by the target's own route. */
+export function readAdmin(target: ProxyTarget, path: string): Promise<string> {
+  return target.read ? target.read(path) : adminGet(target.admin, path);
+}
+
 /** Scrapes every target's /metrics; a target that does not answer is reported, the rest kept. */
 export async function scrapeAll(targets: readonly ProxyTarget[]): Promise<{ scrapes: Scrape[]; errors: string[] }> {
-  const results = await Promise.allSettled(targets.map(async (target) => ({ target, samples: parsePromText(await adminGet(target.admin, '/metrics')) })));
+  const results = await Promise.allSettled(targets.map(async (target) => ({ target, samples: parsePromText(await readAdmin(target, '/metrics')) })));
   const scrapes: Scrape[] = [];
   const errors: string[] = [];
   for (const r of results) {
@@ -46,9 +51,12 @@ export interface TapStream {
  * Attaches a tap with `query` to `target`; resolves once the proxy has attached it (its response
  * headers arrived), then calls `onEvent` per finished request until closed.
  */
-export function openTap(target: ProxyTarget, query: string, onEvent: (event: TapEvent, target: ProxyTarget) => void, onEnd: (error?: Error) => void): Promise<TapStream> {
+export async function openTap(target: ProxyTarget, query: string, onEvent: (event: TapEvent, target: ProxyTarget) => void, onEnd: (error?: Error) => void): Promise<TapStream> {
+  // Kubernetes mode: over the target's own stream (a port-forward to the pod's loopback).
+  const stream = target.connect ? await target.connect() : undefined;
   return new Promise((resolve, reject) => {
-    const req = http.get(`http://${target.admin}/debug/tap${query ? `?${query}` : ''}`, (res) => {
+    const path = `/debug/tap${query ? `?${query}` : ''}`;
+    const req = http.get(stream ? { host: 'localhost', path, createConnection: () => stream } : `http://${target.admin}${path}`, (res) => {
       if (res.statusCode !== 200) {
         let body = '';
         res.setEncoding('utf8');
@@ -72,17 +80,24 @@ export function openTap(target: ProxyTarget, query: string, onEvent: (event: Tap
       res.on('error', (err) => onEnd(err));
       resolve({ target, close: () => req.destroy() });
     });
-    req.on('error', (err) => reject(new WeftError('WEFT_ERR_ADMIN_UNREACHABLE', `${target.admin}/debug/tap: ${err.message} (is \`weft up\` running with this mesh file?)`)));
+    // A forward's own errors name the pod already.
+    req.on('error', (err) => reject(stream ? new WeftError('WEFT_ERR_ADMIN_UNREACHABLE', err.message) : new WeftError('WEFT_ERR_ADMIN_UNREACHABLE', `${target.admin}/debug/tap: ${err.message} (is \`weft up\` running with this mesh file?)`)));
   });
 }
 
-/** Attaches a tap to every target; all or none (a refusal closes the ones already open). */
-export async function openTaps(targets: readonly ProxyTarget[], query: string, onEvent: (event: TapEvent, target: ProxyTarget) => void, onEnd: (target: ProxyTarget, error?: Error) => void): Promise<TapStream[]> {
+/**
+ * Attaches a tap to every target; all or none (a refusal closes the ones already open), unless
+ * `onUnreachable` is given: then each refusal goes to it and the rest are kept (none open: throws).
+ */
+export async function openTaps(
+  targets: readonly ProxyTarget[], query: string, onEvent: (event: TapEvent, target: ProxyTarget) => void, onEnd: (target: ProxyTarget, error?: Error) => void, onUnreachable?: (error: Error) => void,
+): Promise<TapStream[]> {
   const results = await Promise.allSettled(targets.map((t) => openTap(t, query, onEvent, (error) => onEnd(t, error))));
   const open = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
   const failed = results.flatMap((r) => (r.status === 'rejected' ? [r.reason as Error] : []));
   const first = failed[0];
-  if (first) {
+  if (onUnreachable && open.length > 0) for (const e of failed) onUnreachable(e);
+  else if (first) {
     for (const s of open) s.close();
     throw first;
   }

@@ -1,5 +1,5 @@
-// The flags the observing commands share (pure): the mesh file, the output form, a window and the
-// tap filter.
+// The flags the observing commands share (pure): the mesh file or the cluster (Kubernetes mode),
+// the output form, a window and the tap filter.
 import { DEFAULT_MESH_FILE } from './targets.js';
 
 /** Parsed flags; each command reads the ones it takes. */
@@ -17,13 +17,29 @@ export interface ObserveArgs {
   readonly rows: number;
   /** Address to serve on (dashboard). */
   readonly listen: string;
+  /** Kubernetes mode: read the cluster's meshed pods instead of a mesh file (any of the three flags below). */
+  readonly kube: boolean;
+  /** Kubernetes mode: the kubeconfig file ('' : KUBECONFIG, else the in-cluster account). */
+  readonly kubeconfig: string;
+  /** Kubernetes mode: the namespace ('' : the kubeconfig context's). */
+  readonly namespace: string;
+  /** Kubernetes mode: every namespace. */
+  readonly allNamespaces: boolean;
 }
 
-type Flag = 'file' | 'output' | 'window' | 'service' | 'path' | 'status' | 'direction' | 'max' | 'rows' | 'listen';
+/** A flag of the observing commands. */
+export type Flag = 'file' | 'output' | 'window' | 'service' | 'path' | 'status' | 'direction' | 'max' | 'rows' | 'listen' | 'kubeconfig' | 'namespace' | 'allNamespaces';
+
+/** The Kubernetes-mode flags, for the commands that take them. */
+export const KUBE_FLAGS: readonly Flag[] = ['kubeconfig', 'namespace', 'allNamespaces'];
+
+// Flags that take no value.
+const SWITCHES: ReadonlySet<Flag> = new Set(['allNamespaces']);
 
 const FLAGS: Readonly<Record<string, Flag>> = {
   '-f': 'file', '--file': 'file', '-o': 'output', '--output': 'output', '--window': 'window', '--service': 'service',
   '--path': 'path', '--status': 'status', '--direction': 'direction', '--max': 'max', '--rows': 'rows', '--listen': 'listen',
+  '--kubeconfig': 'kubeconfig', '-n': 'namespace', '--namespace': 'namespace', '-A': 'allNamespaces', '--all-namespaces': 'allNamespaces',
 };
 
 /** Parses `argv` against the flags `allowed`; returns a problem to print with the usage otherwise. */
@@ -35,6 +51,11 @@ export function parseObserveArgs(argv: readonly string[], allowed: readonly Flag
     const name = a.startsWith('--') && eq > 0 ? a.slice(0, eq) : a;
     const flag = FLAGS[name];
     if (!flag || !allowed.includes(flag)) return `unknown argument ${JSON.stringify(a)}`;
+    if (SWITCHES.has(flag)) {
+      if (eq > 0 && a.startsWith('--')) return `${name} takes no value`;
+      values.set(flag, 'true');
+      continue;
+    }
     const value = a.startsWith('--') && eq > 0 ? a.slice(eq + 1) : argv[++i];
     if (value === undefined) return `${name} needs a value`;
     values.set(flag, value);
@@ -50,6 +71,10 @@ export function parseObserveArgs(argv: readonly string[], allowed: readonly Flag
   if (!Number.isInteger(rows) || rows < 1) return `--rows ${JSON.stringify(values.get('rows'))}: use a whole number above 0`;
   const direction = values.get('direction') ?? '';
   if (direction !== '' && direction !== 'inbound' && direction !== 'outbound') return `--direction ${JSON.stringify(direction)}: use inbound or outbound`;
+  const kube = KUBE_FLAGS.some((f) => values.has(f));
+  if (kube && values.has('file')) return '-f (a local mesh) and --kubeconfig / -n / -A (a cluster) exclude each other';
+  if (values.has('namespace') && values.has('allNamespaces')) return '-n and -A exclude each other';
+  if (values.get('namespace') === '') return '-n needs a namespace';
   return {
     file: values.get('file') ?? DEFAULT_MESH_FILE,
     output,
@@ -61,6 +86,10 @@ export function parseObserveArgs(argv: readonly string[], allowed: readonly Flag
     max,
     rows,
     listen: values.get('listen') ?? '127.0.0.1:7099',
+    kube,
+    kubeconfig: values.get('kubeconfig') ?? '',
+    namespace: values.get('namespace') ?? '',
+    allNamespaces: values.has('allNamespaces'),
   };
 }
 

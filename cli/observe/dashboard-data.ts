@@ -1,7 +1,7 @@
 // What `weft dashboard` shows, gathered from the sidecars: a history of scrapes (rates over a
 // window, a time series per service) and a service's drill-down (the callers' view of its
 // endpoints, its recent failures). The scrape loop runs on injected timers.
-import { adminGet, scrapeAll } from './admin-client.js';
+import { readAdmin, scrapeAll } from './admin-client.js';
 import { goldenMetrics, type MeshStat, type Scrape } from './golden.js';
 import type { MeshNames, ProxyTarget } from './targets.js';
 import type { TapEvent } from '../../proxy/tap/tap-hub.js';
@@ -103,14 +103,14 @@ export class DashboardData {
     const failures: (TapEvent & { pod: string })[] = [];
     await Promise.all(
       this.#targets.map(async (target) => {
-        const debug = JSON.parse(await adminGet(target.admin, '/debug/endpoints').catch(() => '{}')) as { services?: DebugService[] };
+        const debug = JSON.parse(await readAdmin(target, '/debug/endpoints').catch(() => '{}')) as { services?: DebugService[] };
         for (const s of debug.services ?? []) {
           if (!key.test(s.service)) continue;
           for (const e of s.endpoints) {
             endpoints.push({ caller: target.pod, address: `${e.address}:${e.port}`, pod: e.pod ?? '', ready: e.ready, state: s.state, latencyMs: e.latencyMs ?? null, ejected: e.ejected ?? false, outstanding: e.outstanding, requests: e.requests, failures: e.failures ?? 0 });
           }
         }
-        const recent = JSON.parse(await adminGet(target.admin, '/debug/recent-failures').catch(() => '{}')) as { failures?: TapEvent[] };
+        const recent = JSON.parse(await readAdmin(target, '/debug/recent-failures').catch(() => '{}')) as { failures?: TapEvent[] };
         for (const f of recent.failures ?? []) {
           const mine = f.direction === 'inbound' ? target.service === name : key.test(f.service);
           if (mine) failures.push({ ...f, pod: target.pod });

@@ -1,6 +1,7 @@
 // Which proxies the observing commands read: in local mode, every sidecar `weft up` starts for a
 // mesh file, found by laying the file's pods out exactly as `weft up` does.
 import { readFile } from 'node:fs/promises';
+import type { Duplex } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { parseMeshFile, layoutPods } from '../up/mesh-file.js';
 import { WeftError } from '../../lib/errors.js';
@@ -15,8 +16,12 @@ export interface ProxyTarget {
   readonly pod: string;
   /** The service the pod belongs to; `client` for the client pod. */
   readonly service: string;
-  /** host:port of its admin listener. */
+  /** host:port of its admin listener (in Kubernetes mode, a description of the route to it). */
   readonly admin: string;
+  /** GETs a path of its admin listener when it is not reached directly (Kubernetes mode: pods/proxy). */
+  readonly read?: (path: string) => Promise<string>;
+  /** Opens a stream to its admin listener's loopback (Kubernetes mode: a port-forward), for the tap. */
+  readonly connect?: () => Promise<Duplex>;
 }
 
 /** The mesh's namespace and trust domain, for naming peers. */

@@ -147,6 +147,19 @@ export class KubeClient {
   }
 
   /**
+   * GETs `path` and resolves with the body of a 2xx answer as text (pods/proxy to an admin port's
+   * /metrics, which is not JSON); throws like request() otherwise.
+   */
+  async getText(path: string, opts: RequestOptions = {}): Promise<string> {
+    const timers = opts.timers ?? realTimers;
+    const res = await this.#send('GET', path, undefined, 'application/json', opts.timeoutMs ?? REQUEST_TIMEOUT_MS, undefined, opts.headersTimeoutMs ?? 0, timers);
+    const text = await readBody(res);
+    const status = res.statusCode ?? 0;
+    if (status < 200 || status > 299) throw new KubeApiError(status, parseStatus(text), `GET ${path}`, parseRetryAfterMs(res.headers['retry-after'], timers.now()));
+    return text;
+  }
+
+  /**
    * Opens a watch and yields its events until the server ends the stream. Throws on a non-200
    * answer, a broken connection, no response headers within `headersTimeoutMs` (a hung server or
    * proxy), or no byte for `idleTimeoutMs` (a silently dead peer).

@@ -1,10 +1,11 @@
 // The admin routes over the tap hub: GET /debug/tap streams matching finished requests as NDJSON,
 // GET /debug/recent-failures answers the failure ring. Both show request details, so both answer
-// loopback clients only (the admin port may listen on the pod address).
+// loopback clients only (the admin port may listen on the pod address), and no relayed request.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { WeftError, isWeftError } from '../../lib/errors.js';
 import { parseTapFilter } from './tap-filter.js';
 import type { TapHub } from './tap-hub.js';
+import { localOnlyRefusal } from '../../lib/local-only.js';
 
 /** Admin path of the live tap. */
 export const TAP_PATH = '/debug/tap';
@@ -17,14 +18,6 @@ const MAX_TAPS = 8;
 // A reader slower than the traffic loses events rather than growing the proxy's memory.
 const MAX_BUFFERED_BYTES = 256 * 1024;
 
-/** True for an address on the loopback network (IPv4 127/8, ::1, and IPv4-mapped 127/8). */
-export function isLoopback(address: string | undefined): boolean {
-  if (!address) return false;
-  if (address === '::1') return true;
-  const v4 = address.startsWith('::ffff:') ? address.slice(7) : address;
-  return /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(v4);
-}
-
 /** The two admin routes, keyed by path, for the admin server's route table. */
 export function tapRoutes(hub: TapHub): Map<string, (req: IncomingMessage, res: ServerResponse) => void> {
   return new Map([
@@ -34,7 +27,7 @@ export function tapRoutes(hub: TapHub): Map<string, (req: IncomingMessage, res: 
 }
 
 function handleTap(hub: TapHub, req: IncomingMessage, res: ServerResponse): void {
-  const refusal = refuse(req);
+  const refusal = localOnlyRefusal(req);
   if (refusal) return sendError(res, refusal);
   let filter;
   try {
@@ -60,17 +53,13 @@ function handleTap(hub: TapHub, req: IncomingMessage, res: ServerResponse): void
 }
 
 function handleRecentFailures(hub: TapHub, req: IncomingMessage, res: ServerResponse): void {
-  const refusal = refuse(req);
+  const refusal = localOnlyRefusal(req);
   if (refusal) return sendError(res, refusal);
   const body = JSON.stringify(hub.recentFailures(), null, 2) + '\n';
   res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
   res.end(req.method === 'HEAD' ? undefined : body);
 }
 
-function refuse(req: IncomingMessage): WeftError | undefined {
-  const from = req.socket.remoteAddress;
-  return isLoopback(from) ? undefined : new WeftError('WEFT_ERR_ADMIN_FORBIDDEN', `${new URL(req.url ?? '/', 'http://admin').pathname} answers loopback clients only, not ${from ?? 'an unknown address'}`);
-}
 
 function sendError(res: ServerResponse, error: WeftError): void {
   const body = JSON.stringify({ code: error.code, message: error.message }) + '\n';

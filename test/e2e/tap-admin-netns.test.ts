@@ -1,6 +1,7 @@
 // The admin routes that show request details answer loopback clients only: inside a network
 // namespace whose lo also holds a non-loopback address, the same admin server refuses a client on
-// that address with 403 WEFT_ERR_ADMIN_FORBIDDEN and answers one on 127.0.0.1.
+// that address with 403 WEFT_ERR_ADMIN_FORBIDDEN, and a relayed request (X-Forwarded-For) on
+// 127.0.0.1 too, and answers a plain one on 127.0.0.1.
 import t from 'tap';
 import { spawn } from 'node:child_process';
 import { netnsUnavailable, run } from '../support/netns.js';
@@ -34,6 +35,9 @@ t.test('a client on a non-loopback address is refused, on loopback it is answere
     t.match(refused.stdout, /weft-error: WEFT_ERR_ADMIN_FORBIDDEN/);
     t.match(refused.stdout, /answers loopback clients only, not 10\.77\.0\.1/);
   }
+  // Relayed by a proxy on the host (the API server's pods/proxy adds X-Forwarded-For): refused too.
+  const relayed = await exec(['curl', '-s', '-i', '--max-time', '5', '-H', 'X-Forwarded-For: 10.1.2.3', 'http://127.0.0.1:7020/debug/recent-failures']);
+  t.match(relayed.stdout, /^HTTP\/1\.1 403[\s\S]*not a request relayed for 10\.1\.2\.3/);
   const failures = await exec(['curl', '-s', '-i', '--max-time', '5', 'http://127.0.0.1:7020/debug/recent-failures']);
   t.match(failures.stdout, /^HTTP\/1\.1 200/);
   t.match(failures.stdout, /"total": 0/);

@@ -9,6 +9,8 @@
 import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:https';
 import type { Socket } from 'node:net';
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { makeTestPki } from './pki.js';
 import { issueServingMaterial } from '../../ca/serving.js';
 import { AccessControl } from './apiserver/access-control.js';
@@ -136,6 +138,7 @@ export class TestApiServer {
     const tls = this.#tls;
     if (!tls) throw new Error('no serving certificate');
     const server = createServer({ key: tls.key, cert: tls.cert }, (req, res) => this.#router.handle(req, res));
+    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.#router.upgrade(req, socket, head));
     // Tracked from the TCP accept, so a connection still in its TLS handshake is dropped by stop() too.
     server.on('connection', (socket: Socket) => {
       if (this.#resetting) {

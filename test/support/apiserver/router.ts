@@ -1,7 +1,9 @@
 // The HTTP face of the test API server: health and version, discovery, the REST paths of every
 // served type (verbs mapped and authorized as the real server maps them), the review APIs, and
-// pods/proxy. Storage, watches and access control live in their own files.
+// pods/proxy and pods/portforward. Storage, watches and access control live in their own files.
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { portForwardPath, refuseUpgrade, servePortForward } from './port-forward.js';
 import type { AccessControl } from './access-control.js';
 import type { Faults, RequestRecord } from './faults.js';
 import { FieldOwners, managerOf } from './field-owners.js';
@@ -62,6 +64,27 @@ export class ApiRouter {
     });
   }
 
+  /** An upgrade request: pods/portforward over WebSocket; anything else is refused with a Status. */
+  upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    try {
+      const url = new URL(req.url ?? '/', 'https://apiserver');
+      this.#deps.requests.push(`UPGRADE ${url.pathname}`);
+      const user = this.#access.authenticate(req);
+      if (!user) throw new StatusError(401, 'Unauthorized', 'Unauthorized');
+      const target = portForwardPath(url);
+      if (!target) throw new StatusError(404, 'NotFound', 'the server could not find the requested resource', {});
+      this.#access.authorize(user, 'create', '', 'pods', target.namespace, target.pod, 'portforward');
+      const def = this.#store.defByPath('', 'pods');
+      const pod = def ? this.#store.bucket(def).get(keyOf(def, target.namespace, target.pod)) : undefined;
+      if (!def || !pod) throw notFound(def ?? (BUILTIN_RESOURCES[1] as ResourceDef), target.pod);
+      const ip = str(pod, 'status', 'podIP');
+      if (!ip) throw new StatusError(400, 'BadRequest', `pod ${target.namespace}/${target.pod} has no IP`);
+      servePortForward(req, socket, head, ip, target.port);
+    } catch (err) {
+      refuseUpgrade(socket, err);
+    }
+  }
+
   async #route(req: IncomingMessage, res: ServerResponse, url: URL, body: Buffer, record: RequestRecord): Promise<void> {
     const method = req.method ?? 'GET';
     const path = url.pathname.replace(/\/+$/, '') || '/';
@@ -85,7 +108,7 @@ export class ApiRouter {
     if (podProxy && method === 'GET') {
       const [, ns = '', pod = '', port = '', rest = '/'] = podProxy;
       this.#access.authorize(user, 'get', '', 'pods', ns, pod, 'proxy');
-      await this.#proxyToPod(res, ns, pod, Number(port), rest + url.search);
+      await this.#proxyToPod(res, ns, pod, Number(port), rest + url.search, req.socket.remoteAddress ?? '');
       return;
     }
 
@@ -265,8 +288,11 @@ export class ApiRouter {
     return false;
   }
 
-  /** pods/proxy: forwards a GET to the pod's IP (status.podIP) and port, as the real server does. */
-  async #proxyToPod(res: ServerResponse, namespace: string, name: string, port: number, pathAndQuery: string): Promise<void> {
+  /**
+   * pods/proxy: forwards a GET to the pod's IP (status.podIP) and port, as the real server does,
+   * which (Go's httputil.ReverseProxy) adds the caller's address as X-Forwarded-For.
+   */
+  async #proxyToPod(res: ServerResponse, namespace: string, name: string, port: number, pathAndQuery: string, caller: string): Promise<void> {
     const def = this.#store.defByPath('', 'pods');
     const pod = def ? this.#store.bucket(def).get(keyOf(def, namespace, name)) : undefined;
     if (!def || !pod) throw notFound(def ?? BUILTIN_RESOURCES[1] as ResourceDef, name);
@@ -274,7 +300,7 @@ export class ApiRouter {
     if (!ip) throw new StatusError(503, 'ServiceUnavailable', `pod ${namespace}/${name} has no IP`);
     const { request } = await import('node:http');
     await new Promise<void>((resolve) => {
-      const up = request({ host: ip, port, path: pathAndQuery, method: 'GET', timeout: 5000 }, (r) => {
+      const up = request({ host: ip, port, path: pathAndQuery, method: 'GET', timeout: 5000, headers: { 'x-forwarded-for': caller.replace(/^::ffff:/, '') } }, (r) => {
         res.writeHead(r.statusCode ?? 502, { 'Content-Type': r.headers['content-type'] ?? 'text/plain' });
         r.pipe(res);
         r.on('end', resolve);

@@ -7,7 +7,7 @@ import { TapHub, type TapEvent } from '../../../../proxy/tap/tap-hub.js';
 import { parseTapFilter, tapMatches, type TapFilter } from '../../../../proxy/tap/tap-filter.js';
 import { REDACTED, redactHeaders, redactPath } from '../../../../proxy/tap/redact.js';
 import { isFailure } from '../../../../proxy/tap/failure.js';
-import { isLoopback } from '../../../../proxy/tap/tap-admin.js';
+import { isLoopback } from '../../../../lib/local-only.js';
 import { isWeftError } from '../../../../lib/errors.js';
 
 function exchange(fields: Partial<Pick<Exchange, 'direction' | 'path' | 'service' | 'status' | 'errorCode' | 'headers'>>): Exchange {
