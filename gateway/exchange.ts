@@ -17,6 +17,7 @@ export interface UpgradeSocket {
 }
 import type { GatewayState } from './state.js';
 import { NO_CONSUMERS } from './consumers/directory.js';
+import type { RequestSpan } from '../mesh/trace/tracing.js';
 
 /** A route lookup that found a rule. */
 export type Matched = Extract<RouteDecision, { kind: 'matched' }>;
@@ -67,6 +68,8 @@ export interface Exchange extends PolicedExchange {
   policy: string | undefined;
   /** An HTTP/1.1 upgrade (WebSocket): its raw socket; undefined for every other request. */
   readonly upgrade: UpgradeSocket | undefined;
+  /** The request's span when tracing is on (docs/tracing.md); undefined otherwise. */
+  span: RequestSpan | undefined;
 }
 
 const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({});
@@ -112,6 +115,7 @@ export function openExchange(scope: SocketScope, req: GatewayRequest, res: Gatew
     code: undefined,
     policy: undefined,
     upgrade,
+    span: undefined,
   };
 }
 

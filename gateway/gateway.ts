@@ -31,6 +31,7 @@ import { LeafReadiness } from '../mesh/identity/leaf-readiness.js';
 import { realTimers, type Timers } from '../lib/timers.js';
 import { startStatusWriting } from './status/status-writing.js';
 import { computeStatuses, type StatusSource } from './status/gateway-status.js';
+import { startTracing } from '../mesh/trace/tracing.js';
 
 /** What the gateway is built from besides its config. */
 export interface GatewayDeps {
@@ -80,6 +81,9 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
     metrics.readyReplicas.set(replicas);
   });
 
+  // Off (no OTLP endpoint): undefined, and nothing of OpenTelemetry is loaded.
+  const serviceName = config.trace.serviceName ?? config.identity.slice(config.identity.lastIndexOf('/') + 1);
+  const tracing = await startTracing(config.trace, { serviceName, namespace: config.namespace, pod: config.podName }, log);
   const quota = buildQuotaBackend(config.quota, { registry: deps.registry, log, timers: deps.timers ?? realTimers });
   const handler = new GatewayHandler({
     quota: quota.backend,
@@ -94,6 +98,7 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
     clock: deps.clock ?? Date.now,
     random: deps.random ?? Math.random,
     drain,
+    ...(tracing ? { tracing } : {}),
     // HTTPRoute `retry` runs on the mesh's engine, each backend Service with its own budget.
     traffic: new Traffic({
       terms: budgetTermsOf(DEFAULT_TRAFFIC_SETTINGS),
@@ -208,6 +213,7 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
       admin.close();
       admin.closeAllConnections();
       await quota.close();
+      await tracing?.shutdown();
       return clean;
     },
   };

@@ -10,7 +10,7 @@ import type { Duplex } from 'node:stream';
 import { peerIdentity, serverTlsOptions, handshakeFailureReason, unauthorizedReason } from '../../mesh/mesh-tls.js';
 import { forwardHttp1, forwardUpgrade, type Http1Upstream } from '../forward/http1.js';
 import { forwardHttp2 } from '../forward/http2.js';
-import { CLIENT_ID_HEADER, DST_PORT_HEADER, forwardH2Headers, forwardRawHeaders } from '../../mesh/headers.js';
+import { CLIENT_ID_HEADER, DST_PORT_HEADER } from '../../mesh/headers.js';
 import { rescueHttp1, rescueHttp2, rescueUpgrade } from '../../mesh/rescue.js';
 import { serve, type ServeDeps } from '../serve.js';
 import { startExchange, type Exchange, type ExchangeRecorder } from '../exchange.js';
@@ -22,6 +22,8 @@ import type { Logger } from '../../lib/logger.js';
 import type { HostPort } from '../../lib/config.js';
 import { DEFAULT_HANDSHAKE_BOUNDS, guardHandshakes, type HandshakeBounds, type HandshakeGuard } from '../../lib/tls-guard.js';
 import { realTimers, type Timers } from '../../lib/timers.js';
+import type { Tracing } from '../../mesh/trace/tracing.js';
+import { noteRequest, tracedH2Headers, tracedRawHeaders } from '../trace-step.js';
 
 /** What the inbound side needs. */
 export interface InboundDeps {
@@ -44,6 +46,8 @@ export interface InboundDeps {
   readonly authorize?: (peer: string, port: number, method: string | undefined, path: string | undefined) => WeftError | undefined;
   /** Handles an opaque TCP connection (ALPN weft-tcp); absent means refused. */
   readonly onOpaque?: (socket: TLSSocket, peer: string) => void;
+  /** Tracing (docs/tracing.md): absent when off, and then no request is touched by it. */
+  readonly tracing?: Tracing;
 }
 
 // A peer must not choose who the app thinks it is talking to.
@@ -190,7 +194,7 @@ export class InboundProxy {
   #onHttp1(req: IncomingMessage, res: ServerResponse): void {
     const peer = this.#peers.get(req.socket) ?? '';
     const exchange = this.#start('http/1.1', req.method ?? 'GET', req.headers.host ?? '', req.url ?? '', peer);
-    exchange.headers = req.headers;
+    noteRequest(exchange, req.headers, this.#deps.tracing, 'server');
     if (this.#deps.drain.draining) res.setHeader('connection', 'close');
     serve<number>(this.#serve, {
       exchange,
@@ -199,7 +203,7 @@ export class InboundProxy {
       respond: (error) => rescueHttp1(res, error),
       onClose: (listener) => res.once('close', listener),
       forward: (port, hooks) => {
-        const headers = forwardRawHeaders(req.rawHeaders, DROP_FROM_PEER, [[CLIENT_ID_HEADER, peer]]);
+        const headers = tracedRawHeaders(exchange, req.rawHeaders, DROP_FROM_PEER, [[CLIENT_ID_HEADER, peer]]);
         forwardHttp1(req, res, this.#app(port), headers, hooks);
       },
     });
@@ -208,7 +212,7 @@ export class InboundProxy {
   #onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     const peer = this.#peers.get(req.socket) ?? '';
     const exchange = this.#start('websocket', req.method ?? 'GET', req.headers.host ?? '', req.url ?? '', peer);
-    exchange.headers = req.headers;
+    noteRequest(exchange, req.headers, this.#deps.tracing, 'server');
     serve<number>(this.#serve, {
       exchange,
       route: (answer) => this.#route(exchange, req.headers[DST_PORT_HEADER], answer),
@@ -216,7 +220,7 @@ export class InboundProxy {
       respond: (error) => rescueUpgrade(socket, error),
       onClose: (listener) => socket.once('close', listener),
       forward: (port, hooks) => {
-        const headers = forwardRawHeaders(req.rawHeaders, DROP_FROM_PEER, [[CLIENT_ID_HEADER, peer]], true);
+        const headers = tracedRawHeaders(exchange, req.rawHeaders, DROP_FROM_PEER, [[CLIENT_ID_HEADER, peer]], true);
         forwardUpgrade(req, socket, head, this.#app(port), headers, hooks);
       },
     });
@@ -226,7 +230,7 @@ export class InboundProxy {
     const socket = stream.session?.socket;
     const peer = (socket && this.#peers.get(socket)) || peerFromSession(stream) || '';
     const exchange = this.#start('h2', String(headers[':method'] ?? ''), String(headers[':authority'] ?? ''), String(headers[':path'] ?? ''), peer);
-    exchange.headers = headers;
+    noteRequest(exchange, headers, this.#deps.tracing, 'server');
     stream.on('error', noop);
     serve<number>(this.#serve, {
       exchange,
@@ -235,7 +239,7 @@ export class InboundProxy {
       respond: (error) => rescueHttp2(stream, error, headers),
       onClose: (listener) => stream.once('close', listener),
       forward: (port, hooks) => {
-        const out = forwardH2Headers(headers, DROP_FROM_PEER, { [CLIENT_ID_HEADER]: peer });
+        const out = tracedH2Headers(exchange, headers, DROP_FROM_PEER, { [CLIENT_ID_HEADER]: peer });
         forwardHttp2(stream, headers, this.#appSession(port), out, { what: `app port ${port}`, unreachable: 'WEFT_ERR_APP_UNREACHABLE' }, hooks);
       },
     });
