@@ -77,13 +77,15 @@ export async function startTracing(settings: TraceSettings, resource: TraceResou
   // OTel reports a failed export only to its diag logger (silent by default): say it in weft's log,
   // once when exports start failing and once when they work again.
   let failing = false;
+  const outcome = (ok: boolean, err: unknown): void => {
+    if (!ok && !failing) log.warn({ code: 'WEFT_ERR_TRACE_EXPORT', endpoint: url, err: err instanceof Error ? err.message : String(err) }, 'spans could not be sent to the OTLP endpoint');
+    if (ok && failing) log.info({ endpoint: url }, 'spans are sent to the OTLP endpoint again');
+    failing = !ok;
+  };
   const export_ = exporter.export.bind(exporter);
   exporter.export = (spans, done): void =>
     export_(spans, (result: { readonly code: number; readonly error?: Error }) => {
-      const ok = result.code === 0;
-      if (!ok && !failing) log.warn({ code: 'WEFT_ERR_TRACE_EXPORT', endpoint: url, err: String(result.error ?? '') }, 'spans could not be sent to the OTLP endpoint');
-      if (ok && failing) log.info({ endpoint: url }, 'spans are sent to the OTLP endpoint again');
-      failing = !ok;
+      outcome(result.code === 0, result.error);
       done(result);
     });
   const attributes: Record<string, string> = { 'service.name': resource.serviceName, 'k8s.namespace.name': resource.namespace };
@@ -97,7 +99,8 @@ export async function startTracing(settings: TraceSettings, resource: TraceResou
   log.info({ endpoint: url, sampleRatio: settings.sampleRatio, serviceName: resource.serviceName }, 'tracing on');
   return {
     start: (request) => startSpan(api, tracer, request),
-    shutdown: () => provider.shutdown(),
+    // The last batch's failure is reported like any other: a shutdown never fails on tracing.
+    shutdown: () => provider.shutdown().catch((err: unknown) => outcome(false, err)),
   };
 }
 
@@ -150,14 +153,13 @@ class OtelRequestSpan implements RequestSpan {
     const version = outcome.protocol === 'h2' ? '2' : outcome.protocol === '' ? '' : '1.1';
     if (version !== '') span.setAttribute('network.protocol.version', version);
     // OTel HTTP conventions: a server span fails on 5xx, a client span on 4xx too; a weft error always.
+    // A client that left first is noted but is no failure (the rule of docs/observability.md).
     const failedStatus = outcome.status >= (this.#kind === 'server' ? 500 : 400);
-    if (outcome.errorCode !== '') {
-      span.setAttribute('weft.error.code', outcome.errorCode);
-      span.setAttribute('error.type', outcome.errorCode);
-    } else if (failedStatus) {
-      span.setAttribute('error.type', String(outcome.status));
-    }
-    if (outcome.errorCode !== '' || failedStatus) span.setStatus({ code: this.#api.SpanStatusCode.ERROR });
+    const failedCode = outcome.errorCode !== '' && outcome.errorCode !== 'client_closed';
+    if (outcome.errorCode !== '') span.setAttribute('weft.error.code', outcome.errorCode);
+    if (failedCode) span.setAttribute('error.type', outcome.errorCode);
+    else if (failedStatus) span.setAttribute('error.type', String(outcome.status));
+    if (failedCode || failedStatus) span.setStatus({ code: this.#api.SpanStatusCode.ERROR });
     span.end();
   }
 }
