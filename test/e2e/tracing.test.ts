@@ -68,6 +68,23 @@ t.test('tracing on: connected spans at the receiver, and trace context reaches t
     t.ok(receiver.contentTypes.every((c) => c.startsWith('application/json')), 'the exporter sends OTLP/HTTP JSON');
   });
 
+  await t.test('HTTP/2 hops carry the context too: the frontend calls the backend over h2c', async (t) => {
+    const answer = await lab.get({}, '/h2/checkout');
+    t.equal(answer.status, 200);
+    t.equal(answer.backend.protocol, '2.0', 'the backend app was called over HTTP/2');
+    const front = parseTraceparent(answer.frontend.traceparent);
+    const back = parseTraceparent(answer.backend.traceparent);
+    if (!front || !back) throw new Error(`the apps got no valid traceparent: ${JSON.stringify(answer)}`);
+    const spans = chainOf(await receiver.waitFor((all) => chainOf(all, front.traceId) !== undefined), front.traceId) ?? [];
+    const frontIn = spanOf(spans, 'frontend', SERVER);
+    const frontOut = spanOf(spans, 'frontend', CLIENT);
+    const backIn = spanOf(spans, 'backend', SERVER);
+    t.equal(frontOut.parentSpanId, frontIn.spanId, 'outbound h2 span: child of the inbound span');
+    t.equal(backIn.parentSpanId, frontOut.spanId, 'inbound h2 span: child of the outbound span');
+    t.equal(back.spanId, backIn.spanId, "the backend app's parent is its sidecar's span");
+    t.same([frontOut.attributes['network.protocol.version'], backIn.attributes['network.protocol.version']], ['2', '2'], 'both h2 spans say HTTP/2');
+  });
+
   await t.test("an outside client's traceparent is continued, its tracestate carried", async (t) => {
     const answer = await lab.get({ traceparent: `00-${CLIENT_TRACE}-${CLIENT_SPAN}-01`, tracestate: 'shop=checkout,vendor=x1' });
     t.equal(answer.status, 200);

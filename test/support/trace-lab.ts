@@ -7,6 +7,8 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import http from 'node:http';
+import http2 from 'node:http2';
+import net from 'node:net';
 import { sidecarNodeOptions } from '../../lib/node-options.js';
 import { LocalMesh, WEFT_MAIN, randomBase } from './local-mesh.js';
 
@@ -14,6 +16,8 @@ import { LocalMesh, WEFT_MAIN, randomBase } from './local-mesh.js';
 export interface SeenHeaders {
   readonly traceparent: string | undefined;
   readonly tracestate: string | undefined;
+  /** The HTTP version the backend app was called with ('1.1', '2.0'); absent for the frontend. */
+  readonly protocol?: string;
 }
 
 /** What one request through the lab returned. */
@@ -29,8 +33,11 @@ export interface TraceLab {
   modulesLoaded(): Promise<Readonly<Record<string, string>>>;
   /** What the gateway wrote so far (its log). */
   gatewayOutput(): string;
-  /** GET through the gateway with `headers`; the answer carries what both apps saw. */
-  get(headers?: Record<string, string>): Promise<LabAnswer>;
+  /**
+   * GET through the gateway with `headers`; the answer carries what both apps saw. On a path under
+   * `/h2/` the frontend calls the backend over h2c (prior knowledge) instead of HTTP/1.1.
+   */
+  get(headers?: Record<string, string>, path?: string): Promise<LabAnswer>;
   close(): Promise<void>;
 }
 
@@ -64,7 +71,7 @@ spec:
   rules: [{ backendRefs: [{ name: frontend, port: 80 }] }]
 `;
 
-function seen(req: http.IncomingMessage): SeenHeaders {
+function seen(req: { readonly headers: http.IncomingHttpHeaders }): SeenHeaders {
   const one = (v: string | string[] | undefined): string | undefined => (Array.isArray(v) ? v.join(',') : v);
   return { traceparent: one(req.headers.traceparent), tracestate: one(req.headers.tracestate) };
 }
@@ -90,10 +97,27 @@ export async function startTraceLab(env: Record<string, string>): Promise<TraceL
   const servers: http.Server[] = [];
   const children: ChildProcess[] = [];
 
-  // The backend app answers with the trace headers it got.
-  const backend = http.createServer((req, res) => {
+  // The backend app answers with the trace headers it got, over HTTP/1.1 or h2c (told apart by
+  // the HTTP/2 preface, as a real app serving both on one port does).
+  const answer = (req: http.IncomingMessage | http2.Http2ServerRequest, res: http.ServerResponse | http2.Http2ServerResponse): void => {
     req.resume();
-    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(seen(req)));
+    const text = JSON.stringify({ ...seen(req), protocol: req.httpVersion });
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(text);
+  };
+  const backendH1 = http.createServer(answer);
+  const backendH2 = http2.createServer(answer);
+  const backend = net.createServer((socket) => {
+    socket.once('data', (chunk) => {
+      socket.pause();
+      socket.unshift(chunk);
+      if (chunk.toString('latin1', 0, 3) === 'PRI') backendH2.emit('connection', socket);
+      else {
+        backendH1.emit('connection', socket);
+        socket.resume();
+      }
+    });
+    socket.on('error', () => socket.destroy());
   });
   // The frontend app calls the backend through its sidecar and forwards the trace headers it got,
   // as every app in a mesh must for a trace to stay connected.
@@ -103,19 +127,43 @@ export async function startTraceLab(env: Record<string, string>): Promise<TraceL
     const headers: Record<string, string> = { host: 'backend' };
     if (mine.traceparent !== undefined) headers.traceparent = mine.traceparent;
     if (mine.tracestate !== undefined) headers.tracestate = mine.tracestate;
+    const reply = (status: number, body: string): void => {
+      res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify({ frontend: mine, backend: status === 200 ? JSON.parse(body) : { status, body } }));
+    };
+    const failed = (err: Error): void => void res.writeHead(599).end(JSON.stringify({ frontend: mine, backend: { error: String(err) } }));
+    if ((req.url ?? '').startsWith('/h2/')) {
+      const session = http2.connect(`http://${front}:7001`);
+      session.on('error', failed);
+      const h2headers: http2.OutgoingHttpHeaders = { ':method': 'GET', ':path': '/stock', ':authority': 'backend' };
+      if (mine.traceparent !== undefined) h2headers.traceparent = mine.traceparent;
+      if (mine.tracestate !== undefined) h2headers.tracestate = mine.tracestate;
+      const stream = session.request(h2headers);
+      let status = 0;
+      let body = '';
+      stream.setEncoding('utf8');
+      stream.on('response', (h) => (status = Number(h[':status'])));
+      stream.on('data', (d: string) => (body += d));
+      stream.on('end', () => {
+        session.close();
+        reply(status, body);
+      });
+      stream.on('error', failed);
+      return;
+    }
     const call = http.request({ host: front, port: 7001, path: '/stock', headers, agent: false }, (up) => {
       let body = '';
       up.setEncoding('utf8');
       up.on('data', (d: string) => (body += d));
-      up.on('end', () => {
-        res.writeHead(up.statusCode ?? 502, { 'content-type': 'application/json' }).end(JSON.stringify({ frontend: mine, backend: up.statusCode === 200 ? JSON.parse(body) : { status: up.statusCode, body } }));
-      });
+      up.on('end', () => reply(up.statusCode ?? 502, body));
     });
-    call.on('error', (err) => res.writeHead(599).end(JSON.stringify({ frontend: mine, backend: { error: String(err) } })));
+    call.on('error', failed);
     call.end();
   });
-  servers.push(backend, frontend);
-  await listen(backend, back, 8080);
+  servers.push(backendH1, frontend);
+  await new Promise<void>((resolve, reject) => {
+    backend.once('error', reject);
+    backend.listen(8080, back, () => resolve());
+  });
   await listen(frontend, front, 8080);
 
   await mesh.setServices([
@@ -169,9 +217,9 @@ export async function startTraceLab(env: Record<string, string>): Promise<TraceL
       for (const name of ['gateway', 'frontend-0', 'backend-0']) out[name] = await readFile(moduleLog(name), 'utf8').catch(() => '');
       return out;
     },
-    get: (headers = {}) =>
+    get: (headers = {}, path = '/checkout') =>
       new Promise((resolve, reject) => {
-        const req = http.request(`${gatewayUrl}/checkout`, { headers: { host: 'shop.test', ...headers }, agent: false, timeout: 20_000 }, (res) => {
+        const req = http.request(`${gatewayUrl}${path}`, { headers: { host: 'shop.test', ...headers }, agent: false, timeout: 20_000 }, (res) => {
           let body = '';
           res.setEncoding('utf8');
           res.on('data', (d: string) => (body += d));
@@ -198,6 +246,8 @@ export async function startTraceLab(env: Record<string, string>): Promise<TraceL
         s.closeAllConnections();
         s.close();
       }
+      backendH2.close();
+      backend.close();
     },
   };
 }
