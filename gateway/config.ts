@@ -11,6 +11,7 @@ import type { ServiceRef } from '../mesh/discovery/endpoint-source.js';
 import { parseCidr, type Cidr } from './policies/cidr.js';
 import { parseDedicatedSocket, type DedicatedSocket } from './routes/listener-scope.js';
 import { STATUS_SETTINGS, type StatusConfig } from './status/status-settings.js';
+import { TRACE_SETTINGS, traceSettingsOf, type TraceSettings } from '../mesh/trace/trace-settings.js';
 
 /** A listener address, or `off` (undefined) to disable that listener. */
 function listenerOrOff(defaultHost: string): SettingType<HostPort | undefined> {
@@ -105,6 +106,7 @@ export const GATEWAY_SETTINGS = {
   destinationIdentity: MESH_MODE_SETTINGS.destinationIdentity,
   negativeTtlMs: MESH_MODE_SETTINGS.negativeTtlMs,
   ...STATUS_SETTINGS,
+  ...TRACE_SETTINGS,
 } as const;
 
 /**
@@ -142,6 +144,8 @@ export interface GatewayConfig extends MeshModeSettings {
   /** Upper bounds of the latency histogram's buckets, seconds (WEFT_LATENCY_BUCKETS_SECONDS). */
   readonly latencyBuckets: readonly number[];
   readonly status: StatusConfig;
+  /** Tracing (docs/tracing.md); off when no OTLP endpoint is set. */
+  readonly trace: TraceSettings;
 }
 
 /** Parses the environment; throws WEFT_ERR_CONFIG listing every problem. */
@@ -200,6 +204,7 @@ export function parseGatewayConfig(env: Readonly<Record<string, string | undefin
     handshake: { handshakeTimeoutMs: v.handshakeTimeoutMs, maxPendingHandshakes: v.maxPendingHandshakes },
     status: { write: v.statusWrite, lease: v.statusLease, leaseMs: v.statusLeaseMs, addresses: v.statusAddresses },
     certLifetimeHours: v.certLifetimeHours,
+    trace: traceSettingsOf(v),
     ...meshModeBlocks(v, v.trustDomain),
   };
   c.done();

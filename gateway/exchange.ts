@@ -24,6 +24,7 @@ export interface UpgradeSocket {
 }
 import type { GatewayState } from './state.js';
 import { NO_CONSUMERS } from './consumers/directory.js';
+import type { RequestSpan } from '../mesh/trace/tracing.js';
 
 /** A route lookup that found a rule. */
 export type Matched = Extract<RouteDecision, { kind: 'matched' }>;
@@ -78,6 +79,8 @@ export interface Exchange extends PolicedExchange {
   requestBody: Buffer | undefined;
   /** Set by the cache step: called with the backend's response before forward writes it. */
   responseTap: ResponseTap | undefined;
+  /** The request's span when tracing is on (docs/tracing.md); undefined otherwise. */
+  span: RequestSpan | undefined;
 }
 
 const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({});
@@ -126,6 +129,7 @@ export function openExchange(scope: SocketScope, req: GatewayRequest, res: Gatew
     upgrade,
     requestBody: undefined,
     responseTap: undefined,
+    span: undefined,
   };
 }
 

@@ -35,6 +35,7 @@ import { computeStatuses, type StatusSource } from './status/gateway-status.js';
 import { ResponseCaches } from './cache/cache-policy.js';
 import { purgeCache, serveCacheDebug } from './cache/cache-admin.js';
 import { registerCacheMetrics } from './cache/cache-metrics.js';
+import { startTracing } from '../mesh/trace/tracing.js';
 
 /** What the gateway is built from besides its config. */
 export interface GatewayDeps {
@@ -84,6 +85,9 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
     metrics.readyReplicas.set(replicas);
   });
 
+  // Off (no OTLP endpoint): undefined, and nothing of OpenTelemetry is loaded.
+  const serviceName = config.trace.serviceName ?? config.identity.slice(config.identity.lastIndexOf('/') + 1);
+  const tracing = await startTracing(config.trace, { serviceName, namespace: config.namespace, pod: config.podName }, log);
   const quota = buildQuotaBackend(config.quota, { registry: deps.registry, log, timers: deps.timers ?? realTimers });
   // CachePolicy stores outlive reloads; the admin port can purge them by route.
   const caches = new ResponseCaches();
@@ -103,6 +107,7 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
     clock: deps.clock ?? Date.now,
     random: deps.random ?? Math.random,
     drain,
+    ...(tracing ? { tracing } : {}),
     // HTTPRoute `retry` runs on the mesh's engine, each backend Service with its own budget.
     traffic: new Traffic({
       terms: budgetTermsOf(DEFAULT_TRAFFIC_SETTINGS),
@@ -219,6 +224,7 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
       admin.close();
       admin.closeAllConnections();
       await quota.close();
+      await tracing?.shutdown();
       return clean;
     },
   };

@@ -39,6 +39,7 @@ import { recordEdgeRequest } from './request-series.js';
 import { LabelValues } from '../mesh/metrics/vocabulary.js';
 import { cacheStep } from './cache/cache-step.js';
 import { ResponseCaches } from './cache/cache-policy.js';
+import type { Tracing } from '../mesh/trace/tracing.js';
 
 /** What the handler is built from; the command wires real ones, tests their own. */
 export interface GatewayHandlerOptions {
@@ -70,6 +71,8 @@ export interface GatewayHandlerOptions {
   readonly labels?: LabelValues;
   /** The CachePolicy stores (default: a fresh set; the command shares its own with the admin purge). */
   readonly caches?: ResponseCaches;
+  /** Tracing (docs/tracing.md): absent when off, and then no request is touched by it. */
+  readonly tracing?: Tracing;
 }
 
 /** A step with the name tests and logs know it by. */
@@ -206,6 +209,8 @@ export class GatewayHandler {
     this.#o.drain.begin();
     if (this.#o.drain.draining && 'shouldKeepAlive' in res) res.shouldKeepAlive = false;
     const x = openExchange(typeof socket === 'string' ? DEFAULT_SCOPES[socket] : socket, req, res, this.#state, started, upgrade);
+    const tracing = this.#o.tracing;
+    if (tracing) x.span = tracing.start({ kind: 'server', method: req.method ?? 'GET', path: x.path, authority: x.authority ?? '', traceparent: req.headers.traceparent, tracestate: req.headers.tracestate });
     res.once('close', () => {
       // A pick the chain never forwarded (the client left first) ends here; forward's own
       // release, when it ran, came first and wins.
@@ -252,6 +257,7 @@ export class GatewayHandler {
     const { req, res } = x;
     const ms = performance.now() - x.started;
     const status = res.headersSent ? res.statusCode : 0;
+    x.span?.end({ status, errorCode: x.code ?? '', peer: '', protocol: req.httpVersion === '2.0' ? 'h2' : 'http/1.1', route: x.route === '-' ? '' : x.route });
     this.#o.metrics.requests.inc({ route: x.route, backend: x.backend, status_code: String(status), consumer: consumerLabel(x.account, x.consumer), plan: planLabel(x.account) });
     recordEdgeRequest(this.#o.metrics, this.#labels, x, status, ms / 1000);
     // Absent fields stay undefined, which the logger leaves out of the line.

@@ -26,6 +26,7 @@ export const ERROR_CODES = {
   WEFT_ERR_CA_BUSY: { status: 429, summary: 'weft ca is handling as many certificate requests as it may; retry after Retry-After seconds' },
   WEFT_ERR_ENDPOINTS_FILE: { status: 0, summary: 'the local endpoints file is invalid; the last good one stays' },
   WEFT_ERR_ROUTES_FILE: { status: 0, summary: 'the local mesh routes file is invalid; the routes in force stay' },
+  WEFT_ERR_TRACE_EXPORT: { status: 0, summary: 'spans could not be sent to the OTLP endpoint (logged once until sending works again); requests are not affected' },
   WEFT_ERR_ROUTE_NO_BACKEND: { status: 500, summary: "the mesh route's matching rule has no backend with a weight above zero" },
   WEFT_ERR_BAD_REQUEST: { status: 400, summary: 'the request cannot be routed as sent (no Host, bad weft header)' },
   WEFT_ERR_UNKNOWN_SERVICE: { status: 502, summary: 'the Host / :authority names no mesh service' },

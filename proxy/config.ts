@@ -10,6 +10,7 @@ import { HANDSHAKE_SETTINGS, type HandshakeBounds } from '../lib/tls-guard.js';
 import { ALLOW_ALL, EGRESS_MODES, parseEgressPolicy, type EgressPolicy } from '../mesh/egress-policy.js';
 import { TRAFFIC_SETTINGS, trafficSettingsOf, type TrafficSettings } from '../mesh/traffic/traffic-settings.js';
 import { DEFAULT_INBOUND_POLICIES, type DefaultInboundPolicy } from '../mesh/authz/policy.js';
+import { TRACE_SETTINGS, traceSettingsOf, type TraceSettings } from '../mesh/trace/trace-settings.js';
 
 /** An explicit upstream: a local port that always reaches one service. */
 export interface UpstreamPort {
@@ -80,6 +81,7 @@ export const PROXY_SETTINGS = {
   latencyBuckets: METRICS_SETTINGS.latencyBuckets,
   accessLog: setting({ name: 'WEFT_ACCESS_LOG', type: bool(), default: false, doc: 'one log line per successful request too (failures are always logged); off by default: the line costs CPU on every request (`config.weft.dev/access-log`, Helm `proxy.accessLog`)' }),
   ...TRAFFIC_SETTINGS,
+  ...TRACE_SETTINGS,
   certLifetimeHours: MESH_MODE_SETTINGS.certLifetimeHours,
   caDir: MESH_MODE_SETTINGS.caDir,
   endpointsFile: MESH_MODE_SETTINGS.endpointsFile,
@@ -131,6 +133,8 @@ export interface ProxyConfig extends MeshModeSettings {
   readonly podLabels: Readonly<Record<string, string>>;
   /** The pod's own default inbound policy; undefined inherits the namespace's. */
   readonly defaultInboundPolicy: DefaultInboundPolicy | undefined;
+  /** Tracing (docs/tracing.md); off when no OTLP endpoint is set. */
+  readonly trace: TraceSettings;
 }
 
 /** Parses the proxy environment; throws WEFT_ERR_CONFIG naming every bad variable. */
@@ -174,6 +178,7 @@ export function parseProxyConfig(env: Readonly<Record<string, string | undefined
     traffic: trafficSettingsOf(v),
     podLabels: parseLabels(v.podLabels, c),
     defaultInboundPolicy: v.defaultInboundPolicy,
+    trace: traceSettingsOf(v),
     ...meshModeBlocks(v, v.trustDomain),
   };
   const ports = [v.inbound.port, v.outbound.port, v.admin.port, ...upstreams.map((u) => u.listen.port)].filter((p) => p !== 0);

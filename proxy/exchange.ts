@@ -4,6 +4,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { Logger } from '../lib/logger.js';
 import type { ProxyMetrics } from './metrics.js';
 import { LabelValues, grpcStatusLabel, requestKey, requestLabels, responseLabels, statusCodeLabel, tlsLabel, type RequestFacts } from '../mesh/metrics/vocabulary.js';
+import type { RequestSpan } from '../mesh/trace/tracing.js';
 
 /** Told of every finished exchange (the tap and the recent-failures ring, proxy/tap/). */
 export interface ExchangeObserver {
@@ -37,6 +38,8 @@ export interface Exchange {
   finished: boolean;
   /** The request's headers as received (HTTP only); read by the tap, redacted there. */
   headers: IncomingHttpHeaders | undefined;
+  /** The request's span when tracing is on (proxy/trace-step.ts); undefined otherwise. */
+  span: RequestSpan | undefined;
 }
 
 /** Starts an exchange record. */
@@ -64,6 +67,7 @@ export function startExchange(
     responseMs: 0,
     finished: false,
     headers: undefined,
+    span: undefined,
   };
 }
 

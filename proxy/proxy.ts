@@ -35,6 +35,7 @@ import { InboundAuthz, AUTHZ_DEBUG_PATH } from './inbound/authorize.js';
 import type { PolicySource } from '../mesh/authz/policy-source.js';
 import { TapHub } from './tap/tap-hub.js';
 import { tapRoutes } from './tap/tap-admin.js';
+import { startTracing } from '../mesh/trace/tracing.js';
 
 // Recent failures kept for /debug/recent-failures (a few KB each at most, headers left out).
 const RECENT_FAILURES = 100;
@@ -76,6 +77,8 @@ export async function startProxy(config: ProxyConfig, deps: ProxyDeps): Promise<
   const tap = new TapHub(now, Date.now, RECENT_FAILURES);
   const recorder = new ExchangeRecorder(metrics, deps.log, now, config.accessLog, tap, new LabelValues(config.identity));
   const drain = new Drain();
+  // Off (no OTLP endpoint): undefined, and nothing of OpenTelemetry is loaded.
+  const tracing = await startTracing(config.trace, { serviceName: config.trace.serviceName ?? config.serviceAccount, namespace: config.namespace, pod: config.podName }, deps.log);
   const random = deps.random ?? Math.random;
   const traffic = new Traffic({
     terms: budgetTermsOf(config.traffic),
@@ -165,6 +168,7 @@ export async function startProxy(config: ProxyConfig, deps: ProxyDeps): Promise<
     traffic,
     timers: realTimers,
     random,
+    ...(tracing ? { tracing } : {}),
     ...(routes ? { routes } : remoteRoutes ? { routes: remoteRoutes } : {}),
     capture: {
       detectTimeoutMs: config.detectTimeoutMs,
@@ -197,6 +201,7 @@ export async function startProxy(config: ProxyConfig, deps: ProxyDeps): Promise<
       now,
       handshake: config.handshake,
       ...(authorize ? { authorize } : {}),
+      ...(tracing ? { tracing } : {}),
       onOpaque:
         deps.onOpaque ??
         createOpaqueInbound({
@@ -254,6 +259,7 @@ export async function startProxy(config: ProxyConfig, deps: ProxyDeps): Promise<
       authz?.close();
       await deps.policies?.close();
       await deps.source.close();
+      await tracing?.shutdown();
       admin.close();
       admin.closeAllConnections();
       return clean;

@@ -9,6 +9,7 @@ import { isWeftError, type WeftError } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
 import type { Exchange, ExchangeRecorder } from './exchange.js';
 import type { ForwardHooks } from './forward/http1.js';
+import { endSpan } from './trace-step.js';
 
 /** What every exchange is served with. */
 export interface ServeDeps {
@@ -68,6 +69,7 @@ export function serve<T>(deps: ServeDeps, spec: ServeSpec<T>): void {
       if (pick) pick.release(outcomeOf(error, forwardedMs === 0 ? -1 : (exchange.responseMs || now()) - forwardedMs, exchange.status));
       uncount();
       recorder.finish(exchange, error === undefined ? undefined : error === 'client_closed' ? 'client_closed' : error.code);
+      endSpan(exchange);
     },
   };
   const fail = (error: WeftError): void => {

@@ -23,6 +23,7 @@ import type { Traffic } from '../../mesh/traffic/traffic.js';
 import { methodRetryable, type AttemptFailure } from '../../mesh/traffic/retry-policy.js';
 import { forwardUpgrade } from './upgrade.js';
 import { editableResponse, sendEditedResponse, type NotEdited } from '../transform/response-body.js';
+import { setTraceHeaders } from '../../mesh/trace/propagate.js';
 
 /** What forwarding needs from the gateway; the handler passes its own pick and error answer. */
 export interface ForwardDeps {
@@ -62,6 +63,8 @@ export function forward(deps: ForwardDeps): Step<Exchange> {
     const peer = req.socket?.remoteAddress ?? '';
     addForwardedHeaders(x.headers, { peer, trustedPeer: anyContains(deps.trustedProxies, peer), proto: x.protocol === 'HTTPS' ? 'https' : 'http', host: x.host });
     x.headers.host = x.upstreamHost;
+    // Traced: this gateway's span is the parent the mesh sees (docs/tracing.md).
+    if (x.span) setTraceHeaders(x.headers, x.span);
     if (x.upgrade) return forwardUpgrade(deps, x, x.upgrade);
     const head = { method: req.method ?? 'GET', path: x.upstreamPath + x.upstreamSearch, headers: x.headers as OutgoingHttpHeaders };
     let upstream = openMeshRequest(deps.pool, endpoint, head, target.ref);

@@ -11,7 +11,7 @@ import { peerIdentity, serverTlsOptions, handshakeFailureReason, unauthorizedRea
 import { forwardHttp1, forwardUpgrade, type Http1Upstream } from '../forward/http1.js';
 import { forwardHttp2 } from '../forward/http2.js';
 import { trackConnection, type ConnectionFacts } from '../connection-series.js';
-import { CLIENT_ID_HEADER, DST_PORT_HEADER, DST_SERVICE_HEADER, forwardH2Headers, forwardRawHeaders } from '../../mesh/headers.js';
+import { CLIENT_ID_HEADER, DST_PORT_HEADER, DST_SERVICE_HEADER } from '../../mesh/headers.js';
 import { rescueHttp1, rescueHttp2, rescueUpgrade } from '../../mesh/rescue.js';
 import { serve, type ServeDeps } from '../serve.js';
 import { startExchange, type Exchange, type ExchangeRecorder } from '../exchange.js';
@@ -23,6 +23,8 @@ import type { Logger } from '../../lib/logger.js';
 import type { HostPort } from '../../lib/config.js';
 import { DEFAULT_HANDSHAKE_BOUNDS, guardHandshakes, type HandshakeBounds, type HandshakeGuard } from '../../lib/tls-guard.js';
 import { realTimers, type Timers } from '../../lib/timers.js';
+import type { Tracing } from '../../mesh/trace/tracing.js';
+import { noteRequest, tracedH2Headers, tracedRawHeaders } from '../trace-step.js';
 
 /** What the inbound side needs. */
 export interface InboundDeps {
@@ -45,6 +47,8 @@ export interface InboundDeps {
   readonly authorize?: (peer: string, port: number, method: string | undefined, path: string | undefined) => WeftError | undefined;
   /** Handles an opaque TCP connection (ALPN weft-tcp); absent means refused. */
   readonly onOpaque?: (socket: TLSSocket, peer: string, facts?: ConnectionFacts) => void;
+  /** Tracing (docs/tracing.md): absent when off, and then no request is touched by it. */
+  readonly tracing?: Tracing;
 }
 
 // A peer must not choose who the app thinks it is talking to.
@@ -194,7 +198,7 @@ export class InboundProxy {
   #onHttp1(req: IncomingMessage, res: ServerResponse): void {
     const peer = this.#peers.get(req.socket) ?? '';
     const exchange = this.#start('http/1.1', req.method ?? 'GET', req.headers.host ?? '', req.url ?? '', peer);
-    exchange.headers = req.headers;
+    noteRequest(exchange, req.headers, this.#deps.tracing, 'server');
     if (this.#deps.drain.draining) res.setHeader('connection', 'close');
     serve<number>(this.#serve, {
       exchange,
@@ -203,7 +207,7 @@ export class InboundProxy {
       respond: (error) => rescueHttp1(res, error),
       onClose: (listener) => res.once('close', listener),
       forward: (port, hooks) => {
-        const headers = forwardRawHeaders(req.rawHeaders, DROP_FROM_PEER, [[CLIENT_ID_HEADER, peer]]);
+        const headers = tracedRawHeaders(exchange, req.rawHeaders, DROP_FROM_PEER, [[CLIENT_ID_HEADER, peer]]);
         forwardHttp1(req, res, this.#app(port), headers, hooks);
       },
     });
@@ -212,7 +216,7 @@ export class InboundProxy {
   #onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     const peer = this.#peers.get(req.socket) ?? '';
     const exchange = this.#start('websocket', req.method ?? 'GET', req.headers.host ?? '', req.url ?? '', peer);
-    exchange.headers = req.headers;
+    noteRequest(exchange, req.headers, this.#deps.tracing, 'server');
     serve<number>(this.#serve, {
       exchange,
       route: (answer) => this.#route(exchange, req.headers, answer),
@@ -220,7 +224,7 @@ export class InboundProxy {
       respond: (error) => rescueUpgrade(socket, error),
       onClose: (listener) => socket.once('close', listener),
       forward: (port, hooks) => {
-        const headers = forwardRawHeaders(req.rawHeaders, DROP_FROM_PEER, [[CLIENT_ID_HEADER, peer]], true);
+        const headers = tracedRawHeaders(exchange, req.rawHeaders, DROP_FROM_PEER, [[CLIENT_ID_HEADER, peer]], true);
         forwardUpgrade(req, socket, head, this.#app(port), headers, hooks);
       },
     });
@@ -230,7 +234,7 @@ export class InboundProxy {
     const socket = stream.session?.socket;
     const peer = (socket && this.#peers.get(socket)) || peerFromSession(stream) || '';
     const exchange = this.#start('h2', String(headers[':method'] ?? ''), String(headers[':authority'] ?? ''), String(headers[':path'] ?? ''), peer);
-    exchange.headers = headers;
+    noteRequest(exchange, headers, this.#deps.tracing, 'server');
     stream.on('error', noop);
     serve<number>(this.#serve, {
       exchange,
@@ -239,7 +243,7 @@ export class InboundProxy {
       respond: (error) => rescueHttp2(stream, error, headers),
       onClose: (listener) => stream.once('close', listener),
       forward: (port, hooks) => {
-        const out = forwardH2Headers(headers, DROP_FROM_PEER, { [CLIENT_ID_HEADER]: peer });
+        const out = tracedH2Headers(exchange, headers, DROP_FROM_PEER, { [CLIENT_ID_HEADER]: peer });
         forwardHttp2(stream, headers, this.#appSession(port), out, { what: `app port ${port}`, unreachable: 'WEFT_ERR_APP_UNREACHABLE' }, hooks);
       },
     });

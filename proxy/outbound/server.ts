@@ -40,6 +40,8 @@ import { defaultPlan, h2RetrySpec, retryingSpec, withTimeout, type H2StepDeps, t
 import { forwardHttp2Retrying } from '../forward/retrying-http2.js';
 import type { CompiledRoutes } from '../../mesh/routes/route-decision.js';
 import { applyRuleHttp1, applyRuleHttp2, rulePlan } from './mesh-route-step.js';
+import { noteRequest, tracedH2Headers, tracedRawHeaders, type Tracing } from '../trace-step.js';
+import { absoluteToOrigin, describe, describePassthrough } from './describe.js';
 
 /** What the outbound side needs. */
 export interface OutboundDeps {
@@ -66,6 +68,8 @@ export interface OutboundDeps {
   readonly routes?: { readonly current: CompiledRoutes };
   /** Uniform [0,1) source for weighted backends (Math.random unless a test seeds it). */
   readonly random?: () => number;
+  /** Tracing (docs/tracing.md): absent when off, and then no request is touched by it. */
+  readonly tracing?: Tracing;
 }
 
 // The original destination read at accept: an address, none (not captured, or no addon), or a failure.
@@ -248,7 +252,7 @@ export class OutboundProxy {
       { direction: 'outbound', protocol: 'http/1.1', method: req.method ?? 'GET', authority: req.headers.host ?? '', path: req.url ?? '' },
       this.#deps.now(),
     );
-    exchange.headers = req.headers;
+    noteRequest(exchange, req.headers, this.#deps.tracing, 'client');
     if (this.#deps.drain.draining) res.setHeader('connection', 'close');
     serve<Target>(this.#serve, {
       exchange,
@@ -268,11 +272,11 @@ export class OutboundProxy {
         const plan = target.rule ? rulePlan(target.rule, this.#deps.traffic, this.#defaultPlan) : this.#defaultPlan;
         if (plan && this.#deps.traffic) {
           // Retries or timeouts apply: attempts are held, retried and timed (mesh/traffic).
-          const step = { traffic: this.#deps.traffic, balancers: this.#deps.balancers, timers: this.#deps.timers ?? realTimers, now: this.#deps.now, upstream: (e: Endpoint) => this.#upstream(e), headers: (e: Endpoint) => forwardRawHeaders(req.rawHeaders, DROP_FROM_APP, [[DST_PORT_HEADER, String(e.port)], [DST_SERVICE_HEADER, exchange.service]]) };
+          const step = { traffic: this.#deps.traffic, balancers: this.#deps.balancers, timers: this.#deps.timers ?? realTimers, now: this.#deps.now, upstream: (e: Endpoint) => this.#upstream(e), headers: (e: Endpoint) => tracedRawHeaders(exchange, req.rawHeaders, DROP_FROM_APP, [[DST_PORT_HEADER, String(e.port)], [DST_SERVICE_HEADER, exchange.service]]) };
           forwardRetrying(req, res, retryingSpec(step, plan, exchange, target.service, exchange.service, target.pick), hooks);
           return;
         }
-        const headers = forwardRawHeaders(req.rawHeaders, DROP_FROM_APP, [[DST_PORT_HEADER, String(endpoint.port)], [DST_SERVICE_HEADER, exchange.service]]);
+        const headers = tracedRawHeaders(exchange, req.rawHeaders, DROP_FROM_APP, [[DST_PORT_HEADER, String(endpoint.port)], [DST_SERVICE_HEADER, exchange.service]]);
         forwardHttp1(req, res, this.#upstream(endpoint), headers, hooks);
       },
     });
@@ -283,7 +287,7 @@ export class OutboundProxy {
       { direction: 'outbound', protocol: 'websocket', method: req.method ?? 'GET', authority: req.headers.host ?? '', path: req.url ?? '' },
       this.#deps.now(),
     );
-    exchange.headers = req.headers;
+    noteRequest(exchange, req.headers, this.#deps.tracing, 'client');
     serve<Target>(this.#serve, {
       exchange,
       route: (answer) => this.#router.route(this.#captured.get(req.socket), req.headers.host, undefined, fixed, 'http', answer),
@@ -297,7 +301,7 @@ export class OutboundProxy {
           return;
         }
         const endpoint = describe(exchange, target);
-        const headers = forwardRawHeaders(req.rawHeaders, DROP_FROM_APP, [[DST_PORT_HEADER, String(endpoint.port)], [DST_SERVICE_HEADER, exchange.service]], true);
+        const headers = tracedRawHeaders(exchange, req.rawHeaders, DROP_FROM_APP, [[DST_PORT_HEADER, String(endpoint.port)], [DST_SERVICE_HEADER, exchange.service]], true);
         forwardUpgrade(req, socket, head, this.#upstream(endpoint), headers, hooks);
       },
     });
@@ -309,7 +313,7 @@ export class OutboundProxy {
       { direction: 'outbound', protocol: 'h2', method: String(headers[':method'] ?? ''), authority: authority ?? '', path: String(headers[':path'] ?? '') },
       this.#deps.now(),
     );
-    exchange.headers = headers;
+    noteRequest(exchange, headers, this.#deps.tracing, 'client');
     stream.on('error', noop);
     serve<Target>(this.#serve, {
       exchange,
@@ -332,10 +336,10 @@ export class OutboundProxy {
         const sent = !plain && target.rule ? applyRuleHttp2(target.rule, headers) : headers;
         if (!plain && plan?.policy && this.#deps.traffic) {
           // A retry policy applies: attempts are held and retried (gRPC statuses included).
-          forwardHttp2Retrying(stream, headers, h2RetrySpec(this.#h2Step(sent, exchange.service), plan.policy, exchange, target.service, exchange.service, target.pick), hooks);
+          forwardHttp2Retrying(stream, headers, h2RetrySpec(this.#h2Step(sent, exchange), plan.policy, exchange, target.service, exchange.service, target.pick), hooks);
           return;
         }
-        const out = plain ? forwardH2Headers(headers, NO_DROP, {}) : forwardH2Headers(sent, DROP_FROM_APP, { [DST_PORT_HEADER]: String(endpoint.port), [DST_SERVICE_HEADER]: exchange.service });
+        const out = plain ? forwardH2Headers(headers, NO_DROP, {}) : tracedH2Headers(exchange, sent, DROP_FROM_APP, { [DST_PORT_HEADER]: String(endpoint.port), [DST_SERVICE_HEADER]: exchange.service });
         const label = { what: plain ? `passthrough ${exchange.endpoint}` : endpointName(endpoint), unreachable: 'WEFT_ERR_CONNECT' as const };
         let session: http2.ClientHttp2Session;
         try {
@@ -353,14 +357,14 @@ export class OutboundProxy {
   }
 
   // What the HTTP/2 retry step needs: the pool's sessions and the headers for an endpoint.
-  #h2Step(sent: IncomingHttpHeaders, service: string): H2StepDeps {
+  #h2Step(sent: IncomingHttpHeaders, exchange: Exchange): H2StepDeps {
     return {
       traffic: this.#deps.traffic as Traffic,
       balancers: this.#deps.balancers,
       timers: this.#deps.timers ?? realTimers,
       now: this.#deps.now,
       session: (e: Endpoint) => this.#deps.pool.http2(e),
-      headers: (e: Endpoint) => forwardH2Headers(sent, DROP_FROM_APP, { [DST_PORT_HEADER]: String(e.port), [DST_SERVICE_HEADER]: service }),
+      headers: (e: Endpoint) => tracedH2Headers(exchange, sent, DROP_FROM_APP, { [DST_PORT_HEADER]: String(e.port), [DST_SERVICE_HEADER]: exchange.service }),
       label: (e: Endpoint) => ({ what: endpointName(e), unreachable: 'WEFT_ERR_CONNECT' as const }),
     };
   }
@@ -393,39 +397,6 @@ export class OutboundProxy {
 
 // An app using the proxy as an HTTP proxy (HTTP_PROXY, curl -x) sends the absolute form
 // "GET http://orders/path"; the upstream wants the origin form and the Host from the URL.
-function absoluteToOrigin(req: IncomingMessage): void {
-  const url = req.url ?? '';
-  if (!url.startsWith('http://')) return;
-  try {
-    const parsed = new URL(url);
-    req.url = `${parsed.pathname}${parsed.search}`;
-    req.headers.host = parsed.host;
-    for (let i = 0; i < req.rawHeaders.length; i += 2) {
-      if ((req.rawHeaders[i] ?? '').toLowerCase() === 'host') req.rawHeaders[i + 1] = parsed.host;
-    }
-  } catch {
-    // Not a URL after all: leave it for the route step to refuse.
-  }
-}
-
-// Names the destination on the exchange once it is known; returns the endpoint to forward to.
-function describe(exchange: Exchange, target: Target & { kind: 'mesh' }): Endpoint {
-  const { endpoint } = target.pick;
-  exchange.service = serviceKey(target.service);
-  exchange.route = target.rule?.label ?? '';
-  exchange.peer = endpoint.identity;
-  exchange.endpoint = `${endpoint.address}:${endpoint.port}`;
-  return endpoint;
-}
-
-// A passthrough has no service and no peer: the access log and metrics say why it left the mesh.
-function describePassthrough(exchange: Exchange, target: Target & { kind: 'passthrough' }): Endpoint {
-  exchange.service = 'passthrough';
-  exchange.reason = target.reason;
-  exchange.endpoint = target.address.includes(':') ? `[${target.address}]:${target.port}` : `${target.address}:${target.port}`;
-  return { address: target.address, port: target.port, identity: '', ready: true };
-}
-
 function targetPick(target: Target): CompletedPick | undefined {
   return target.kind === 'mesh' ? target.pick : undefined;
 }

@@ -8,6 +8,7 @@ import { benchCa } from './ca.js';
 import { benchDiscovery } from './discovery.js';
 import { benchTraffic } from './traffic.js';
 import { benchAuthz } from './authz.js';
+import { benchTracing } from './tracing.js';
 
 /** Every section, in the order they run. Add a line for a new section. */
 const SECTIONS: readonly { readonly name: string; readonly run: () => Promise<BenchSection> }[] = [
@@ -18,6 +19,7 @@ const SECTIONS: readonly { readonly name: string; readonly run: () => Promise<Be
   { name: 'discovery', run: benchDiscovery },
   { name: 'traffic', run: benchTraffic },
   { name: 'authz', run: benchAuthz },
+  { name: 'tracing', run: benchTracing },
 ];
 
 async function main(): Promise<void> {
