@@ -44,7 +44,15 @@ export interface RouteRef {
 
 /** A backend after resolution: a mesh service, or one the gateway answers 500 for. */
 export type ResolvedBackend =
-  | { readonly kind: 'service'; readonly ref: ServiceRef; readonly weight: number; readonly filters: readonly FilterSpec[]; readonly label: string }
+  | {
+      readonly kind: 'service';
+      readonly ref: ServiceRef;
+      readonly weight: number;
+      readonly filters: readonly FilterSpec[];
+      readonly label: string;
+      /** The port's appProtocol when the route file declares the Service (discovery's endpoints may say it too). */
+      readonly appProtocol?: string;
+    }
   | { readonly kind: 'invalid'; readonly reason: string; readonly weight: number; readonly label: string };
 
 /** A compiled rule: what happens to a request that matched it. */
@@ -297,13 +305,17 @@ export function compileRouteTable(res: ResourceSet, checkCert?: CertCheck): { ta
       return { kind: 'invalid', weight: b.weight, label, reason: `Service ${b.namespace}/${b.name} is in another namespace and no ReferenceGrant allows it` };
     }
     let port = b.port;
+    const svc = res.services.find((s) => s.meta.namespace === b.namespace && s.meta.name === b.name);
     if (port === undefined && b.portName !== undefined) {
-      const svc = res.services.find((s) => s.meta.namespace === b.namespace && s.meta.name === b.name);
       port = svc?.ports.find((p) => p.name === b.portName)?.port;
       if (port === undefined) return { kind: 'invalid', weight: b.weight, label, reason: `port ${JSON.stringify(b.portName)} of Service ${b.namespace}/${b.name} is unknown (declare the Service in the file)` };
     }
     if (port === undefined) return { kind: 'invalid', weight: b.weight, label, reason: 'no port' };
-    return { kind: 'service', ref: { namespace: b.namespace, name: b.name, port }, weight: b.weight, filters: b.filters, label };
+    const appProtocol = svc?.ports.find((p) => p.port === port)?.appProtocol;
+    const ref = { namespace: b.namespace, name: b.name, port };
+    return appProtocol === undefined
+      ? { kind: 'service', ref, weight: b.weight, filters: b.filters, label }
+      : { kind: 'service', ref, weight: b.weight, filters: b.filters, label, appProtocol };
   };
 
   const nsLabels = (ns: string): Readonly<Record<string, string>> => res.namespaces.find((n) => n.name === ns)?.labels ?? {};

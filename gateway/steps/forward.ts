@@ -22,6 +22,7 @@ import { serviceKey } from '../../mesh/discovery/endpoint-source.js';
 import type { Traffic } from '../../mesh/traffic/traffic.js';
 import { methodRetryable, type AttemptFailure } from '../../mesh/traffic/retry-policy.js';
 import { forwardUpgrade } from './upgrade.js';
+import { forwardHttp2, sendsHttp2 } from './forward-h2.js';
 
 /** What forwarding needs from the gateway; the handler passes its own pick and error answer. */
 export interface ForwardDeps {
@@ -60,6 +61,7 @@ export function forward(deps: ForwardDeps): Step<Exchange> {
     addForwardedHeaders(x.headers, { peer, trustedPeer: anyContains(deps.trustedProxies, peer), proto: x.protocol === 'HTTPS' ? 'https' : 'http', host: x.host });
     x.headers.host = x.upstreamHost;
     if (x.upgrade) return forwardUpgrade(deps, x, x.upgrade);
+    if (sendsHttp2(x)) return forwardHttp2(deps, x);
     const head = { method: req.method ?? 'GET', path: x.upstreamPath + x.upstreamSearch, headers: x.headers as OutgoingHttpHeaders };
     let upstream = openMeshRequest(deps.pool, endpoint, head);
     // A pooled connection the peer closed just as it was reused fails before any response:
