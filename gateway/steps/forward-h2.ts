@@ -123,7 +123,7 @@ export function forwardHttp2(deps: Http2ForwardDeps, x: Exchange): typeof HANDED
   const ruleTimed = rule.requestTimeoutMs !== undefined || rule.backendTimeoutMs !== undefined;
   const ruleMs = ruleTimed ? shorterTimeout(rule.requestTimeoutMs, rule.backendTimeoutMs) : deps.defaultTimeoutMs > 0 ? deps.defaultTimeoutMs : undefined;
   const timeoutMs = shorterTimeout(ruleMs, deadline);
-  const bodyless = 'stream' in req ? (req).stream.endAfterHeaders : req.headers['content-length'] === undefined || req.headers['content-length'] === '0' ? req.headers['transfer-encoding'] === undefined : false;
+  const bodyless = 'stream' in req ? req.stream.endAfterHeaders : req.headers['content-length'] === undefined || req.headers['content-length'] === '0' ? req.headers['transfer-encoding'] === undefined : false;
   const pickedMs = timers.now();
   let settled = false;
   let status = 0;

@@ -62,6 +62,21 @@ spec:
   parentRefs: [{ name: edge }]
   hostnames: [h2.test]
   rules: [{ backendRefs: [{ name: h2-echo, port: 80 }] }]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: GRPCRoute
+metadata: { name: echo-rpc, namespace: test }
+spec:
+  parentRefs: [{ name: edge, sectionName: http }]
+  hostnames: [rpc.test]
+  rules:
+    - matches: [{ method: { service: weft.test.Echo, method: Unary }, headers: [{ name: x-tier, value: gold }] }]
+      filters:
+        - { type: RequestHeaderModifier, requestHeaderModifier: { set: [{ name: x-caller, value: gold-tier }] } }
+        - { type: ResponseHeaderModifier, responseHeaderModifier: { add: [{ name: x-route, value: gold }] } }
+      backendRefs: [{ name: grpc-echo, port: 80 }]
+    - matches: [{ method: { service: weft.test.Echo, method: Unary } }, { method: { type: RegularExpression, method: "Str.*" } }]
+      backendRefs: [{ name: grpc-echo, port: 80 }]
 `;
 
 /** A finished call: its status, details, reply and metadata. */
@@ -200,6 +215,33 @@ t.test('gRPC and h2c through the gateway', async (t) => {
       r.items.map((m) => m.text),
       ['echo a', 'echo b'],
     );
+  });
+
+  t.test('a GRPCRoute routes by service, method and metadata, with its header filters', async (t) => {
+    const rpc = client('rpc.test');
+    const gold = new grpc.Metadata();
+    gold.set('x-tier', 'gold');
+    gold.set('x-caller', 'someone');
+    const r = await new Promise<Done>((resolve) => {
+      let headers: grpc.Metadata | undefined;
+      const call = rpc.Unary({ text: 'vip' }, gold, {}, (err, reply) => setImmediate(() => resolve({ code: err?.code ?? 0, details: err?.details ?? '', reply, headers, trailers: undefined })));
+      call.on('metadata', (m: grpc.Metadata) => (headers = m));
+    });
+    t.equal(r.code, grpc.status.OK, r.details);
+    t.equal(r.reply?.caller, 'gold-tier', 'RequestHeaderModifier set the metadata the backend saw');
+    t.same(r.headers?.get('x-route'), ['gold'], 'ResponseHeaderModifier added response metadata');
+    const plainCall = await unary(rpc, 'plain', { caller: 'me' });
+    t.equal(plainCall.code, grpc.status.OK, plainCall.details);
+    t.equal(plainCall.reply?.caller, 'me', 'without the metadata: the other rule, no filter');
+    t.same(plainCall.headers?.get('x-route'), []);
+    const streamed = await collect(rpc.Stream({ text: 's' }, new grpc.Metadata()));
+    t.equal(streamed.code, grpc.status.OK, 'a RegularExpression method match');
+    t.equal(streamed.items.length, 3);
+    const chat = rpc.Chat(new grpc.Metadata());
+    const unmatched = collect(chat);
+    chat.end();
+    const u = await unmatched;
+    t.equal(u.code, grpc.status.UNIMPLEMENTED, 'a method no rule matches answers UNIMPLEMENTED');
   });
 
   t.test('a host no route serves answers UNIMPLEMENTED, not an HTTP 404 body', async (t) => {
