@@ -164,6 +164,7 @@ export function sameSnapshot(a: ServiceSnapshot | undefined, b: ServiceSnapshot)
       e.serving === f.serving &&
       e.terminating === f.terminating &&
       e.meshed === f.meshed &&
+      e.appProtocol === f.appProtocol &&
       samePorts(e.opaquePorts, f.opaquePorts)
     );
   }) && samePorts(a.opaquePorts, b.opaquePorts);
