@@ -89,6 +89,16 @@ export function synthesize(err: WeftError): Rescue {
   return { status, code: err.code, grpcStatus: GRPC_STATUS[status] ?? GRPC_UNKNOWN, message, body: `${message}\n` };
 }
 
+/**
+ * gRPC's percent-encoding of grpc-message: each byte outside printable ASCII, and '%', as %XX.
+ * (encodeURIComponent would also encode ':' and '/', which gRPC clients show as written.)
+ */
+export function encodeGrpcMessage(text: string): string {
+  let out = '';
+  for (const byte of Buffer.from(text, 'utf8')) out += byte >= 0x20 && byte <= 0x7e && byte !== 0x25 ? String.fromCharCode(byte) : `%${byte.toString(16).toUpperCase().padStart(2, '0')}`;
+  return out;
+}
+
 /** True when the request is gRPC, read from its content-type (never assumed). */
 export function isGrpc(headers: IncomingHttpHeaders | undefined): boolean {
   return String(headers?.['content-type'] ?? '').startsWith('application/grpc');
@@ -118,7 +128,7 @@ export function rescueHttp2(stream: ServerHttp2Stream, err: WeftError, request: 
   }
   const r = synthesize(err);
   if (isGrpc(request)) {
-    const grpc = { ':status': 200, 'content-type': 'application/grpc', 'grpc-status': String(r.grpcStatus), 'grpc-message': encodeURIComponent(r.message), [ERROR_HEADER]: r.code };
+    const grpc = { ':status': 200, 'content-type': 'application/grpc', 'grpc-status': String(r.grpcStatus), 'grpc-message': encodeGrpcMessage(r.message), [ERROR_HEADER]: r.code };
     stream.respond(Object.assign(grpc, extra), { endStream: true });
     return;
   }

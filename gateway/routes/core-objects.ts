@@ -1,5 +1,5 @@
 // Parses the core v1 objects a route file may carry: Secrets (TLS certificates), ConfigMaps (client
-// CA bundles) and Services (named ports).
+// CA bundles) and Services (named ports and their appProtocol).
 import type { FieldReader, Json } from './field-reader.js';
 import type { ObjectMeta } from './object-meta.js';
 
@@ -12,7 +12,7 @@ export interface SecretSpec {
 /** A Service: its ports, for backendRefs that name a port. */
 export interface ServiceSpec {
   readonly meta: ObjectMeta;
-  readonly ports: readonly { name?: string; port: number }[];
+  readonly ports: readonly { name?: string; port: number; appProtocol?: string }[];
 }
 
 /** Reads `data` (base64 for a Secret) and `stringData`. */
@@ -35,7 +35,8 @@ export function readService(r: FieldReader, meta: ObjectMeta, spec: Json): Servi
   const ports = r.objs(spec, 'ports', 'spec').flatMap((p, i) => {
     const port = r.int(p, 'port', `spec.ports[${i}]`, { required: true, min: 1, max: 65535 });
     const name = r.str(p, 'name', `spec.ports[${i}]`);
-    return port === undefined ? [] : [{ port, ...(name === undefined ? {} : { name }) }];
+    const appProtocol = r.str(p, 'appProtocol', `spec.ports[${i}]`);
+    return port === undefined ? [] : [{ port, ...(name === undefined ? {} : { name }), ...(appProtocol === undefined ? {} : { appProtocol }) }];
   });
   return { meta, ports };
 }

@@ -1,5 +1,5 @@
 // Objects that belong to another controller, found before anything is judged: Gateways of another
-// GatewayClass, and HTTPRoutes whose every parent is such a Gateway. The gateway neither reads,
+// GatewayClass, and HTTPRoutes and GRPCRoutes whose every parent is such a Gateway. The gateway neither reads,
 // rejects nor reports them, so another team's objects can never stop weft's routes.
 import { GATEWAY_API_GROUP, WEFT_CLASS } from './object-meta.js';
 
@@ -35,7 +35,7 @@ export function foreignGateways(objects: readonly unknown[], defaultNamespace: s
 export function isForeignRoute(obj: Json, kind: string, namespace: string, foreign: ReadonlySet<string>): boolean {
   const { name } = metaOf(obj, namespace);
   if (kind === 'Gateway') return foreign.has(`${namespace}/${name}`);
-  if (kind !== 'HTTPRoute' || foreign.size === 0) return false;
+  if ((kind !== 'HTTPRoute' && kind !== 'GRPCRoute') || foreign.size === 0) return false;
   const parents = asObject(obj.spec)?.parentRefs;
   if (!Array.isArray(parents) || parents.length === 0) return false;
   return parents.every((p) => {

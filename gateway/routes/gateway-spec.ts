@@ -85,7 +85,7 @@ export function readGateway(r: FieldReader, meta: ObjectMeta, spec: Json): Gatew
     const kinds = r.objs(ar, 'kinds', `${path}.allowedRoutes`).map((k, j) => {
       const kind = r.str(k, 'kind', `${path}.allowedRoutes.kinds[${j}]`, { required: true }) ?? '';
       const group = r.str(k, 'group', `${path}.allowedRoutes.kinds[${j}]`) ?? GATEWAY_API_GROUP;
-      if (kind !== 'HTTPRoute' || group !== GATEWAY_API_GROUP) r.problem(`${path}.allowedRoutes.kinds[${j}]`, `${group}/${kind} is not a route kind the gateway serves (HTTPRoute)`);
+      if ((kind !== 'HTTPRoute' && kind !== 'GRPCRoute') || group !== GATEWAY_API_GROUP) r.problem(`${path}.allowedRoutes.kinds[${j}]`, `${group}/${kind} is not a route kind the gateway serves (HTTPRoute, GRPCRoute)`);
       return kind;
     });
     listeners.push({
@@ -97,7 +97,7 @@ export function readGateway(r: FieldReader, meta: ObjectMeta, spec: Json): Gatew
       clientCaRefs,
       allowedFrom: from,
       ...(allowedSelector ? { allowedSelector } : {}),
-      allowedKinds: kinds.length > 0 ? kinds : ['HTTPRoute'],
+      allowedKinds: kinds.length > 0 ? kinds : ['HTTPRoute', 'GRPCRoute'],
     });
   });
   return { meta, className, listeners };

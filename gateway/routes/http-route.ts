@@ -40,6 +40,8 @@ export interface RouteMatch {
   readonly headers: readonly HeaderMatch[];
   readonly queryParams: readonly HeaderMatch[];
   readonly method?: string;
+  /** Set for a GRPCRoute's match: only a gRPC request (content-type application/grpc) matches. */
+  readonly grpc?: boolean;
 }
 
 /** One rule of a route. */
@@ -80,7 +82,16 @@ const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'CONNECT', 'OPTIONS', '
 /** Reads an HTTPRoute's spec. */
 export function readHttpRoute(r: FieldReader, meta: ObjectMeta, spec: Json): HttpRouteSpec {
   r.known(spec, 'spec', ['parentRefs', 'hostnames', 'rules']);
-  const parentRefs = r.objs(spec, 'parentRefs', 'spec', { max: 32 }).map((p, i): ParentRef => {
+  const parentRefs = readParentRefs(r, meta, spec);
+  const hostnames = readHostnames(r, spec);
+  const rawRules = r.objs(spec, 'rules', 'spec', { max: 16 });
+  const rules = (rawRules.length === 0 ? [{}] : rawRules).map((rule, i) => readRule(r, meta, rule, `spec.rules[${i}]`));
+  return { meta, parentRefs, hostnames, rules };
+}
+
+/** Reads a route's `spec.parentRefs` (Gateways only; sectionName and port kept). Shared by every route kind. */
+export function readParentRefs(r: FieldReader, meta: ObjectMeta, spec: Json): ParentRef[] {
+  return r.objs(spec, 'parentRefs', 'spec', { max: 32 }).map((p, i): ParentRef => {
     const path = `spec.parentRefs[${i}]`;
     const group = r.str(p, 'group', path) ?? GATEWAY_API_GROUP;
     const kind = r.str(p, 'kind', path) ?? 'Gateway';
@@ -95,14 +106,16 @@ export function readHttpRoute(r: FieldReader, meta: ObjectMeta, spec: Json): Htt
       ...(port === undefined ? {} : { port }),
     };
   });
+}
+
+/** Reads a route's `spec.hostnames`, lower-cased, each checked. Shared by every route kind. */
+export function readHostnames(r: FieldReader, spec: Json): string[] {
   const hostnames = r.strs(spec, 'hostnames', 'spec').map((h) => h.toLowerCase());
   hostnames.forEach((h, i) => {
     const p = hostnameProblem(h);
     if (p) r.problem(`spec.hostnames[${i}]`, p);
   });
-  const rawRules = r.objs(spec, 'rules', 'spec', { max: 16 });
-  const rules = (rawRules.length === 0 ? [{}] : rawRules).map((rule, i) => readRule(r, meta, rule, `spec.rules[${i}]`));
-  return { meta, parentRefs, hostnames, rules };
+  return hostnames;
 }
 
 function readRule(r: FieldReader, meta: ObjectMeta, rule: Json, path: string): RuleSpec {

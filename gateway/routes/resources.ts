@@ -1,5 +1,5 @@
 // The one reader of route objects: plain objects, from the route file's YAML documents or from the
-// API server, become typed, validated resources (Gateway API v1 Gateway/HTTPRoute, ReferenceGrant,
+// API server, become typed, validated resources (Gateway API v1 Gateway/HTTPRoute/GRPCRoute, ReferenceGrant,
 // Ingress v1, Secret, ConfigMap, Namespace, Service and the weft policy kinds), each kind read by
 // its own module. Every problem is reported with source, document and field path.
 import { parseAllDocuments } from 'yaml';
@@ -7,6 +7,7 @@ import { readData, readService, type SecretSpec, type ServiceSpec } from './core
 import { FieldReader, ProblemList, type DocPlace, type Json } from './field-reader.js';
 import { readGateway, type GatewaySpec } from './gateway-spec.js';
 import { readHttpRoute, type HttpRouteSpec } from './http-route.js';
+import { readGrpcRoute, type GrpcRouteSpec } from './grpc-route.js';
 import { readIngress, type IngressSpec } from './ingress.js';
 import { GATEWAY_API_GROUP, readMeta, type ObjectMeta } from './object-meta.js';
 import type { ObjectCondition } from './conditions.js';
@@ -19,6 +20,7 @@ export type { GatewaySpec, ListenerSpec } from './gateway-spec.js';
 export type { HeaderMatch, HttpRouteSpec, ParentRef, PathMatch, RouteMatch, RuleSpec, StringMatchType } from './http-route.js';
 export type { BackendRefSpec, FilterSpec, HeaderModifier, PathModifier } from './filter-specs.js';
 export type { IngressPath, IngressSpec } from './ingress.js';
+export type { GrpcMethodMatch, GrpcRouteMatch, GrpcRouteSpec, GrpcRuleSpec } from './grpc-route.js';
 export type { ReferenceGrantSpec } from './reference-grant.js';
 export type { SecretSpec, ServiceSpec } from './core-objects.js';
 
@@ -34,6 +36,7 @@ export interface PolicyDoc {
 export interface ResourceSet {
   readonly gateways: readonly GatewaySpec[];
   readonly routes: readonly HttpRouteSpec[];
+  readonly grpcRoutes: readonly GrpcRouteSpec[];
   readonly ingresses: readonly IngressSpec[];
   readonly grants: readonly ReferenceGrantSpec[];
   readonly secrets: readonly SecretSpec[];
@@ -101,6 +104,7 @@ export function readResources(objects: readonly unknown[], source: string, opts:
   const out: ResourceLists = {
     gateways: [] as GatewaySpec[],
     routes: [] as HttpRouteSpec[],
+    grpcRoutes: [] as GrpcRouteSpec[],
     ingresses: [] as IngressSpec[],
     grants: [] as ReferenceGrantSpec[],
     secrets: [] as SecretSpec[],
@@ -196,6 +200,11 @@ function readObject(r: FieldReader, o: RawObject, seen: Map<string, number>): ((
       const route = readHttpRoute(r, meta, spec);
       return (out) => out.routes.push(route);
     }
+    case 'GRPCRoute': {
+      if (!want(`${GATEWAY_API_GROUP}/v1`)) return undefined;
+      const route = readGrpcRoute(r, meta, spec);
+      return (out) => out.grpcRoutes.push(route);
+    }
     case 'GatewayClass':
       want(`${GATEWAY_API_GROUP}/v1`);
       return undefined;
@@ -226,6 +235,6 @@ function readObject(r: FieldReader, o: RawObject, seen: Map<string, number>): ((
     default:
       // A policy's spec is parsed when policies are compiled; a bad one is rejected there.
       if (apiVersion.startsWith('weft.dev/')) return want('weft.dev/v1alpha1') ? (out) => out.policies.push({ kind, meta, spec, reader: r }) : undefined;
-      return fail('kind', `${apiVersion} ${kind} is not a kind the gateway reads (Gateway, HTTPRoute, ReferenceGrant, Ingress, Secret, ConfigMap, Namespace, Service, weft.dev policies)`);
+      return fail('kind', `${apiVersion} ${kind} is not a kind the gateway reads (Gateway, HTTPRoute, GRPCRoute, ReferenceGrant, Ingress, Secret, ConfigMap, Namespace, Service, weft.dev policies)`);
   }
 }

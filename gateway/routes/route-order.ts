@@ -27,6 +27,9 @@ export interface Ranked {
   readonly order: number;
 }
 
+// A GRPCRoute matches gRPC requests only: content-type application/grpc, bare or with a subtype.
+const GRPC_CONTENT_TYPE = /^application\/grpc(?:$|[+;])/i;
+
 function headerValue(headers: RouteRequest['headers'], name: string): string | undefined {
   const v = headers[name];
   return Array.isArray(v) ? v.join(',') : (v as string | undefined);
@@ -37,6 +40,7 @@ export function matches(m: RouteMatch, req: RouteRequest): boolean {
   const p = m.path;
   if (p.type === 'Exact' ? req.path !== p.value : p.type === 'PathPrefix' ? !prefixMatches(p.value, req.path) : !p.regex?.test(req.path)) return false;
   if (m.method !== undefined && m.method !== req.method) return false;
+  if (m.grpc === true && !GRPC_CONTENT_TYPE.test(headerValue(req.headers, 'content-type') ?? '')) return false;
   for (const h of m.headers) {
     const v = headerValue(req.headers, h.name);
     if (v === undefined || (h.type === 'Exact' ? v !== h.value : !h.regex?.test(v))) return false;

@@ -6,6 +6,8 @@ import type { RetryPolicy } from '../../mesh/traffic/retry-policy.js';
 import { hostSpecificity, ingressHostMatches, intersectHostnames, servedHostMatches, gatewayHostMatches } from './hostnames.js';
 import { compareEntries, matches, type RouteRequest } from './route-order.js';
 import type { ObjectCondition } from './conditions.js';
+import { grpcRules } from './grpc-route.js';
+import { settleKindConflicts, type AttachedRoute } from './route-conflicts.js';
 import { DEFAULT_SCOPES, type Protocol, type SocketScope } from './listener-scope.js';
 import {
   GATEWAY_API_GROUP,
@@ -13,6 +15,7 @@ import {
   type BackendRefSpec,
   type FilterSpec,
   type GatewaySpec,
+  type HttpRouteSpec,
   type ListenerSpec,
   type ObjectMeta,
   type ResourceSet,
@@ -34,7 +37,7 @@ export interface ListenerRef {
 
 /** The route object and rule a request matched. */
 export interface RouteRef {
-  readonly kind: 'HTTPRoute' | 'Ingress';
+  readonly kind: 'HTTPRoute' | 'GRPCRoute' | 'Ingress';
   readonly namespace: string;
   readonly name: string;
   readonly rule: number;
@@ -44,7 +47,8 @@ export interface RouteRef {
 
 /** A backend after resolution: a mesh service, or one the gateway answers 500 for. */
 export type ResolvedBackend =
-  | { readonly kind: 'service'; readonly ref: ServiceRef; readonly weight: number; readonly filters: readonly FilterSpec[]; readonly label: string }
+  // appProtocol: the port's, when the route file declares the Service (discovery's endpoints may say it too).
+  | { readonly kind: 'service'; readonly ref: ServiceRef; readonly weight: number; readonly filters: readonly FilterSpec[]; readonly label: string; readonly appProtocol?: string }
   | { readonly kind: 'invalid'; readonly reason: string; readonly weight: number; readonly label: string };
 
 /** A compiled rule: what happens to a request that matched it. */
@@ -201,6 +205,10 @@ export function compileRouteTable(res: ResourceSet, checkCert?: CertCheck): { ta
   const degraded = new Map<ObjectMeta, { kind: string; reasons: string[] }>();
   const fault = (kind: string, meta: ObjectMeta, path: string, message: string): void => {
     problems.push(`${where(meta, path)}: ${message}`);
+    degrade(kind, meta, path, message);
+  };
+  // Degraded but not a problem: served as far as it can be (a route that lost a listener to a conflict).
+  const degrade = (kind: string, meta: ObjectMeta, path: string, message: string): void => {
     const d = degraded.get(meta);
     if (d) d.reasons.push(`${path}: ${message}`);
     else degraded.set(meta, { kind, reasons: [`${path}: ${message}`] });
@@ -288,44 +296,52 @@ export function compileRouteTable(res: ResourceSet, checkCert?: CertCheck): { ta
     return ah !== bh ? bh - ah : bl - al;
   });
 
-  const resolve = (b: BackendRefSpec, fromKind: 'HTTPRoute' | 'Ingress', fromNs: string): ResolvedBackend => {
+  const resolve = (b: BackendRefSpec, fromKind: 'HTTPRoute' | 'GRPCRoute' | 'Ingress', fromNs: string): ResolvedBackend => {
     const label = `${b.namespace}/${b.name}${b.port ? `:${b.port}` : b.portName ? `:${b.portName}` : ''}`;
     if (b.group !== '' || b.kind !== 'Service') {
       return { kind: 'invalid', weight: b.weight, label, reason: `backend kind ${b.group || 'core'}/${b.kind} is not supported (only Service)` };
     }
-    if (fromKind === 'HTTPRoute' && !grantAllows(GATEWAY_API_GROUP, 'HTTPRoute', fromNs, '', 'Service', b.namespace, b.name)) {
+    if (fromKind !== 'Ingress' && !grantAllows(GATEWAY_API_GROUP, fromKind, fromNs, '', 'Service', b.namespace, b.name)) {
       return { kind: 'invalid', weight: b.weight, label, reason: `Service ${b.namespace}/${b.name} is in another namespace and no ReferenceGrant allows it` };
     }
     let port = b.port;
+    const svc = res.services.find((s) => s.meta.namespace === b.namespace && s.meta.name === b.name);
     if (port === undefined && b.portName !== undefined) {
-      const svc = res.services.find((s) => s.meta.namespace === b.namespace && s.meta.name === b.name);
       port = svc?.ports.find((p) => p.name === b.portName)?.port;
       if (port === undefined) return { kind: 'invalid', weight: b.weight, label, reason: `port ${JSON.stringify(b.portName)} of Service ${b.namespace}/${b.name} is unknown (declare the Service in the file)` };
     }
     if (port === undefined) return { kind: 'invalid', weight: b.weight, label, reason: 'no port' };
-    return { kind: 'service', ref: { namespace: b.namespace, name: b.name, port }, weight: b.weight, filters: b.filters, label };
+    const appProtocol = svc?.ports.find((p) => p.port === port)?.appProtocol;
+    const ref = { namespace: b.namespace, name: b.name, port };
+    return { kind: 'service', ref, weight: b.weight, filters: b.filters, label, ...(appProtocol === undefined ? {} : { appProtocol }) };
   };
 
   const nsLabels = (ns: string): Readonly<Record<string, string>> => res.namespaces.find((n) => n.name === ns)?.labels ?? {};
-  const allows = (g: GatewaySpec, l: ListenerSpec, routeNs: string): boolean => {
-    if (!l.allowedKinds.includes('HTTPRoute')) return false;
+  const allows = (g: GatewaySpec, l: ListenerSpec, routeNs: string, kind: string): boolean => {
+    if (!l.allowedKinds.includes(kind)) return false;
     if (l.allowedFrom === 'All') return true;
     if (l.allowedFrom === 'Same') return routeNs === g.meta.namespace;
     const labels = nsLabels(routeNs);
     return Object.entries(l.allowedSelector ?? {}).every(([k, v]) => labels[k] === v);
   };
 
-  for (const route of res.routes) {
+  // Both route kinds compile alike; a GRPCRoute's matches stand for gRPC requests on /<service>/<method>.
+  const allRoutes = [
+    ...res.routes.map((route) => ({ kind: 'HTTPRoute' as const, route })),
+    ...res.grpcRoutes.map((g) => ({ kind: 'GRPCRoute' as const, route: { meta: g.meta, parentRefs: g.parentRefs, hostnames: g.hostnames, rules: grpcRules(g) } })),
+  ];
+  const attachedRoutes: (AttachedRoute<ListenerRef> & { route: HttpRouteSpec })[] = [];
+  for (const { kind, route } of allRoutes) {
     const attached: { listener: ListenerRef; hosts: string[] }[] = [];
     route.parentRefs.forEach((p, i) => {
       const g = gateways.find((x) => x.meta.namespace === p.namespace && x.meta.name === p.name);
-      const label = `HTTPRoute ${route.meta.namespace}/${route.meta.name} parentRefs[${i}]`;
+      const label = `${kind} ${route.meta.namespace}/${route.meta.name} parentRefs[${i}]`;
       if (!g) return warnings.push(`${label}: Gateway ${p.namespace}/${p.name} (class ${WEFT_CLASS}) is not in the file; not attached`);
       const candidates = g.listeners.filter((l) => !unusable.has(l) && (p.sectionName === undefined || l.name === p.sectionName) && (p.port === undefined || l.port === p.port));
       if (candidates.length === 0) return warnings.push(`${label}: Gateway ${p.namespace}/${p.name} has no listener ${p.sectionName ?? ''}${p.port ? `:${p.port}` : ''}; not attached`);
       let any = false;
       for (const l of candidates) {
-        if (!allows(g, l, route.meta.namespace)) continue;
+        if (!allows(g, l, route.meta.namespace, kind)) continue;
         const hosts = intersectHostnames(l.hostname, route.hostnames);
         if (hosts.length === 0) continue;
         any = true;
@@ -333,16 +349,29 @@ export function compileRouteTable(res: ResourceSet, checkCert?: CertCheck): { ta
       }
       if (!any) warnings.push(`${label}: no listener of Gateway ${p.namespace}/${p.name} allows this route (allowedRoutes or hostnames do not intersect); not attached`);
     });
+    attachedRoutes.push({ kind, namespace: route.meta.namespace, name: route.meta.name, createdMs: route.meta.createdMs, attached, route });
+  }
+  const sameListener = (a: ListenerRef, b: ListenerRef): boolean => a.name === b.name && a.port === b.port && a.gateway?.namespace === b.gateway?.namespace && a.gateway?.name === b.gateway?.name;
+  const settled = settleKindConflicts(attachedRoutes, sameListener, (l) => `${l.gateway?.namespace ?? ''}/${l.gateway?.name ?? ''}/${l.name}`);
+  for (const [r, reasons] of settled.lost) {
+    for (const reason of reasons) {
+      warnings.push(`${r.kind} ${r.namespace}/${r.name}: ${reason}`);
+      degrade(r.kind, r.route.meta, 'spec.parentRefs', reason);
+    }
+  }
+  for (const ar of attachedRoutes) {
+    const { kind, route } = ar;
+    const attached = settled.kept.get(ar) ?? [];
     route.rules.forEach((rule, ri) => {
       const ref: RouteRef = {
-        kind: 'HTTPRoute',
+        kind,
         namespace: route.meta.namespace,
         name: route.meta.name,
         rule: ri,
         label: `${route.meta.namespace}/${route.meta.name}/${rule.name ?? ri}`,
       };
-      const backends = rule.backendRefs.map((b) => resolve(b, 'HTTPRoute', route.meta.namespace));
-      for (const b of backends) if (b.kind === 'invalid') warnings.push(`HTTPRoute ${ref.label}: backend ${b.label}: ${b.reason}; requests to it get 500`);
+      const backends = rule.backendRefs.map((b) => resolve(b, kind, route.meta.namespace));
+      for (const b of backends) if (b.kind === 'invalid') warnings.push(`${kind} ${ref.label}: backend ${b.label}: ${b.reason}; requests to it get 500`);
       const filters = rule.filters.map((f): FilterSpec => f);
       const compiled: CompiledRule = {
         route: ref,

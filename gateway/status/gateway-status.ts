@@ -1,10 +1,10 @@
 // The Gateway API status of what the gateway read, as plain values: per Gateway (Accepted,
 // Programmed, addresses, per listener Accepted/Programmed/ResolvedRefs/Conflicted and
-// attachedRoutes) and per HTTPRoute parentRef (Accepted, ResolvedRefs) with the spec's reasons
+// attachedRoutes) and per HTTPRoute and GRPCRoute parentRef (Accepted, ResolvedRefs) with the spec's reasons
 // and observedGeneration. Pure: the Kubernetes writer and the local admin endpoint both show it.
 import { intersectHostnames } from '../routes/hostnames.js';
 import { objectLabel, type ObjectCondition } from '../routes/conditions.js';
-import { GATEWAY_API_GROUP, WEFT_CLASS, type GatewaySpec, type HttpRouteSpec, type ListenerSpec, type ResourceSet } from '../routes/resources.js';
+import { GATEWAY_API_GROUP, WEFT_CLASS, type BackendRefSpec, type GatewaySpec, type HttpRouteSpec, type ListenerSpec, type ResourceSet } from '../routes/resources.js';
 
 /** The controllerName weft writes in route status and GatewayClass spec. */
 export const WEFT_CONTROLLER = 'weft.dev/gateway-controller';
@@ -18,6 +18,11 @@ export interface StatusCondition {
   readonly observedGeneration?: number;
 }
 
+/** The route kinds whose status weft writes. */
+type RouteKind = 'HTTPRoute' | 'GRPCRoute';
+/** What status reads of a route of either kind. */
+type RouteLike = Pick<HttpRouteSpec, 'meta' | 'parentRefs' | 'hostnames'> & { readonly rules: readonly { readonly backendRefs: readonly BackendRefSpec[] }[] };
+
 /** A listener's status (gateway.networking.k8s.io/v1 ListenerStatus). */
 export interface ListenerStatus {
   readonly name: string;
@@ -28,7 +33,7 @@ export interface ListenerStatus {
 
 /** One object's desired status, with what it is. */
 export interface ObjectStatus {
-  readonly kind: 'Gateway' | 'HTTPRoute';
+  readonly kind: 'Gateway' | 'HTTPRoute' | 'GRPCRoute';
   readonly namespace: string;
   readonly name: string;
   readonly generation?: number;
@@ -66,7 +71,7 @@ export interface StatusInput {
 /** What the route source hands over after each build: everything but the addresses. */
 export type StatusSource = Omit<StatusInput, 'addresses'>;
 
-/** The status of every weft-class Gateway and of every HTTPRoute naming one (or naming a Gateway that does not exist). */
+/** The status of every weft-class Gateway and of every HTTPRoute and GRPCRoute naming one (or naming a Gateway that does not exist). */
 export function computeStatuses(input: StatusInput): ObjectStatus[] {
   const { resources: res } = input;
   const byLabel = new Map(input.conditions.map((c) => [objectLabel(c), c]));
@@ -74,8 +79,8 @@ export function computeStatuses(input: StatusInput): ObjectStatus[] {
   const attached = new Map<ListenerSpec, number>();
   const out: ObjectStatus[] = [];
   const nsLabels = (ns: string): Readonly<Record<string, string>> => res.namespaces.find((n) => n.name === ns)?.labels ?? {};
-  const allows = (g: GatewaySpec, l: ListenerSpec, routeNs: string): boolean => {
-    if (!l.allowedKinds.includes('HTTPRoute')) return false;
+  const allows = (g: GatewaySpec, l: ListenerSpec, routeNs: string, kind: RouteKind): boolean => {
+    if (!l.allowedKinds.includes(kind)) return false;
     if (l.allowedFrom === 'All') return true;
     if (l.allowedFrom === 'Same') return routeNs === g.meta.namespace;
     const labels = nsLabels(routeNs);
@@ -83,21 +88,22 @@ export function computeStatuses(input: StatusInput): ObjectStatus[] {
   };
   const degradedListener = (g: GatewaySpec, i: number): string | undefined =>
     byLabel.get(objectLabel({ kind: 'Gateway', namespace: g.meta.namespace, name: g.meta.name }))?.reasons.find((r) => r.startsWith(`spec.listeners[${i}]`));
-  const granted = (fromNs: string, toNs: string, toName: string): boolean =>
+  const granted = (kind: RouteKind, fromNs: string, toNs: string, toName: string): boolean =>
     fromNs === toNs ||
     res.grants.some(
-      (gr) => gr.meta.namespace === toNs && gr.from.some((f) => f.group === GATEWAY_API_GROUP && f.kind === 'HTTPRoute' && f.namespace === fromNs) && gr.to.some((t) => t.group === '' && t.kind === 'Service' && (t.name === undefined || t.name === toName)),
+      (gr) => gr.meta.namespace === toNs && gr.from.some((f) => f.group === GATEWAY_API_GROUP && f.kind === kind && f.namespace === fromNs) && gr.to.some((t) => t.group === '' && t.kind === 'Service' && (t.name === undefined || t.name === toName)),
     );
 
   // Accepted routes, per parentRef.
   const rejected = (kind: string, namespace: string, name: string): boolean => byLabel.get(objectLabel({ kind, namespace, name }))?.type === 'Rejected';
-  for (const route of res.routes) {
+  const routes: [RouteKind, RouteLike][] = [...res.routes.map((r): [RouteKind, RouteLike] => ['HTTPRoute', r]), ...res.grpcRoutes.map((r): [RouteKind, RouteLike] => ['GRPCRoute', r])];
+  for (const [kind, route] of routes) {
     // A rejected version whose previous one serves: that route's listener still counts it below,
     // but its status is the rejection (written from its condition).
-    const skip = rejected('HTTPRoute', route.meta.namespace, route.meta.name);
+    const skip = rejected(kind, route.meta.namespace, route.meta.name);
     const gen = route.meta.generation;
-    const raw = rawParentRefs(input.objects, 'HTTPRoute', route.meta.namespace, route.meta.name);
-    const resolved = resolvedRefs(route, granted, gen);
+    const raw = rawParentRefs(input.objects, kind, route.meta.namespace, route.meta.name);
+    const resolved = resolvedRefs(route, (fromNs, toNs, toName) => granted(kind, fromNs, toNs, toName), gen);
     const parents = route.parentRefs.map((p, i) => {
       const g = gateways.find((x) => x.meta.namespace === p.namespace && x.meta.name === p.name);
       let accepted: StatusCondition;
@@ -105,7 +111,7 @@ export function computeStatuses(input: StatusInput): ObjectStatus[] {
       else if (!g) accepted = cond('Accepted', false, 'NoMatchingParent', `Gateway ${p.namespace}/${p.name} of class ${WEFT_CLASS} does not exist`, gen);
       else {
         const candidates = g.listeners.filter((l) => (p.sectionName === undefined || l.name === p.sectionName) && (p.port === undefined || l.port === p.port));
-        const allowing = candidates.filter((l) => allows(g, l, route.meta.namespace));
+        const allowing = candidates.filter((l) => allows(g, l, route.meta.namespace, kind));
         const matching = allowing.filter((l) => intersectHostnames(l.hostname, route.hostnames).length > 0);
         for (const l of matching) attached.set(l, (attached.get(l) ?? 0) + 1);
         if (candidates.length === 0) accepted = cond('Accepted', false, 'NoMatchingParent', `Gateway ${p.namespace}/${p.name} has no listener ${p.sectionName ?? ''}${p.port ? `:${p.port}` : ''}`, gen);
@@ -115,18 +121,19 @@ export function computeStatuses(input: StatusInput): ObjectStatus[] {
       }
       return { parentRef: raw[i] ?? { name: p.name }, controllerName: WEFT_CONTROLLER, conditions: [accepted, resolved] };
     });
-    if (!skip) out.push({ kind: 'HTTPRoute', namespace: route.meta.namespace, name: route.meta.name, ...(gen === undefined ? {} : { generation: gen }), status: { parents } });
+    if (!skip) out.push({ kind, namespace: route.meta.namespace, name: route.meta.name, ...(gen === undefined ? {} : { generation: gen }), status: { parents } });
   }
 
   // Rejected routes: every parentRef is told why (UnsupportedValue), so a user sees the reason.
   for (const c of input.conditions) {
-    if (c.kind !== 'HTTPRoute' || c.type !== 'Rejected') continue;
+    if ((c.kind !== 'HTTPRoute' && c.kind !== 'GRPCRoute') || c.type !== 'Rejected') continue;
+    const kind: RouteKind = c.kind;
     const gen = c.generation;
     const message = `${c.servingPrevious ? 'this version is rejected (the previous one keeps serving)' : 'rejected'}: ${c.reasons.join('; ')}`;
-    const parents = rawParentRefs(input.objects, 'HTTPRoute', c.namespace, c.name)
+    const parents = rawParentRefs(input.objects, kind, c.namespace, c.name)
       .filter((p) => (p.kind ?? 'Gateway') === 'Gateway')
       .map((p) => ({ parentRef: p, controllerName: WEFT_CONTROLLER, conditions: [cond('Accepted', false, 'UnsupportedValue', message, gen), cond('ResolvedRefs', false, 'UnsupportedValue', message, gen)] }));
-    out.push({ kind: 'HTTPRoute', namespace: c.namespace, name: c.name, ...(gen === undefined ? {} : { generation: gen }), status: { parents } });
+    out.push({ kind, namespace: c.namespace, name: c.name, ...(gen === undefined ? {} : { generation: gen }), status: { parents } });
   }
 
   for (const g of gateways) if (!rejected('Gateway', g.meta.namespace, g.meta.name)) out.push(gatewayStatus(g, attached, degradedListener, input.addresses));
@@ -152,7 +159,7 @@ function gatewayStatus(g: GatewaySpec, attached: ReadonlyMap<ListenerSpec, numbe
       bad ? cond('ResolvedRefs', false, 'InvalidCertificateRef', bad, gen) : cond('ResolvedRefs', true, 'ResolvedRefs', 'all references resolved', gen),
       bad ? cond('Programmed', false, 'Invalid', 'the listener is not served', gen) : cond('Programmed', true, 'Programmed', 'the listener is served', gen),
     ];
-    return { name: l.name, supportedKinds: [{ group: GATEWAY_API_GROUP, kind: 'HTTPRoute' }], attachedRoutes: attached.get(l) ?? 0, conditions };
+    return { name: l.name, supportedKinds: l.allowedKinds.map((kind) => ({ group: GATEWAY_API_GROUP, kind })), attachedRoutes: attached.get(l) ?? 0, conditions };
   });
   const status = {
     addresses: addresses.map((value) => ({ type: /^[\d.]+$|:/.test(value) ? 'IPAddress' : 'Hostname', value })),
@@ -163,7 +170,7 @@ function gatewayStatus(g: GatewaySpec, attached: ReadonlyMap<ListenerSpec, numbe
 }
 
 // ResolvedRefs of a route: every backendRef a Service (InvalidKind), in reach (RefNotPermitted).
-function resolvedRefs(route: HttpRouteSpec, granted: (fromNs: string, toNs: string, toName: string) => boolean, gen: number | undefined): StatusCondition {
+function resolvedRefs(route: RouteLike, granted: (fromNs: string, toNs: string, toName: string) => boolean, gen: number | undefined): StatusCondition {
   for (const rule of route.rules) {
     for (const b of rule.backendRefs) {
       if (b.group !== '' || b.kind !== 'Service') return cond('ResolvedRefs', false, 'InvalidKind', `backend kind ${b.group || 'core'}/${b.kind} is not supported (only Service)`, gen);

@@ -28,9 +28,9 @@ type Cond = StatusCondition & { lastTransitionTime?: string };
 // Each path spelled out, so the RBAC test's scanner sees every resource and subresource written.
 function objectPaths(s: ObjectStatus): { main: string; status: string } {
   const at = { group: GATEWAY_API_GROUP, version: 'v1', namespace: s.namespace, name: s.name };
-  return s.kind === 'Gateway'
-    ? { main: resourcePath({ ...at, resource: 'gateways' }), status: resourcePath({ ...at, resource: 'gateways', subresource: 'status' }) }
-    : { main: resourcePath({ ...at, resource: 'httproutes' }), status: resourcePath({ ...at, resource: 'httproutes', subresource: 'status' }) };
+  if (s.kind === 'Gateway') return { main: resourcePath({ ...at, resource: 'gateways' }), status: resourcePath({ ...at, resource: 'gateways', subresource: 'status' }) };
+  if (s.kind === 'GRPCRoute') return { main: resourcePath({ ...at, resource: 'grpcroutes' }), status: resourcePath({ ...at, resource: 'grpcroutes', subresource: 'status' }) };
+  return { main: resourcePath({ ...at, resource: 'httproutes' }), status: resourcePath({ ...at, resource: 'httproutes', subresource: 'status' }) };
 }
 
 /** Keeps the cluster's status in step with the last build, while leader. */

@@ -24,6 +24,7 @@ import { methodRetryable, type AttemptFailure } from '../../mesh/traffic/retry-p
 import { forwardUpgrade } from './upgrade.js';
 import { editableResponse, sendEditedResponse, type NotEdited } from '../transform/response-body.js';
 import { setTraceHeaders } from '../../mesh/trace/propagate.js';
+import { forwardHttp2, sendsHttp2 } from './forward-h2.js';
 
 /** What forwarding needs from the gateway; the handler passes its own pick and error answer. */
 export interface ForwardDeps {
@@ -66,6 +67,7 @@ export function forward(deps: ForwardDeps): Step<Exchange> {
     // Traced: this gateway's span is the parent the mesh sees (docs/tracing.md).
     if (x.span) setTraceHeaders(x.headers, x.span);
     if (x.upgrade) return forwardUpgrade(deps, x, x.upgrade);
+    if (sendsHttp2(x)) return forwardHttp2(deps, x);
     const head = { method: req.method ?? 'GET', path: x.upstreamPath + x.upstreamSearch, headers: x.headers as OutgoingHttpHeaders };
     let upstream = openMeshRequest(deps.pool, endpoint, head, target.ref);
     // A pooled connection the peer closed just as it was reused fails before any response:

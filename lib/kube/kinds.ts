@@ -31,6 +31,7 @@ export const DISCOVERY_KINDS: readonly ReadKind[] = [
 export const GATEWAY_ROUTE_KINDS: readonly ReadKind[] = [
   { group: 'gateway.networking.k8s.io', version: 'v1', resource: 'gateways', kind: 'Gateway', readers: ['gateway'], optional: true },
   { group: 'gateway.networking.k8s.io', version: 'v1', resource: 'httproutes', kind: 'HTTPRoute', readers: ['gateway'], optional: true },
+  { group: 'gateway.networking.k8s.io', version: 'v1', resource: 'grpcroutes', kind: 'GRPCRoute', readers: ['gateway'], optional: true },
   { group: 'gateway.networking.k8s.io', version: 'v1beta1', resource: 'referencegrants', kind: 'ReferenceGrant', readers: ['gateway'], optional: true },
   { group: 'networking.k8s.io', version: 'v1', resource: 'ingresses', kind: 'Ingress', readers: ['gateway'], optional: true },
   { group: '', version: 'v1', resource: 'namespaces', kind: 'Namespace', readers: ['gateway'], optional: false },

@@ -32,6 +32,8 @@ export interface Endpoint {
   readonly meshed?: boolean;
   /** Pod ports that skip protocol detection (`config.weft.dev/opaque-ports` on the pod or the Service). */
   readonly opaquePorts?: readonly number[];
+  /** The Service port's appProtocol (`kubernetes.io/h2c`, `grpc`...): how the app on `port` speaks. */
+  readonly appProtocol?: string;
 }
 
 /** A complete view of one service port: undefined endpoints means the service does not exist. */

@@ -19,6 +19,7 @@ export interface KubeService {
       readonly port?: number;
       readonly protocol?: string;
       readonly targetPort?: number | string;
+      readonly appProtocol?: string;
     }[];
   };
 }
@@ -35,7 +36,7 @@ export interface TargetRef {
 export interface KubeEndpointSlice {
   readonly metadata?: { readonly name?: string; readonly namespace?: string };
   readonly addressType?: string;
-  readonly ports?: readonly { readonly name?: string | null; readonly port?: number | null; readonly protocol?: string | null }[] | null;
+  readonly ports?: readonly { readonly name?: string | null; readonly port?: number | null; readonly protocol?: string | null; readonly appProtocol?: string | null }[] | null;
   readonly endpoints?: readonly {
     readonly addresses?: readonly string[];
     readonly conditions?: { readonly ready?: boolean | null; readonly serving?: boolean | null; readonly terminating?: boolean | null };
@@ -100,6 +101,8 @@ export function snapshotFromKube(
     // numeric targetPort; a named one cannot be resolved without it.
     const port = slicePort?.port ?? (typeof servicePort.targetPort === 'number' ? servicePort.targetPort : undefined);
     if (port === undefined || port === null) continue;
+    // The slice copies the Service port's appProtocol; the Service's own is the fallback.
+    const appProtocol = slicePort?.appProtocol ?? servicePort.appProtocol;
     for (const e of slice.endpoints ?? []) {
       const address = e.addresses?.[0];
       if (!address) continue;
@@ -120,6 +123,7 @@ export function snapshotFromKube(
         terminating: e.conditions?.terminating === true,
         ...(pod?.meshed === undefined ? {} : { meshed: pod.meshed }),
         ...(pod?.opaquePorts ? { opaquePorts: pod.opaquePorts } : {}),
+        ...(appProtocol ? { appProtocol } : {}),
       };
       const key = `${address}:${port}`;
       const seen = byAddress.get(key);
@@ -160,6 +164,7 @@ export function sameSnapshot(a: ServiceSnapshot | undefined, b: ServiceSnapshot)
       e.serving === f.serving &&
       e.terminating === f.terminating &&
       e.meshed === f.meshed &&
+      e.appProtocol === f.appProtocol &&
       samePorts(e.opaquePorts, f.opaquePorts)
     );
   }) && samePorts(a.opaquePorts, b.opaquePorts);

@@ -13,6 +13,8 @@ import { WatchedFile } from '../../lib/watched-file.js';
 export interface LocalServicePort {
   readonly port: number;
   readonly targetPort: number;
+  /** The port's appProtocol, as a Service would declare it (`kubernetes.io/h2c`, `grpc`). */
+  readonly appProtocol?: string;
 }
 
 /** A service as the file describes it. */
@@ -35,7 +37,7 @@ export interface EndpointsFile {
 /**
  * Parses the endpoints file text (pure). Format:
  *   services:
- *     - { name: hello, namespace: demo, ports: [{ port: 80, targetPort: 8080 }],
+ *     - { name: hello, namespace: demo, ports: [{ port: 80, targetPort: 8080, appProtocol: grpc }],
  *         endpoints: [{ address: 127.0.1.2, identity: spiffe://..., ready: true, podName: hello-0 }],
  *         clusterIP: 10.96.0.10, opaquePorts: [3306] }   (both optional)
  * Every problem is listed at once.
@@ -74,7 +76,11 @@ export function parseEndpointsFile(text: string, source: string): EndpointsFile 
         const targetPort = (p as { targetPort?: unknown }).targetPort ?? port;
         if (!isPort(port)) problems.push(`${at}.ports[${j}].port: ${JSON.stringify(port)} is not a port number`);
         else if (!isPort(targetPort)) problems.push(`${at}.ports[${j}].targetPort: ${JSON.stringify(targetPort)} is not a port number`);
-        else ports.push({ port, targetPort });
+        else {
+          const appProtocol = (p as { appProtocol?: unknown }).appProtocol;
+          if (appProtocol !== undefined && typeof appProtocol !== 'string') problems.push(`${at}.ports[${j}].appProtocol: must be a string`);
+          ports.push(typeof appProtocol === 'string' ? { port, targetPort, appProtocol } : { port, targetPort });
+        }
       });
     const endpoints: Omit<Endpoint, 'port'>[] = [];
     const rawEndpoints = s.endpoints ?? [];
@@ -128,7 +134,8 @@ export function snapshotFor(file: EndpointsFile, ref: ServiceRef): ServiceSnapsh
   const service = file.services.find((s) => s.name === ref.name && s.namespace === ref.namespace);
   const port = service?.ports.find((p) => p.port === ref.port);
   if (!service || !port) return { ref, endpoints: undefined };
-  return { ref, endpoints: service.endpoints.map((e) => ({ ...e, port: port.targetPort })) };
+  const appProtocol = port.appProtocol;
+  return { ref, endpoints: service.endpoints.map((e) => (appProtocol === undefined ? { ...e, port: port.targetPort } : { ...e, port: port.targetPort, appProtocol })) };
 }
 
 /**

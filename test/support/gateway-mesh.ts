@@ -38,7 +38,11 @@ interface Svc {
   readonly name: string;
   readonly port: number;
   readonly extraPorts: readonly number[];
+  readonly appProtocol: string | undefined;
 }
+
+/** Starts a pod's app on address:port in place of the HTTP echo; resolves how to stop it. */
+export type AppStarter = (pod: { readonly service: string; readonly name: string; readonly address: string; readonly port: number }) => Promise<{ close(): Promise<void> }>;
 
 const APP_PORT = 8080;
 
@@ -59,6 +63,7 @@ export class GatewayMesh {
   readonly #pods: Pod[] = [];
   readonly #services: Svc[] = [];
   readonly #apps: http.Server[] = [];
+  readonly #otherApps: { close(): Promise<void> }[] = [];
   /** Every request the echo backends received, in arrival order. */
   readonly received: Echoed[] = [];
   readonly #procs: Proc[] = [];
@@ -86,14 +91,15 @@ export class GatewayMesh {
   }
 
   /** Starts `replicas` echo pods (app + sidecar) for a service on port 80 (and `extraPorts`). */
-  async addService(name: string, replicas = 1, opts: { ready?: boolean; extraPorts?: number[] } = {}): Promise<void> {
-    this.#services.push({ name, port: 80, extraPorts: opts.extraPorts ?? [] });
+  async addService(name: string, replicas = 1, opts: { ready?: boolean; extraPorts?: number[]; app?: AppStarter; appProtocol?: string } = {}): Promise<void> {
+    this.#services.push({ name, port: 80, extraPorts: opts.extraPorts ?? [], appProtocol: opts.appProtocol });
     const pods: Pod[] = [];
     for (let i = 0; i < replicas; i++) {
       const pod: Pod = { service: name, name: `${name}-${i}`, address: this.address(), ready: opts.ready ?? true };
       pods.push(pod);
       this.#pods.push(pod);
-      this.#apps.push(await startEcho(name, pod.name, pod.address, this.received));
+      if (opts.app) this.#otherApps.push(await opts.app({ service: name, name: pod.name, address: pod.address, port: APP_PORT }));
+      else this.#apps.push(await startEcho(name, pod.name, pod.address, this.received));
     }
     await this.writeEndpoints();
     for (const pod of pods) await this.#startProxy(pod);
@@ -115,7 +121,7 @@ export class GatewayMesh {
     const services = this.#services.map((s) => ({
       name: s.name,
       namespace: this.namespace,
-      ports: [{ port: s.port, targetPort: APP_PORT }, ...s.extraPorts.map((p) => ({ port: p, targetPort: APP_PORT }))],
+      ports: [{ port: s.port, targetPort: APP_PORT, ...(s.appProtocol ? { appProtocol: s.appProtocol } : {}) }, ...s.extraPorts.map((p) => ({ port: p, targetPort: APP_PORT }))],
       endpoints: this.#pods
         .filter((p) => p.service === s.name)
         .map((p) => ({ address: p.address, identity: `spiffe://cluster.local/ns/${this.namespace}/sa/${s.name}`, ready: p.ready, podName: p.name })),
@@ -227,6 +233,7 @@ export class GatewayMesh {
   async close(): Promise<void> {
     await Promise.all(this.#procs.map(stopProc));
     await Promise.all(this.#apps.map((a) => new Promise((r) => a.close(r))));
+    await Promise.all(this.#otherApps.map((a) => a.close()));
     for (const a of this.#apps) a.closeAllConnections();
     await rm(this.dir, { recursive: true, force: true });
   }

@@ -1,5 +1,5 @@
 // Gateway API status in kubernetes mode with real processes: two `weft gateway` replicas against
-// the test API server, one Lease. The holder alone writes GatewayClass, Gateway and HTTPRoute
+// the test API server, one Lease. The holder alone writes GatewayClass, Gateway, HTTPRoute and GRPCRoute
 // status through the status subresource (conditions with the spec's reasons, observedGeneration,
 // addresses, attachedRoutes); a route with an unsupported filter is rejected alone with its
 // reason; when the holder stops, the other replica takes the Lease and writes from then on.
@@ -38,19 +38,35 @@ mesh.api.apply({
   apiVersion: GW,
   kind: 'Gateway',
   metadata: { name: 'edge', namespace: ns },
-  spec: { gatewayClassName: 'weft', listeners: [{ name: 'http', port: 80, protocol: 'HTTP', hostname: '*.example.com' }] },
+  spec: {
+    gatewayClassName: 'weft',
+    listeners: [
+      { name: 'http', port: 80, protocol: 'HTTP', hostname: '*.example.com' },
+      { name: 'grpc', port: 8080, protocol: 'HTTP', hostname: 'grpc.example.org' },
+    ],
+  },
 });
 const route = (name: string, spec: Record<string, unknown>): KubeObject => ({ apiVersion: GW, kind: 'HTTPRoute', metadata: { name, namespace: ns }, spec });
 const backend = { backendRefs: [{ name: 'hello', port: 80 }] };
 mesh.api.apply(route('web', { parentRefs: [{ name: 'edge' }], hostnames: ['shop.example.com'], rules: [backend] }));
 mesh.api.apply(route('magic', { parentRefs: [{ name: 'edge' }], hostnames: ['magic.example.com'], rules: [{ filters: [{ type: 'ExtensionRef', extensionRef: { group: 'example.com', kind: 'Magic', name: 'm' } }], ...backend }] }));
 mesh.api.apply(route('lost', { parentRefs: [{ name: 'nowhere' }], rules: [backend] }));
+const grpcRoute = (name: string, service: string): KubeObject => ({
+  apiVersion: GW,
+  kind: 'GRPCRoute',
+  metadata: { name, namespace: ns },
+  spec: { parentRefs: [{ name: 'edge', sectionName: 'grpc' }], rules: [{ matches: [{ method: { service } }], ...backend }] },
+});
+mesh.api.apply(grpcRoute('rpc', 'weft.test.Echo'));
+mesh.api.apply(grpcRoute('bad-rpc', 'not a service'));
 mesh.api.apply(route('far', { parentRefs: [{ name: 'edge' }], hostnames: ['far.other.org'], rules: [backend] }));
 
 type Cond = { type: string; status: string; reason: string; message: string; observedGeneration?: number; lastTransitionTime?: string };
 const get = (kind: string, name: string, namespace: string | undefined = ns): KubeObject | undefined => mesh.api.get(GW, kind, namespace, name);
 const parent = (name: string): { parentRef: Record<string, unknown>; controllerName: string; conditions: Cond[] } | undefined =>
   ((get('HTTPRoute', name)?.status as { parents?: { parentRef: Record<string, unknown>; controllerName: string; conditions: Cond[] }[] } | undefined)?.parents ?? [])[0];
+const grpcParent = (name: string): { parentRef: Record<string, unknown>; conditions: Cond[] } | undefined =>
+  ((get('GRPCRoute', name)?.status as { parents?: { parentRef: Record<string, unknown>; conditions: Cond[] }[] } | undefined)?.parents ?? [])[0];
 const condition = (conds: Cond[] | undefined, type: string): Cond | undefined => conds?.find((c) => c.type === type);
 const holder = (): string | undefined => (mesh.api.get('coordination.k8s.io/v1', 'Lease', ns, 'weft-gateway-status')?.spec as { holderIdentity?: string } | undefined)?.holderIdentity;
 
@@ -81,7 +97,11 @@ t.test('the Lease holder writes every status with the spec reasons and observedG
   const listener = gw.listeners[0];
   t.equal(listener?.name, 'http');
   t.equal(listener?.attachedRoutes, 1, 'only the accepted route that matches the listener is attached');
-  t.same(listener?.supportedKinds, [{ group: 'gateway.networking.k8s.io', kind: 'HTTPRoute' }]);
+  t.same(listener?.supportedKinds, [
+    { group: 'gateway.networking.k8s.io', kind: 'HTTPRoute' },
+    { group: 'gateway.networking.k8s.io', kind: 'GRPCRoute' },
+  ]);
+  t.equal(gw.listeners.find((l) => l.name === 'grpc')?.attachedRoutes, 1, 'the GRPCRoute is attached to its section');
   for (const [type, reason] of [['Accepted', 'Accepted'], ['Programmed', 'Programmed'], ['ResolvedRefs', 'ResolvedRefs'], ['Conflicted', 'NoConflicts']] as const) {
     t.equal(condition(listener?.conditions, type)?.reason, reason, `listener ${type}: ${reason}`);
   }
@@ -94,6 +114,11 @@ t.test('the Lease holder writes every status with the spec reasons and observedG
   t.match(condition(parent('magic')?.conditions, 'Accepted'), { status: 'False', reason: 'UnsupportedValue', message: /ExtensionRef filters are not supported/ }, 'the route with an unsupported filter is rejected alone, with its reason');
   t.match(condition(parent('lost')?.conditions, 'Accepted'), { status: 'False', reason: 'NoMatchingParent' });
   t.match(condition(parent('far')?.conditions, 'Accepted'), { status: 'False', reason: 'NoMatchingListenerHostname' });
+  await until('GRPCRoute statuses', () => grpcParent('rpc') !== undefined && grpcParent('bad-rpc') !== undefined);
+  t.match(grpcParent('rpc')?.parentRef, { kind: 'Gateway', name: 'edge', sectionName: 'grpc' });
+  t.match(condition(grpcParent('rpc')?.conditions, 'Accepted'), { status: 'True', reason: 'Accepted', observedGeneration: 1 }, 'a GRPCRoute is Accepted per parentRef');
+  t.match(condition(grpcParent('rpc')?.conditions, 'ResolvedRefs'), { status: 'True', reason: 'ResolvedRefs' });
+  t.match(condition(grpcParent('bad-rpc')?.conditions, 'Accepted'), { status: 'False', reason: 'UnsupportedValue', message: /"not a service" is not a gRPC service name/ }, 'a bad GRPCRoute is rejected alone, with its reason');
 
   const h = holder();
   t.ok(h === pods[0]?.name || h === pods[1]?.name, `one replica holds the Lease (${h})`);

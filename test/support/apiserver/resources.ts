@@ -109,6 +109,7 @@ export const BUILTIN_RESOURCES: readonly ResourceDef[] = [
   { group: 'networking.k8s.io', version: 'v1', resource: 'ingresses', singular: 'ingress', kind: 'Ingress', namespaced: true, statusSubresource: true },
   { group: 'gateway.networking.k8s.io', version: 'v1', resource: 'gateways', singular: 'gateway', kind: 'Gateway', namespaced: true, statusSubresource: true },
   { group: 'gateway.networking.k8s.io', version: 'v1', resource: 'httproutes', singular: 'httproute', kind: 'HTTPRoute', namespaced: true, statusSubresource: true },
+  { group: 'gateway.networking.k8s.io', version: 'v1', resource: 'grpcroutes', singular: 'grpcroute', kind: 'GRPCRoute', namespaced: true, statusSubresource: true },
   { group: 'coordination.k8s.io', version: 'v1', resource: 'leases', singular: 'lease', kind: 'Lease', namespaced: true },
   { group: 'admissionregistration.k8s.io', version: 'v1', resource: 'mutatingwebhookconfigurations', singular: 'mutatingwebhookconfiguration', kind: 'MutatingWebhookConfiguration', namespaced: false },
 ];

@@ -51,7 +51,7 @@ t.test("ReferenceGrant and weft's policy kinds absent: a warning that lists them
 t.test('an Ingress-only cluster warns about the Gateway API; a cluster without Ingress too', async (t) => {
   const r = gatewayKindsCheck(facts({ ok: true, value: kinds((k) => k.group === 'gateway.networking.k8s.io') }))[0];
   t.equal(r?.status, 'warn');
-  t.match(r?.message, /gateways\.gateway\.networking\.k8s\.io\/v1, httproutes\.gateway\.networking\.k8s\.io\/v1, referencegrants/);
+  t.match(r?.message, /gateways\.gateway\.networking\.k8s\.io\/v1, httproutes\.gateway\.networking\.k8s\.io\/v1, grpcroutes\.gateway\.networking\.k8s\.io\/v1, referencegrants/);
   t.match(r?.advice, /Gateway API standard-channel CRDs \(v1\.0 or newer\), a prerequisite of the gateway the chart does not install \(docs\/install\.md\)/);
   t.notMatch(r?.advice, /crds\.install/, 'no advice for what is installed');
   const noIngress = gatewayKindsCheck(facts({ ok: true, value: kinds((k) => k.resource === 'ingresses') }))[0];
@@ -81,7 +81,7 @@ t.test("gatherFacts reads which kinds the API server's discovery serves", async 
   t.teardown(() => client.close());
   const gathered = await gatherFacts(client, { namespace: NS, proxyAdminPort: 1, maxCertReadsPerNamespace: 0 });
   const absent = gathered.apiKinds?.ok ? gathered.apiKinds.value.filter((k) => !k.served).map((k) => k.resource) : ['(not gathered)'];
-  t.same(absent, ['gateways', 'httproutes', 'corspolicies'], 'exactly the removed kinds are absent; ReferenceGrant v1beta1 stays');
-  t.match(gatewayKindsCheck(gathered), [{ status: 'warn', message: /gateways.*httproutes.*corspolicies/ }]);
+  t.same(absent, ['gateways', 'httproutes', 'grpcroutes', 'corspolicies'], 'exactly the removed kinds are absent; ReferenceGrant v1beta1 stays');
+  t.match(gatewayKindsCheck(gathered), [{ status: 'warn', message: /gateways.*httproutes.*grpcroutes.*corspolicies/ }]);
   t.match(requiredKindsCheck(gathered), [{ status: 'pass' }]);
 });

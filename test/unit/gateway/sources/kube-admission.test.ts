@@ -144,7 +144,7 @@ t.test('kinds the API server does not serve are empty, said once, and picked up 
   const api = await TestApiServer.start();
   // ReferenceGrant and weft.dev are not registered (no CRDs); the Gateway API is taken away too.
   const gatewayApi = api.removeResource(GW_API);
-  t.same(gatewayApi.map((d) => d.resource).sort(), ['gateways', 'httproutes']);
+  t.same(gatewayApi.map((d) => d.resource).sort(), ['gateways', 'grpcroutes', 'httproutes']);
   api.apply({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'shop' } });
   api.apply({
     apiVersion: 'networking.k8s.io/v1',
@@ -156,7 +156,7 @@ t.test('kinds the API server does not serve are empty, said once, and picked up 
   await until('first state', () => states.length >= 1);
   t.ok(source.synced, 'an Ingress-only cluster is synced');
   t.equal(backendFor(latest(), 'legacy.test'), 'legacy', 'and its Ingress serves');
-  const absent = ['apikeypolicies.weft.dev', 'bodylimitpolicies.weft.dev', 'cachepolicies.weft.dev', 'consumers.weft.dev', 'corspolicies.weft.dev', 'gateways.gateway.networking.k8s.io', 'httproutes.gateway.networking.k8s.io', 'ipaccesspolicies.weft.dev', 'jwtpolicies.weft.dev', 'plans.weft.dev', 'ratelimitpolicies.weft.dev', 'referencegrants.gateway.networking.k8s.io', 'transformpolicies.weft.dev'];
+  const absent = ['apikeypolicies.weft.dev', 'bodylimitpolicies.weft.dev', 'cachepolicies.weft.dev', 'consumers.weft.dev', 'corspolicies.weft.dev', 'gateways.gateway.networking.k8s.io', 'grpcroutes.gateway.networking.k8s.io', 'httproutes.gateway.networking.k8s.io', 'ipaccesspolicies.weft.dev', 'jwtpolicies.weft.dev', 'plans.weft.dev', 'ratelimitpolicies.weft.dev', 'referencegrants.gateway.networking.k8s.io', 'transformpolicies.weft.dev'];
   t.same(source.absentKinds, absent, 'every missing kind is known');
   const said = lines.filter((l) => l.includes('does not serve this kind'));
   t.equal(said.length, absent.length, 'each missing kind is said once');

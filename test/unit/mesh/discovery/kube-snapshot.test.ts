@@ -126,3 +126,13 @@ t.test('parseOpaquePorts reads lists and ranges and skips what is not a port', a
   t.equal(parseOpaquePorts('x,70000,5-1'), undefined);
   t.equal(parseOpaquePorts('1-5000'), undefined, 'a range over 1024 ports is refused');
 });
+
+t.test("each endpoint carries the port's appProtocol: the slice's, else the Service's", async (t) => {
+  const svc: KubeService = { metadata: { name: 'orders', namespace: 'shop' }, spec: { ports: [{ port: 80, targetPort: 8080, appProtocol: 'kubernetes.io/h2c' }] } };
+  const fromService = snapshotFromKube(ref, svc, [slice('a', [{ port: 8080 }], [{ ip: '10.0.0.1' }])], id);
+  t.equal(fromService.endpoints?.[0]?.appProtocol, 'kubernetes.io/h2c');
+  const withSlice = slice('b', [{ port: 8080 }], [{ ip: '10.0.0.2' }]);
+  const sliced: KubeEndpointSlice = { ...withSlice, ports: [{ port: 8080, protocol: 'TCP', appProtocol: 'grpc' }] };
+  t.equal(snapshotFromKube(ref, svc, [sliced], id).endpoints?.[0]?.appProtocol, 'grpc');
+  t.equal(snapshotFromKube(ref, service([{ port: 80, targetPort: 8080 }]), [slice('c', [{ port: 8080 }], [{ ip: '10.0.0.3' }])], id).endpoints?.[0]?.appProtocol, undefined, 'none said: none');
+});

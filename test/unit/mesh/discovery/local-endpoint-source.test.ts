@@ -88,3 +88,10 @@ t.test('reloads a replaced file, and keeps the last good one when the new one is
   stop();
   await source.close();
 });
+
+t.test("a port's appProtocol reaches its endpoints; a non-string one is refused", async (t) => {
+  const file = parseEndpointsFile(JSON.stringify({ services: [{ name: 'rpc', namespace: 'shop', ports: [{ port: 80, targetPort: 8080, appProtocol: 'grpc' }, { port: 81 }], endpoints: [{ address: '10.0.0.1', identity: 'spiffe://cluster.local/ns/shop/sa/rpc' }] }] }), 'f');
+  t.equal(snapshotFor(file, { namespace: 'shop', name: 'rpc', port: 80 }).endpoints?.[0]?.appProtocol, 'grpc');
+  t.equal(snapshotFor(file, { namespace: 'shop', name: 'rpc', port: 81 }).endpoints?.[0]?.appProtocol, undefined);
+  t.throws(() => parseEndpointsFile(JSON.stringify({ services: [{ name: 'rpc', ports: [{ port: 80, appProtocol: 2 }], endpoints: [] }] }), 'f'), { message: /ports\[0\]\.appProtocol: must be a string/ });
+});
