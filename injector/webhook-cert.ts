@@ -1,4 +1,4 @@
-// The injector's own webhook certificate (WEFT_INJECTOR_CERT_MODE=self, as istiod manages its
+// The injector's own webhook certificate (WEFT_INJECTOR_TLS_PROVIDER=self, as istiod manages its
 // webhook): made at start unless its Secret holds one that is not yet due, stored in that Secret
 // (the other replicas and a restart reuse it), written as caBundle into the
 // MutatingWebhookConfiguration, renewed at two thirds of its life on injected time, and handed to
@@ -7,7 +7,7 @@ import { backoffDelayMs, type BackoffPolicy } from '../lib/backoff.js';
 import { isKubeStatus, resourcePath, type KubeClient } from '../lib/kube/client.js';
 import type { Logger } from '../lib/logger.js';
 import { issueSelfServing, readSelfServingPair, renewedCaBundle, selfServingRenewAtMs, type SelfServingPair } from '../lib/pki/self-serving.js';
-import type { TimerHandle, Timers } from '../lib/timers.js';
+import { sleep, type TimerHandle, type Timers } from '../lib/timers.js';
 import type { ServingCert } from './serving-cert.js';
 
 /** What the manager needs. */
@@ -28,7 +28,7 @@ export interface WebhookCertOptions {
 }
 
 interface SecretObject {
-  metadata: { name: string; namespace: string; resourceVersion?: string; labels?: Record<string, string> };
+  metadata: { name: string; namespace: string; resourceVersion?: string; labels?: Record<string, string>; annotations?: Record<string, string> };
   type?: string;
   data?: Record<string, string>;
 }
@@ -59,6 +59,21 @@ export class WebhookCertManager {
   /** Makes or reuses the pair, writes the caBundle, serves it, and schedules the renewal; throws when the API refuses. */
   async start(): Promise<void> {
     await this.#sync();
+  }
+
+  /** start(), retried with backoff while the API refuses; false when `signal` aborted first. */
+  async startRetrying(signal: AbortSignal): Promise<boolean> {
+    for (let attempt = 0; !signal.aborted; attempt++) {
+      try {
+        await this.#sync();
+        return true;
+      } catch (err) {
+        const retryMs = backoffDelayMs(attempt, RETRY, Math.random);
+        this.#o.logger.error({ err: (err as Error).message, retryMs }, 'no webhook serving certificate yet: not ready');
+        await sleep(this.#o.timers, retryMs, signal);
+      }
+    }
+    return false;
   }
 
   /** Stops the renewal timer. */
@@ -99,30 +114,33 @@ export class WebhookCertManager {
   async #ensureStored(): Promise<{ pair: SelfServingPair; bundle: string }> {
     const path = resourcePath({ group: '', version: 'v1', resource: 'secrets', namespace: this.#o.namespace, name: this.#o.secretName });
     for (let attempt = 0; ; attempt++) {
-      let secret: SecretObject | undefined;
+      let secret: SecretObject;
       try {
         secret = await this.#o.kube.request<SecretObject>('GET', path);
       } catch (err) {
-        if (!isKubeStatus(err, 404)) throw err;
+        // The chart renders the Secret empty: the injector may get and update that one name, not create.
+        if (isKubeStatus(err, 404)) throw new Error(`Secret ${this.#o.namespace}/${this.#o.secretName} not found: create it (empty) for the injector to fill`);
+        throw err;
       }
-      const data = secret?.data ?? {};
+      const data = secret.data ?? {};
       const stored = readSelfServingPair(fromB64(data['tls.crt']), fromB64(data['tls.key']), fromB64(data['ca.crt']));
       const now = this.#o.timers.now();
       if (stored && now < selfServingRenewAtMs(stored)) return { pair: stored, bundle: fromB64(data['ca-bundle.crt']) ?? stored.caPem };
       const next = await issueSelfServing({ names: this.#o.names, nowMs: now, lifetimeHours: this.#o.lifetimeHours });
       const bundle = renewedCaBundle(next, stored, now);
       const body: SecretObject = {
-        metadata: { name: this.#o.secretName, namespace: this.#o.namespace, labels: { 'app.kubernetes.io/managed-by': 'weft-injector' }, ...(secret?.metadata.resourceVersion ? { resourceVersion: secret.metadata.resourceVersion } : {}) },
-        type: 'kubernetes.io/tls',
+        // Its metadata as read (Helm's ownership labels and annotations stay) and its type, which
+        // the API server does not let an update change (the chart renders it Opaque).
+        metadata: secret.metadata,
+        ...(secret.type === undefined ? {} : { type: secret.type }),
         data: { 'tls.crt': toB64(next.certPem), 'tls.key': toB64(next.keyPem), 'ca.crt': toB64(next.caPem), 'ca-bundle.crt': toB64(bundle) },
       };
       try {
-        if (secret) await this.#o.kube.request('PUT', path, body);
-        else await this.#o.kube.request('POST', resourcePath({ group: '', version: 'v1', resource: 'secrets', namespace: this.#o.namespace }), body);
+        await this.#o.kube.request('PUT', path, body);
         this.#o.logger.info({ secret: `${this.#o.namespace}/${this.#o.secretName}`, renewed: stored !== undefined }, stored ? 'webhook serving certificate renewed' : 'webhook serving certificate created');
         return { pair: next, bundle };
       } catch (err) {
-        // Another replica wrote first (409 on create or on a stale resourceVersion): read theirs.
+        // Another replica wrote first (409 on a stale resourceVersion): read theirs.
         if (!isKubeStatus(err, 409) || attempt >= 2) throw err;
       }
     }

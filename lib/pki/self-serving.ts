@@ -4,8 +4,9 @@
 import { ECDSA_SHA256, generateKeyPair, privateKeyToPem, randomSerial, x509 } from './crypto.js';
 
 const HOUR_MS = 3_600_000;
-// Clocks of the API server and the pod may differ by a little.
-const BACKDATE_MS = 60_000;
+// Clocks of the API server and the pod may differ by a little; a tenth of a short life at most,
+// so that a short validity still leaves its renewal time ahead of the issuing time.
+const BACKDATE_MAX_MS = 60_000;
 
 /** Renewed at two thirds of its life: a third left to retry through an API outage. */
 export const SELF_SERVING_RENEW_FRACTION = 2 / 3;
@@ -21,7 +22,7 @@ export interface SelfServingPair {
 
 /** A new CA and a serving leaf for `names` (the first is the subject), valid `lifetimeHours`. */
 export async function issueSelfServing(opts: { names: readonly string[]; nowMs: number; lifetimeHours: number }): Promise<SelfServingPair> {
-  const notBefore = new Date(opts.nowMs - BACKDATE_MS);
+  const notBefore = new Date(opts.nowMs - Math.min(BACKDATE_MAX_MS, Math.floor((opts.lifetimeHours * HOUR_MS) / 10)));
   const notAfter = new Date(opts.nowMs + opts.lifetimeHours * HOUR_MS);
   const caKeys = await generateKeyPair();
   const ca = await x509.X509CertificateGenerator.createSelfSigned({

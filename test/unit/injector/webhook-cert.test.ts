@@ -24,6 +24,8 @@ const LIFETIME_HOURS = 365 * 24;
 const api = await TestApiServer.start();
 t.teardown(() => api.stop());
 api.apply({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: NS } });
+// As the chart renders it: empty, Opaque, with Helm's ownership metadata, which the updates keep.
+api.apply({ apiVersion: 'v1', kind: 'Secret', type: 'Opaque', metadata: { name: 'weft-injector-self', namespace: NS, labels: { 'app.kubernetes.io/managed-by': 'Helm' }, annotations: { 'meta.helm.sh/release-name': 'weft' } } });
 const webhook = (caBundle?: string): Record<string, unknown> => ({
   name: 'x.inject.weft.dev', admissionReviewVersions: ['v1'], sideEffects: 'None',
   clientConfig: { service: { name: 'weft-injector', namespace: NS, path: '/mutate', port: 443 }, ...(caBundle === undefined ? {} : { caBundle }) },
@@ -93,6 +95,10 @@ t.test('at start the caBundle is written to every webhook and the served certifi
   const wrongName = await handshake(port, caBundles()[0] ?? '', 'other.weft-system.svc');
   t.notOk(wrongName.ok, 'a name the certificate lacks is refused');
   t.equal(Buffer.from(secretData()['tls.crt'] ?? '', 'base64').toString('utf8'), firstCert.cert, 'stored in its Secret');
+  const stored = api.get('v1', 'Secret', NS, 'weft-injector-self') as unknown as { type?: string; metadata: { labels?: Record<string, string>; annotations?: Record<string, string> } };
+  t.equal(stored.type, 'Opaque', 'its type is kept (an update may not change it)');
+  t.equal(stored.metadata.labels?.['app.kubernetes.io/managed-by'], 'Helm', "Helm's ownership label is kept");
+  t.equal(stored.metadata.annotations?.['meta.helm.sh/release-name'], 'weft', "and Helm's annotation");
   t.equal(timers.pendingCount, 1, 'the renewal is scheduled');
 });
 
@@ -134,7 +140,14 @@ t.test('a restart reuses the stored pair and issues nothing', async (t) => {
 });
 
 t.test('without its webhook configuration start fails with the API error', async (t) => {
-  const missing = new WebhookCertManager({ kube, namespace: NS, secretName: 'weft-injector-other', webhookName: 'no-such-webhook', names: NAMES, lifetimeHours: 24, timers, logger, onCert: () => undefined });
+  const missing = new WebhookCertManager({ kube, namespace: NS, secretName: 'weft-injector-self', webhookName: 'no-such-webhook', names: NAMES, lifetimeHours: 24, timers, logger, onCert: () => undefined });
   await t.rejects(missing.start(), { code: 'WEFT_ERR_KUBE_API' });
   missing.close();
+});
+
+t.test('without its Secret start fails saying which one to create (it may not create Secrets)', async (t) => {
+  const noSecret = new WebhookCertManager({ kube, namespace: NS, secretName: 'weft-injector-absent', webhookName: 'weft-injector', names: NAMES, lifetimeHours: 24, timers, logger, onCert: () => undefined });
+  await t.rejects(noSecret.start(), { message: /Secret weft-system\/weft-injector-absent not found/ });
+  noSecret.close();
+  t.equal(api.get('v1', 'Secret', NS, 'weft-injector-absent'), undefined, 'nothing was created');
 });
