@@ -60,7 +60,7 @@ export const injectorCommand: Command = {
       const namespace = kube.connection.namespace;
       selfCert = new WebhookCertManager({
         kube, namespace, secretName: server_.tlsSecret, webhookName: server_.webhookName, names: serviceDnsNames(server_.serviceName, namespace),
-        lifetimeHours: server_.selfLifetimeSeconds / 3600, timers: realTimers, logger,
+        lifetimeHours: server_.selfLifetimeSeconds / 3600, resyncMs: server_.selfResyncSeconds * 1000, timers: realTimers, logger,
         // The first before the server exists; each renewal swaps the server's context in place.
         onCert: (next) => {
           if (cert === undefined) cert = next;

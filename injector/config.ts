@@ -45,6 +45,8 @@ export interface InjectorServerConfig {
   readonly serviceName: string;
   /** With self: validity of what it makes. */
   readonly selfLifetimeSeconds: number;
+  /** With self: how often it re-reads the Secret and the webhook configuration between renewals. */
+  readonly selfResyncSeconds: number;
 }
 
 /** Reads the server's rows into `r` (the caller adds readInjectorSettings and calls done()). */

@@ -15,6 +15,7 @@ export const WEBHOOK_CERT_SETTINGS = {
   webhookName: setting({ name: 'WEFT_INJECTOR_WEBHOOK_CONFIGURATION', type: str('name'), default: 'weft-injector', doc: 'with `self`: the MutatingWebhookConfiguration whose every webhook gets the caBundle' }),
   serviceName: setting({ name: 'WEFT_INJECTOR_SERVICE', type: str('Service name'), default: 'weft-injector', doc: 'with `self`: the Service the API server calls; the certificate names `<service>`, `<service>.<namespace>`, `.svc` and `.svc.cluster.local`' }),
   selfLifetimeSeconds: setting({ name: 'WEFT_INJECTOR_TLS_SELF_LIFETIME_SECONDS', type: int({ min: 30 }), default: 90 * 86_400, defaultDoc: '7776000 (90 days)', doc: 'with `self`: validity of the CA and serving certificate it makes; renewed at two thirds of it' }),
+  selfResyncSeconds: setting({ name: 'WEFT_INJECTOR_TLS_SELF_RESYNC_SECONDS', type: int({ min: 1 }), default: 300, doc: 'with `self`: how often it re-reads its Secret and the webhook configuration between renewals (a removed caBundle is written back; a pair another replica renewed is served)' }),
 } as const;
 
 /** The DNS names the API server may use for `service` in `namespace`. */

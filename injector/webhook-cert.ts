@@ -21,6 +21,12 @@ export interface WebhookCertOptions {
   /** DNS names of the injector Service the leaf names. */
   readonly names: readonly string[];
   readonly lifetimeHours: number;
+  /**
+   * Between renewals it re-reads the Secret and the webhook configuration this often: a caBundle
+   * an upgrade or a person removed is written back, and a pair another replica renewed is served.
+   * Unset: only at renewal.
+   */
+  readonly resyncMs?: number;
   readonly timers: Timers;
   readonly logger: Logger;
   /** Called with every certificate to serve: the first before start() resolves, then each renewal. */
@@ -90,7 +96,7 @@ export class WebhookCertManager {
       this.#o.logger.info({ notAfter: new Date(pair.notAfterMs).toISOString(), renewAt: new Date(selfServingRenewAtMs(pair)).toISOString() }, 'webhook serving certificate in use');
     }
     this.current = pair;
-    this.#schedule(selfServingRenewAtMs(pair) - this.#o.timers.now());
+    this.#schedule(Math.min(selfServingRenewAtMs(pair) - this.#o.timers.now(), this.#o.resyncMs ?? Infinity));
   }
 
   #schedule(delayMs: number): void {

@@ -151,3 +151,19 @@ t.test('without its Secret start fails saying which one to create (it may not cr
   noSecret.close();
   t.equal(api.get('v1', 'Secret', NS, 'weft-injector-absent'), undefined, 'nothing was created');
 });
+
+t.test('between renewals a resync writes back a caBundle that was removed', async (t) => {
+  let patched: (() => void) | undefined;
+  const watching = createLogger({ level: 'info', name: 'test', destination: new Writable({ write: (c: Buffer, _e, cb) => { if (c.toString().includes('webhook caBundle updated')) patched?.(); cb(); } }) });
+  const resyncing = new WebhookCertManager({ kube, namespace: NS, secretName: 'weft-injector-self', webhookName: 'weft-injector', names: NAMES, lifetimeHours: LIFETIME_HOURS, resyncMs: 300_000, timers, logger: watching, onCert: () => undefined });
+  t.teardown(() => resyncing.close());
+  await resyncing.start();
+  const want = caBundles();
+  // As an upgrade of the chart would leave it: both webhooks without a caBundle.
+  api.apply({ apiVersion: 'admissionregistration.k8s.io/v1', kind: 'MutatingWebhookConfiguration', metadata: { name: 'weft-injector' }, webhooks: [webhook(), webhook()] });
+  t.same(caBundles(), ['', ''], 'removed');
+  const restored = new Promise<void>((resolve) => (patched = resolve));
+  await timers.advance(300_000);
+  await restored;
+  t.same(caBundles(), want, 'written back at the next resync, long before the renewal');
+});
