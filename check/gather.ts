@@ -102,7 +102,9 @@ export async function gatherFacts(client: KubeClient, opts: GatherOptions): Prom
     serving = await fetched('the injector', async () => ({ chainPem: await peerChainPem(opts.injectorUrl as string, `weft-injector.${ns}.svc`), source: `${opts.injectorUrl} (live)` }));
     probe = await probeInjector(opts.injectorUrl, caBundlePem, `weft-injector.${ns}.svc`);
   } else {
-    const secret = (injector.ok ? injector.value.secretVolumes['tls'] : undefined) ?? 'weft-injector-tls';
+    // Provider injector: no volume; the injector keeps its pair in the Secret it updates.
+    const selfTls = injector.ok && injector.value.env['WEFT_INJECTOR_TLS_PROVIDER'] === 'self';
+    const secret = selfTls ? (injector.value.env['WEFT_INJECTOR_TLS_SECRET'] ?? 'weft-injector-self-tls') : ((injector.ok ? injector.value.secretVolumes['tls'] : undefined) ?? 'weft-injector-tls');
     serving = await fetched(`Secret ${ns}/${secret}`, async () => {
       const s = await client.request<Json>('GET', `${nsPath}/secrets/${encodeURIComponent(secret)}`);
       return { chainPem: b64(obj(s.data)['tls.crt']), source: `the Secret ${ns}/${secret}` };
@@ -133,7 +135,7 @@ export async function gatherFacts(client: KubeClient, opts: GatherOptions): Prom
     return out;
   });
 
-  const access = await accessReviews(client, ns, ca, gateway);
+  const access = await accessReviews(client, ns, ca, gateway, injector);
   const apiKinds = await fetched('API discovery', () => servedKinds(client));
   const authorization = await fetched('the AuthorizationPolicy CRD', () => authorizationFacts(client, namespaces));
   return {
@@ -193,7 +195,9 @@ async function accessReviews(
   ns: string,
   ca: Fetched<DeploymentFact>,
   gateway: Fetched<DeploymentFact>,
+  injector: Fetched<DeploymentFact>,
 ): Promise<Fetched<readonly AccessReviewFact[]>> {
+  const injectorSelfTls = injector.ok && injector.value.env['WEFT_INJECTOR_TLS_PROVIDER'] === 'self';
   const generated = !ca.ok || ca.value.env['WEFT_CA_GENERATE'] !== 'false';
   const caSecret = (ca.ok ? ca.value.env['WEFT_CA_SECRET'] : undefined) ?? 'weft-ca-issuer';
   const tlsSecrets = (gateway.ok ? (gateway.value.env['WEFT_GATEWAY_TLS_SECRETS'] ?? '') : '').split(',').filter((s) => s.includes('/'));
@@ -210,8 +214,12 @@ async function accessReviews(
   if (gateway.ok) {
     subjects.push({ subject: COMPONENT_SERVICE_ACCOUNTS.gateway, component: 'gateway', user: `system:serviceaccount:${ns}:weft-gateway`, groups: ['system:serviceaccounts', `system:serviceaccounts:${ns}`, 'system:authenticated'] });
   }
+  // The injector calls the API only when it makes its own webhook certificate.
+  if (injectorSelfTls) {
+    subjects.push({ subject: COMPONENT_SERVICE_ACCOUNTS.injector, component: 'injector', user: `system:serviceaccount:${ns}:weft-injector`, groups: ['system:serviceaccounts', `system:serviceaccounts:${ns}`, 'system:authenticated'] });
+  }
   for (const s of subjects) {
-    for (const row of KUBE_ACCESS.filter((r) => r.component === s.component && (!r.generatedTrustOnly || generated))) {
+    for (const row of KUBE_ACCESS.filter((r) => r.component === s.component && (!r.generatedTrustOnly || generated) && (!r.injectorSelfTlsOnly || injectorSelfTls))) {
       const places: { namespace?: string; name?: string }[] =
         row.scope === 'gateway-tls'
           ? tlsSecrets.map((t) => ({ namespace: t.split('/')[0] as string, name: t.split('/')[1] as string }))

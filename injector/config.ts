@@ -5,6 +5,7 @@ import { LOG_LEVELS } from '../lib/logger.js';
 import { INJECTOR_POD_DEFAULT_SETTINGS } from './settings.js';
 import { HANDSHAKE_SETTINGS } from '../lib/tls-guard.js';
 import { ADMIN_PORT } from '../lib/ports.js';
+import { WEBHOOK_CERT_SETTINGS, type WebhookTlsProvider } from './webhook-cert-settings.js';
 
 /** The webhook server's own variables (`weft injector` only; `weft inject` has no server). */
 export const INJECTOR_SERVER_SETTINGS = {
@@ -15,6 +16,7 @@ export const INJECTOR_SERVER_SETTINGS = {
   podName: setting({ name: 'WEFT_POD_NAME', type: str('DNS name'), default: '', defaultDoc: '(none)', doc: 'downward API `metadata.name`; the `pod` field of every log line' }),
   handshakeTimeoutMs: HANDSHAKE_SETTINGS.handshakeTimeoutMs,
   maxPendingHandshakes: HANDSHAKE_SETTINGS.maxPendingHandshakes,
+  ...WEBHOOK_CERT_SETTINGS,
 } as const;
 
 /** Every variable `weft injector` reads. */
@@ -33,6 +35,18 @@ export interface InjectorServerConfig {
   readonly handshakeTimeoutMs: number;
   /** TLS handshakes in progress at most; beyond it new connections are closed at once. */
   readonly maxPendingHandshakes: number;
+  /** files: the mounted pair in tlsDir; self: injector/webhook-cert.ts makes and renews it. */
+  readonly tlsProvider: WebhookTlsProvider;
+  /** With self: the Secret holding the pair, in the injector's namespace. */
+  readonly tlsSecret: string;
+  /** With self: the MutatingWebhookConfiguration it writes the caBundle into. */
+  readonly webhookName: string;
+  /** With self: the Service whose DNS names the certificate carries. */
+  readonly serviceName: string;
+  /** With self: validity of what it makes. */
+  readonly selfLifetimeSeconds: number;
+  /** With self: how often it re-reads the Secret and the webhook configuration between renewals. */
+  readonly selfResyncSeconds: number;
 }
 
 /** Reads the server's rows into `r` (the caller adds readInjectorSettings and calls done()). */

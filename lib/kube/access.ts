@@ -4,11 +4,12 @@
 // scans the source for API calls that no row covers.
 
 /**
- * A weft process that talks to the API server under its own identity. The injector is not one:
- * the webhook's path tells it whether the namespace is labelled, so it calls no API. Nor is the
- * proxy: it asks `weft destination` and holds no API credentials.
+ * A weft process that talks to the API server under its own identity. The injector is one only
+ * with `injector.tls.provider: injector` (its own webhook certificate); otherwise the webhook's
+ * path tells it whether the namespace is labelled and it calls no API. The proxy is never one:
+ * it asks `weft destination` and holds no API credentials.
  */
-export type Component = 'ca' | 'destination' | 'gateway';
+export type Component = 'ca' | 'destination' | 'gateway' | 'injector';
 
 /** Kubernetes API verbs weft uses. */
 export type Verb = 'get' | 'list' | 'watch' | 'create' | 'update' | 'patch' | 'delete';
@@ -34,6 +35,8 @@ export interface KubeAccess {
   readonly names?: readonly string[];
   /** Only granted when `weft ca` generates and stores its own root and issuer. */
   readonly generatedTrustOnly?: boolean;
+  /** Only granted when the injector makes its own webhook certificate (`injector.tls.provider: injector`). */
+  readonly injectorSelfTlsOnly?: boolean;
   /** Why the component needs it (shown by `weft check` when it is missing). */
   readonly why: string;
 }
@@ -43,6 +46,7 @@ export const COMPONENT_SERVICE_ACCOUNTS: Readonly<Record<Component, string>> = {
   ca: 'weft-ca',
   destination: 'weft-destination',
   gateway: 'weft-gateway',
+  injector: 'weft-injector',
 };
 
 // The gateway's own Kubernetes discovery (mesh/discovery/kube-endpoint-source.ts: per-service
@@ -89,5 +93,8 @@ export const KUBE_ACCESS: readonly KubeAccess[] = [
   { component: 'gateway', group: 'gateway.networking.k8s.io', resource: 'gatewayclasses/status', verbs: ['update'], scope: 'cluster', names: ['weft'], why: 'marks GatewayClass weft Accepted' },
   { component: 'gateway', group: '', resource: 'secrets', verbs: ['get'], scope: 'gateway-tls', names: ['<tls-secret>'], why: 'reads by name the public TLS certificates it is told to serve' },
   { component: 'gateway', group: 'weft.dev', resource: 'consumers', verbs: ['get', 'list', 'watch'], scope: 'cluster', why: 'reads the consumers of its APIs and their credentials' },
+  // The injector's own webhook certificate (injector/webhook-cert.ts): one Secret, one webhook configuration.
+  { component: 'injector', group: '', resource: 'secrets', verbs: ['get', 'update'], scope: 'release', names: ['weft-injector-self-tls'], injectorSelfTlsOnly: true, why: 'stores its webhook serving certificate and CA for its other replicas and restarts' },
+  { component: 'injector', group: 'admissionregistration.k8s.io', resource: 'mutatingwebhookconfigurations', verbs: ['get', 'patch'], scope: 'cluster', names: ['weft-injector'], injectorSelfTlsOnly: true, why: "keeps the webhook's caBundle in step with the CA it made" },
   { component: 'gateway', group: 'weft.dev', resource: 'plans', verbs: ['get', 'list', 'watch'], scope: 'cluster', why: "reads the plans whose quotas it counts" },
 ];

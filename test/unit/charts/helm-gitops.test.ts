@@ -45,6 +45,28 @@ t.test('with injector.tls.provider cert-manager the render is byte-identical and
   t.not(helmTemplate({}).text, helmTemplate({}).text, 'provider helm renders a fresh pair each time');
 });
 
+t.test('with injector.tls.provider injector the render is byte-identical: an empty Secret, no caBundle, the injector told to make its own', async (t) => {
+  for (const values of [{ injector: { tls: { provider: 'injector' } } }, { injector: { tls: { provider: 'injector', injector: { lifetimeHours: 720 } } }, gateway: { enabled: true } }]) {
+    const a = helmTemplate(values);
+    const b = helmTemplate(values);
+    t.equal(a.text, b.text, `${JSON.stringify(values)}: byte-identical`);
+    t.notMatch(a.text, /caBundle:|BEGIN CERTIFICATE|tls\.key/, 'no certificate, key or caBundle in the output');
+    const secret = find(a, 'Secret', 'weft-injector-self-tls');
+    t.equal(secret?.type, 'Opaque', 'the Secret the injector fills (Opaque: no pair yet)');
+    t.equal(secret?.data, undefined, 'rendered without data, so an upgrade leaves what the injector wrote');
+    t.notOk(find(a, 'Secret', 'weft-injector-tls'), 'no chart-generated pair');
+    const pod = (find(a, 'Deployment', 'weft-injector')?.spec as Doc).template.spec as Doc;
+    const env = Object.fromEntries(((pod.containers as Doc[])[0]?.env as { name: string; value: string }[]).map((e) => [e.name, e.value]));
+    t.equal(env['WEFT_INJECTOR_TLS_PROVIDER'], 'self');
+    t.equal(env['WEFT_INJECTOR_TLS_SECRET'], 'weft-injector-self-tls');
+    t.equal(env['WEFT_INJECTOR_WEBHOOK_CONFIGURATION'], 'weft-injector');
+    const hours = (values.injector.tls as { injector?: { lifetimeHours: number } }).injector?.lifetimeHours ?? 2160;
+    t.equal(env['WEFT_INJECTOR_TLS_SELF_LIFETIME_SECONDS'], String(hours * 3600), 'lifetime in seconds');
+    t.equal(pod.automountServiceAccountToken, true, 'it needs its token in this mode');
+    t.notOk((pod.volumes as Doc[]).some((v) => v.name === 'tls'), 'no certificate volume');
+  }
+});
+
 t.test("the generated caBundle signs the serving certificate, which names the injector's Service", async (t) => {
   for (const ns of ['weft-system', 'mesh']) {
     const r = helmTemplate({}, { namespace: ns });

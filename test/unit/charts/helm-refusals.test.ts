@@ -16,6 +16,8 @@ const REFUSED: readonly { why: string; values: Record<string, unknown>; message:
   { why: 'a digest that is not sha256 hex', values: { image: { digest: 'sha256:xyz' } }, message: /at '\/image\/digest'/ },
   { why: 'a tag with an @ in it', values: { image: { tag: '@sha256:' + 'a'.repeat(64) } }, message: /at '\/image\/tag'/ },
   { why: 'a priorityClassName that is not a name', values: { ca: { priorityClassName: 'System Critical' } }, message: /at '\/ca\/priorityClassName'/ },
+  { why: 'provider injector with an existingSecret', values: { injector: { tls: { provider: 'injector', existingSecret: 'mine' } } }, message: /at '\/injector\/tls\/existingSecret'/ },
+  { why: 'a zero injector certificate lifetime', values: { injector: { tls: { provider: 'injector', injector: { lifetimeHours: 0 } } } }, message: /at '\/injector\/tls\/injector\/lifetimeHours'/ },
   { why: 'a spread constraint without topologyKey', values: { gateway: { topologySpreadConstraints: [{ maxSkew: 1, whenUnsatisfiable: 'DoNotSchedule' }] } }, message: /at '\/gateway\/topologySpreadConstraints\/0'.*topologyKey/ },
 ];
 

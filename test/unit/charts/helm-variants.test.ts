@@ -82,6 +82,18 @@ const VARIANTS: readonly Variant[] = [
       t.match(cert?.spec, { duration: '720h', renewBefore: '240h' });
     },
   },
+  {
+    name: 'webhook certificate made and renewed by the injector itself',
+    values: { injector: { tls: { provider: 'injector', injector: { lifetimeHours: 720 } } } },
+    check: (t, r) => {
+      const wh = find(r, 'MutatingWebhookConfiguration', 'weft-injector');
+      for (const w of wh?.webhooks as Doc[]) t.notOk('caBundle' in w.clientConfig, `${String(w.name)}: no caBundle in the render (the injector patches it)`);
+      t.same(find(r, 'Secret', 'weft-injector-self-tls')?.type, 'Opaque', 'the empty Secret it updates');
+      t.equal(env(find(r, 'Deployment', 'weft-injector'), 'WEFT_INJECTOR_TLS_PROVIDER'), 'self');
+      t.equal(env(find(r, 'Deployment', 'weft-injector'), 'WEFT_INJECTOR_TLS_SELF_LIFETIME_SECONDS'), String(720 * 3600));
+      t.same(find(r, 'ClusterRole', 'weft-injector-webhook')?.rules, [{ apiGroups: ['admissionregistration.k8s.io'], resources: ['mutatingwebhookconfigurations'], resourceNames: ['weft-injector'], verbs: ['get', 'patch'] }]);
+    },
+  },
   { name: 'sidecars as first containers', values: { injector: { sidecarMode: 'container' } }, check: (t, r) => t.equal(env(find(r, 'Deployment', 'weft-injector'), 'WEFT_INJECTOR_NATIVE_SIDECARS'), 'false') },
   { name: 'Kubernetes 1.28, auto sidecars', values: {}, opts: { kubeVersion: 'v1.28.9' }, check: (t, r) => t.equal(env(find(r, 'Deployment', 'weft-injector'), 'WEFT_INJECTOR_NATIVE_SIDECARS'), 'false') },
   {
