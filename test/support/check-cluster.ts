@@ -3,7 +3,7 @@
 // injector's endpoints, and a labelled namespace "shop" with injected pods.
 import { CHART_RESOURCES, rbacAuthorizer } from './rbac-authorizer.js';
 import { GATEWAY_ROUTE_KINDS } from '../../lib/kube/kinds.js';
-import { ChartRenderer } from './helm-template.js';
+import { helmTemplate, type Doc } from '../unit/charts/helm.js';
 import { NS, pem, type Trust } from './cluster-facts.js';
 import type { KubeObject, TestApiServer } from './test-apiserver.js';
 
@@ -15,12 +15,14 @@ export interface CheckPod {
   readonly address: string;
 }
 
-/** The chart, rendered once per process: the same for every case. */
-let chart: ChartRenderer | undefined;
+/** The chart rendered by the real Helm, once per process: the same for every case. */
+let rendered: readonly Doc[] | undefined;
 
 /** Fills the API server with a healthy weft installation whose trust is `trust`. */
 export function installHealthyWeft(api: TestApiServer, trust: Trust, pods: readonly CheckPod[]): void {
-  chart ??= new ChartRenderer(new URL('../../charts/weft', import.meta.url).pathname);
+  // The gateway on (off by default), so its checks have something to judge; the CRD objects left
+  // out, since their kinds are added below (the test API server serves no CustomResourceDefinition).
+  rendered ??= helmTemplate({ gateway: { enabled: true }, crds: { install: false } }, { namespace: NS }).docs;
   for (const def of CHART_RESOURCES) api.addResource(def);
   // The Gateway API standard channel (ReferenceGrant v1beta1) and weft's policy CRDs are installed.
   for (const k of GATEWAY_ROUTE_KINDS.filter((x) => x.group === 'weft.dev' || x.resource === 'referencegrants')) {
@@ -29,15 +31,13 @@ export function installHealthyWeft(api: TestApiServer, trust: Trust, pods: reado
   api.apply({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: NS }, status: { phase: 'Active' } });
   const { serving, webhookRoot, root, issuer } = trust;
   const webhookSecret = { data: { 'tls.crt': b64(serving.certChainPem), 'tls.key': b64(serving.keyPem), 'ca.crt': b64(pem(webhookRoot)) } };
-  const rendered = chart.render({
-    // The gateway on (off by default), so its checks have something to judge; the CRD objects left
-    // out, since their kinds are added above (the test API server serves no CustomResourceDefinition).
-    values: chart.values({ gateway: { enabled: true }, crds: { install: false } }),
-    namespace: NS,
-    // An upgrade: the chart reuses the webhook Secret it finds.
-    lookup: (_v, kind, ns, name) => (kind === 'Secret' && ns === NS && name === 'weft-injector-tls' ? webhookSecret : undefined),
-  });
-  for (const doc of rendered.flatMap((f) => f.documents) as KubeObject[]) {
+  // An upgrade: the chart reuses the webhook Secret it finds (Helm's lookup), so the Secret and the
+  // caBundle are this trust's, not the pair `helm template` generated.
+  for (const doc of structuredClone(rendered) as KubeObject[]) {
+    if (doc.kind === 'Secret' && doc.metadata.name === 'weft-injector-tls') doc['data'] = webhookSecret.data;
+    if (doc.kind === 'MutatingWebhookConfiguration') {
+      for (const hook of (doc['webhooks'] as { clientConfig: { caBundle?: string } }[] | undefined) ?? []) hook.clientConfig.caBundle = webhookSecret.data['ca.crt'];
+    }
     if (doc.kind === 'Deployment') {
       const replicas = (doc.spec as { replicas?: number }).replicas ?? 1;
       doc.status = { replicas, readyReplicas: replicas, availableReplicas: replicas };

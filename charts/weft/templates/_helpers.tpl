@@ -212,3 +212,22 @@ weft-injector-cert
 {{- eq $mode "native" }}
 {{- end }}
 {{- end -}}
+
+{{/*
+NODE_OPTIONS for a weft process from its container's memory limit: V8's old space gets 40 % of the
+limit and at least 64 MB, 64 MB without a limit (lib/node-options.ts, what the injector gives
+sidecars). Without it V8 sizes its heap from the node's memory and lets garbage pile up.
+Takes the limit quantity (string or number, may be empty).
+*/}}
+{{- define "weft.nodeOptions" -}}
+{{- $q := toString (default "" .) -}}
+{{- $mib := 0 -}}
+{{- if hasSuffix "Gi" $q -}}{{- $mib = mul (atoi (trimSuffix "Gi" $q)) 1024 -}}
+{{- else if hasSuffix "Mi" $q -}}{{- $mib = atoi (trimSuffix "Mi" $q) -}}
+{{- else if hasSuffix "Ki" $q -}}{{- $mib = div (atoi (trimSuffix "Ki" $q)) 1024 -}}
+{{- else if hasSuffix "G" $q -}}{{- $mib = div (mul (atoi (trimSuffix "G" $q)) 1000000000) 1048576 -}}
+{{- else if hasSuffix "M" $q -}}{{- $mib = div (mul (atoi (trimSuffix "M" $q)) 1000000) 1048576 -}}
+{{- else if regexMatch "^[0-9]+$" $q -}}{{- $mib = div (atoi $q) 1048576 -}}
+{{- end -}}
+{{- if eq $q "" -}}--max-old-space-size=64{{- else -}}--max-old-space-size={{ max 64 (div (mul $mib 40) 100) }}{{- end -}}
+{{- end -}}

@@ -9,7 +9,7 @@ import { Registry } from 'prom-client';
 import { FakeTimers } from '../../support/fake-timers.js';
 import { TestApiServer, type KubeObject } from '../../support/test-apiserver.js';
 import { testApiConnection } from '../../support/kube-connection.js';
-import { ChartRenderer } from '../../support/helm-template.js';
+import { helmTemplate } from '../charts/helm.js';
 import { parseCaConfig, startCaService } from '../../../ca/service.js';
 import { ownerMetadata } from '../../../ca/ownership.js';
 import { publishTrustAnchors } from '../../../ca/material.js';
@@ -81,8 +81,7 @@ t.test('re-publishing the trust anchors keeps the labels and annotations others 
 });
 
 t.test("the chart passes the release's own name and namespace to the CA", async (t) => {
-  const chart = new ChartRenderer(new URL('../../../charts/weft', import.meta.url).pathname);
-  const docs = chart.render({ values: chart.values(), releaseName: 'mesh', namespace: 'mesh-system' }).flatMap((f) => f.documents) as KubeObject[];
+  const docs = helmTemplate({}, { releaseName: 'mesh', namespace: 'mesh-system' }).docs as KubeObject[];
   const ca = docs.find((d) => d.kind === 'Deployment' && d.metadata.name === 'weft-ca') as { spec: { template: { spec: { containers: { env: { name: string; value?: string }[] }[] } } } } | undefined;
   const env = ca?.spec.template.spec.containers[0]?.env ?? [];
   t.equal(env.find((e) => e.name === 'WEFT_CA_HELM_RELEASE')?.value, 'mesh');

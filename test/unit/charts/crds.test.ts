@@ -3,19 +3,18 @@
 import t from 'tap';
 import { existsSync } from 'node:fs';
 import { Ajv } from 'ajv';
-import { ChartRenderer } from '../../support/helm-template.js';
+import { helmTemplate } from './helm.js';
 import { manifestProblems } from '../../support/kube-schemas.js';
 import { KUBE_ACCESS } from '../../../lib/kube/access.js';
 
-const chartDir = new URL('../../../charts/weft/', import.meta.url).pathname;
-const chart = new ChartRenderer(chartDir);
 interface Crd {
   kind: string;
   metadata: { name: string; labels?: Record<string, string>; annotations?: Record<string, string> };
   spec: { group: string; names: { kind: string; plural: string }; versions: { name: string; storage: boolean; schema: { openAPIV3Schema: Record<string, unknown> } }[] };
 }
+const chartDir = new URL('../../../charts/weft/', import.meta.url).pathname;
 const renderCrds = (values: Record<string, unknown>): Crd[] =>
-  chart.render({ values: chart.values(values) }).flatMap((f) => f.documents as unknown as Crd[]).filter((d) => d.kind === 'CustomResourceDefinition');
+  (helmTemplate(values).docs as unknown as Crd[]).filter((d) => d.kind === 'CustomResourceDefinition');
 const crds: Crd[] = renderCrds({});
 
 t.test('the CRDs are templates: installed and upgraded with the release, kept on uninstall, left out with crds.install=false', async (t) => {
