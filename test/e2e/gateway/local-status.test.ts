@@ -129,4 +129,6 @@ t.test('a Gateway with a TLS listener serves its HTTP listener and reports the T
   const accepted = (name: string): Cond | undefined => statuses.find((s) => s.kind === 'HTTPRoute' && s.name === name)?.status.parents?.[0]?.conditions.find((c) => c.type === 'Accepted');
   t.match(accepted('app'), { status: 'True', reason: 'Accepted' });
   t.match(accepted('to-tls'), { status: 'False', reason: 'NotAllowedByListeners' }, 'a route naming only the TLS listener is not allowed there');
+  const { warnings } = JSON.parse((await request(`${gw.admin}/debug/routes`)).body) as { warnings: string[] };
+  t.ok(warnings.some((w) => /Gateway test\/mixed: listener "tls": protocol TLS is not served/.test(w)), 'the unserved listener is among the warnings');
 });
