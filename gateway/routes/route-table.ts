@@ -253,6 +253,7 @@ export function compileRouteTable(res: ResourceSet, checkCert?: CertCheck): { ta
   const unusable = new Set<ListenerSpec>();
   for (const g of gateways) {
     g.listeners.forEach((l, i) => {
+      if (l.unsupported) warnings.push(`Gateway ${g.meta.namespace}/${g.meta.name}: listener ${JSON.stringify(l.name)}: protocol ${l.protocol} is not served (the Gateway's other listeners are)`);
       if (l.protocol !== 'HTTPS') return;
       const bad = (path: string, message: string): void => {
         unusable.add(l);
@@ -341,7 +342,7 @@ export function compileRouteTable(res: ResourceSet, checkCert?: CertCheck): { ta
       if (candidates.length === 0) return warnings.push(`${label}: Gateway ${p.namespace}/${p.name} has no listener ${p.sectionName ?? ''}${p.port ? `:${p.port}` : ''}; not attached`);
       let any = false;
       for (const l of candidates) {
-        if (!allows(g, l, route.meta.namespace, kind)) continue;
+        if (l.unsupported || !allows(g, l, route.meta.namespace, kind)) continue;
         const hosts = intersectHostnames(l.hostname, route.hostnames);
         if (hosts.length === 0) continue;
         any = true;

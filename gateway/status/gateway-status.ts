@@ -152,18 +152,38 @@ function gatewayStatus(g: GatewaySpec, attached: ReadonlyMap<ListenerSpec, numbe
     const samePort = g.listeners.filter((o) => o !== l && o.port === l.port);
     const protocolConflict = samePort.some((o) => o.protocol !== l.protocol);
     const hostnameConflict = samePort.some((o) => o.protocol === l.protocol && (o.hostname ?? '') === (l.hostname ?? ''));
+    const conflicted = cond('Conflicted', protocolConflict || hostnameConflict, protocolConflict ? 'ProtocolConflict' : hostnameConflict ? 'HostnameConflict' : 'NoConflicts', protocolConflict ? 'another listener on this port has another protocol' : hostnameConflict ? 'another listener on this port has the same hostname' : 'no conflicts', gen);
+    if (l.unsupported) {
+      // The spec's answer to a protocol an implementation does not serve: this listener alone is
+      // not accepted, lists no kinds, and no route attaches to it.
+      const message = `protocol ${l.protocol} is not served by weft (only HTTP and HTTPS)`;
+      const kinds = l.listedKinds.length > 0;
+      const conditions: StatusCondition[] = [
+        cond('Accepted', false, 'UnsupportedProtocol', message, gen),
+        conflicted,
+        kinds ? cond('ResolvedRefs', false, 'InvalidRouteKinds', `no route kind it lists (${l.listedKinds.join(', ')}) is served on a ${l.protocol} listener`, gen) : cond('ResolvedRefs', true, 'ResolvedRefs', 'all references resolved', gen),
+        cond('Programmed', false, 'Invalid', message, gen),
+      ];
+      return { name: l.name, supportedKinds: [], attachedRoutes: 0, conditions };
+    }
     const bad = degraded(g, i);
     const conditions: StatusCondition[] = [
       cond('Accepted', true, 'Accepted', 'the listener is accepted', gen),
-      cond('Conflicted', protocolConflict || hostnameConflict, protocolConflict ? 'ProtocolConflict' : hostnameConflict ? 'HostnameConflict' : 'NoConflicts', protocolConflict ? 'another listener on this port has another protocol' : hostnameConflict ? 'another listener on this port has the same hostname' : 'no conflicts', gen),
+      conflicted,
       bad ? cond('ResolvedRefs', false, 'InvalidCertificateRef', bad, gen) : cond('ResolvedRefs', true, 'ResolvedRefs', 'all references resolved', gen),
       bad ? cond('Programmed', false, 'Invalid', 'the listener is not served', gen) : cond('Programmed', true, 'Programmed', 'the listener is served', gen),
     ];
     return { name: l.name, supportedKinds: l.allowedKinds.map((kind) => ({ group: GATEWAY_API_GROUP, kind })), attachedRoutes: attached.get(l) ?? 0, conditions };
   });
+  const unsupported = g.listeners.filter((l) => l.unsupported).map((l) => JSON.stringify(l.name));
+  const served = listeners.some((l) => l.conditions.some((c) => c.type === 'Programmed' && c.status === 'True'));
   const status = {
     addresses: addresses.map((value) => ({ type: /^[\d.]+$|:/.test(value) ? 'IPAddress' : 'Hostname', value })),
-    conditions: [cond('Accepted', true, 'Accepted', 'the Gateway is accepted', gen), cond('Programmed', true, 'Programmed', 'the Gateway is served', gen)],
+    conditions: [
+      // Accepted with ListenersNotValid (the spec allows it True): the Gateway stands, its other listeners serve.
+      unsupported.length === 0 ? cond('Accepted', true, 'Accepted', 'the Gateway is accepted', gen) : cond('Accepted', true, 'ListenersNotValid', `listener ${unsupported.join(', ')} has a protocol weft does not serve; the other listeners are served`, gen),
+      served ? cond('Programmed', true, 'Programmed', 'the Gateway is served', gen) : cond('Programmed', false, 'Invalid', 'no listener of the Gateway is served', gen),
+    ],
     listeners,
   };
   return { kind: 'Gateway', namespace: g.meta.namespace, name: g.meta.name, ...(gen === undefined ? {} : { generation: gen }), status };

@@ -1,7 +1,8 @@
 // Gateway API status in local mode: a real `weft gateway` on a route file with a good route, a
 // route whose hostnames match no listener and a route rejected for an unsupported filter shows the
 // same conditions kubernetes mode writes on its admin port (GET /debug/status), and
-// `weft gateway status` (a real process) prints them.
+// `weft gateway status` (a real process) prints them; a Gateway with a TLS listener serves its
+// HTTP listener and reports the TLS one UnsupportedProtocol.
 import t from 'tap';
 import { execFile } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
@@ -82,4 +83,52 @@ t.test('the admin port and `weft gateway status` show each object with its condi
   });
   t.equal(bad.code, 2, 'an unreachable admin port exits 2');
   t.match(bad.stderr, /WEFT_ERR_CONFIG: cannot reach the gateway's admin port at 127\.0\.0\.1:1/);
+});
+
+const MIXED = `apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: { name: mixed, namespace: test }
+spec:
+  gatewayClassName: weft
+  listeners:
+  - { name: http, port: 80, protocol: HTTP }
+  - { name: tls, port: 443, protocol: TLS, tls: { mode: Passthrough }, allowedRoutes: { kinds: [{ kind: TLSRoute }] } }
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: { name: app, namespace: test }
+spec:
+  parentRefs: [{ name: mixed }]
+  rules: [{ backendRefs: [{ name: v1, port: 80 }] }]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: { name: to-tls, namespace: test }
+spec:
+  parentRefs: [{ name: mixed, sectionName: tls }]
+  rules: [{ backendRefs: [{ name: v1, port: 80 }] }]
+`;
+
+t.test('a Gateway with a TLS listener serves its HTTP listener and reports the TLS one UnsupportedProtocol', async (t) => {
+  const mesh = await GatewayMesh.create();
+  t.teardown(() => mesh.close());
+  await mesh.addService('v1');
+  const file = join(mesh.dir, 'routes.yaml');
+  await writeFile(file, MIXED);
+  const gw = await mesh.startGateway(file);
+  t.equal((await request(`${gw.http}/`, { headers: { host: 'app.test' } })).status, 200, 'the HTTP listener serves its route');
+
+  const { statuses } = JSON.parse((await request(`${gw.admin}/debug/status`)).body) as { statuses: Status[] };
+  const g = statuses.find((s) => s.kind === 'Gateway' && s.name === 'mixed');
+  t.match(g?.status.conditions, [{ type: 'Accepted', status: 'True', reason: 'ListenersNotValid' }, { type: 'Programmed', status: 'True' }]);
+  const tls = g?.status.listeners?.find((l) => l.name === 'tls');
+  t.match(tls, { attachedRoutes: 0, conditions: [{ type: 'Accepted', status: 'False', reason: 'UnsupportedProtocol' }] });
+  t.same((tls as { supportedKinds?: unknown } | undefined)?.supportedKinds, [], 'the TLS listener supports no route kind');
+  t.match(tls?.conditions.find((c) => c.type === 'Programmed'), { status: 'False', reason: 'Invalid' });
+  t.equal(g?.status.listeners?.find((l) => l.name === 'http')?.attachedRoutes, 1);
+  const accepted = (name: string): Cond | undefined => statuses.find((s) => s.kind === 'HTTPRoute' && s.name === name)?.status.parents?.[0]?.conditions.find((c) => c.type === 'Accepted');
+  t.match(accepted('app'), { status: 'True', reason: 'Accepted' });
+  t.match(accepted('to-tls'), { status: 'False', reason: 'NotAllowedByListeners' }, 'a route naming only the TLS listener is not allowed there');
+  const { warnings } = JSON.parse((await request(`${gw.admin}/debug/routes`)).body) as { warnings: string[] };
+  t.ok(warnings.some((w) => /Gateway test\/mixed: listener "tls": protocol TLS is not served/.test(w)), 'the unserved listener is among the warnings');
 });

@@ -95,3 +95,76 @@ t.test('a rejected Gateway is not accepted, with its reasons; another class is l
   t.match(find(all, 'Gateway', 'edge')?.status.conditions, [{ type: 'Accepted', status: 'False', reason: 'Invalid', message: /weight: unknown field/ }, { type: 'Programmed', status: 'False' }]);
   t.equal(find(all, 'Gateway', 'theirs'), undefined);
 });
+
+t.test('a listener of a protocol weft does not serve is not accepted alone; the Gateway and its other listeners serve', async (t) => {
+  const mixed = {
+    ...gateway,
+    spec: {
+      gatewayClassName: 'weft',
+      listeners: [
+        { name: 'http', port: 80, protocol: 'HTTP' },
+        { name: 'tls', port: 443, protocol: 'TLS', tls: { mode: 'Passthrough' }, allowedRoutes: { namespaces: { from: 'Same' }, kinds: [{ kind: 'TLSRoute' }] } },
+        { name: 'tcp', port: 5432, protocol: 'TCP' },
+      ],
+    },
+  };
+  const tlsOnly = { ...gateway, metadata: { name: 'tlsroutes-only', namespace: 'shop', generation: 2 }, spec: { gatewayClassName: 'weft', listeners: [{ name: 'tls', port: 443, protocol: 'TLS', tls: { mode: 'Passthrough' }, allowedRoutes: { kinds: [{ kind: 'TLSRoute' }] } }] } };
+  const objects = [
+    mixed,
+    tlsOnly,
+    route('to-tls', { parentRefs: [{ name: 'edge', sectionName: 'tls' }], rules: [backend] }),
+    route('to-edge', { parentRefs: [{ name: 'edge' }], hostnames: ['a.example.com'], rules: [backend] }),
+    route('disallowed-kind', { parentRefs: [{ name: 'tlsroutes-only' }], rules: [backend] }),
+  ];
+  t.same(readResources(objects, 'test').problems, [], 'the Gateway is not refused for its TLS listener');
+  const all = statuses(objects);
+
+  t.equal(reason(parents(find(all, 'HTTPRoute', 'disallowed-kind'))[0], 'Accepted'), 'False NotAllowedByListeners', 'a Gateway whose only listener is TLS does not admit an HTTPRoute');
+  t.equal(reason(parents(find(all, 'HTTPRoute', 'disallowed-kind'))[0], 'ResolvedRefs'), 'True ResolvedRefs');
+  t.equal(reason(parents(find(all, 'HTTPRoute', 'to-tls'))[0], 'Accepted'), 'False NotAllowedByListeners', 'a sectionName naming the TLS listener');
+  t.equal(reason(parents(find(all, 'HTTPRoute', 'to-edge'))[0], 'Accepted'), 'True Accepted', 'a route of the Gateway attaches to its HTTP listener');
+
+  type Listener = { name: string; attachedRoutes: number; supportedKinds: unknown[]; conditions: { type: string; status: string; reason: string; message: string; observedGeneration?: number }[] };
+  const edge = find(all, 'Gateway', 'edge');
+  const listeners = edge?.status.listeners as Listener[];
+  const l = (name: string, type: string): string => {
+    const c = listeners.find((x) => x.name === name)?.conditions.find((x) => x.type === type);
+    return `${c?.status} ${c?.reason}`;
+  };
+  t.equal(l('tls', 'Accepted'), 'False UnsupportedProtocol');
+  t.equal(l('tls', 'Programmed'), 'False Invalid');
+  t.equal(l('tls', 'ResolvedRefs'), 'False InvalidRouteKinds', 'TLSRoute is listed but not served');
+  t.equal(l('tls', 'Conflicted'), 'False NoConflicts');
+  t.equal(l('tcp', 'Accepted'), 'False UnsupportedProtocol');
+  t.equal(l('tcp', 'ResolvedRefs'), 'True ResolvedRefs', 'no kinds listed, none refused');
+  t.match(listeners.find((x) => x.name === 'tcp')?.conditions[0], { message: /protocol TCP is not served/, observedGeneration: 3 });
+  t.same(listeners.find((x) => x.name === 'tls')?.supportedKinds, [], 'an unsupported listener supports no kind');
+  t.equal(listeners.find((x) => x.name === 'tls')?.attachedRoutes, 0);
+  t.equal(l('http', 'Accepted'), 'True Accepted');
+  t.equal(l('http', 'Programmed'), 'True Programmed');
+  t.equal(listeners.find((x) => x.name === 'http')?.attachedRoutes, 1);
+  t.match(edge?.status.conditions, [{ type: 'Accepted', status: 'True', reason: 'ListenersNotValid', message: /"tls", "tcp"/ }, { type: 'Programmed', status: 'True', reason: 'Programmed' }]);
+
+  const only = find(all, 'Gateway', 'tlsroutes-only');
+  t.match(only?.status.conditions, [{ type: 'Accepted', status: 'True', reason: 'ListenersNotValid' }, { type: 'Programmed', status: 'False', reason: 'Invalid' }], 'accepted, but nothing of it is served');
+  t.same((only?.status.listeners as Listener[]).map((x) => x.attachedRoutes), [0], 'no route attaches');
+});
+
+t.test('the route table serves the HTTP listener of a Gateway that also has a TLS listener, and nothing on the TLS one', async (t) => {
+  const objects = [
+    { ...gateway, spec: { gatewayClassName: 'weft', listeners: [{ name: 'http', port: 80, protocol: 'HTTP' }, { name: 'tls', port: 443, protocol: 'TLS', tls: { mode: 'Passthrough' } }] } },
+    route('web', { parentRefs: [{ name: 'edge' }], rules: [backend] }),
+  ];
+  const parsed = readResources(objects, 'test');
+  const built = buildState(parsed, 'test', 1, () => '', { perObject: true });
+  if ('problems' in built) return t.fail(`refused: ${built.problems.join('; ')}`);
+  const req = { host: 'a.example.com', path: '/', method: 'GET', headers: {}, query: new URLSearchParams() };
+  t.match(built.state.table.lookup('HTTP', req), { kind: 'matched', listener: { name: 'http', port: 80 } });
+  t.equal(built.state.table.lookup('HTTPS', req).kind, 'no-route', 'no HTTPS entry comes from the TLS listener');
+  t.match(built.state.table.warnings, [/listener "tls": protocol TLS is not served/]);
+});
+
+t.test('a listener protocol that is not a protocol name still refuses the Gateway', async (t) => {
+  const bad = { ...gateway, spec: { gatewayClassName: 'weft', listeners: [{ name: 'x', port: 80, protocol: 'not a protocol!' }] } };
+  t.match(readResources([bad], 'test').problems, [/spec\.listeners\[0\]\.protocol: "not a protocol!" is not a protocol name/]);
+});
