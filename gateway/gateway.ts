@@ -12,6 +12,7 @@ import { PeerPool } from '../mesh/peer-pool.js';
 import { clientSecureContext } from '../mesh/mesh-tls.js';
 import { Drain } from '../mesh/drain.js';
 import type { EndpointSource } from '../mesh/discovery/endpoint-source.js';
+import { LocalEndpointSource } from '../mesh/discovery/local-endpoint-source.js';
 import type { IdentityProvider, TlsMaterial } from '../mesh/identity/identity-provider.js';
 import type { Logger } from '../lib/logger.js';
 import type { HostPort } from '../lib/config.js';
@@ -122,7 +123,15 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
   const status = !config.routesFile && deps.kubeClient && config.status.write
     ? startStatusWriting({ client: deps.kubeClient, config: config.status, namespace: config.namespace, podName: config.podName, selfService: config.selfService, timers: deps.timers ?? realTimers, log })
     : undefined;
-  const loader = new StateLoader({ log, metrics, apply: (s) => handler.setState(s), onStatus: (s) => status?.update(s) });
+  // Which Services exist, for BackendNotFound: the API server's are all read with the routes; in
+  // local mode the endpoints file names the rest; a routes file with other discovery cannot know.
+  const local = deps.source instanceof LocalEndpointSource ? deps.source : undefined;
+  const serviceElsewhere = !config.routesFile && deps.kubeClient
+    ? (): boolean => false
+    : local
+      ? (namespace: string, name: string): boolean => local.file?.services.some((s) => s.namespace === namespace && s.name === name) ?? false
+      : undefined;
+  const loader = new StateLoader({ log, metrics, apply: (s) => handler.setState(s), onStatus: (s) => status?.update(s), ...(serviceElsewhere ? { serviceElsewhere } : {}) });
   // A routes file wins in either mode; without one (kubernetes mode only) the API server is the source.
   let routes: RouteFile | undefined;
   let kubeRoutes: KubeRoutes | undefined;

@@ -23,8 +23,12 @@ export interface RouteResource {
   readonly labelSelector?: string;
 }
 
-/** Everything the gateway reads from the API server (one list, shared with `weft check`). */
-export const ROUTE_RESOURCES: readonly RouteResource[] = GATEWAY_ROUTE_KINDS;
+// Services too (discovery's kind, already granted): route status tells a backendRef to a Service
+// that does not exist (BackendNotFound), and named ports resolve. Only name and ports are kept.
+const SERVICES: RouteResource = { group: '', version: 'v1', resource: 'services', kind: 'Service' };
+
+/** Everything the gateway reads from the API server (the route kinds shared with `weft check`, and Services). */
+export const ROUTE_RESOURCES: readonly RouteResource[] = [...GATEWAY_ROUTE_KINDS, SERVICES];
 
 type Obj = KubeObjectMeta & Record<string, unknown>;
 
@@ -189,6 +193,11 @@ export class KubeRoutes {
       const apiVersion = r.group === '' ? r.version : `${r.group}/${r.version}`;
       const sorted = [...cache.entries()].sort(([a], [b]) => (a < b ? -1 : 1));
       for (const [, o] of sorted) {
+        if (r.kind === 'Service') {
+          const ports = (o.spec as { ports?: unknown } | undefined)?.ports;
+          docs.push({ apiVersion, kind: r.kind, metadata: { name: o.metadata?.name, namespace: o.metadata?.namespace }, spec: { ports: ports ?? [] } });
+          continue;
+        }
         const { status: _status, ...rest } = o;
         const md = { ...(o.metadata as Record<string, unknown>) };
         delete md.managedFields;

@@ -26,12 +26,15 @@ export class StateLoader {
   readonly #metrics: GatewayMetrics;
   readonly #apply: (state: GatewayState) => void;
   readonly #onStatus: ((source: StatusSource) => void) | undefined;
+  readonly #serviceElsewhere: StatusSource['serviceElsewhere'];
   #statusSource: StatusSource | undefined;
   #generation = 0;
   #lastHash = '';
   readonly #admission = new ObjectAdmission();
 
-  constructor(opts: { log: Logger; metrics: GatewayMetrics; apply: (state: GatewayState) => void; onStatus?: (source: StatusSource) => void }) {
+  /** `serviceElsewhere`: which Services exist beyond the objects read (see StatusInput); absent: unknown. */
+  constructor(opts: { log: Logger; metrics: GatewayMetrics; apply: (state: GatewayState) => void; onStatus?: (source: StatusSource) => void; serviceElsewhere?: StatusSource['serviceElsewhere'] }) {
+    this.#serviceElsewhere = opts.serviceElsewhere;
     this.#log = opts.log;
     this.#metrics = opts.metrics;
     this.#apply = opts.apply;
@@ -113,7 +116,7 @@ export class StateLoader {
     this.#commit(state, source, this.#admission.freshWarnings(state.warnings));
     // Status is judged on what serves (`resources`) and on the versions as written (`objects`).
     if (resources) {
-      this.#statusSource = { resources, conditions: state.conditions, objects };
+      this.#statusSource = { resources, conditions: state.conditions, objects, ...(this.#serviceElsewhere ? { serviceElsewhere: this.#serviceElsewhere } : {}) };
       this.#onStatus?.(this.#statusSource);
     }
   }

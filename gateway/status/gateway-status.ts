@@ -66,6 +66,12 @@ export interface StatusInput {
   readonly objects: readonly unknown[];
   /** The addresses the Gateways are reachable at (status.addresses). */
   readonly addresses: readonly string[];
+  /**
+   * Whether a Service exists that is not among the read Service objects (local mode: the endpoints
+   * file names it; kubernetes mode: never, every Service is read). Absent: the gateway cannot
+   * know which Services exist, so BackendNotFound is not reported.
+   */
+  readonly serviceElsewhere?: (namespace: string, name: string) => boolean;
 }
 
 /** What the route source hands over after each build: everything but the addresses. */
@@ -94,6 +100,9 @@ export function computeStatuses(input: StatusInput): ObjectStatus[] {
       (gr) => gr.meta.namespace === toNs && gr.from.some((f) => f.group === GATEWAY_API_GROUP && f.kind === kind && f.namespace === fromNs) && gr.to.some((t) => t.group === '' && t.kind === 'Service' && (t.name === undefined || t.name === toName)),
     );
 
+  const elsewhere = input.serviceElsewhere;
+  const exists = (ns: string, name: string): boolean => !elsewhere || res.services.some((s) => s.meta.namespace === ns && s.meta.name === name) || elsewhere(ns, name);
+
   // Accepted routes, per parentRef.
   const rejected = (kind: string, namespace: string, name: string): boolean => byLabel.get(objectLabel({ kind, namespace, name }))?.type === 'Rejected';
   const routes: [RouteKind, RouteLike][] = [...res.routes.map((r): [RouteKind, RouteLike] => ['HTTPRoute', r]), ...res.grpcRoutes.map((r): [RouteKind, RouteLike] => ['GRPCRoute', r])];
@@ -103,7 +112,7 @@ export function computeStatuses(input: StatusInput): ObjectStatus[] {
     const skip = rejected(kind, route.meta.namespace, route.meta.name);
     const gen = route.meta.generation;
     const raw = rawParentRefs(input.objects, kind, route.meta.namespace, route.meta.name);
-    const resolved = resolvedRefs(route, (fromNs, toNs, toName) => granted(kind, fromNs, toNs, toName), gen);
+    const resolved = resolvedRefs(route, (fromNs, toNs, toName) => granted(kind, fromNs, toNs, toName), exists, gen);
     const parents = route.parentRefs.map((p, i) => {
       const g = gateways.find((x) => x.meta.namespace === p.namespace && x.meta.name === p.name);
       let accepted: StatusCondition;
@@ -189,12 +198,14 @@ function gatewayStatus(g: GatewaySpec, attached: ReadonlyMap<ListenerSpec, numbe
   return { kind: 'Gateway', namespace: g.meta.namespace, name: g.meta.name, ...(gen === undefined ? {} : { generation: gen }), status };
 }
 
-// ResolvedRefs of a route: every backendRef a Service (InvalidKind), in reach (RefNotPermitted).
-function resolvedRefs(route: RouteLike, granted: (fromNs: string, toNs: string, toName: string) => boolean, gen: number | undefined): StatusCondition {
+// ResolvedRefs of a route: every backendRef a Service (InvalidKind), in reach (RefNotPermitted),
+// existing (BackendNotFound; the rest of the route still serves, that backend's share gets 500).
+function resolvedRefs(route: RouteLike, granted: (fromNs: string, toNs: string, toName: string) => boolean, exists: (ns: string, name: string) => boolean, gen: number | undefined): StatusCondition {
   for (const rule of route.rules) {
     for (const b of rule.backendRefs) {
       if (b.group !== '' || b.kind !== 'Service') return cond('ResolvedRefs', false, 'InvalidKind', `backend kind ${b.group || 'core'}/${b.kind} is not supported (only Service)`, gen);
       if (!granted(route.meta.namespace, b.namespace, b.name)) return cond('ResolvedRefs', false, 'RefNotPermitted', `Service ${b.namespace}/${b.name} is in another namespace and no ReferenceGrant allows it`, gen);
+      if (!exists(b.namespace, b.name)) return cond('ResolvedRefs', false, 'BackendNotFound', `Service ${b.namespace}/${b.name} does not exist`, gen);
     }
   }
   return cond('ResolvedRefs', true, 'ResolvedRefs', 'all references resolved', gen);

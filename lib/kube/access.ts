@@ -53,7 +53,7 @@ export const COMPONENT_SERVICE_ACCOUNTS: Readonly<Record<Component, string>> = {
 // watches, a GET per pod for its service account).
 const DISCOVERY: readonly Omit<KubeAccess, 'component'>[] = [
   { group: 'discovery.k8s.io', resource: 'endpointslices', verbs: ['get', 'list', 'watch'], scope: 'cluster', why: 'discovers the ready endpoints of each service it calls' },
-  { group: '', resource: 'services', verbs: ['get', 'list', 'watch'], scope: 'cluster', why: 'maps service ports to target ports' },
+  { group: '', resource: 'services', verbs: ['get', 'list', 'watch'], scope: 'cluster', why: 'maps service ports to target ports; lists every Service so route status can say BackendNotFound and named ports resolve' },
   { group: '', resource: 'pods', verbs: ['get', 'list', 'watch'], scope: 'cluster', why: 'learns the service account (identity) behind each endpoint' },
 ];
 

@@ -48,7 +48,10 @@ mesh.api.apply({
 });
 const route = (name: string, spec: Record<string, unknown>): KubeObject => ({ apiVersion: GW, kind: 'HTTPRoute', metadata: { name, namespace: ns }, spec });
 const backend = { backendRefs: [{ name: 'hello', port: 80 }] };
+// The gateway lists and watches Services: `hello` exists, `ghost` does not (yet).
+mesh.api.apply({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'hello', namespace: ns }, spec: { ports: [{ name: 'http', port: 80, targetPort: 8080, protocol: 'TCP' }] } });
 mesh.api.apply(route('web', { parentRefs: [{ name: 'edge' }], hostnames: ['shop.example.com'], rules: [backend] }));
+mesh.api.apply(route('ghost', { parentRefs: [{ name: 'edge' }], hostnames: ['ghost.example.com'], rules: [backend, { matches: [{ path: { type: 'PathPrefix', value: '/gone' } }], backendRefs: [{ name: 'ghost', port: 8080 }] }] }));
 mesh.api.apply(route('magic', { parentRefs: [{ name: 'edge' }], hostnames: ['magic.example.com'], rules: [{ filters: [{ type: 'ExtensionRef', extensionRef: { group: 'example.com', kind: 'Magic', name: 'm' } }], ...backend }] }));
 mesh.api.apply(route('lost', { parentRefs: [{ name: 'nowhere' }], rules: [backend] }));
 const grpcRoute = (name: string, service: string): KubeObject => ({
@@ -84,7 +87,7 @@ for (const pod of pods) {
 }
 
 t.test('the Lease holder writes every status with the spec reasons and observedGeneration', async (t) => {
-  await until('route statuses', () => parent('web') !== undefined && parent('magic') !== undefined && parent('lost') !== undefined && parent('far') !== undefined);
+  await until('route statuses', () => parent('web') !== undefined && parent('magic') !== undefined && parent('lost') !== undefined && parent('far') !== undefined && parent('ghost') !== undefined);
   const gc = mesh.api.get(GW, 'GatewayClass', undefined, 'weft');
   t.match(condition((gc?.status as { conditions?: Cond[] })?.conditions, 'Accepted'), { status: 'True', reason: 'Accepted', observedGeneration: 1 }, 'GatewayClass weft is Accepted');
 
@@ -96,7 +99,7 @@ t.test('the Lease holder writes every status with the spec reasons and observedG
   t.ok(condition(gw.conditions, 'Accepted')?.lastTransitionTime, 'conditions carry lastTransitionTime');
   const listener = gw.listeners[0];
   t.equal(listener?.name, 'http');
-  t.equal(listener?.attachedRoutes, 1, 'only the accepted route that matches the listener is attached');
+  t.equal(listener?.attachedRoutes, 2, 'only the accepted routes that match the listener are attached (web, ghost)');
   t.same(listener?.supportedKinds, [
     { group: 'gateway.networking.k8s.io', kind: 'HTTPRoute' },
     { group: 'gateway.networking.k8s.io', kind: 'GRPCRoute' },
@@ -111,6 +114,8 @@ t.test('the Lease holder writes every status with the spec reasons and observedG
   t.equal(web?.controllerName, 'weft.dev/gateway-controller');
   t.match(condition(web?.conditions, 'Accepted'), { status: 'True', reason: 'Accepted', observedGeneration: 1 });
   t.match(condition(web?.conditions, 'ResolvedRefs'), { status: 'True', reason: 'ResolvedRefs' });
+  t.match(condition(parent('ghost')?.conditions, 'Accepted'), { status: 'True', reason: 'Accepted' }, 'a route with a missing backend is still accepted');
+  t.match(condition(parent('ghost')?.conditions, 'ResolvedRefs'), { status: 'False', reason: 'BackendNotFound', message: `Service ${ns}/ghost does not exist` });
   t.match(condition(parent('magic')?.conditions, 'Accepted'), { status: 'False', reason: 'UnsupportedValue', message: /ExtensionRef filters are not supported/ }, 'the route with an unsupported filter is rejected alone, with its reason');
   t.match(condition(parent('lost')?.conditions, 'Accepted'), { status: 'False', reason: 'NoMatchingParent' });
   t.match(condition(parent('far')?.conditions, 'Accepted'), { status: 'False', reason: 'NoMatchingListenerHostname' });
@@ -141,7 +146,12 @@ t.test('a spec change bumps observedGeneration; a status write does not bump gen
   await until('the fixed route accepted', () => condition(parent('magic')?.conditions, 'Accepted')?.status === 'True');
   t.match(condition(parent('magic')?.conditions, 'Accepted'), { reason: 'Accepted', observedGeneration: 2 });
   // Gateways are written after routes: once its count moves, the holder's round is over.
-  await until('two attached routes', () => (get('Gateway', 'edge')?.status as { listeners?: { attachedRoutes: number }[] } | undefined)?.listeners?.[0]?.attachedRoutes === 2);
+  await until('three attached routes', () => (get('Gateway', 'edge')?.status as { listeners?: { attachedRoutes: number }[] } | undefined)?.listeners?.[0]?.attachedRoutes === 3);
+
+  // The missing Service is created: the Services watch brings it, and the route's references resolve.
+  mesh.api.apply({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'ghost', namespace: ns }, spec: { ports: [{ port: 8080, targetPort: 8080, protocol: 'TCP' }] } });
+  await until('ghost resolved', () => condition(parent('ghost')?.conditions, 'ResolvedRefs')?.status === 'True');
+  t.match(condition(parent('ghost')?.conditions, 'ResolvedRefs'), { reason: 'ResolvedRefs' }, 'a Service created later resolves the route');
 });
 
 t.test('when the holder stops, the other replica takes the Lease within its duration and writes', async (t) => {

@@ -132,3 +132,49 @@ t.test('a Gateway with a TLS listener serves its HTTP listener and reports the T
   const { warnings } = JSON.parse((await request(`${gw.admin}/debug/routes`)).body) as { warnings: string[] };
   t.ok(warnings.some((w) => /Gateway test\/mixed: listener "tls": protocol TLS is not served/.test(w)), 'the unserved listener is among the warnings');
 });
+
+t.test('a backendRef to a Service neither file names is BackendNotFound; the rest of the route serves', async (t) => {
+  const mesh = await GatewayMesh.create();
+  t.teardown(() => mesh.close());
+  // v1 is in the endpoints file only; declared is a Service object in the route file only.
+  await mesh.addService('v1');
+  const file = join(mesh.dir, 'routes.yaml');
+  await writeFile(
+    file,
+    `${ROUTES.split('---')[0] ?? ''}---
+apiVersion: v1
+kind: Service
+metadata: { name: declared, namespace: test }
+spec: { ports: [{ port: 80 }] }
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: { name: split, namespace: test }
+spec:
+  parentRefs: [{ name: edge }]
+  hostnames: [split.test]
+  rules:
+    - { matches: [{ path: { type: PathPrefix, value: /gone } }], backendRefs: [{ name: ghost, port: 80 }] }
+    - { backendRefs: [{ name: v1, port: 80 }] }
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: { name: known, namespace: test }
+spec:
+  parentRefs: [{ name: edge }]
+  hostnames: [known.test]
+  rules: [{ backendRefs: [{ name: v1, port: 80 }, { name: declared, port: 80, weight: 0 }] }]
+`,
+  );
+  const gw = await mesh.startGateway(file);
+  t.equal((await request(`${gw.http}/`, { headers: { host: 'split.test' } })).status, 200, 'the rule with an existing backend serves');
+  const gone = await request(`${gw.http}/gone`, { headers: { host: 'split.test' } });
+  t.equal(gone.status, 500, 'the missing backend answers 500');
+  t.equal(gone.headers['weft-error'], 'WEFT_ERR_BACKEND_INVALID');
+
+  const { statuses } = JSON.parse((await request(`${gw.admin}/debug/status`)).body) as { statuses: Status[] };
+  const parentOf = (name: string): Cond[] => statuses.find((s) => s.kind === 'HTTPRoute' && s.name === name)?.status.parents?.[0]?.conditions ?? [];
+  t.match(parentOf('split').find((c) => c.type === 'Accepted'), { status: 'True', reason: 'Accepted' });
+  t.match(parentOf('split').find((c) => c.type === 'ResolvedRefs'), { status: 'False', reason: 'BackendNotFound', message: 'Service test/ghost does not exist' });
+  t.match(parentOf('known').find((c) => c.type === 'ResolvedRefs'), { status: 'True', reason: 'ResolvedRefs' }, 'Services of the endpoints file and of the route file exist');
+});

@@ -101,3 +101,42 @@ t.test('routes and policies follow the API server', async (t) => {
   t.equal(backendOf(states[3]), undefined, 'a deleted route stops serving');
   t.same(states[3]?.conditions, [], 'and its rejection is gone');
 });
+
+t.test("Services are read with the routes: an Ingress's named port resolves, and a new Service is followed", async (t) => {
+  const api = await TestApiServer.start();
+  api.apply({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'shop' } });
+  const ingress = (name: string): KubeObject => ({
+    apiVersion: 'networking.k8s.io/v1',
+    kind: 'Ingress',
+    metadata: { name, namespace: 'shop' },
+    spec: { ingressClassName: 'weft', rules: [{ host: `${name}.test`, http: { paths: [{ path: '/', pathType: 'Prefix', backend: { service: { name, port: { name: 'web' } } } }] } }] },
+  });
+  api.apply({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'named', namespace: 'shop', labels: { app: 'named' } }, spec: { type: 'ClusterIP', ports: [{ name: 'web', port: 8080, targetPort: 9000, protocol: 'TCP', appProtocol: 'kubernetes.io/h2c' }] } });
+  api.apply(ingress('named'));
+  api.apply(ingress('later'));
+  const client = new KubeClient(await fromKubeconfigText(api.kubeconfig(), 'test'));
+  const registry = new Registry();
+  const logger = createLogger({ level: 'warn', name: 'test', destination: { write: () => undefined } });
+  const states: GatewayState[] = [];
+  const loader = new StateLoader({ log: logger, metrics: createGatewayMetrics(registry), apply: (s) => states.push(s) });
+  const restarts = new Counter({ name: 'weft_kube_watch_restarts_total', help: 'r', labelNames: ['resource', 'reason'] as const, registers: [registry] });
+  const source = new KubeRoutes({ client, loader, logger, restarts, debounceMs: 20 });
+  t.teardown(async () => {
+    await source.stop();
+    client.close();
+    await api.stop();
+  });
+  const backend = (s: GatewayState | undefined, host: string): unknown => {
+    const d = s?.table.lookup('HTTP', { host, path: '/', method: 'GET', headers: {}, query: new URLSearchParams() });
+    return d?.kind === 'matched' ? d.rule.backends[0] : undefined;
+  };
+  source.start();
+  await until('first state', () => states.length >= 1);
+  t.match(backend(states.at(-1), 'named.test'), { kind: 'service', ref: { namespace: 'shop', name: 'named', port: 8080 }, appProtocol: 'kubernetes.io/h2c' }, "the named port is the Service's");
+  t.match(backend(states.at(-1), 'later.test'), { kind: 'invalid', reason: /port "web" of Service shop\/later is unknown/ }, 'a Service that does not exist leaves its port unknown');
+  t.same(loader.statusSource?.resources.services.map((s) => s.meta.name), ['named'], 'the Service is in the status source');
+
+  api.apply({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'later', namespace: 'shop' }, spec: { ports: [{ name: 'web', port: 81 }] } });
+  await until('the new Service', () => (backend(states.at(-1), 'later.test') as { kind?: string } | undefined)?.kind === 'service');
+  t.match(backend(states.at(-1), 'later.test'), { ref: { name: 'later', port: 81 } }, 'a Service created later is followed');
+});

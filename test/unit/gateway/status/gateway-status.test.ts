@@ -22,12 +22,12 @@ const gateway = {
 const route = (name: string, spec: Record<string, unknown>, generation = 1): Record<string, unknown> => ({ apiVersion: GW, kind: 'HTTPRoute', metadata: { name, namespace: 'shop', generation }, spec });
 const backend = { backendRefs: [{ name: 'web', port: 80 }] };
 
-function statuses(objects: Record<string, unknown>[]): ObjectStatus[] {
+function statuses(objects: Record<string, unknown>[], serviceElsewhere?: (namespace: string, name: string) => boolean): ObjectStatus[] {
   const raw: unknown[] = objects;
   const parsed = readResources(raw, 'test');
   const built = buildState(parsed, 'test', 1, () => '', { perObject: true });
   if ('problems' in built) throw new Error('unexpected');
-  return computeStatuses({ resources: parsed.resources, conditions: built.state.conditions, objects: raw, addresses: ['10.0.0.7'] });
+  return computeStatuses({ resources: parsed.resources, conditions: built.state.conditions, objects: raw, addresses: ['10.0.0.7'], ...(serviceElsewhere ? { serviceElsewhere } : {}) });
 }
 
 const find = (all: ObjectStatus[], kind: string, name: string): ObjectStatus | undefined => all.find((s) => s.kind === kind && s.name === name);
@@ -167,4 +167,25 @@ t.test('the route table serves the HTTP listener of a Gateway that also has a TL
 t.test('a listener protocol that is not a protocol name still refuses the Gateway', async (t) => {
   const bad = { ...gateway, spec: { gatewayClassName: 'weft', listeners: [{ name: 'x', port: 80, protocol: 'not a protocol!' }] } };
   t.match(readResources([bad], 'test').problems, [/spec\.listeners\[0\]\.protocol: "not a protocol!" is not a protocol name/]);
+});
+
+t.test('a backendRef to a Service that does not exist is BackendNotFound, naming it, when the gateway knows every Service', async (t) => {
+  const service = (name: string): Record<string, unknown> => ({ apiVersion: 'v1', kind: 'Service', metadata: { name, namespace: 'shop' }, spec: { ports: [{ port: 80 }] } });
+  const objects = [
+    gateway,
+    service('web'),
+    route('declared', { parentRefs: [{ name: 'edge', sectionName: 'http' }], hostnames: ['a.example.com'], rules: [backend] }),
+    route('listed', { parentRefs: [{ name: 'edge', sectionName: 'http' }], hostnames: ['b.example.com'], rules: [{ backendRefs: [{ name: 'api', port: 80 }] }] }),
+    route('missing', { parentRefs: [{ name: 'edge', sectionName: 'http' }], hostnames: ['c.example.com'], rules: [backend, { backendRefs: [{ name: 'ghost', port: 8080 }] }] }, 5),
+  ];
+  // The endpoints file (local mode) names `api`; `ghost` is nowhere.
+  const all = statuses(objects, (ns, name) => ns === 'shop' && name === 'api');
+  t.equal(reason(parents(find(all, 'HTTPRoute', 'declared'))[0], 'ResolvedRefs'), 'True ResolvedRefs', 'a Service object read with the routes exists');
+  t.equal(reason(parents(find(all, 'HTTPRoute', 'listed'))[0], 'ResolvedRefs'), 'True ResolvedRefs', 'a Service known elsewhere exists');
+  const missing = parents(find(all, 'HTTPRoute', 'missing'))[0];
+  t.equal(reason(missing, 'ResolvedRefs'), 'False BackendNotFound');
+  t.match(missing?.conditions.find((c) => c.type === 'ResolvedRefs'), { message: 'Service shop/ghost does not exist', observedGeneration: 5 });
+  t.equal(reason(missing, 'Accepted'), 'True Accepted', 'the route is still accepted (its other rules serve)');
+  const unknown = statuses(objects);
+  t.equal(reason(parents(find(unknown, 'HTTPRoute', 'missing'))[0], 'ResolvedRefs'), 'True ResolvedRefs', 'without knowing every Service, nothing is called missing');
 });
