@@ -120,7 +120,7 @@ export class RedisResponseStore {
   hits = 0;
   /** Requests Redis could not answer without the backend. */
   misses = 0;
-  /** Responses Redis confirmed it stored. */
+  /** Responses (and 304 refreshes) Redis confirmed it stored. */
   stores = 0;
   /** Requests that bypassed the cache because Redis could not answer. */
   bypasses = 0;
@@ -161,7 +161,12 @@ export class RedisResponseStore {
 
   /** Writes back an entry whose headers and timing a 304 replaced. */
   updated(entry: StoredResponse, key: string): void {
-    this.#put(key, entry).catch(() => undefined);
+    this.#put(key, entry).then(
+      (ok) => {
+        if (ok) this.stores++;
+      },
+      () => undefined,
+    );
   }
 
   /** Drops every variant of `key` (an unsafe method on its URI); resolves when done or Redis cannot answer. */

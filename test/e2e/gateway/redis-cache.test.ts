@@ -96,7 +96,7 @@ t.test('redis response cache shared by two gateway replicas', async (t) => {
   await mesh.addService('app', 1);
   const file = join(mesh.dir, 'routes.yaml');
   await writeFile(file, routes);
-  const env = { WEFT_GATEWAY_CACHE_REDIS_URL: `redis://127.0.0.1:${port}` };
+  const env = { WEFT_GATEWAY_CACHE_REDIS_URL: `redis://127.0.0.1:${port}`, WEFT_GATEWAY_CACHE_REDIS_TIMEOUT_MS: '300' };
   const gws: [GatewayProc, GatewayProc] = [await mesh.startGateway(file, env), await mesh.startGateway(file, env)];
   const agent = new http.Agent({ keepAlive: true, maxSockets: 50 });
   t.teardown(() => agent.destroy());
@@ -140,6 +140,10 @@ t.test('redis response cache shared by two gateway replicas', async (t) => {
     t.ok(rest.every((r) => r.body === first.body), 'with the stored body');
     t.ok(rest.every((r) => /^\d+$/.test(String(r.headers.age))), 'and an Age');
     t.equal(rest[0]?.headers.etag, '"v1"', "and the backend's headers");
+    const head = await get(gws[1], 'cache.test', path, 'HEAD');
+    t.match(head.headers['cache-status'], /^weft; hit/, 'HEAD on the other replica: answered from the stored GET');
+    t.equal(head.body, '', 'without a body');
+    t.equal(seen('/hits'), 1);
     for (const [i, gw] of gws.entries()) {
       const r = await report(gw, 'shared');
       t.equal(r?.backend, 'redis');
@@ -158,6 +162,31 @@ t.test('redis response cache shared by two gateway replicas', async (t) => {
     t.match((await ask(gws[1], 'en')).headers['cache-status'], /^weft; hit/, 'en stored by replica 0 is a hit on replica 1');
     t.match((await ask(gws[0], 'fr')).headers['cache-status'], /^weft; hit/, 'fr stored by replica 1 is a hit on replica 0');
     t.equal(seen('/vary'), 2, 'the backend was asked once per language');
+  });
+
+  await t.test('a stale entry is revalidated by the other replica (304) and refreshed for both', async (t) => {
+    const path = url('/reval', { 'cache-control': 'max-age=1', etag: '"r1"' });
+    const first = await missThenStored(t, gws[0], 'cache.test', path, 'shared');
+    // Ask replica 1 until the entry has gone stale (max-age=1): answers before that are hits.
+    let stale: Answer | undefined;
+    const deadline = Date.now() + 4000;
+    while (Date.now() < deadline) {
+      const a = await get(gws[1], 'cache.test', path);
+      if (!String(a.headers['cache-status']).startsWith('weft; hit')) {
+        stale = a;
+        break;
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    t.equal(stale?.headers['cache-status'], 'weft; fwd=stale; fwd-status=304', 'stale: revalidated, the backend said 304');
+    t.equal(stale?.body, first.body, 'the stored body');
+    const asked = mesh.received.filter((r) => r.url.startsWith('/reval?'));
+    t.equal(asked.length, 2, 'the backend saw the first request and one revalidation');
+    t.equal(asked[1]?.headers['if-none-match'], '"r1"', 'with If-None-Match');
+    await stored(t, gws[1], 'shared', 2);
+    const after = await get(gws[0], 'cache.test', path);
+    t.match(after.headers['cache-status'], /^weft; hit/, 'the entry refreshed through replica 1 is fresh on replica 0');
+    t.equal(Number(after.headers.age), 0);
   });
 
   await t.test('purge on one replica empties the route for both; a POST invalidates for both', async (t) => {
@@ -218,5 +247,36 @@ t.test('redis response cache shared by two gateway replicas', async (t) => {
     const rest = await Promise.all(Array.from({ length: 10 }, (_, i) => get(gws[i % 2 === 0 ? 0 : 1], 'cache.test', path)));
     t.ok(rest.every((r) => /^weft; hit/.test(String(r.headers['cache-status']))), 'both replicas answer from Redis');
     t.equal(seen('/back'), 1);
+  });
+
+  await t.test('Redis hung (SIGSTOP): requests bypass after WEFT_GATEWAY_CACHE_REDIS_TIMEOUT_MS, then cache again', async (t) => {
+    const path = url('/hung', { 'cache-control': 'max-age=60' });
+    redis.kill('SIGSTOP');
+    try {
+      const started = Date.now();
+      const a = await get(gws[1], 'cache.test', path);
+      const took = Date.now() - started;
+      t.equal(a.status, 200);
+      t.equal(a.headers['cache-status'], 'weft; fwd=bypass; detail=redis-unavailable');
+      t.ok(took >= 250 && took < 3000, `answered after the 300 ms timeout (${took} ms)`);
+    } finally {
+      redis.kill('SIGCONT');
+    }
+    let status = '';
+    const deadline = Date.now() + 10_000;
+    while (Date.now() < deadline) {
+      status = String((await get(gws[1], 'cache.test', path)).headers['cache-status']);
+      if (/^weft; (hit|fwd=miss; fwd-status=200; stored)/.test(status)) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    t.match(status, /^weft; (hit|fwd=miss; fwd-status=200; stored)/, 'Redis answering again: cached again');
+  });
+
+  await t.test('a gateway without WEFT_GATEWAY_CACHE_REDIS_URL does not cache a redis policy', async (t) => {
+    const bare = await mesh.startGateway(file);
+    const path = url('/bare', { 'cache-control': 'max-age=60' });
+    for (let i = 0; i < 2; i++) t.equal((await get(bare, 'cache.test', path)).headers['cache-status'], 'weft; fwd=bypass; detail=no-redis');
+    t.equal(seen('/bare'), 2);
+    await bare.stop();
   });
 });
