@@ -3,6 +3,7 @@
 import { METRICS_SETTINGS } from '../mesh/metrics/vocabulary.js';
 import { handshakeSettings, type HandshakeBounds } from '../lib/tls-guard.js';
 import { QUOTA_SETTINGS, quotaSettingsOf, type QuotaSettings } from './quota/quota-settings.js';
+import { CACHE_SETTINGS, cacheSettingsOf, type CacheSettings } from './cache/cache-settings.js';
 import { bool, ConfigReader, durationMs, hostPort, list, oneOf, port, setting, str, SettingProblem, type HostPort, type SettingType } from '../lib/config.js';
 import { LOG_LEVELS } from '../lib/logger.js';
 import { ADMIN_PORT, INBOUND_PORT } from '../lib/ports.js';
@@ -81,6 +82,7 @@ export const GATEWAY_SETTINGS = {
   defaultTimeoutMs: setting({ name: 'WEFT_GATEWAY_DEFAULT_TIMEOUT_MS', type: durationMs({ min: 0 }), default: 60_000, doc: 'request timeout when a rule sets none (`0`: none)' }),
   latencyBuckets: METRICS_SETTINGS.latencyBuckets,
   ...QUOTA_SETTINGS,
+  ...CACHE_SETTINGS,
   consumerKeySecrets: setting({
     name: 'WEFT_GATEWAY_CONSUMER_KEY_SECRETS',
     type: bool(),
@@ -134,6 +136,8 @@ export interface GatewayConfig extends MeshModeSettings {
   readonly consumerKeySecrets: boolean;
   /** Where plan quotas are counted. */
   readonly quota: QuotaSettings;
+  /** The Redis of `backend: redis` CachePolicies. */
+  readonly cache: CacheSettings;
   readonly peerPort: number;
   readonly connectTimeoutMs: number;
   readonly discoveryWaitMs: number;
@@ -196,6 +200,7 @@ export function parseGatewayConfig(env: Readonly<Record<string, string | undefin
     reloadDebounceMs: v.reloadDebounceMs,
     consumerKeySecrets: v.consumerKeySecrets,
     quota: quotaSettingsOf(v, (m) => c.problem(m)),
+    cache: cacheSettingsOf(v, (m) => c.problem(m)),
     peerPort: v.peerPort,
     latencyBuckets: v.latencyBuckets,
     connectTimeoutMs: v.connectTimeoutMs,

@@ -34,6 +34,7 @@ import { realTimers, type Timers } from '../lib/timers.js';
 import { startStatusWriting } from './status/status-writing.js';
 import { computeStatuses, type StatusSource } from './status/gateway-status.js';
 import { ResponseCaches } from './cache/cache-policy.js';
+import { connectCacheRedis } from './cache/redis-store.js';
 import { purgeCache, serveCacheDebug } from './cache/cache-admin.js';
 import { registerCacheMetrics } from './cache/cache-metrics.js';
 import { startTracing } from '../mesh/trace/tracing.js';
@@ -91,7 +92,8 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
   const tracing = await startTracing(config.trace, { serviceName, namespace: config.namespace, pod: config.podName }, log);
   const quota = buildQuotaBackend(config.quota, { registry: deps.registry, log, timers: deps.timers ?? realTimers });
   // CachePolicy stores outlive reloads; the admin port can purge them by route.
-  const caches = new ResponseCaches();
+  const cacheRedis = connectCacheRedis(config.cache, { log, timers: deps.timers ?? realTimers });
+  const caches = new ResponseCaches(cacheRedis.link, deps.clock ?? Date.now);
   registerCacheMetrics(deps.registry, caches);
   const handler = new GatewayHandler({
     quota: quota.backend,
@@ -233,6 +235,7 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
       admin.close();
       admin.closeAllConnections();
       await quota.close();
+      cacheRedis.close();
       await tracing?.shutdown();
       return clean;
     },

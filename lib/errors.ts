@@ -76,6 +76,7 @@ export const ERROR_CODES = {
   WEFT_ERR_APP_PROBE_FAILED: { status: 503, summary: "the app's original probe, replayed by the proxy, failed" },
   WEFT_ERR_ADMIN_FORBIDDEN: { status: 403, summary: 'an admin route that shows request details or changes state (/debug/tap, /debug/recent-failures, /debug/cache/purge) was asked from a non-loopback address or relayed by a proxy (X-Forwarded-For)' },
   WEFT_ERR_CACHE_PURGE: { status: 400, summary: 'a cache purge names no route: POST /debug/cache/purge?route=<namespace>/<name>' },
+  WEFT_ERR_CACHE_UNAVAILABLE: { status: 503, summary: "the response cache's Redis cannot answer (a purge could not reach it)" },
   WEFT_ERR_TAP_FILTER: { status: 400, summary: 'the tap filter is invalid (unknown field, a path not starting with /, a bad status or direction)' },
   WEFT_ERR_TAP_BUSY: { status: 429, summary: 'as many taps as a proxy allows are attached already' },
   WEFT_ERR_ADMIN_UNREACHABLE: { status: 0, summary: "`weft stat`, `top`, `tap` or `dashboard` could not read a proxy's admin port" },

@@ -19,7 +19,14 @@ export function purgeCache(req: IncomingMessage, res: ServerResponse, caches: Re
   if (forbidden) return refuse(res, forbidden.code, forbidden.message);
   const route = new URL(req.url ?? '/', 'http://admin').searchParams.get('route') ?? '';
   if (!/^[^/\s]+\/[^/\s]+$/.test(route)) return refuse(res, 'WEFT_ERR_CACHE_PURGE', `route must be <namespace>/<name>, not ${JSON.stringify(route)}`);
-  const body = `${JSON.stringify({ route, purged: caches.purgeRoute(route) })}\n`;
-  res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
-  res.end(body);
+  // Memory stores answer at once; a Redis backend is purged for every replica at once.
+  caches.purgeEverywhere(route).then(
+    ({ memory, redis }) => {
+      if (redis === undefined) return refuse(res, 'WEFT_ERR_CACHE_UNAVAILABLE', `the cache's Redis did not answer; ${memory} entries purged from memory`);
+      const body = `${JSON.stringify({ route, purged: memory + redis })}\n`;
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+      res.end(body);
+    },
+    (err: unknown) => refuse(res, 'WEFT_ERR_CACHE_UNAVAILABLE', `purge failed: ${(err as Error).message}`),
+  );
 }

@@ -7,7 +7,7 @@ import type { ResponseCaches } from './cache-policy.js';
 export function registerCacheMetrics(registry: Registry, caches: ResponseCaches): void {
   new Counter({
     name: 'weft_gateway_cache_requests_total',
-    help: 'GET and HEAD requests on cached routes, by CachePolicy and result (hit: answered from the store; miss: the backend was asked, stale and forced checks included)',
+    help: 'GET and HEAD requests on cached routes, by CachePolicy and result (hit: answered from the store; miss: the backend was asked, stale and forced checks included; bypass: Redis could not answer)',
     labelNames: ['policy', 'result'] as const,
     registers: [registry],
     collect() {
@@ -15,6 +15,7 @@ export function registerCacheMetrics(registry: Registry, caches: ResponseCaches)
       for (const s of caches.describe()) {
         this.inc({ policy: s.policy, result: 'hit' }, s.hits);
         this.inc({ policy: s.policy, result: 'miss' }, s.misses);
+        if (s.backend === 'redis') this.inc({ policy: s.policy, result: 'bypass' }, s.bypasses);
       }
     },
   });

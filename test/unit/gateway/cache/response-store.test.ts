@@ -64,7 +64,9 @@ t.test('CachePolicy: defaults, durations and bounds', async (t) => {
   t.same(read({ defaultTtl: '30s', maxBytes: 1000, maxEntryBytes: 100 }).value, { defaultTtlMs: 30_000, maxBytes: 1000, maxEntryBytes: 100, backend: 'memory' });
   t.match(read({ defaultTtl: '30 seconds' }).problems.join('\n'), /defaultTtl/);
   t.match(read({ maxBytes: 10, maxEntryBytes: 100 }).problems.join('\n'), /maxEntryBytes.*not be over maxBytes/);
-  t.match(read({ backend: 'redis' }).problems.join('\n'), /backend/);
+  t.same(read({ backend: 'redis' }).problems, [], 'redis is a backend');
+  t.equal(read({ backend: 'redis' }).value?.backend, 'redis');
+  t.match(read({ backend: 'disk' }).problems.join('\n'), /backend/);
   t.match(read({ ttl: '1s' }).problems.join('\n'), /ttl/);
   const caches = new ResponseCaches();
   const a = caches.storeFor('CachePolicy ns/a', { defaultTtlMs: undefined, maxBytes: 100, maxEntryBytes: 10, backend: 'memory' });
