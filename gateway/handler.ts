@@ -35,7 +35,7 @@ import { quotaStep, type QuotaBackend } from './quota/quota-step.js';
 import { SlidingWindowQuota } from './quota/sliding-window.js';
 import { consumerLabel, planLabel } from './quota/usage.js';
 import { transformRequestBody } from './transform/request-body.js';
-import { recordEdgeRequest } from './request-series.js';
+import { recordEdgeRequest, recordGatewayRequest } from './request-series.js';
 import { LabelValues } from '../mesh/metrics/vocabulary.js';
 import { cacheStep } from './cache/cache-step.js';
 import { ResponseCaches } from './cache/cache-policy.js';
@@ -258,7 +258,7 @@ export class GatewayHandler {
     const ms = performance.now() - x.started;
     const status = res.headersSent ? res.statusCode : 0;
     x.span?.end({ status, errorCode: x.code ?? '', peer: '', protocol: req.httpVersion === '2.0' ? 'h2' : 'http/1.1', route: x.route === '-' ? '' : x.route });
-    this.#o.metrics.requests.inc({ route: x.route, backend: x.backend, status_code: String(status), consumer: consumerLabel(x.account, x.consumer), plan: planLabel(x.account) });
+    recordGatewayRequest(this.#o.metrics, x.route, x.backend, status, consumerLabel(x.account, x.consumer), planLabel(x.account));
     recordEdgeRequest(this.#o.metrics, this.#labels, x, status, ms / 1000);
     // Absent fields stay undefined, which the logger leaves out of the line.
     this.#o.logger.info(

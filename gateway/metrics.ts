@@ -1,23 +1,22 @@
 // The gateway's Prometheus metrics, registered on the registry the command passes in. The
 // per-request series are the mesh's one vocabulary (mesh/metrics/vocabulary.ts): the same names
 // and labels as the proxy's, direction="inbound" (from the edge).
-import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
-import { DEFAULT_LATENCY_BUCKETS, LATENCY_LABELS, REQUEST_HELP, REQUEST_LABELS, REQUEST_SERIES, RESPONSE_LABELS } from '../mesh/metrics/vocabulary.js';
-
-type RequestLabel = (typeof REQUEST_LABELS)[number];
-type ResponseLabel = (typeof RESPONSE_LABELS)[number];
-type LatencyLabel = (typeof LATENCY_LABELS)[number];
+import { Counter, Gauge, type Registry } from 'prom-client';
+import { PlainCounter, PlainHistogram } from '../mesh/metrics/plain-series.js';
+import { DEFAULT_LATENCY_BUCKETS, REQUEST_HELP, REQUEST_LABELS, REQUEST_SERIES, RESPONSE_LABELS } from '../mesh/metrics/vocabulary.js';
 
 /** Metric handles used by the request path and the reloader. */
 export interface GatewayMetrics {
+  // The per-request series are plain rows published at scrape time, as the proxy's: the request
+  // path never calls prom-client (it re-hashes and re-validates every label set on each call).
   /** weft_requests_total, as the proxy's. */
-  readonly meshRequests: Counter<RequestLabel>;
+  readonly meshRequests: PlainCounter;
   /** weft_responses_total, as the proxy's. */
-  readonly meshResponses: Counter<ResponseLabel>;
+  readonly meshResponses: PlainCounter;
   /** weft_response_latency_seconds, as the proxy's. */
-  readonly meshLatency: Histogram<LatencyLabel>;
-  /** weft_gateway_requests_total: the API-management view (consumer, plan, backend). */
-  readonly requests: Counter<'route' | 'backend' | 'status_code' | 'consumer' | 'plan'>;
+  readonly meshLatency: PlainHistogram;
+  /** weft_gateway_requests_total: the API-management view (route, backend, status_code, consumer, plan). */
+  readonly requests: PlainCounter;
   readonly rejections: Counter<'route' | 'policy' | 'code'>;
   readonly reloads: Counter<'result'>;
   readonly generation: Gauge;
@@ -29,15 +28,15 @@ export interface GatewayMetrics {
 /** Registers the gateway metrics on `registry`; `latencyBuckets` from WEFT_LATENCY_BUCKETS_SECONDS. */
 export function createGatewayMetrics(registry: Registry, latencyBuckets: readonly number[] = DEFAULT_LATENCY_BUCKETS): GatewayMetrics {
   return {
-    meshRequests: new Counter({ name: REQUEST_SERIES.requests, help: REQUEST_HELP.requests, labelNames: REQUEST_LABELS, registers: [registry] }),
-    meshResponses: new Counter({ name: REQUEST_SERIES.responses, help: REQUEST_HELP.responses, labelNames: RESPONSE_LABELS, registers: [registry] }),
-    meshLatency: new Histogram({ name: REQUEST_SERIES.latency, help: REQUEST_HELP.latency, labelNames: LATENCY_LABELS, buckets: [...latencyBuckets], registers: [registry] }),
-    requests: new Counter({
-      name: 'weft_gateway_requests_total',
-      help: 'Requests answered by the gateway, by route, backend, status code, consumer (a Consumer object; unknown: any other named caller; -: none) and plan',
-      labelNames: ['route', 'backend', 'status_code', 'consumer', 'plan'],
-      registers: [registry],
-    }),
+    meshRequests: new PlainCounter(registry, REQUEST_SERIES.requests, REQUEST_HELP.requests, REQUEST_LABELS),
+    meshResponses: new PlainCounter(registry, REQUEST_SERIES.responses, REQUEST_HELP.responses, RESPONSE_LABELS),
+    meshLatency: new PlainHistogram(registry, REQUEST_SERIES.latency, REQUEST_HELP.latency, latencyBuckets),
+    requests: new PlainCounter(
+      registry,
+      'weft_gateway_requests_total',
+      'Requests answered by the gateway, by route, backend, status code, consumer (a Consumer object; unknown: any other named caller; -: none) and plan',
+      ['route', 'backend', 'status_code', 'consumer', 'plan'],
+    ),
     rejections: new Counter({
       name: 'weft_gateway_policy_rejections_total',
       help: 'Requests refused at the edge, by route, policy and error code',

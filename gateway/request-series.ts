@@ -1,6 +1,6 @@
 // The gateway's entry in the mesh's per-request series: one finished edge request as the proxy
 // would label it (direction inbound, from the edge), so one query covers both processes.
-import { grpcStatusLabel, statusCodeLabel, TLS_NO_IDENTITY, UNKNOWN, type LabelValues, type RequestFacts, type Workload } from '../mesh/metrics/vocabulary.js';
+import { grpcStatusLabel, requestKey, requestLabels, responseLabels, statusCodeLabel, TLS_NO_IDENTITY, UNKNOWN, type LabelValues, type RequestFacts, type Workload } from '../mesh/metrics/vocabulary.js';
 import { serviceKey } from '../mesh/discovery/endpoint-source.js';
 import type { Exchange } from './exchange.js';
 import type { GatewayMetrics } from './metrics.js';
@@ -24,31 +24,18 @@ export function recordEdgeRequest(metrics: GatewayMetrics, labels: LabelValues, 
   };
   const statusCode = statusCodeLabel(status);
   const grpcStatus = grpcStatusLabel(headerText(x.res.getHeader('grpc-status')));
-  const request = {
-    direction: facts.direction,
-    service: facts.service,
-    route: facts.route,
-    tls: facts.tls,
-    src_workload: facts.src.workload,
-    src_namespace: facts.src.namespace,
-    dst_workload: facts.dst.workload,
-    dst_namespace: facts.dst.namespace,
-  };
-  metrics.meshRequests.inc(request);
-  metrics.meshResponses.inc({
-    direction: facts.direction,
-    service: facts.service,
-    route: facts.route,
-    tls: facts.tls,
-    src_workload: facts.src.workload,
-    src_namespace: facts.src.namespace,
-    dst_workload: facts.dst.workload,
-    dst_namespace: facts.dst.namespace,
-    status_code: statusCode,
-    grpc_status: grpcStatus,
-    error_code: x.code ?? '',
-  });
-  metrics.meshLatency.observe({ direction: facts.direction, service: facts.service, route: facts.route, status_code: statusCode }, seconds);
+  const code = x.code ?? '';
+  const key = requestKey(facts);
+  metrics.meshRequests.row(key, () => requestLabels(facts)).value += 1;
+  metrics.meshResponses.row(`${key}|${statusCode}|${grpcStatus}|${code}`, () => responseLabels(facts, statusCode, grpcStatus, code)).value += 1;
+  const latency = metrics.meshLatency.row(`${facts.service}|${facts.route}|${statusCode}`, () => ({ direction: facts.direction, service: facts.service, route: facts.route, status_code: statusCode }));
+  metrics.meshLatency.observe(latency, seconds);
+}
+
+/** Counts a finished request in weft_gateway_requests_total (route, backend, status, consumer, plan). */
+export function recordGatewayRequest(metrics: GatewayMetrics, route: string, backend: string, status: number, consumer: string, plan: string): void {
+  const statusCode = String(status);
+  metrics.requests.row(`${route}|${backend}|${statusCode}|${consumer}|${plan}`, () => ({ route, backend, status_code: statusCode, consumer, plan })).value += 1;
 }
 
 function headerText(value: number | string | string[] | undefined): string | undefined {

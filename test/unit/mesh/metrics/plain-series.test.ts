@@ -2,7 +2,7 @@
 // have for the same requests: same text exposition, same JSON.
 import t from 'tap';
 import { Counter, Histogram, Registry } from 'prom-client';
-import { PlainCounter, PlainHistogram } from '../../../proxy/request-series.js';
+import { PlainCounter, PlainHistogram } from '../../../../mesh/metrics/plain-series.js';
 
 const BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 const SERVICES = ['shop/orders:80', 'shop/"quoted"\\name:80', 'unknown'];

@@ -1,4 +1,4 @@
-// The proxy's per-request series as plain counters of fixed shape: the hot path adds to numbers in
+// Per-request series as plain counters of fixed shape (the proxy's and the gateway's): the hot path adds to numbers in
 // rows it keeps, and prom-client sees them only at scrape time, as the same series it exported
 // when it was called on every request (it re-hashed and re-validated the labels on each call).
 import { Counter, type Metric, type Registry } from 'prom-client';
