@@ -2,14 +2,14 @@
 // its Plan's quota counted on every request, once with the `local` backend and once with `redis`
 // (a real redis-server this file starts on loopback), each measured with the same wrk run as the
 // section's other rows and set beside the nginx figures of the same run.
-import { spawn, type ChildProcess } from 'node:child_process';
-import net from 'node:net';
+import type { ChildProcess } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { BenchRow } from './report.js';
 import { processUsage } from './tools.js';
 import type { GatewayMesh } from '../support/gateway-mesh.js';
 import { hashKey } from '../../gateway/policies/api-key.js';
+import { freePort, startRedis } from '../support/redis-server.js';
 
 /** What one measured wrk run gave (the section's own `measure`). */
 export interface Measured {
@@ -78,42 +78,15 @@ ${indent(input.keyPem)}
 `;
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      const port = typeof a === 'object' && a ? a.port : 0;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
 // A redis-server on 127.0.0.1 (no persistence, its own directory), or the reason there is none.
-async function startRedis(dir: string): Promise<{ child: ChildProcess; port: number } | string> {
+async function startBenchRedis(dir: string): Promise<{ child: ChildProcess; port: number } | string> {
   const port = await freePort();
   await mkdir(dir, { recursive: true });
-  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], { stdio: 'ignore' });
-  const missing = new Promise<string>((resolve) => child.once('error', (e) => resolve(`redis-server could not be started (${e.message})`)));
-  const deadline = Date.now() + 10_000;
-  while (Date.now() < deadline) {
-    const ok = await Promise.race([
-      missing,
-      new Promise<boolean>((resolve) => {
-        const c = net.connect(port, '127.0.0.1', () => {
-          c.end();
-          resolve(true);
-        });
-        c.once('error', () => resolve(false));
-      }),
-    ]);
-    if (typeof ok === 'string') return ok;
-    if (ok) return { child, port };
-    await new Promise((r) => setTimeout(r, 50));
+  try {
+    return { child: await startRedis(port, dir), port };
+  } catch (err) {
+    return (err as Error).message;
   }
-  child.kill('SIGKILL');
-  return `redis-server did not listen on ${port} within 10 s`;
 }
 
 /** The consumer-path rows (local and Redis quota backends) and their notes. */
@@ -148,7 +121,7 @@ export async function quotaRows(input: QuotaBenchInput): Promise<{ rows: BenchRo
     }
   };
   await run('local', { WEFT_GATEWAY_QUOTA_BACKEND: 'local' });
-  const redis = await startRedis(join(input.mesh.dir, 'redis'));
+  const redis = await startBenchRedis(join(input.mesh.dir, 'redis'));
   if (typeof redis === 'string') {
     notes.push(`key + quota (redis) rows skipped: ${redis}.`);
     process.stdout.write(`gateway bench: key + quota (redis) skipped: ${redis}\n`);

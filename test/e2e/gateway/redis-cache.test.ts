@@ -5,12 +5,11 @@
 // once); once Redis is back, responses are cached again without a restart.
 import t, { type Test as Tap } from 'tap';
 import http from 'node:http';
-import net from 'node:net';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { GatewayMesh, request, type GatewayProc } from '../../support/gateway-mesh.js';
 import { metric } from '../../support/local-mesh.js';
+import { freePort, startRedis, stopRedis } from '../../support/redis-server.js';
 
 const doc = (apiVersion: string, kind: string, name: string, spec: string): string => `---
 apiVersion: ${apiVersion}
@@ -35,44 +34,6 @@ const routes = [
   cachePolicy('shared', 'cached'),
   cachePolicy('other', 'other'),
 ].join('');
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      const port = typeof a === 'object' && a ? a.port : 0;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-/** A redis-server on 127.0.0.1:port; resolves once it accepts connections. */
-async function startRedis(port: number, dir: string): Promise<ChildProcess> {
-  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], { stdio: 'ignore' });
-  const deadline = Date.now() + 10_000;
-  while (Date.now() < deadline) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const c = net.connect(port, '127.0.0.1', () => {
-        c.end();
-        resolve(true);
-      });
-      c.once('error', () => resolve(false));
-    });
-    if (ok) return child;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  child.kill('SIGKILL');
-  throw new Error(`redis-server did not listen on ${port}`);
-}
-
-async function stopRedis(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const done = new Promise((r) => child.once('exit', r));
-  child.kill('SIGKILL');
-  await done;
-}
 
 type Answer = Awaited<ReturnType<typeof request>>;
 interface StoreReport {
