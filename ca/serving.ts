@@ -1,8 +1,8 @@
 // Issues TLS serving certificates (DNS and IP SANs) from an authority: what `weft ca` presents on
-// its own HTTPS listener. Pod leaves (URI SAN only) are issued by authority.ts instead.
-import { isIP } from 'node:net';
+// its own HTTPS listener (the leaf itself is built by lib/pki/serving-leaf.ts).
 import { BACKDATE_MS, type Authority } from '../lib/pki/authority.js';
-import { ECDSA_SHA256, generateKeyPair, privateKeyToPem, randomSerial, x509 } from '../lib/pki/crypto.js';
+import { generateKeyPair, privateKeyToPem } from '../lib/pki/crypto.js';
+import { signServingLeaf } from '../lib/pki/serving-leaf.js';
 
 /** A serving key and its chain, ready for node:https. */
 export interface ServingMaterial {
@@ -24,25 +24,14 @@ export async function issueServingMaterial(opts: {
   const issuer = opts.authority.issuer;
   const wanted = opts.now.getTime() + opts.lifetimeHours * 3_600_000;
   const notAfter = new Date(Math.min(wanted, issuer.cert.notAfter.getTime()));
-  const first = opts.names[0] ?? 'localhost';
-  const cert = await x509.X509CertificateGenerator.create({
-    serialNumber: randomSerial(),
-    subject: `CN=${first.replace(/([,+"\\<>;=])/g, '\\$1')}`,
-    issuer: issuer.cert.subject,
+  const cert = await signServingLeaf({
+    names: opts.names,
+    publicKey: keys.publicKey,
+    issuerName: issuer.cert.subject,
+    issuerKey: issuer.key,
+    issuerKeyId: issuer.cert,
     notBefore: new Date(opts.now.getTime() - BACKDATE_MS),
     notAfter,
-    publicKey: keys.publicKey,
-    signingKey: issuer.key,
-    signingAlgorithm: ECDSA_SHA256,
-    extensions: [
-      new x509.BasicConstraintsExtension(false, undefined, true),
-      new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
-      new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]),
-      new x509.SubjectAlternativeNameExtension(
-        opts.names.map((name) => (isIP(name) ? { type: 'ip' as const, value: name } : { type: 'dns' as const, value: name })),
-      ),
-      await x509.AuthorityKeyIdentifierExtension.create(issuer.cert),
-    ],
   });
   return {
     keyPem: await privateKeyToPem(keys.privateKey),

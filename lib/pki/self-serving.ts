@@ -2,6 +2,7 @@
 // istiod does): a fresh CA and a leaf for the Service's DNS names, both ECDSA P-256, the policy of
 // when to renew it, and the caBundle that keeps the previous CA trusted while it may still serve.
 import { ECDSA_SHA256, generateKeyPair, privateKeyToPem, randomSerial, x509 } from './crypto.js';
+import { signServingLeaf } from './serving-leaf.js';
 
 const HOUR_MS = 3_600_000;
 // Clocks of the API server and the pod may differ by a little; a tenth of a short life at most,
@@ -39,22 +40,14 @@ export async function issueSelfServing(opts: { names: readonly string[]; nowMs: 
     ],
   });
   const leafKeys = await generateKeyPair();
-  const leaf = await x509.X509CertificateGenerator.create({
-    serialNumber: randomSerial(),
-    subject: `CN=${opts.names[0] ?? 'localhost'}`,
-    issuer: ca.subject,
+  const leaf = await signServingLeaf({
+    names: opts.names,
+    publicKey: leafKeys.publicKey,
+    issuerName: ca.subject,
+    issuerKey: caKeys.privateKey,
+    issuerKeyId: caKeys.publicKey,
     notBefore,
     notAfter,
-    publicKey: leafKeys.publicKey,
-    signingKey: caKeys.privateKey,
-    signingAlgorithm: ECDSA_SHA256,
-    extensions: [
-      new x509.BasicConstraintsExtension(false, undefined, true),
-      new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
-      new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]),
-      new x509.SubjectAlternativeNameExtension(opts.names.map((value) => ({ type: 'dns' as const, value }))),
-      await x509.AuthorityKeyIdentifierExtension.create(caKeys.publicKey),
-    ],
   });
   return { caPem: ca.toString('pem') + '\n', certPem: leaf.toString('pem') + '\n', keyPem: await privateKeyToPem(leafKeys.privateKey), notBeforeMs: notBefore.getTime(), notAfterMs: notAfter.getTime() };
 }
