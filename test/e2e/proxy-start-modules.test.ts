@@ -6,7 +6,7 @@ import t from 'tap';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { LocalMesh, TEST_BUILD, randomBase, type PodSpec } from '../support/local-mesh.js';
-import { sidecarNodeOptions } from '../../lib/node-options.js';
+import { proxyNodeOptions } from '../../lib/node-options.js';
 
 const base = randomBase();
 const pod: PodSpec = { name: 'mem-0', address: `${base}.1`, serviceAccount: 'mem' };
@@ -19,7 +19,7 @@ const NOT_AT_START = ['yaml', '@opentelemetry/api', '@peculiar/x509', 'reflect-m
 t.test('a ready local-mode proxy has loaded none of the packages it needs only later', async (t) => {
   const file = join(mesh.dir, 'loaded.json');
   const proxy = await mesh.startProxy(pod, {
-    NODE_OPTIONS: `${sidecarNodeOptions(undefined)} --import ${TEST_BUILD}test/support/loaded-packages.js`,
+    NODE_OPTIONS: `${proxyNodeOptions(undefined)} --import ${TEST_BUILD}test/support/loaded-packages.js`,
     WEFT_TEST_LOADED_MODULES_FILE: file,
   });
   proxy.child.kill('SIGUSR2');
