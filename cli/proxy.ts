@@ -1,7 +1,7 @@
 // `weft proxy`: the sidecar. Parses its environment, builds the endpoint source and identity
 // provider of its mode, runs until SIGTERM, drains, exits 0.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { Registry } from 'prom-client';
+import { Registry } from '../lib/metrics-client.js';
 import { registerProcessMetrics } from '../lib/process-metrics.js';
 import { parseProxyConfig } from '../proxy/config.js';
 import { startProxy } from '../proxy/proxy.js';

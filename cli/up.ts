@@ -2,7 +2,7 @@
 // endpoints file, starts a demo app and a real `weft proxy` process per pod, prints where
 // everything is and a health line, and stops it all on Ctrl-C. `--check` sends requests through
 // the mesh, reports, and exits.
-import { sidecarNodeOptions } from '../lib/node-options.js';
+import { proxyNodeOptions, sidecarNodeOptions } from '../lib/node-options.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, readFile, writeFile, rename } from 'node:fs/promises';
 import { openSync, closeSync } from 'node:fs';
@@ -284,8 +284,8 @@ function spawnProxy(mesh: MeshFile, pod: MeshPod, caDir: string, endpointsFile: 
     WEFT_CA_DIR: caDir,
     WEFT_ENDPOINTS_FILE: endpointsFile,
     WEFT_SHUTDOWN_GRACE_MS: '5000',
-    // The heap bound the injector gives a sidecar without a memory limit (lib/node-options.ts).
-    NODE_OPTIONS: sidecarNodeOptions(undefined),
+    // The heap bounds the injector gives a sidecar without a memory limit (lib/node-options.ts).
+    NODE_OPTIONS: proxyNodeOptions(undefined),
   };
   return spawnChild(['proxy'], env, logFile);
 }

@@ -6,7 +6,7 @@ import { rewriteProbes, type AppProbeSpec } from './probes.js';
 import { pullSecretOps } from './pull-secrets.js';
 import { PROXY_UID, SIDECAR_PORTS } from '../lib/ports.js';
 import { quantityValue, type InjectorSettings, type ProxyResources } from './settings.js';
-import { sidecarNodeOptions } from '../lib/node-options.js';
+import { proxyNodeOptions } from '../lib/node-options.js';
 
 /** Label on a namespace, and annotation on a pod, that turn injection on or off. */
 export const INJECT_KEY = 'weft.dev/inject';
@@ -314,9 +314,9 @@ function proxyContainer(
     { name: 'WEFT_TOKEN_FILE', value: PATHS.tokenFile },
   ];
   if (settings.destinationIdentity !== '') env.push({ name: 'WEFT_DESTINATION_IDENTITY', value: settings.destinationIdentity });
-  // V8's heap bounded by the proxy's memory limit (lib/node-options.ts).
+  // V8's heap bounded by the proxy's memory limit, its young generation by a fixed bound (lib/node-options.ts).
   const memoryLimit = resources.memoryLimit;
-  env.push({ name: 'NODE_OPTIONS', value: sidecarNodeOptions(memoryLimit === undefined ? undefined : quantityValue(memoryLimit)) });
+  env.push({ name: 'NODE_OPTIONS', value: proxyNodeOptions(memoryLimit === undefined ? undefined : quantityValue(memoryLimit)) });
   // Written only when on: the proxy's own default is off.
   if (o.accessLog ?? settings.accessLog) env.push({ name: 'WEFT_ACCESS_LOG', value: 'true' });
   if (o.upstreams !== undefined) env.push({ name: 'WEFT_UPSTREAMS', value: o.upstreams });

@@ -1,5 +1,5 @@
 // The proxy's Prometheus metrics, registered on a registry the command creates and passes in.
-import { Counter, Gauge, type Registry } from 'prom-client';
+import { Counter, Gauge, type Registry } from '../lib/metrics-client.js';
 import { PlainCounter, PlainHistogram } from '../mesh/metrics/plain-series.js';
 import { CONNECTION_DURATION_BUCKETS, DEFAULT_LATENCY_BUCKETS, REQUEST_HELP, REQUEST_LABELS, REQUEST_SERIES, RESPONSE_LABELS } from '../mesh/metrics/vocabulary.js';
 

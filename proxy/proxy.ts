@@ -3,7 +3,7 @@
 import type { Server } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { Counter, type Registry } from 'prom-client';
+import { Counter, type Registry } from '../lib/metrics-client.js';
 import { startAdminServer } from '../lib/admin-server.js';
 import { OutboundProxy } from './outbound/server.js';
 import { InboundProxy } from './inbound/server.js';

@@ -3,7 +3,7 @@
 // unused; each endpoint's expected identity from its pod's service account (a GET per pod,
 // cached: a pod's service account never changes). Snapshots are rebuilt by kube-snapshot.ts.
 // While the API server is unreachable the watches retry and the last snapshots keep serving.
-import { Counter, Gauge, type Registry } from 'prom-client';
+import { Counter, Gauge, type Registry } from '../../lib/metrics-client.js';
 import { serviceKey, type EndpointSource, type ServiceRef, type ServiceSnapshot } from './endpoint-source.js';
 import { sameSnapshot, snapshotFromKube, type KubeEndpointSlice, type KubeService, type TargetRef } from './kube-snapshot.js';
 import { formatIdentity } from '../../lib/identity.js';

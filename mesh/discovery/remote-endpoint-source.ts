@@ -6,7 +6,7 @@
 // destination is unreachable, streams reopen with backoff and the last snapshots keep serving.
 import http2, { type ClientHttp2Session, type ClientHttp2Stream } from 'node:http2';
 import { isIP } from 'node:net';
-import { Counter, Gauge, type Registry } from 'prom-client';
+import { Counter, Gauge, type Registry } from '../../lib/metrics-client.js';
 import { serviceKey, type AddressInfo, type AddressOwner, type EndpointSource, type ServiceRef, type ServiceSnapshot } from './endpoint-source.js';
 import { expectIdentity } from '../mesh-tls.js';
 import { backoffDelayMs, type BackoffPolicy } from '../../lib/backoff.js';

@@ -6,7 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import { request } from 'node:https';
 import { X509Certificate } from 'node:crypto';
-import { Counter, type Registry } from 'prom-client';
+import { Counter, type Registry } from '../../lib/metrics-client.js';
 // node:crypto only: a proxy in kubernetes mode never loads @peculiar/x509 (lib/pki/csr-build.ts).
 import { makeKeyAndCsr } from '../../lib/pki/csr-build.js';
 import { WeftError, isWeftError } from '../../lib/errors.js';

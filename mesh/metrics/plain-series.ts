@@ -1,7 +1,8 @@
 // Per-request series as plain counters of fixed shape (the proxy's and the gateway's): the hot path adds to numbers in
 // rows it keeps, and prom-client sees them only at scrape time, as the same series it exported
 // when it was called on every request (it re-hashed and re-validated the labels on each call).
-import { Counter, type Metric, type Registry } from 'prom-client';
+import type { Metric } from 'prom-client';
+import { Counter, type Registry } from '../../lib/metrics-client.js';
 
 /** A label set, its keys in the order the series prints them. */
 export type Labels = Readonly<Record<string, string>>;

@@ -1,7 +1,7 @@
 // The retry and timeout engine's shared state in one process (proxy or gateway): a retry budget
 // per service, the mesh-wide defaults, and the traffic metrics (retries by reason, budget
 // exhaustion, ejections by endpoint, requests per route).
-import { Counter, type Registry } from 'prom-client';
+import { Counter, type Registry } from '../../lib/metrics-client.js';
 import type { Endpoint } from '../discovery/endpoint-source.js';
 import { RetryBudget, type RetryBudgetTerms } from './retry-budget.js';
 import { RetryRun, type RequestTimeouts, type RetryPolicy } from './retry-policy.js';

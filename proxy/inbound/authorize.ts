@@ -3,7 +3,7 @@
 // answer), answers each request or opaque connection, counts and logs decisions, and serves
 // GET /debug/authz ("would this identity be allowed, and by which rule").
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { Counter, type Registry } from 'prom-client';
+import { Counter, type Registry } from '../../lib/metrics-client.js';
 import { WeftError } from '../../lib/errors.js';
 import { compileAuthorizer, type Authorizer, type Decision, type PodTarget } from '../../mesh/authz/decide.js';
 import type { PolicySource } from '../../mesh/authz/policy-source.js';

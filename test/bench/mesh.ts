@@ -1,7 +1,7 @@
 // `npm run bench` section for the data plane: wrk against the app directly, a weft sidecar pair
 // and an nginx pair doing the same job (plain HTTP in, mutual TLS 1.3 between the two,
 // keep-alive upstreams), at 16 and 64 connections, all on loopback in one run.
-import { mkdtemp, mkdir, writeFile, rm } from 'node:fs/promises';
+import { mkdtemp, mkdir, writeFile, rm, readFile } from 'node:fs/promises';
 import { tmpdir, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,6 +14,7 @@ import type { Authority } from '../../lib/pki/authority.js';
 import { runWrk, processUsage, childPids, startProcess, stopProcess, type WrkResult } from './tools.js';
 import type { BenchRow, BenchSection } from './report.js';
 import { WEFT_MAIN } from '../support/local-mesh.js';
+import { injectedProxyNodeOptions } from './injected-env.js';
 
 const MAIN = WEFT_MAIN;
 const FLOOR_MAIN = fileURLToPath(new URL('./node-floor-main.js', import.meta.url));
@@ -159,7 +160,7 @@ export async function benchMesh(): Promise<BenchSection> {
       notes: [
         `${SECONDS} s per run after a 2 s warm-up; app = nginx returning a 3-byte body (1 worker); each nginx proxy runs 1 worker, as each weft proxy is one process.`,
         `load average (1/5/15 min) at start ${loadBefore.map((x) => x.toFixed(2)).join(' ')}, at end ${loadAfter.map((x) => x.toFixed(2)).join(' ')}; absolute figures drift with the machine's load, ratios within one run do not.`,
-        'weft runs with its defaults (access log as configured by default); nginx: access_log off; keep-alive upstreams everywhere; nginx checks the peer chain and name, weft the chain and SPIFFE identity.',
+        'weft runs with its defaults (access log as configured by default) and the NODE_OPTIONS the injector writes for a default pod; nginx: access_log off; keep-alive upstreams everywhere; nginx checks the peer chain and name, weft the chain and SPIFFE identity.',
         "'undici floor' is the floor row: the smallest Node pair doing the same job (node:http in, undici Pool over mutual TLS 1.3 with the same certificates, node:https + undici Pool to the app); 'x floor' is each row's pair CPU per request against it.",
         'CPU us/req from /proc utime+stime over the measured run; nginx figures are its worker processes; peak RSS is VmHWM after that row\'s run, idle RSS VmRSS before any load.',
         "'bare 1-hop' is one plain-HTTP Node hop (no TLS), a reference for Node's HTTP stack alone.",
@@ -189,6 +190,8 @@ async function startWeft(dir: string, name: string, address: string, main = MAIN
       WEFT_ENDPOINTS_FILE: join(dir, endpointsFile),
       ...(process.env.MALLOC_ARENA_MAX ? { MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX } : {}),
       WEFT_LOG_LEVEL: 'warn',
+      // What a default pod's proxy runs with (the injector's heap and semi-space bounds).
+      NODE_OPTIONS: injectedProxyNodeOptions(await readFile(join(dir, 'ca', CA_FILES.rootCert), 'utf8')),
     },
     async () => (await status(`http://${address}:7020/ready`)) === 200,
   );

@@ -1,6 +1,6 @@
 // Starts real `weft proxy` processes in local mode on their own loopback addresses, with a CA
 // directory and an endpoints file made for the test. Each test file gets its own 127.x.y.0/24.
-import { sidecarNodeOptions } from '../../lib/node-options.js';
+import { proxyNodeOptions } from '../../lib/node-options.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile, rename, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -118,8 +118,8 @@ export class LocalMesh {
     const child = spawn(process.execPath, [WEFT_MAIN, 'proxy'], {
       env: {
         PATH: process.env.PATH ?? '',
-        // As `weft up` starts a sidecar: the heap bound of lib/node-options.ts.
-        NODE_OPTIONS: sidecarNodeOptions(undefined),
+        // As `weft up` starts a sidecar: the heap bounds of lib/node-options.ts.
+        NODE_OPTIONS: proxyNodeOptions(undefined),
         WEFT_MODE: 'local',
         ...podProxyEnv({ ...pod, namespace: this.namespace }),
         WEFT_CA_DIR: this.caDir,

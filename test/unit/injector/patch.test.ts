@@ -120,7 +120,7 @@ t.test('what is added in native-sidecar mode', async (t) => {
   });
   t.same(JSON.parse(String(env(proxy)['WEFT_APP_PROBES'])), { 'web/readiness': { httpGet: { path: '/ready', port: 8080, scheme: 'HTTP' } } });
   t.same(proxy['resources'], { requests: { cpu: '10m', memory: '32Mi' }, limits: { memory: '256Mi' } });
-  t.equal(env(proxy)['NODE_OPTIONS'], '--max-old-space-size=102', "V8's heap bounded by 40 % of the 256Mi limit");
+  t.equal(env(proxy)['NODE_OPTIONS'], '--max-old-space-size=102 --max-semi-space-size=8', "V8's heap bounded by 40 % of the 256Mi limit, its semi-spaces by 8 MB");
   t.same(containers(p)[0]?.['readinessProbe'], { httpGet: { path: '/app-probe/web/readiness', port: 7020, scheme: 'HTTP' }, periodSeconds: 2 });
   t.same((spec(p)['volumes'] as Obj[]).map((v) => v['name']), ['weft-token'], 'no per-namespace trust volume');
   t.equal(env(proxy)['WEFT_TRUST_ANCHORS_FILE'], undefined);

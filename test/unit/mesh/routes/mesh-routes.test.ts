@@ -114,3 +114,12 @@ spec:
   t.equal(to('/weft.test.Echo/Chat'), 'echo-v1');
   t.equal(to('/other.Service/Unary'), 'none');
 });
+
+t.test('a JSON routes document reads as the same table as its YAML form, and bad JSON is reported as YAML is', async (t) => {
+  const { parse } = await import('yaml');
+  const asJson = JSON.stringify(parse(ROUTE));
+  t.same([...parseMeshRoutes(asJson, 'routes.json', 'default')], [...parseMeshRoutes(ROUTE, 'routes.yaml', 'default')]);
+  const list = JSON.stringify({ kind: 'List', items: [parse(ROUTE)] });
+  t.same([...parseMeshRoutes(list, 'routes.json', 'default')], [...parseMeshRoutes(ROUTE, 'routes.yaml', 'default')], 'a List of routes');
+  t.throws(() => parseMeshRoutes('{"kind": "HTTPRoute",', 'routes.json', 'default'), { code: 'WEFT_ERR_ROUTES_FILE', message: /^routes\.json: document 0: / }, 'a JSON syntax error falls back to the YAML parser and its message');
+});
