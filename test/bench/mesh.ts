@@ -299,8 +299,8 @@ function nginxServerConf(dir: string): string {
   }`;
 }
 
-// nginx checks a peer by DNS name, not by SPIFFE URI, so its leaves carry both.
-async function writeNginxCerts(dir: string, authority: Authority): Promise<void> {
+// nginx checks a peer by DNS name, not by SPIFFE URI, so its leaves carry both (the inbound section uses them too).
+export async function writeNginxCerts(dir: string, authority: Authority): Promise<void> {
   for (const name of ['client', 'server']) {
     const keys = await generateKeyPair();
     const leaf = await x509.X509CertificateGenerator.create({

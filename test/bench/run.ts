@@ -9,6 +9,7 @@ import { benchDiscovery } from './discovery.js';
 import { benchTraffic } from './traffic.js';
 import { benchAuthz } from './authz.js';
 import { benchTracing } from './tracing.js';
+import { benchInbound } from './inbound.js';
 
 /** Every section, in the order they run. Add a line for a new section. */
 const SECTIONS: readonly { readonly name: string; readonly run: () => Promise<BenchSection> }[] = [
@@ -20,6 +21,7 @@ const SECTIONS: readonly { readonly name: string; readonly run: () => Promise<Be
   { name: 'traffic', run: benchTraffic },
   { name: 'authz', run: benchAuthz },
   { name: 'tracing', run: benchTracing },
+  { name: 'inbound', run: benchInbound },
 ];
 
 async function main(): Promise<void> {
