@@ -105,7 +105,7 @@ export class PairedConnection {
     } else if (body.kind === 'chunked') {
       end = body.framer.feed(buf, start);
       if (end < 0) {
-        this.#abort();
+        this.#abort(body.framer.error);
         return -1;
       }
       if (body.framer.done) this.#reqBody = { kind: 'none' };
@@ -245,9 +245,14 @@ export class PairedConnection {
     this.#in = EMPTY;
   }
 
-  #abort(): void {
-    this.#tls.destroy();
-    this.#app?.destroy();
+  // A request body whose framing broke after its head went to the app: the app connection goes
+  // (the app holds half a request), and the peer gets a 400 unless a response had begun.
+  #abort(reason: string): void {
+    const app = this.#app;
+    this.#app = undefined;
+    app?.destroy();
+    if (this.#answered) this.#tls.destroy();
+    else this.#refuse(400, reason);
   }
 }
 
