@@ -10,6 +10,7 @@ import { benchTraffic } from './traffic.js';
 import { benchAuthz } from './authz.js';
 import { benchTracing } from './tracing.js';
 import { benchInbound } from './inbound.js';
+import { benchAccessLine } from './access-line.js';
 
 /** Every section, in the order they run. Add a line for a new section. */
 const SECTIONS: readonly { readonly name: string; readonly run: () => Promise<BenchSection> }[] = [
@@ -22,6 +23,7 @@ const SECTIONS: readonly { readonly name: string; readonly run: () => Promise<Be
   { name: 'authz', run: benchAuthz },
   { name: 'tracing', run: benchTracing },
   { name: 'inbound', run: benchInbound },
+  { name: 'access-line', run: benchAccessLine },
 ];
 
 async function main(): Promise<void> {
