@@ -155,3 +155,19 @@ t.test('a logger that shapes its lines (mixin, log formatter, message prefix) ke
   new ExchangeRecorder(createProxyMetrics(new Registry()), shaped, () => 1, true).finish(startExchange({ direction: 'inbound', protocol: 'http/1.1', method: 'GET', authority: 'a', path: '/m' }, 0));
   t.match(JSON.parse(lines[0] ?? '{}'), { extra: 1, path: '/m', msg: 'request' }, 'the mixin still applies');
 });
+
+t.test('past 1024 distinct service/peer/endpoint fragments the cache starts again and lines stay right', async (t) => {
+  const ours: string[] = [];
+  const theirs: string[] = [];
+  const raw = RawLogLine.of(fixedLogger(ours), ACCESS_LINE_KEYS);
+  if (!raw) throw new Error('fast path expected');
+  const line = new AccessLine(raw);
+  const pinoLog = fixedLogger(theirs);
+  for (let i = 0; i < 2100; i++) {
+    // A peer choosing a new weft-dst-service per request must not grow the cache without bound.
+    const e = facts({ service: `ns/svc-${i % 1500}:80`, peer: i % 3 === 0 ? '' : 'spiffe://cluster.local/ns/a/sa/b' });
+    line.write(e, 1);
+    pinoLog.info(pinoObject(e, 1), 'request');
+  }
+  t.same(ours, theirs);
+});
