@@ -69,7 +69,7 @@ export async function benchInbound(): Promise<BenchSection> {
     const sides: ServerSide[] = [];
     const weftServer = await start(startWeft(dir, 'server', `${NET}.21`));
     sides.push({ name: 'weft inbound', service: 'weft', address: `${NET}.21`, identity: SERVER_ID, pids: async () => [weftServer.pid ?? 0] });
-    const proto = await start(startProcess(process.execPath, [PROTOTYPE_MAIN, `${NET}.22:7006`, APP_HOST, cert, key, ca, 'spiffe://cluster.local/'], { PATH: process.env.PATH }, () => listening(`${NET}.22`, 7006)));
+    const proto = await start(startProcess(process.execPath, [...(process.env.WEFT_BENCH_PROTOTYPE_NODE_ARGS ?? '').split(' ').filter(Boolean), PROTOTYPE_MAIN, `${NET}.22:7006`, APP_HOST, cert, key, ca, 'spiffe://cluster.local/'], { PATH: process.env.PATH }, () => listening(`${NET}.22`, 7006)));
     sides.push({ name: 'prototype', service: 'proto', address: `${NET}.22`, identity: NGINX_SERVER_ID, pids: async () => [proto.pid ?? 0] });
     const floor = await start(startProcess(process.execPath, [UNDICI_FLOOR_MAIN, 'server', `${NET}.23:7006`, APP, cert, key, ca], { PATH: process.env.PATH }, () => listening(`${NET}.23`, 7006)));
     sides.push({ name: 'undici floor server', service: 'floor', address: `${NET}.23`, identity: NGINX_SERVER_ID, pids: async () => [floor.pid ?? 0] });
@@ -140,7 +140,7 @@ export async function benchInbound(): Promise<BenchSection> {
         `${ROUNDS} round(s) (WEFT_BENCH_ROUNDS), each ${SECONDS} s per row after a 2 s warm-up, sides interleaved within a round; figures are medians over rounds. app = nginx returning a 3-byte body (1 worker).`,
         `load average (1/5/15 min) at start ${loadBefore.map((x) => x.toFixed(2)).join(' ')}, at end ${loadAfter.map((x) => x.toFixed(2)).join(' ')}; absolute figures drift with the machine's load, ratios within one run less so.`,
         'one weft client proxy (defaults, log level warn) sends HTTP/1.1 over mutual TLS 1.3 to each server side; every side checks the client chain; weft and the prototype also read its SPIFFE ID, apply authorization, strip weft-dst-* and set weft-client-id.',
-        "'prototype': one paired keep-alive app connection per TLS connection, request heads parsed and rewritten, bodies and responses copied through (test/bench/inbound-prototype/, docs/performance.md); it does not ship in the proxy.",
+        "'prototype': (node flags in WEFT_BENCH_PROTOTYPE_NODE_ARGS, --cpu-prof say) one paired keep-alive app connection per TLS connection, request heads parsed and rewritten, bodies and responses copied through (test/bench/inbound-prototype/, docs/performance.md); it does not ship in the proxy.",
         "'TLS pipe': TLS terminated and bytes piped to a per-connection app connection with no HTTP parsing (the floor); 'undici floor server': node:https in, undici Pool to the app; nginx: 1 worker, access_log off.",
       ],
     };
