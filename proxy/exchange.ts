@@ -5,6 +5,8 @@ import type { Logger } from '../lib/logger.js';
 import type { ProxyMetrics } from './metrics.js';
 import { LabelValues, grpcStatusLabel, requestKey, requestLabels, responseLabels, statusCodeLabel, tlsLabel, type RequestFacts } from '../mesh/metrics/vocabulary.js';
 import type { RequestSpan } from '../mesh/trace/tracing.js';
+import { RawLogLine } from '../lib/raw-log-line.js';
+import { AccessLine, ACCESS_LINE_KEYS } from './access-line.js';
 
 /** Told of every finished exchange (the tap and the recent-failures ring, proxy/tap/). */
 export interface ExchangeObserver {
@@ -79,6 +81,8 @@ export class ExchangeRecorder {
   readonly #accessLog: boolean;
   readonly #observer: ExchangeObserver | undefined;
   readonly #labels: LabelValues;
+  // The hand-serialised line; undefined when the logger shapes lines in ways it does not reproduce.
+  readonly #line: AccessLine | undefined;
 
   /** `labels` holds the proxy's own identity; without it, its side of each series is unknown. */
   constructor(metrics: ProxyMetrics, log: Logger, now: () => number, accessLog = true, observer?: ExchangeObserver, labels = new LabelValues('')) {
@@ -88,6 +92,8 @@ export class ExchangeRecorder {
     this.#log = log;
     this.#now = now;
     this.#accessLog = accessLog;
+    const raw = RawLogLine.of(log, ACCESS_LINE_KEYS);
+    this.#line = raw ? new AccessLine(raw) : undefined;
   }
 
   /** Marks the moment response headers went out. */
@@ -136,6 +142,10 @@ export class ExchangeRecorder {
     // Failures are always logged; successes only when the access log is on.
     if (!this.#accessLog && !exchange.errorCode) return;
     const durationMs = this.#now() - exchange.startedMs;
+    if (this.#line) {
+      this.#line.write(exchange, durationMs);
+      return;
+    }
     const line = {
       direction: exchange.direction,
       protocol: exchange.protocol,

@@ -84,10 +84,23 @@ export async function benchMesh(): Promise<BenchSection> {
       beforePair.push(await startWeft(dir, 'client', `${NET}.8`, before, 'endpoints-before.json'), await startWeft(dir, 'server', `${NET}.9`, before, 'endpoints-before.json'));
       children.push(...beforePair);
     }
+    // The access log on (WEFT_ACCESS_LOG=true at level info: one line per request), for this build
+    // and, with WEFT_BENCH_BEFORE, for the other one, each pair with its own app.
+    const logged: { name: string; client: string; pair: ChildProcess[] }[] = [];
+    for (const [name, main, c, s] of [['weft, access log on', MAIN, 10, 11], ...(before ? [['weft before, access log on', before, 12, 13] as const] : [])] as const) {
+      const file = `endpoints-log-${s}.json`;
+      await writeFile(join(dir, file), JSON.stringify({ services: [{ ...endpoints.services[0], endpoints: [{ address: `${NET}.${s}`, identity: 'spiffe://cluster.local/ns/bench/sa/server', podName: 'server' }] }] }));
+      children.push(await startAppAt(dir, `${NET}.${s}:8080`));
+      const logEnv = { WEFT_ACCESS_LOG: 'true', WEFT_LOG_LEVEL: 'info' };
+      const pair = [await startWeft(dir, 'client', `${NET}.${c}`, main, file, logEnv), await startWeft(dir, 'server', `${NET}.${s}`, main, file, logEnv)];
+      children.push(...pair);
+      logged.push({ name, client: `${NET}.${c}`, pair });
+    }
     const contenders: Contender[] = [
       { name: 'app', url: `http://${APP}/`, headers: {}, sides: async () => [] },
       { name: 'weft', url: `http://${NET}.1:7001/`, headers: { Host: 'bench.bench' }, sides: async () => [pid(weftClient), pid(weftServer)] },
       ...beforePair.map(() => ({ name: 'weft before', url: `http://${NET}.8:7001/`, headers: { Host: 'bench.bench' }, sides: async () => beforePair.map(pid) })).slice(0, 1),
+      ...logged.map((l) => ({ name: l.name, url: `http://${l.client}:7001/`, headers: { Host: 'bench.bench' }, sides: async () => l.pair.map(pid) })),
       { name: 'nginx', url: `http://${NET}.3:7001/`, headers: {}, sides: async () => [await childPids(nginxClient.pid ?? 0), await childPids(nginxServer.pid ?? 0)] },
       { name: 'undici floor', url: `http://${NET}.6:7001/`, headers: {}, sides: async () => [pid(undiciClient), pid(undiciServer)] },
       { name: 'bare 1-hop', url: floorUrl, headers: {}, sides: async () => [pid(floor)] },
@@ -160,7 +173,7 @@ export async function benchMesh(): Promise<BenchSection> {
       notes: [
         `${SECONDS} s per run after a 2 s warm-up; app = nginx returning a 3-byte body (1 worker); each nginx proxy runs 1 worker, as each weft proxy is one process.`,
         `load average (1/5/15 min) at start ${loadBefore.map((x) => x.toFixed(2)).join(' ')}, at end ${loadAfter.map((x) => x.toFixed(2)).join(' ')}; absolute figures drift with the machine's load, ratios within one run do not.`,
-        'weft runs with its defaults (access log as configured by default) and the NODE_OPTIONS the injector writes for a default pod; nginx: access_log off; keep-alive upstreams everywhere; nginx checks the peer chain and name, weft the chain and SPIFFE identity.',
+        "weft runs with its defaults (access log off) at log level warn and the NODE_OPTIONS the injector writes for a default pod; 'weft, access log on' sets WEFT_ACCESS_LOG=true and WEFT_LOG_LEVEL=info (a line per request on each side, to stdout, here /dev/null); nginx: access_log off; keep-alive upstreams everywhere; nginx checks the peer chain and name, weft the chain and SPIFFE identity.",
         "'undici floor' is the floor row: the smallest Node pair doing the same job (node:http in, undici Pool over mutual TLS 1.3 with the same certificates, node:https + undici Pool to the app); 'x floor' is each row's pair CPU per request against it.",
         'CPU us/req from /proc utime+stime over the measured run; nginx figures are its worker processes; peak RSS is VmHWM after that row\'s run, idle RSS VmRSS before any load.',
         "'bare 1-hop' is one plain-HTTP Node hop (no TLS), a reference for Node's HTTP stack alone.",
@@ -172,7 +185,7 @@ export async function benchMesh(): Promise<BenchSection> {
   }
 }
 
-async function startWeft(dir: string, name: string, address: string, main = MAIN, endpointsFile = 'endpoints.json'): Promise<ChildProcess> {
+async function startWeft(dir: string, name: string, address: string, main = MAIN, endpointsFile = 'endpoints.json', extraEnv: Record<string, string> = {}): Promise<ChildProcess> {
   return startProcess(
     process.execPath,
     [...(process.env.WEFT_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean), main, 'proxy'],
@@ -192,6 +205,7 @@ async function startWeft(dir: string, name: string, address: string, main = MAIN
       WEFT_LOG_LEVEL: 'warn',
       // What a default pod's proxy runs with (the injector's heap and semi-space bounds).
       NODE_OPTIONS: injectedProxyNodeOptions(await readFile(join(dir, 'ca', CA_FILES.rootCert), 'utf8')),
+      ...extraEnv,
     },
     async () => (await status(`http://${address}:7020/ready`)) === 200,
   );
@@ -288,8 +302,8 @@ function nginxServerConf(dir: string): string {
   }`;
 }
 
-// nginx checks a peer by DNS name, not by SPIFFE URI, so its leaves carry both.
-async function writeNginxCerts(dir: string, authority: Authority): Promise<void> {
+// nginx checks a peer by DNS name, not by SPIFFE URI, so its leaves carry both (the inbound section uses them too).
+export async function writeNginxCerts(dir: string, authority: Authority): Promise<void> {
   for (const name of ['client', 'server']) {
     const keys = await generateKeyPair();
     const leaf = await x509.X509CertificateGenerator.create({

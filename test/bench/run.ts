@@ -9,6 +9,8 @@ import { benchDiscovery } from './discovery.js';
 import { benchTraffic } from './traffic.js';
 import { benchAuthz } from './authz.js';
 import { benchTracing } from './tracing.js';
+import { benchInbound } from './inbound.js';
+import { benchAccessLine } from './access-line.js';
 
 /** Every section, in the order they run. Add a line for a new section. */
 const SECTIONS: readonly { readonly name: string; readonly run: () => Promise<BenchSection> }[] = [
@@ -20,6 +22,8 @@ const SECTIONS: readonly { readonly name: string; readonly run: () => Promise<Be
   { name: 'traffic', run: benchTraffic },
   { name: 'authz', run: benchAuthz },
   { name: 'tracing', run: benchTracing },
+  { name: 'inbound', run: benchInbound },
+  { name: 'access-line', run: benchAccessLine },
 ];
 
 async function main(): Promise<void> {
