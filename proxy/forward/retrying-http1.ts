@@ -9,7 +9,7 @@ import { forwardRawHeaders, mayResendAfterReset } from '../../mesh/headers.js';
 import { methodRetryable, type AttemptFailure, type RequestTimeouts, type RetryRun } from '../../mesh/traffic/retry-policy.js';
 import { WeftError } from '../../lib/errors.js';
 import type { TimerHandle, Timers } from '../../lib/timers.js';
-import { endOnce, type ForwardHooks, type Http1Upstream } from './http1.js';
+import { endOnce, type AgentUpstream, type ForwardHooks } from './http1.js';
 
 /** What one retried exchange needs besides the request and response. */
 export interface RetryingSpec {
@@ -18,7 +18,7 @@ export interface RetryingSpec {
   /** Another pick for a retry, avoiding `avoid` when another endpoint is ready. */
   repick(avoid: Endpoint): CompletedPick | WeftError;
   /** The pooled upstream of an endpoint. */
-  upstream(endpoint: Endpoint): Http1Upstream;
+  upstream(endpoint: Endpoint): AgentUpstream;
   /** The headers to send to an endpoint. */
   headers(endpoint: Endpoint): string[];
   /** The retry run (undefined: timeouts only). */
