@@ -53,7 +53,7 @@ export class PassthroughUpstreams {
   constructor(connectTimeoutMs: number) {
     this.#connectTimeoutMs = connectTimeoutMs;
     this.#agent = new TimedAgent(connectTimeoutMs);
-    const connect = connector((opts) => connectWithin({ host: opts.hostname.replace(/^\[|\]$/g, ''), port: Number(opts.port), noDelay: true }, connectTimeoutMs), 'connect');
+    const connect = connector((opts) => connectWithin({ host: opts.hostname.replace(/^\[|\]$/g, ''), port: portOf(opts), noDelay: true }, connectTimeoutMs), 'connect');
     this.#dispatcher = new Agent(h1PoolOptions(connect, PER_DESTINATION, IDLE_MS));
   }
 
@@ -98,3 +98,8 @@ function where(address: string, port: number): string {
 }
 
 function noop(): void {}
+
+// undici's origin is a URL: the default port of its scheme (80) is left out of it.
+function portOf(opts: { port: string; protocol: string }): number {
+  return opts.port === '' ? (opts.protocol === 'https:' ? 443 : 80) : Number(opts.port);
+}
