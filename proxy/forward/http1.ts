@@ -68,6 +68,9 @@ export function forwardHttp1(
     method: req.method ?? 'GET',
     headers: sent,
     body: bodiless ? null : req,
+    // undici closes the connection after a HEAD (against servers that send a body anyway);
+    // node:http kept it, and a HEAD-heavy client (health checks) must not cost a handshake each.
+    reset: false,
   };
   upstream.dispatcher.dispatch(options, relay);
 }

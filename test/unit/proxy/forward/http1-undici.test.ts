@@ -215,3 +215,23 @@ t.test('a request with Expect: 100-continue gets its 100 from the proxy and its 
   t.equal(body, 'hello');
   t.notOk(head.some((h) => /^expect$/i.test(h)), 'the Expect was answered here, not sent on');
 });
+
+t.test('HEAD requests keep their upstream connection alive, as GETs do', async (t) => {
+  const upstream = await rawUpstream((head, socket) => {
+    socket.write(head.startsWith('HEAD') ? 'HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\n' : 'HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhello');
+  });
+  t.teardown(upstream.close);
+  const records: Record[] = [];
+  const port = await proxyTo(t, upstream.port, records);
+  for (const method of ['HEAD', 'HEAD', 'GET']) {
+    const status = await new Promise<number>((resolve, reject) => {
+      http.request({ host: '127.0.0.1', port, method, path: '/', agent: false }, (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+      }).on('error', reject).end();
+    });
+    t.equal(status, 200, method);
+  }
+  t.equal(upstream.requests(), 3);
+  t.equal(upstream.connections(), 1, 'one upstream connection served both HEADs and the GET');
+});
