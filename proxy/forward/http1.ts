@@ -16,7 +16,7 @@ export interface Http1Upstream extends UpstreamLabel {
   readonly origin: string;
 }
 
-/** Where to send an upgrade (and a retried request): a node:http agent that dials (and checks) the upstream. */
+/** Where to send an upgrade: a node:http agent that dials (and checks) the upstream. */
 export interface AgentUpstream extends UpstreamLabel {
   readonly agent: http.Agent;
   readonly host: string;
@@ -174,14 +174,16 @@ class Relay implements Dispatcher.DispatchHandler {
   }
 }
 
-// A connection reset or closed under the request, before any answer (Node's and undici's words for it).
-function isReset(err: Error & { code?: string }): boolean {
+/** A connection reset or closed under the request, before any answer (Node's and undici's words for it). */
+export function isReset(err: Error & { code?: string }): boolean {
   return err.code === 'ECONNRESET' || err.code === 'EPIPE' || err.code === 'UND_ERR_SOCKET';
 }
 
-// undici refused the request itself (a header it will not send as given: a second Host or
-// Content-Length): the client's request, not the upstream, is at fault.
-function isInvalidRequest(err: Error & { code?: string }): boolean {
+/**
+ * undici refused the request itself (a header it will not send as given: a second Host or
+ * Content-Length): the client's request, not the upstream, is at fault.
+ */
+export function isInvalidRequest(err: Error & { code?: string }): boolean {
   return err.code === 'UND_ERR_INVALID_ARG' || err.code === 'UND_ERR_NOT_SUPPORTED';
 }
 

@@ -274,7 +274,7 @@ export class OutboundProxy {
         const plan = target.rule ? rulePlan(target.rule, this.#deps.traffic, this.#defaultPlan) : this.#defaultPlan;
         if (plan && this.#deps.traffic) {
           // Retries or timeouts apply: attempts are held, retried and timed (mesh/traffic).
-          const step = { traffic: this.#deps.traffic, balancers: this.#deps.balancers, timers: this.#deps.timers ?? realTimers, now: this.#deps.now, upstream: (e: Endpoint) => this.#agentUpstream(e), headers: (e: Endpoint) => tracedRawHeaders(exchange, req.rawHeaders, DROP_FROM_APP, [[DST_PORT_HEADER, String(e.port)], [DST_SERVICE_HEADER, exchange.service]]) };
+          const step = { traffic: this.#deps.traffic, balancers: this.#deps.balancers, timers: this.#deps.timers ?? realTimers, now: this.#deps.now, upstream: (e: Endpoint) => this.#upstream(e), headers: (e: Endpoint) => tracedRawHeaders(exchange, req.rawHeaders, DROP_FROM_APP, [[DST_PORT_HEADER, String(e.port)], [DST_SERVICE_HEADER, exchange.service]]) };
           forwardRetrying(req, res, retryingSpec(step, plan, exchange, target.service, exchange.service, target.pick), hooks);
           return;
         }
@@ -382,7 +382,7 @@ export class OutboundProxy {
     return upstream;
   }
 
-  // Upgrades (WebSocket) and retried requests still go over node:http, on the pool's agent.
+  // Upgrades (WebSocket) still go over node:http, on the pool's agent.
   #agentUpstream(endpoint: Endpoint): AgentUpstream {
     return {
       agent: this.#deps.pool.http1(endpoint),

@@ -9,7 +9,7 @@ import type { Timers } from '../../lib/timers.js';
 import type { Traffic } from '../../mesh/traffic/traffic.js';
 import type { RequestTimeouts, RetryPolicy } from '../../mesh/traffic/retry-policy.js';
 import type { Exchange } from '../exchange.js';
-import type { AgentUpstream, ForwardHooks } from '../forward/http1.js';
+import type { ForwardHooks, Http1Upstream } from '../forward/http1.js';
 import type { RetryingSpec } from '../forward/retrying-http1.js';
 import type { RetryingH2Spec } from '../forward/retrying-http2.js';
 import type { ClientHttp2Session } from 'node:http2';
@@ -36,7 +36,7 @@ export interface TrafficStepDeps {
   readonly balancers: ServiceBalancers;
   readonly timers: Timers;
   readonly now: () => number;
-  readonly upstream: (endpoint: Endpoint) => AgentUpstream;
+  readonly upstream: (endpoint: Endpoint) => Http1Upstream;
   readonly headers: (endpoint: Endpoint) => string[];
 }
 
