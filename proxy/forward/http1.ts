@@ -76,8 +76,9 @@ export function forwardHttp1(
 }
 
 // One attempt of one request, as undici's dispatch handler: the answer's head and body go
-// straight into the server response, pausing undici's parser while the client is slow. Fixed
-// fields and methods (no closures per request): this object is the whole per-request cost.
+// straight into the server response, pausing undici's parser while the client is slow. One
+// object of fixed shape per attempt; its only closures are the two bound callbacks (the client's
+// close, the response's finish).
 class Relay implements Dispatcher.DispatchHandler {
   readonly #req: IncomingMessage;
   readonly #res: ServerResponse;
