@@ -4,9 +4,11 @@ import http from 'node:http';
 import http2, { type ClientHttp2Session } from 'node:http2';
 import tls, { type TLSSocket } from 'node:tls';
 import type { Duplex } from 'node:stream';
+import { Pool, type Dispatcher } from 'undici';
 import { expectIdentity } from './mesh-tls.js';
 import { WeftError } from '../lib/errors.js';
 import type { Endpoint } from './discovery/endpoint-source.js';
+import { connector, h1PoolOptions } from './h1-client.js';
 
 /** Options of the pool. */
 export interface PeerPoolOptions {
@@ -31,6 +33,7 @@ const MAX_CONNECTIONS_PER_PEER = 64;
 export class PeerPool {
   readonly #opts: PeerPoolOptions;
   readonly #agents = new Map<string, http.Agent>();
+  readonly #dispatchers = new Map<string, Pool>();
   readonly #sessions = new Map<string, ClientHttp2Session>();
 
   constructor(opts: PeerPoolOptions) {
@@ -80,6 +83,23 @@ export class PeerPool {
     return agent;
   }
 
+  /**
+   * The undici pool of HTTP/1.1 connections to an endpoint's sidecar (the proxy's requests; the
+   * gateway and upgrades use `http1`): its connections are the pool's own mTLS sockets, handed
+   * over once the peer proved the endpoint's identity.
+   */
+  dispatcher(endpoint: Endpoint): Dispatcher {
+    const key = poolKey(endpoint);
+    let pool = this.#dispatchers.get(key);
+    if (!pool) {
+      const host = endpoint.address.includes(':') ? `[${endpoint.address}]` : endpoint.address;
+      const connect = connector(() => this.connect(endpoint, 'http/1.1'), 'secureConnect');
+      pool = new Pool(`https://${host}:${this.#opts.peerPort}`, h1PoolOptions(connect, MAX_CONNECTIONS_PER_PEER, IDLE_MS));
+      this.#dispatchers.set(key, pool);
+    }
+    return pool;
+  }
+
   /** The shared HTTP/2 session for an endpoint, reconnecting when the last one went away. */
   http2(endpoint: Endpoint): ClientHttp2Session {
     const key = poolKey(endpoint);
@@ -105,6 +125,8 @@ export class PeerPool {
   /** Drops every pooled connection (shutdown, or to force new handshakes). */
   close(): void {
     for (const agent of this.#agents.values()) agent.destroy();
+    for (const pool of this.#dispatchers.values()) pool.destroy().catch(noop);
+    this.#dispatchers.clear();
     for (const session of this.#sessions.values()) session.close();
     this.#agents.clear();
     this.#sessions.clear();
@@ -128,3 +150,5 @@ class PeerAgent extends http.Agent {
 function poolKey(endpoint: Endpoint): string {
   return `${endpoint.address}|${endpoint.identity}`;
 }
+
+function noop(): void {}

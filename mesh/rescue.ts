@@ -39,9 +39,9 @@ export interface Rescue {
 // Dialling failed: nothing reached the upstream, so linkerd2-proxy answers 502 with a connect error.
 const UNREACHABLE = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTDOWN', 'ENETDOWN']);
 // The network gave up waiting: a timeout, 504 like linkerd2-proxy's connect timeout.
-const TIMED_OUT = new Set(['ETIMEDOUT', 'ESOCKETTIMEDOUT', 'ERR_SOCKET_CONNECTION_TIMEOUT']);
-// The upstream went away mid-exchange.
-const RESET = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED', 'ERR_STREAM_PREMATURE_CLOSE', 'ERR_HTTP2_STREAM_ERROR', 'ERR_HTTP2_SESSION_ERROR', 'ERR_HTTP2_GOAWAY_SESSION', 'ERR_HTTP2_STREAM_CANCEL', 'ERR_HTTP2_INVALID_SESSION', 'ERR_HTTP2_ERROR', 'ERR_HTTP2_INVALID_STREAM', 'ERR_STREAM_DESTROYED', 'ERR_SOCKET_CLOSED']);
+const TIMED_OUT = new Set(['ETIMEDOUT', 'ESOCKETTIMEDOUT', 'ERR_SOCKET_CONNECTION_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
+// The upstream went away mid-exchange (UND_ERR_SOCKET: undici's "other side closed").
+const RESET = new Set(['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE', 'ECONNABORTED', 'ERR_STREAM_PREMATURE_CLOSE', 'ERR_HTTP2_STREAM_ERROR', 'ERR_HTTP2_SESSION_ERROR', 'ERR_HTTP2_GOAWAY_SESSION', 'ERR_HTTP2_STREAM_CANCEL', 'ERR_HTTP2_INVALID_SESSION', 'ERR_HTTP2_ERROR', 'ERR_HTTP2_INVALID_STREAM', 'ERR_STREAM_DESTROYED', 'ERR_SOCKET_CLOSED']);
 const TLS_TEXT = /ERR_SSL|ERR_TLS|CERT|SELF_SIGNED|UNABLE_TO|DEPTH_ZERO|ssl|tls alert|alert number/i;
 // JavaScript's own exception types: thrown by a bug, never by a socket.
 const BUG_TYPES = [TypeError, RangeError, ReferenceError, SyntaxError];
@@ -69,7 +69,7 @@ export function classify(err: unknown, stage: FailureStage, upstream?: UpstreamL
   }
   if (UNREACHABLE.has(code)) return new WeftError(upstream.unreachable, `cannot reach ${what}: ${code}`, { cause: err });
   if (TIMED_OUT.has(code)) return new WeftError('WEFT_ERR_TIMEOUT', `${what} did not answer in time: ${code}`, { cause: err });
-  if (stage === 'connect' && (code === 'ECONNRESET' || /socket hang up/.test(message))) {
+  if (stage === 'connect' && (code === 'ECONNRESET' || code === 'UND_ERR_SOCKET' || /socket hang up/.test(message))) {
     // Reset before a response on a fresh connection: the peer dropped us during the handshake.
     return new WeftError(upstream.unreachable, `${what} reset the connection`, { cause: err });
   }

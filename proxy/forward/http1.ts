@@ -1,13 +1,23 @@
-// Forwards one HTTP/1.1 request (or WebSocket upgrade) to an upstream over a pooled agent,
-// streaming both bodies with backpressure; never buffers a body.
+// Forwards one HTTP/1.1 request over an undici dispatcher (or a WebSocket upgrade over a
+// node:http agent), streaming both bodies with backpressure; never buffers a body.
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
+import type { Dispatcher } from 'undici';
 import { forwardRawHeaders, mayResendAfterReset } from '../../mesh/headers.js';
 import { classify, rescueHttp1, rescueUpgrade, type UpstreamLabel } from '../../mesh/rescue.js';
-import type { WeftError } from '../../lib/errors.js';
+import { failedOnReusedConnection } from '../../mesh/h1-client.js';
+import { WeftError } from '../../lib/errors.js';
+import { responseRawHeaders, trailerPairs, withoutExpect } from './h1-headers.js';
 
-/** Where to send: an agent that dials (and checks) the upstream, plus its address for logs. */
+/** Where to send a request: an undici dispatcher (a pool per peer identity, or per app origin), its origin, its label. */
 export interface Http1Upstream extends UpstreamLabel {
+  readonly dispatcher: Dispatcher;
+  /** `http://host:port` or `https://host:port`: the key of an undici Agent, ignored by a Pool. */
+  readonly origin: string;
+}
+
+/** Where to send an upgrade: a node:http agent that dials (and checks) the upstream. */
+export interface AgentUpstream extends UpstreamLabel {
   readonly agent: http.Agent;
   readonly host: string;
   readonly port: number;
@@ -35,18 +45,7 @@ export function endOnce(hooks: ForwardHooks): (error?: WeftError | 'client_close
 
 const NO_DROP: ReadonlySet<string> = new Set();
 
-// A pooled keep-alive connection can be closed by the server just as it is reused (its idle
-// timeout, or a drain). A bodiless idempotent request that failed that way before any byte of
-// answer is sent once more on a fresh connection, as undici and Envoy do.
-function retryable(req: IncomingMessage, upReq: http.ClientRequest, err: Error & { code?: string }): boolean {
-  return (
-    upReq.reusedSocket &&
-    (err.code === 'ECONNRESET' || err.code === 'EPIPE') &&
-    mayResendAfterReset(req.method, req.headers)
-  );
-}
-
-/** Forwards `req` to the upstream and pipes the response back into `res`. */
+/** Forwards `req` to the upstream and streams the response back into `res`. */
 export function forwardHttp1(
   req: IncomingMessage,
   res: ServerResponse,
@@ -55,55 +54,138 @@ export function forwardHttp1(
   hooks: ForwardHooks,
   attempt = 0,
 ): void {
-  // Not endOnce(): a retry retires this attempt without ending the exchange, so the flag is read here.
-  let ended = false;
-  const end = (error?: WeftError | 'client_closed'): void => {
-    if (ended) return;
-    ended = true;
-    hooks.onEnd(error);
+  // A request with neither Content-Length nor Transfer-Encoding has no body (RFC 9112 6.3). A
+  // retry is always bodiless.
+  const bodiless = attempt > 0 || (req.headers['content-length'] === undefined && req.headers['transfer-encoding'] === undefined);
+  const relay = new Relay(req, res, upstream, headers, hooks, attempt);
+  res.on('close', relay.clientClosed);
+  if (bodiless && attempt === 0) req.resume();
+  // Node's server already answered `Expect: 100-continue` itself; undici refuses to send it.
+  const sent = req.headers.expect === undefined ? headers : withoutExpect(headers);
+  const options: Dispatcher.DispatchOptions = {
+    origin: upstream.origin,
+    path: req.url ?? '/',
+    method: req.method ?? 'GET',
+    headers: sent,
+    body: bodiless ? null : req,
+    // undici closes the connection after a HEAD (against servers that send a body anyway);
+    // node:http kept it, and a HEAD-heavy client (health checks) must not cost a handshake each.
+    reset: false,
   };
-  const upReq = requestTo(upstream, req, headers);
-  upReq.on('response', (upRes) => {
-    const status = upRes.statusCode ?? 502;
-    res.writeHead(status, upRes.statusMessage, forwardRawHeaders(upRes.rawHeaders, NO_DROP, []));
-    hooks.onResponse(status);
-    upRes.pipe(res);
-    upRes.on('error', (err) => {
+  upstream.dispatcher.dispatch(options, relay);
+}
+
+// One attempt of one request, as undici's dispatch handler: the answer's head and body go
+// straight into the server response, pausing undici's parser while the client is slow. One
+// object of fixed shape per attempt; its only closures are the two bound callbacks (the client's
+// close, the response's finish).
+class Relay implements Dispatcher.DispatchHandler {
+  readonly #req: IncomingMessage;
+  readonly #res: ServerResponse;
+  readonly #upstream: Http1Upstream;
+  readonly #headers: string[];
+  readonly #hooks: ForwardHooks;
+  readonly #attempt: number;
+  #abort: ((err?: Error) => void) | undefined = undefined;
+  #resume: (() => void) | undefined = undefined;
+  // The request went out on a connection (undici called onConnect).
+  #sent = false;
+  // This attempt is over: ended, or handed to a retry.
+  #over = false;
+
+  constructor(req: IncomingMessage, res: ServerResponse, upstream: Http1Upstream, headers: string[], hooks: ForwardHooks, attempt: number) {
+    this.#req = req;
+    this.#res = res;
+    this.#upstream = upstream;
+    this.#headers = headers;
+    this.#hooks = hooks;
+    this.#attempt = attempt;
+  }
+
+  onConnect(abort: (err?: Error) => void): void {
+    this.#sent = true;
+    this.#abort = abort;
+    // The client left while the request waited for a connection: it is never sent.
+    if (this.#over) abort(new Error('the client closed the connection'));
+  }
+
+  onHeaders(status: number, raw: Buffer[], resume: () => void, statusText: string): boolean {
+    // 1xx: Node's server speaks for itself (100 Continue); the final answer follows.
+    if (status < 200 || this.#over) return !this.#over;
+    this.#resume = resume;
+    this.#res.writeHead(status, statusText, responseRawHeaders(raw));
+    this.#hooks.onResponse(status);
+    return true;
+  }
+
+  onData(chunk: Buffer): boolean {
+    if (this.#over) return false;
+    if (this.#res.write(chunk)) return true;
+    // The client reads slower than the upstream sends: undici's parser waits for the drain.
+    if (this.#resume) this.#res.once('drain', this.#resume);
+    return false;
+  }
+
+  onComplete(trailers: Buffer[] | string[] | null): void {
+    if (this.#over) return;
+    if (trailers !== null && trailers.length > 0) this.#res.addTrailers(trailerPairs(trailers));
+    this.#res.end(this.#finished);
+  }
+
+  onError(err: Error): void {
+    if (this.#over) return;
+    const res = this.#res;
+    if (res.headersSent) {
+      // The upstream died mid-answer: the client must see a broken response, never a short one.
       res.destroy();
-      end(classify(err, 'request', upstream));
-    });
-    res.on('finish', () => end());
-  });
-  upReq.on('error', (err: Error & { code?: string }) => {
-    if (attempt === 0 && !res.headersSent && !ended && retryable(req, upReq, err)) {
-      ended = true; // this attempt is over; the retry reports to the same hooks
-      forwardHttp1(req, res, upstream, headers, hooks, 1);
+      this.#end(classify(err, 'request', this.#upstream));
       return;
     }
-    const error = classify(err, upReq.reusedSocket ? 'request' : 'connect', upstream);
-    if (!res.headersSent) {
-      rescueHttp1(res, error);
-      hooks.onResponse(error.status);
-    } else {
-      res.destroy();
+    const reused = failedOnReusedConnection(err);
+    if (this.#attempt === 0 && this.#sent && reused && isReset(err) && mayResendAfterReset(this.#req.method, this.#req.headers)) {
+      // A pooled keep-alive connection closed by the server just as it was reused (its idle
+      // timeout, or a drain): a bodiless idempotent request is sent once more on a fresh
+      // connection. undici does not resend the request it was writing, so this is the only resend.
+      this.#over = true;
+      res.off('close', this.clientClosed);
+      forwardHttp1(this.#req, res, this.#upstream, this.#headers, this.#hooks, 1);
+      return;
     }
-    end(error);
-  });
-  res.on('close', () => {
-    if (!res.writableFinished) {
-      upReq.destroy();
-      end('client_closed');
-    }
-  });
-  // A request with neither Content-Length nor Transfer-Encoding has no body (RFC 9112 6.3):
-  // end it at once instead of piping an empty stream (most requests; saves the pipe's
-  // listeners on the hot path). A retry is always bodiless.
-  if (attempt > 0 || (req.headers['content-length'] === undefined && req.headers['transfer-encoding'] === undefined)) {
-    upReq.end();
-    if (attempt === 0) req.resume();
-  } else {
-    req.pipe(upReq);
+    const error = isInvalidRequest(err)
+      ? new WeftError('WEFT_ERR_BAD_REQUEST', `the request cannot be forwarded as sent: ${err.message}`)
+      : classify(err, reused ? 'request' : 'connect', this.#upstream);
+    rescueHttp1(res, error);
+    this.#hooks.onResponse(error.status);
+    this.#end(error);
   }
+
+  /** The client went away: the upstream request is cancelled (its connection closed). */
+  readonly clientClosed = (): void => {
+    if (this.#over || this.#res.writableFinished) return;
+    this.#end('client_closed');
+    if (this.#abort) this.#abort(new Error('the client closed the connection'));
+  };
+
+  readonly #finished = (): void => this.#end();
+
+  #end(error?: WeftError | 'client_closed'): void {
+    if (this.#over) return;
+    this.#over = true;
+    this.#hooks.onEnd(error);
+  }
+}
+
+/** A connection reset or closed under the request, before any answer (Node's and undici's words for it). */
+export function isReset(err: Error & { code?: string }): boolean {
+  return err.code === 'ECONNRESET' || err.code === 'EPIPE' || err.code === 'UND_ERR_SOCKET';
+}
+
+/**
+ * undici refused the request itself (a header it will not send as given: a second Host or
+ * Content-Length): the client's request, not the upstream, is at fault.
+ */
+export function isInvalidRequest(err: Error & { code?: string }): boolean {
+  return err.code === 'UND_ERR_INVALID_ARG' || err.code === 'UND_ERR_NOT_SUPPORTED';
 }
 
 /** Forwards an HTTP/1.1 upgrade (WebSocket): on 101 the two sockets are joined byte for byte. */
@@ -111,7 +193,7 @@ export function forwardUpgrade(
   req: IncomingMessage,
   socket: Duplex,
   head: Buffer,
-  upstream: Http1Upstream,
+  upstream: AgentUpstream,
   headers: string[],
   hooks: ForwardHooks,
 ): void {
@@ -151,7 +233,7 @@ export function forwardUpgrade(
 }
 
 // The upstream request mirrors the client's method and path; Host travels in `headers` as sent.
-function requestTo(upstream: Http1Upstream, req: IncomingMessage, headers: string[]): http.ClientRequest {
+function requestTo(upstream: AgentUpstream, req: IncomingMessage, headers: string[]): http.ClientRequest {
   return http.request({
     agent: upstream.agent,
     host: upstream.host,

@@ -1,12 +1,15 @@
 // Plain upstreams for traffic that leaves the mesh: the original destination an app dialled,
 // reached in plaintext exactly as the app would have (the proxy's UID is not captured again).
-// HTTP/1.1 shares one keep-alive agent; h2c gets one session per destination.
+// HTTP/1.1 shares one undici Agent (a keep-alive pool per destination; WebSocket upgrades one
+// node:http agent); h2c gets one session per destination.
 import http from 'node:http';
 import http2, { type ClientHttp2Session } from 'node:http2';
 import net, { type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WeftError } from '../../lib/errors.js';
-import type { Http1Upstream } from './http1.js';
+import { Agent } from 'undici';
+import type { AgentUpstream, Http1Upstream } from './http1.js';
+import { connector, h1PoolOptions } from '../../mesh/h1-client.js';
 
 // A connect that outlives the timeout fails as WEFT_ERR_CONNECT, as a dial to a peer sidecar does.
 class TimedAgent extends http.Agent {
@@ -33,19 +36,35 @@ export function connectWithin(options: net.NetConnectOpts, timeoutMs: number): S
   return socket;
 }
 
+// Idle passthrough connections close after this: shorter than the keep-alive timeout of common
+// servers (undici's own default; Node's 5 s is the shortest common one, and a close race there is
+// what the one resend is for).
+const IDLE_MS = 4_000;
+// node:http's agent had no per-destination bound either; undici's default (unbounded) keeps that.
+const PER_DESTINATION = null;
+
 /** The plain upstreams of one proxy. */
 export class PassthroughUpstreams {
   readonly #agent: TimedAgent;
+  readonly #dispatcher: Agent;
   readonly #connectTimeoutMs: number;
   readonly #sessions = new Map<string, ClientHttp2Session>();
 
   constructor(connectTimeoutMs: number) {
     this.#connectTimeoutMs = connectTimeoutMs;
     this.#agent = new TimedAgent(connectTimeoutMs);
+    const connect = connector((opts) => connectWithin({ host: opts.hostname.replace(/^\[|\]$/g, ''), port: portOf(opts), noDelay: true }, connectTimeoutMs), 'connect');
+    this.#dispatcher = new Agent(h1PoolOptions(connect, PER_DESTINATION, IDLE_MS));
   }
 
   /** An HTTP/1.1 upstream for `address:port`. */
   http1(address: string, port: number): Http1Upstream {
+    const key = where(address, port);
+    return { dispatcher: this.#dispatcher, origin: `http://${key}`, what: `passthrough ${key}`, unreachable: 'WEFT_ERR_CONNECT' };
+  }
+
+  /** The node:http upstream of a WebSocket upgrade to `address:port`. */
+  upgrade(address: string, port: number): AgentUpstream {
     return { agent: this.#agent, host: address, port, what: `passthrough ${where(address, port)}`, unreachable: 'WEFT_ERR_CONNECT' };
   }
 
@@ -68,6 +87,7 @@ export class PassthroughUpstreams {
   /** Closes idle connections and every h2c session. */
   close(): void {
     this.#agent.destroy();
+    this.#dispatcher.destroy().catch(noop);
     for (const session of this.#sessions.values()) session.close();
     this.#sessions.clear();
   }
@@ -75,4 +95,11 @@ export class PassthroughUpstreams {
 
 function where(address: string, port: number): string {
   return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
+}
+
+function noop(): void {}
+
+// undici's origin is a URL: the default port of its scheme (80) is left out of it.
+function portOf(opts: { port: string; protocol: string }): number {
+  return opts.port === '' ? (opts.protocol === 'https:' ? 443 : 80) : Number(opts.port);
 }

@@ -8,7 +8,8 @@ import tls, { type TLSSocket } from 'node:tls';
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { peerIdentity, serverTlsOptions, handshakeFailureReason, unauthorizedReason } from '../../mesh/mesh-tls.js';
-import { forwardHttp1, forwardUpgrade, type Http1Upstream } from '../forward/http1.js';
+import { forwardHttp1, forwardUpgrade, type AgentUpstream } from '../forward/http1.js';
+import { AppUpstreams } from '../forward/app-upstreams.js';
 import { forwardHttp2 } from '../forward/http2.js';
 import { trackConnection, type ConnectionFacts } from '../connection-series.js';
 import { CLIENT_ID_HEADER, DST_PORT_HEADER, DST_SERVICE_HEADER } from '../../mesh/headers.js';
@@ -62,6 +63,7 @@ export class InboundProxy {
   readonly #h2: http2.Http2Server;
   readonly #peers = new WeakMap<object, string>();
   readonly #appAgent: http.Agent;
+  readonly #appUpstreams: AppUpstreams;
   readonly #appSessions = new Map<number, ClientHttp2Session>();
   readonly #h2Sessions = new Set<http2.ServerHttp2Session>();
   readonly #sockets = new Set<TLSSocket>();
@@ -78,6 +80,7 @@ export class InboundProxy {
     const source = appSourceAddress(deps.appHost);
     if (source) agentOptions.localAddress = source;
     this.#appAgent = new http.Agent(agentOptions);
+    this.#appUpstreams = new AppUpstreams(deps.appHost, source);
     // Longer than the client side's 60 s idle close, so the client always hangs up first.
     this.#h1 = http.createServer({ keepAliveTimeout: 75_000 });
     this.#h1.on('request', (req, res) => this.#onHttp1(req, res));
@@ -176,7 +179,8 @@ export class InboundProxy {
     return exchange;
   }
 
-  #app(port: number): Http1Upstream {
+  // Upgrades (WebSocket) go over node:http; every other request over undici (#appUpstreams).
+  #appUpgrade(port: number): AgentUpstream {
     return { agent: this.#appAgent, host: this.#deps.appHost, port, what: `app port ${port}`, unreachable: 'WEFT_ERR_APP_UNREACHABLE' };
   }
 
@@ -208,7 +212,7 @@ export class InboundProxy {
       onClose: (listener) => res.once('close', listener),
       forward: (port, hooks) => {
         const headers = tracedRawHeaders(exchange, req.rawHeaders, DROP_FROM_PEER, [[CLIENT_ID_HEADER, peer]]);
-        forwardHttp1(req, res, this.#app(port), headers, hooks);
+        forwardHttp1(req, res, this.#appUpstreams.get(port), headers, hooks);
       },
     });
   }
@@ -225,7 +229,7 @@ export class InboundProxy {
       onClose: (listener) => socket.once('close', listener),
       forward: (port, hooks) => {
         const headers = tracedRawHeaders(exchange, req.rawHeaders, DROP_FROM_PEER, [[CLIENT_ID_HEADER, peer]], true);
-        forwardUpgrade(req, socket, head, this.#app(port), headers, hooks);
+        forwardUpgrade(req, socket, head, this.#appUpgrade(port), headers, hooks);
       },
     });
   }
@@ -282,6 +286,7 @@ export class InboundProxy {
     for (const socket of this.#sockets) socket.destroy();
     for (const session of this.#appSessions.values()) session.destroy();
     this.#appAgent.destroy();
+    this.#appUpstreams.close();
   }
 }
 

@@ -17,7 +17,7 @@ import { readSni } from '../capture/sni.js';
 import type { Timers } from '../../lib/timers.js';
 import type { ServiceBalancers } from '../../mesh/balance/service-balancers.js';
 import type { PeerPool } from '../../mesh/peer-pool.js';
-import { forwardHttp1, forwardUpgrade } from '../forward/http1.js';
+import { forwardHttp1, forwardUpgrade, type AgentUpstream, type Http1Upstream } from '../forward/http1.js';
 import { forwardHttp2 } from '../forward/http2.js';
 import { trackConnection } from '../connection-series.js';
 import { DST_PORT_HEADER, DST_SERVICE_HEADER, CLIENT_ID_HEADER, forwardH2Headers, forwardRawHeaders } from '../../mesh/headers.js';
@@ -46,8 +46,8 @@ import { absoluteToOrigin, describe, describePassthrough } from './describe.js';
 /** What the outbound side needs. */
 export interface OutboundDeps {
   readonly balancers: ServiceBalancers;
-  /** The mTLS pool to peer sidecars (only these three calls: tests pass their own). */
-  readonly pool: Pick<PeerPool, 'connect' | 'http1' | 'http2'>;
+  /** The mTLS pool to peer sidecars (only these four calls: tests pass their own). */
+  readonly pool: Pick<PeerPool, 'connect' | 'http1' | 'dispatcher' | 'http2'>;
   readonly identity: Pick<IdentityProvider, 'current'>;
   readonly recorder: ExchangeRecorder;
   readonly metrics: ProxyMetrics;
@@ -96,6 +96,8 @@ export class OutboundProxy {
   readonly #captured = new WeakMap<object, Captured>();
   #addonWarned = false;
   readonly #defaultPlan: TrafficPlan | undefined;
+  // Each endpoint's upstream, made once per endpoint object (discovery replaces them on change).
+  readonly #upstreams = new WeakMap<Endpoint, Http1Upstream>();
 
   constructor(deps: OutboundDeps) {
     this.#deps = deps;
@@ -297,12 +299,12 @@ export class OutboundProxy {
       forward: (target, hooks) => {
         if (target.kind === 'passthrough') {
           describePassthrough(exchange, target);
-          forwardUpgrade(req, socket, head, this.#plain.http1(target.address, target.port), forwardRawHeaders(req.rawHeaders, NO_DROP, [], true), hooks);
+          forwardUpgrade(req, socket, head, this.#plain.upgrade(target.address, target.port), forwardRawHeaders(req.rawHeaders, NO_DROP, [], true), hooks);
           return;
         }
         const endpoint = describe(exchange, target);
         const headers = tracedRawHeaders(exchange, req.rawHeaders, DROP_FROM_APP, [[DST_PORT_HEADER, String(endpoint.port)], [DST_SERVICE_HEADER, exchange.service]], true);
-        forwardUpgrade(req, socket, head, this.#upstream(endpoint), headers, hooks);
+        forwardUpgrade(req, socket, head, this.#agentUpstream(endpoint), headers, hooks);
       },
     });
   }
@@ -369,7 +371,19 @@ export class OutboundProxy {
     };
   }
 
-  #upstream(endpoint: Endpoint): Parameters<typeof forwardHttp1>[2] {
+  #upstream(endpoint: Endpoint): Http1Upstream {
+    let upstream = this.#upstreams.get(endpoint);
+    if (!upstream) {
+      const dispatcher = this.#deps.pool.dispatcher(endpoint);
+      const host = endpoint.address.includes(':') ? `[${endpoint.address}]` : endpoint.address;
+      upstream = { dispatcher, origin: `https://${host}:${endpoint.port}`, what: endpointName(endpoint), unreachable: 'WEFT_ERR_CONNECT' };
+      this.#upstreams.set(endpoint, upstream);
+    }
+    return upstream;
+  }
+
+  // Upgrades (WebSocket) still go over node:http, on the pool's agent.
+  #agentUpstream(endpoint: Endpoint): AgentUpstream {
     return {
       agent: this.#deps.pool.http1(endpoint),
       host: endpoint.address,

@@ -4,6 +4,7 @@ import t from 'tap';
 import http from 'node:http';
 import http2 from 'node:http2';
 import type net from 'node:net';
+import { Pool, type Dispatcher } from 'undici';
 import { Registry } from 'prom-client';
 import { OutboundProxy } from '../../../proxy/outbound/server.js';
 import { ExchangeRecorder } from '../../../proxy/exchange.js';
@@ -45,10 +46,11 @@ interface Harness {
 }
 
 // An app upstream, and the outbound proxy in front of it with `pool` standing for the mTLS pool.
-async function harness(t: { teardown(fn: () => void): void }, pool: (agent: http.Agent) => ConstructorParameters<typeof OutboundProxy>[0]['pool']): Promise<Harness> {
+async function harness(t: { teardown(fn: () => void): void }, pool: (agent: http.Agent, dispatcher: Dispatcher) => ConstructorParameters<typeof OutboundProxy>[0]['pool']): Promise<Harness> {
   const app = http.createServer((req, res) => res.end(`hello from ${req.headers.host}`));
   await new Promise<void>((r) => app.listen(0, '127.0.0.1', () => r()));
   const agent = new http.Agent({ keepAlive: true });
+  const dispatcher = new Pool(`http://127.0.0.1:${(app.address() as net.AddressInfo).port}`);
   const source = new LateSource();
   const drain = new Drain();
   const logs: string[] = [];
@@ -57,7 +59,7 @@ async function harness(t: { teardown(fn: () => void): void }, pool: (agent: http
   const now = (): number => performance.now();
   const proxy = new OutboundProxy({
     balancers,
-    pool: pool(agent),
+    pool: pool(agent, dispatcher),
     identity: { current: () => MATERIAL },
     recorder: new ExchangeRecorder(createProxyMetrics(new Registry()), log, now),
     metrics: createProxyMetrics(new Registry()),
@@ -74,6 +76,7 @@ async function harness(t: { teardown(fn: () => void): void }, pool: (agent: http
     proxy.destroy();
     app.close();
     agent.destroy();
+    dispatcher.destroy().catch(() => {});
     balancers.close();
   });
   const port = (app.address() as net.AddressInfo).port;
@@ -93,12 +96,13 @@ function get(port: number, host: string): Promise<{ status: number; code: string
 
 t.test('a throw inside a route continuation answers 500 WEFT_ERR_INTERNAL and the proxy keeps serving', async (t) => {
   let calls = 0;
-  const h = await harness(t, (agent) => ({
-    http1: () => {
+  const h = await harness(t, (agent, dispatcher) => ({
+    http1: () => agent,
+    dispatcher: () => {
       calls += 1;
       // A bug in a dependency, hit after the request waited for discovery.
       if (calls === 1) throw new TypeError("Cannot read properties of undefined (reading 'agent')");
-      return agent;
+      return dispatcher;
     },
     http2: () => {
       throw new Error('unused');
@@ -121,8 +125,9 @@ t.test('a throw inside a route continuation answers 500 WEFT_ERR_INTERNAL and th
 });
 
 t.test('a request parked waiting for discovery is counted by the drain: shutdown waits for it', async (t) => {
-  const h = await harness(t, (agent) => ({
+  const h = await harness(t, (agent, dispatcher) => ({
     http1: () => agent,
+    dispatcher: () => dispatcher,
     http2: () => {
       throw new Error('unused');
     },
@@ -144,8 +149,9 @@ t.test('a request parked waiting for discovery is counted by the drain: shutdown
 });
 
 t.test('a parked request whose client leaves ends its exchange and frees the drain', async (t) => {
-  const h = await harness(t, (agent) => ({
+  const h = await harness(t, (agent, dispatcher) => ({
     http1: () => agent,
+    dispatcher: () => dispatcher,
     http2: () => {
       throw new Error('unused');
     },
@@ -164,8 +170,9 @@ t.test('a parked request whose client leaves ends its exchange and frees the dra
 });
 
 t.test('an outbound gRPC call whose peer cannot be reached gets a trailers-only gRPC error', async (t) => {
-  const h = await harness(t, (agent) => ({
+  const h = await harness(t, (agent, dispatcher) => ({
     http1: () => agent,
+    dispatcher: () => dispatcher,
     http2: () => {
       throw Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:7006'), { code: 'ECONNREFUSED' });
     },

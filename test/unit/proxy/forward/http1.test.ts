@@ -5,6 +5,7 @@ import http from 'node:http';
 import net from 'node:net';
 import { forwardHttp1, type ForwardHooks } from '../../../../proxy/forward/http1.js';
 import { forwardRawHeaders } from '../../../../mesh/headers.js';
+import { AppUpstreams } from '../../../../proxy/forward/app-upstreams.js';
 
 async function listen(server: net.Server): Promise<number> {
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
@@ -32,7 +33,7 @@ async function flakyUpstream(): Promise<{ port: number; connections: () => numbe
   return { port, connections: () => connections, close: () => server.close() };
 }
 
-async function proxyTo(port: number, agent: http.Agent, results: { status: number; error?: string }[]): Promise<{ port: number; close: () => void }> {
+async function proxyTo(port: number, apps: AppUpstreams, results: { status: number; error?: string }[]): Promise<{ port: number; close: () => void }> {
   const server = http.createServer((req, res) => {
     const record: { status: number; error?: string } = { status: 0 };
     results.push(record);
@@ -42,7 +43,7 @@ async function proxyTo(port: number, agent: http.Agent, results: { status: numbe
         if (error) record.error = error === 'client_closed' ? error : error.code;
       },
     };
-    forwardHttp1(req, res, { agent, host: '127.0.0.1', port, what: 'test upstream', unreachable: 'WEFT_ERR_CONNECT' }, forwardRawHeaders(req.rawHeaders, new Set(), []), hooks);
+    forwardHttp1(req, res, { ...apps.get(port), what: 'test upstream', unreachable: 'WEFT_ERR_CONNECT' }, forwardRawHeaders(req.rawHeaders, new Set(), []), hooks);
   });
   const p = await listen(server);
   return { port: p, close: () => server.close() };
@@ -62,13 +63,13 @@ function request(port: number, method: string, body?: string): Promise<{ status:
 
 t.test('a GET whose reused connection is reset before answering is retried once on a fresh one', async (t) => {
   const upstream = await flakyUpstream();
-  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  const agent = new AppUpstreams('127.0.0.1', undefined);
   const results: { status: number; error?: string }[] = [];
   const proxy = await proxyTo(upstream.port, agent, results);
   t.teardown(() => {
     proxy.close();
     upstream.close();
-    agent.destroy();
+    agent.close();
   });
   t.equal((await request(proxy.port, 'GET')).status, 200, 'first request opens the connection');
   t.equal((await request(proxy.port, 'GET')).status, 200, 'second reuses it, is reset, and is retried');
@@ -78,13 +79,13 @@ t.test('a GET whose reused connection is reset before answering is retried once 
 
 t.test('a POST with a body is not retried: it fails with a coded 502', async (t) => {
   const upstream = await flakyUpstream();
-  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  const agent = new AppUpstreams('127.0.0.1', undefined);
   const results: { status: number; error?: string }[] = [];
   const proxy = await proxyTo(upstream.port, agent, results);
   t.teardown(() => {
     proxy.close();
     upstream.close();
-    agent.destroy();
+    agent.close();
   });
   t.equal((await request(proxy.port, 'GET')).status, 200);
   const res = await request(proxy.port, 'POST', 'payload');
@@ -99,7 +100,7 @@ t.test('an upstream that refuses connections is WEFT_ERR_CONNECT', async (t) => 
   const port = await listen(closed);
   closed.close();
   const results: { status: number; error?: string }[] = [];
-  const proxy = await proxyTo(port, new http.Agent(), results);
+  const proxy = await proxyTo(port, new AppUpstreams('127.0.0.1', undefined), results);
   t.teardown(() => proxy.close());
   const res = await request(proxy.port, 'GET');
   t.equal(res.status, 502);

@@ -33,6 +33,9 @@ t.test('a captured connection that closes before its first byte is counted as an
     balancers,
     pool: {
       http1: () => agent,
+      dispatcher: () => {
+        throw new Error('unused');
+      },
       http2: () => {
         throw new Error('unused');
       },
