@@ -18,6 +18,18 @@ import { quotaRows } from './gateway-quota.js';
 const API_KEY = 'bench-key';
 const CONNECTIONS = 32;
 const DURATION_S = 8;
+// Alternated weft/nginx rounds of the main rows.
+const ROUNDS = 3;
+
+type Measured = { wrk: Awaited<ReturnType<typeof runWrk>>; cpuUsPerRequest: number; peakRssMb: number };
+
+// The round with the median requests/s, with the median CPU per request of all rounds (each
+// figure's own median; the peak RSS is the highest seen).
+function medianOf(runs: readonly Measured[]): Measured {
+  const mid = <T>(xs: readonly T[], by: (x: T) => number): T => [...xs].sort((a, b) => by(a) - by(b))[Math.floor(xs.length / 2)] as T;
+  const byRps = mid(runs, (r) => r.wrk.requestsPerSec);
+  return { wrk: byRps.wrk, cpuUsPerRequest: mid(runs, (r) => r.cpuUsPerRequest).cpuUsPerRequest, peakRssMb: Math.max(...runs.map((r) => r.peakRssMb)) };
+}
 
 /** Runs the gateway benchmark section. */
 export async function benchGateway(): Promise<BenchSection> {
@@ -95,6 +107,9 @@ http {
   upstream mesh { server ${pod}:7006; keepalive 64; }
   server {
     listen ${ngAddr}:${ngPort} ssl;
+    # nginx 1.22 offers TLS 1.0-1.2 unless told: without this line wrk spoke TLS 1.2 to nginx
+    # and TLS 1.3 to the gateway. Both now negotiate TLS 1.3 (TLS_AES_256_GCM_SHA384).
+    ssl_protocols TLSv1.2 TLSv1.3;
     ssl_certificate ${ngDir}/server.crt;
     ssl_certificate_key ${ngDir}/server.key;
     ${nginxCacheLocation(ngDir)}
@@ -125,15 +140,23 @@ http {
     await runWrk(ngUrl, { connections: 8, seconds: 2, headers, threads: 1 });
     // CPU per request of the proxy process itself: less sensitive than requests/s to whatever
     // else the machine is running, since both sides are charged only their own cycles.
-    const measure = async (url: string, pid: number): Promise<{ wrk: Awaited<ReturnType<typeof runWrk>>; cpuUsPerRequest: number; peakRssMb: number }> => {
+    const measure = async (url: string, pid: number): Promise<Measured> => {
       const before = await processUsage(pid);
       const wrk = await runWrk(url, { connections: CONNECTIONS, seconds: DURATION_S, headers, threads: 1 });
       const after = await processUsage(pid);
       const requests = wrk.requestsPerSec * DURATION_S;
       return { wrk, cpuUsPerRequest: requests > 0 ? ((after.cpuSeconds - before.cpuSeconds) * 1e6) / requests : NaN, peakRssMb: after.peakRssMb };
     };
-    const w = await measure(gwUrl, gw.proc.child.pid ?? 0);
-    const b = await measure(ngUrl, nginx.pid ?? 0);
+    // Rounds alternate weft and nginx so that a change in the neighbours' load falls on both;
+    // each figure is the median of its rounds.
+    const ws: Measured[] = [];
+    const bs: Measured[] = [];
+    for (let round = 0; round < ROUNDS; round++) {
+      ws.push(await measure(gwUrl, gw.proc.child.pid ?? 0));
+      bs.push(await measure(ngUrl, nginx.pid ?? 0));
+    }
+    const w = medianOf(ws);
+    const b = medianOf(bs);
     // The consumer path (key + plan quota, local and Redis backends), beside the same nginx run.
     const quota = await quotaRows({ mesh, certPem: server.certPem, keyPem: server.keyPem, apiKey: API_KEY, measure, warm: (url) => runWrk(url, { connections: 8, seconds: 2, headers, threads: 1 }), durationS: DURATION_S, nginx: b });
     const weft = w.wrk;
@@ -144,7 +167,7 @@ http {
       title: 'edge gateway: TLS termination + API key + rate limit, into the mesh over mTLS',
       baselineName: 'nginx 1.22 (TLS + mTLS proxy)',
       rows: [
-        { figure: `requests/s @${CONNECTIONS} conns`, weft: weft.requestsPerSec, baseline: base.requestsPerSec, goal: '>= 0.5x nginx', met: ratio >= 0.5 },
+        { figure: `requests/s @${CONNECTIONS} conns`, weft: weft.requestsPerSec, baseline: base.requestsPerSec, goal: '>= 0.8x nginx', met: ratio >= 0.8 },
         { figure: 'p50 ms', weft: weft.p50Ms, baseline: base.p50Ms },
         { figure: 'p99 ms', weft: weft.p99Ms, baseline: base.p99Ms },
         { figure: 'errors + non-2xx', weft: weft.errors + weft.non2xx, baseline: base.errors + base.non2xx },
@@ -154,9 +177,10 @@ http {
         ...cacheRows,
       ],
       notes: [
-        `wrk -t1 -c${CONNECTIONS} -d${DURATION_S}s over HTTPS (HTTP/1.1, keep-alive) on loopback; one nginx worker vs one gateway process.`,
-        'Both hop into the mesh the same way: mTLS (TLS 1.3) to the backend sidecar on 7006, which forwards to the echo app.',
-        'The gateway also checks an API key (sha256), counts a rate limit and writes one access-log line per request; nginx only proxies.',
+        `wrk -t1 -c${CONNECTIONS} -d${DURATION_S}s over HTTPS (HTTP/1.1, keep-alive) on loopback; one nginx worker vs one gateway process; ${ROUNDS} rounds alternating weft and nginx, medians.`,
+        'Both speak TLS 1.3 (TLS_AES_256_GCM_SHA384) to wrk: nginx 1.22 is told ssl_protocols TLSv1.2 TLSv1.3 (before, its default made it TLS 1.2 against the gateway\'s 1.3).',
+        'Both hop into the mesh the same way: mTLS (TLS 1.3) to the backend sidecar on 7006, which forwards to the echo app; both keep up to 64 connections to it alive.',
+        'Both write one access-log line per request (nginx its access_log, the gateway its JSON line); the gateway also checks an API key and counts a rate limit, nginx only proxies.',
         CACHE_NOTE,
         'Gateway, sidecar, app, nginx and wrk share the machine\'s cores, so absolute figures are low; the ratio is the figure to read.',
         ...quota.notes,
@@ -212,7 +236,7 @@ const nginxCacheLocation = (ngDir: string): string => `location /cached {
       proxy_ssl_protocols TLSv1.3;
     }`;
 
-type Measure = (url: string, pid: number) => Promise<{ wrk: Awaited<ReturnType<typeof runWrk>>; cpuUsPerRequest: number; peakRssMb: number }>;
+type Measure = (url: string, pid: number) => Promise<Measured>;
 
 // Measures the cache-hit path of both after one warm-up that fills each cache.
 async function benchCacheHit(measure: Measure, at: { gateway: string; gatewayPort: number; nginx: string; nginxPort: number; pid: number; nginxPid: number; backendHits: () => number }): Promise<BenchRow[]> {
