@@ -20,8 +20,10 @@ export function openMeshRequest(pool: PeerPool, endpoint: Endpoint, head: Upstre
   // spread-then-add and no delete, which would each move the object to a new hidden class.
   const headers: OutgoingHttpHeaders = {};
   for (const name in head.headers) {
+    const value = head.headers[name];
     // Only the receiving sidecar may set the client identity; an outside client must not forge it.
-    if (name !== CLIENT_ID_HEADER && name !== DST_SERVICE_HEADER) headers[name] = head.headers[name];
+    // A step that takes a header away (the API key) leaves it undefined.
+    if (value !== undefined && name !== CLIENT_ID_HEADER && name !== DST_SERVICE_HEADER) headers[name] = value;
   }
   headers[DST_PORT_HEADER] = String(endpoint.port);
   if (service) headers[DST_SERVICE_HEADER] = serviceKey(service);

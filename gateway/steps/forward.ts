@@ -26,6 +26,9 @@ import { editableResponse, sendEditedResponse, type NotEdited } from '../transfo
 import { setTraceHeaders } from '../../mesh/trace/propagate.js';
 import { forwardHttp2, sendsHttp2 } from './forward-h2.js';
 
+// Most requests mirror nothing: one shared empty list instead of a new one each.
+const NO_MIRRORS: readonly ReturnType<typeof openMeshRequest>[] = Object.freeze([]);
+
 /** What forwarding needs from the gateway; the handler passes its own pick and error answer. */
 export interface ForwardDeps {
   readonly timers: Timers;
@@ -118,7 +121,7 @@ export function forward(deps: ForwardDeps): Step<Exchange> {
       }, verdict.delayMs);
       return true;
     };
-    const mirrorReqs = x.mirrors.flatMap((m) => {
+    const mirrorReqs = x.mirrors.length === 0 ? NO_MIRRORS : x.mirrors.flatMap((m) => {
       const ref = mirrorTarget(m.backend);
       const mp = ref ? deps.pickNow(ref) : undefined;
       if (!mp) return [];
