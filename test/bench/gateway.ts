@@ -76,6 +76,8 @@ ${indent(server.keyPem)}
     const file = join(mesh.dir, 'routes.yaml');
     await writeFile(file, routes);
     const gw = await mesh.startGateway(file, { WEFT_GATEWAY_HTTP_ADDR: 'off', WEFT_LOG_LEVEL: 'info' });
+    // The same gateway with the undici client into the mesh (a prototype setting, off by default).
+    const gwUndici = await mesh.startGateway(file, { WEFT_GATEWAY_HTTP_ADDR: 'off', WEFT_LOG_LEVEL: 'info', WEFT_GATEWAY_UPSTREAM_CLIENT: 'undici' });
 
     // nginx takes the same path into the mesh: mTLS with a weft leaf to the backend's sidecar.
     const ngDir = join(mesh.dir, 'nginx');
@@ -136,7 +138,9 @@ http {
     // Warm-up (connections, JIT), then the measured runs.
     const gwUrl = `https://${gw.address}:${gw.httpsPort}/`;
     const ngUrl = `https://${ngAddr}:${ngPort}/`;
+    const undiciUrl = `https://${gwUndici.address}:${gwUndici.httpsPort}/`;
     await runWrk(gwUrl, { connections: 8, seconds: 2, headers, threads: 1 });
+    await runWrk(undiciUrl, { connections: 8, seconds: 2, headers, threads: 1 });
     await runWrk(ngUrl, { connections: 8, seconds: 2, headers, threads: 1 });
     // CPU per request of the proxy process itself: less sensitive than requests/s to whatever
     // else the machine is running, since both sides are charged only their own cycles.
@@ -150,12 +154,16 @@ http {
     // Rounds alternate weft and nginx so that a change in the neighbours' load falls on both;
     // each figure is the median of its rounds.
     const ws: Measured[] = [];
+    const us: Measured[] = [];
     const bs: Measured[] = [];
     for (let round = 0; round < ROUNDS; round++) {
       ws.push(await measure(gwUrl, gw.proc.child.pid ?? 0));
+      us.push(await measure(undiciUrl, gwUndici.proc.child.pid ?? 0));
       bs.push(await measure(ngUrl, nginx.pid ?? 0));
     }
+    await gwUndici.stop();
     const w = medianOf(ws);
+    const u = medianOf(us);
     const b = medianOf(bs);
     // The consumer path (key + plan quota, local and Redis backends), beside the same nginx run.
     const quota = await quotaRows({ mesh, certPem: server.certPem, keyPem: server.keyPem, apiKey: API_KEY, measure, warm: (url) => runWrk(url, { connections: 8, seconds: 2, headers, threads: 1 }), durationS: DURATION_S, nginx: b });
@@ -173,6 +181,10 @@ http {
         { figure: 'errors + non-2xx', weft: weft.errors + weft.non2xx, baseline: base.errors + base.non2xx },
         { figure: 'proxy CPU us per request', weft: w.cpuUsPerRequest, baseline: b.cpuUsPerRequest },
         { figure: 'proxy peak RSS MB', weft: w.peakRssMb, baseline: b.peakRssMb },
+        { figure: `requests/s @${CONNECTIONS} conns, undici upstream`, weft: u.wrk.requestsPerSec, baseline: base.requestsPerSec, goal: '>= 0.8x nginx', met: u.wrk.requestsPerSec >= 0.8 * base.requestsPerSec },
+        { figure: 'proxy CPU us per request, undici upstream', weft: u.cpuUsPerRequest, baseline: b.cpuUsPerRequest },
+        { figure: 'p99 ms, undici upstream', weft: u.wrk.p99Ms, baseline: base.p99Ms },
+        { figure: 'errors + non-2xx, undici upstream', weft: u.wrk.errors + u.wrk.non2xx, baseline: base.errors + base.non2xx },
         ...quota.rows,
         ...cacheRows,
       ],
@@ -180,6 +192,7 @@ http {
         `wrk -t1 -c${CONNECTIONS} -d${DURATION_S}s over HTTPS (HTTP/1.1, keep-alive) on loopback; one nginx worker vs one gateway process; ${ROUNDS} rounds alternating weft and nginx, medians.`,
         'Both speak TLS 1.3 (TLS_AES_256_GCM_SHA384) to wrk: nginx 1.22 is told ssl_protocols TLSv1.2 TLSv1.3 (before, its default made it TLS 1.2 against the gateway\'s 1.3).',
         'Both hop into the mesh the same way: mTLS (TLS 1.3) to the backend sidecar on 7006, which forwards to the echo app; both keep up to 64 connections to it alive.',
+        '"undici upstream" rows: the same routes on a second gateway started with WEFT_GATEWAY_UPSTREAM_CLIENT=undici (a prototype, off by default), measured in the same alternating rounds.',
         'Both write one access-log line per request (nginx its access_log, the gateway its JSON line); the gateway also checks an API key and counts a rate limit, nginx only proxies.',
         CACHE_NOTE,
         'Gateway, sidecar, app, nginx and wrk share the machine\'s cores, so absolute figures are low; the ratio is the figure to read.',
