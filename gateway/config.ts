@@ -80,6 +80,12 @@ export const GATEWAY_SETTINGS = {
   }),
   trustedProxies: setting({ name: 'WEFT_GATEWAY_TRUSTED_PROXIES', type: list('CIDR'), default: [], doc: 'networks whose `X-Forwarded-For`/`Forwarded` are believed (a load balancer in front)' }),
   defaultTimeoutMs: setting({ name: 'WEFT_GATEWAY_DEFAULT_TIMEOUT_MS', type: durationMs({ min: 0 }), default: 60_000, doc: 'request timeout when a rule sets none (`0`: none)' }),
+  upstreamClient: setting({
+    name: 'WEFT_GATEWAY_UPSTREAM_CLIENT',
+    type: oneOf(['node', 'undici'] as const),
+    default: 'node',
+    doc: 'HTTP/1.1 client into the mesh: `undici` (a prototype) carries requests without a body, upgrade, HTTP/2, mirror, retry policy, response cache or response edit; the rest stay on `node` (node:http)',
+  }),
   latencyBuckets: METRICS_SETTINGS.latencyBuckets,
   ...QUOTA_SETTINGS,
   ...CACHE_SETTINGS,
@@ -136,6 +142,8 @@ export interface GatewayConfig extends MeshModeSettings {
   readonly consumerKeySecrets: boolean;
   /** Where plan quotas are counted. */
   readonly quota: QuotaSettings;
+  /** The HTTP/1.1 client plain requests into the mesh take (WEFT_GATEWAY_UPSTREAM_CLIENT). */
+  readonly upstreamClient: 'node' | 'undici';
   /** The Redis of `backend: redis` CachePolicies. */
   readonly cache: CacheSettings;
   readonly peerPort: number;
@@ -200,6 +208,7 @@ export function parseGatewayConfig(env: Readonly<Record<string, string | undefin
     reloadDebounceMs: v.reloadDebounceMs,
     consumerKeySecrets: v.consumerKeySecrets,
     quota: quotaSettingsOf(v, (m) => c.problem(m)),
+    upstreamClient: v.upstreamClient,
     cache: cacheSettingsOf(v, (m) => c.problem(m)),
     peerPort: v.peerPort,
     latencyBuckets: v.latencyBuckets,

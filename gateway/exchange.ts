@@ -84,6 +84,9 @@ export interface Exchange extends PolicedExchange {
 }
 
 const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({});
+// Most requests carry no query string: they share one empty, read-only-by-convention parse (the
+// steps only ever call get() on x.query; the API key step edits a copy).
+const NO_QUERY = new URLSearchParams();
 
 /** Opens the exchange of one request against `state` (undefined before the first configuration). */
 export function openExchange(scope: SocketScope, req: GatewayRequest, res: GatewayResponse, state: GatewayState | undefined, started: number, upgrade?: UpgradeSocket): Exchange {
@@ -102,7 +105,7 @@ export function openExchange(scope: SocketScope, req: GatewayRequest, res: Gatew
     authority: headers[':authority'] ?? headers.host,
     path,
     search,
-    query: new URLSearchParams(search),
+    query: search === '' ? NO_QUERY : new URLSearchParams(search),
     host: '',
     match: undefined,
     route: '-',

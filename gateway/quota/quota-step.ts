@@ -18,9 +18,18 @@ export function quotaKey(plan: Plan, consumer: Consumer): string {
   return `${plan.namespace}/${plan.name}|${consumer.name}`;
 }
 
+// A plan's windows are parsed once per configuration; their RateLimit-Policy text is written once
+// for them too, not once per request.
+const policyTexts = new WeakMap<readonly QuotaWindow[], string>();
+
 /** `RateLimit-Policy` of a plan: "100;w=60, 10000;w=86400". */
 export function policyHeader(windows: readonly QuotaWindow[]): string {
-  return windows.map((w) => `${w.requests};w=${Math.round(w.windowMs / 1000)}`).join(', ');
+  let text = policyTexts.get(windows);
+  if (text === undefined) {
+    text = windows.map((w) => `${w.requests};w=${Math.round(w.windowMs / 1000)}`).join(', ');
+    policyTexts.set(windows, text);
+  }
+  return text;
 }
 
 /** RateLimit-* headers (and Retry-After when refused) of a decision. */

@@ -25,6 +25,10 @@ import { forwardUpgrade } from './upgrade.js';
 import { editableResponse, sendEditedResponse, type NotEdited } from '../transform/response-body.js';
 import { setTraceHeaders } from '../../mesh/trace/propagate.js';
 import { forwardHttp2, sendsHttp2 } from './forward-h2.js';
+import { forwardUndici, plainExchange, requestTimeoutMs, type UndiciUpstream } from './forward-undici.js';
+
+// Most requests mirror nothing: one shared empty list instead of a new one each.
+const NO_MIRRORS: readonly ReturnType<typeof openMeshRequest>[] = Object.freeze([]);
 
 /** What forwarding needs from the gateway; the handler passes its own pick and error answer. */
 export interface ForwardDeps {
@@ -45,6 +49,8 @@ export interface ForwardDeps {
   readonly failed: (x: Exchange, err: unknown) => void;
   /** A response body a TransformPolicy would edit went out unmodified (counted and logged). */
   readonly notEdited?: (x: Exchange, reason: NotEdited) => void;
+  /** WEFT_GATEWAY_UPSTREAM_CLIENT=undici: plain requests go through undici (forward-undici.ts). */
+  readonly undici?: UndiciUpstream;
 }
 
 /** The forward step; it owns the exchange from here and always answers it, one way or another. */
@@ -68,6 +74,7 @@ export function forward(deps: ForwardDeps): Step<Exchange> {
     if (x.span) setTraceHeaders(x.headers, x.span);
     if (x.upgrade) return forwardUpgrade(deps, x, x.upgrade);
     if (sendsHttp2(x)) return forwardHttp2(deps, x);
+    if (deps.undici && plainExchange(x, rule.retry !== undefined && deps.traffic !== undefined)) return forwardUndici(deps, x, deps.undici, entry);
     const head = { method: req.method ?? 'GET', path: x.upstreamPath + x.upstreamSearch, headers: x.headers as OutgoingHttpHeaders };
     let upstream = openMeshRequest(deps.pool, endpoint, head, target.ref);
     // A pooled connection the peer closed just as it was reused fails before any response:
@@ -118,7 +125,7 @@ export function forward(deps: ForwardDeps): Step<Exchange> {
       }, verdict.delayMs);
       return true;
     };
-    const mirrorReqs = x.mirrors.flatMap((m) => {
+    const mirrorReqs = x.mirrors.length === 0 ? NO_MIRRORS : x.mirrors.flatMap((m) => {
       const ref = mirrorTarget(m.backend);
       const mp = ref ? deps.pickNow(ref) : undefined;
       if (!mp) return [];
@@ -130,8 +137,7 @@ export function forward(deps: ForwardDeps): Step<Exchange> {
     });
 
     // A rule that sets timeouts decides alone: `request: 0s` means none, not the default.
-    const ruleTimed = rule.requestTimeoutMs !== undefined || rule.backendTimeoutMs !== undefined;
-    const timeoutMs = ruleTimed ? minPositive(rule.requestTimeoutMs, rule.backendTimeoutMs) : deps.defaultTimeoutMs > 0 ? deps.defaultTimeoutMs : undefined;
+    const timeoutMs = requestTimeoutMs(rule, deps.defaultTimeoutMs);
     const timers = deps.timers;
     let timer: ReturnType<Timers['setTimeout']> | undefined;
     // Set once the client is gone or the timeout fired: nothing is retried after that.
@@ -246,13 +252,6 @@ export function forward(deps: ForwardDeps): Step<Exchange> {
     body.pipe(upstream);
     return HANDED_OVER;
   };
-}
-
-// The shorter of two timeouts, where undefined and 0 mean "none".
-function minPositive(a: number | undefined, b: number | undefined): number | undefined {
-  const x = a !== undefined && a > 0 ? a : undefined;
-  const y = b !== undefined && b > 0 ? b : undefined;
-  return x === undefined ? y : y === undefined ? x : Math.min(x, y);
 }
 
 /**

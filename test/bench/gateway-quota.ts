@@ -29,8 +29,8 @@ export interface QuotaBenchInput {
   readonly warm: (url: string) => Promise<unknown>;
   /** Seconds of each measured wrk run. */
   readonly durationS: number;
-  /** nginx's figures of the same run. */
-  readonly nginx: Measured;
+  /** Measures nginx again, right after each quota run, so that both rows see the same neighbours. */
+  readonly measureNginx: () => Promise<Measured>;
 }
 
 // Never reached: the limit is there to be counted on every request, not to refuse.
@@ -95,7 +95,7 @@ export async function quotaRows(input: QuotaBenchInput): Promise<{ rows: BenchRo
   await writeFile(file, routesFile(input));
   const rows: BenchRow[] = [];
   const notes: string[] = [
-    'key + quota rows: the API key names a Consumer object whose Plan (two windows, per second and per minute, never reached) is counted on every request; same wrk run as above.',
+    'key + quota rows: the API key names a Consumer object whose Plan (two windows, per second and per minute, never reached) is counted on every request; same wrk run as above, nginx measured again right after each of them.',
   ];
   const run = async (label: string, env: Record<string, string>, extraPid?: number): Promise<void> => {
     const gw = await input.mesh.startGateway(file, { WEFT_GATEWAY_HTTP_ADDR: 'off', WEFT_LOG_LEVEL: 'info', ...env });
@@ -105,7 +105,7 @@ export async function quotaRows(input: QuotaBenchInput): Promise<{ rows: BenchRo
       const extraBefore = extraPid ? await processUsage(extraPid) : undefined;
       const m = await input.measure(url, gw.proc.child.pid ?? 0);
       const extraAfter = extraPid ? await processUsage(extraPid) : undefined;
-      const n = input.nginx;
+      const n = await input.measureNginx();
       rows.push(
         { figure: `requests/s, key + quota (${label})`, weft: m.wrk.requestsPerSec, baseline: n.wrk.requestsPerSec },
         { figure: `gateway CPU us/request, key + quota (${label})`, weft: m.cpuUsPerRequest, baseline: n.cpuUsPerRequest },
