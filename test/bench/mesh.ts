@@ -21,7 +21,10 @@ const FLOOR_MAIN = fileURLToPath(new URL('./node-floor-main.js', import.meta.url
 const UNDICI_FLOOR_MAIN = fileURLToPath(new URL('./undici-floor-main.js', import.meta.url));
 const NET = '127.0.77';
 const APP = `${NET}.2:8080`;
-const SECONDS = Number(process.env.WEFT_BENCH_SECONDS ?? '8');
+const SECONDS = Number(process.env.WEFT_BENCH_SECONDS ?? '6');
+// Each contender is measured this many times, the rounds interleaved, and the round with the median
+// pair CPU is reported: one 8 s run on a shared machine swung the ratios by a third.
+const ROUNDS = Math.max(1, Number(process.env.WEFT_BENCH_ROUNDS ?? '3'));
 const CONNECTIONS = [16, 64] as const;
 
 interface Contender {
@@ -107,21 +110,31 @@ export async function benchMesh(): Promise<BenchSection> {
     ];
     const loadBefore = loadavg();
     const idle = new Map<string, number[]>();
-    for (const c of contenders) idle.set(c.name, await Promise.all((await c.sides()).map(async (g) => sum(await Promise.all(g.map(processUsage)), (u) => u.rssMb))));
-    const results = new Map<string, Measured>();
+    const idleAnon = new Map<string, number[]>();
+    for (const c of contenders) {
+      const usage = await Promise.all((await c.sides()).map((g) => Promise.all(g.map(processUsage))));
+      idle.set(c.name, usage.map((g) => sum(g, (u) => u.rssMb)));
+      idleAnon.set(c.name, usage.map((g) => sum(g, (u) => u.anonMb)));
+    }
+    const samples = new Map<string, Measured[]>();
     for (const connections of CONNECTIONS) {
-      for (const c of contenders) {
-        await runWrk(c.url, { connections, seconds: 2, headers: c.headers }); // warm-up: pools, JIT
-        const sides = await c.sides();
-        const before = await Promise.all(sides.map((g) => Promise.all(g.map(processUsage))));
-        const wrk = await runWrk(c.url, { connections, seconds: SECONDS, headers: c.headers });
-        const after = await Promise.all(sides.map((g) => Promise.all(g.map(processUsage))));
-        const requests = wrk.requestsPerSec * SECONDS;
-        const cpuUsPerReq = after.map((g, i) => ((sum(g, (u) => u.cpuSeconds) - sum(before[i] ?? [], (u) => u.cpuSeconds)) / requests) * 1e6);
-        const peakRssMb = after.map((g) => sum(g, (u) => u.peakRssMb));
-        results.set(`${c.name}@${connections}`, { wrk, cpuUsPerReq, peakRssMb });
+      for (let round = 0; round < ROUNDS; round++) {
+        for (const c of contenders) {
+          await runWrk(c.url, { connections, seconds: 2, headers: c.headers }); // warm-up: pools, JIT
+          const sides = await c.sides();
+          const before = await Promise.all(sides.map((g) => Promise.all(g.map(processUsage))));
+          const wrk = await runWrk(c.url, { connections, seconds: SECONDS, headers: c.headers });
+          const after = await Promise.all(sides.map((g) => Promise.all(g.map(processUsage))));
+          const requests = wrk.requestsPerSec * SECONDS;
+          const cpuUsPerReq = after.map((g, i) => ((sum(g, (u) => u.cpuSeconds) - sum(before[i] ?? [], (u) => u.cpuSeconds)) / requests) * 1e6);
+          const peakRssMb = after.map((g) => sum(g, (u) => u.peakRssMb));
+          const key = `${c.name}@${connections}`;
+          samples.set(key, [...(samples.get(key) ?? []), { wrk, cpuUsPerReq, peakRssMb }]);
+        }
       }
     }
+    const results = new Map<string, Measured>();
+    for (const [key, runs] of samples) results.set(key, medianRound(runs));
     const loadAfter = loadavg();
 
     const rows: BenchRow[] = [];
@@ -141,8 +154,9 @@ export async function benchMesh(): Promise<BenchSection> {
         const m = get(c.name);
         if (!m) continue;
         const [idleC, idleS] = idle.get(c.name) ?? [];
+        const [anonC, anonS] = idleAnon.get(c.name) ?? [];
         const cpu = m.cpuUsPerReq.length > 0 ? pair(m) : NaN;
-        table.push([c.name, String(connections), f(m.wrk.requestsPerSec), m.wrk.p50Ms.toFixed(2), m.wrk.p99Ms.toFixed(2), f(m.cpuUsPerReq[0]), f(m.cpuUsPerReq[1]), f(cpu), times(cpu, pair(nginx)), times(cpu, pair(undici)), `${f(idleC)}/${f(idleS)}`, `${f(m.peakRssMb[0])}/${f(m.peakRssMb[1])}`]);
+        table.push([c.name, String(connections), f(m.wrk.requestsPerSec), m.wrk.p50Ms.toFixed(2), m.wrk.p99Ms.toFixed(2), f(m.cpuUsPerReq[0]), f(m.cpuUsPerReq[1]), f(cpu), times(cpu, pair(nginx)), times(cpu, pair(undici)), `${f(idleC)}/${f(idleS)}`, `${f(anonC)}/${f(anonS)}`, `${f(m.peakRssMb[0])}/${f(m.peakRssMb[1])}`]);
       }
       rows.push({ figure: `app direct: requests/s @${connections}`, weft: app.wrk.requestsPerSec });
       const floorRatio = pair(weft) / pair(undici);
@@ -160,6 +174,10 @@ export async function benchMesh(): Promise<BenchSection> {
     const nginxPeak = results.get(`nginx@${CONNECTIONS[CONNECTIONS.length - 1]}`)?.peakRssMb ?? [];
     rows.push({ figure: 'client proxy idle RSS MB', weft: weftIdleC, baseline: nginxIdleC, goal: '<= 60 MB', met: weftIdleC <= 60 });
     rows.push({ figure: 'server proxy idle RSS MB', weft: weftIdleS, baseline: nginxIdleS, goal: '<= 60 MB', met: weftIdleS <= 60 });
+    const [weftAnonC = NaN, weftAnonS = NaN] = idleAnon.get('weft') ?? [];
+    const [nginxAnonC, nginxAnonS] = idleAnon.get('nginx') ?? [];
+    rows.push({ figure: 'client proxy idle private MB (RssAnon)', weft: weftAnonC, baseline: nginxAnonC });
+    rows.push({ figure: 'server proxy idle private MB (RssAnon)', weft: weftAnonS, baseline: nginxAnonS });
     rows.push({ figure: 'client proxy peak RSS MB', weft: weftPeak[0] ?? NaN, baseline: nginxPeak[0], goal: '<= 100 MB', met: (weftPeak[0] ?? Infinity) <= 100 });
     rows.push({ figure: 'server proxy peak RSS MB', weft: weftPeak[1] ?? NaN, baseline: nginxPeak[1], goal: '<= 100 MB', met: (weftPeak[1] ?? Infinity) <= 100 });
     return {
@@ -167,15 +185,15 @@ export async function benchMesh(): Promise<BenchSection> {
       baselineName: 'nginx 1.22 pair',
       rows,
       table: {
-        head: ['contender', 'conns', 'req/s', 'p50 ms', 'p99 ms', 'CPU us/req client', 'server', 'pair', 'x nginx', 'x floor', 'idle RSS MB c/s', 'peak RSS MB c/s'],
+        head: ['contender', 'conns', 'req/s', 'p50 ms', 'p99 ms', 'CPU us/req client', 'server', 'pair', 'x nginx', 'x floor', 'idle RSS MB c/s', 'idle private MB c/s', 'peak RSS MB c/s'],
         rows: table,
       },
       notes: [
-        `${SECONDS} s per run after a 2 s warm-up; app = nginx returning a 3-byte body (1 worker); each nginx proxy runs 1 worker, as each weft proxy is one process.`,
+        `${ROUNDS} interleaved rounds of ${SECONDS} s per contender, each after a 2 s warm-up, the round with the median pair CPU shown; app = nginx returning a 3-byte body (1 worker); each nginx proxy runs 1 worker, as each weft proxy is one process.`,
         `load average (1/5/15 min) at start ${loadBefore.map((x) => x.toFixed(2)).join(' ')}, at end ${loadAfter.map((x) => x.toFixed(2)).join(' ')}; absolute figures drift with the machine's load, ratios within one run do not.`,
         "weft runs with its defaults (access log off) at log level warn and the NODE_OPTIONS the injector writes for a default pod; 'weft, access log on' sets WEFT_ACCESS_LOG=true and WEFT_LOG_LEVEL=info (a line per request on each side, to stdout, here /dev/null); nginx: access_log off; keep-alive upstreams everywhere; nginx checks the peer chain and name, weft the chain and SPIFFE identity.",
         "'undici floor' is the floor row: the smallest Node pair doing the same job (node:http in, undici Pool over mutual TLS 1.3 with the same certificates, node:https + undici Pool to the app); 'x floor' is each row's pair CPU per request against it.",
-        'CPU us/req from /proc utime+stime over the measured run; nginx figures are its worker processes; peak RSS is VmHWM after that row\'s run, idle RSS VmRSS before any load.',
+        'CPU us/req from /proc utime+stime over the measured run; nginx figures are its worker processes; peak RSS is VmHWM after that row\'s last round, idle RSS VmRSS before any load, idle private its RssAnon part (the rest is mostly the node binary\'s file pages, shared by every process of the same image on a node).',
         "'bare 1-hop' is one plain-HTTP Node hop (no TLS), a reference for Node's HTTP stack alone.",
       ],
     };
@@ -339,4 +357,15 @@ export function status(url: string): Promise<number> {
     req.on('error', () => resolve(0));
     req.on('timeout', () => req.destroy());
   });
+}
+
+// The round whose pair CPU is the median, reported whole (its wrk figures belong to it); peak RSS
+// is the last round's, since VmHWM only grows.
+function medianRound(runs: readonly Measured[]): Measured {
+  const pairCpu = (m: Measured): number => sum(m.cpuUsPerReq, (x) => x);
+  const sorted = [...runs].sort((a, b) => pairCpu(a) - pairCpu(b));
+  const mid = sorted[Math.floor((sorted.length - 1) / 2)];
+  const last = runs[runs.length - 1];
+  if (!mid || !last) throw new Error('no round measured');
+  return { wrk: mid.wrk, cpuUsPerReq: mid.cpuUsPerReq, peakRssMb: last.peakRssMb };
 }

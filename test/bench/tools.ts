@@ -43,14 +43,16 @@ export function parseWrk(out: string): WrkResult {
 }
 
 /** Peak RSS (VmHWM) in MB and CPU seconds (user+system) of a process, from /proc. */
-export async function processUsage(pid: number): Promise<{ peakRssMb: number; rssMb: number; cpuSeconds: number }> {
+export async function processUsage(pid: number): Promise<{ peakRssMb: number; rssMb: number; anonMb: number; cpuSeconds: number }> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8');
   const kb = (key: string): number => Number(new RegExp(`${key}:\\s+(\\d+) kB`).exec(status)?.[1] ?? 0);
   const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
   // Fields after the ")" that ends the command name: utime is the 12th, stime the 13th.
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   const ticks = Number(fields[11]) + Number(fields[12]);
-  return { peakRssMb: kb('VmHWM') / 1024, rssMb: kb('VmRSS') / 1024, cpuSeconds: ticks / 100 };
+  // RssAnon is the private part of VmRSS; the rest is mostly the program's file pages, which every
+  // process mapping the same file (every sidecar of one image on a node) shares.
+  return { peakRssMb: kb('VmHWM') / 1024, rssMb: kb('VmRSS') / 1024, anonMb: kb('RssAnon') / 1024, cpuSeconds: ticks / 100 };
 }
 
 /** Child PIDs of a process (nginx workers under their master). */
