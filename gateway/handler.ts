@@ -40,7 +40,6 @@ import { LabelValues } from '../mesh/metrics/vocabulary.js';
 import { cacheStep } from './cache/cache-step.js';
 import { ResponseCaches } from './cache/cache-policy.js';
 import type { Tracing } from '../mesh/trace/tracing.js';
-import type { UndiciUpstream } from './steps/forward-undici.js';
 
 /** What the handler is built from; the command wires real ones, tests their own. */
 export interface GatewayHandlerOptions {
@@ -74,8 +73,8 @@ export interface GatewayHandlerOptions {
   readonly caches?: ResponseCaches;
   /** Tracing (docs/tracing.md): absent when off, and then no request is touched by it. */
   readonly tracing?: Tracing;
-  /** WEFT_GATEWAY_UPSTREAM_CLIENT=undici: the undici pools plain requests are forwarded over. */
-  readonly undici?: UndiciUpstream;
+  /** WEFT_GATEWAY_UPSTREAM_CLIENT=undici: plain requests go over the peer pool's undici dispatchers. */
+  readonly undici?: boolean;
 }
 
 /** A step with the name tests and logs know it by. */
@@ -115,7 +114,7 @@ export function gatewaySteps(o: GatewayHandlerOptions, limiter: RateLimiter, ans
         defaultTimeoutMs: o.defaultTimeoutMs,
         pickNow: (ref, avoid) => pickUpstream(o.balancers, ref, avoid),
         ...(o.traffic ? { traffic: o.traffic } : {}),
-        ...(o.undici ? { undici: o.undici } : {}),
+        undici: o.undici === true,
         respondError: (x, r) => answers.respondError(x, r),
         failed: (x, err) => answers.failed(x, err),
         notEdited: (x, reason) => {

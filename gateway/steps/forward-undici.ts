@@ -1,15 +1,15 @@
-// The forward step's undici path (WEFT_GATEWAY_UPSTREAM_CLIENT=undici, a prototype): one undici
-// Pool per endpoint whose connections are the peer pool's mTLS sockets (the peer's identity checked
-// as on the node:http path), and a per-request dispatch handler that writes the answer straight to
-// the client's response, with no IncomingMessage, ClientRequest or pipe in between. It takes the
-// plain case only: a request without a body, upgrade, HTTP/2, mirror, retry policy, response cache
-// or response edit; every other request goes through node:http as before.
+// The forward step's undici path (WEFT_GATEWAY_UPSTREAM_CLIENT=undici): the request goes over the
+// peer pool's undici pool for the endpoint (its connections are the pool's mTLS sockets, the peer's
+// identity checked as on the node:http path), and a per-request dispatch handler writes the answer
+// straight to the client's response, with no IncomingMessage, ClientRequest or pipe in between. It
+// takes the plain case only: a request without a body, upgrade, HTTP/2, mirror, retry policy,
+// response cache or response edit; every other request goes through node:http as before.
 import type { OutgoingHttpHeaders } from 'node:http';
-import { Pool, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
 import type { ErrorCode } from '../../lib/errors.js';
 import type { Timers } from '../../lib/timers.js';
 import { cancelled, failed, succeeded, type CompletedPick } from '../../mesh/balance/picker.js';
-import type { Endpoint } from '../../mesh/discovery/endpoint-source.js';
+import { failedOnReusedConnection } from '../../mesh/h1-client.js';
 import { endToEndHeaders, mayResendAfterReset } from '../../mesh/headers.js';
 import type { PeerPool } from '../../mesh/peer-pool.js';
 import { classify } from '../../mesh/rescue.js';
@@ -17,65 +17,6 @@ import { HANDED_OVER, refusal, type Refusal, type StepResult } from '../chain.js
 import type { Exchange } from '../exchange.js';
 import { modifyHeaders, type HeaderMap } from '../routes/filters.js';
 import { meshHeaders } from '../upstream.js';
-
-// As many connections per peer as the node:http agent keeps, idle as long (the inbound side keeps
-// them 75 s, so the gateway always closes first).
-const CONNECTIONS_PER_PEER = 64;
-const IDLE_MS = 60_000;
-
-/** undici Pools to the endpoints' sidecars over the peer pool's mTLS connections. */
-export class UndiciUpstream {
-  readonly #peers: PeerPool;
-  readonly #pools = new Map<string, Pool>();
-
-  constructor(peers: PeerPool) {
-    this.#peers = peers;
-  }
-
-  /** The pool of one endpoint (by address and identity, as the peer pool keys its connections). */
-  poolFor(endpoint: Endpoint): Pool {
-    const key = `${endpoint.address}|${endpoint.identity}`;
-    let pool = this.#pools.get(key);
-    if (!pool) {
-      const host = endpoint.address.includes(':') ? `[${endpoint.address}]` : endpoint.address;
-      pool = new Pool(`http://${host}`, {
-        connections: CONNECTIONS_PER_PEER,
-        keepAliveTimeout: IDLE_MS,
-        keepAliveMaxTimeout: IDLE_MS,
-        // The route's timeout (or the gateway's default) is the one clock on a request.
-        headersTimeout: 0,
-        bodyTimeout: 0,
-        connect: (_options, callback) => {
-          let socket;
-          try {
-            socket = this.#peers.connect(endpoint, 'http/1.1');
-          } catch (err) {
-            callback(err as Error, null);
-            return;
-          }
-          const onError = (err: Error): void => {
-            socket.off('secureConnect', onReady);
-            callback(err, null);
-          };
-          const onReady = (): void => {
-            socket.off('error', onError);
-            callback(null, socket);
-          };
-          socket.once('error', onError);
-          socket.once('secureConnect', onReady);
-        },
-      });
-      this.#pools.set(key, pool);
-    }
-    return pool;
-  }
-
-  /** Closes every pool's connections (shutdown). */
-  close(): void {
-    for (const pool of this.#pools.values()) pool.destroy().catch(() => undefined);
-    this.#pools.clear();
-  }
-}
 
 /** What the undici path needs of the forward step's dependencies. */
 export interface UndiciForwardDeps {
@@ -115,8 +56,8 @@ function minPositive(a: number | undefined, b: number | undefined): number | und
 }
 
 /** Sends the exchange over undici; it owns the exchange from here and always answers it. */
-export function forwardUndici(deps: UndiciForwardDeps, x: Exchange, upstream: UndiciUpstream, entry: CompletedPick): StepResult {
-  const flight = new UndiciFlight(deps, x, upstream, entry);
+export function forwardUndici(deps: UndiciForwardDeps, x: Exchange, pool: PeerPool, entry: CompletedPick): StepResult {
+  const flight = new UndiciFlight(deps, x, pool.dispatcher(entry.endpoint), entry);
   flight.send();
   return HANDED_OVER;
 }
@@ -127,7 +68,8 @@ const CLIENT_GONE = Object.assign(new Error('the client went away'), { code: 'WE
 class UndiciFlight implements Dispatcher.DispatchHandler {
   readonly #deps: UndiciForwardDeps;
   readonly #x: Exchange;
-  readonly #upstream: UndiciUpstream;
+  /** The peer pool's undici pool of the picked endpoint. */
+  readonly #dispatcher: Dispatcher;
   readonly #entry: CompletedPick;
   readonly #options: Dispatcher.DispatchOptions;
   readonly #pickedMs: number;
@@ -140,14 +82,16 @@ class UndiciFlight implements Dispatcher.DispatchHandler {
   #resent = false;
   readonly #onDrain = (): void => this.#controller?.resume();
 
-  constructor(deps: UndiciForwardDeps, x: Exchange, upstream: UndiciUpstream, entry: CompletedPick) {
+  constructor(deps: UndiciForwardDeps, x: Exchange, dispatcher: Dispatcher, entry: CompletedPick) {
     this.#deps = deps;
     this.#x = x;
-    this.#upstream = upstream;
+    this.#dispatcher = dispatcher;
     this.#entry = entry;
     const target = x.target;
     const headers = meshHeaders(x.headers, entry.endpoint, target?.ref) as Record<string, string | string[]>;
-    this.#options = { path: x.upstreamPath + x.upstreamSearch, method: x.req.method ?? 'GET', headers, body: null };
+    // undici closes the connection after a HEAD unless told not to (against servers that send a
+    // body anyway); node:http kept it, and HEAD health checks must not cost a handshake each.
+    this.#options = { path: x.upstreamPath + x.upstreamSearch, method: x.req.method ?? 'GET', headers, body: null, reset: false };
     this.#pickedMs = deps.timers.now();
   }
 
@@ -167,7 +111,7 @@ class UndiciFlight implements Dispatcher.DispatchHandler {
       this.#release();
       if (!x.res.writableFinished) this.#controller?.abort(CLIENT_GONE);
     });
-    this.#upstream.poolFor(this.#entry.endpoint).dispatch(this.#options, this);
+    this.#dispatcher.dispatch(this.#options, this);
   }
 
   onRequestStart(controller: Dispatcher.DispatchController): void {
@@ -214,10 +158,10 @@ class UndiciFlight implements Dispatcher.DispatchHandler {
     const code = (err as Error & { code?: unknown }).code;
     // A pooled connection the peer closed just as it was reused fails before any response: a
     // retry-safe request without a body (the mesh's one rule) is sent again, once.
-    if (code === 'UND_ERR_SOCKET' && !this.#resent && !res.headersSent && mayResendAfterReset(this.#options.method, x.req.headers)) {
+    if (failedOnReusedConnection(err) && !this.#resent && !res.headersSent && mayResendAfterReset(this.#options.method, x.req.headers)) {
       this.#resent = true;
       this.#controller = undefined;
-      this.#upstream.poolFor(this.#entry.endpoint).dispatch(this.#options, this);
+      this.#dispatcher.dispatch(this.#options, this);
       return;
     }
     const at = this.#entry.endpoint;

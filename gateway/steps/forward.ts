@@ -25,7 +25,7 @@ import { forwardUpgrade } from './upgrade.js';
 import { editableResponse, sendEditedResponse, type NotEdited } from '../transform/response-body.js';
 import { setTraceHeaders } from '../../mesh/trace/propagate.js';
 import { forwardHttp2, sendsHttp2 } from './forward-h2.js';
-import { forwardUndici, plainExchange, requestTimeoutMs, type UndiciUpstream } from './forward-undici.js';
+import { forwardUndici, plainExchange, requestTimeoutMs } from './forward-undici.js';
 
 // Most requests mirror nothing: one shared empty list instead of a new one each.
 const NO_MIRRORS: readonly ReturnType<typeof openMeshRequest>[] = Object.freeze([]);
@@ -49,8 +49,8 @@ export interface ForwardDeps {
   readonly failed: (x: Exchange, err: unknown) => void;
   /** A response body a TransformPolicy would edit went out unmodified (counted and logged). */
   readonly notEdited?: (x: Exchange, reason: NotEdited) => void;
-  /** WEFT_GATEWAY_UPSTREAM_CLIENT=undici: plain requests go through undici (forward-undici.ts). */
-  readonly undici?: UndiciUpstream;
+  /** WEFT_GATEWAY_UPSTREAM_CLIENT=undici: plain requests go through the pool's undici dispatchers (forward-undici.ts). */
+  readonly undici?: boolean;
 }
 
 /** The forward step; it owns the exchange from here and always answers it, one way or another. */
@@ -74,7 +74,7 @@ export function forward(deps: ForwardDeps): Step<Exchange> {
     if (x.span) setTraceHeaders(x.headers, x.span);
     if (x.upgrade) return forwardUpgrade(deps, x, x.upgrade);
     if (sendsHttp2(x)) return forwardHttp2(deps, x);
-    if (deps.undici && plainExchange(x, rule.retry !== undefined && deps.traffic !== undefined)) return forwardUndici(deps, x, deps.undici, entry);
+    if (deps.undici && plainExchange(x, rule.retry !== undefined && deps.traffic !== undefined)) return forwardUndici(deps, x, deps.pool, entry);
     const head = { method: req.method ?? 'GET', path: x.upstreamPath + x.upstreamSearch, headers: x.headers as OutgoingHttpHeaders };
     let upstream = openMeshRequest(deps.pool, endpoint, head, target.ref);
     // A pooled connection the peer closed just as it was reused fails before any response:
