@@ -83,8 +83,8 @@ export const GATEWAY_SETTINGS = {
   upstreamClient: setting({
     name: 'WEFT_GATEWAY_UPSTREAM_CLIENT',
     type: oneOf(['node', 'undici'] as const),
-    default: 'node',
-    doc: 'HTTP/1.1 client into the mesh: `undici` (a prototype) carries requests without a body, upgrade, HTTP/2, mirror, retry policy, response cache or response edit; the rest stay on `node` (node:http)',
+    default: 'undici',
+    doc: 'HTTP/1.1 client into the mesh: `undici` carries requests with or without a body (streamed, the body limit counted) except upgrades, HTTP/2 backends, mirrors, retry policies, the response cache, body edits and an HTTP/2 client\'s body of unknown length, which stay on node:http; `node` sends every request through node:http',
   }),
   latencyBuckets: METRICS_SETTINGS.latencyBuckets,
   ...QUOTA_SETTINGS,

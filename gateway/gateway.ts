@@ -38,7 +38,6 @@ import { connectCacheRedis } from './cache/redis-store.js';
 import { purgeCache, serveCacheDebug } from './cache/cache-admin.js';
 import { registerCacheMetrics } from './cache/cache-metrics.js';
 import { startTracing } from '../mesh/trace/tracing.js';
-import { UndiciUpstream } from './steps/forward-undici.js';
 
 /** What the gateway is built from besides its config. */
 export interface GatewayDeps {
@@ -96,9 +95,8 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
   const cacheRedis = connectCacheRedis(config.cache, { log, timers: deps.timers ?? realTimers });
   const caches = new ResponseCaches(cacheRedis.link, deps.clock ?? Date.now);
   registerCacheMetrics(deps.registry, caches);
-  const undici = config.upstreamClient === 'undici' ? new UndiciUpstream(pool) : undefined;
   const handler = new GatewayHandler({
-    ...(undici ? { undici } : {}),
+    undici: config.upstreamClient === 'undici',
     quota: quota.backend,
     caches,
     logger: log,
@@ -231,7 +229,6 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
       sockets.closeAll();
       stopSelfWatch();
       pool.close();
-      undici?.close();
       balancers.close();
       deps.identity.close();
       leaf.close();

@@ -8,6 +8,8 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WeftError } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
+import { RawLogLine } from '../lib/raw-log-line.js';
+import { ACCESS_MSG, GatewayAccessLine, GATEWAY_ACCESS_KEYS } from './access-line.js';
 import { realTimers, type Timers } from '../lib/timers.js';
 import { cancelled, type CompletedPick } from '../mesh/balance/picker.js';
 import { PickQueue, type PickAnswer } from '../mesh/balance/pick-queue.js';
@@ -40,7 +42,6 @@ import { LabelValues } from '../mesh/metrics/vocabulary.js';
 import { cacheStep } from './cache/cache-step.js';
 import { ResponseCaches } from './cache/cache-policy.js';
 import type { Tracing } from '../mesh/trace/tracing.js';
-import type { UndiciUpstream } from './steps/forward-undici.js';
 
 /** What the handler is built from; the command wires real ones, tests their own. */
 export interface GatewayHandlerOptions {
@@ -74,8 +75,8 @@ export interface GatewayHandlerOptions {
   readonly caches?: ResponseCaches;
   /** Tracing (docs/tracing.md): absent when off, and then no request is touched by it. */
   readonly tracing?: Tracing;
-  /** WEFT_GATEWAY_UPSTREAM_CLIENT=undici: the undici pools plain requests are forwarded over. */
-  readonly undici?: UndiciUpstream;
+  /** WEFT_GATEWAY_UPSTREAM_CLIENT=undici: plain requests go over the peer pool's undici dispatchers. */
+  readonly undici?: boolean;
 }
 
 /** A step with the name tests and logs know it by. */
@@ -115,7 +116,7 @@ export function gatewaySteps(o: GatewayHandlerOptions, limiter: RateLimiter, ans
         defaultTimeoutMs: o.defaultTimeoutMs,
         pickNow: (ref, avoid) => pickUpstream(o.balancers, ref, avoid),
         ...(o.traffic ? { traffic: o.traffic } : {}),
-        ...(o.undici ? { undici: o.undici } : {}),
+        undici: o.undici === true,
         respondError: (x, r) => answers.respondError(x, r),
         failed: (x, err) => answers.failed(x, err),
         notEdited: (x, reason) => {
@@ -182,10 +183,14 @@ export class GatewayHandler {
   readonly #end: ChainEnd<Exchange>;
   #state: GatewayState | undefined;
   readonly #labels: LabelValues;
+  /** The hand-serialised access line, unless the logger shapes lines in a way it does not reproduce. */
+  readonly #access: GatewayAccessLine | undefined;
 
   constructor(options: GatewayHandlerOptions) {
     this.#o = options;
     this.#labels = options.labels ?? new LabelValues('');
+    const raw = RawLogLine.of(options.logger, GATEWAY_ACCESS_KEYS);
+    this.#access = raw ? new GatewayAccessLine(raw) : undefined;
     this.#end = {
       over: (x) => x.res.writableEnded || x.res.destroyed,
       refused: (x, r) => this.#respondError(x, r),
@@ -264,6 +269,8 @@ export class GatewayHandler {
     x.span?.end({ status, errorCode: x.code ?? '', peer: '', protocol: req.httpVersion === '2.0' ? 'h2' : 'http/1.1', route: x.route === '-' ? '' : x.route });
     recordGatewayRequest(this.#o.metrics, x.route, x.backend, status, consumerLabel(x.account, x.consumer), planLabel(x.account));
     recordEdgeRequest(this.#o.metrics, this.#labels, x, status, ms / 1000);
+    const durationMs = Math.round(ms * 100) / 100;
+    if (this.#access) return this.#access.write(req.method, x, status, durationMs);
     // Absent fields stay undefined, which the logger leaves out of the line.
     this.#o.logger.info(
       {
@@ -277,9 +284,9 @@ export class GatewayHandler {
         consumer: x.consumer || undefined,
         code: x.code,
         policy: x.policy,
-        durationMs: Math.round(ms * 100) / 100,
+        durationMs,
       },
-      'access',
+      ACCESS_MSG,
     );
   }
 }

@@ -84,9 +84,9 @@ export class PeerPool {
   }
 
   /**
-   * The undici pool of HTTP/1.1 connections to an endpoint's sidecar (the proxy's requests; the
-   * gateway and upgrades use `http1`): its connections are the pool's own mTLS sockets, handed
-   * over once the peer proved the endpoint's identity.
+   * The undici pool of HTTP/1.1 connections to an endpoint's sidecar (the proxy's requests and the
+   * gateway's undici path; upgrades and the gateway's node:http path use `http1`): its
+   * connections are the pool's own mTLS sockets, handed over once the peer proved the identity.
    */
   dispatcher(endpoint: Endpoint): Dispatcher {
     const key = poolKey(endpoint);

@@ -1,15 +1,17 @@
-// The forward step's undici path (WEFT_GATEWAY_UPSTREAM_CLIENT=undici, a prototype): one undici
-// Pool per endpoint whose connections are the peer pool's mTLS sockets (the peer's identity checked
-// as on the node:http path), and a per-request dispatch handler that writes the answer straight to
-// the client's response, with no IncomingMessage, ClientRequest or pipe in between. It takes the
-// plain case only: a request without a body, upgrade, HTTP/2, mirror, retry policy, response cache
-// or response edit; every other request goes through node:http as before.
+// The forward step's undici path (WEFT_GATEWAY_UPSTREAM_CLIENT, `undici` by default): the request
+// goes over the peer pool's undici pool for the endpoint (its connections are the pool's mTLS
+// sockets, the peer's identity checked as on the node:http path), its body streamed with
+// backpressure and counted against the body limit, and a per-request dispatch handler writes the
+// answer straight to the client's response, with no IncomingMessage, ClientRequest or pipe in
+// between. Upgrades, HTTP/2, mirrors, retry policies, the response cache and body edits stay on
+// node:http (forward.ts), as does an HTTP/2 client's body of unknown length.
 import type { OutgoingHttpHeaders } from 'node:http';
-import { Pool, type Dispatcher } from 'undici';
+import type { Readable } from 'node:stream';
+import type { Dispatcher } from 'undici';
 import type { ErrorCode } from '../../lib/errors.js';
 import type { Timers } from '../../lib/timers.js';
 import { cancelled, failed, succeeded, type CompletedPick } from '../../mesh/balance/picker.js';
-import type { Endpoint } from '../../mesh/discovery/endpoint-source.js';
+import { failedOnReusedConnection } from '../../mesh/h1-client.js';
 import { endToEndHeaders, mayResendAfterReset } from '../../mesh/headers.js';
 import type { PeerPool } from '../../mesh/peer-pool.js';
 import { classify } from '../../mesh/rescue.js';
@@ -17,65 +19,7 @@ import { HANDED_OVER, refusal, type Refusal, type StepResult } from '../chain.js
 import type { Exchange } from '../exchange.js';
 import { modifyHeaders, type HeaderMap } from '../routes/filters.js';
 import { meshHeaders } from '../upstream.js';
-
-// As many connections per peer as the node:http agent keeps, idle as long (the inbound side keeps
-// them 75 s, so the gateway always closes first).
-const CONNECTIONS_PER_PEER = 64;
-const IDLE_MS = 60_000;
-
-/** undici Pools to the endpoints' sidecars over the peer pool's mTLS connections. */
-export class UndiciUpstream {
-  readonly #peers: PeerPool;
-  readonly #pools = new Map<string, Pool>();
-
-  constructor(peers: PeerPool) {
-    this.#peers = peers;
-  }
-
-  /** The pool of one endpoint (by address and identity, as the peer pool keys its connections). */
-  poolFor(endpoint: Endpoint): Pool {
-    const key = `${endpoint.address}|${endpoint.identity}`;
-    let pool = this.#pools.get(key);
-    if (!pool) {
-      const host = endpoint.address.includes(':') ? `[${endpoint.address}]` : endpoint.address;
-      pool = new Pool(`http://${host}`, {
-        connections: CONNECTIONS_PER_PEER,
-        keepAliveTimeout: IDLE_MS,
-        keepAliveMaxTimeout: IDLE_MS,
-        // The route's timeout (or the gateway's default) is the one clock on a request.
-        headersTimeout: 0,
-        bodyTimeout: 0,
-        connect: (_options, callback) => {
-          let socket;
-          try {
-            socket = this.#peers.connect(endpoint, 'http/1.1');
-          } catch (err) {
-            callback(err as Error, null);
-            return;
-          }
-          const onError = (err: Error): void => {
-            socket.off('secureConnect', onReady);
-            callback(err, null);
-          };
-          const onReady = (): void => {
-            socket.off('error', onError);
-            callback(null, socket);
-          };
-          socket.once('error', onError);
-          socket.once('secureConnect', onReady);
-        },
-      });
-      this.#pools.set(key, pool);
-    }
-    return pool;
-  }
-
-  /** Closes every pool's connections (shutdown). */
-  close(): void {
-    for (const pool of this.#pools.values()) pool.destroy().catch(() => undefined);
-    this.#pools.clear();
-  }
-}
+import { BODY_LIMIT_CODE, ByteLimit } from './byte-limit.js';
 
 /** What the undici path needs of the forward step's dependencies. */
 export interface UndiciForwardDeps {
@@ -86,19 +30,23 @@ export interface UndiciForwardDeps {
   readonly failed: (x: Exchange, err: unknown) => void;
 }
 
-/** True when the undici path can carry the exchange (see the file's opening comment). */
-export function plainExchange(x: Exchange, retryPolicy: boolean): boolean {
+/** How the undici path sends a request's body: none, or streamed from the client. */
+export type UndiciBody = 'none' | 'stream';
+
+/**
+ * How the undici path would send the exchange's body, or undefined when it does not carry the
+ * exchange (see the file's opening comment).
+ */
+export function undiciBody(x: Exchange, retryPolicy: boolean): UndiciBody | undefined {
+  if (x.upgrade !== undefined || x.mirrors.length > 0 || x.responseTap !== undefined || x.requestBody !== undefined || x.transform?.value.responseBody !== undefined || retryPolicy) return undefined;
   const h = x.req.headers;
-  return (
-    x.upgrade === undefined &&
-    x.mirrors.length === 0 &&
-    x.responseTap === undefined &&
-    x.requestBody === undefined &&
-    x.transform?.value.responseBody === undefined &&
-    !retryPolicy &&
-    h['transfer-encoding'] === undefined &&
-    (h['content-length'] === undefined || h['content-length'] === '0')
-  );
+  const length = h['content-length'];
+  if (length === '0') return 'none';
+  if (length !== undefined || h['transfer-encoding'] !== undefined) return 'stream';
+  // HTTP/1.1 without either header has no body (RFC 9112 6.3); an HTTP/2 request has one unless
+  // its stream ended with its headers, and a body of unknown length stays on node:http.
+  if (x.req.httpVersionMajor !== 2) return 'none';
+  return (x.req as { stream?: { endAfterHeaders?: boolean } }).stream?.endAfterHeaders === true ? 'none' : undefined;
 }
 
 /** A rule's timeout: its own when it sets any (`0s` meaning none), else the gateway's default. */
@@ -115,10 +63,19 @@ function minPositive(a: number | undefined, b: number | undefined): number | und
 }
 
 /** Sends the exchange over undici; it owns the exchange from here and always answers it. */
-export function forwardUndici(deps: UndiciForwardDeps, x: Exchange, upstream: UndiciUpstream, entry: CompletedPick): StepResult {
-  const flight = new UndiciFlight(deps, x, upstream, entry);
+export function forwardUndici(deps: UndiciForwardDeps, x: Exchange, pool: PeerPool, entry: CompletedPick, body: UndiciBody): StepResult {
+  const flight = new UndiciFlight(deps, x, pool.dispatcher(entry.endpoint), entry, requestBody(x, body));
   flight.send();
   return HANDED_OVER;
+}
+
+// The client's body as undici reads it: the request itself, or through the counter of the body
+// limit (its error fails the upstream request, answered 413 below).
+function requestBody(x: Exchange, body: UndiciBody): Readable | null {
+  if (body === 'none') return null;
+  const req = x.req as unknown as Readable;
+  const maxBytes = x.bodyLimit?.value.maxBytes;
+  return maxBytes === undefined ? req : req.pipe(new ByteLimit(maxBytes));
 }
 
 const CLIENT_GONE = Object.assign(new Error('the client went away'), { code: 'WEFT_CLIENT_GONE' });
@@ -127,7 +84,8 @@ const CLIENT_GONE = Object.assign(new Error('the client went away'), { code: 'WE
 class UndiciFlight implements Dispatcher.DispatchHandler {
   readonly #deps: UndiciForwardDeps;
   readonly #x: Exchange;
-  readonly #upstream: UndiciUpstream;
+  /** The peer pool's undici pool of the picked endpoint. */
+  readonly #dispatcher: Dispatcher;
   readonly #entry: CompletedPick;
   readonly #options: Dispatcher.DispatchOptions;
   readonly #pickedMs: number;
@@ -140,14 +98,18 @@ class UndiciFlight implements Dispatcher.DispatchHandler {
   #resent = false;
   readonly #onDrain = (): void => this.#controller?.resume();
 
-  constructor(deps: UndiciForwardDeps, x: Exchange, upstream: UndiciUpstream, entry: CompletedPick) {
+  constructor(deps: UndiciForwardDeps, x: Exchange, dispatcher: Dispatcher, entry: CompletedPick, body: Readable | null) {
     this.#deps = deps;
     this.#x = x;
-    this.#upstream = upstream;
+    this.#dispatcher = dispatcher;
     this.#entry = entry;
     const target = x.target;
     const headers = meshHeaders(x.headers, entry.endpoint, target?.ref) as Record<string, string | string[]>;
-    this.#options = { path: x.upstreamPath + x.upstreamSearch, method: x.req.method ?? 'GET', headers, body: null };
+    // Node's server answered `Expect: 100-continue` already; undici refuses to send it.
+    if (headers.expect !== undefined) delete headers.expect;
+    // undici closes the connection after a HEAD unless told not to (against servers that send a
+    // body anyway); node:http kept it, and HEAD health checks must not cost a handshake each.
+    this.#options = { path: x.upstreamPath + x.upstreamSearch, method: x.req.method ?? 'GET', headers, body, reset: false };
     this.#pickedMs = deps.timers.now();
   }
 
@@ -167,7 +129,7 @@ class UndiciFlight implements Dispatcher.DispatchHandler {
       this.#release();
       if (!x.res.writableFinished) this.#controller?.abort(CLIENT_GONE);
     });
-    this.#upstream.poolFor(this.#entry.endpoint).dispatch(this.#options, this);
+    this.#dispatcher.dispatch(this.#options, this);
   }
 
   onRequestStart(controller: Dispatcher.DispatchController): void {
@@ -214,10 +176,20 @@ class UndiciFlight implements Dispatcher.DispatchHandler {
     const code = (err as Error & { code?: unknown }).code;
     // A pooled connection the peer closed just as it was reused fails before any response: a
     // retry-safe request without a body (the mesh's one rule) is sent again, once.
-    if (code === 'UND_ERR_SOCKET' && !this.#resent && !res.headersSent && mayResendAfterReset(this.#options.method, x.req.headers)) {
+    if (failedOnReusedConnection(err) && !this.#resent && !res.headersSent && mayResendAfterReset(this.#options.method, x.req.headers)) {
       this.#resent = true;
       this.#controller = undefined;
-      this.#upstream.poolFor(this.#entry.endpoint).dispatch(this.#options, this);
+      this.#dispatcher.dispatch(this.#options, this);
+      return;
+    }
+    if (code === BODY_LIMIT_CODE) {
+      this.#release();
+      if (res.headersSent) {
+        res.destroy();
+        return;
+      }
+      const maxBytes = x.bodyLimit?.value.maxBytes;
+      this.#deps.respondError(x, refusal('WEFT_ERR_BODY_TOO_LARGE', `body is over ${maxBytes} bytes`, x.corsHeaders, x.bodyLimit?.name ?? 'BodyLimitPolicy'));
       return;
     }
     const at = this.#entry.endpoint;

@@ -2,7 +2,6 @@
 // request on a stale pooled connection, the rule's timeout, mirrors teed from the body, the body
 // limit counted while streaming) and stream the answer back with the response filters applied.
 import type { OutgoingHttpHeaders } from 'node:http';
-import { Transform, type TransformCallback } from 'node:stream';
 import type { ErrorCode } from '../../lib/errors.js';
 import type { Timers } from '../../lib/timers.js';
 import { cancelled, failed, succeeded, type CompletedPick } from '../../mesh/balance/picker.js';
@@ -25,7 +24,8 @@ import { forwardUpgrade } from './upgrade.js';
 import { editableResponse, sendEditedResponse, type NotEdited } from '../transform/response-body.js';
 import { setTraceHeaders } from '../../mesh/trace/propagate.js';
 import { forwardHttp2, sendsHttp2 } from './forward-h2.js';
-import { forwardUndici, plainExchange, requestTimeoutMs, type UndiciUpstream } from './forward-undici.js';
+import { forwardUndici, requestTimeoutMs, undiciBody } from './forward-undici.js';
+import { BODY_LIMIT_CODE, ByteLimit } from './byte-limit.js';
 
 // Most requests mirror nothing: one shared empty list instead of a new one each.
 const NO_MIRRORS: readonly ReturnType<typeof openMeshRequest>[] = Object.freeze([]);
@@ -49,8 +49,8 @@ export interface ForwardDeps {
   readonly failed: (x: Exchange, err: unknown) => void;
   /** A response body a TransformPolicy would edit went out unmodified (counted and logged). */
   readonly notEdited?: (x: Exchange, reason: NotEdited) => void;
-  /** WEFT_GATEWAY_UPSTREAM_CLIENT=undici: plain requests go through undici (forward-undici.ts). */
-  readonly undici?: UndiciUpstream;
+  /** WEFT_GATEWAY_UPSTREAM_CLIENT=undici: the requests it can carry go through the pool's undici dispatchers (forward-undici.ts). */
+  readonly undici?: boolean;
 }
 
 /** The forward step; it owns the exchange from here and always answers it, one way or another. */
@@ -74,7 +74,8 @@ export function forward(deps: ForwardDeps): Step<Exchange> {
     if (x.span) setTraceHeaders(x.headers, x.span);
     if (x.upgrade) return forwardUpgrade(deps, x, x.upgrade);
     if (sendsHttp2(x)) return forwardHttp2(deps, x);
-    if (deps.undici && plainExchange(x, rule.retry !== undefined && deps.traffic !== undefined)) return forwardUndici(deps, x, deps.undici, entry);
+    const undici = deps.undici === true ? undiciBody(x, rule.retry !== undefined && deps.traffic !== undefined) : undefined;
+    if (undici !== undefined) return forwardUndici(deps, x, deps.pool, entry, undici);
     const head = { method: req.method ?? 'GET', path: x.upstreamPath + x.upstreamSearch, headers: x.headers as OutgoingHttpHeaders };
     let upstream = openMeshRequest(deps.pool, endpoint, head, target.ref);
     // A pooled connection the peer closed just as it was reused fails before any response:
@@ -212,7 +213,7 @@ export function forward(deps: ForwardDeps): Step<Exchange> {
           upstream.end();
           return;
         }
-        if (e.code === 'WEFT_BODY_LIMIT') {
+        if (e.code === BODY_LIMIT_CODE) {
           done();
           if (res.headersSent) return res.destroy();
           return deps.respondError(x, refusal('WEFT_ERR_BODY_TOO_LARGE', `body is over ${maxBytes} bytes`, x.corsHeaders, x.bodyLimit?.name ?? 'BodyLimitPolicy'));
@@ -268,25 +269,4 @@ export function addForwardedHeaders(headers: HeaderMap, f: { peer: string; trust
   const forNode = peer.includes(':') ? `"[${peer}]"` : peer;
   const element = `for=${forNode};proto=${f.proto};host=${JSON.stringify(f.host)}`;
   headers.forwarded = prevFwd ? `${prevFwd}, ${element}` : element;
-}
-
-/** Counts body bytes as they stream and fails once the limit is passed (nothing is buffered). */
-class ByteLimit extends Transform {
-  readonly #max: number;
-  #seen = 0;
-
-  constructor(max: number) {
-    super();
-    this.#max = max;
-  }
-
-  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
-    this.#seen += chunk.length;
-    if (this.#seen > this.#max) {
-      const err = Object.assign(new Error(`body over ${this.#max} bytes`), { code: 'WEFT_BODY_LIMIT' });
-      cb(err);
-      return;
-    }
-    cb(null, chunk);
-  }
 }

@@ -79,8 +79,8 @@ ${indent(server.keyPem)}
     const file = join(mesh.dir, 'routes.yaml');
     await writeFile(file, routes);
     const gw = await mesh.startGateway(file, { WEFT_GATEWAY_HTTP_ADDR: 'off', WEFT_LOG_LEVEL: 'info' });
-    // The same gateway with the undici client into the mesh (a prototype setting, off by default).
-    const gwUndici = await mesh.startGateway(file, { WEFT_GATEWAY_HTTP_ADDR: 'off', WEFT_LOG_LEVEL: 'info', WEFT_GATEWAY_UPSTREAM_CLIENT: 'undici' });
+    // The same gateway with node:http as its client into the mesh (the default is undici).
+    const gwNode = await mesh.startGateway(file, { WEFT_GATEWAY_HTTP_ADDR: 'off', WEFT_LOG_LEVEL: 'info', WEFT_GATEWAY_UPSTREAM_CLIENT: 'node' });
 
     // nginx takes the same path into the mesh: mTLS with a weft leaf to the backend's sidecar.
     const ngDir = join(mesh.dir, 'nginx');
@@ -151,9 +151,9 @@ http {
     // Warm-up (connections, JIT), then the measured runs.
     const gwUrl = `https://${gw.address}:${gw.httpsPort}/`;
     const ngUrl = `https://${ngAddr}:${ngPort}/`;
-    const undiciUrl = `https://${gwUndici.address}:${gwUndici.httpsPort}/`;
+    const nodeUrl = `https://${gwNode.address}:${gwNode.httpsPort}/`;
     await runWrk(gwUrl, { connections: 8, seconds: 2, headers, threads: 1 });
-    await runWrk(undiciUrl, { connections: 8, seconds: 2, headers, threads: 1 });
+    await runWrk(nodeUrl, { connections: 8, seconds: 2, headers, threads: 1 });
     await runWrk(ngUrl, { connections: 8, seconds: 2, headers, threads: 1 });
     await runWrk(floorUrl, { connections: 8, seconds: 2, headers, threads: 1 });
     // CPU per request of the proxy process itself: less sensitive than requests/s to whatever
@@ -173,11 +173,11 @@ http {
     const fs: Measured[] = [];
     for (let round = 0; round < ROUNDS; round++) {
       ws.push(await measure(gwUrl, gw.proc.child.pid ?? 0));
-      us.push(await measure(undiciUrl, gwUndici.proc.child.pid ?? 0));
+      us.push(await measure(nodeUrl, gwNode.proc.child.pid ?? 0));
       bs.push(await measure(ngUrl, nginx.pid ?? 0));
       fs.push(await measure(floorUrl, floor.pid ?? 0));
     }
-    await gwUndici.stop();
+    await gwNode.stop();
     await stopProcess(floor);
     floor = undefined;
     const w = medianOf(ws);
@@ -200,10 +200,10 @@ http {
         { figure: 'errors + non-2xx', weft: weft.errors + weft.non2xx, baseline: base.errors + base.non2xx },
         { figure: 'proxy CPU us per request', weft: w.cpuUsPerRequest, baseline: b.cpuUsPerRequest },
         { figure: 'proxy peak RSS MB', weft: w.peakRssMb, baseline: b.peakRssMb },
-        { figure: `requests/s @${CONNECTIONS} conns, undici upstream`, weft: u.wrk.requestsPerSec, baseline: base.requestsPerSec, goal: '>= 0.8x nginx', met: u.wrk.requestsPerSec >= 0.8 * base.requestsPerSec },
-        { figure: 'proxy CPU us per request, undici upstream', weft: u.cpuUsPerRequest, baseline: b.cpuUsPerRequest },
-        { figure: 'p99 ms, undici upstream', weft: u.wrk.p99Ms, baseline: base.p99Ms },
-        { figure: 'errors + non-2xx, undici upstream', weft: u.wrk.errors + u.wrk.non2xx, baseline: base.errors + base.non2xx },
+        { figure: `requests/s @${CONNECTIONS} conns, node:http upstream`, weft: u.wrk.requestsPerSec, baseline: base.requestsPerSec },
+        { figure: 'proxy CPU us per request, node:http upstream', weft: u.cpuUsPerRequest, baseline: b.cpuUsPerRequest },
+        { figure: 'p99 ms, node:http upstream', weft: u.wrk.p99Ms, baseline: base.p99Ms },
+        { figure: 'errors + non-2xx, node:http upstream', weft: u.wrk.errors + u.wrk.non2xx, baseline: base.errors + base.non2xx },
         // Not weft: the smallest Node program doing the same hops, beside nginx (the floor of this design).
         { figure: 'Node floor requests/s (https + undici, nothing else)', weft: f.wrk.requestsPerSec, baseline: base.requestsPerSec },
         { figure: 'Node floor CPU us per request', weft: f.cpuUsPerRequest, baseline: b.cpuUsPerRequest },
@@ -211,10 +211,10 @@ http {
         ...cacheRows,
       ],
       notes: [
-        `wrk -t1 -c${CONNECTIONS} -d${DURATION_S}s over HTTPS (HTTP/1.1, keep-alive) on loopback; one nginx worker vs one gateway process; ${ROUNDS} rounds alternating weft, weft with undici, nginx and the Node floor, medians.`,
+        `wrk -t1 -c${CONNECTIONS} -d${DURATION_S}s over HTTPS (HTTP/1.1, keep-alive) on loopback; one nginx worker vs one gateway process; ${ROUNDS} rounds alternating weft, weft with node:http upstream, nginx and the Node floor, medians.`,
         'Both speak TLS 1.3 (TLS_AES_256_GCM_SHA384) to wrk: nginx 1.22 is told ssl_protocols TLSv1.2 TLSv1.3 (before, its default made it TLS 1.2 against the gateway\'s 1.3).',
         'Both hop into the mesh the same way: mTLS (TLS 1.3) to the backend sidecar on 7006, which forwards to the echo app; both keep up to 64 connections to it alive.',
-        '"undici upstream" rows: the same routes on a second gateway started with WEFT_GATEWAY_UPSTREAM_CLIENT=undici (a prototype, off by default), measured in the same alternating rounds.',
+        'Unmarked gateway rows: its defaults (the undici client into the mesh). "node:http upstream" rows: the same routes on a second gateway started with WEFT_GATEWAY_UPSTREAM_CLIENT=node, measured in the same alternating rounds.',
         'Node floor rows (in the weft column, not weft): an https server and an undici client to the same sidecar with a mesh leaf, no route, policy, metric or log (gateway-floor-main.ts), in the same rounds.',
         'Both write one access-log line per request (nginx its access_log, the gateway its JSON line); the gateway also checks an API key and counts a rate limit, nginx only proxies.',
         CACHE_NOTE,

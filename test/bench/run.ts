@@ -11,6 +11,7 @@ import { benchAuthz } from './authz.js';
 import { benchTracing } from './tracing.js';
 import { benchInbound } from './inbound.js';
 import { benchAccessLine } from './access-line.js';
+import { benchGatewayAccessLine } from './gateway-access-line.js';
 
 /** Every section, in the order they run. Add a line for a new section. */
 const SECTIONS: readonly { readonly name: string; readonly run: () => Promise<BenchSection> }[] = [
@@ -24,6 +25,7 @@ const SECTIONS: readonly { readonly name: string; readonly run: () => Promise<Be
   { name: 'tracing', run: benchTracing },
   { name: 'inbound', run: benchInbound },
   { name: 'access-line', run: benchAccessLine },
+  { name: 'gateway-access-line', run: benchGatewayAccessLine },
 ];
 
 async function main(): Promise<void> {

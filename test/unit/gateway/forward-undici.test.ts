@@ -1,13 +1,13 @@
-// The pure pieces of the undici path: which exchanges it may carry, the timeout a rule gives, and
+// The pure pieces of the undici path: which exchanges it may carry and how it sends their bodies, the timeout a rule gives, and
 // the API key hash memo answering exactly what hashing answers.
 import t from 'tap';
 import type { Exchange } from '../../../gateway/exchange.js';
-import { plainExchange, requestTimeoutMs } from '../../../gateway/steps/forward-undici.js';
+import { requestTimeoutMs, undiciBody } from '../../../gateway/steps/forward-undici.js';
 import { hashKey, presentedKeyHash } from '../../../gateway/policies/api-key.js';
 
-function exchange(over: { headers?: Record<string, string>; upgrade?: boolean; mirrors?: number; tap?: boolean; body?: boolean; responseEdit?: boolean } = {}): Exchange {
+function exchange(over: { headers?: Record<string, string>; h2?: { endAfterHeaders: boolean }; upgrade?: boolean; mirrors?: number; tap?: boolean; body?: boolean; responseEdit?: boolean } = {}): Exchange {
   return {
-    req: { headers: over.headers ?? {} },
+    req: over.h2 ? { headers: over.headers ?? {}, httpVersionMajor: 2, stream: over.h2 } : { headers: over.headers ?? {}, httpVersionMajor: 1 },
     upgrade: over.upgrade ? { socket: {}, head: Buffer.alloc(0) } : undefined,
     mirrors: Array.from({ length: over.mirrors ?? 0 }, () => ({})),
     responseTap: over.tap ? () => false : undefined,
@@ -16,20 +16,23 @@ function exchange(over: { headers?: Record<string, string>; upgrade?: boolean; m
   } as unknown as Exchange;
 }
 
-t.test('the undici path takes a bodyless request with nothing special about it', async (t) => {
-  t.ok(plainExchange(exchange(), false));
-  t.ok(plainExchange(exchange({ headers: { 'content-length': '0' } }), false), 'an empty body is no body');
+t.test('the undici path takes a plain request, with or without a body', async (t) => {
+  t.equal(undiciBody(exchange(), false), 'none', 'HTTP/1.1 without Content-Length or Transfer-Encoding has no body');
+  t.equal(undiciBody(exchange({ headers: { 'content-length': '0' } }), false), 'none', 'an empty body is no body');
+  t.equal(undiciBody(exchange({ headers: { 'content-length': '5' } }), false), 'stream', 'a body of known length streams');
+  t.equal(undiciBody(exchange({ headers: { 'transfer-encoding': 'chunked' } }), false), 'stream', 'a chunked body streams');
+  t.equal(undiciBody(exchange({ h2: { endAfterHeaders: true } }), false), 'none', 'an HTTP/2 request whose stream ended with its headers');
+  t.equal(undiciBody(exchange({ h2: { endAfterHeaders: false }, headers: { 'content-length': '5' } }), false), 'stream', 'an HTTP/2 body of known length');
 });
 
 t.test('every request it cannot carry stays on node:http', async (t) => {
-  t.notOk(plainExchange(exchange({ headers: { 'content-length': '5' } }), false), 'a body');
-  t.notOk(plainExchange(exchange({ headers: { 'transfer-encoding': 'chunked' } }), false), 'a chunked body');
-  t.notOk(plainExchange(exchange({ upgrade: true }), false), 'an upgrade');
-  t.notOk(plainExchange(exchange({ mirrors: 1 }), false), 'a mirror');
-  t.notOk(plainExchange(exchange({ tap: true }), false), 'the response cache');
-  t.notOk(plainExchange(exchange({ body: true }), false), 'an edited request body');
-  t.notOk(plainExchange(exchange({ responseEdit: true }), false), 'a response body edit');
-  t.notOk(plainExchange(exchange(), true), 'a retry policy');
+  t.equal(undiciBody(exchange({ h2: { endAfterHeaders: false } }), false), undefined, 'an HTTP/2 body of unknown length');
+  t.equal(undiciBody(exchange({ upgrade: true }), false), undefined, 'an upgrade');
+  t.equal(undiciBody(exchange({ mirrors: 1 }), false), undefined, 'a mirror');
+  t.equal(undiciBody(exchange({ tap: true }), false), undefined, 'the response cache');
+  t.equal(undiciBody(exchange({ body: true }), false), undefined, 'an edited request body');
+  t.equal(undiciBody(exchange({ responseEdit: true }), false), undefined, 'a response body edit');
+  t.equal(undiciBody(exchange(), true), undefined, 'a retry policy');
 });
 
 t.test("a rule's timeouts decide alone; without any the default applies", async (t) => {
