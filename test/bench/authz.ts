@@ -6,10 +6,10 @@ import { join } from 'node:path';
 import http from 'node:http';
 import type { ChildProcess } from 'node:child_process';
 import { generateAuthorityPem, CA_FILES } from '../../lib/pki/store.js';
-import { runWrk, processUsage, startProcess, stopProcess } from './tools.js';
-import { startNginx, status, appConfAt } from './mesh.js';
+import { runWrk, processUsage, stopProcess } from './tools.js';
+import { startBenchProxy } from './weft-proxy.js';
+import { startNginx, appConfAt } from './mesh.js';
 import type { BenchRow, BenchSection } from './report.js';
-import { WEFT_MAIN } from '../support/local-mesh.js';
 import { compileAuthorizer } from '../../mesh/authz/decide.js';
 import { parsePolicySection } from '../../mesh/authz/policy.js';
 
@@ -159,25 +159,6 @@ async function waitPolicies(admin: string, count: number): Promise<void> {
   throw new Error(`the server proxy did not load ${count} policies`);
 }
 
-async function startWeft(dir: string, name: string, address: string): Promise<ChildProcess> {
-  return startProcess(
-    process.execPath,
-    [WEFT_MAIN, 'proxy'],
-    {
-      PATH: process.env.PATH,
-      WEFT_MODE: 'local',
-      WEFT_POD_NAME: name,
-      WEFT_POD_NAMESPACE: 'bench',
-      WEFT_SERVICE_ACCOUNT: name,
-      WEFT_APP_HOST: address,
-      WEFT_INBOUND_ADDR: `${address}:7006`,
-      WEFT_OUTBOUND_ADDR: `${address}:7001`,
-      WEFT_ADMIN_ADDR: `${address}:7020`,
-      WEFT_CA_DIR: join(dir, 'ca'),
-      WEFT_ENDPOINTS_FILE: join(dir, 'endpoints.json'),
-      WEFT_ACCESS_LOG: 'false',
-      WEFT_LOG_LEVEL: 'error',
-    },
-    async () => (await status(`http://${address}:7020/ready`)) === 200,
-  );
+function startWeft(dir: string, name: string, address: string): Promise<ChildProcess> {
+  return startBenchProxy({ dir, name, address, env: { WEFT_LOG_LEVEL: 'error' } });
 }

@@ -3,7 +3,7 @@
 // app): weft's inbound side today, the paired-connection prototype (inbound-prototype/), the
 // undici floor's server side, nginx, and the TCP-level TLS pipe. Same certificates, same client,
 // same load; the figure is the server side's CPU per request.
-import { mkdtemp, mkdir, writeFile, rm, readFile } from 'node:fs/promises';
+import { mkdtemp, mkdir, writeFile, rm } from 'node:fs/promises';
 import { tmpdir, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -11,10 +11,9 @@ import { connect } from 'node:net';
 import type { ChildProcess } from 'node:child_process';
 import { generateAuthorityPem, authorityFromPem, CA_FILES } from '../../lib/pki/store.js';
 import { runWrk, processUsage, childPids, startProcess, stopProcess, type WrkResult } from './tools.js';
+import { startBenchProxy } from './weft-proxy.js';
 import type { BenchRow, BenchSection } from './report.js';
-import { WEFT_MAIN } from '../support/local-mesh.js';
-import { startNginx, appConfAt, status, writeNginxCerts } from './mesh.js';
-import { injectedProxyNodeOptions } from './injected-env.js';
+import { startNginx, appConfAt, writeNginxCerts } from './mesh.js';
 
 const PROTOTYPE_MAIN = fileURLToPath(new URL('./inbound-prototype-main.js', import.meta.url));
 const UNDICI_FLOOR_MAIN = fileURLToPath(new URL('./undici-floor-main.js', import.meta.url));
@@ -162,28 +161,8 @@ function listening(host: string, port: number): Promise<boolean> {
 }
 
 // A weft proxy in local mode; its inbound side reaches the one app at APP_HOST.
-async function startWeft(dir: string, name: string, address: string): Promise<ChildProcess> {
-  return startProcess(
-    process.execPath,
-    [WEFT_MAIN, 'proxy'],
-    {
-      PATH: process.env.PATH,
-      WEFT_MODE: 'local',
-      WEFT_POD_NAME: name,
-      WEFT_POD_NAMESPACE: 'bench',
-      WEFT_SERVICE_ACCOUNT: name,
-      WEFT_APP_HOST: APP_HOST,
-      WEFT_INBOUND_ADDR: `${address}:7006`,
-      WEFT_OUTBOUND_ADDR: `${address}:7001`,
-      WEFT_ADMIN_ADDR: `${address}:7020`,
-      WEFT_CA_DIR: join(dir, 'ca'),
-      WEFT_ENDPOINTS_FILE: join(dir, 'endpoints.json'),
-      WEFT_LOG_LEVEL: 'warn',
-      // What a default pod's proxy runs with, as in the mesh section.
-      NODE_OPTIONS: injectedProxyNodeOptions(await readFile(join(dir, 'ca', CA_FILES.rootCert), 'utf8')),
-    },
-    async () => (await status(`http://${address}:7020/ready`)) === 200,
-  );
+function startWeft(dir: string, name: string, address: string): Promise<ChildProcess> {
+  return startBenchProxy({ dir, name, address, appHost: APP_HOST });
 }
 
 function nginxServerConf(dir: string, listen: string): string {

@@ -1,20 +1,21 @@
 // `npm run bench` section for the data plane: wrk against the app directly, a weft sidecar pair
 // and an nginx pair doing the same job (plain HTTP in, mutual TLS 1.3 between the two,
 // keep-alive upstreams), at 16 and 64 connections, all on loopback in one run.
-import { mkdtemp, mkdir, writeFile, rm, readFile } from 'node:fs/promises';
+import { mkdtemp, mkdir, writeFile, rm } from 'node:fs/promises';
 import { tmpdir, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import http from 'node:http';
 import { connect } from 'node:net';
 import type { ChildProcess } from 'node:child_process';
 import { generateAuthorityPem, authorityFromPem, CA_FILES } from '../../lib/pki/store.js';
 import { generateKeyPair, privateKeyToPem, x509, ECDSA_SHA256, randomSerial } from '../../lib/pki/crypto.js';
 import type { Authority } from '../../lib/pki/authority.js';
-import { runWrk, processUsage, childPids, startProcess, stopProcess, type WrkResult } from './tools.js';
+import { runWrk, processUsage, childPids, startProcess, stopProcess, status, type WrkResult } from './tools.js';
 import type { BenchRow, BenchSection } from './report.js';
 import { WEFT_MAIN } from '../support/local-mesh.js';
-import { injectedProxyNodeOptions } from './injected-env.js';
+import { startBenchProxy } from './weft-proxy.js';
+
+export { status };
 
 const MAIN = WEFT_MAIN;
 const FLOOR_MAIN = fileURLToPath(new URL('./node-floor-main.js', import.meta.url));
@@ -203,30 +204,8 @@ export async function benchMesh(): Promise<BenchSection> {
   }
 }
 
-async function startWeft(dir: string, name: string, address: string, main = MAIN, endpointsFile = 'endpoints.json', extraEnv: Record<string, string> = {}): Promise<ChildProcess> {
-  return startProcess(
-    process.execPath,
-    [...(process.env.WEFT_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean), main, 'proxy'],
-    {
-      PATH: process.env.PATH,
-      WEFT_MODE: 'local',
-      WEFT_POD_NAME: name,
-      WEFT_POD_NAMESPACE: 'bench',
-      WEFT_SERVICE_ACCOUNT: name,
-      WEFT_APP_HOST: address,
-      WEFT_INBOUND_ADDR: `${address}:7006`,
-      WEFT_OUTBOUND_ADDR: `${address}:7001`,
-      WEFT_ADMIN_ADDR: `${address}:7020`,
-      WEFT_CA_DIR: join(dir, 'ca'),
-      WEFT_ENDPOINTS_FILE: join(dir, endpointsFile),
-      ...(process.env.MALLOC_ARENA_MAX ? { MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX } : {}),
-      WEFT_LOG_LEVEL: 'warn',
-      // What a default pod's proxy runs with (the injector's heap and semi-space bounds).
-      NODE_OPTIONS: injectedProxyNodeOptions(await readFile(join(dir, 'ca', CA_FILES.rootCert), 'utf8')),
-      ...extraEnv,
-    },
-    async () => (await status(`http://${address}:7020/ready`)) === 200,
-  );
+function startWeft(dir: string, name: string, address: string, main = MAIN, endpointsFile = 'endpoints.json', env: Record<string, string> = {}): Promise<ChildProcess> {
+  return startBenchProxy({ dir, name, address, main, endpointsFile, env });
 }
 
 /** Starts one side of the undici floor pair with the nginx leaves (same authority as weft's). */
@@ -345,18 +324,6 @@ export async function writeNginxCerts(dir: string, authority: Authority): Promis
     await writeFile(join(dir, `nginx-${name}.pem`), `${leaf.toString('pem')}\n${authority.issuer.cert.toString('pem')}\n`);
     await writeFile(join(dir, `nginx-${name}.key`), await privateKeyToPem(keys.privateKey));
   }
-}
-
-/** The status of a GET to `url`, 0 when it fails. */
-export function status(url: string): Promise<number> {
-  return new Promise((resolve) => {
-    const req = http.get(url, { agent: false, timeout: 1000 }, (res) => {
-      res.resume();
-      resolve(res.statusCode ?? 0);
-    });
-    req.on('error', () => resolve(0));
-    req.on('timeout', () => req.destroy());
-  });
 }
 
 // The round whose pair CPU is the median, reported whole (its wrk figures belong to it); peak RSS

@@ -1,6 +1,7 @@
 // Shared pieces of the benchmarks: running wrk and reading its figures, and per-process
 // resource readings (peak RSS, CPU seconds) from /proc.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import http from 'node:http';
 import { readFile, readdir } from 'node:fs/promises';
 
 /** What one wrk run measured. */
@@ -95,4 +96,16 @@ export async function stopProcess(child: ChildProcess, signal: NodeJS.Signals = 
   const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
   await exited;
   clearTimeout(timer);
+}
+
+/** The status of a GET to `url`, 0 when it fails. */
+export function status(url: string): Promise<number> {
+  return new Promise((resolve) => {
+    const req = http.get(url, { agent: false, timeout: 1000 }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on('error', () => resolve(0));
+    req.on('timeout', () => req.destroy());
+  });
 }

@@ -7,10 +7,11 @@ import { tmpdir, loadavg } from 'node:os';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { generateAuthorityPem, CA_FILES } from '../../lib/pki/store.js';
-import { runWrk, processUsage, startProcess, stopProcess, type WrkResult } from './tools.js';
+import { runWrk, processUsage, stopProcess, type WrkResult } from './tools.js';
+import { startBenchProxy } from './weft-proxy.js';
 import type { BenchSection } from './report.js';
 import { WEFT_MAIN } from '../support/local-mesh.js';
-import { appConfAt, startNginx, status } from './mesh.js';
+import { appConfAt, startNginx } from './mesh.js';
 import { startOtlpReceiver } from '../support/otlp-receiver.js';
 
 const NET = '127.0.78';
@@ -31,27 +32,8 @@ interface Measured {
   readonly cpuUsPerReq: number;
 }
 
-async function startSidecar(dir: string, name: string, address: string, env: Record<string, string>, main = WEFT_MAIN): Promise<ChildProcess> {
-  return startProcess(
-    process.execPath,
-    [main, 'proxy'],
-    {
-      PATH: process.env.PATH,
-      WEFT_MODE: 'local',
-      WEFT_POD_NAME: name,
-      WEFT_POD_NAMESPACE: 'bench',
-      WEFT_SERVICE_ACCOUNT: name,
-      WEFT_APP_HOST: address,
-      WEFT_INBOUND_ADDR: `${address}:7006`,
-      WEFT_OUTBOUND_ADDR: `${address}:7001`,
-      WEFT_ADMIN_ADDR: `${address}:7020`,
-      WEFT_CA_DIR: join(dir, 'ca'),
-      WEFT_ENDPOINTS_FILE: join(dir, 'endpoints.json'),
-      WEFT_LOG_LEVEL: 'warn',
-      ...env,
-    },
-    async () => (await status(`http://${address}:7020/ready`)) === 200,
-  );
+function startSidecar(dir: string, name: string, address: string, env: Record<string, string>, main = WEFT_MAIN): Promise<ChildProcess> {
+  return startBenchProxy({ dir, name, address, env, main });
 }
 
 /** Runs the tracing benchmark and returns its section. */

@@ -6,9 +6,9 @@ import { join } from 'node:path';
 import http from 'node:http';
 import type { ChildProcess } from 'node:child_process';
 import { generateAuthorityPem, CA_FILES } from '../../lib/pki/store.js';
-import { runWrk, processUsage, startProcess, stopProcess } from './tools.js';
+import { runWrk, processUsage, stopProcess } from './tools.js';
+import { startBenchProxy } from './weft-proxy.js';
 import type { BenchRow, BenchSection } from './report.js';
-import { WEFT_MAIN } from '../support/local-mesh.js';
 
 const NET = '127.0.78';
 const SECONDS = Number(process.env.WEFT_BENCH_SECONDS ?? '8');
@@ -98,35 +98,6 @@ function avg(xs: readonly number[]): number {
   return xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
 }
 
-async function startWeft(dir: string, name: string, address: string, extra: Record<string, string>): Promise<ChildProcess> {
-  return startProcess(
-    process.execPath,
-    [WEFT_MAIN, 'proxy'],
-    {
-      PATH: process.env.PATH,
-      WEFT_MODE: 'local',
-      WEFT_POD_NAME: name,
-      WEFT_POD_NAMESPACE: 'bench',
-      WEFT_SERVICE_ACCOUNT: name,
-      WEFT_APP_HOST: address,
-      WEFT_INBOUND_ADDR: `${address}:7006`,
-      WEFT_OUTBOUND_ADDR: `${address}:7001`,
-      WEFT_ADMIN_ADDR: `${address}:7020`,
-      WEFT_CA_DIR: join(dir, 'ca'),
-      WEFT_ENDPOINTS_FILE: join(dir, 'endpoints.json'),
-      WEFT_ACCESS_LOG: 'false',
-      WEFT_LOG_LEVEL: 'warn',
-      ...extra,
-    },
-    async () => (await ready(`http://${address}:7020/ready`)) === 200,
-  );
-}
-
-function ready(url: string): Promise<number> {
-  return new Promise((resolve) => {
-    http.get(url, (res) => {
-      res.resume();
-      resolve(res.statusCode ?? 0);
-    }).on('error', () => resolve(0));
-  });
+function startWeft(dir: string, name: string, address: string, env: Record<string, string>): Promise<ChildProcess> {
+  return startBenchProxy({ dir, name, address, env });
 }
